@@ -1,0 +1,105 @@
+# sluice - one non-recursive Makefile. `make help` lists the targets.
+#   SANITIZE=address,undefined | thread   build into build-asan/ or build-tsan/
+#   V=1                                    show the commands
+
+VERSION    := 0.1.0
+PKG_CONFIG ?= pkg-config
+PKGS       := inih zlib libzstd jansson libmicrohttpd libsystemd
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+CC         ?= cc
+
+SRC := src/err.c src/log.c src/clock.c src/units.c src/backoff.c src/buf.c \
+       src/fsio.c src/addr.c src/config.c src/chunk.c src/ring.c src/batch.c \
+       src/compress.c src/metrics.c src/objkey.c src/sink.c src/sink_file.c \
+       src/backup.c src/listener_tcp.c src/batcher.c src/stream.c \
+       src/delivery.c src/admin_http.c
+MAIN := src/main.c
+UNIT := $(wildcard tests/unit/*.c)
+
+ifeq ($(SANITIZE),)
+  BUILD := build
+else ifeq ($(SANITIZE),thread)
+  BUILD := build-tsan
+  SANFLAGS := -fsanitize=thread
+else
+  BUILD := build-asan
+  SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+OPT      ?= -O2
+WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 -Wvla \
+            -Wno-format-truncation -Wno-format-nonliteral
+HARDEN   := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
+CFLAGS   += -std=gnu11 -g $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) -pthread -MMD -MP \
+            -D_GNU_SOURCE -Iinclude -Isrc -DSL_VERSION='"$(VERSION)"' $(shell $(PKG_CONFIG) --cflags $(PKGS))
+LDFLAGS  += -pie -Wl,-z,relro,-z,now $(SANFLAGS) -pthread
+LDLIBS   += $(shell $(PKG_CONFIG) --libs $(PKGS))
+TESTLIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+OBJ      := $(SRC:src/%.c=$(BUILD)/%.o)
+UNIT_OBJ := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%.o)
+
+ifneq ($(V),1)
+  Q := @
+  say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.PHONY: all run test check unit integration asan tsan bench lint install clean deps help
+all: deps $(BUILD)/sluice
+
+deps:
+	$(Q)scripts/deps.sh
+
+$(BUILD)/sluice: $(OBJ) $(BUILD)/main.o
+	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(OBJ) $(UNIT_OBJ)
+	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(call say,CC,$<) $(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
+	$(call say,CC,$<) $(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD) $(BUILD)/tests:
+	$(Q)mkdir -p $@
+
+-include $(OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/main.o.d
+
+run: all
+	$(Q)mkdir -p var
+	./$(BUILD)/sluice -c conf/sluice.conf
+
+# Everything: unit tests, then the integration tests against the real daemon.
+# Prints one "N passed, N failed" line at the end; non-zero if anything failed.
+test check:
+	$(Q)scripts/deps.sh test
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/sluice $(BUILD)/unit-tests
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
+
+asan:
+	$(Q)$(MAKE) --no-print-directory test SANITIZE=address,undefined OPT=-O1
+
+tsan:
+	$(Q)$(MAKE) --no-print-directory test SANITIZE=thread OPT=-O1
+
+bench: all
+	$(Q)bench/run.sh $(BUILD)/sluice
+
+lint:
+	$(Q)scripts/lint.sh
+
+install: all
+	install -Dm755 $(BUILD)/sluice $(DESTDIR)$(PREFIX)/bin/sluice
+	install -Dm644 conf/sluice.conf $(DESTDIR)/etc/sluice/sluice.conf
+	sed 's|@BINDIR@|$(PREFIX)/bin|' systemd/sluice.service > sluice.service.tmp
+	install -Dm644 sluice.service.tmp $(DESTDIR)/lib/systemd/system/sluice.service
+	rm -f sluice.service.tmp
+
+clean:
+	rm -rf build build-asan build-tsan var
+
+help:
+	@echo "targets: all run test check asan tsan bench lint install clean"

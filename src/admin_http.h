@@ -1,0 +1,31 @@
+/*
+ * admin_http.h - the metrics listener: GET /metrics (Prometheus text),
+ * GET /healthz (the process answers), GET /readyz (listeners up, sinks
+ * reachable). libmicrohttpd runs it on its own thread.
+ *
+ * Threads: the callbacks run on libmicrohttpd's thread; they must only read
+ * shared state in the ways its owners allow (atomics, stream locks).
+ */
+#ifndef SL_ADMIN_HTTP_H
+#define SL_ADMIN_HTTP_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "buf.h"
+
+struct sl_admin_ops {
+    /* Appends the /metrics page. */
+    int (*metrics)(void *arg, struct sl_buf *out);
+    /* Returns 1 if ready; else 0 with the reasons appended to <why>. */
+    int (*ready)(void *arg, struct sl_buf *why);
+};
+
+struct sl_admin;
+
+/* Starts serving on <addr>. Returns NULL with <err> set on failure. */
+struct sl_admin *sl_admin_start(const struct sl_addr *addr, const struct sl_admin_ops *ops,
+                                void *arg, char *err, size_t errlen);
+void sl_admin_stop(struct sl_admin *a);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * batch.h - a sealed batch: spans of chunks, and what to do once settled.
+ *
+ * The batcher builds a batch from whole chunks or parts of them (a span),
+ * so a record is never split and a chunk may feed two batches. Once sealed,
+ * a batch is read-only except for its delivery state, which only the one
+ * delivery worker holding it touches.
+ *
+ * Settling: a batch is settled exactly once, when it is delivered, written
+ * to backup or dropped. sl_batch_settle() runs its settle actions in the
+ * order they were added (release memory, and later retire a WAL segment or
+ * commit Kafka offsets), then frees it.
+ */
+#ifndef SL_BATCH_H
+#define SL_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "sluice/record.h"
+
+enum sl_seal_reason { SL_SEAL_SIZE, SL_SEAL_INTERVAL, SL_SEAL_SHUTDOWN, SL_SEAL_RELOAD,
+                      SL_SEAL_NREASONS };
+extern const char *const sl_seal_reason_names[SL_SEAL_NREASONS];
+
+enum sl_outcome { SL_OUTCOME_DELIVERED, SL_OUTCOME_BACKED_UP, SL_OUTCOME_DROPPED,
+                  SL_OUTCOME_ABANDONED /* shutdown timed out: still unsettled */ };
+
+struct sl_span {
+    struct sl_chunk *chunk;   /* holds one reference */
+    uint32_t off, end;        /* byte range of whole records in chunk->data */
+    uint32_t nrecords;
+    uint64_t bytes;           /* payload bytes in the range */
+};
+
+struct sl_batch;
+typedef void (*sl_settle_fn)(void *arg, struct sl_batch *b, enum sl_outcome outcome);
+
+#define SL_SETTLE_MAX 4
+
+struct sl_batch {
+    struct sl_batch *next;        /* link in whichever queue holds it */
+    struct sl_span *spans;        /* owned array */
+    size_t nspans, cap;
+    uint64_t nrecords, bytes;     /* payload totals */
+    int64_t oldest_wall_ms;       /* arrival of the oldest record: keys use it */
+    int64_t oldest_mono_ms;       /* same, monotonic: seal age and freshness */
+    int64_t sealed_mono_ms;
+    int seal_reason;              /* enum sl_seal_reason */
+    uint8_t uuid[16];             /* random at seal: the object's name */
+    void *owner;                  /* the stream generation it was sealed under */
+    struct { sl_settle_fn fn; void *arg; } settle[SL_SETTLE_MAX];
+    int nsettle;
+    /* Delivery state: only the worker holding the batch touches these. */
+    unsigned attempts;            /* sink attempts made */
+    int64_t first_attempt_mono_ms;
+    int64_t not_before_mono_ms;   /* backoff: not to be tried before */
+    int in_backup;                /* the sink gave up: now going to backup */
+    int backup_reason;            /* enum sl_backup_reason, when in_backup */
+    char *key;                    /* object key, fixed at the first attempt; owned */
+    char last_error[256];         /* why the last attempt failed */
+};
+
+/* Returns a new empty batch, or NULL. */
+struct sl_batch *sl_batch_new(void);
+/* Adds records [off, end) of <c> (taking a reference). SL_ENOMEM. */
+int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
+                      uint32_t nrecords, uint64_t bytes);
+/* Registers <fn> to run when <b> settles. SL_ETOOBIG past SL_SETTLE_MAX. */
+int sl_batch_on_settle(struct sl_batch *b, sl_settle_fn fn, void *arg);
+/* Runs the settle actions, releases the chunks and frees <b>. */
+void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome);
+/* Releases the chunks and frees <b> without settle actions (never sealed). */
+void sl_batch_free(struct sl_batch *b);
+
+/* Iterates records in order. */
+struct sl_batch_iter { const struct sl_batch *b; size_t span; uint32_t off; };
+void sl_batch_iter_init(struct sl_batch_iter *it, const struct sl_batch *b);
+/* Returns 1 with *<r> set, or 0 at the end. */
+int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r);
+
+/* Formats b->uuid as 36 lowercase characters plus NUL. */
+void sl_batch_uuid_str(const struct sl_batch *b, char out[37]);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * chunk.h - the unit that listeners hand to a stream: the complete records
+ * of one read, packed as [u32 length][bytes] back to back.
+ *
+ * Lifecycle: a listener allocates a chunk, fills it, and pushes its pointer
+ * into the stream's ring (one atomic operation for many records). From
+ * then on the batcher owns it. Batches hold spans of chunks; each span
+ * takes a reference, and the chunk is freed when the last span is settled.
+ *
+ * Threads: filled by one listener thread; after the ring hand-off the
+ * contents are read-only. <refs> is touched by the batcher (taking) and
+ * delivery workers (releasing), with atomics.
+ */
+#ifndef SL_CHUNK_H
+#define SL_CHUNK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SL_CHUNK_HDR 4u   /* bytes of length before each record */
+
+struct sl_chunk {
+    _Atomic uint32_t refs;     /* spans that reference it (+1 while the batcher reads it) */
+    uint32_t nrecords;         /* records in data */
+    uint32_t len;              /* bytes of data in use */
+    uint32_t cap;              /* bytes of data allocated */
+    uint64_t bytes;            /* sum of record lengths (payload only) */
+    int64_t  arrival_wall_ms;  /* when its records arrived: epoch ms */
+    int64_t  arrival_mono_ms;  /* same instant, monotonic, for ages */
+    uint8_t  data[];
+};
+
+/* Returns a new empty chunk able to hold <cap> bytes of data (records plus
+ * their headers), with one reference, or NULL. sl_chunk_unref frees it. */
+struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms);
+
+static inline void sl_chunk_ref(struct sl_chunk *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void sl_chunk_unref(struct sl_chunk *c);
+
+/* Appends a record; the caller has checked that it fits. */
+static inline void sl_chunk_add(struct sl_chunk *c, const void *p, uint32_t len)
+{
+    memcpy(c->data + c->len, &len, SL_CHUNK_HDR);
+    if (len)
+        memcpy(c->data + c->len + SL_CHUNK_HDR, p, len);
+    c->len += SL_CHUNK_HDR + len;
+    c->nrecords++;
+    c->bytes += len;
+}
+
+/* Reads the record at <off>: its length, and a pointer to its bytes.
+ * Returns the offset of the next record. */
+static inline uint32_t sl_chunk_at(const struct sl_chunk *c, uint32_t off,
+                                   const uint8_t **p, uint32_t *len)
+{
+    memcpy(len, c->data + off, SL_CHUNK_HDR);
+    *p = c->data + off + SL_CHUNK_HDR;
+    return off + SL_CHUNK_HDR + *len;
+}
+
+#endif

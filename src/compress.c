@@ -1,0 +1,177 @@
+/*
+ * compress.c - see compress.h.
+ *
+ * gzip: deflateInit2 with windowBits 15 + 16 writes the gzip header and
+ * trailer; deflateReset reuses the state. zstd: one ZSTD_CCtx, parameters
+ * set per stream, ZSTD_compressStream2 with e_continue / e_end.
+ */
+#include "compress.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include "config.h"
+#include "sluice/err.h"
+
+#define STAGE 65536
+
+struct sl_compressor {
+    z_stream z;
+    int z_ready;           /* deflateInit2 done */
+    int z_level;           /* level z was initialised with */
+    ZSTD_CCtx *zc;
+    int kind;
+    struct sl_buf *out;    /* borrowed during a stream */
+    size_t staged;
+    unsigned char stage[STAGE];
+};
+
+struct sl_compressor *sl_compressor_new(void)
+{
+    struct sl_compressor *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->zc = ZSTD_createCCtx();
+    if (!c->zc) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void sl_compressor_free(struct sl_compressor *c)
+{
+    if (!c)
+        return;
+    if (c->z_ready)
+        deflateEnd(&c->z);
+    ZSTD_freeCCtx(c->zc);
+    free(c);
+}
+
+const char *sl_compress_ext(int kind)
+{
+    return kind == SL_COMP_GZIP ? ".gz" : kind == SL_COMP_ZSTD ? ".zst" : "";
+}
+
+int sl_compress_begin(struct sl_compressor *c, int kind, int level, struct sl_buf *out)
+{
+    c->kind = kind;
+    c->out = out;
+    c->staged = 0;
+    if (kind == SL_COMP_GZIP) {
+        if (c->z_ready && c->z_level != level) {
+            deflateEnd(&c->z);
+            c->z_ready = 0;
+        }
+        if (!c->z_ready) {
+            memset(&c->z, 0, sizeof(c->z));
+            if (deflateInit2(&c->z, level, Z_DEFLATED, 15 + 16, 8,
+                             Z_DEFAULT_STRATEGY) != Z_OK)
+                return SL_ENOMEM;
+            c->z_ready = 1;
+            c->z_level = level;
+        } else if (deflateReset(&c->z) != Z_OK) {
+            return SL_ERR;
+        }
+    } else if (kind == SL_COMP_ZSTD) {
+        ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_and_parameters);
+        if (ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, level)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 1)))
+            return SL_EINVAL;
+    }
+    return SL_OK;
+}
+
+/* Feeds <n> bytes to the codec; <last> closes the stream. */
+static int feed(struct sl_compressor *c, const unsigned char *p, size_t n, int last)
+{
+    struct sl_buf *o = c->out;
+    int rc;
+
+    if (c->kind == SL_COMP_GZIP) {
+        c->z.next_in = (unsigned char *)p;
+        c->z.avail_in = (uInt)n;
+        do {
+            if ((rc = sl_buf_reserve(o, STAGE)) != SL_OK)
+                return rc;
+            c->z.next_out = o->data + o->len;
+            c->z.avail_out = (uInt)(o->cap - o->len);
+            int zr = deflate(&c->z, last ? Z_FINISH : Z_NO_FLUSH);
+            if (zr == Z_STREAM_ERROR)
+                return SL_ERR;
+            o->len = o->cap - c->z.avail_out;
+            if (last && zr == Z_STREAM_END)
+                break;
+        } while (c->z.avail_out == 0 || c->z.avail_in > 0 || last);
+        return SL_OK;
+    }
+    if (c->kind == SL_COMP_ZSTD) {
+        ZSTD_inBuffer in = { p, n, 0 };
+        size_t left;
+        do {
+            if ((rc = sl_buf_reserve(o, STAGE)) != SL_OK)
+                return rc;
+            ZSTD_outBuffer zo = { o->data + o->len, o->cap - o->len, 0 };
+            left = ZSTD_compressStream2(c->zc, &zo, &in, last ? ZSTD_e_end : ZSTD_e_continue);
+            if (ZSTD_isError(left))
+                return SL_ERR;
+            o->len += zo.pos;
+        } while (last ? left != 0 : in.pos < in.size);
+        return SL_OK;
+    }
+    return sl_buf_append(o, p, n);
+}
+
+int sl_compress_write(struct sl_compressor *c, const void *p, size_t n)
+{
+    int rc;
+
+    if (c->staged + n <= STAGE) {
+        memcpy(c->stage + c->staged, p, n);
+        c->staged += n;
+        return SL_OK;
+    }
+    if (c->staged && (rc = feed(c, c->stage, c->staged, 0)) != SL_OK)
+        return rc;
+    c->staged = 0;
+    if (n > STAGE / 2)
+        return feed(c, p, n, 0);
+    memcpy(c->stage, p, n);
+    c->staged = n;
+    return SL_OK;
+}
+
+int sl_compress_end(struct sl_compressor *c)
+{
+    int rc = feed(c, c->stage, c->staged, 1);
+
+    c->staged = 0;
+    c->out = NULL;
+    return rc;
+}
+
+int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kind,
+                      int level, int delimiter, struct sl_buf *out)
+{
+    struct sl_batch_iter it;
+    struct sl_record r;
+    int rc;
+
+    sl_buf_reset(out);
+    if ((rc = sl_compress_begin(c, kind, level, out)) != SL_OK)
+        return rc;
+    sl_batch_iter_init(&it, b);
+    while (sl_batch_next(&it, &r)) {
+        if ((rc = sl_compress_write(c, r.data, r.len)) != SL_OK)
+            return rc;
+        if (delimiter == SL_DELIM_NEWLINE && (r.len == 0 || r.data[r.len - 1] != '\n') &&
+            (rc = sl_compress_write(c, "\n", 1)) != SL_OK)
+            return rc;
+    }
+    return sl_compress_end(c);
+}

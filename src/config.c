@@ -1,0 +1,465 @@
+/*
+ * config.c - INI config: key tables, generic setters, cross-key checks.
+ *
+ * libinih calls handler() once per key. It does not pass line numbers in
+ * Debian's build, so the file is fed through line_reader(), which counts
+ * the lines it hands out: the handler always runs for the line read last.
+ *
+ * Defaults are applied by parsing each key's default string with the same
+ * setter as a user's value (nginx's merge_conf, in one place), before the
+ * section's keys are read.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "log.h"
+#include "sluice/err.h"
+#include "units.h"
+
+enum key_type { K_SIZE, K_DURATION, K_UINT, K_STRING, K_ENUM, K_ADDR };
+
+struct conf_key {
+    const char *name;
+    enum key_type type;
+    size_t off;                 /* offsetof in the section's struct */
+    size_t size;                /* K_STRING: the field's size */
+    uint64_t min, max;          /* bounds, in bytes, ms or units */
+    const char *def;            /* default, parsed like a user value; NULL: none */
+    const char *const *enums;   /* K_ENUM: NULL-terminated names, index stored */
+    const char *help;
+};
+
+static const char *const level_enum[] = { "debug", "info", "warn", "error", NULL };
+static const char *const comp_enum[]  = { "none", "gzip", "zstd", NULL };
+static const char *const delim_enum[] = { "newline", "none", NULL };
+static const char *const sink_enum[]  = { "file", NULL };
+
+#define KIB 1024ULL
+#define MIB (1024ULL * KIB)
+#define GIB (1024ULL * MIB)
+#define SEC 1000ULL
+#define P(f) offsetof(struct sl_config, f)
+#define S(f) offsetof(struct sl_stream_conf, f)
+#define STR(f, t) offsetof(t, f), sizeof(((t *)0)->f)
+
+static const struct conf_key process_keys[] = {
+    { "metrics_listen", K_ADDR, STR(metrics_listen, struct sl_config), 0, 0,
+      "127.0.0.1:9440", NULL, "HOST:PORT of /metrics, /healthz, /readyz" },
+    { "data_dir", K_STRING, STR(data_dir, struct sl_config), 1, 0,
+      "/var/lib/sluice", NULL, "state directory; default parent of backup.path" },
+    { "log_level", K_ENUM, P(log_level), 0, 0, 3, "info", level_enum,
+      "debug, info, warn or error" },
+    { "workers", K_UINT, P(workers), 0, 1, 256, NULL, NULL,
+      "delivery workers shared by all streams (default: number of cores)" },
+    { "io_threads", K_UINT, P(io_threads), 0, 1, 64, "2", NULL,
+      "TCP I/O threads shared by all streams" },
+    { "shutdown_timeout", K_DURATION, P(shutdown_timeout_ms), 0, 0, 3600 * SEC,
+      "30s", NULL, "how long SIGTERM waits for in-flight deliveries" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+static const struct conf_key stream_keys[] = {
+    { "tcp_listen", K_ADDR, STR(tcp_listen, struct sl_stream_conf), 0, 0, NULL, NULL,
+      "HOST:PORT for newline-delimited records (unset: no TCP source)" },
+    { "buffer_size", K_SIZE, S(buffer_size), 0, KIB, 128 * MIB, "5MiB", NULL,
+      "seal a batch when its records reach this many bytes" },
+    { "buffer_interval", K_DURATION, S(buffer_interval_ms), 0, 0, 900 * SEC, "60s", NULL,
+      "seal a batch when its oldest record is this old" },
+    { "max_buffered", K_SIZE, S(max_buffered), 0, KIB, 64 * GIB, "256MiB", NULL,
+      "bytes held in all stages before producers are pushed back" },
+    { "max_record_size", K_SIZE, S(max_record_size), 0, 1, 1000 * KIB, "1000KiB", NULL,
+      "longer records are rejected and counted" },
+    { "record_delimiter", K_ENUM, S(delimiter), 0, 0, 1, "newline", delim_enum,
+      "newline: append \\n to each record that lacks one; none" },
+    { "compression", K_ENUM, S(compression), 0, 0, 2, "gzip", comp_enum,
+      "none, gzip or zstd" },
+    { "compression_level", K_UINT, S(compression_level), 0, 1, 19, NULL, NULL,
+      "gzip 1-9 (default 6), zstd 1-19 (default 3)" },
+    { "prefix", K_STRING, STR(prefix, struct sl_stream_conf), 0, 0, "", NULL,
+      "object key prefix; YYYY/MM/DD/HH/ is appended" },
+    { "error_prefix", K_STRING, STR(error_prefix, struct sl_stream_conf), 0, 0,
+      "errors/", NULL, "key prefix of batches written to backup.path" },
+    { "retry_duration", K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
+      "how long a failing batch is retried before it goes to backup" },
+    { "sink", K_ENUM, STR(sink, struct sl_stream_conf), 0, 0, "file", sink_enum, "where batches go: file" },
+    { "file.path", K_STRING, STR(file_path, struct sl_stream_conf), 1, 0, NULL, NULL,
+      "file sink: root directory of the objects" },
+    { "backup.path", K_STRING, STR(backup_path, struct sl_stream_conf), 1, 0, NULL, NULL,
+      "root directory for failed batches (default DATA_DIR/backup)" },
+    { "max_connections", K_UINT, S(max_connections), 0, 1, 1000000, "1024", NULL,
+      "open TCP connections; more are closed at once and counted" },
+    { "idle_timeout", K_DURATION, S(idle_timeout_ms), 0, 0, 86400 * SEC, "300s", NULL,
+      "close a TCP connection silent this long (0: never)" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+/* Parser state while one file is read. */
+struct parse {
+    const char *path;
+    FILE *fp;
+    int line;                     /* line last handed to inih */
+    struct sl_config *c;
+    struct sl_stream_conf *cur;   /* stream section being read, or NULL */
+    int in_process;               /* in [sluice] */
+    int bad_section;              /* skip keys of an unknown section */
+    size_t cap;                   /* streams allocated */
+    struct sl_buf *errs;
+    int nerr;
+};
+
+static void perr(struct parse *p, int line, const char *section, const char *key,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void perr(struct parse *p, int line, const char *section, const char *key,
+                 const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sl_buf_printf(p->errs, "%s:%d: [%s]%s%s: %s\n", p->path, line, section,
+                  key ? " " : "", key ? key : "", msg);
+    p->nerr++;
+}
+
+/* Stores <value> for key <k> into <base>; on failure writes why into <why>. */
+static int set_key(const struct conf_key *k, void *base, const char *value,
+                   char *why, size_t whylen)
+{
+    char *field = (char *)base + k->off;
+    uint64_t u;
+    int64_t ms;
+    struct sl_addr addr;
+    const char *reason;
+
+    switch (k->type) {
+    case K_SIZE:
+        if (sl_units_size(value, &u) != SL_OK) {
+            snprintf(why, whylen, "'%s' is not a size (e.g. 512KiB, 5MiB, 1GiB)", value);
+            return SL_EINVAL;
+        }
+        goto range;
+    case K_UINT:
+        if (sl_units_uint(value, &u) != SL_OK) {
+            snprintf(why, whylen, "'%s' is not a whole number", value);
+            return SL_EINVAL;
+        }
+    range:
+        if (u < k->min || u > k->max) {
+            snprintf(why, whylen, "%s is out of range %llu..%llu", value,
+                     (unsigned long long)k->min, (unsigned long long)k->max);
+            return SL_ERANGE;
+        }
+        *(uint64_t *)field = u;
+        return SL_OK;
+    case K_DURATION:
+        if (sl_units_duration(value, &ms) != SL_OK) {
+            snprintf(why, whylen, "'%s' is not a duration (e.g. 250ms, 60s, 15m)", value);
+            return SL_EINVAL;
+        }
+        if ((uint64_t)ms < k->min || (uint64_t)ms > k->max) {
+            snprintf(why, whylen, "%s is out of range %llums..%llums", value,
+                     (unsigned long long)k->min, (unsigned long long)k->max);
+            return SL_ERANGE;
+        }
+        *(int64_t *)field = ms;
+        return SL_OK;
+    case K_ENUM:
+        for (int i = 0; k->enums[i]; i++) {
+            if (strcmp(value, k->enums[i]) == 0) {
+                if (k->size) /* an enum stored as its name (sink) */
+                    snprintf(field, k->size, "%s", value);
+                else
+                    *(int *)field = i;
+                return SL_OK;
+            }
+        }
+        snprintf(why, whylen, "'%s' is not one of:", value);
+        for (int i = 0; k->enums[i]; i++) {
+            size_t n = strlen(why);
+            snprintf(why + n, whylen - n, " %s", k->enums[i]);
+        }
+        return SL_EINVAL;
+    case K_ADDR:
+        if (sl_addr_parse(value, &addr, &reason) != SL_OK) {
+            snprintf(why, whylen, "'%s': %s", value, reason);
+            return SL_EINVAL;
+        }
+        /* the text is kept; the resolved form is set by check_stream */
+        __attribute__((fallthrough));
+    case K_STRING:
+        if (strlen(value) >= k->size) {
+            snprintf(why, whylen, "longer than %zu characters", k->size - 1);
+            return SL_ETOOBIG;
+        }
+        if (k->min && value[0] == '\0') {
+            snprintf(why, whylen, "must not be empty");
+            return SL_EINVAL;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return SL_OK;
+    }
+    return SL_EINVAL;
+}
+
+static void apply_defaults(const struct conf_key *keys, void *base)
+{
+    char why[256];
+
+    for (const struct conf_key *k = keys; k->name; k++)
+        if (k->def)
+            set_key(k, base, k->def, why, sizeof(why));
+}
+
+static int valid_stream_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > SL_NAME_MAX)
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_.-") == n;
+}
+
+/* A new section header: [sluice] or [stream NAME]. */
+static void begin_section(struct parse *p, const char *section)
+{
+    p->cur = NULL;
+    p->in_process = 0;
+    p->bad_section = 0;
+    if (strcmp(section, "sluice") == 0) {
+        p->in_process = 1;
+        return;
+    }
+    if (strncmp(section, "stream ", 7) != 0) {
+        perr(p, p->line, section, NULL,
+             "unknown section (expected [sluice] or [stream NAME])");
+        p->bad_section = 1;
+        return;
+    }
+    const char *name = section + 7;
+    if (!valid_stream_name(name)) {
+        perr(p, p->line, section, NULL,
+             "stream name must be 1-64 characters of [a-zA-Z0-9_.-]");
+        p->bad_section = 1;
+        return;
+    }
+    for (size_t i = 0; i < p->c->nstreams; i++) {
+        if (strcmp(p->c->streams[i].name, name) == 0) {
+            perr(p, p->line, section, NULL, "stream defined twice (first at line %d)",
+                 p->c->streams[i].line);
+            p->bad_section = 1;
+            return;
+        }
+    }
+    if (p->c->nstreams == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4;
+        struct sl_stream_conf *s = realloc(p->c->streams, cap * sizeof(*s));
+        if (!s) {
+            perr(p, p->line, section, NULL, "out of memory");
+            p->bad_section = 1;
+            return;
+        }
+        p->c->streams = s;
+        p->cap = cap;
+    }
+    p->cur = &p->c->streams[p->c->nstreams++];
+    memset(p->cur, 0, sizeof(*p->cur));
+    snprintf(p->cur->name, sizeof(p->cur->name), "%s", name);
+    p->cur->line = p->line;
+    apply_defaults(stream_keys, p->cur);
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse *p = user;
+    const struct conf_key *keys;
+    uint64_t *seen;
+    void *base;
+    char why[512];
+
+    if (p->bad_section)
+        return 1;
+    if (p->in_process) {
+        keys = process_keys, base = p->c, seen = &p->c->seen;
+    } else if (p->cur) {
+        keys = stream_keys, base = p->cur, seen = &p->cur->seen;
+    } else {
+        perr(p, p->line, section[0] ? section : "-", name, "key outside of any section");
+        return 1;
+    }
+    for (size_t i = 0; keys[i].name; i++) {
+        if (strcmp(keys[i].name, name) != 0)
+            continue;
+        if (*seen & (1ULL << i)) {
+            perr(p, p->line, section, name, "set twice in one section");
+            return 1;
+        }
+        *seen |= 1ULL << i;
+        if (set_key(&keys[i], base, value, why, sizeof(why)) != SL_OK)
+            perr(p, p->line, section, name, "%s", why);
+        return 1;
+    }
+    perr(p, p->line, section, name, "unknown key");
+    return 1;
+}
+
+/*
+ * Hands inih one line at a time and counts them. Debian's inih does not
+ * call the handler for a section header, so a header is noticed here:
+ * that way an empty [stream x] still gets its defaults and checks.
+ */
+static char *line_reader(char *str, int num, void *stream)
+{
+    struct parse *p = stream;
+    char *r = fgets(str, num, p->fp);
+    char name[128];
+    const char *b, *e;
+    size_t n;
+
+    if (!r)
+        return NULL;
+    p->line++;
+    b = str + strspn(str, " \t");
+    if (*b != '[' || !(e = strchr(b, ']')))
+        return r;               /* not a header; inih reports malformed ones */
+    b += 1 + strspn(b + 1, " \t");
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    n = (size_t)(e - b) < sizeof(name) - 1 ? (size_t)(e - b) : sizeof(name) - 1;
+    memcpy(name, b, n);
+    name[n] = '\0';
+    begin_section(p, name);
+    return r;
+}
+
+static void check_stream(struct parse *p, struct sl_stream_conf *s)
+{
+    char sec[80];
+    const char *why;
+
+    snprintf(sec, sizeof(sec), "stream %s", s->name);
+    if (s->compression_level == 0)
+        s->compression_level = s->compression == SL_COMP_ZSTD ? 3 : 6;
+    else if (s->compression == SL_COMP_GZIP && s->compression_level > 9)
+        perr(p, s->line, sec, "compression_level", "gzip takes 1..9, not %llu",
+             (unsigned long long)s->compression_level);
+    else if (s->compression == SL_COMP_NONE)
+        perr(p, s->line, sec, "compression_level", "set, but compression is none");
+    if (s->max_buffered < s->buffer_size)
+        perr(p, s->line, sec, "max_buffered", "must be at least buffer_size (%llu bytes)",
+             (unsigned long long)s->buffer_size);
+    if (s->max_buffered < s->max_record_size)
+        perr(p, s->line, sec, "max_buffered", "must be at least max_record_size");
+    if (strcmp(s->sink, "file") == 0 && s->file_path[0] == '\0')
+        perr(p, s->line, sec, "file.path", "required when sink = file");
+    if (s->backup_path[0] == '\0' &&
+        snprintf(s->backup_path, sizeof(s->backup_path), "%s/backup",
+                 p->c->data_dir) >= (int)sizeof(s->backup_path))
+        perr(p, s->line, sec, "backup.path", "data_dir is too long to derive it");
+    if (s->tcp_listen[0] && sl_addr_parse(s->tcp_listen, &s->tcp_addr, &why) != SL_OK)
+        perr(p, s->line, sec, "tcp_listen", "%s", why);
+    for (struct sl_stream_conf *o = p->c->streams; o < s; o++)
+        if (s->tcp_listen[0] && strcmp(o->tcp_listen, s->tcp_listen) == 0)
+            perr(p, s->line, sec, "tcp_listen", "%s is already used by stream %s",
+                 s->tcp_listen, o->name);
+}
+
+static void check_all(struct parse *p)
+{
+    const char *why;
+    long ncpu;
+
+    if (p->c->nstreams == 0)
+        perr(p, p->line, "-", NULL, "no [stream NAME] section: nothing to do");
+    if (p->c->workers == 0) {
+        ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        p->c->workers = ncpu > 0 ? (uint64_t)ncpu : 2;
+    }
+    if (sl_addr_parse(p->c->metrics_listen, &p->c->metrics_addr, &why) != SL_OK)
+        perr(p, 0, "sluice", "metrics_listen", "%s", why);
+    for (size_t i = 0; i < p->c->nstreams; i++)
+        check_stream(p, &p->c->streams[i]);
+}
+
+int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *errs)
+{
+    struct parse p = { .path = path, .errs = errs };
+    int rc;
+
+    *out = NULL;
+    p.c = calloc(1, sizeof(*p.c));
+    if (!p.c)
+        return SL_ENOMEM;
+    atomic_init(&p.c->refs, 1);
+    snprintf(p.c->path, sizeof(p.c->path), "%s", path);
+    apply_defaults(process_keys, p.c);
+    p.fp = fopen(path, "r");
+    if (!p.fp) {
+        sl_buf_printf(errs, "%s: cannot open: %s\n", path, strerror(errno));
+        sl_config_unref(p.c);
+        return SL_EINVAL;
+    }
+    rc = ini_parse_stream(line_reader, &p, handler, &p);
+    fclose(p.fp);
+    if (rc > 0)
+        perr(&p, rc, "-", NULL, "syntax error (expected [section], key = value or a comment)");
+    else if (rc < 0)
+        perr(&p, 0, "-", NULL, "could not be read");
+    check_all(&p);
+    if (p.nerr > 0) {
+        sl_config_unref(p.c);
+        return SL_EINVAL;
+    }
+    *out = p.c;
+    return SL_OK;
+}
+
+struct sl_config *sl_config_ref(struct sl_config *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void sl_config_unref(struct sl_config *c)
+{
+    if (!c)
+        return;
+    /* acq_rel: the last holder must see every other holder's reads done */
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(c->streams);
+    free(c);
+}
+
+const struct sl_stream_conf *sl_config_stream(const struct sl_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->nstreams; i++)
+        if (strcmp(c->streams[i].name, name) == 0)
+            return &c->streams[i];
+    return NULL;
+}
+
+static void describe(struct sl_buf *out, const char *section, const struct conf_key *keys)
+{
+    sl_buf_printf(out, "[%s]\n", section);
+    for (const struct conf_key *k = keys; k->name; k++)
+        sl_buf_printf(out, "  %-18s default %-16s %s\n", k->name,
+                      k->def ? (k->def[0] ? k->def : "\"\"") : "-", k->help);
+}
+
+void sl_config_describe(struct sl_buf *out)
+{
+    describe(out, "sluice", process_keys);
+    describe(out, "stream NAME", stream_keys);
+}

@@ -1,0 +1,85 @@
+/*
+ * config.h - the parsed, validated, immutable configuration.
+ *
+ * sl_config_load() reads one INI file (libinih) into a struct sl_config.
+ * Every key comes from a static table (name, type, default, bounds,
+ * offsetof, help); parsing is generic. Every problem is reported as
+ * "FILE:LINE: [SECTION] KEY: why", all of them, not just the first.
+ *
+ * A loaded config never changes. SIGHUP loads a new one and swaps it in;
+ * holders keep theirs alive with sl_config_ref()/sl_config_unref().
+ * Threads: any may read a config it holds a reference to; the count is an
+ * atomic, the rest is read-only after load.
+ */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "buf.h"
+
+#define SL_NAME_MAX    64
+#define SL_PREFIX_MAX  1024
+
+enum sl_compression { SL_COMP_NONE, SL_COMP_GZIP, SL_COMP_ZSTD };
+enum sl_delimiter   { SL_DELIM_NEWLINE, SL_DELIM_NONE };
+
+struct sl_stream_conf {
+    char     name[SL_NAME_MAX + 1];
+    int      line;                        /* line of the [stream NAME] header */
+    uint64_t seen;                        /* bit i: table key i was set */
+    char     tcp_listen[256];             /* "" when the stream has no TCP source */
+    struct sl_addr tcp_addr;              /* tcp_listen, resolved */
+    uint64_t buffer_size;                 /* bytes; seal at this size */
+    int64_t  buffer_interval_ms;          /* seal when the oldest is this old */
+    uint64_t max_buffered;                /* bytes held before backpressure */
+    uint64_t max_record_size;             /* bytes; longer records are rejected */
+    int      delimiter;                   /* enum sl_delimiter */
+    int      compression;                 /* enum sl_compression */
+    uint64_t compression_level;           /* resolved: never 0 after load */
+    char     prefix[SL_PREFIX_MAX + 1];
+    char     error_prefix[SL_PREFIX_MAX + 1];
+    int64_t  retry_duration_ms;
+    char     sink[32];                    /* a name from sink.c's registry */
+    char     file_path[PATH_MAX];         /* file sink: the root directory */
+    char     backup_path[PATH_MAX];       /* where failed batches go */
+    uint64_t max_connections;             /* per stream, per source */
+    int64_t  idle_timeout_ms;             /* 0: never */
+};
+
+struct sl_config {
+    _Atomic int refs;
+    char     path[PATH_MAX];              /* the file it came from */
+    uint64_t seen;
+    char     metrics_listen[256];
+    struct sl_addr metrics_addr;
+    char     data_dir[PATH_MAX];
+    int      log_level;                   /* enum sl_log_level */
+    uint64_t workers;                     /* delivery workers */
+    uint64_t io_threads;                  /* TCP I/O threads */
+    int64_t  shutdown_timeout_ms;
+    struct sl_stream_conf *streams;       /* owned array */
+    size_t   nstreams;
+};
+
+/*
+ * Loads and validates <path>. On SL_OK *<out> is a new config with one
+ * reference (sl_config_unref releases it). On SL_EINVAL, <errs> holds one
+ * line per problem and *<out> is NULL.
+ */
+int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *errs);
+
+struct sl_config *sl_config_ref(struct sl_config *c);
+void sl_config_unref(struct sl_config *c);
+
+/* Returns the stream called <name>, or NULL. */
+const struct sl_stream_conf *sl_config_stream(const struct sl_config *c, const char *name);
+
+/* Writes every key of every section with its default and help (--help). */
+void sl_config_describe(struct sl_buf *out);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * delivery.c - see delivery.h.
+ *
+ * The queue is a FIFO list. take() picks the first batch whose
+ * not_before time has come, so retries wait in the list without a worker.
+ * Each worker owns a compressor and an output buffer, reused batch after
+ * batch; the compressed object lives only for one attempt (a retry
+ * compresses again, which is cheaper than holding it).
+ */
+#include "delivery.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "backup.h"
+#include "clock.h"
+#include "compress.h"
+#include "log.h"
+#include "objkey.h"
+#include "sluice/err.h"
+#include "stream.h"
+
+static const struct sl_backoff retry_backoff = { .base_ms = 100, .cap_ms = 10000 };
+
+struct sl_delivery {
+    pthread_mutex_t lock;          /* guards everything below but threads */
+    pthread_cond_t work;           /* a batch was queued, or stop */
+    pthread_cond_t idle;           /* queued + active reached 0 */
+    struct sl_batch *head, *tail;  /* queued batches, FIFO */
+    size_t queued;                 /* batches in the list */
+    size_t active;                 /* batches being delivered by a worker */
+    int stopping;
+    unsigned nworkers;
+    pthread_t *threads;
+};
+
+struct worker {
+    struct sl_delivery *d;
+    struct sl_compressor *comp;
+    struct sl_buf out;
+    struct sl_ratelimit rl;
+    uint64_t rnd;                  /* xorshift state for jitter */
+};
+
+static void push_locked(struct sl_delivery *d, struct sl_batch *b)
+{
+    b->next = NULL;
+    if (d->tail)
+        d->tail->next = b;
+    else
+        d->head = b;
+    d->tail = b;
+    d->queued++;
+}
+
+void sl_delivery_submit(struct sl_delivery *d, struct sl_batch *b)
+{
+    pthread_mutex_lock(&d->lock);
+    push_locked(d, b);
+    pthread_cond_signal(&d->work);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Unlinks and returns the first due batch, or NULL with *<wait_ms> set to
+ * the time until the earliest one is due (-1: none queued). */
+static struct sl_batch *take_locked(struct sl_delivery *d, int64_t now, int64_t *wait_ms)
+{
+    struct sl_batch *b, *prev = NULL;
+
+    *wait_ms = -1;
+    for (b = d->head; b; prev = b, b = b->next) {
+        if (b->not_before_mono_ms <= now) {
+            if (prev)
+                prev->next = b->next;
+            else
+                d->head = b->next;
+            if (d->tail == b)
+                d->tail = prev;
+            d->queued--;
+            return b;
+        }
+        if (*wait_ms < 0 || b->not_before_mono_ms - now < *wait_ms)
+            *wait_ms = b->not_before_mono_ms - now;
+    }
+    return NULL;
+}
+
+static uint64_t next_rnd(struct worker *w)
+{
+    w->rnd ^= w->rnd << 13;
+    w->rnd ^= w->rnd >> 7;
+    w->rnd ^= w->rnd << 17;
+    return w->rnd;
+}
+
+/* Puts <b> back to be tried again after a backoff. */
+static void retry_later(struct worker *w, struct sl_batch *b, int cause)
+{
+    struct sl_gen *g = b->owner;
+    uint64_t suppressed;
+
+    sl_stat_add(&g->stream->stats.retries[cause], 1);
+    b->not_before_mono_ms = sl_clock_mono_ms() +
+                            sl_backoff_delay(&retry_backoff, b->attempts, next_rnd(w));
+    if (sl_ratelimit_ok(&w->rl, 5000, &suppressed))
+        sl_warn("stream=%s sink=%s msg=\"delivery failed, will retry\" target=%s attempt=%u "
+                "records=%llu bytes=%llu error=\"%s\" suppressed=%llu", g->conf->name,
+                g->sink.ops->name, b->in_backup ? "backup" : "sink", b->attempts,
+                (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
+                b->last_error, (unsigned long long)suppressed);
+    pthread_mutex_lock(&w->d->lock);
+    push_locked(w->d, b);
+    pthread_mutex_unlock(&w->d->lock);
+}
+
+static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *prefix,
+                    char *out, size_t len)
+{
+    char uuid[37];
+    struct sl_objkey k = {
+        .prefix = prefix, .stream = g->conf->name, .version = g->version,
+        .wall_ms = b->oldest_wall_ms, .uuid = uuid,
+        .ext = sl_compress_ext(g->conf->compression),
+    };
+
+    sl_batch_uuid_str(b, uuid);
+    return sl_objkey_format(&k, out, len);
+}
+
+static void to_backup(struct worker *w, struct sl_batch *b)
+{
+    struct sl_gen *g = b->owner;
+    char key[SL_KEY_MAX], err[256];
+    struct sl_backup_info info = {
+        .key = key, .object_key = b->key, .version = g->version,
+        .reason = sl_backup_reason_names[b->backup_reason], .error = b->last_error,
+        .first_attempt_ms = sl_clock_wall_ms() - (sl_clock_mono_ms() - b->first_attempt_mono_ms),
+        .last_attempt_ms = sl_clock_wall_ms(),
+    };
+
+    if (make_key(b, g, g->conf->error_prefix, key, sizeof(key)) != SL_OK ||
+        sl_backup_write(g->conf, b, &info, w->out.data, w->out.len, err,
+                        sizeof(err)) != SL_OK) {
+        b->attempts++;
+        retry_later(w, b, SL_RETRY_BACKUP);
+        return;
+    }
+    sl_warn("stream=%s msg=\"batch written to backup\" reason=%s records=%llu bytes=%llu "
+            "path=%s/%s error=\"%s\"", g->conf->name, info.reason,
+            (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
+            g->conf->backup_path, key, b->last_error);
+    sl_batch_settle(b, SL_OUTCOME_BACKED_UP);
+}
+
+/* One attempt at <b>: settles it or puts it back. */
+static void deliver(struct worker *w, struct sl_batch *b)
+{
+    struct sl_gen *g = b->owner;
+    const struct sl_stream_conf *c = g->conf;
+    struct sl_sink_outcome out = { .result = SL_SINK_RETRY };
+    struct sl_sink_batch view;
+    char key[SL_KEY_MAX];
+    int64_t now = sl_clock_mono_ms();
+    int rc;
+
+    if (!b->key) {
+        b->first_attempt_mono_ms = now;
+        if (make_key(b, g, c->prefix, key, sizeof(key)) != SL_OK || !(b->key = strdup(key))) {
+            b->in_backup = 1;
+            b->backup_reason = SL_BK_SINK_FAILED;
+            snprintf(b->last_error, sizeof(b->last_error), "cannot build the object key");
+            b->key = strdup("");
+        }
+    }
+    rc = sl_compress_batch(w->comp, b, c->compression, (int)c->compression_level,
+                           c->delimiter, &w->out);
+    if (rc != SL_OK) {
+        snprintf(b->last_error, sizeof(b->last_error), "compression: %s", sl_strerror(rc));
+        b->attempts++;
+        retry_later(w, b, SL_RETRY_SINK);
+        return;
+    }
+    if (b->in_backup) {
+        to_backup(w, b);
+        return;
+    }
+    view = (struct sl_sink_batch){ .stream = c->name, .key = b->key, .data = w->out.data,
+                                   .len = w->out.len, .batch = b };
+    g->sink.ops->deliver(g->sink.ctx, &view, &out);
+    b->attempts++;
+    if (out.result == SL_SINK_OK) {
+        sl_batch_settle(b, SL_OUTCOME_DELIVERED);
+        return;
+    }
+    snprintf(b->last_error, sizeof(b->last_error), "%s", out.error);
+    if (out.result == SL_SINK_FAIL ||
+        sl_clock_mono_ms() - b->first_attempt_mono_ms >= c->retry_duration_ms) {
+        b->in_backup = 1;
+        b->backup_reason = out.result == SL_SINK_FAIL ? SL_BK_SINK_FAILED
+                                                      : SL_BK_RETRIES_EXHAUSTED;
+        to_backup(w, b);
+        return;
+    }
+    retry_later(w, b, SL_RETRY_SINK);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct sl_delivery *d = w->d;
+    struct sl_batch *b;
+    struct timespec ts;
+    int64_t wait;
+
+    pthread_mutex_lock(&d->lock);
+    while (!d->stopping) {
+        b = take_locked(d, sl_clock_mono_ms(), &wait);
+        if (!b) {
+            if (wait < 0) {
+                pthread_cond_wait(&d->work, &d->lock);
+            } else {
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_sec += wait / 1000;
+                ts.tv_nsec += (wait % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&d->work, &d->lock, &ts);
+            }
+            continue;
+        }
+        d->active++;
+        pthread_mutex_unlock(&d->lock);
+        deliver(w, b);
+        pthread_mutex_lock(&d->lock);
+        d->active--;
+        if (d->queued == 0 && d->active == 0)
+            pthread_cond_broadcast(&d->idle);
+    }
+    pthread_mutex_unlock(&d->lock);
+    sl_compressor_free(w->comp);
+    sl_buf_destroy(&w->out);
+    free(w);
+    return NULL;
+}
+
+struct sl_delivery *sl_delivery_new(unsigned nworkers)
+{
+    struct sl_delivery *d = calloc(1, sizeof(*d));
+    pthread_condattr_t ca;
+
+    if (!d)
+        return NULL;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->work, &ca);
+    pthread_cond_init(&d->idle, &ca);
+    pthread_condattr_destroy(&ca);
+    d->threads = calloc(nworkers, sizeof(*d->threads));
+    if (!d->threads)
+        goto fail;
+    for (unsigned i = 0; i < nworkers; i++) {
+        struct worker *w = calloc(1, sizeof(*w));
+        if (!w)
+            goto fail;
+        w->d = d;
+        w->comp = sl_compressor_new();
+        sl_buf_init(&w->out, (size_t)1 << 31);
+        if (getrandom(&w->rnd, sizeof(w->rnd), 0) != sizeof(w->rnd) || w->rnd == 0)
+            w->rnd = 0x9e3779b97f4a7c15ULL + i;
+        if (!w->comp || pthread_create(&d->threads[i], NULL, worker_main, w) != 0) {
+            sl_compressor_free(w->comp);
+            free(w);
+            goto fail;
+        }
+        d->nworkers++;
+    }
+    return d;
+fail:
+    sl_delivery_free(d);
+    return NULL;
+}
+
+size_t sl_delivery_drain(struct sl_delivery *d, int64_t timeout_ms)
+{
+    struct timespec ts;
+    size_t left;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&d->lock);
+    while (d->queued + d->active > 0) {
+        if (pthread_cond_timedwait(&d->idle, &d->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    left = d->queued + d->active;
+    pthread_mutex_unlock(&d->lock);
+    return left;
+}
+
+void sl_delivery_free(struct sl_delivery *d)
+{
+    struct sl_batch *b;
+
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->stopping = 1;
+    pthread_cond_broadcast(&d->work);
+    pthread_mutex_unlock(&d->lock);
+    for (unsigned i = 0; i < d->nworkers; i++)
+        pthread_join(d->threads[i], NULL);
+    while ((b = d->head)) {
+        struct sl_gen *g = b->owner;
+        d->head = b->next;
+        sl_error("stream=%s msg=\"shutdown timed out: batch not delivered\" records=%llu "
+                 "bytes=%llu attempts=%u error=\"%s\"", g->conf->name,
+                 (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
+                 b->attempts, b->last_error);
+        sl_batch_settle(b, SL_OUTCOME_ABANDONED);
+    }
+    free(d->threads);
+    pthread_cond_destroy(&d->work);
+    pthread_cond_destroy(&d->idle);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}

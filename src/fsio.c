@@ -1,0 +1,104 @@
+/* fsio.c - see fsio.h. */
+#include "fsio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sluice/err.h"
+
+int sl_fsio_mkdirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+
+    if (n == 0 || n >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return SL_EIO;
+    }
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; ; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return SL_EIO;
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    return SL_OK;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
+                         size_t len, const char **what)
+{
+    char tmp[PATH_MAX], dst[PATH_MAX];
+    int fd = -1, dfd = -1, err = 0;
+
+    if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp) ||
+        snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst)) {
+        *what = "path";
+        errno = ENAMETOOLONG;
+        return SL_EIO;
+    }
+    *what = "mkdir";
+    if (sl_fsio_mkdirs(dir) != SL_OK)
+        return SL_EIO;
+    *what = "open";
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return SL_EIO;
+    *what = "write";
+    if (write_all(fd, data, len) != 0)
+        goto fail;
+    *what = "fsync";
+    if (fsync(fd) != 0)
+        goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    *what = "rename";
+    if (rename(tmp, dst) != 0)
+        goto fail;
+    *what = "fsync dir";
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        err = errno;
+        if (dfd >= 0)
+            close(dfd);
+        errno = err;
+        return SL_EIO;  /* renamed already: the file is whole, not durable */
+    }
+    close(dfd);
+    return SL_OK;
+fail:
+    err = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    errno = err;
+    return SL_EIO;
+}

@@ -1,0 +1,45 @@
+/*
+ * intake.h - what a source (listener) sees of a stream: where to push
+ * chunks, what to count, and the limits it must enforce.
+ *
+ * Sources include this, never the stream or batch headers.
+ * Threads: the limits are written by the main thread at start and reload
+ * and read (relaxed) by source threads; a reload may take effect a few
+ * reads late, which is harmless. ring and stats are shared as their own
+ * headers say.
+ */
+#ifndef SL_INTAKE_H
+#define SL_INTAKE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "metrics.h"
+#include "ring.h"
+
+struct sl_intake {
+    const char *name;                     /* the stream's name */
+    struct sl_ring *ring;                 /* chunks go here */
+    struct sl_stream_stats *stats;
+    _Atomic uint64_t max_buffered;        /* stop reading at or above this */
+    _Atomic uint64_t low_water;           /* resume at or below this */
+    _Atomic uint64_t max_record_size;
+    _Atomic uint64_t max_connections;
+    _Atomic int64_t  idle_timeout_ms;
+};
+
+#define SL_LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* 1 when the stream holds too much and sources should stop reading. */
+static inline int sl_intake_full(struct sl_intake *in)
+{
+    return sl_stats_bytes_held(in->stats) >= SL_LD(in->max_buffered);
+}
+
+/* 1 when a paused source may read again. */
+static inline int sl_intake_drained(struct sl_intake *in)
+{
+    return sl_stats_bytes_held(in->stats) <= SL_LD(in->low_water);
+}
+
+#endif

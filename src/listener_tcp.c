@@ -1,0 +1,526 @@
+/*
+ * listener_tcp.c - see listener_tcp.h for the contract.
+ *
+ * Each connection has a read buffer that holds at most one partial record
+ * plus one read: max_record_size + 2 + 64 KiB at the very most, 64 KiB
+ * usually. A read is parsed in two passes over the complete lines: the
+ * first sizes the chunk, the second copies the records into it, so there
+ * is one allocation per read, never one per record.
+ */
+#include "listener_tcp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "clock.h"
+#include "log.h"
+#include "sluice/err.h"
+
+#define READ_SIZE   65536u
+#define MAX_EVENTS  64
+enum { K_WAKE, K_LISTEN, K_CONN };
+
+struct lsock {
+    int kind;                    /* K_LISTEN: first, as in every epoll target */
+    int fd;
+    struct sl_intake *in;        /* borrowed */
+};
+
+struct conn {
+    int kind;                    /* K_CONN */
+    int fd;
+    struct sl_intake *in;        /* borrowed */
+    struct conn *prev, *next;    /* the owning thread's list */
+    uint8_t *buf;                /* owned; NULL until the first read */
+    uint32_t len, cap;
+    int discarding;              /* inside an oversize line: skip to '\n' */
+    int paused;                  /* not in the epoll read set (backpressure) */
+    int64_t last_ms;             /* monotonic time of the last read */
+    struct sl_chunk *pending;    /* a chunk the full ring refused; owned */
+};
+
+struct iothread {
+    int kind;                    /* K_WAKE: the stop eventfd's tag */
+    struct sl_tcp *t;
+    int epfd, evfd;
+    pthread_t th;
+    struct conn *conns;          /* owned connections */
+    size_t npaused;
+    int draining;                /* stop seen: no accepts, closing on EAGAIN */
+    int64_t deadline_ms;         /* draining: close everything by then */
+    struct sl_ratelimit rl_oversize, rl_err;
+};
+
+struct sl_tcp {
+    struct lsock *ls;            /* owned array */
+    size_t nls;
+    struct iothread *th;         /* owned array */
+    unsigned nth;
+    _Atomic int stopping;
+    int64_t grace_ms;
+    int started;
+};
+
+static void conn_watch(struct iothread *th, struct conn *c, uint32_t events)
+{
+    struct epoll_event ev = { .events = events, .data.ptr = c };
+
+    epoll_ctl(th->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void pause_conn(struct iothread *th, struct conn *c)
+{
+    if (c->paused)
+        return;
+    c->paused = 1;
+    th->npaused++;
+    conn_watch(th, c, 0);
+}
+
+static void resume_conn(struct iothread *th, struct conn *c)
+{
+    c->paused = 0;
+    th->npaused--;
+    conn_watch(th, c, EPOLLIN);
+}
+
+/* Hands a chunk to the ring; a full ring keeps it pending and pauses. */
+static void hand_on(struct iothread *th, struct conn *c, struct sl_chunk *ch)
+{
+    if (sl_ring_push_mp(c->in->ring, ch) == SL_OK)
+        return;
+    c->pending = ch;
+    pause_conn(th, c);
+}
+
+/* Waits for a refused chunk to fit: the batcher always drains its ring. */
+static void hand_on_blocking(struct sl_intake *in, struct sl_chunk *ch)
+{
+    const struct timespec ms = { 0, 1000000 };
+
+    while (sl_ring_push_mp(in->ring, ch) != SL_OK)
+        nanosleep(&ms, NULL);
+}
+
+static void reject_oversize(struct iothread *th, struct conn *c, uint64_t len)
+{
+    uint64_t suppressed;
+
+    sl_stat_add(&c->in->stats->rejected[SL_SRC_TCP][SL_REJ_OVERSIZE], 1);
+    if (sl_ratelimit_ok(&th->rl_oversize, 5000, &suppressed))
+        sl_warn("stream=%s source=tcp msg=\"record over max_record_size discarded\" "
+                "bytes=%s%llu limit=%llu suppressed=%llu", c->in->name,
+                len > SL_LD(c->in->max_record_size) + 1 ? ">=" : "",
+                (unsigned long long)len,
+                (unsigned long long)SL_LD(c->in->max_record_size),
+                (unsigned long long)suppressed);
+}
+
+/* Length of the record in [p, nl) once a trailing '\r' is dropped. */
+static inline uint32_t rec_len(const uint8_t *p, const uint8_t *nl)
+{
+    size_t n = (size_t)(nl - p);
+
+    return (uint32_t)(n && p[n - 1] == '\r' ? n - 1 : n);
+}
+
+/*
+ * Turns the complete lines in c->buf (and, at EOF, the last partial one)
+ * into a chunk; keeps a partial line for the next read.
+ */
+static void parse(struct iothread *th, struct conn *c, int at_eof)
+{
+    uint8_t *p = c->buf, *end = c->buf + c->len, *q, *nl, *tail;
+    uint64_t max = SL_LD(c->in->max_record_size), need = 0;
+    uint32_t n = 0, len;
+    struct sl_chunk *ch;
+
+    if (c->discarding) {
+        if (!(nl = memchr(p, '\n', c->len))) {
+            c->len = 0;
+            return;
+        }
+        p = nl + 1;
+        c->discarding = 0;
+    }
+    for (q = p; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1) {
+        len = rec_len(q, nl);
+        if (len > 0 && len <= max)
+            need += SL_CHUNK_HDR + len, n++;
+    }
+    tail = q;
+    if (at_eof && tail < end && (len = rec_len(tail, end)) > 0 && len <= max)
+        need += SL_CHUNK_HDR + len, n++;
+    if (n > 0) {
+        ch = sl_chunk_new((uint32_t)need, sl_clock_wall_ms(), sl_clock_mono_ms());
+        if (!ch) {
+            sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
+            abort();
+        }
+        for (q = p; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1) {
+            len = rec_len(q, nl);
+            if (len > max)
+                reject_oversize(th, c, len);
+            else if (len > 0)
+                sl_chunk_add(ch, q, len);
+        }
+        if (at_eof && tail < end && (len = rec_len(tail, end)) > 0 && len <= max)
+            sl_chunk_add(ch, tail, len);
+        sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], ch->nrecords);
+        sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], ch->bytes);
+        hand_on(th, c, ch);
+    } else {
+        for (q = p; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1)
+            if ((len = rec_len(q, nl)) > max)
+                reject_oversize(th, c, len);
+    }
+    len = (uint32_t)(end - tail);
+    if (at_eof) {
+        if (len > 0 && rec_len(tail, end) > max)
+            reject_oversize(th, c, len);
+        c->len = 0;
+    } else if (len > max + 1) {        /* +1: room for the '\r' of "\r\n" */
+        reject_oversize(th, c, len);
+        c->discarding = 1;
+        c->len = 0;
+    } else {
+        memmove(c->buf, tail, len);
+        c->len = len;
+    }
+}
+
+/* Makes room for one read; the buffer never outgrows one record + a read. */
+static int ensure_room(struct conn *c)
+{
+    uint32_t limit = (uint32_t)SL_LD(c->in->max_record_size) + 2 + READ_SIZE, cap;
+    uint8_t *b;
+
+    if (c->len == 0 && c->cap > READ_SIZE) {
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+    if (c->cap - c->len >= READ_SIZE / 4)
+        return SL_OK;
+    cap = c->cap ? c->cap * 2 : READ_SIZE;
+    if (cap > limit)
+        cap = limit;
+    if (cap <= c->cap)
+        return SL_OK;
+    b = realloc(c->buf, cap);
+    if (!b)
+        return SL_ENOMEM;
+    c->buf = b;
+    c->cap = cap;
+    return SL_OK;
+}
+
+static void conn_close(struct iothread *th, struct conn *c)
+{
+    if (c->len > 0 && !c->discarding)
+        parse(th, c, 1);               /* the last line, without its '\n' */
+    if (c->pending) {
+        hand_on_blocking(c->in, c->pending);
+        c->pending = NULL;
+    }
+    if (c->paused)
+        th->npaused--;
+    epoll_ctl(th->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    atomic_fetch_sub_explicit(&c->in->stats->connections[SL_SRC_TCP], 1,
+                              memory_order_relaxed);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        th->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c->buf);
+    free(c);
+}
+
+/* Reads once (until EAGAIN when draining). Returns 0 if <c> was closed. */
+static int on_readable(struct iothread *th, struct conn *c)
+{
+    ssize_t n;
+    uint64_t suppressed;
+
+    for (;;) {
+        if (c->pending || sl_intake_full(c->in)) {
+            pause_conn(th, c);
+            return 1;
+        }
+        if (ensure_room(c) != SL_OK) {
+            sl_error("stream=%s msg=\"out of memory for a read buffer\"", c->in->name);
+            conn_close(th, c);
+            return 0;
+        }
+        n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (n > 0) {
+            c->len += (uint32_t)n;
+            c->last_ms = sl_clock_mono_ms();
+            parse(th, c, 0);
+            if (!th->draining)
+                return 1;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            if (th->draining) {         /* it has sent all it had: done */
+                conn_close(th, c);
+                return 0;
+            }
+            return 1;
+        }
+        if (n < 0 && sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
+            sl_warn("stream=%s source=tcp msg=\"read failed, closing\" error=\"%s\"",
+                    c->in->name, strerror(errno));
+        conn_close(th, c);              /* EOF or error */
+        return 0;
+    }
+}
+
+static void on_accept(struct iothread *th, struct lsock *ls)
+{
+    struct sl_stream_stats *st = ls->in->stats;
+    struct epoll_event ev;
+    uint64_t suppressed;
+    struct conn *c;
+    int64_t cur;
+    int fd;
+
+    for (;;) {
+        fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR &&
+                sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
+                sl_warn("stream=%s source=tcp msg=\"accept failed\" error=\"%s\"",
+                        ls->in->name, strerror(errno));
+            return;
+        }
+        cur = atomic_load(&st->connections[SL_SRC_TCP]);
+        do {
+            if ((uint64_t)cur >= SL_LD(ls->in->max_connections))
+                break;
+        } while (!atomic_compare_exchange_weak(&st->connections[SL_SRC_TCP], &cur, cur + 1));
+        if ((uint64_t)cur >= SL_LD(ls->in->max_connections) || !(c = calloc(1, sizeof(*c)))) {
+            if ((uint64_t)cur < SL_LD(ls->in->max_connections))
+                atomic_fetch_sub(&st->connections[SL_SRC_TCP], 1);
+            sl_stat_add(&st->connections_rejected[SL_SRC_TCP], 1);
+            close(fd);
+            continue;
+        }
+        c->kind = K_CONN;
+        c->fd = fd;
+        c->in = ls->in;
+        c->last_ms = sl_clock_mono_ms();
+        ev.events = EPOLLIN;
+        ev.data.ptr = c;
+        if (epoll_ctl(th->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            atomic_fetch_sub(&st->connections[SL_SRC_TCP], 1);
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = th->conns;
+        if (th->conns)
+            th->conns->prev = c;
+        th->conns = c;
+    }
+}
+
+/* Resumes paused connections whose stream has room again; closes idle ones. */
+static void sweep(struct iothread *th, int64_t now, int idle_check)
+{
+    struct conn *c, *next;
+    int64_t idle;
+
+    for (c = th->conns; c; c = next) {
+        next = c->next;
+        if (c->paused) {
+            if (c->pending && sl_ring_push_mp(c->in->ring, c->pending) == SL_OK)
+                c->pending = NULL;
+            if (!c->pending && sl_intake_drained(c->in)) {
+                resume_conn(th, c);
+                c->last_ms = now;
+            }
+            continue;
+        }
+        idle = SL_LD(c->in->idle_timeout_ms);
+        if (idle_check && idle > 0 && now - c->last_ms >= idle) {
+            sl_debug("stream=%s source=tcp msg=\"idle connection closed\"", c->in->name);
+            conn_close(th, c);
+        }
+    }
+}
+
+static void begin_drain(struct iothread *th)
+{
+    struct conn *c, *next;
+
+    th->draining = 1;
+    th->deadline_ms = sl_clock_mono_ms() + th->t->grace_ms;
+    for (size_t i = 0; i < th->t->nls; i++)
+        epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->t->ls[i].fd, NULL);
+    for (c = th->conns; c; c = next) {
+        next = c->next;
+        if (!c->paused)
+            on_readable(th, c);
+    }
+}
+
+static void *io_main(void *arg)
+{
+    struct iothread *th = arg;
+    struct epoll_event evs[MAX_EVENTS];
+    int64_t now, last_idle = 0;
+    uint64_t v;
+    int n;
+
+    for (;;) {
+        n = epoll_wait(th->epfd, evs, MAX_EVENTS, th->npaused || th->draining ? 10 : 1000);
+        for (int i = 0; i < n; i++) {
+            int kind = *(int *)evs[i].data.ptr;
+            if (kind == K_WAKE) {
+                if (read(th->evfd, &v, sizeof(v)) < 0)
+                    continue;
+            } else if (kind == K_LISTEN) {
+                on_accept(th, evs[i].data.ptr);
+            } else {
+                on_readable(th, evs[i].data.ptr);
+            }
+        }
+        if (!th->draining && atomic_load(&th->t->stopping))
+            begin_drain(th);
+        now = sl_clock_mono_ms();
+        if (th->npaused || now - last_idle >= 1000) {
+            sweep(th, now, now - last_idle >= 1000);
+            if (now - last_idle >= 1000)
+                last_idle = now;
+        }
+        if (th->draining && (!th->conns || now >= th->deadline_ms))
+            break;
+    }
+    while (th->conns)
+        conn_close(th, th->conns);
+    return NULL;
+}
+
+struct sl_tcp *sl_tcp_new(unsigned nthreads)
+{
+    struct sl_tcp *t = calloc(1, sizeof(*t));
+    struct epoll_event ev;
+
+    if (!t)
+        return NULL;
+    t->th = calloc(nthreads, sizeof(*t->th));
+    if (!t->th) {
+        free(t);
+        return NULL;
+    }
+    for (unsigned i = 0; i < nthreads; i++) {
+        struct iothread *th = &t->th[i];
+        th->kind = K_WAKE;
+        th->t = t;
+        th->epfd = epoll_create1(EPOLL_CLOEXEC);
+        th->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        t->nth++;
+        ev.events = EPOLLIN;
+        ev.data.ptr = th;
+        if (th->epfd < 0 || th->evfd < 0 ||
+            epoll_ctl(th->epfd, EPOLL_CTL_ADD, th->evfd, &ev) != 0) {
+            sl_tcp_free(t);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
+                  char *err, size_t errlen)
+{
+    struct lsock *ls = realloc(t->ls, (t->nls + 1) * sizeof(*ls));
+    struct epoll_event ev;
+    int fd;
+
+    if (!ls) {
+        snprintf(err, errlen, "out of memory");
+        return SL_ENOMEM;
+    }
+    t->ls = ls;
+    fd = sl_addr_listen(addr, 1024);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen: %s", strerror(errno));
+        return SL_EIO;
+    }
+    ls = &t->ls[t->nls++];
+    *ls = (struct lsock){ .kind = K_LISTEN, .fd = fd, .in = in };
+    for (unsigned i = 0; i < t->nth; i++) {
+        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+        ev.data.ptr = ls;
+        if (epoll_ctl(t->th[i].epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            snprintf(err, errlen, "epoll: %s", strerror(errno));
+            return SL_EIO;
+        }
+    }
+    return SL_OK;
+}
+
+int sl_tcp_start(struct sl_tcp *t)
+{
+    for (unsigned i = 0; i < t->nth; i++) {
+        if (pthread_create(&t->th[i].th, NULL, io_main, &t->th[i]) != 0) {
+            atomic_store(&t->stopping, 1);
+            for (unsigned j = 0; j < i; j++)
+                pthread_join(t->th[j].th, NULL);
+            return SL_ERR;
+        }
+    }
+    t->started = 1;
+    return SL_OK;
+}
+
+void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
+{
+    uint64_t one = 1;
+
+    if (!t || !t->started)
+        return;
+    t->grace_ms = grace_ms;
+    atomic_store(&t->stopping, 1);
+    for (unsigned i = 0; i < t->nth; i++)
+        if (write(t->th[i].evfd, &one, sizeof(one)) < 0)
+            continue;   /* the 10 ms tick notices stopping anyway */
+    for (unsigned i = 0; i < t->nth; i++)
+        pthread_join(t->th[i].th, NULL);
+    t->started = 0;
+}
+
+void sl_tcp_free(struct sl_tcp *t)
+{
+    if (!t)
+        return;
+    sl_tcp_stop(t, 0);
+    for (size_t i = 0; i < t->nls; i++)
+        close(t->ls[i].fd);
+    for (unsigned i = 0; i < t->nth; i++) {
+        if (t->th[i].epfd >= 0)
+            close(t->th[i].epfd);
+        if (t->th[i].evfd >= 0)
+            close(t->th[i].evfd);
+    }
+    free(t->ls);
+    free(t->th);
+    free(t);
+}

@@ -1,0 +1,46 @@
+/*
+ * listener_tcp.h - newline-delimited records over TCP.
+ *
+ * A few I/O threads, each with its own epoll set, share every stream's
+ * listening socket (EPOLLEXCLUSIVE wakes one of them per connection) and
+ * own the connections they accept. A thread copies the complete records of
+ * one read into a chunk and pushes it into the stream's ring.
+ *
+ * Framing: records end at '\n'; a '\r' before it is dropped; empty lines
+ * are skipped; a final line without '\n' is kept when the producer closes.
+ * A line over max_record_size is discarded up to the next '\n', counted as
+ * rejected (reason oversize) and logged, rate-limited; the connection stays
+ * usable. Backpressure: while the stream holds max_buffered bytes or more
+ * (or its ring is full), the thread stops reading its connections, so the
+ * kernel pushes back on producers; it reads again below the low-water mark.
+ *
+ * Threads: sl_tcp_* are called by the main thread; everything else runs on
+ * the I/O threads, each touching only its own connections.
+ */
+#ifndef SL_LISTENER_TCP_H
+#define SL_LISTENER_TCP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "intake.h"
+
+struct sl_tcp;
+
+/* Returns a new listener with <nthreads> I/O threads (not started), or NULL. */
+struct sl_tcp *sl_tcp_new(unsigned nthreads);
+/* Binds <addr> for the stream behind <in> (borrowed until sl_tcp_free).
+ * On error <err> says why. */
+int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
+                  char *err, size_t errlen);
+int sl_tcp_start(struct sl_tcp *t);
+/*
+ * Stops accepting, reads what open connections have already sent (until
+ * each has nothing more to read, or <grace_ms> pass), hands it on, closes
+ * every connection and joins the threads.
+ */
+void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms);
+void sl_tcp_free(struct sl_tcp *t);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * main.c - command line, start-up, the signal loop, reload and shutdown.
+ *
+ * The main thread blocks every signal it handles before any other thread
+ * starts, so they all inherit the mask, then waits for them synchronously
+ * with sigtimedwait(): no handler, no async-signal-safety concerns, and a
+ * signal that arrives during a reload waits its turn instead of being lost.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "clock.h"
+#include "daemon.h"
+#include "log.h"
+#include "sluice/err.h"
+
+#ifndef SL_VERSION
+#define SL_VERSION "0.0.0-dev"
+#endif
+
+#define DRAIN_GRACE_MS 2000
+
+static void usage(FILE *f)
+{
+    struct sl_buf keys;
+
+    fprintf(f, "usage: sluice -c FILE          run with the config FILE\n"
+               "       sluice --check -c FILE  validate FILE and exit 0, or 1 with its errors\n"
+               "       sluice --version\n"
+               "       sluice --help\n\n"
+               "signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads FILE\n\n"
+               "config keys:\n");
+    sl_buf_init(&keys, 1 << 20);
+    sl_config_describe(&keys);
+    fwrite(keys.data, 1, keys.len, f);
+    sl_buf_destroy(&keys);
+}
+
+static int load(const char *path, struct sl_config **out)
+{
+    struct sl_buf errs;
+    int rc;
+
+    sl_buf_init(&errs, 1 << 20);
+    rc = sl_config_load(path, out, &errs);
+    if (rc != SL_OK && errs.len)
+        fwrite(errs.data, 1, errs.len, stderr);
+    sl_buf_destroy(&errs);
+    return rc;
+}
+
+static int metrics_cb(void *arg, struct sl_buf *out)
+{
+    struct sl_daemon *d = arg;
+    struct sl_metrics_stream *ms = calloc(d->nstreams, sizeof(*ms));
+    struct sl_metrics_process p = {
+        .version = SL_VERSION,
+        .reloads_ok = atomic_load(&d->reloads_ok),
+        .reloads_failed = atomic_load(&d->reloads_failed),
+        .start_time_s = d->start_time_s,
+    };
+    int rc;
+
+    if (!ms)
+        return SL_ENOMEM;
+    for (size_t i = 0; i < d->nstreams; i++) {
+        struct sl_gen *g = sl_stream_gen(d->streams[i]);
+        ms[i].name = d->streams[i]->name;
+        ms[i].sink = g->sink.ops->name;     /* static string: outlives g */
+        ms[i].st = &d->streams[i]->stats;
+        ms[i].freshness_s = sl_stream_freshness(d->streams[i]);
+        sl_gen_unref(g);
+    }
+    rc = sl_metrics_render(out, ms, d->nstreams, &p);
+    free(ms);
+    return rc;
+}
+
+static int ready_cb(void *arg, struct sl_buf *why)
+{
+    struct sl_daemon *d = arg;
+    char msg[512];
+    int ok = atomic_load(&d->tcp_up);
+
+    if (!ok)
+        sl_buf_printf(why, "listeners not started\n");
+    for (size_t i = 0; i < d->nstreams; i++) {
+        struct sl_gen *g = sl_stream_gen(d->streams[i]);
+        if (g->sink.ops->ready && !g->sink.ops->ready(g->sink.ctx, msg, sizeof(msg))) {
+            sl_buf_printf(why, "stream %s: sink %s: %s\n", d->streams[i]->name,
+                          g->sink.ops->name, msg);
+            ok = 0;
+        }
+        sl_gen_unref(g);
+    }
+    return ok;
+}
+
+static const struct sl_admin_ops admin_ops = { .metrics = metrics_cb, .ready = ready_cb };
+
+/* Builds every part from d->cfg. Returns SL_OK or logs why not. */
+static int start(struct sl_daemon *d)
+{
+    struct sl_config *c = d->cfg;
+    char err[512];
+
+    d->delivery = sl_delivery_new((unsigned)c->workers);
+    d->tcp = sl_tcp_new((unsigned)c->io_threads);
+    d->streams = calloc(c->nstreams, sizeof(*d->streams));
+    if (!d->delivery || !d->tcp || !d->streams) {
+        sl_error("msg=\"cannot start: out of memory or threads\"");
+        return SL_ERR;
+    }
+    for (size_t i = 0; i < c->nstreams; i++) {
+        const struct sl_stream_conf *sc = &c->streams[i];
+        struct sl_gen *g = sl_gen_new(c, sc, d->version, err, sizeof(err));
+        if (!g) {
+            sl_error("stream=%s msg=\"cannot open sink\" error=\"%s\"", sc->name, err);
+            return SL_ERR;
+        }
+        d->streams[i] = sl_stream_new(g, d->delivery);
+        if (!d->streams[i]) {
+            sl_gen_unref(g);
+            sl_error("stream=%s msg=\"cannot create stream\"", sc->name);
+            return SL_ERR;
+        }
+        d->nstreams++;
+        if (sc->tcp_listen[0] &&
+            sl_tcp_listen(d->tcp, &sc->tcp_addr, &d->streams[i]->intake, err,
+                          sizeof(err)) != SL_OK) {
+            sl_error("stream=%s msg=\"cannot listen\" addr=%s error=\"%s\"", sc->name,
+                     sc->tcp_listen, err);
+            return SL_ERR;
+        }
+    }
+    d->admin = sl_admin_start(&c->metrics_addr, &admin_ops, d, err, sizeof(err));
+    if (!d->admin) {
+        sl_error("msg=\"cannot start the metrics listener\" addr=%s error=\"%s\"",
+                 c->metrics_listen, err);
+        return SL_ERR;
+    }
+    for (size_t i = 0; i < d->nstreams; i++)
+        if (sl_stream_start(d->streams[i]) != SL_OK) {
+            sl_error("stream=%s msg=\"cannot start its batcher\"", d->streams[i]->name);
+            return SL_ERR;
+        }
+    if (sl_tcp_start(d->tcp) != SL_OK) {
+        sl_error("msg=\"cannot start the TCP threads\"");
+        return SL_ERR;
+    }
+    atomic_store(&d->tcp_up, 1);
+    for (size_t i = 0; i < c->nstreams; i++)
+        sl_info("stream=%s msg=\"ready\" tcp_listen=%s sink=%s", c->streams[i].name,
+                c->streams[i].tcp_listen[0] ? c->streams[i].tcp_listen : "-",
+                c->streams[i].sink);
+    sl_info("msg=\"sluice started\" version=%s config=%s metrics=%s workers=%llu",
+            SL_VERSION, c->path, c->metrics_listen, (unsigned long long)c->workers);
+    return SL_OK;
+}
+
+/* What a reload cannot change without a restart. NULL if <n> is compatible. */
+static const char *incompatible(const struct sl_config *o, const struct sl_config *n,
+                                char *buf, size_t len)
+{
+    if (n->nstreams != o->nstreams) {
+        snprintf(buf, len, "streams were added or removed (needs a restart)");
+        return buf;
+    }
+    for (size_t i = 0; i < o->nstreams; i++) {
+        const struct sl_stream_conf *ns = sl_config_stream(n, o->streams[i].name);
+        if (!ns) {
+            snprintf(buf, len, "stream %s was removed or renamed (needs a restart)",
+                     o->streams[i].name);
+            return buf;
+        }
+        if (strcmp(ns->tcp_listen, o->streams[i].tcp_listen) != 0) {
+            snprintf(buf, len, "stream %s: tcp_listen changed (needs a restart)", ns->name);
+            return buf;
+        }
+    }
+    if (strcmp(n->metrics_listen, o->metrics_listen) != 0 || n->workers != o->workers ||
+        n->io_threads != o->io_threads)
+        sl_warn("msg=\"metrics_listen, workers and io_threads apply at the next restart\"");
+    return NULL;
+}
+
+static void reload(struct sl_daemon *d)
+{
+    struct sl_config *n = NULL;
+    struct sl_gen **gens = NULL;
+    char err[512];
+    const char *why;
+    size_t i;
+
+    sd_notify(0, "RELOADING=1");
+    sl_info("msg=\"reloading\" config=%s", d->cfg->path);
+    if (load(d->cfg->path, &n) != SL_OK) {
+        sl_error("msg=\"reload refused: config invalid, keeping the old one\" config=%s",
+                 d->cfg->path);
+        goto fail;
+    }
+    if ((why = incompatible(d->cfg, n, err, sizeof(err)))) {
+        sl_error("msg=\"reload refused, keeping the old config\" error=\"%s\"", why);
+        goto fail;
+    }
+    gens = calloc(d->nstreams, sizeof(*gens));
+    if (!gens)
+        goto fail;
+    for (i = 0; i < d->nstreams; i++) {
+        gens[i] = sl_gen_new(n, sl_config_stream(n, d->streams[i]->name), d->version + 1,
+                             err, sizeof(err));
+        if (!gens[i]) {
+            sl_error("stream=%s msg=\"reload refused: cannot open sink\" error=\"%s\"",
+                     d->streams[i]->name, err);
+            goto fail;
+        }
+    }
+    d->version++;
+    for (i = 0; i < d->nstreams; i++)
+        sl_stream_reload(d->streams[i], gens[i]);
+    free(gens);
+    sl_log_set_level(n->log_level);
+    sl_config_unref(d->cfg);
+    d->cfg = n;
+    atomic_fetch_add(&d->reloads_ok, 1);
+    sl_info("msg=\"reloaded\" version=%u", d->version);
+    sd_notify(0, "READY=1");
+    return;
+fail:
+    for (i = 0; gens && i < d->nstreams; i++)
+        sl_gen_unref(gens[i]);
+    free(gens);
+    sl_config_unref(n);
+    atomic_fetch_add(&d->reloads_failed, 1);
+    sd_notify(0, "READY=1");
+}
+
+/* Stops in DESIGN.md's order and frees everything. Returns unsettled batches. */
+static size_t stop(struct sl_daemon *d)
+{
+    int64_t timeout = d->cfg ? d->cfg->shutdown_timeout_ms : 0;
+    size_t left = 0;
+
+    sl_tcp_stop(d->tcp, timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
+    for (size_t i = 0; i < d->nstreams; i++)
+        sl_stream_stop(d->streams[i]);
+    if (d->delivery)
+        left = sl_delivery_drain(d->delivery, timeout);
+    sl_admin_stop(d->admin);
+    sl_delivery_free(d->delivery);
+    sl_tcp_free(d->tcp);
+    for (size_t i = 0; i < d->nstreams; i++)
+        sl_stream_free(d->streams[i]);
+    free(d->streams);
+    sl_config_unref(d->cfg);
+    return left;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Waits for signals until SIGTERM/SIGINT, pinging the watchdog. */
+static void signal_loop(struct sl_daemon *d, const sigset_t *set)
+{
+    uint64_t wd_usec = 0;
+    struct timespec tick = { 1, 0 };
+    int sig;
+
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec / 2 < 1000000) {
+        tick.tv_sec = 0;
+        tick.tv_nsec = (long)(wd_usec / 2 * 1000);
+    }
+    for (;;) {
+        sig = sigtimedwait(set, NULL, &tick);
+        if (wd_usec)
+            sd_notify(0, "WATCHDOG=1");
+        if (sig == SIGHUP)
+            reload(d);
+        else if (sig == SIGTERM || sig == SIGINT)
+            return;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
+        { "version", no_argument, NULL, 'V' },      { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct sl_daemon d = { .version = 1 };
+    const char *path = NULL;
+    int check = 0, opt, rc;
+    sigset_t set;
+    size_t left;
+
+    while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'k': check = 1; break;
+        case 'V': printf("sluice %s\n", SL_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        fprintf(stderr, "sluice: %s\n", path ? "unexpected argument" : "-c FILE is required");
+        usage(stderr);
+        return 2;
+    }
+    if (load(path, &d.cfg) != SL_OK)
+        return 1;
+    if (check) {
+        printf("%s: ok (%zu streams)\n", path, d.cfg->nstreams);
+        sl_config_unref(d.cfg);
+        return 0;
+    }
+    sl_log_set_level(d.cfg->log_level);
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    d.start_time_s = (double)sl_clock_wall_ms() / 1000.0;
+
+    rc = start(&d);
+    if (rc == SL_OK) {
+        sd_notifyf(0, "READY=1\nSTATUS=serving %zu streams", d.nstreams);
+        signal_loop(&d, &set);
+        sd_notify(0, "STOPPING=1");
+        sl_info("msg=\"shutting down: draining\"");
+    }
+    left = stop(&d);
+    if (rc != SL_OK)
+        return 1;
+    if (left)
+        sl_error("msg=\"shutdown_timeout reached with batches undelivered\" batches=%zu", left);
+    sl_info("msg=\"sluice stopped\"");
+    return 0;
+}

@@ -1,0 +1,268 @@
+/*
+ * metrics.c - counters and the Prometheus text exposition format.
+ *
+ * Each family is written once with its HELP and TYPE, then one sample per
+ * stream and label value, so the page passes `promtool check metrics`.
+ */
+#include "metrics.h"
+
+#include <dirent.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "sluice/err.h"
+
+const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp" };
+const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize" };
+const char *const sl_backup_reason_names[SL_BK_NREASONS] = { "retries_exhausted",
+                                                             "sink_failed" };
+const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = { "sink", "backup" };
+const double sl_hist_bounds[SL_HIST_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+};
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_acquire)
+
+void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
+                     uint64_t records, uint64_t bytes)
+{
+    _Atomic uint64_t *r, *b;
+
+    switch (outcome) {
+    case SL_OUTCOME_DELIVERED:
+        r = &st->delivered_records, b = &st->delivered_bytes;
+        break;
+    case SL_OUTCOME_BACKED_UP:
+        r = &st->backed_up_records[reason], b = &st->backed_up_bytes[reason];
+        break;
+    case SL_OUTCOME_DROPPED:
+        r = &st->dropped_records, b = &st->dropped_bytes;
+        break;
+    default:
+        return;     /* abandoned at shutdown: still buffered, and logged */
+    }
+    /* release: pairs with the acquire loads of sl_stats_snapshot */
+    atomic_fetch_add_explicit(b, bytes, memory_order_release);
+    atomic_fetch_add_explicit(r, records, memory_order_release);
+}
+
+void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapshot *s)
+{
+    s->settled_records = LD(st->delivered_records) + LD(st->dropped_records);
+    s->settled_bytes = LD(st->delivered_bytes) + LD(st->dropped_bytes);
+    for (int i = 0; i < SL_BK_NREASONS; i++) {
+        s->settled_records += LD(st->backed_up_records[i]);
+        s->settled_bytes += LD(st->backed_up_bytes[i]);
+    }
+    s->received_records = s->received_bytes = 0;
+    for (int i = 0; i < SL_SRC_NSOURCES; i++) {
+        s->received_records += LD(st->received_records[i]);
+        s->received_bytes += LD(st->received_bytes[i]);
+    }
+}
+
+uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st)
+{
+    struct sl_stats_snapshot s;
+
+    sl_stats_snapshot(st, &s);
+    return s.received_bytes - s.settled_bytes;
+}
+
+void sl_histogram_observe(struct sl_histogram *h, double seconds)
+{
+    int i = 0;
+
+    while (i < SL_HIST_BUCKETS && seconds > sl_hist_bounds[i])
+        i++;
+    sl_stat_add(&h->bucket[i], 1);
+    sl_stat_add(&h->sum_us, (uint64_t)(seconds * 1e6));
+}
+
+static void family(struct sl_buf *o, const char *name, const char *type, const char *help)
+{
+    sl_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Reads counter <k> of the array at byte offset <off> in <st>. */
+static uint64_t at(const struct sl_stream_stats *st, size_t off, int k)
+{
+    return LD(((_Atomic uint64_t *)((char *)st + off))[k]);
+}
+
+/*
+ * A family with one sample per stream and label value: the counters are the
+ * array at <off> in struct sl_stream_stats, one per name in <names>.
+ * <with_sink> adds the stream's sink label.
+ */
+static void labelled(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,
+                     const char *family_name, const char *help, const char *label,
+                     const char *const *names, int count, size_t off, int with_sink)
+{
+    family(o, family_name, "counter", help);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < count; k++)
+            sl_buf_printf(o, "%s{stream=\"%s\"%s%s%s,%s=\"%s\"} %llu\n", family_name,
+                          s[i].name, with_sink ? ",sink=\"" : "",
+                          with_sink ? s[i].sink : "", with_sink ? "\"" : "", label,
+                          names[k], (unsigned long long)at(s[i].st, off, k));
+}
+
+#define OFF(f) offsetof(struct sl_stream_stats, f)
+
+static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
+{
+    family(o, "sluice_delivery_duration_seconds", "histogram",
+           "Time from seal to settle of a batch.");
+    for (size_t i = 0; i < n; i++) {
+        const struct sl_histogram *h = &s[i].st->delivery;
+        uint64_t cum = 0;
+        for (int b = 0; b <= SL_HIST_BUCKETS; b++) {
+            char le[32];
+            cum += LD(h->bucket[b]);
+            if (b < SL_HIST_BUCKETS)
+                snprintf(le, sizeof(le), "%g", sl_hist_bounds[b]);
+            else
+                snprintf(le, sizeof(le), "+Inf");
+            sl_buf_printf(o, "sluice_delivery_duration_seconds_bucket{stream=\"%s\","
+                          "sink=\"%s\",le=\"%s\"} %llu\n", s[i].name, s[i].sink, le,
+                          (unsigned long long)cum);
+        }
+        sl_buf_printf(o, "sluice_delivery_duration_seconds_sum{stream=\"%s\",sink=\"%s\"} %.6f\n"
+                      "sluice_delivery_duration_seconds_count{stream=\"%s\",sink=\"%s\"} %llu\n",
+                      s[i].name, s[i].sink, (double)LD(h->sum_us) / 1e6, s[i].name,
+                      s[i].sink, (unsigned long long)cum);
+    }
+}
+
+static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
+{
+    static const char *const drop_reasons[] = { "transform_dropped" };
+    struct sl_stats_snapshot ss;
+
+    labelled(o, s, n, "sluice_records_received_total", "Records accepted from producers.",
+             "source", sl_source_names, SL_SRC_NSOURCES, OFF(received_records), 0);
+    labelled(o, s, n, "sluice_bytes_received_total", "Payload bytes accepted from producers.",
+             "source", sl_source_names, SL_SRC_NSOURCES, OFF(received_bytes), 0);
+    family(o, "sluice_records_rejected_total", "counter",
+           "Records refused to producers, by reason; they never entered.");
+    for (size_t i = 0; i < n; i++)
+        for (int src = 0; src < SL_SRC_NSOURCES; src++)
+            for (int r = 0; r < SL_REJ_NREASONS; r++)
+                sl_buf_printf(o, "sluice_records_rejected_total{stream=\"%s\",source=\"%s\","
+                              "reason=\"%s\"} %llu\n", s[i].name, sl_source_names[src],
+                              sl_reject_names[r],
+                              (unsigned long long)LD(s[i].st->rejected[src][r]));
+    family(o, "sluice_records_buffered", "gauge",
+           "Records inside sluice, in any stage: received and not yet settled.");
+    for (size_t i = 0; i < n; i++) {
+        sl_stats_snapshot(s[i].st, &ss);
+        sl_buf_printf(o, "sluice_records_buffered{stream=\"%s\"} %llu\n", s[i].name,
+                      (unsigned long long)(ss.received_records - ss.settled_records));
+    }
+    family(o, "sluice_bytes_buffered", "gauge",
+           "Payload bytes inside sluice; compared with max_buffered.");
+    for (size_t i = 0; i < n; i++) {
+        sl_stats_snapshot(s[i].st, &ss);
+        sl_buf_printf(o, "sluice_bytes_buffered{stream=\"%s\"} %llu\n", s[i].name,
+                      (unsigned long long)(ss.received_bytes - ss.settled_bytes));
+    }
+    labelled(o, s, n, "sluice_batches_sealed_total", "Batches sealed, by what sealed them.",
+             "reason", sl_seal_reason_names, SL_SEAL_NREASONS, OFF(sealed), 0);
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "sluice_bytes_delivered_total" : "sluice_records_delivered_total";
+        family(o, name, "counter", k ? "Payload bytes delivered by the sink."
+                                     : "Records delivered by the sink.");
+        for (size_t i = 0; i < n; i++)
+            sl_buf_printf(o, "%s{stream=\"%s\",sink=\"%s\"} %llu\n", name, s[i].name,
+                          s[i].sink, (unsigned long long)(k ? LD(s[i].st->delivered_bytes)
+                                                            : LD(s[i].st->delivered_records)));
+    }
+    labelled(o, s, n, "sluice_records_backed_up_total",
+             "Records written to the backup path, by reason.", "reason",
+             sl_backup_reason_names, SL_BK_NREASONS, OFF(backed_up_records), 0);
+    labelled(o, s, n, "sluice_bytes_backed_up_total",
+             "Payload bytes written to the backup path, by reason.", "reason",
+             sl_backup_reason_names, SL_BK_NREASONS, OFF(backed_up_bytes), 0);
+    labelled(o, s, n, "sluice_records_dropped_total",
+             "Records dropped on purpose (a transform's Dropped).", "reason", drop_reasons, 1,
+             OFF(dropped_records), 0);
+    labelled(o, s, n, "sluice_delivery_retries_total",
+             "Delivery attempts that failed and will be retried, by cause.", "cause",
+             sl_retry_cause_names, SL_RETRY_NCAUSES, OFF(retries), 1);
+    render_histograms(o, s, n);
+    family(o, "sluice_data_freshness_seconds", "gauge",
+           "Age of the oldest record not yet delivered or backed up.");
+    for (size_t i = 0; i < n; i++)
+        sl_buf_printf(o, "sluice_data_freshness_seconds{stream=\"%s\"} %.3f\n", s[i].name,
+                      s[i].freshness_s);
+    family(o, "sluice_connections", "gauge", "Open producer connections.");
+    for (size_t i = 0; i < n; i++)
+        for (int src = 0; src < SL_SRC_NSOURCES; src++)
+            sl_buf_printf(o, "sluice_connections{stream=\"%s\",source=\"%s\"} %lld\n",
+                          s[i].name, sl_source_names[src],
+                          (long long)atomic_load(&s[i].st->connections[src]));
+    labelled(o, s, n, "sluice_connections_rejected_total",
+             "Connections closed at once because max_connections was reached.", "source",
+             sl_source_names, SL_SRC_NSOURCES, OFF(connections_rejected), 0);
+}
+
+/* process_* as the Prometheus client libraries define them, from /proc. */
+static void render_process(struct sl_buf *o, const struct sl_metrics_process *p)
+{
+    unsigned long utime = 0, stime = 0, vsize = 0;
+    long rss = 0, ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    char line[1024];
+    struct rlimit rl;
+    FILE *f = fopen("/proc/self/stat", "r");
+    int nfd = 0;
+    DIR *d;
+
+    if (f) {
+        if (fgets(line, sizeof(line), f)) {
+            /* fields after the ")" that closes comm: 14 utime 15 stime 23 vsize 24 rss */
+            char *q = strrchr(line, ')');
+            if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
+                            "%*d %*d %*d %*d %*d %*d %*u %lu %ld",
+                            &utime, &stime, &vsize, &rss) != 4)
+                utime = stime = vsize = 0, rss = 0;
+        }
+        fclose(f);
+    }
+    if ((d = opendir("/proc/self/fd"))) {
+        while (readdir(d))
+            nfd++;
+        closedir(d);
+        nfd -= 3;   /* ".", ".." and the directory's own fd */
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    family(o, "process_cpu_seconds_total", "counter", "User and system CPU time.");
+    sl_buf_printf(o, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
+    family(o, "process_resident_memory_bytes", "gauge", "Resident memory size.");
+    sl_buf_printf(o, "process_resident_memory_bytes %ld\n", rss * page);
+    family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size.");
+    sl_buf_printf(o, "process_virtual_memory_bytes %lu\n", vsize);
+    family(o, "process_open_fds", "gauge", "Open file descriptors.");
+    sl_buf_printf(o, "process_open_fds %d\n", nfd);
+    family(o, "process_max_fds", "gauge", "Limit on open file descriptors.");
+    sl_buf_printf(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    family(o, "process_start_time_seconds", "gauge", "Start time, epoch seconds.");
+    sl_buf_printf(o, "process_start_time_seconds %.3f\n", p->start_time_s);
+}
+
+int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, size_t n,
+                      const struct sl_metrics_process *p)
+{
+    render_streams(out, s, n);
+    family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");
+    sl_buf_printf(out, "sluice_config_reloads_total{result=\"success\"} %llu\n"
+                  "sluice_config_reloads_total{result=\"failure\"} %llu\n",
+                  (unsigned long long)p->reloads_ok, (unsigned long long)p->reloads_failed);
+    family(out, "sluice_build_info", "gauge", "Always 1; the version is a label.");
+    sl_buf_printf(out, "sluice_build_info{version=\"%s\"} 1\n", p->version);
+    render_process(out, p);
+    return out->len < out->max ? SL_OK : SL_ETOOBIG;
+}

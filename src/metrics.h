@@ -1,0 +1,100 @@
+/*
+ * metrics.h - per-stream counters and their Prometheus text rendering.
+ *
+ * Counters are relaxed atomics bumped once per chunk, batch or connection,
+ * never per record. The balance DESIGN.md promises,
+ *     received = delivered + backed_up + dropped + buffered,
+ * holds by construction: "buffered" is not a counter of its own but
+ * received minus what has settled, and settling bumps its counters with
+ * release order after the records were received (the ring hand-off orders
+ * them), while a scrape reads the settled counters first, with acquire,
+ * then received. So a scrape never sees more settled than received.
+ *
+ * Threads: TCP I/O threads (received, rejected, connections), batchers
+ * (sealed), delivery workers (settled, retries, durations), the metrics
+ * thread (reads all).
+ */
+#ifndef SL_METRICS_H
+#define SL_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "buf.h"
+
+enum sl_source { SL_SRC_TCP, SL_SRC_NSOURCES };
+extern const char *const sl_source_names[SL_SRC_NSOURCES];
+
+enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_NREASONS };
+extern const char *const sl_reject_names[SL_REJ_NREASONS];
+
+enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_NREASONS };
+extern const char *const sl_backup_reason_names[SL_BK_NREASONS];
+
+enum sl_retry_cause { SL_RETRY_SINK, SL_RETRY_BACKUP, SL_RETRY_NCAUSES };
+extern const char *const sl_retry_cause_names[SL_RETRY_NCAUSES];
+
+#define SL_HIST_BUCKETS 14
+extern const double sl_hist_bounds[SL_HIST_BUCKETS];
+
+struct sl_histogram {
+    _Atomic uint64_t bucket[SL_HIST_BUCKETS + 1];  /* non-cumulative; last is +Inf */
+    _Atomic uint64_t sum_us;
+};
+
+struct sl_stream_stats {
+    _Atomic uint64_t received_records[SL_SRC_NSOURCES];
+    _Atomic uint64_t received_bytes[SL_SRC_NSOURCES];
+    _Atomic uint64_t rejected[SL_SRC_NSOURCES][SL_REJ_NREASONS];
+    _Atomic uint64_t delivered_records, delivered_bytes;
+    _Atomic uint64_t backed_up_records[SL_BK_NREASONS];
+    _Atomic uint64_t backed_up_bytes[SL_BK_NREASONS];
+    _Atomic uint64_t dropped_records, dropped_bytes;
+    _Atomic uint64_t sealed[SL_SEAL_NREASONS];
+    _Atomic uint64_t retries[SL_RETRY_NCAUSES];
+    _Atomic int64_t  connections[SL_SRC_NSOURCES];
+    _Atomic uint64_t connections_rejected[SL_SRC_NSOURCES];
+    struct sl_histogram delivery;
+};
+
+static inline void sl_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* Records a settled batch: delivered, backed up (with <reason>) or dropped. */
+void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
+                     uint64_t records, uint64_t bytes);
+
+/* A consistent view: settled counters read before received ones. */
+struct sl_stats_snapshot {
+    uint64_t received_records, received_bytes;   /* all sources */
+    uint64_t settled_records, settled_bytes;     /* delivered + backed up + dropped */
+};
+void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapshot *s);
+/* Bytes received and not yet settled: what backpressure compares. */
+uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st);
+
+void sl_histogram_observe(struct sl_histogram *h, double seconds);
+
+/* What the renderer needs of one stream. */
+struct sl_metrics_stream {
+    const char *name;
+    const char *sink;
+    const struct sl_stream_stats *st;
+    double freshness_s;          /* age of the oldest unsettled record */
+};
+
+/* What the renderer needs of the process. */
+struct sl_metrics_process {
+    const char *version;
+    uint64_t reloads_ok, reloads_failed;
+    double start_time_s;         /* epoch seconds */
+};
+
+/* Appends the whole /metrics page to <out>. */
+int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, size_t n,
+                      const struct sl_metrics_process *p);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * sink_file.c - objects as files under file.path, laid out like S3 keys.
+ *
+ * Each object is written whole to a hidden temp name in its directory,
+ * fsynced, renamed into place, and the directory fsynced: a reader never
+ * sees half an object, and a renamed object survives a crash. Every
+ * failure is RETRY: a missing mount or a full disk may come back.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fsio.h"
+#include "sink.h"
+#include "sluice/err.h"
+
+struct file_sink {
+    char root[PATH_MAX];
+};
+
+static int file_create(const struct sl_stream_conf *conf, void **ctx, char *err, size_t errlen)
+{
+    struct file_sink *f = calloc(1, sizeof(*f));
+
+    if (!f) {
+        snprintf(err, errlen, "out of memory");
+        return SL_ENOMEM;
+    }
+    snprintf(f->root, sizeof(f->root), "%s", conf->file_path);
+    *ctx = f;
+    return SL_OK;
+}
+
+/* Splits "<root>/<key>" into a directory and a file name. */
+static int split(const char *root, const char *key, char *dir, size_t dirlen,
+                 const char **name)
+{
+    const char *slash = strrchr(key, '/');
+    int n;
+
+    *name = slash ? slash + 1 : key;
+    n = snprintf(dir, dirlen, "%s/%.*s", root, slash ? (int)(slash - key) : 0, key);
+    return n >= 0 && (size_t)n < dirlen ? SL_OK : SL_ETOOBIG;
+}
+
+static void file_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out)
+{
+    struct file_sink *f = ctx;
+    char dir[PATH_MAX];
+    const char *name, *what;
+
+    if (split(f->root, b->key, dir, sizeof(dir), &name) != SL_OK) {
+        out->result = SL_SINK_FAIL;
+        snprintf(out->error, sizeof(out->error), "object path too long");
+        return;
+    }
+    if (sl_fsio_write_atomic(dir, name, b->data, b->len, &what) != SL_OK) {
+        int e = errno;
+        out->result = SL_SINK_RETRY;
+        snprintf(out->error, sizeof(out->error), "%s %s: %s", what, dir, strerror(e));
+        return;
+    }
+    out->result = SL_SINK_OK;
+}
+
+/* Ready when the root exists as a directory or can be created. */
+static int file_ready(void *ctx, char *why, size_t whylen)
+{
+    struct file_sink *f = ctx;
+    struct stat st;
+
+    if (stat(f->root, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 1;
+        snprintf(why, whylen, "%s is not a directory", f->root);
+        return 0;
+    }
+    if (sl_fsio_mkdirs(f->root) != SL_OK) {
+        snprintf(why, whylen, "%s: %s", f->root, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+static void file_destroy(void *ctx)
+{
+    free(ctx);
+}
+
+const struct sl_sink_ops sl_sink_file = {
+    .name = "file",
+    .create = file_create,
+    .deliver = file_deliver,
+    .ready = file_ready,
+    .destroy = file_destroy,
+};

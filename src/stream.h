@@ -1,0 +1,94 @@
+/*
+ * stream.h - a delivery stream: its ring, batcher, counters, and the
+ * current generation of its configuration and sink.
+ *
+ * Generations: a reload does not change a stream in place. It builds a new
+ * struct sl_gen (config, sink instance, version) and swaps it in; each
+ * sealed batch holds a reference to the generation it was sealed under, so
+ * compression, keys and the sink of a batch never change under it, and an
+ * old sink is destroyed only when its last batch has settled.
+ *
+ * Threads:
+ *  - main thread: creates, swaps gen (under lock), sets reload/stopping.
+ *  - the stream's batcher thread: reads gen (under lock), seals, submits.
+ *  - delivery workers: settle batches (under lock: the ticket list).
+ *  - metrics thread: reads stats and freshness (under lock).
+ * Lock order: stream->lock, then the delivery queue's lock; never the
+ * other way round.
+ */
+#ifndef SL_STREAM_H
+#define SL_STREAM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "batcher.h"
+#include "config.h"
+#include "intake.h"
+#include "metrics.h"
+#include "sink.h"
+
+struct sl_delivery;
+struct sl_stream;
+
+struct sl_gen {
+    _Atomic int refs;
+    unsigned version;                    /* config version: keys carry it */
+    struct sl_config *cfg;               /* holds a reference */
+    const struct sl_stream_conf *conf;   /* this stream's part of cfg */
+    struct sl_sink sink;                 /* owned */
+    struct sl_stream *stream;
+};
+
+/* A sealed, unsettled batch's place in the stream's seal order. */
+struct sl_ticket {
+    struct sl_ticket *next;
+    int64_t oldest_mono_ms;
+    int settled;
+};
+
+struct sl_stream {
+    char name[SL_NAME_MAX + 1];
+    struct sl_stream_stats stats;
+    struct sl_ring *ring;                /* owned */
+    struct sl_intake intake;             /* what sources see */
+    struct sl_batcher batcher;
+    pthread_t thread;
+    int started;
+    struct sl_delivery *delivery;        /* borrowed */
+    _Atomic int stopping;                /* main -> batcher: seal, then exit */
+    pthread_mutex_t lock;                /* guards gen, next_gen, the ticket list */
+    struct sl_gen *gen;                  /* current generation (one reference);
+                                          * only the batcher replaces it */
+    struct sl_gen *next_gen;             /* main -> batcher: switch to this after
+                                          * sealing the open batch ("reload") */
+    struct sl_ticket *t_head, *t_tail;   /* unsettled batches, in seal order */
+    uint64_t unsettled;                  /* batches sealed and not settled */
+};
+
+/* Builds generation <version> of a stream from <cfg> (taking a reference to
+ * it): opens the sink. On error <err> says why. */
+struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *conf,
+                          unsigned version, char *err, size_t errlen);
+void sl_gen_unref(struct sl_gen *g);
+
+/* Returns a new stream running <gen> (taken). Batcher not started yet. */
+struct sl_stream *sl_stream_new(struct sl_gen *gen, struct sl_delivery *d);
+int sl_stream_start(struct sl_stream *s);
+/* Hands <gen> (taken) to the batcher, which seals the open batch under the
+ * old generation (reason "reload") and then switches. */
+void sl_stream_reload(struct sl_stream *s, struct sl_gen *gen);
+/* Seals everything left (reason shutdown) and joins the batcher. Sources
+ * must have stopped pushing. */
+void sl_stream_stop(struct sl_stream *s);
+/* Frees the stream; every batch must have settled or been abandoned. */
+void sl_stream_free(struct sl_stream *s);
+
+/* Returns the current generation with a reference the caller releases. */
+struct sl_gen *sl_stream_gen(struct sl_stream *s);
+/* Age in seconds of the oldest record not yet settled. */
+double sl_stream_freshness(struct sl_stream *s);
+/* Batches sealed and not yet settled. */
+uint64_t sl_stream_unsettled(struct sl_stream *s);
+
+#endif
