@@ -1,0 +1,30 @@
+/*
+ * main.c - runs every unit suite. CK_RUN_SUITE=ring runs one suite;
+ * CK_FORK=no runs in one process (for gdb). Ends with "unit: N passed,
+ * N failed" and exits non-zero if any test failed.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    SRunner *sr = srunner_create(sl_units_suite());
+    int run, failed;
+
+    srunner_add_suite(sr, sl_config_suite());
+    srunner_add_suite(sr, sl_ring_suite());
+    srunner_add_suite(sr, sl_batcher_suite());
+    srunner_add_suite(sr, sl_objkey_suite());
+    srunner_add_suite(sr, sl_compress_suite());
+    srunner_add_suite(sr, sl_metrics_suite());
+    srunner_add_suite(sr, sl_util_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    run = srunner_ntests_run(sr);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    printf("unit: %d passed, %d failed\n", run - failed, failed);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,16 @@
+/* suites.h - one suite per module; each test_<module>.c defines one. */
+#ifndef SL_TEST_SUITES_H
+#define SL_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *sl_units_suite(void);
+Suite *sl_config_suite(void);
+Suite *sl_ring_suite(void);
+Suite *sl_batcher_suite(void);
+Suite *sl_objkey_suite(void);
+Suite *sl_compress_suite(void);
+Suite *sl_metrics_suite(void);
+Suite *sl_util_suite(void);
+
+#endif

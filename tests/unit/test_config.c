@@ -1,0 +1,176 @@
+/* test_config.c - loading, defaults, and every kind of error message. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sluice/err.h"
+#include "suites.h"
+
+static char path[64];
+
+/* Writes <text> to a temp file and loads it; errors go to <errs>. */
+static int load_text(const char *text, struct sl_config **c, struct sl_buf *errs)
+{
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/sluice-conf-XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    sl_buf_init(errs, 1 << 16);
+    int rc = sl_config_load(path, c, errs);
+    sl_buf_append(errs, "", 1);   /* NUL-terminate for strstr */
+    unlink(path);
+    return rc;
+}
+
+#define GOOD_STREAM "[stream s1]\ntcp_listen = 127.0.0.1:0\nfile.path = /tmp/x\n"
+
+START_TEST(test_config_defaults_apply)
+{
+    struct sl_config *c;
+    struct sl_buf e;
+
+    ck_assert_int_eq(load_text(GOOD_STREAM, &c, &e), SL_OK);
+    ck_assert_uint_eq(c->nstreams, 1);
+    const struct sl_stream_conf *s = sl_config_stream(c, "s1");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(s->buffer_size, 5 << 20);
+    ck_assert_int_eq(s->buffer_interval_ms, 60000);
+    ck_assert_uint_eq(s->max_buffered, 256 << 20);
+    ck_assert_uint_eq(s->max_record_size, 1000 * 1024);
+    ck_assert_int_eq(s->compression, SL_COMP_GZIP);
+    ck_assert_uint_eq(s->compression_level, 6);
+    ck_assert_int_eq(s->retry_duration_ms, 300000);
+    ck_assert_str_eq(s->sink, "file");
+    ck_assert_str_eq(s->backup_path, "/var/lib/sluice/backup");
+    ck_assert_str_eq(c->metrics_listen, "127.0.0.1:9440");
+    ck_assert_int_eq(c->shutdown_timeout_ms, 30000);
+    ck_assert_uint_gt(c->workers, 0);
+    sl_config_unref(c);
+    sl_buf_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_config_zstd_level_defaults_to_3)
+{
+    struct sl_config *c;
+    struct sl_buf e;
+
+    ck_assert_int_eq(load_text(GOOD_STREAM "compression = zstd\n", &c, &e), SL_OK);
+    ck_assert_uint_eq(c->streams[0].compression_level, 3);
+    sl_config_unref(c);
+    sl_buf_destroy(&e);
+}
+END_TEST
+
+/* Each bad input and a piece of the message it must produce. */
+static const struct { const char *text; const char *want; } bad[] = {
+    { GOOD_STREAM "bogus = 1\n", ":4: [stream s1] bogus: unknown key" },
+    { GOOD_STREAM "buffer_size = banana\n", ":4: [stream s1] buffer_size: 'banana' is not a size" },
+    { GOOD_STREAM "buffer_size = 512B\n", "buffer_size: 512B is out of range" },
+    { GOOD_STREAM "buffer_size = 129MiB\n", "buffer_size: 129MiB is out of range" },
+    { GOOD_STREAM "buffer_interval = 901s\n", "buffer_interval: 901s is out of range" },
+    { GOOD_STREAM "buffer_interval = 60\n", "'60' is not a duration" },
+    { GOOD_STREAM "compression = lz4\n", "'lz4' is not one of: none gzip zstd" },
+    { GOOD_STREAM "compression_level = 12\n", "compression_level: gzip takes 1..9" },
+    { GOOD_STREAM "compression = zstd\ncompression_level = 20\n", "compression_level: 20 is out of range" },
+    { GOOD_STREAM "compression = none\ncompression_level = 2\n", "set, but compression is none" },
+    { GOOD_STREAM "max_buffered = 1MiB\n", "max_buffered: must be at least buffer_size" },
+    { GOOD_STREAM "max_record_size = 2000KiB\n", "max_record_size: 2000KiB is out of range" },
+    { GOOD_STREAM "record_delimiter = tab\n", "'tab' is not one of: newline none" },
+    { GOOD_STREAM "sink = s3\n", "sink: 's3' is not one of: file" },
+    { GOOD_STREAM "tcp_listen = 127.0.0.1\n", "set twice in one section" },
+    { "[stream s1]\ntcp_listen = nohost:99999\nfile.path = /x\n", "tcp_listen: 'nohost:99999': port must be" },
+    { "[stream s1]\ntcp_listen = 127.0.0.1:1\n", ":1: [stream s1] file.path: required when sink = file" },
+    { "[stream bad/name]\nfile.path = /x\n", ":1: [stream bad/name]: stream name must be" },
+    { GOOD_STREAM "[stream s1]\nfile.path = /y\n", ":4: [stream s1]: stream defined twice (first at line 1)" },
+    { "[sluice]\nworkers = 0\n" GOOD_STREAM, ":2: [sluice] workers: 0 is out of range 1..256" },
+    { "[sluice]\nlog_level = loud\n" GOOD_STREAM, "log_level: 'loud' is not one of" },
+    { "[sluice]\nshutdown_timeout = 2h\n" GOOD_STREAM, "shutdown_timeout: 2h is out of range" },
+    { "[sluice]\nmetrics_listen = 9440\n" GOOD_STREAM, "metrics_listen: '9440': expected HOST:PORT" },
+    { "[sluice]\n", "no [stream NAME] section" },
+    { "[other]\nx = 1\n" GOOD_STREAM, ":1: [other]: unknown section" },
+    { "key = 1\n" GOOD_STREAM, ":1: [-] key: key outside of any section" },
+    { GOOD_STREAM "this line is not ini\n", ":4: [-]: syntax error" },
+    { GOOD_STREAM "[stream s2]\ntcp_listen = 127.0.0.1:0\nfile.path = /x\n"
+      "[stream s3]\ntcp_listen = 127.0.0.1:7\nfile.path = /x\n"
+      "[stream s4]\ntcp_listen = 127.0.0.1:7\nfile.path = /x\n",
+      "tcp_listen: 127.0.0.1:7 is already used by stream s3" },
+};
+
+START_TEST(test_config_bad_input_names_file_line_and_key)
+{
+    struct sl_config *c = (void *)1;
+    struct sl_buf e;
+    int rc = load_text(bad[_i].text, &c, &e);
+
+    ck_assert_int_eq(rc, SL_EINVAL);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr((char *)e.data, bad[_i].want) != NULL,
+                  "case %d: want '%s' in:\n%s", _i, bad[_i].want, (char *)e.data);
+    ck_assert_msg(strncmp((char *)e.data, path, strlen(path)) == 0,
+                  "message does not start with the file name: %s", (char *)e.data);
+    sl_buf_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_config_reports_every_error_not_just_the_first)
+{
+    struct sl_config *c;
+    struct sl_buf e;
+
+    ck_assert_int_eq(load_text(GOOD_STREAM "buffer_size = x\nidle_timeout = y\nfoo = 1\n",
+                               &c, &e), SL_EINVAL);
+    ck_assert_ptr_nonnull(strstr((char *)e.data, "buffer_size"));
+    ck_assert_ptr_nonnull(strstr((char *)e.data, "idle_timeout"));
+    ck_assert_ptr_nonnull(strstr((char *)e.data, "foo: unknown key"));
+    sl_buf_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_config_missing_file_is_an_error)
+{
+    struct sl_config *c;
+    struct sl_buf e;
+
+    sl_buf_init(&e, 4096);
+    ck_assert_int_eq(sl_config_load("/nonexistent/sluice.conf", &c, &e), SL_EINVAL);
+    sl_buf_append(&e, "", 1);
+    ck_assert_ptr_nonnull(strstr((char *)e.data, "/nonexistent/sluice.conf: cannot open"));
+    sl_buf_destroy(&e);
+}
+END_TEST
+
+START_TEST(test_config_example_file_is_valid)
+{
+    struct sl_config *c;
+    struct sl_buf e;
+
+    sl_buf_init(&e, 1 << 16);
+    ck_assert_int_eq(sl_config_load("conf/sluice.conf", &c, &e), SL_OK);
+    ck_assert_ptr_nonnull(sl_config_stream(c, "clicks"));
+    sl_config_unref(c);
+    sl_buf_destroy(&e);
+}
+END_TEST
+
+Suite *sl_config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("load");
+
+    tcase_add_test(tc, test_config_defaults_apply);
+    tcase_add_test(tc, test_config_zstd_level_defaults_to_3);
+    tcase_add_loop_test(tc, test_config_bad_input_names_file_line_and_key, 0,
+                        sizeof(bad) / sizeof(bad[0]));
+    tcase_add_test(tc, test_config_reports_every_error_not_just_the_first);
+    tcase_add_test(tc, test_config_missing_file_is_an_error);
+    tcase_add_test(tc, test_config_example_file_is_valid);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,134 @@
+/* test_util.c - buf, backoff, fsio, and the chunk/batch record layout. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "batch.h"
+#include "buf.h"
+#include "fsio.h"
+#include "sluice/err.h"
+#include "suites.h"
+
+START_TEST(test_buf_append_past_max_fails_and_keeps_contents)
+{
+    struct sl_buf b;
+
+    sl_buf_init(&b, 8);
+    ck_assert_int_eq(sl_buf_append(&b, "12345", 5), SL_OK);
+    ck_assert_int_eq(sl_buf_append(&b, "6789", 4), SL_ETOOBIG);
+    ck_assert_uint_eq(b.len, 5);
+    ck_assert_int_eq(sl_buf_printf(&b, "%d", 12), SL_OK);
+    ck_assert_int_eq(memcmp(b.data, "1234512", 7), 0);
+    sl_buf_destroy(&b);
+}
+END_TEST
+
+START_TEST(test_backoff_grows_to_cap_with_jitter_in_upper_half)
+{
+    struct sl_backoff bo = { .base_ms = 100, .cap_ms = 10000 };
+
+    for (uint64_t r = 0; r < 1000; r += 7) {
+        int64_t d1 = sl_backoff_delay(&bo, 1, r), d4 = sl_backoff_delay(&bo, 4, r);
+        int64_t d50 = sl_backoff_delay(&bo, 50, r);
+        ck_assert(d1 >= 50 && d1 <= 100);
+        ck_assert(d4 >= 400 && d4 <= 800);
+        ck_assert(d50 >= 5000 && d50 <= 10000);
+    }
+}
+END_TEST
+
+START_TEST(test_fsio_write_atomic_creates_dirs_and_leaves_no_temp)
+{
+    char dir[] = "/tmp/sluice-fsio-XXXXXX", sub[128], file[160], tmp[160];
+    const char *what = NULL;
+    struct stat st;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sub, sizeof(sub), "%s/a/b/c", dir);
+    ck_assert_int_eq(sl_fsio_write_atomic(sub, "obj", "hello", 5, &what), SL_OK);
+    snprintf(file, sizeof(file), "%s/obj", sub);
+    snprintf(tmp, sizeof(tmp), "%s/.obj.tmp", sub);
+    ck_assert_int_eq(stat(file, &st), 0);
+    ck_assert_int_eq(st.st_size, 5);
+    ck_assert_int_ne(stat(tmp, &st), 0);
+    unlink(file);
+    /* a regular file where a directory should be: fails, and says where */
+    snprintf(file, sizeof(file), "%s/blocker", dir);
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    snprintf(sub, sizeof(sub), "%s/blocker/x", dir);
+    ck_assert_int_eq(sl_fsio_write_atomic(sub, "obj", "hello", 5, &what), SL_EIO);
+    ck_assert_str_eq(what, "mkdir");
+    unlink(file);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_batch_iterates_spans_in_order)
+{
+    struct sl_chunk *c = sl_chunk_new(64, 5, 5);
+    struct sl_batch *b = sl_batch_new();
+    struct sl_batch_iter it;
+    struct sl_record r;
+    const char *want[] = { "b", "c", "a" };
+    int i = 0;
+
+    sl_chunk_add(c, "a", 1);
+    uint32_t mid = c->len;
+    sl_chunk_add(c, "b", 1);
+    sl_chunk_add(c, "c", 1);
+    sl_batch_add_span(b, c, mid, c->len, 2, 2);
+    sl_batch_add_span(b, c, 0, mid, 1, 1);
+    sl_chunk_unref(c);                      /* the spans keep it alive */
+    ck_assert_uint_eq(atomic_load(&c->refs), 2);
+    sl_batch_iter_init(&it, b);
+    while (sl_batch_next(&it, &r)) {
+        ck_assert_int_lt(i, 3);
+        ck_assert_uint_eq(r.len, 1);
+        ck_assert_int_eq(r.data[0], want[i][0]);
+        ck_assert_int_eq(r.arrival_ms, 5);
+        i++;
+    }
+    ck_assert_int_eq(i, 3);
+    ck_assert_uint_eq(b->nrecords, 3);
+    sl_batch_free(b);
+}
+END_TEST
+
+static int settled_outcome = -1;
+static void note(void *arg, struct sl_batch *b, enum sl_outcome o)
+{
+    (void)b;
+    *(int *)arg = (int)o;
+}
+
+START_TEST(test_batch_settle_runs_actions_once)
+{
+    struct sl_batch *b = sl_batch_new();
+
+    settled_outcome = -1;
+    ck_assert_int_eq(sl_batch_on_settle(b, note, &settled_outcome), SL_OK);
+    sl_batch_settle(b, SL_OUTCOME_BACKED_UP);
+    ck_assert_int_eq(settled_outcome, SL_OUTCOME_BACKED_UP);
+}
+END_TEST
+
+Suite *sl_util_suite(void)
+{
+    Suite *s = suite_create("util");
+    TCase *tc = tcase_create("util");
+
+    tcase_add_test(tc, test_buf_append_past_max_fails_and_keeps_contents);
+    tcase_add_test(tc, test_backoff_grows_to_cap_with_jitter_in_upper_half);
+    tcase_add_test(tc, test_fsio_write_atomic_creates_dirs_and_leaves_no_temp);
+    tcase_add_test(tc, test_batch_iterates_spans_in_order);
+    tcase_add_test(tc, test_batch_settle_runs_actions_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
