@@ -62,7 +62,8 @@ struct iothread {
 };
 
 struct sl_tcp {
-    struct lsock *ls;            /* owned array */
+    struct lsock **ls;           /* owned; each one separately, since epoll
+                                  * holds pointers to them */
     size_t nls;
     struct iothread *th;         /* owned array */
     unsigned nth;
@@ -372,7 +373,7 @@ static void begin_drain(struct iothread *th)
     th->draining = 1;
     th->deadline_ms = sl_clock_mono_ms() + th->t->grace_ms;
     for (size_t i = 0; i < th->t->nls; i++)
-        epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->t->ls[i].fd, NULL);
+        epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->t->ls[i]->fd, NULL);
     for (c = th->conns; c; c = next) {
         next = c->next;
         if (!c->paused)
@@ -450,26 +451,30 @@ struct sl_tcp *sl_tcp_new(unsigned nthreads)
 int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
                   char *err, size_t errlen)
 {
-    struct lsock *ls = realloc(t->ls, (t->nls + 1) * sizeof(*ls));
+    struct lsock **arr = realloc(t->ls, (t->nls + 1) * sizeof(*arr));
+    struct lsock *ls;
     struct epoll_event ev;
-    int fd;
 
-    if (!ls) {
+    if (!arr || !(ls = calloc(1, sizeof(*ls)))) {
+        if (arr)
+            t->ls = arr;
         snprintf(err, errlen, "out of memory");
         return SL_ENOMEM;
     }
-    t->ls = ls;
-    fd = sl_addr_listen(addr, 1024);
-    if (fd < 0) {
+    t->ls = arr;
+    ls->kind = K_LISTEN;
+    ls->in = in;
+    ls->fd = sl_addr_listen(addr, 1024);
+    if (ls->fd < 0) {
         snprintf(err, errlen, "cannot listen: %s", strerror(errno));
+        free(ls);
         return SL_EIO;
     }
-    ls = &t->ls[t->nls++];
-    *ls = (struct lsock){ .kind = K_LISTEN, .fd = fd, .in = in };
+    t->ls[t->nls++] = ls;
     for (unsigned i = 0; i < t->nth; i++) {
         ev.events = EPOLLIN | EPOLLEXCLUSIVE;
         ev.data.ptr = ls;
-        if (epoll_ctl(t->th[i].epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (epoll_ctl(t->th[i].epfd, EPOLL_CTL_ADD, ls->fd, &ev) != 0) {
             snprintf(err, errlen, "epoll: %s", strerror(errno));
             return SL_EIO;
         }
@@ -512,8 +517,10 @@ void sl_tcp_free(struct sl_tcp *t)
     if (!t)
         return;
     sl_tcp_stop(t, 0);
-    for (size_t i = 0; i < t->nls; i++)
-        close(t->ls[i].fd);
+    for (size_t i = 0; i < t->nls; i++) {
+        close(t->ls[i]->fd);
+        free(t->ls[i]);
+    }
     for (unsigned i = 0; i < t->nth; i++) {
         if (t->th[i].epfd >= 0)
             close(t->th[i].epfd);

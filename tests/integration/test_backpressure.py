@@ -1,0 +1,103 @@
+"""
+(e) Backpressure: while the sink fails (a regular file sits where file.path
+needs a directory), the stream fills up to max_buffered and sluice stops
+reading: the producer blocks, nothing is dropped or backed up. Once the
+directory can be made, every record arrives exactly once.
+"""
+import os
+import threading
+import time
+import unittest
+
+from harness import SluiceTestCase, join_records, make_records, send_payload, wait_for
+
+MAX_BUFFERED = 64 * 1024
+SLACK = 128 * 1024          # one read (64 KiB) per I/O thread may land past the limit
+
+
+class BackpressureTest(SluiceTestCase):
+
+    def test_blocked_producer_then_recovery(self):
+        d = self.sluice({"bp": {"max_buffered": "64KiB", "buffer_size": "16KiB",
+                                "buffer_interval": "200ms", "retry_duration": "600s",
+                                "max_record_size": "1KiB", "compression": "gzip"}},
+                        start=False)
+        blocker = os.path.join(d.dir, "out")
+        with open(blocker, "w") as f:
+            f.write("a regular file where a directory should be\n")
+        d.streams["bp"]["file.path"] = os.path.join(blocker, "sub")
+        d.start(wait="listening")
+        status, body = d.http_get("/readyz")
+        self.assertEqual(status, 503, "readyz must report the unusable sink")
+        self.assertIn("not a directory", body.lower())
+
+        recs = make_records(10000, tag=b"bp-")      # ~2 MB
+        payload = join_records(recs)
+        total = sum(map(len, recs))
+        result = {}
+        producer = threading.Thread(
+            target=lambda: result.setdefault("r", send_payload(d.port("bp"), payload,
+                                                               chunk=64 * 1024,
+                                                               sndbuf=32 * 1024, timeout=120)),
+            daemon=True)
+        producer.start()
+
+        def held():
+            return d.metrics().get("sluice_bytes_buffered", stream="bp")
+
+        wait_for(lambda: held() >= MAX_BUFFERED, 10, msg="stream filled to max_buffered")
+        wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="bp",
+                                         sink="file", cause="sink") > 0, 10,
+                 msg="delivery retried")
+        # observe for a while: the producer stays blocked, the stream stays bounded
+        t_end = time.monotonic() + 1.5
+        peak = 0
+        while time.monotonic() < t_end:
+            m = d.metrics()
+            b = m.get("sluice_bytes_buffered", stream="bp")
+            peak = max(peak, b)
+            self.assertLessEqual(b, MAX_BUFFERED + SLACK, "bytes_buffered over the limit")
+            self.assertLess(m.get("sluice_bytes_received_total", stream="bp", source="tcp"),
+                            total)
+            self.assertEqual(m.get("sluice_records_delivered_total", stream="bp", sink="file"), 0)
+            self.assertEqual(m.sum("sluice_records_backed_up_total", stream="bp"), 0)
+            self.assertEqual(m.sum("sluice_records_dropped_total", stream="bp"), 0)
+            self.assertBalanced(m, "bp")
+            self.assertTrue(producer.is_alive(), "the producer was not blocked")
+            time.sleep(0.05)       # pacing of the observation, not synchronisation
+        self.assertTrue(d.healthy())
+        self.assertGreater(d.metrics().get("sluice_data_freshness_seconds", stream="bp"), 0.5)
+
+        os.remove(blocker)         # the sink can make its directory again
+        deadline_ok = False
+
+        def done():
+            m = d.metrics()
+            nonlocal peak
+            peak = max(peak, m.get("sluice_bytes_buffered", stream="bp"))
+            return (not producer.is_alive()
+                    and m.get("sluice_records_delivered_total", stream="bp", sink="file")
+                    == len(recs)
+                    and m.get("sluice_records_buffered", stream="bp") == 0)
+
+        wait_for(done, 60, interval=0.05, msg="all records delivered after recovery")
+        deadline_ok = True
+        self.assertTrue(deadline_ok)
+        self.assertLessEqual(peak, MAX_BUFFERED + SLACK)
+        r = result["r"]
+        self.assertIsNone(r.error)
+        self.assertTrue(r.eof)
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_records_received_total", stream="bp", source="tcp"),
+                         len(recs))
+        self.assertEqual(m.sum("sluice_records_backed_up_total", stream="bp"), 0)
+        self.assertBalanced(m, "bp")
+        self.assertEqual(d.http_get("/readyz")[0], 200)
+        d.stop()
+        self.assertEqual(d.object_files(root=d.backup_path("bp")), [], "backup written")
+        self.assertEqual(d.test_compressed("bp"), len(d.object_files("bp")))
+        self.assertSameRecords(d.read_records("bp"), recs)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,157 @@
+"""
+`sluice --check -c FILE`: exit 0 on a good config; exit 1 with one
+`FILE:LINE: [SECTION] KEY: why` line per error on a bad one.
+"""
+import os
+import re
+import subprocess
+import tempfile
+import shutil
+import unittest
+
+from harness import BIN, HERE, Sluice, scaled
+
+GOOD = """\
+; a good config
+[sluice]
+metrics_listen = 127.0.0.1:19440
+data_dir = {dir}/data
+
+[stream x]
+tcp_listen = 127.0.0.1:19441
+buffer_size = 4KiB
+buffer_interval = 250ms
+max_buffered = 64KiB
+max_record_size = 1KiB
+compression = zstd
+file.path = {dir}/out
+"""
+
+
+def check(path):
+    p = subprocess.run([BIN, "--check", "-c", path], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=scaled(30))
+    return p.returncode, p.stdout.decode() + p.stderr.decode()
+
+
+class CheckTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sluice-it-check-", dir="/tmp")
+        self.path = os.path.join(self.dir, "sluice.conf")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, text):
+        with open(self.path, "w") as f:
+            f.write(text.format(dir=self.dir))
+
+    def errors(self, out):
+        """The FILE:LINE: [SECTION] KEY: why lines, as (line, section, key, why)."""
+        pat = re.compile(r"^%s:(\d+): \[([^\]]+)\] ([A-Za-z_.]+): (.+)$" % re.escape(self.path))
+        found = []
+        for line in out.splitlines():
+            m = pat.match(line)
+            if m:
+                found.append((int(m.group(1)), m.group(2), m.group(3), m.group(4)))
+        return found
+
+    def assertRefused(self, text, expected, only=False):
+        """<expected>: (line, section, key, a word the reason must contain),
+        each of which must be printed; with <only>, nothing else may be."""
+        self.write(text)
+        rc, out = check(self.path)
+        self.assertEqual(rc, 1, "--check must exit 1:\n" + out)
+        errs = self.errors(out)
+        lines = [l for l in out.splitlines() if l.strip()]
+        self.assertEqual(len(errs), len(lines), "every line is FILE:LINE: [SECTION] KEY: why:\n"
+                         + out)
+        for line, section, key, word in expected:
+            hits = [e for e in errs if e[:3] == (line, section, key)]
+            self.assertEqual(len(hits), 1, "expected one error %s:%d: [%s] %s in:\n%s"
+                             % (self.path, line, section, key, out))
+            self.assertIn(word.lower(), hits[0][3].lower(), "in:\n" + out)
+        if only:
+            self.assertEqual(len(errs), len(expected),
+                             "errors beyond the ones in the file:\n" + out)
+
+    def test_good_config_exits_0(self):
+        self.write(GOOD)
+        rc, out = check(self.path)
+        self.assertEqual(rc, 0, out)
+
+    def test_shipped_example_config_is_valid(self):
+        example = os.path.join(HERE, "..", "..", "conf", "sluice.conf")
+        rc, out = check(os.path.abspath(example))
+        self.assertEqual(rc, 0, out)
+
+    def test_harness_config_is_valid(self):
+        d = Sluice(streams={"a": {"compression": "gzip"}, "b": {}})
+        try:
+            d.write_config()
+            rc, out = check(d.conf_path)
+            self.assertEqual(rc, 0, out)
+        finally:
+            d.cleanup()
+
+    def test_bad_size(self):
+        self.assertRefused(GOOD.replace("buffer_size = 4KiB", "buffer_size = banana"),
+                           [(8, "stream x", "buffer_size", "banana")])
+
+    def test_size_without_unit(self):
+        self.assertRefused(GOOD.replace("buffer_size = 4KiB", "buffer_size = 4096"),
+                           [(8, "stream x", "buffer_size", "4096")])
+
+    def test_interval_out_of_range(self):
+        self.assertRefused(GOOD.replace("buffer_interval = 250ms", "buffer_interval = 901s"),
+                           [(9, "stream x", "buffer_interval", "range")])
+
+    def test_unknown_key(self):
+        self.assertRefused(GOOD.replace("compression = zstd", "compresion = zstd"),
+                           [(12, "stream x", "compresion", "unknown")])
+
+    def test_missing_file_path(self):
+        # reported at the stream's header line
+        self.assertRefused(GOOD.replace("file.path = {dir}/out\n", ""),
+                           [(6, "stream x", "file.path", "required")])
+
+    def test_bad_enum(self):
+        self.assertRefused(GOOD.replace("compression = zstd", "compression = lz4"),
+                           [(12, "stream x", "compression", "lz4")])
+
+    def test_max_buffered_below_buffer_size(self):
+        self.assertRefused(GOOD.replace("max_buffered = 64KiB", "max_buffered = 2KiB"),
+                           [(6, "stream x", "max_buffered", "buffer_size")])
+
+    def test_bad_value_causes_no_spurious_errors(self):
+        # one wrong key, one error: a value that did not parse must not be checked
+        # against other keys as if it were the default (5MiB > max_buffered here)
+        self.assertRefused(GOOD.replace("buffer_size = 4KiB", "buffer_size = banana"),
+                           [(8, "stream x", "buffer_size", "banana")], only=True)
+
+    def test_every_error_reported_at_once(self):
+        text = (GOOD.replace("buffer_size = 4KiB", "buffer_size = banana")
+                    .replace("buffer_interval = 250ms", "buffer_interval = 901s")
+                    .replace("compression = zstd", "frobnicate = 1")
+                    .replace("file.path = {dir}/out\n", ""))
+        self.assertRefused(text, [(8, "stream x", "buffer_size", "banana"),
+                                  (9, "stream x", "buffer_interval", "range"),
+                                  (12, "stream x", "frobnicate", "unknown"),
+                                  (6, "stream x", "file.path", "required")])
+
+    def test_check_does_not_start_anything(self):
+        self.write(GOOD)
+        rc, out = check(self.path)
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "out")))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "data")))
+
+    def test_missing_file(self):
+        rc, out = check(os.path.join(self.dir, "nope.conf"))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("nope.conf", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
