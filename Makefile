@@ -54,6 +54,9 @@ deps:
 $(BUILD)/sluice: $(OBJ) $(BUILD)/main.o
 	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/loadgen: bench/loadgen.c | $(BUILD)
+	$(call say,CC,$<) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 $(BUILD)/unit-tests: $(OBJ) $(UNIT_OBJ)
 	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
@@ -85,8 +88,8 @@ asan:
 tsan:
 	$(Q)$(MAKE) --no-print-directory test SANITIZE=thread OPT=-O1
 
-bench: all
-	$(Q)bench/run.sh $(BUILD)/sluice
+bench: all $(BUILD)/loadgen
+	$(Q)BUILD=$(BUILD) bench/run.sh
 
 lint:
 	$(Q)scripts/lint.sh
