@@ -41,6 +41,9 @@ echo "== unit tests ($BUILD)"
 "./$BUILD/unit-tests" 2>&1 | tee "$log"
 tally "$log" unit
 
+echo "== lint"
+if scripts/lint.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 echo "== systemd unit"
 if command -v systemd-analyze >/dev/null; then
     unit=$(mktemp -d)/sluice.service

@@ -98,6 +98,51 @@ class BackpressureTest(SluiceTestCase):
         self.assertEqual(d.test_compressed("bp"), len(d.object_files("bp")))
         self.assertSameRecords(d.read_records("bp"), recs)
 
+    def test_many_producers_bounded(self):
+        d = self.sluice({"bm": {"max_buffered": "64KiB", "buffer_size": "16KiB",
+                                "buffer_interval": "200ms", "retry_duration": "600s",
+                                "max_record_size": "1KiB"}}, start=False)
+        blocker = os.path.join(d.dir, "out")
+        with open(blocker, "w") as f:
+            f.write("a regular file where a directory should be\n")
+        d.streams["bm"]["file.path"] = os.path.join(blocker, "sub")
+        d.start(wait="listening")
+        recs = [make_records(2500, start=i * 100000, tag=b"bm-") for i in range(4)]
+        results = [None] * 4
+
+        def produce(i):
+            results[i] = send_payload(d.port("bm"), join_records(recs[i]), chunk=16 * 1024,
+                                      sndbuf=32 * 1024, timeout=120)
+
+        threads = [threading.Thread(target=produce, args=(i,), daemon=True) for i in range(4)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: d.metrics().get("sluice_bytes_buffered", stream="bm") >= MAX_BUFFERED,
+                 10, msg="stream filled to max_buffered")
+        t_end = time.monotonic() + 1.0
+        while time.monotonic() < t_end:
+            m = d.metrics()
+            self.assertLessEqual(m.get("sluice_bytes_buffered", stream="bm"),
+                                 MAX_BUFFERED + SLACK)
+            self.assertTrue(all(t.is_alive() for t in threads), "a producer was not blocked")
+            time.sleep(0.05)       # pacing of the observation, not synchronisation
+        os.remove(blocker)
+        peak = 0
+
+        def done():
+            nonlocal peak
+            m = d.metrics()
+            peak = max(peak, m.get("sluice_bytes_buffered", stream="bm"))
+            return (not any(t.is_alive() for t in threads)
+                    and m.get("sluice_records_buffered", stream="bm") == 0)
+
+        wait_for(done, 60, interval=0.05, msg="all producers done, nothing buffered")
+        self.assertLessEqual(peak, MAX_BUFFERED + SLACK)
+        for r in results:
+            self.assertTrue(r.eof and r.error is None, (r.error, r.eof))
+        d.stop()
+        self.assertSameRecords(d.read_records("bm"), [r for rs in recs for r in rs])
+
 
 if __name__ == "__main__":
     unittest.main()

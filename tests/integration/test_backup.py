@@ -88,6 +88,25 @@ class BackupTest(SluiceTestCase):
         self.assertTrue(d.healthy())
         d.stop()
 
+    def test_backup_path_defaults_to_data_dir(self):
+        d = self.sluice({"bd": {"retry_duration": "0s", "buffer_interval": "200ms",
+                                "compression": "gzip", "backup.path": None}}, start=False)
+        blocker = os.path.join(d.dir, "blocked")
+        with open(blocker, "w") as f:
+            f.write("a regular file where a directory should be\n")
+        d.streams["bd"]["file.path"] = os.path.join(blocker, "out")
+        d.start(wait="listening")               # backup.path = None: not in the file
+        self.assertNotIn("backup.path", d.config_text())
+        recs = [b"bd-1", b"bd-2"]
+        d.send(recs, conns=1)
+        wait_for(lambda: d.metrics().sum("sluice_records_backed_up_total", stream="bd") == 2,
+                 10, msg="backed up")
+        root = os.path.join(d.process["data_dir"], "backup")
+        files = d.object_files(root=root)
+        self.assertEqual(len(files), 2, files)
+        self.assertTrue(all(f.startswith("errors/") for f in files), files)
+        d.stop()
+
     def test_failing_backup_is_retried_not_dropped(self):
         d = self.broken_sluice("bb", {"retry_duration": "0s", "buffer_interval": "200ms",
                                       "compression": "gzip", "error_prefix": "failed/"},

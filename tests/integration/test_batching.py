@@ -2,6 +2,7 @@
 (b) Sealing: by size (object payloads never exceed buffer_size unless one
 record is bigger) and by interval (an object appears without SIGTERM).
 """
+import calendar
 import time
 import unittest
 
@@ -56,9 +57,12 @@ class IntervalSealTest(SluiceTestCase):
     def test_interval_triggered_seal(self):
         d = self.sluice({"iv": {"buffer_size": "5MiB", "buffer_interval": "1s",
                                 "compression": "zstd"}})
+        seen = []
         for round_, recs in enumerate([[b"iv-a", b"iv-b", b"iv-c"], [b"iv-d", b"iv-e"]], 1):
             t0 = time.monotonic()
+            wall0 = time.time()
             d.send(recs, conns=1)
+            wall1 = time.time()
             files = wait_for(lambda: len(d.object_files("iv")) >= round_ and d.object_files("iv"),
                              3, msg="object sealed by interval (round %d)" % round_)
             elapsed = time.monotonic() - t0
@@ -71,6 +75,14 @@ class IntervalSealTest(SluiceTestCase):
                              round_)
             self.assertEqual(m.get("sluice_batches_sealed_total", stream="iv", reason="size"), 0)
             self.assertEqual(m.get("sluice_data_freshness_seconds", stream="iv"), 0)
+            # the key's time is the oldest record's arrival, not the seal (1s later)
+            new = [f for f in files if f not in seen]
+            seen.extend(new)
+            k = self.assertKeyLayout(new[0], "iv", version=1, ext=".zst")
+            key_t = calendar.timegm((int(k.group("y")), int(k.group("mo")), int(k.group("d")),
+                                     int(k.group("h")), int(k.group("mi")), int(k.group("s"))))
+            self.assertTrue(int(wall0) <= key_t <= int(wall1),
+                            "key time %d outside the send window %.3f..%.3f" % (key_t, wall0, wall1))
         got, per_object = d.read_records("iv", with_objects=True)
         self.assertSameRecords(got, [b"iv-a", b"iv-b", b"iv-c", b"iv-d", b"iv-e"])
         for rel, objrecs in per_object:

@@ -3,12 +3,15 @@
 config that fails validation, or changes tcp_listen or the set of streams,
 is refused and counted while the daemon keeps serving the old one.
 """
+import json
 import os
+import signal
 import socket
 import time
 import unittest
 
-from harness import SluiceTestCase, free_port, scaled, wait_for
+from harness import (SluiceTestCase, free_port, producer_records, scaled, start_producer,
+                     wait_for)
 
 
 def reloads(d, result):
@@ -116,6 +119,65 @@ class ReloadTest(SluiceTestCase):
         self.assertEqual(d.read_records("rc"), [b"still-here"])
         self.assertFalse(os.path.exists(d.file_path("extra")))
         d.stop()
+
+    def test_reload_changes_compression_and_prefix(self):
+        d = self.sluice({"rp": {"buffer_interval": "200ms", "compression": "gzip",
+                                "prefix": "one/"}})
+        d.send([b"rp-1"], conns=1)
+        first = wait_for(lambda: d.object_files("rp"), 4)
+        self.assertKeyLayout(first[0], "rp", version=1, ext=".gz", prefix="one/")
+        d.streams["rp"].update({"compression": "zstd", "prefix": "two/"})
+        d.reload()
+        wait_for(lambda: reloads(d, "success") == 1, 5)
+        d.send([b"rp-2"], conns=1)
+        files = wait_for(lambda: len(d.object_files("rp")) == 2 and d.object_files("rp"), 4)
+        new = [f for f in files if f not in first]
+        self.assertKeyLayout(new[0], "rp", version=2, ext=".zst", prefix="two/")
+        self.assertEqual(d.test_compressed("rp"), 2)
+        self.assertEqual(sorted(d.read_records("rp")), [b"rp-1", b"rp-2"])
+        d.stop()
+
+    def test_reloads_under_load_lose_nothing(self):
+        d = self.sluice({"ru": {"buffer_size": "256KiB", "buffer_interval": "300ms",
+                                "compression": "gzip"}})
+        producer = start_producer(d.port("ru"), conns=3, seconds=2.5, piece=4096)
+        sent_hups = 0
+        try:
+            # reload repeatedly while records stream in, alternating two configs
+            wait_for(lambda: d.metrics().get("sluice_records_received_total", stream="ru",
+                                             source="tcp") > 0, 10, msg="load started")
+            while producer.poll() is None and sent_hups < 6:
+                d.streams["ru"]["buffer_size"] = "128KiB" if sent_hups % 2 == 0 else "256KiB"
+                d.reload()
+                sent_hups += 1
+                wait_for(lambda: reloads(d, "success") == sent_hups, 5,
+                         msg="reload %d applied" % sent_hups)
+        finally:
+            out, _ = producer.communicate(timeout=60)
+        self.assertEqual(producer.returncode, 0)
+        self.assertGreaterEqual(sent_hups, 2, "the load ended before the reloads")
+        counts = json.loads(out)
+        expected = [r for i, n in enumerate(counts) for r in producer_records(i, n)]
+
+        def quiet():
+            m = d.metrics()
+            return m if (m.get("sluice_records_received_total", stream="ru", source="tcp")
+                         == len(expected) and m.get("sluice_records_buffered", stream="ru") == 0
+                         ) else None
+
+        m = wait_for(quiet, 15, msg="all records settled")
+        self.assertEqual(m.get("sluice_records_delivered_total", stream="ru", sink="file"),
+                         len(expected))
+        self.assertEqual(m.get("sluice_config_reloads_total", result="failure"), 0)
+        self.assertGreaterEqual(m.get("sluice_batches_sealed_total", stream="ru",
+                                      reason="reload"), 1)
+        d.stop()
+        versions = set(int(self.assertKeyLayout(f, "ru").group("version"))
+                       for f in d.object_files("ru"))
+        self.assertIn(1, versions)
+        self.assertIn(sent_hups + 1, versions)
+        self.assertLessEqual(max(versions), sent_hups + 1)
+        self.assertSameRecords(d.read_records("ru"), expected, "records across reloads")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make lint: the include-direction and banned-call rules of STYLE.md, by grep.
+# Layers: util <- core <- edges <- top; a file may include its own layer or lower.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+util="log units clock backoff buf fsio addr err"
+core="config record chunk batch ring compress metrics objkey intake"
+edges="listener_tcp sink sink_file backup admin_http"
+top="stream batcher delivery daemon main"
+status=0
+
+layer_of() {
+    for m in $util; do [ "$m" = "$1" ] && { echo 0; return; }; done
+    for m in $core; do [ "$m" = "$1" ] && { echo 1; return; }; done
+    for m in $edges; do [ "$m" = "$1" ] && { echo 2; return; }; done
+    for m in $top; do [ "$m" = "$1" ] && { echo 3; return; }; done
+    echo 9
+}
+
+for f in src/*.c src/*.h; do
+    me=$(basename "$f"); me=${me%.*}
+    mine=$(layer_of "$me")
+    for inc in $(grep -oE '^#include "[a-z_]+\.h"' "$f" | sed -E 's/.*"([a-z_]+)\.h"/\1/'); do
+        theirs=$(layer_of "$inc")
+        if [ "$theirs" -gt "$mine" ]; then
+            echo "lint: $f includes $inc.h from a higher layer"; status=1
+        fi
+    done
+done
+# Sources never include sink or batch headers; sinks never listener or ring ones.
+grep -lE '#include "(sink|sink_file|batch|batcher)\.h"' src/listener_*.c && { echo "lint: a source includes a sink or batch header"; status=1; }
+grep -lE '#include "(listener_[a-z]+|ring)\.h"' src/sink*.c && { echo "lint: a sink includes a listener or ring header"; status=1; }
+if grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets)\(' src/*.c src/*.h; then
+    echo "lint: banned call (sprintf strcpy strcat strtok atoi gets)"; status=1
+fi
+[ $status -eq 0 ] && echo "lint: ok"
+exit $status
