@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -222,13 +223,18 @@ static void render_process(struct sl_buf *o, const struct sl_metrics_process *p)
     DIR *d;
 
     if (f) {
-        if (fgets(line, sizeof(line), f)) {
-            /* fields after the ")" that closes comm: 14 utime 15 stime 23 vsize 24 rss */
-            char *q = strrchr(line, ')');
-            if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
-                            "%*d %*d %*d %*d %*d %*d %*u %lu %ld",
-                            &utime, &stime, &vsize, &rss) != 4)
-                utime = stime = vsize = 0, rss = 0;
+        /* Fields after the ")" that ends comm, counted from 3 (state):
+         * 14 utime, 15 stime, 23 vsize, 24 rss. */
+        char *q = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+        for (int field = 3; q && *q && field <= 24; field++) {
+            char *end;
+            q += strspn(q, ") ");
+            unsigned long v = strtoul(q, &end, 10);
+            if (field == 14) utime = v;
+            if (field == 15) stime = v;
+            if (field == 23) vsize = v;
+            if (field == 24) rss = (long)v;
+            q = end == q ? q + strcspn(q, " ") : end;
         }
         fclose(f);
     }

@@ -565,10 +565,11 @@ def producer_records(conn, count):
                         min_len=40, max_len=120)
 
 
-def _produce(port, conn, seconds, piece, out):
-    """Sends batches of records in <piece>-byte writes over fresh
-    connections until <seconds> pass; out[conn] = records sent."""
-    sent, batch = 0, 2000
+def _produce(port, conn, seconds, piece, batch, pause, out):
+    """Sends <batch> records at a time in <piece>-byte writes over fresh
+    connections (<pause> seconds apart) until <seconds> pass;
+    out[conn] = records sent."""
+    sent = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         recs = make_records(batch, start=conn * 100000000 + sent, tag=b"p%d-" % conn,
@@ -584,15 +585,19 @@ def _produce(port, conn, seconds, piece, out):
             pass
         s.close()
         sent += batch
+        if pause:
+            time.sleep(pause)      # pacing of the load, not synchronisation
     out[conn] = sent
 
 
 def produce_main(argv):
-    """harness.py produce PORT CONNS SECONDS PIECE: prints a JSON list of the
-    record counts each connection sent (see producer_records)."""
+    """harness.py produce PORT CONNS SECONDS PIECE BATCH PAUSE: prints a JSON
+    list of the record counts each connection sent (see producer_records)."""
     port, conns, seconds, piece = int(argv[0]), int(argv[1]), float(argv[2]), int(argv[3])
+    batch, pause = int(argv[4]), float(argv[5])
     out = [0] * conns
-    threads = [threading.Thread(target=_produce, args=(port, i, seconds, piece, out))
+    threads = [threading.Thread(target=_produce,
+                                args=(port, i, seconds, piece, batch, pause, out))
                for i in range(conns)]
     for t in threads:
         t.start()
@@ -602,15 +607,15 @@ def produce_main(argv):
     return 0
 
 
-def start_producer(port, conns, seconds, piece=2048):
+def start_producer(port, conns, seconds, piece=2048, batch=2000, pause=0.0):
     """Starts `harness.py produce` in a child process; returns the Popen
     (stdout: the JSON report)."""
     return subprocess.Popen([sys.executable, os.path.abspath(__file__), "produce", str(port),
-                             str(conns), str(seconds), str(piece)],
+                             str(conns), str(seconds), str(piece), str(batch), str(pause)],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "produce":
         sys.exit(produce_main(sys.argv[2:]))
-    sys.exit("usage: harness.py produce PORT CONNS SECONDS PIECE")
+    sys.exit("usage: harness.py produce PORT CONNS SECONDS PIECE BATCH PAUSE")

@@ -140,7 +140,8 @@ class ReloadTest(SluiceTestCase):
     def test_reloads_under_load_lose_nothing(self):
         d = self.sluice({"ru": {"buffer_size": "256KiB", "buffer_interval": "300ms",
                                 "compression": "gzip"}})
-        producer = start_producer(d.port("ru"), conns=3, seconds=2.5, piece=4096)
+        producer = start_producer(d.port("ru"), conns=3, seconds=2.5, piece=4096, batch=500,
+                                  pause=0.01)
         sent_hups = 0
         try:
             # reload repeatedly while records stream in, alternating two configs
