@@ -97,9 +97,8 @@ lint:
 install: all
 	install -Dm755 $(BUILD)/sluice $(DESTDIR)$(PREFIX)/bin/sluice
 	install -Dm644 conf/sluice.conf $(DESTDIR)/etc/sluice/sluice.conf
-	sed 's|@BINDIR@|$(PREFIX)/bin|' systemd/sluice.service > sluice.service.tmp
-	install -Dm644 sluice.service.tmp $(DESTDIR)/lib/systemd/system/sluice.service
-	rm -f sluice.service.tmp
+	sed 's|@BINDIR@|$(PREFIX)/bin|' systemd/sluice.service > $(BUILD)/sluice.service
+	install -Dm644 $(BUILD)/sluice.service $(DESTDIR)/lib/systemd/system/sluice.service
 
 clean:
 	rm -rf build build-asan build-tsan var
