@@ -57,6 +57,7 @@ struct iothread {
     struct conn *conns;          /* owned connections */
     size_t npaused;
     int draining;                /* stop seen: no accepts, closing on EAGAIN */
+    int64_t accept_resume_ms;    /* out of fds: listeners unwatched until then */
     int64_t deadline_ms;         /* draining: close everything by then */
     struct sl_ratelimit rl_oversize, rl_err;
 };
@@ -292,6 +293,18 @@ static int on_readable(struct iothread *th, struct conn *c)
     }
 }
 
+/* Adds (<on>) or removes every listening socket from this thread's epoll. */
+static void watch_listeners(struct iothread *th, int on)
+{
+    struct epoll_event ev;
+
+    for (size_t i = 0; i < th->t->nls; i++) {
+        ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+        ev.data.ptr = th->t->ls[i];
+        epoll_ctl(th->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, th->t->ls[i]->fd, &ev);
+    }
+}
+
 static void on_accept(struct iothread *th, struct lsock *ls)
 {
     struct sl_stream_stats *st = ls->in->stats;
@@ -304,10 +317,19 @@ static void on_accept(struct iothread *th, struct lsock *ls)
     for (;;) {
         fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR &&
-                sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
-                sl_warn("stream=%s source=tcp msg=\"accept failed\" error=\"%s\"",
-                        ls->in->name, strerror(errno));
+            int e = errno;
+            if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+                return;
+            if (sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
+                sl_warn("stream=%s source=tcp msg=\"accept failed\" error=\"%s\" "
+                        "suppressed=%llu", ls->in->name, strerror(e),
+                        (unsigned long long)suppressed);
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* The listener stays readable: stop watching it for a while
+                 * rather than spin on it. */
+                watch_listeners(th, 0);
+                th->accept_resume_ms = sl_clock_mono_ms() + 100;
+            }
             return;
         }
         cur = atomic_load(&st->connections[SL_SRC_TCP]);
@@ -372,8 +394,8 @@ static void begin_drain(struct iothread *th)
 
     th->draining = 1;
     th->deadline_ms = sl_clock_mono_ms() + th->t->grace_ms;
-    for (size_t i = 0; i < th->t->nls; i++)
-        epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->t->ls[i]->fd, NULL);
+    if (!th->accept_resume_ms)
+        watch_listeners(th, 0);
     for (c = th->conns; c; c = next) {
         next = c->next;
         if (!c->paused)
@@ -390,7 +412,8 @@ static void *io_main(void *arg)
     int n;
 
     for (;;) {
-        n = epoll_wait(th->epfd, evs, MAX_EVENTS, th->npaused || th->draining ? 10 : 1000);
+        n = epoll_wait(th->epfd, evs, MAX_EVENTS,
+                       th->npaused || th->draining || th->accept_resume_ms ? 10 : 1000);
         for (int i = 0; i < n; i++) {
             int kind = *(int *)evs[i].data.ptr;
             if (kind == K_WAKE) {
@@ -405,6 +428,11 @@ static void *io_main(void *arg)
         if (!th->draining && atomic_load(&th->t->stopping))
             begin_drain(th);
         now = sl_clock_mono_ms();
+        if (th->accept_resume_ms && now >= th->accept_resume_ms) {
+            th->accept_resume_ms = 0;
+            if (!th->draining)
+                watch_listeners(th, 1);
+        }
         if (th->npaused || now - last_idle >= 1000) {
             sweep(th, now, now - last_idle >= 1000);
             if (now - last_idle >= 1000)
