@@ -30,10 +30,13 @@ struct sl_intake {
 
 #define SL_LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/* 1 when the stream holds too much and sources should stop reading. */
-static inline int sl_intake_full(struct sl_intake *in)
+/* Bytes the stream may still take before max_buffered; 0 when sources
+ * should stop reading. */
+static inline uint64_t sl_intake_room(struct sl_intake *in)
 {
-    return sl_stats_bytes_held(in->stats) >= SL_LD(in->max_buffered);
+    uint64_t held = sl_stats_bytes_held(in->stats), max = SL_LD(in->max_buffered);
+
+    return held < max ? max - held : 0;
 }
 
 /* 1 when a paused source may read again. */

@@ -255,10 +255,12 @@ static void conn_close(struct iothread *th, struct conn *c)
 static int on_readable(struct iothread *th, struct conn *c)
 {
     ssize_t n;
-    uint64_t suppressed;
+    uint64_t suppressed, room;
+    size_t want;
 
     for (;;) {
-        if (c->pending || sl_intake_full(c->in)) {
+        room = sl_intake_room(c->in);
+        if (c->pending || room == 0) {
             pause_conn(th, c);
             return 1;
         }
@@ -267,7 +269,12 @@ static int on_readable(struct iothread *th, struct conn *c)
             conn_close(th, c);
             return 0;
         }
-        n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        /* Near max_buffered, read only what the stream may still take (but
+         * at least 4 KiB, so that a record can complete). */
+        want = c->cap - c->len;
+        if (room < want)
+            want = room > 4096 ? (size_t)room : 4096;
+        n = read(c->fd, c->buf + c->len, want);
         if (n > 0) {
             c->len += (uint32_t)n;
             c->last_ms = sl_clock_mono_ms();
