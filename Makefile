@@ -69,7 +69,7 @@ $(BUILD)/tests/%.o: tests/unit/%.c | $(BUILD)/tests
 $(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
--include $(OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/main.o.d
+-include $(OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/main.d
 
 run: all
 	$(Q)mkdir -p var

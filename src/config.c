@@ -284,16 +284,16 @@ static int handler(void *user, const char *section, const char *name, const char
 {
     struct parse *p = user;
     const struct conf_key *keys;
-    uint64_t *seen;
+    struct sl_conf_marks *mk;
     void *base;
     char why[512];
 
     if (p->bad_section)
         return 1;
     if (p->in_process) {
-        keys = process_keys, base = p->c, seen = &p->c->seen;
+        keys = process_keys, base = p->c, mk = &p->c->marks;
     } else if (p->cur) {
-        keys = stream_keys, base = p->cur, seen = &p->cur->seen;
+        keys = stream_keys, base = p->cur, mk = &p->cur->marks;
     } else {
         perr(p, p->line, section[0] ? section : "-", name, "key outside of any section");
         return 1;
@@ -301,13 +301,17 @@ static int handler(void *user, const char *section, const char *name, const char
     for (size_t i = 0; keys[i].name; i++) {
         if (strcmp(keys[i].name, name) != 0)
             continue;
-        if (*seen & (1ULL << i)) {
-            perr(p, p->line, section, name, "set twice in one section");
+        if (mk->seen & (1ULL << i)) {
+            perr(p, p->line, section, name, "set twice in one section (first at line %d)",
+                 mk->line[i]);
             return 1;
         }
-        *seen |= 1ULL << i;
-        if (set_key(&keys[i], base, value, why, sizeof(why)) != SL_OK)
+        mk->seen |= 1ULL << i;
+        mk->line[i] = p->line;
+        if (set_key(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
+            mk->bad |= 1ULL << i;
             perr(p, p->line, section, name, "%s", why);
+        }
         return 1;
     }
     perr(p, p->line, section, name, "unknown key");
@@ -343,36 +347,79 @@ static char *line_reader(char *str, int num, void *stream)
     return r;
 }
 
+/* Index of <name> in <keys>; the name is one of ours, so it is there. */
+static int key_index(const struct conf_key *keys, const char *name)
+{
+    int i = 0;
+
+    while (strcmp(keys[i].name, name) != 0)
+        i++;
+    return i;
+}
+
+/* 1 if any of the named stream keys was set to a value that failed: a
+ * cross-key check on it would only repeat the error with a default. */
+static int any_bad(const struct sl_stream_conf *s, const char *a, const char *b,
+                   const char *c)
+{
+    const char *names[] = { a, b, c };
+
+    for (int i = 0; i < 3; i++)
+        if (names[i] && (s->marks.bad & (1ULL << key_index(stream_keys, names[i]))))
+            return 1;
+    return 0;
+}
+
+/* The line to name in a message about stream key <name>: where it was set,
+ * else the section header. */
+static int key_line(const struct sl_stream_conf *s, const char *name)
+{
+    int i = key_index(stream_keys, name);
+
+    return (s->marks.seen & (1ULL << i)) ? s->marks.line[i] : s->line;
+}
+
 static void check_stream(struct parse *p, struct sl_stream_conf *s)
 {
     char sec[80];
     const char *why;
 
     snprintf(sec, sizeof(sec), "stream %s", s->name);
-    if (s->compression_level == 0)
-        s->compression_level = s->compression == SL_COMP_ZSTD ? 3 : 6;
-    else if (s->compression == SL_COMP_GZIP && s->compression_level > 9)
-        perr(p, s->line, sec, "compression_level", "gzip takes 1..9, not %llu",
-             (unsigned long long)s->compression_level);
-    else if (s->compression == SL_COMP_NONE)
-        perr(p, s->line, sec, "compression_level", "set, but compression is none");
-    if (s->max_buffered < s->buffer_size)
-        perr(p, s->line, sec, "max_buffered", "must be at least buffer_size (%llu bytes)",
-             (unsigned long long)s->buffer_size);
-    if (s->max_buffered < s->max_record_size)
-        perr(p, s->line, sec, "max_buffered", "must be at least max_record_size");
-    if (strcmp(s->sink, "file") == 0 && s->file_path[0] == '\0')
+    if (!any_bad(s, "compression", "compression_level", NULL)) {
+        if (s->compression_level == 0)
+            s->compression_level = s->compression == SL_COMP_ZSTD ? 3 : 6;
+        else if (s->compression == SL_COMP_GZIP && s->compression_level > 9)
+            perr(p, key_line(s, "compression_level"), sec, "compression_level",
+                 "gzip takes 1..9, not %llu", (unsigned long long)s->compression_level);
+        else if (s->compression == SL_COMP_NONE)
+            perr(p, key_line(s, "compression_level"), sec, "compression_level",
+                 "set, but compression is none");
+    }
+    if (!any_bad(s, "max_buffered", "buffer_size", "max_record_size")) {
+        if (s->max_buffered < s->buffer_size)
+            perr(p, key_line(s, "max_buffered"), sec, "max_buffered",
+                 "must be at least buffer_size (%llu bytes)",
+                 (unsigned long long)s->buffer_size);
+        if (s->max_buffered < s->max_record_size)
+            perr(p, key_line(s, "max_buffered"), sec, "max_buffered",
+                 "must be at least max_record_size (%llu bytes)",
+                 (unsigned long long)s->max_record_size);
+    }
+    if (!any_bad(s, "sink", "file.path", NULL) && strcmp(s->sink, "file") == 0 &&
+        s->file_path[0] == '\0')
         perr(p, s->line, sec, "file.path", "required when sink = file");
     if (s->backup_path[0] == '\0' &&
         snprintf(s->backup_path, sizeof(s->backup_path), "%s/backup",
                  p->c->data_dir) >= (int)sizeof(s->backup_path))
         perr(p, s->line, sec, "backup.path", "data_dir is too long to derive it");
-    if (s->tcp_listen[0] && sl_addr_parse(s->tcp_listen, &s->tcp_addr, &why) != SL_OK)
-        perr(p, s->line, sec, "tcp_listen", "%s", why);
-    for (struct sl_stream_conf *o = p->c->streams; o < s; o++)
-        if (s->tcp_listen[0] && strcmp(o->tcp_listen, s->tcp_listen) == 0)
-            perr(p, s->line, sec, "tcp_listen", "%s is already used by stream %s",
-                 s->tcp_listen, o->name);
+    if (s->tcp_listen[0] && !any_bad(s, "tcp_listen", NULL, NULL)) {
+        if (sl_addr_parse(s->tcp_listen, &s->tcp_addr, &why) != SL_OK)
+            perr(p, key_line(s, "tcp_listen"), sec, "tcp_listen", "%s", why);
+        for (struct sl_stream_conf *o = p->c->streams; o < s; o++)
+            if (strcmp(o->tcp_listen, s->tcp_listen) == 0)
+                perr(p, key_line(s, "tcp_listen"), sec, "tcp_listen",
+                     "%s is already used by stream %s", s->tcp_listen, o->name);
+    }
 }
 
 static void check_all(struct parse *p)
@@ -386,8 +433,10 @@ static void check_all(struct parse *p)
         ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         p->c->workers = ncpu > 0 ? (uint64_t)ncpu : 2;
     }
-    if (sl_addr_parse(p->c->metrics_listen, &p->c->metrics_addr, &why) != SL_OK)
-        perr(p, 0, "sluice", "metrics_listen", "%s", why);
+    int mi = key_index(process_keys, "metrics_listen");
+    if (!(p->c->marks.bad & (1ULL << mi)) &&
+        sl_addr_parse(p->c->metrics_listen, &p->c->metrics_addr, &why) != SL_OK)
+        perr(p, p->c->marks.line[mi], "sluice", "metrics_listen", "%s", why);
     for (size_t i = 0; i < p->c->nstreams; i++)
         check_stream(p, &p->c->streams[i]);
 }

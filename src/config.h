@@ -28,10 +28,17 @@
 enum sl_compression { SL_COMP_NONE, SL_COMP_GZIP, SL_COMP_ZSTD };
 enum sl_delimiter   { SL_DELIM_NEWLINE, SL_DELIM_NONE };
 
+/* Where each key of a section was set, for messages about it. */
+struct sl_conf_marks {
+    uint64_t seen;                        /* bit i: table key i was set */
+    uint64_t bad;                         /* bit i: ... to a value that failed */
+    int      line[32];                    /* line of key i, when seen */
+};
+
 struct sl_stream_conf {
     char     name[SL_NAME_MAX + 1];
     int      line;                        /* line of the [stream NAME] header */
-    uint64_t seen;                        /* bit i: table key i was set */
+    struct sl_conf_marks marks;
     char     tcp_listen[256];             /* "" when the stream has no TCP source */
     struct sl_addr tcp_addr;              /* tcp_listen, resolved */
     uint64_t buffer_size;                 /* bytes; seal at this size */
@@ -54,7 +61,7 @@ struct sl_stream_conf {
 struct sl_config {
     _Atomic int refs;
     char     path[PATH_MAX];              /* the file it came from */
-    uint64_t seen;
+    struct sl_conf_marks marks;
     char     metrics_listen[256];
     struct sl_addr metrics_addr;
     char     data_dir[PATH_MAX];

@@ -227,20 +227,38 @@ static int ensure_room(struct conn *c)
     return SL_OK;
 }
 
-static void conn_close(struct iothread *th, struct conn *c)
+/*
+ * Closes <c>. After the producer's EOF (<eof>), a last line without '\n' is
+ * a record; on any other close (idle, reset, shutdown) it is a record cut
+ * short, so it is rejected as "incomplete" and logged, not delivered.
+ */
+static void conn_close(struct iothread *th, struct conn *c, int eof)
 {
-    if (c->len > 0 && !c->discarding)
-        parse(th, c, 1);               /* the last line, without its '\n' */
+    uint64_t suppressed;
+
+    if (c->len > 0 && !c->discarding) {
+        if (eof) {
+            parse(th, c, 1);
+        } else {
+            sl_stat_add(&c->in->stats->rejected[SL_SRC_TCP][SL_REJ_INCOMPLETE], 1);
+            if (sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
+                sl_warn("stream=%s source=tcp msg=\"connection closed inside a record: "
+                        "partial line discarded\" bytes=%u suppressed=%llu", c->in->name,
+                        c->len, (unsigned long long)suppressed);
+        }
+    }
     if (c->pending) {
         hand_on_blocking(c->in, c->pending);
         c->pending = NULL;
     }
     if (c->paused)
         th->npaused--;
-    epoll_ctl(th->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    /* Uncounted before the close, so a producer that sees the close also
+     * sees the gauge without its connection. */
     atomic_fetch_sub_explicit(&c->in->stats->connections[SL_SRC_TCP], 1,
                               memory_order_relaxed);
+    epoll_ctl(th->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -266,7 +284,7 @@ static int on_readable(struct iothread *th, struct conn *c)
         }
         if (ensure_room(c) != SL_OK) {
             sl_error("stream=%s msg=\"out of memory for a read buffer\"", c->in->name);
-            conn_close(th, c);
+            conn_close(th, c, 0);
             return 0;
         }
         /* Near max_buffered, read only what the stream may still take (but
@@ -287,7 +305,7 @@ static int on_readable(struct iothread *th, struct conn *c)
             continue;
         if (n < 0 && errno == EAGAIN) {
             if (th->draining) {         /* it has sent all it had: done */
-                conn_close(th, c);
+                conn_close(th, c, 0);
                 return 0;
             }
             return 1;
@@ -295,7 +313,7 @@ static int on_readable(struct iothread *th, struct conn *c)
         if (n < 0 && sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
             sl_warn("stream=%s source=tcp msg=\"read failed, closing\" error=\"%s\"",
                     c->in->name, strerror(errno));
-        conn_close(th, c);              /* EOF or error */
+        conn_close(th, c, n == 0);       /* EOF or error */
         return 0;
     }
 }
@@ -390,7 +408,7 @@ static void sweep(struct iothread *th, int64_t now, int idle_check)
         idle = SL_LD(c->in->idle_timeout_ms);
         if (idle_check && idle > 0 && now - c->last_ms >= idle) {
             sl_debug("stream=%s source=tcp msg=\"idle connection closed\"", c->in->name);
-            conn_close(th, c);
+            conn_close(th, c, 0);
         }
     }
 }
@@ -449,7 +467,7 @@ static void *io_main(void *arg)
             break;
     }
     while (th->conns)
-        conn_close(th, th->conns);
+        conn_close(th, th->conns, 0);
     return NULL;
 }
 

@@ -17,7 +17,7 @@
 #include "sluice/err.h"
 
 const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp" };
-const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize" };
+const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize", "incomplete" };
 const char *const sl_backup_reason_names[SL_BK_NREASONS] = { "retries_exhausted",
                                                              "sink_failed" };
 const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = { "sink", "backup" };
@@ -52,16 +52,24 @@ void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int re
 
 void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapshot *s)
 {
-    s->settled_records = LD(st->delivered_records) + LD(st->dropped_records);
-    s->settled_bytes = LD(st->delivered_bytes) + LD(st->dropped_bytes);
+    s->delivered_records = LD(st->delivered_records);
+    s->delivered_bytes = LD(st->delivered_bytes);
+    s->dropped_records = LD(st->dropped_records);
+    s->dropped_bytes = LD(st->dropped_bytes);
+    s->settled_records = s->delivered_records + s->dropped_records;
+    s->settled_bytes = s->delivered_bytes + s->dropped_bytes;
     for (int i = 0; i < SL_BK_NREASONS; i++) {
-        s->settled_records += LD(st->backed_up_records[i]);
-        s->settled_bytes += LD(st->backed_up_bytes[i]);
+        s->backed_up_records[i] = LD(st->backed_up_records[i]);
+        s->backed_up_bytes[i] = LD(st->backed_up_bytes[i]);
+        s->settled_records += s->backed_up_records[i];
+        s->settled_bytes += s->backed_up_bytes[i];
     }
-    s->received_records = s->received_bytes = 0;
+    s->received_total_records = s->received_total_bytes = 0;
     for (int i = 0; i < SL_SRC_NSOURCES; i++) {
-        s->received_records += LD(st->received_records[i]);
-        s->received_bytes += LD(st->received_bytes[i]);
+        s->received_records[i] = LD(st->received_records[i]);
+        s->received_bytes[i] = LD(st->received_bytes[i]);
+        s->received_total_records += s->received_records[i];
+        s->received_total_bytes += s->received_bytes[i];
     }
 }
 
@@ -70,7 +78,7 @@ uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st)
     struct sl_stats_snapshot s;
 
     sl_stats_snapshot(st, &s);
-    return s.received_bytes - s.settled_bytes;
+    return s.received_total_bytes - s.settled_bytes;
 }
 
 void sl_histogram_observe(struct sl_histogram *h, double seconds)
@@ -88,31 +96,36 @@ static void family(struct sl_buf *o, const char *name, const char *type, const c
     sl_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Reads counter <k> of the array at byte offset <off> in <st>. */
-static uint64_t at(const struct sl_stream_stats *st, size_t off, int k)
-{
-    return LD(((_Atomic uint64_t *)((char *)st + off))[k]);
-}
-
 /*
- * A family with one sample per stream and label value: the counters are the
- * array at <off> in struct sl_stream_stats, one per name in <names>.
- * <with_sink> adds the stream's sink label.
+ * A family with one sample per stream and label value. The counters are the
+ * array at byte offset <off> in struct sl_stream_stats (atomics, read now)
+ * or, when <snaps> is given, in each stream's struct sl_stats_snapshot (the
+ * counters that must balance, all read at one moment). <with_sink> adds the
+ * stream's sink label.
  */
 static void labelled(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,
-                     const char *family_name, const char *help, const char *label,
-                     const char *const *names, int count, size_t off, int with_sink)
+                     const struct sl_stats_snapshot *snaps, const char *family_name,
+                     const char *help, const char *label, const char *const *names,
+                     int count, size_t off, int with_sink)
 {
+    uint64_t v;
+
     family(o, family_name, "counter", help);
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < count; k++)
+        for (int k = 0; k < count; k++) {
+            if (snaps)
+                v = ((const uint64_t *)((const char *)&snaps[i] + off))[k];
+            else
+                v = LD(((_Atomic uint64_t *)((char *)s[i].st + off))[k]);
             sl_buf_printf(o, "%s{stream=\"%s\"%s%s%s,%s=\"%s\"} %llu\n", family_name,
                           s[i].name, with_sink ? ",sink=\"" : "",
                           with_sink ? s[i].sink : "", with_sink ? "\"" : "", label,
-                          names[k], (unsigned long long)at(s[i].st, off, k));
+                          names[k], (unsigned long long)v);
+        }
 }
 
 #define OFF(f) offsetof(struct sl_stream_stats, f)
+#define SNAP(f) offsetof(struct sl_stats_snapshot, f)
 
 static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
 {
@@ -139,15 +152,16 @@ static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *
     }
 }
 
-static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
+static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,
+                           const struct sl_stats_snapshot *ss)
 {
     static const char *const drop_reasons[] = { "transform_dropped" };
-    struct sl_stats_snapshot ss;
 
-    labelled(o, s, n, "sluice_records_received_total", "Records accepted from producers.",
-             "source", sl_source_names, SL_SRC_NSOURCES, OFF(received_records), 0);
-    labelled(o, s, n, "sluice_bytes_received_total", "Payload bytes accepted from producers.",
-             "source", sl_source_names, SL_SRC_NSOURCES, OFF(received_bytes), 0);
+    labelled(o, s, n, ss, "sluice_records_received_total", "Records accepted from producers.",
+             "source", sl_source_names, SL_SRC_NSOURCES, SNAP(received_records), 0);
+    labelled(o, s, n, ss, "sluice_bytes_received_total",
+             "Payload bytes accepted from producers.", "source", sl_source_names,
+             SL_SRC_NSOURCES, SNAP(received_bytes), 0);
     family(o, "sluice_records_rejected_total", "counter",
            "Records refused to producers, by reason; they never entered.");
     for (size_t i = 0; i < n; i++)
@@ -159,19 +173,15 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
                               (unsigned long long)LD(s[i].st->rejected[src][r]));
     family(o, "sluice_records_buffered", "gauge",
            "Records inside sluice, in any stage: received and not yet settled.");
-    for (size_t i = 0; i < n; i++) {
-        sl_stats_snapshot(s[i].st, &ss);
+    for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_records_buffered{stream=\"%s\"} %llu\n", s[i].name,
-                      (unsigned long long)(ss.received_records - ss.settled_records));
-    }
+                      (unsigned long long)(ss[i].received_total_records - ss[i].settled_records));
     family(o, "sluice_bytes_buffered", "gauge",
            "Payload bytes inside sluice; compared with max_buffered.");
-    for (size_t i = 0; i < n; i++) {
-        sl_stats_snapshot(s[i].st, &ss);
+    for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_bytes_buffered{stream=\"%s\"} %llu\n", s[i].name,
-                      (unsigned long long)(ss.received_bytes - ss.settled_bytes));
-    }
-    labelled(o, s, n, "sluice_batches_sealed_total", "Batches sealed, by what sealed them.",
+                      (unsigned long long)(ss[i].received_total_bytes - ss[i].settled_bytes));
+    labelled(o, s, n, NULL, "sluice_batches_sealed_total", "Batches sealed, by what sealed them.",
              "reason", sl_seal_reason_names, SL_SEAL_NREASONS, OFF(sealed), 0);
     for (int k = 0; k < 2; k++) {
         const char *name = k ? "sluice_bytes_delivered_total" : "sluice_records_delivered_total";
@@ -179,19 +189,19 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
                                      : "Records delivered by the sink.");
         for (size_t i = 0; i < n; i++)
             sl_buf_printf(o, "%s{stream=\"%s\",sink=\"%s\"} %llu\n", name, s[i].name,
-                          s[i].sink, (unsigned long long)(k ? LD(s[i].st->delivered_bytes)
-                                                            : LD(s[i].st->delivered_records)));
+                          s[i].sink, (unsigned long long)(k ? ss[i].delivered_bytes
+                                                            : ss[i].delivered_records));
     }
-    labelled(o, s, n, "sluice_records_backed_up_total",
+    labelled(o, s, n, ss, "sluice_records_backed_up_total",
              "Records written to the backup path, by reason.", "reason",
-             sl_backup_reason_names, SL_BK_NREASONS, OFF(backed_up_records), 0);
-    labelled(o, s, n, "sluice_bytes_backed_up_total",
+             sl_backup_reason_names, SL_BK_NREASONS, SNAP(backed_up_records), 0);
+    labelled(o, s, n, ss, "sluice_bytes_backed_up_total",
              "Payload bytes written to the backup path, by reason.", "reason",
-             sl_backup_reason_names, SL_BK_NREASONS, OFF(backed_up_bytes), 0);
-    labelled(o, s, n, "sluice_records_dropped_total",
+             sl_backup_reason_names, SL_BK_NREASONS, SNAP(backed_up_bytes), 0);
+    labelled(o, s, n, ss, "sluice_records_dropped_total",
              "Records dropped on purpose (a transform's Dropped).", "reason", drop_reasons, 1,
-             OFF(dropped_records), 0);
-    labelled(o, s, n, "sluice_delivery_retries_total",
+             SNAP(dropped_records), 0);
+    labelled(o, s, n, NULL, "sluice_delivery_retries_total",
              "Delivery attempts that failed and will be retried, by cause.", "cause",
              sl_retry_cause_names, SL_RETRY_NCAUSES, OFF(retries), 1);
     render_histograms(o, s, n);
@@ -206,7 +216,7 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
             sl_buf_printf(o, "sluice_connections{stream=\"%s\",source=\"%s\"} %lld\n",
                           s[i].name, sl_source_names[src],
                           (long long)atomic_load(&s[i].st->connections[src]));
-    labelled(o, s, n, "sluice_connections_rejected_total",
+    labelled(o, s, n, NULL, "sluice_connections_rejected_total",
              "Connections closed at once because max_connections was reached.", "source",
              sl_source_names, SL_SRC_NSOURCES, OFF(connections_rejected), 0);
 }
@@ -262,7 +272,14 @@ static void render_process(struct sl_buf *o, const struct sl_metrics_process *p)
 int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, size_t n,
                       const struct sl_metrics_process *p)
 {
-    render_streams(out, s, n);
+    struct sl_stats_snapshot *ss = calloc(n ? n : 1, sizeof(*ss));
+
+    if (!ss)
+        return SL_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        sl_stats_snapshot(s[i].st, &ss[i]);
+    render_streams(out, s, n, ss);
+    free(ss);
     family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");
     sl_buf_printf(out, "sluice_config_reloads_total{result=\"success\"} %llu\n"
                   "sluice_config_reloads_total{result=\"failure\"} %llu\n",

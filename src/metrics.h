@@ -26,7 +26,7 @@
 enum sl_source { SL_SRC_TCP, SL_SRC_NSOURCES };
 extern const char *const sl_source_names[SL_SRC_NSOURCES];
 
-enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_NREASONS };
+enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_INCOMPLETE, SL_REJ_NREASONS };
 extern const char *const sl_reject_names[SL_REJ_NREASONS];
 
 enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_NREASONS };
@@ -67,10 +67,17 @@ static inline void sl_stat_add(_Atomic uint64_t *c, uint64_t n)
 void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
                      uint64_t records, uint64_t bytes);
 
-/* A consistent view: settled counters read before received ones. */
+/*
+ * A consistent copy of the counters that must balance: the settled ones are
+ * read first (acquire), the received ones after, so received >= settled.
+ */
 struct sl_stats_snapshot {
-    uint64_t received_records, received_bytes;   /* all sources */
-    uint64_t settled_records, settled_bytes;     /* delivered + backed up + dropped */
+    uint64_t received_records[SL_SRC_NSOURCES], received_bytes[SL_SRC_NSOURCES];
+    uint64_t delivered_records, delivered_bytes;
+    uint64_t backed_up_records[SL_BK_NREASONS], backed_up_bytes[SL_BK_NREASONS];
+    uint64_t dropped_records, dropped_bytes;
+    uint64_t received_total_records, received_total_bytes;   /* all sources */
+    uint64_t settled_records, settled_bytes;   /* delivered + backed up + dropped */
 };
 void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapshot *s);
 /* Bytes received and not yet settled: what backpressure compares. */

@@ -68,8 +68,9 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(len(errs), len(lines), "every line is FILE:LINE: [SECTION] KEY: why:\n"
                          + out)
         for line, section, key, word in expected:
-            hits = [e for e in errs if e[:3] == (line, section, key)]
-            self.assertEqual(len(hits), 1, "expected one error %s:%d: [%s] %s in:\n%s"
+            lines_ok = line if isinstance(line, tuple) else (line,)
+            hits = [e for e in errs if e[0] in lines_ok and e[1:3] == (section, key)]
+            self.assertEqual(len(hits), 1, "expected one error %s:%s: [%s] %s in:\n%s"
                              % (self.path, line, section, key, out))
             self.assertIn(word.lower(), hits[0][3].lower(), "in:\n" + out)
         if only:
@@ -121,8 +122,22 @@ class CheckTest(unittest.TestCase):
                            [(12, "stream x", "compression", "lz4")])
 
     def test_max_buffered_below_buffer_size(self):
+        # a cross-key check: the stream's header line or max_buffered's own line
         self.assertRefused(GOOD.replace("max_buffered = 64KiB", "max_buffered = 2KiB"),
-                           [(6, "stream x", "max_buffered", "buffer_size")])
+                           [((6, 10), "stream x", "max_buffered", "buffer_size")])
+
+    def test_compression_level_out_of_range(self):
+        self.assertRefused(GOOD.replace("compression = zstd",
+                                        "compression = gzip\ncompression_level = 12"),
+                           [((6, 13), "stream x", "compression_level", "1..9")])
+
+    def test_cross_key_errors_name_the_keys_line(self):
+        # the line of the value to fix, not the line of the [stream x] header
+        self.assertRefused(GOOD.replace("max_buffered = 64KiB", "max_buffered = 2KiB")
+                               .replace("compression = zstd",
+                                        "compression = gzip\ncompression_level = 12"),
+                           [(10, "stream x", "max_buffered", "buffer_size"),
+                            (13, "stream x", "compression_level", "1..9")], only=True)
 
     def test_bad_value_causes_no_spurious_errors(self):
         # one wrong key, one error: a value that did not parse must not be checked

@@ -5,7 +5,6 @@ is refused and counted while the daemon keeps serving the old one.
 """
 import json
 import os
-import signal
 import socket
 import time
 import unittest

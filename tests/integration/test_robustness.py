@@ -77,6 +77,23 @@ class OversizeTest(SluiceTestCase):
         self.assertIn("max_record_size", d.log())      # the rejection is logged
         d.stop()
 
+    def test_records_at_the_default_limit(self):
+        # max_record_size defaults to 1000KiB: a record of exactly that size, in
+        # small writes, is kept whole; one byte more is rejected
+        big = 1000 * 1024
+        d = self.sluice({"lim": {"buffer_size": "1MiB", "buffer_interval": "200ms",
+                                 "compression": "gzip"}})
+        recs = [b"a" * big, b"b" * (big + 1), b"c" * (big - 1) + b"\r", b"small", b"d" * big]
+        payload = b"\n".join(recs) + b"\n" + b"e" * big      # the last one at EOF
+        r = send_payload(d.port("lim"), payload, chunk=7777)
+        self.assertTrue(r.eof, r.error)
+        expected = [b"a" * big, b"c" * (big - 1), b"small", b"d" * big, b"e" * big]
+        m = settled(d, "lim", len(expected))
+        self.assertEqual(m.get("sluice_records_rejected_total", stream="lim", source="tcp",
+                               reason="oversize"), 1)
+        self.assertSameRecords(d.read_records("lim"), expected)
+        d.stop()
+
 
 class JunkTest(SluiceTestCase):
 
@@ -209,6 +226,33 @@ class IdleTest(SluiceTestCase):
         self.assertEqual(m.get("sluice_connections", stream="idle", source="tcp"), 0)
         self.assertSameRecords(d.read_records("idle"), [b"idle-1"] + recs)
         self.assertTrue(d.healthy())
+        d.stop()
+
+    def test_incomplete_line_is_not_a_record(self):
+        # Only the producer's EOF completes a last line without '\n'. A line cut
+        # short because sluice closed an idle connection, or because the producer
+        # reset it, is not a record: delivering it would hand on a truncated record.
+        d = self.sluice({"cut": {"idle_timeout": "1s", "buffer_interval": "200ms"}})
+        s = d.connect()
+        s.sendall(b"cut-whole-1\n{\"half\": \"a JSON obj")
+        read_until_eof(s, 6)                         # closed for being idle
+        s.close()
+        base = d.metrics().get("sluice_records_received_total", stream="cut", source="tcp")
+        r = d.connect()
+        r.sendall(b"cut-whole-2\n{\"half\": \"another")
+        wait_for(lambda: d.metrics().get("sluice_records_received_total", stream="cut",
+                                         source="tcp") >= base + 1, 5, msg="cut-whole-2 read")
+        r.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        r.close()                                    # reset mid-record
+        wait_for(lambda: d.metrics().get("sluice_connections", stream="cut",
+                                         source="tcp") == 0, 5)
+        m = settled(d, "cut", d.metrics().get("sluice_records_received_total", stream="cut",
+                                              source="tcp"))
+        got = d.read_records("cut")
+        self.assertSameRecords(got, [b"cut-whole-1", b"cut-whole-2"],
+                               "records after idle close and reset (truncated ones must not "
+                               "be delivered)")
+        self.assertEqual(m.get("sluice_records_received_total", stream="cut", source="tcp"), 2)
         d.stop()
 
 
