@@ -43,6 +43,10 @@ KEY_RE = re.compile(
     r"(?P<ext>\.gz|\.zst|)$")
 
 
+SANITIZER_RE = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                          r"WARNING: ThreadSanitizer|runtime error: )")
+
+
 def scaled(seconds):
     """A deadline in seconds, scaled by SLUICE_SLOW."""
     return seconds * SLOW
@@ -505,6 +509,12 @@ class SluiceTestCase(unittest.TestCase):
 
     def tearDown(self):
         failed = self._failed()
+        # A sanitizer's report fails the test even when the daemon was killed
+        # rather than stopped (a stop would already have seen its exit code).
+        for d in self._daemons:
+            d.kill()
+        reports = [(d.log_path, SANITIZER_RE.search(d.log())) for d in self._daemons]
+        reports = [(path, d) for (path, m), d in zip(reports, self._daemons) if m]
         for d in self._daemons:
             if failed:
                 result = getattr(getattr(self, "_outcome", None), "result", None)
@@ -512,7 +522,11 @@ class SluiceTestCase(unittest.TestCase):
                     result.attach_log(self, "%s, %s" % (d.log_path, d.state()), d.log_tail(200))
                 else:
                     d.dump_log()
-            d.cleanup()
+            if not reports:
+                d.cleanup()
+        if reports:
+            path, d = reports[0]
+            raise AssertionError("sanitizer report in %s:\n%s" % (path, d.log_tail(80)))
 
     # -- assertions shared by the test modules ---------------------------
     def assertSameRecords(self, got, expected, what="records"):
