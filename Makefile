@@ -89,6 +89,7 @@ tsan:
 	$(Q)$(MAKE) --no-print-directory test SANITIZE=thread OPT=-O1
 
 bench: all $(BUILD)/loadgen
+	$(Q)scripts/deps.sh test
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
 lint:

@@ -38,8 +38,8 @@ CONF
     while [ "$(metric sluice_records_delivered_total)" -lt "$RECORDS" ]; do sleep 0.05; done
     t1=$(date +%s.%N)
     out=$(du -sb "$dir/out" | cut -f1)
-    awk -v c="$comp" -v n="$RECORDS" -v s="$SIZE" -v t="$(echo "$t1 - $t0" | bc)" -v o="$out" \
-        'BEGIN { printf "%s: end to end %.3f s: %.0f records/s, %.1f MiB/s in, %.1f MiB written\n", c, t, n/t, n*s/t/1048576, o/1048576 }'
+    awk -v c="$comp" -v n="$RECORDS" -v s="$SIZE" -v t0="$t0" -v t1="$t1" -v o="$out" \
+        'BEGIN { t = t1 - t0; printf "%s: end to end %.3f s: %.0f records/s, %.1f MiB/s in, %.1f MiB written\n", c, t, n/t, n*s/t/1048576, o/1048576 }'
     kill -TERM "$pid"; wait "$pid"
     rm -rf "$dir"
 done
