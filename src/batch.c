@@ -3,6 +3,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
 
 #include "sluice/err.h"
 
@@ -12,7 +16,11 @@ const char *const sl_seal_reason_names[SL_SEAL_NREASONS] = {
 
 struct sl_batch *sl_batch_new(void)
 {
-    return calloc(1, sizeof(struct sl_batch));
+    struct sl_batch *b = calloc(1, sizeof(struct sl_batch));
+
+    if (b)
+        atomic_init(&b->parts, 1);
+    return b;
 }
 
 int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
@@ -65,6 +73,73 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
     sl_batch_free(b);
 }
 
+/* Adds the run [start, end) of <n> records and <bytes> bytes, if any. */
+static void add_run(struct sl_batch *p, struct sl_chunk *c, uint32_t start, uint32_t end,
+                    uint32_t n, uint64_t bytes)
+{
+    if (n > 0 && sl_batch_add_span(p, c, start, end, n, bytes) != SL_OK) {
+        sl_error("msg=\"out of memory splitting a batch\"");
+        abort();
+    }
+}
+
+struct sl_batch *sl_batch_pick(struct sl_batch *b, const uint8_t *marks, uint8_t want)
+{
+    struct sl_batch *root = b->root ? b->root : b, *p = sl_batch_new();
+    uint64_t i = 0, bytes;
+    uint32_t off, next, len, start, n;
+    const uint8_t *data;
+
+    if (!p) {
+        sl_error("msg=\"out of memory splitting a batch\"");
+        abort();
+    }
+    for (size_t k = 0; k < b->nspans; k++) {
+        const struct sl_span *s = &b->spans[k];
+        start = s->off, n = 0, bytes = 0;
+        for (off = s->off; off < s->end; off = next, i++) {
+            next = sl_chunk_at(s->chunk, off, &data, &len);
+            if (marks[i] == want) {
+                if (n == 0)
+                    start = off;
+                n++, bytes += len;
+                continue;
+            }
+            add_run(p, s->chunk, start, off, n, bytes);
+            n = 0, bytes = 0;
+        }
+        add_run(p, s->chunk, start, s->end, n, bytes);
+    }
+    if (p->nrecords == 0) {
+        sl_batch_free(p);
+        return NULL;
+    }
+    p->root = root;
+    p->owner = b->owner;
+    p->seal_reason = b->seal_reason;
+    p->sealed_mono_ms = b->sealed_mono_ms;
+    p->attempts = b->attempts;
+    p->first_attempt_mono_ms = b->first_attempt_mono_ms;
+    memcpy(p->last_error, b->last_error, sizeof(p->last_error));
+    if (sl_batch_new_uuid(p) != SL_OK) {
+        sl_error("msg=\"no randomness for a UUID\"");
+        abort();
+    }
+    atomic_fetch_add_explicit(&root->parts, 1, memory_order_relaxed);
+    return p;
+}
+
+void sl_batch_release(struct sl_batch *b, enum sl_outcome outcome)
+{
+    struct sl_batch *root = b->root ? b->root : b;
+
+    if (b != root)
+        sl_batch_free(b);
+    /* acq_rel: the last releaser settles, after every part's work is done */
+    if (atomic_fetch_sub_explicit(&root->parts, 1, memory_order_acq_rel) == 1)
+        sl_batch_settle(root, outcome);
+}
+
 void sl_batch_iter_init(struct sl_batch_iter *it, const struct sl_batch *b)
 {
     it->b = b;
@@ -87,6 +162,15 @@ int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
             it->off = it->b->spans[it->span].off;
     }
     return 0;
+}
+
+int sl_batch_new_uuid(struct sl_batch *b)
+{
+    if (getrandom(b->uuid, sizeof(b->uuid), 0) != sizeof(b->uuid))
+        return SL_EIO;
+    b->uuid[6] = (uint8_t)((b->uuid[6] & 0x0f) | 0x40);   /* version 4 */
+    b->uuid[8] = (uint8_t)((b->uuid[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
+    return SL_OK;
 }
 
 void sl_batch_uuid_str(const struct sl_batch *b, char out[37])

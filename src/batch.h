@@ -10,6 +10,12 @@
  * to backup or dropped. sl_batch_settle() runs its settle actions in the
  * order they were added (release memory, and later retire a WAL segment or
  * commit Kafka offsets), then frees it.
+ *
+ * Parts: when a sink answers per record, the records that were not
+ * delivered are picked into parts (sl_batch_pick), which go on alone (to a
+ * retry, or to backup). The sealed batch is their root: it counts its
+ * unfinished parts, itself included, and settles when the last one is
+ * released (sl_batch_release).
  */
 #ifndef SL_BATCH_H
 #define SL_BATCH_H
@@ -59,6 +65,8 @@ struct sl_batch {
     int in_backup;                /* the sink gave up: now going to backup */
     int backup_reason;            /* enum sl_backup_reason, when in_backup */
     char *key;                    /* object key, fixed at the first attempt; owned */
+    struct sl_batch *root;        /* a part: the sealed batch it came from; else NULL */
+    _Atomic unsigned parts;       /* a root: its unreleased parts, itself included */
     char last_error[256];         /* why the last attempt failed */
 };
 
@@ -74,12 +82,26 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome);
 /* Releases the chunks and frees <b> without settle actions (never sealed). */
 void sl_batch_free(struct sl_batch *b);
 
+/*
+ * Returns a new part of <b> holding the records i with marks[i] == <want>
+ * (marks has one entry per record of <b>), or NULL if there is none. The
+ * part shares <b>'s root, owner and delivery history; the root's count of
+ * parts goes up by one. Aborts when out of memory.
+ */
+struct sl_batch *sl_batch_pick(struct sl_batch *b, const uint8_t *marks, uint8_t want);
+/* <b> (a root or a part) is done: frees a part, and settles the root with
+ * <outcome> when its last part is released. */
+void sl_batch_release(struct sl_batch *b, enum sl_outcome outcome);
+
 /* Iterates records in order. */
 struct sl_batch_iter { const struct sl_batch *b; size_t span; uint32_t off; };
 void sl_batch_iter_init(struct sl_batch_iter *it, const struct sl_batch *b);
 /* Returns 1 with *<r> set, or 0 at the end. */
 int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r);
 
+/* Gives <b> a new random (version 4) UUID: its object's name. SL_EIO if
+ * the kernel has no randomness to give. */
+int sl_batch_new_uuid(struct sl_batch *b);
 /* Formats b->uuid as 36 lowercase characters plus NUL. */
 void sl_batch_uuid_str(const struct sl_batch *b, char out[37]);
 

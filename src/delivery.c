@@ -59,12 +59,19 @@ static void push_locked(struct sl_delivery *d, struct sl_batch *b)
     d->queued++;
 }
 
-void sl_delivery_submit(struct sl_delivery *d, struct sl_batch *b)
+/* Queues <b> again, not to be tried before <not_before_ms> (monotonic). */
+static void push_back(struct sl_delivery *d, struct sl_batch *b, int64_t not_before_ms)
 {
+    b->not_before_mono_ms = not_before_ms;
     pthread_mutex_lock(&d->lock);
     push_locked(d, b);
     pthread_cond_signal(&d->work);
     pthread_mutex_unlock(&d->lock);
+}
+
+void sl_delivery_submit(struct sl_delivery *d, struct sl_batch *b)
+{
+    push_back(d, b, 0);
 }
 
 /* Unlinks and returns the first due batch, or NULL with *<wait_ms> set to
@@ -106,17 +113,24 @@ static void retry_later(struct worker *w, struct sl_batch *b, int cause)
     uint64_t suppressed;
 
     sl_stat_add(&g->stream->stats.retries[cause], 1);
-    b->not_before_mono_ms = sl_clock_mono_ms() +
-                            sl_backoff_delay(&retry_backoff, b->attempts, next_rnd(w));
+    int64_t not_before = sl_clock_mono_ms() +
+                         sl_backoff_delay(&retry_backoff, b->attempts, next_rnd(w));
     if (sl_ratelimit_ok(&w->rl, 5000, &suppressed))
         sl_warn("stream=%s sink=%s msg=\"delivery failed, will retry\" target=%s attempt=%u "
                 "records=%llu bytes=%llu error=\"%s\" suppressed=%llu", g->conf->name,
                 g->sink.ops->name, b->in_backup ? "backup" : "sink", b->attempts,
                 (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
                 b->last_error, (unsigned long long)suppressed);
-    pthread_mutex_lock(&w->d->lock);
-    push_locked(w->d, b);
-    pthread_mutex_unlock(&w->d->lock);
+    push_back(w->d, b, not_before);
+}
+
+/* <b> (a batch or a part) reached its end: count its records, release it. */
+static void settle(struct sl_batch *b, enum sl_outcome outcome)
+{
+    struct sl_gen *g = b->owner;
+
+    sl_stats_settle(&g->stream->stats, outcome, b->backup_reason, b->nrecords, b->bytes);
+    sl_batch_release(b, outcome);
 }
 
 static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *prefix,
@@ -155,7 +169,52 @@ static void to_backup(struct worker *w, struct sl_batch *b)
             "path=%s/%s error=\"%s\"", g->conf->name, info.reason,
             (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
             g->conf->backup_path, key, b->last_error);
-    sl_batch_settle(b, SL_OUTCOME_BACKED_UP);
+    settle(b, SL_OUTCOME_BACKED_UP);
+}
+
+/* Goes on from a failed attempt at <b>: back it up when the sink said FAIL
+ * or retry_duration has run out, else try again later. */
+static void after_failure(struct worker *w, struct sl_batch *b, int fail)
+{
+    const struct sl_stream_conf *c = ((struct sl_gen *)b->owner)->conf;
+
+    if (fail || sl_clock_mono_ms() - b->first_attempt_mono_ms >= c->retry_duration_ms) {
+        b->in_backup = 1;
+        b->backup_reason = fail ? SL_BK_SINK_FAILED : SL_BK_RETRIES_EXHAUSTED;
+        to_backup(w, b);
+        return;
+    }
+    retry_later(w, b, SL_RETRY_SINK);
+}
+
+/*
+ * A sink answered per record: the OK records of <b> are delivered, the
+ * others go on as parts, one for the RETRY records and one for the FAIL
+ * ones. A part is queued again, to be compressed for its own retry or
+ * backup write.
+ */
+static void split(struct worker *w, struct sl_batch *b, const uint8_t *results)
+{
+    const struct sl_stream_conf *c = ((struct sl_gen *)b->owner)->conf;
+    struct sl_batch *retry = sl_batch_pick(b, results, SL_SINK_RETRY);
+    struct sl_batch *fail = sl_batch_pick(b, results, SL_SINK_FAIL);
+    struct sl_batch *ok = sl_batch_pick(b, results, SL_SINK_OK);
+
+    if (ok)
+        settle(ok, SL_OUTCOME_DELIVERED);
+    sl_batch_release(b, SL_OUTCOME_DELIVERED);   /* its records live on in parts */
+    if (fail) {
+        fail->in_backup = 1;
+        fail->backup_reason = SL_BK_SINK_FAILED;
+        push_back(w->d, fail, 0);
+    }
+    if (retry && sl_clock_mono_ms() - retry->first_attempt_mono_ms >= c->retry_duration_ms) {
+        retry->in_backup = 1;
+        retry->backup_reason = SL_BK_RETRIES_EXHAUSTED;
+        push_back(w->d, retry, 0);
+    } else if (retry) {
+        retry_later(w, retry, SL_RETRY_SINK);
+    }
 }
 
 /* One attempt at <b>: settles it or puts it back. */
@@ -169,8 +228,9 @@ static void deliver(struct worker *w, struct sl_batch *b)
     int64_t now = sl_clock_mono_ms();
     int rc;
 
-    if (!b->key) {
+    if (b->attempts == 0)
         b->first_attempt_mono_ms = now;
+    if (!b->key) {
         if (make_key(b, g, c->prefix, key, sizeof(key)) != SL_OK || !(b->key = strdup(key))) {
             b->in_backup = 1;
             b->backup_reason = SL_BK_SINK_FAILED;
@@ -192,22 +252,27 @@ static void deliver(struct worker *w, struct sl_batch *b)
     }
     view = (struct sl_sink_batch){ .stream = c->name, .key = b->key, .data = w->out.data,
                                    .len = w->out.len, .batch = b };
+    if (g->sink.ops->per_record && !(out.record_results = calloc(b->nrecords, 1))) {
+        snprintf(b->last_error, sizeof(b->last_error), "out of memory");
+        b->attempts++;
+        retry_later(w, b, SL_RETRY_SINK);
+        return;
+    }
     g->sink.ops->deliver(g->sink.ctx, &view, &out);
     b->attempts++;
     if (out.result == SL_SINK_OK) {
-        sl_batch_settle(b, SL_OUTCOME_DELIVERED);
+        free(out.record_results);
+        settle(b, SL_OUTCOME_DELIVERED);
         return;
     }
     snprintf(b->last_error, sizeof(b->last_error), "%s", out.error);
-    if (out.result == SL_SINK_FAIL ||
-        sl_clock_mono_ms() - b->first_attempt_mono_ms >= c->retry_duration_ms) {
-        b->in_backup = 1;
-        b->backup_reason = out.result == SL_SINK_FAIL ? SL_BK_SINK_FAILED
-                                                      : SL_BK_RETRIES_EXHAUSTED;
-        to_backup(w, b);
+    if (out.per_record) {
+        split(w, b, out.record_results);
+        free(out.record_results);
         return;
     }
-    retry_later(w, b, SL_RETRY_SINK);
+    free(out.record_results);
+    after_failure(w, b, out.result == SL_SINK_FAIL);
 }
 
 static void *worker_main(void *arg)
@@ -330,7 +395,7 @@ void sl_delivery_free(struct sl_delivery *d)
                  "bytes=%llu attempts=%u error=\"%s\"", g->conf->name,
                  (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
                  b->attempts, b->last_error);
-        sl_batch_settle(b, SL_OUTCOME_ABANDONED);
+        sl_batch_release(b, SL_OUTCOME_ABANDONED);
     }
     free(d->threads);
     pthread_cond_destroy(&d->work);

@@ -33,16 +33,23 @@ struct sl_sink_batch {
     const struct sl_batch *batch; /* its records, for per-record sinks */
 };
 
-/* What deliver() answers. */
+/*
+ * What deliver() answers. <result> speaks for the whole batch. A sink whose
+ * ops say per_record gets <record_results>, one slot per record in order;
+ * when some records failed and others did not, it fills every slot with
+ * that record's enum sl_sink_result and sets <per_record>: the engine then
+ * settles the OK records, retries the RETRY ones and backs up the FAIL ones.
+ */
 struct sl_sink_outcome {
     int result;                   /* enum sl_sink_result, for the batch */
-    uint8_t *record_results;      /* per-record sinks: one enum sl_sink_result per
-                                   * record, provided by the caller; NULL otherwise */
+    uint8_t *record_results;      /* per_record sinks only; else NULL */
+    int per_record;               /* set by the sink: record_results decide */
     char error[256];              /* why, when not OK */
 };
 
 struct sl_sink_ops {
     const char *name;
+    int per_record;               /* answers per record (bulk APIs), see above */
     /* Returns SL_OK with *<ctx> set, or an error with a message in <err>. */
     int (*create)(const struct sl_stream_conf *conf, void **ctx, char *err, size_t errlen);
     void (*deliver)(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out);

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "clock.h"
 #include "delivery.h"
@@ -73,7 +72,8 @@ static void publish_limits(struct sl_stream *s, const struct sl_stream_conf *c)
     atomic_store(&s->intake.idle_timeout_ms, c->idle_timeout_ms);
 }
 
-/* Settle action: count, time, retire the ticket, drop the generation. */
+/* Settle action: time, retire the ticket, drop the generation. (Records
+ * are counted by delivery, part by part, as each part's fate is known.) */
 static void on_settle(void *arg, struct sl_batch *b, enum sl_outcome outcome)
 {
     struct sl_ticket *t = arg, *done;
@@ -81,7 +81,6 @@ static void on_settle(void *arg, struct sl_batch *b, enum sl_outcome outcome)
     struct sl_stream *s = g->stream;
     int64_t now = sl_clock_mono_ms();
 
-    sl_stats_settle(&s->stats, outcome, b->backup_reason, b->nrecords, b->bytes);
     if (outcome != SL_OUTCOME_ABANDONED)
         sl_histogram_observe(&s->stats.delivery, (double)(now - b->sealed_mono_ms) / 1000.0);
     pthread_mutex_lock(&s->lock);
@@ -105,12 +104,10 @@ static void emit(void *arg, struct sl_batch *b)
     struct sl_stream *s = arg;
     struct sl_ticket *t = calloc(1, sizeof(*t));
 
-    if (!t || getrandom(b->uuid, sizeof(b->uuid), 0) != sizeof(b->uuid)) {
+    if (!t || sl_batch_new_uuid(b) != SL_OK) {
         sl_error("stream=%s msg=\"cannot stamp a sealed batch\"", s->name);
         abort();
     }
-    b->uuid[6] = (uint8_t)((b->uuid[6] & 0x0f) | 0x40);   /* UUID version 4 */
-    b->uuid[8] = (uint8_t)((b->uuid[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
     t->oldest_mono_ms = b->oldest_mono_ms;
     pthread_mutex_lock(&s->lock);
     b->owner = gen_ref(s->gen);

@@ -12,5 +12,6 @@ Suite *sl_objkey_suite(void);
 Suite *sl_compress_suite(void);
 Suite *sl_metrics_suite(void);
 Suite *sl_util_suite(void);
+Suite *sl_delivery_suite(void);
 
 #endif
