@@ -275,6 +275,18 @@ static void deliver(struct worker *w, struct sl_batch *b)
     after_failure(w, b, out.result == SL_SINK_FAIL);
 }
 
+/* The CLOCK_MONOTONIC time <ms> from now, for the condvars' timed waits. */
+static void deadline(int64_t ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -290,13 +302,7 @@ static void *worker_main(void *arg)
             if (wait < 0) {
                 pthread_cond_wait(&d->work, &d->lock);
             } else {
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_sec += wait / 1000;
-                ts.tv_nsec += (wait % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
+                deadline(wait, &ts);
                 pthread_cond_timedwait(&d->work, &d->lock, &ts);
             }
             continue;
@@ -359,13 +365,7 @@ size_t sl_delivery_drain(struct sl_delivery *d, int64_t timeout_ms)
     struct timespec ts;
     size_t left;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    deadline(timeout_ms, &ts);
     pthread_mutex_lock(&d->lock);
     while (d->queued + d->active > 0) {
         if (pthread_cond_timedwait(&d->idle, &d->lock, &ts) == ETIMEDOUT)
