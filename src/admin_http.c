@@ -78,7 +78,9 @@ struct sl_admin *sl_admin_start(const struct sl_addr *addr, const struct sl_admi
     }
     a->ops = ops;
     a->arg = arg;
-    a->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+    a->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                              (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                              0, NULL, NULL,
                               handle, a,
                               MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,

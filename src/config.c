@@ -334,6 +334,22 @@ static char *line_reader(char *str, int num, void *stream)
     if (!r)
         return NULL;
     p->line++;
+    n = strlen(str);
+    if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(p->fp)) {
+        /* libinih reads into a fixed buffer: a longer line would be split
+         * and its tail parsed as a line of its own. Refuse it whole. */
+        int ch;
+        char *eq = strchr(str, '=');
+        size_t klen = eq ? (size_t)(eq - str) : 0;
+        while (klen > 0 && (str[klen - 1] == ' ' || str[klen - 1] == '\t'))
+            klen--;
+        perr(p, p->line, "-", NULL, "line longer than %d characters (key '%.*s'); "
+             "that is libinih's limit", num - 2, (int)(klen < 64 ? klen : 64), str);
+        while ((ch = fgetc(p->fp)) != EOF && ch != '\n')
+            ;
+        snprintf(str, (size_t)num, ";\n");
+        return str;
+    }
     b = str + strspn(str, " \t");
     if (*b != '[' || !(e = strchr(b, ']')))
         return r;               /* not a header; inih reports malformed ones */
@@ -396,10 +412,13 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
                  "set, but compression is none");
     }
     if (!any_bad(s, "max_buffered", "buffer_size", "max_record_size")) {
-        if (s->max_buffered < s->buffer_size)
+        /* Paused sources resume at 3/4 of max_buffered; below that, a batch
+         * must still be able to fill, or nothing moves until its interval. */
+        if (s->max_buffered / 4 * 3 < s->buffer_size)
             perr(p, key_line(s, "max_buffered"), sec, "max_buffered",
-                 "must be at least buffer_size (%llu bytes)",
-                 (unsigned long long)s->buffer_size);
+                 "must be at least 4/3 of buffer_size (%llu bytes): sources resume "
+                 "at 3/4 of it, and a batch must be able to fill below that",
+                 (unsigned long long)(s->buffer_size / 3 * 4 + 4));
         if (s->max_buffered < s->max_record_size)
             perr(p, key_line(s, "max_buffered"), sec, "max_buffered",
                  "must be at least max_record_size (%llu bytes)",

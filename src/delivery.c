@@ -106,8 +106,9 @@ static uint64_t next_rnd(struct worker *w)
     return w->rnd;
 }
 
-/* Puts <b> back to be tried again after a backoff. */
-static void retry_later(struct worker *w, struct sl_batch *b, int cause)
+/* Puts <b> back to be tried again after a backoff; logs <error>
+ * (rate-limited), or the batch's last error when it is NULL. */
+static void retry_later(struct worker *w, struct sl_batch *b, int cause, const char *error)
 {
     struct sl_gen *g = b->owner;
     uint64_t suppressed;
@@ -120,7 +121,7 @@ static void retry_later(struct worker *w, struct sl_batch *b, int cause)
                 "records=%llu bytes=%llu error=\"%s\" suppressed=%llu", g->conf->name,
                 g->sink.ops->name, b->in_backup ? "backup" : "sink", b->attempts,
                 (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
-                b->last_error, (unsigned long long)suppressed);
+                error ? error : b->last_error, (unsigned long long)suppressed);
     push_back(w->d, b, not_before);
 }
 
@@ -150,7 +151,7 @@ static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *pref
 static void to_backup(struct worker *w, struct sl_batch *b)
 {
     struct sl_gen *g = b->owner;
-    char key[SL_KEY_MAX], err[256];
+    char key[SL_KEY_MAX], err[256] = "the backup key is too long";
     struct sl_backup_info info = {
         .key = key, .object_key = b->key, .version = g->version,
         .reason = sl_backup_reason_names[b->backup_reason], .error = b->last_error,
@@ -162,7 +163,7 @@ static void to_backup(struct worker *w, struct sl_batch *b)
         sl_backup_write(g->conf, b, &info, w->out.data, w->out.len, err,
                         sizeof(err)) != SL_OK) {
         b->attempts++;
-        retry_later(w, b, SL_RETRY_BACKUP);
+        retry_later(w, b, SL_RETRY_BACKUP, err);
         return;
     }
     sl_warn("stream=%s msg=\"batch written to backup\" reason=%s records=%llu bytes=%llu "
@@ -184,7 +185,7 @@ static void after_failure(struct worker *w, struct sl_batch *b, int fail)
         to_backup(w, b);
         return;
     }
-    retry_later(w, b, SL_RETRY_SINK);
+    retry_later(w, b, SL_RETRY_SINK, NULL);
 }
 
 /*
@@ -213,7 +214,7 @@ static void split(struct worker *w, struct sl_batch *b, const uint8_t *results)
         retry->backup_reason = SL_BK_RETRIES_EXHAUSTED;
         push_back(w->d, retry, 0);
     } else if (retry) {
-        retry_later(w, retry, SL_RETRY_SINK);
+        retry_later(w, retry, SL_RETRY_SINK, NULL);
     }
 }
 
@@ -243,7 +244,7 @@ static void deliver(struct worker *w, struct sl_batch *b)
     if (rc != SL_OK) {
         snprintf(b->last_error, sizeof(b->last_error), "compression: %s", sl_strerror(rc));
         b->attempts++;
-        retry_later(w, b, SL_RETRY_SINK);
+        retry_later(w, b, SL_RETRY_SINK, NULL);
         return;
     }
     if (b->in_backup) {
@@ -255,7 +256,7 @@ static void deliver(struct worker *w, struct sl_batch *b)
     if (g->sink.ops->per_record && !(out.record_results = calloc(b->nrecords, 1))) {
         snprintf(b->last_error, sizeof(b->last_error), "out of memory");
         b->attempts++;
-        retry_later(w, b, SL_RETRY_SINK);
+        retry_later(w, b, SL_RETRY_SINK, NULL);
         return;
     }
     g->sink.ops->deliver(g->sink.ctx, &view, &out);

@@ -11,6 +11,26 @@
 
 #include "sluice/err.h"
 
+/* fsyncs the directory that holds <path> (cut at its last '/'). */
+static int sync_parent(char *path)
+{
+    char *slash = strrchr(path, '/');
+    int fd, rc, err;
+
+    if (slash)
+        *slash = '\0';
+    fd = open(slash == path ? "/" : slash ? path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (slash)
+        *slash = '/';
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
 int sl_fsio_mkdirs(const char *dir)
 {
     char path[PATH_MAX];
@@ -26,8 +46,14 @@ int sl_fsio_mkdirs(const char *dir)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        if (mkdir(path, 0755) == 0) {
+            /* A new directory survives a crash only once its parent's entry
+             * for it is on disk, like a new file's. */
+            if (sync_parent(path) != 0)
+                return SL_EIO;
+        } else if (errno != EEXIST) {
             return SL_EIO;
+        }
         *p = c;
         if (c == '\0')
             break;

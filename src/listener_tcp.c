@@ -73,27 +73,27 @@ struct sl_tcp {
     int started;
 };
 
-static void conn_watch(struct iothread *th, struct conn *c, uint32_t events)
-{
-    struct epoll_event ev = { .events = events, .data.ptr = c };
-
-    epoll_ctl(th->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
+/*
+ * A paused connection leaves the epoll set altogether: with no events asked
+ * for, epoll would still report a reset (EPOLLERR/EPOLLHUP), level-triggered,
+ * on every wait. A reset while paused is seen by the first read after resume.
+ */
 static void pause_conn(struct iothread *th, struct conn *c)
 {
     if (c->paused)
         return;
     c->paused = 1;
     th->npaused++;
-    conn_watch(th, c, 0);
+    epoll_ctl(th->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 }
 
 static void resume_conn(struct iothread *th, struct conn *c)
 {
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
     c->paused = 0;
     th->npaused--;
-    conn_watch(th, c, EPOLLIN);
+    epoll_ctl(th->epfd, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
 /* Hands a chunk to the ring; a full ring keeps it pending and pauses. */
@@ -336,14 +336,15 @@ static void on_accept(struct iothread *th, struct lsock *ls)
     struct epoll_event ev;
     uint64_t suppressed;
     struct conn *c;
-    int64_t cur;
+    int64_t cur, max;
     int fd;
 
     for (;;) {
         fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
-            if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+            if (e == EAGAIN || e == EINTR || e == ECONNABORTED ||
+                (e == EINVAL && atomic_load(&th->t->stopping)))
                 return;
             if (sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
                 sl_warn("stream=%s source=tcp msg=\"accept failed\" error=\"%s\" "
@@ -357,13 +358,14 @@ static void on_accept(struct iothread *th, struct lsock *ls)
             }
             return;
         }
+        max = (int64_t)SL_LD(ls->in->max_connections);   /* once: a reload may change it */
         cur = atomic_load(&st->connections[SL_SRC_TCP]);
         do {
-            if ((uint64_t)cur >= SL_LD(ls->in->max_connections))
+            if (cur >= max)
                 break;
         } while (!atomic_compare_exchange_weak(&st->connections[SL_SRC_TCP], &cur, cur + 1));
-        if ((uint64_t)cur >= SL_LD(ls->in->max_connections) || !(c = calloc(1, sizeof(*c)))) {
-            if ((uint64_t)cur < SL_LD(ls->in->max_connections))
+        if (cur >= max || !(c = calloc(1, sizeof(*c)))) {
+            if (cur < max)
                 atomic_fetch_sub(&st->connections[SL_SRC_TCP], 1);
             sl_stat_add(&st->connections_rejected[SL_SRC_TCP], 1);
             close(fd);
@@ -557,6 +559,12 @@ void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
         return;
     t->grace_ms = grace_ms;
     atomic_store(&t->stopping, 1);
+    /* Refuse new connections now: on Linux, shutdown() of a listening
+     * socket also resets those waiting in its backlog, so no producer is
+     * left writing into a connection nobody will read. (Threads that wake
+     * on it get EINVAL from accept, then see stopping.) */
+    for (size_t i = 0; i < t->nls; i++)
+        shutdown(t->ls[i]->fd, SHUT_RD);
     for (unsigned i = 0; i < t->nth; i++)
         if (write(t->th[i].evfd, &one, sizeof(one)) < 0)
             continue;   /* the 10 ms tick notices stopping anyway */

@@ -143,6 +143,54 @@ class BackpressureTest(SluiceTestCase):
         d.stop()
         self.assertSameRecords(d.read_records("bm"), [r for rs in recs for r in rs])
 
+    def test_reset_while_paused_does_not_spin(self):
+        # A producer that resets its connection while sluice is not reading it
+        # (backpressure) must not leave an I/O thread spinning on the error.
+        import socket
+        import struct
+        d = self.sluice({"rs": {"max_buffered": "64KiB", "buffer_size": "16KiB",
+                                "buffer_interval": "100ms", "retry_duration": "600s",
+                                "max_record_size": "1KiB"}}, start=False)
+        blocker = os.path.join(d.dir, "out")
+        open(blocker, "w").close()
+        d.streams["rs"]["file.path"] = os.path.join(blocker, "sub")
+        d.start(wait="listening")
+        s = d.connect()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        s.setblocking(False)
+        data = join_records(make_records(3000, tag=b"rs-"))
+        sent = 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:       # fill until sluice stops reading
+            try:
+                sent += s.send(data[sent:sent + 65536])
+            except BlockingIOError:
+                if d.metrics().get("sluice_bytes_buffered", stream="rs") >= MAX_BUFFERED:
+                    break
+                time.sleep(0.01)
+        self.assertGreaterEqual(d.metrics().get("sluice_bytes_buffered", stream="rs"),
+                                MAX_BUFFERED)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()                                # RST while paused
+
+        def cpu_seconds():
+            with open("/proc/%d/stat" % d.proc.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        c0 = cpu_seconds()
+        time.sleep(2)                            # measuring CPU use over 2 s, not syncing
+        used = cpu_seconds() - c0
+        self.assertLess(used, 1.0, "sluice used %.2f CPU-s in 2 s with a reset, paused "
+                        "connection (a spinning I/O thread uses 2)" % used)
+        # once the sink works, what was taken in is delivered and the dead
+        # connection is noticed and closed
+        os.unlink(blocker)
+        wait_for(lambda: d.metrics().get("sluice_records_buffered", stream="rs") == 0, 30,
+                 msg="held records delivered")
+        wait_for(lambda: d.metrics().get("sluice_connections", stream="rs", source="tcp") == 0,
+                 10, msg="the reset connection closed")
+        d.stop()
+
 
 if __name__ == "__main__":
     unittest.main()

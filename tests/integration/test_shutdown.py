@@ -63,6 +63,41 @@ class ShutdownTest(SluiceTestCase):
         self.assertLess(took, scaled(6), "shutdown_timeout 1s, but exit took %.1fs" % took)
         self.assertIn("undelivered", d.log().lower().replace("not delivered", "undelivered"))
 
+    def test_no_connection_accepted_while_draining(self):
+        # While SIGTERM waits for a failing sink, the listener must refuse new
+        # producers, not take them into a backlog nobody reads.
+        d = self.sluice({"nd": {"buffer_interval": "100ms", "retry_duration": "600s"}},
+                        process={"shutdown_timeout": "5s"}, start=False)
+        blocker = os.path.join(d.dir, "blocked")
+        open(blocker, "w").close()
+        d.streams["nd"]["file.path"] = os.path.join(blocker, "out")
+        d.start(wait="listening")
+        d.send([b"nd-1"], conns=1)
+        wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="nd",
+                                         sink="file", cause="sink") > 0, 10)
+        d.signal(signal.SIGTERM)
+        # metrics are served until the end of the drain: once it is draining,
+        # the TCP port refuses (or resets) every new connection
+        def refused():
+            try:
+                s = socket.create_connection(("127.0.0.1", d.port("nd")), timeout=1)
+            except ConnectionRefusedError:
+                return True
+            try:                     # accepted into a backlog nobody reads?
+                s.sendall(b"late\n")
+                s.settimeout(0.5)
+                s.recv(1)
+                return False
+            except socket.timeout:
+                return False             # the connection hangs: not refused
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            finally:
+                s.close()
+        wait_for(refused, 3, msg="new connections refused while draining")
+        self.assertIsNone(d.proc.poll(), "still draining (shutdown_timeout 5s)")
+        self.assertEqual(d.proc.wait(scaled(30)), 0)
+
 
 if __name__ == "__main__":
     unittest.main()

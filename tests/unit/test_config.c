@@ -80,7 +80,9 @@ static const struct { const char *text; const char *want; } bad[] = {
     { GOOD_STREAM "compression_level = 12\n", "compression_level: gzip takes 1..9" },
     { GOOD_STREAM "compression = zstd\ncompression_level = 20\n", "compression_level: 20 is out of range" },
     { GOOD_STREAM "compression = none\ncompression_level = 2\n", "set, but compression is none" },
-    { GOOD_STREAM "max_buffered = 1MiB\n", "max_buffered: must be at least buffer_size" },
+    { GOOD_STREAM "max_buffered = 1MiB\n", "max_buffered: must be at least 4/3 of buffer_size" },
+    { GOOD_STREAM "buffer_size = 3MiB\nmax_buffered = 4MiB - 1B\n", "max_buffered: '4MiB - 1B'" },
+    { GOOD_STREAM "buffer_size = 3MiB\nmax_buffered = 3.99MiB\n", "max_buffered: must be at least 4/3" },
     { GOOD_STREAM "max_record_size = 2000KiB\n", "max_record_size: 2000KiB is out of range" },
     { GOOD_STREAM "record_delimiter = tab\n", "'tab' is not one of: newline none" },
     { GOOD_STREAM "sink = s3\n", "sink: 's3' is not one of: file" },
@@ -133,6 +135,23 @@ START_TEST(test_config_reports_every_error_not_just_the_first)
 }
 END_TEST
 
+START_TEST(test_config_overlong_line_is_refused_whole)
+{
+    char text[1024];
+    struct sl_config *c;
+    struct sl_buf e;
+
+    snprintf(text, sizeof(text), GOOD_STREAM "prefix = %0300d\nbuffer_size = x\n", 7);
+    ck_assert_int_eq(load_text(text, &c, &e), SL_EINVAL);
+    ck_assert_msg(strstr((char *)e.data, ":4: [-]: line longer than") != NULL, "%s", e.data);
+    ck_assert_ptr_nonnull(strstr((char *)e.data, "(key 'prefix')"));
+    /* the next line keeps its own number: the long one was not split */
+    ck_assert_ptr_nonnull(strstr((char *)e.data, ":5: [stream s1] buffer_size:"));
+    ck_assert_ptr_null(strstr((char *)e.data, "syntax error"));
+    sl_buf_destroy(&e);
+}
+END_TEST
+
 START_TEST(test_config_missing_file_is_an_error)
 {
     struct sl_config *c;
@@ -169,6 +188,7 @@ Suite *sl_config_suite(void)
     tcase_add_loop_test(tc, test_config_bad_input_names_file_line_and_key, 0,
                         sizeof(bad) / sizeof(bad[0]));
     tcase_add_test(tc, test_config_reports_every_error_not_just_the_first);
+    tcase_add_test(tc, test_config_overlong_line_is_refused_whole);
     tcase_add_test(tc, test_config_missing_file_is_an_error);
     tcase_add_test(tc, test_config_example_file_is_valid);
     suite_add_tcase(s, tc);
