@@ -33,8 +33,9 @@ CONF
     "./$BUILD/sluice" -c "$dir/sluice.conf" 2>"$dir/log" &
     pid=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null && break; sleep 0.05; done
-    t0=$(date +%s.%N)
-    "./$BUILD/loadgen" -p "$tport" -c "$CONNS" -n "$RECORDS" -s "$SIZE" | sed "s/^/$comp: /"
+    "./$BUILD/loadgen" -p "$tport" -c "$CONNS" -n "$RECORDS" -s "$SIZE" > "$dir/loadgen.out"
+    t0=$(awk '/^loadgen: start/ {print $3}' "$dir/loadgen.out")
+    grep -v '^loadgen: start' "$dir/loadgen.out" | sed "s/^/$comp: /"
     while [ "$(metric sluice_records_delivered_total)" -lt "$RECORDS" ]; do sleep 0.05; done
     t1=$(date +%s.%N)
     out=$(du -sb "$dir/out" | cut -f1)
