@@ -44,15 +44,23 @@ static void usage(FILE *f)
     sl_buf_destroy(&keys);
 }
 
-static int load(const char *path, struct sl_config **out)
+/* Loads <path>. Its errors go to stderr as they are (--check, start-up),
+ * or, when <as_log>, one log line each (a reload of a running daemon). */
+static int load(const char *path, struct sl_config **out, int as_log)
 {
     struct sl_buf errs;
     int rc;
 
     sl_buf_init(&errs, 1 << 20);
     rc = sl_config_load(path, out, &errs);
-    if (rc != SL_OK && errs.len)
+    if (rc != SL_OK && errs.len && !as_log)
         fwrite(errs.data, 1, errs.len, stderr);
+    for (char *line = (char *)errs.data, *nl; rc != SL_OK && as_log && line &&
+         line < (char *)errs.data + errs.len; line = nl + 1) {
+        if (!(nl = memchr(line, '\n', (size_t)((char *)errs.data + errs.len - line))))
+            break;
+        sl_error("msg=\"config error\" error=\"%.*s\"", (int)(nl - line), line);
+    }
     sl_buf_destroy(&errs);
     return rc;
 }
@@ -202,7 +210,7 @@ static void reload(struct sl_daemon *d)
 
     sd_notify(0, "RELOADING=1");
     sl_info("msg=\"reloading\" config=%s", d->cfg->path);
-    if (load(d->cfg->path, &n) != SL_OK) {
+    if (load(d->cfg->path, &n, 1) != SL_OK) {
         sl_error("msg=\"reload refused: config invalid, keeping the old one\" config=%s",
                  d->cfg->path);
         goto fail;
@@ -323,7 +331,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (load(path, &d.cfg) != SL_OK)
+    if (load(path, &d.cfg, 0) != SL_OK)
         return 1;
     if (check) {
         printf("%s: ok (%zu streams)\n", path, d.cfg->nstreams);
