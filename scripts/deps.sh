@@ -5,7 +5,7 @@
 #   scripts/deps.sh test     build + test dependencies
 set -euo pipefail
 
-build_pkgs=(build-essential pkg-config libinih-dev libck-dev zlib1g-dev
+build_pkgs=(build-essential pkg-config libinih-dev zlib1g-dev
             libzstd-dev libjansson-dev libmicrohttpd-dev libsystemd-dev check)
 test_pkgs=(python3 zstd gzip prometheus netcat-openbsd systemd curl)
 
