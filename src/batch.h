@@ -46,7 +46,6 @@ typedef void (*sl_settle_fn)(void *arg, struct sl_batch *b, enum sl_outcome outc
 #define SL_SETTLE_MAX 4
 
 struct sl_batch {
-    struct sl_batch *next;        /* link in whichever queue holds it */
     struct sl_span *spans;        /* owned array */
     size_t nspans, cap;
     uint64_t nrecords, bytes;     /* payload totals */
@@ -62,6 +61,7 @@ struct sl_batch {
     unsigned attempts;            /* sink attempts made */
     int64_t first_attempt_mono_ms;
     int64_t not_before_mono_ms;   /* backoff: not to be tried before */
+    uint64_t qseq;                /* order of arrival in the delivery queue */
     int in_backup;                /* the sink gave up: now going to backup */
     int backup_reason;            /* enum sl_backup_reason, when in_backup */
     char *key;                    /* object key, fixed at the first attempt; owned */

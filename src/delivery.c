@@ -1,8 +1,11 @@
 /*
  * delivery.c - see delivery.h.
  *
- * The queue is a FIFO list. take() picks the first batch whose
- * not_before time has come, so retries wait in the list without a worker.
+ * The queue is a binary min-heap ordered by (not_before, arrival in the
+ * queue): new batches (not_before 0) come out first in, first out, and a
+ * batch waiting for its retry sits in the heap without a worker until its
+ * time comes. Push and take are O(log n), so a long outage with many small
+ * batches queued costs nothing per wake-up.
  * Each worker owns a compressor and an output buffer, reused batch after
  * batch; the compressed object lives only for one attempt (a retry
  * compresses again, which is cheaper than holding it).
@@ -32,8 +35,9 @@ struct sl_delivery {
     pthread_mutex_t lock;          /* guards everything below but threads */
     pthread_cond_t work;           /* a batch was queued, or stop */
     pthread_cond_t idle;           /* queued + active reached 0 */
-    struct sl_batch *head, *tail;  /* queued batches, FIFO */
-    size_t queued;                 /* batches in the list */
+    struct sl_batch **heap;        /* queued batches, see above; owned array */
+    size_t queued, cap;            /* batches in the heap, slots allocated */
+    uint64_t seq;                  /* next queue sequence number */
     size_t active;                 /* batches being delivered by a worker */
     int stopping;
     unsigned nworkers;
@@ -48,15 +52,50 @@ struct worker {
     uint64_t rnd;                  /* xorshift state for jitter */
 };
 
+/* 1 if <a> is to be taken before <b>. */
+static int before(const struct sl_batch *a, const struct sl_batch *b)
+{
+    return a->not_before_mono_ms != b->not_before_mono_ms
+               ? a->not_before_mono_ms < b->not_before_mono_ms
+               : a->qseq < b->qseq;
+}
+
 static void push_locked(struct sl_delivery *d, struct sl_batch *b)
 {
-    b->next = NULL;
-    if (d->tail)
-        d->tail->next = b;
-    else
-        d->head = b;
-    d->tail = b;
-    d->queued++;
+    size_t i, up;
+
+    if (d->queued == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        struct sl_batch **h = realloc(d->heap, cap * sizeof(*h));
+        if (!h) {
+            sl_error("msg=\"out of memory queueing a batch\"");
+            abort();
+        }
+        d->heap = h;
+        d->cap = cap;
+    }
+    b->qseq = d->seq++;
+    for (i = d->queued++; i > 0 && before(b, d->heap[up = (i - 1) / 2]); i = up)
+        d->heap[i] = d->heap[up];
+    d->heap[i] = b;
+}
+
+/* Removes and returns the heap's top. */
+static struct sl_batch *pop_locked(struct sl_delivery *d)
+{
+    struct sl_batch *top = d->heap[0], *last = d->heap[--d->queued];
+    size_t i = 0, c;
+
+    while ((c = 2 * i + 1) < d->queued) {
+        if (c + 1 < d->queued && before(d->heap[c + 1], d->heap[c]))
+            c++;
+        if (!before(d->heap[c], last))
+            break;
+        d->heap[i] = d->heap[c];
+        i = c;
+    }
+    d->heap[i] = last;
+    return top;
 }
 
 /* Queues <b> again, not to be tried before <not_before_ms> (monotonic). */
@@ -74,27 +113,16 @@ void sl_delivery_submit(struct sl_delivery *d, struct sl_batch *b)
     push_back(d, b, 0);
 }
 
-/* Unlinks and returns the first due batch, or NULL with *<wait_ms> set to
- * the time until the earliest one is due (-1: none queued). */
+/* Returns the first due batch, or NULL with *<wait_ms> set to the time
+ * until the earliest one is due (-1: none queued). */
 static struct sl_batch *take_locked(struct sl_delivery *d, int64_t now, int64_t *wait_ms)
 {
-    struct sl_batch *b, *prev = NULL;
-
     *wait_ms = -1;
-    for (b = d->head; b; prev = b, b = b->next) {
-        if (b->not_before_mono_ms <= now) {
-            if (prev)
-                prev->next = b->next;
-            else
-                d->head = b->next;
-            if (d->tail == b)
-                d->tail = prev;
-            d->queued--;
-            return b;
-        }
-        if (*wait_ms < 0 || b->not_before_mono_ms - now < *wait_ms)
-            *wait_ms = b->not_before_mono_ms - now;
-    }
+    if (d->queued == 0)
+        return NULL;
+    if (d->heap[0]->not_before_mono_ms <= now)
+        return pop_locked(d);
+    *wait_ms = d->heap[0]->not_before_mono_ms - now;
     return NULL;
 }
 
@@ -389,15 +417,16 @@ void sl_delivery_free(struct sl_delivery *d)
     pthread_mutex_unlock(&d->lock);
     for (unsigned i = 0; i < d->nworkers; i++)
         pthread_join(d->threads[i], NULL);
-    while ((b = d->head)) {
+    while (d->queued > 0) {
+        b = pop_locked(d);
         struct sl_gen *g = b->owner;
-        d->head = b->next;
         sl_error("stream=%s msg=\"shutdown timed out: batch not delivered\" records=%llu "
                  "bytes=%llu attempts=%u error=\"%s\"", g->conf->name,
                  (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
                  b->attempts, b->last_error);
         sl_batch_release(b, SL_OUTCOME_ABANDONED);
     }
+    free(d->heap);
     free(d->threads);
     pthread_cond_destroy(&d->work);
     pthread_cond_destroy(&d->idle);
