@@ -16,6 +16,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "listener_tcp.h"
+#include "log.h"
 #include "stream.h"
 
 struct sl_daemon {
@@ -29,6 +30,7 @@ struct sl_daemon {
     _Atomic int tcp_up;             /* listeners started */
     _Atomic uint64_t reloads_ok, reloads_failed;
     double start_time_s;
+    struct sl_ratelimit wd_rl;      /* "batcher stuck" log lines */
 };
 
 #endif

@@ -282,7 +282,26 @@ static void raise_fd_limit(void)
     }
 }
 
-/* Waits for signals until SIGTERM/SIGINT, pinging the watchdog. */
+/* 1 if every batcher has looped lately: they wake at least once a second,
+ * so one silent for 10 s is wedged, and systemd should restart us. */
+static int healthy(struct sl_daemon *d)
+{
+    struct sl_ratelimit *rl = &d->wd_rl;
+    uint64_t suppressed;
+
+    for (size_t i = 0; i < d->nstreams; i++) {
+        if (sl_stream_alive(d->streams[i], 10000))
+            continue;
+        if (sl_ratelimit_ok(rl, 5000, &suppressed))
+            sl_error("stream=%s msg=\"batcher stuck: not pinging the watchdog\"",
+                     d->streams[i]->name);
+        return 0;
+    }
+    return 1;
+}
+
+/* Waits for signals until SIGTERM/SIGINT, pinging the watchdog while the
+ * daemon is healthy. */
 static void signal_loop(struct sl_daemon *d, const sigset_t *set)
 {
     uint64_t wd_usec = 0;
@@ -295,7 +314,7 @@ static void signal_loop(struct sl_daemon *d, const sigset_t *set)
     }
     for (;;) {
         sig = sigtimedwait(set, NULL, &tick);
-        if (wd_usec)
+        if (wd_usec && healthy(d))
             sd_notify(0, "WATCHDOG=1");
         if (sig == SIGHUP)
             reload(d);

@@ -134,6 +134,7 @@ static void *batcher_main(void *arg)
     int stop;
 
     for (;;) {
+        atomic_store_explicit(&s->heartbeat_ms, sl_clock_mono_ms(), memory_order_relaxed);
         stop = atomic_load(&s->stopping);
         pthread_mutex_lock(&s->lock);
         next = s->next_gen;
@@ -184,6 +185,7 @@ struct sl_stream *sl_stream_new(struct sl_gen *gen, struct sl_delivery *d)
 
 int sl_stream_start(struct sl_stream *s)
 {
+    atomic_store(&s->heartbeat_ms, sl_clock_mono_ms());
     if (pthread_create(&s->thread, NULL, batcher_main, s) != 0)
         return SL_ERR;
     s->started = 1;
@@ -243,6 +245,12 @@ double sl_stream_freshness(struct sl_stream *s)
         oldest = s->t_head->oldest_mono_ms;
     pthread_mutex_unlock(&s->lock);
     return oldest == 0 ? 0.0 : (double)(now - oldest) / 1000.0;
+}
+
+int sl_stream_alive(struct sl_stream *s, int64_t max_age_ms)
+{
+    return sl_clock_mono_ms() -
+           atomic_load_explicit(&s->heartbeat_ms, memory_order_relaxed) <= max_age_ms;
 }
 
 uint64_t sl_stream_unsettled(struct sl_stream *s)

@@ -57,6 +57,8 @@ struct sl_stream {
     int started;
     struct sl_delivery *delivery;        /* borrowed */
     _Atomic int stopping;                /* main -> batcher: seal, then exit */
+    _Atomic int64_t heartbeat_ms;        /* batcher -> main: monotonic time of its
+                                          * last loop (at least once a second) */
     pthread_mutex_t lock;                /* guards gen, next_gen, the ticket list */
     struct sl_gen *gen;                  /* current generation (one reference);
                                           * only the batcher replaces it */
@@ -88,6 +90,8 @@ void sl_stream_free(struct sl_stream *s);
 struct sl_gen *sl_stream_gen(struct sl_stream *s);
 /* Age in seconds of the oldest record not yet settled. */
 double sl_stream_freshness(struct sl_stream *s);
+/* 1 if the batcher has looped within <max_age_ms> (watchdog). */
+int sl_stream_alive(struct sl_stream *s, int64_t max_age_ms);
 /* Batches sealed and not yet settled. */
 uint64_t sl_stream_unsettled(struct sl_stream *s);
 
