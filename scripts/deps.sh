@@ -6,8 +6,9 @@
 set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libinih-dev zlib1g-dev
-            libzstd-dev libjansson-dev libmicrohttpd-dev libsystemd-dev check)
-test_pkgs=(python3 zstd gzip prometheus netcat-openbsd systemd curl)
+            libzstd-dev libjansson-dev libmicrohttpd-dev libsystemd-dev check
+            netcat-openbsd curl)   # the last two: to try `make run` as README shows
+test_pkgs=(python3 zstd gzip prometheus systemd)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = test ] && want+=("${test_pkgs[@]}")
