@@ -168,5 +168,30 @@ class CheckTest(unittest.TestCase):
         self.assertIn("nope.conf", out)
 
 
+class CommandLineTest(unittest.TestCase):
+    def run_bin(self, *args):
+        return subprocess.run([BIN] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=scaled(30))
+
+    def test_version(self):
+        p = self.run_bin("--version")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout.decode(), r"^sluice \d+\.\d+\.\d+")
+
+    def test_help_lists_every_key(self):
+        p = self.run_bin("--help")
+        self.assertEqual(p.returncode, 0)
+        out = p.stdout.decode()
+        for key in ("metrics_listen", "shutdown_timeout", "buffer_size", "buffer_interval",
+                    "max_buffered", "record_delimiter", "compression_level", "file.path",
+                    "backup.path", "idle_timeout"):
+            self.assertIn(key, out)
+
+    def test_usage_errors_exit_2(self):
+        self.assertEqual(self.run_bin().returncode, 2)                 # no -c
+        self.assertEqual(self.run_bin("--bogus").returncode, 2)
+        self.assertEqual(self.run_bin("-c", "x.conf", "extra").returncode, 2)
+
+
 if __name__ == "__main__":
     unittest.main()
