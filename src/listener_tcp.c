@@ -521,7 +521,7 @@ int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake
     ls->in = in;
     ls->fd = sl_addr_listen(addr, 1024);
     if (ls->fd < 0) {
-        snprintf(err, errlen, "cannot listen: %s", strerror(errno));
+        snprintf(err, errlen, "%s", strerror(errno));
         free(ls);
         return SL_EIO;
     }
