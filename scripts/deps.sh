@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libinih-dev zlib1g-dev
-            libzstd-dev libjansson-dev libmicrohttpd-dev libsystemd-dev check
+            libzstd-dev libjansson-dev libmicrohttpd-dev libsystemd-dev libssl-dev check
             netcat-openbsd curl)   # the last two: to try `make run` as README shows
 test_pkgs=(python3 zstd gzip prometheus systemd)
 

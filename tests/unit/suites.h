@@ -13,5 +13,6 @@ Suite *sl_compress_suite(void);
 Suite *sl_metrics_suite(void);
 Suite *sl_util_suite(void);
 Suite *sl_delivery_suite(void);
+Suite *sl_firehose_api_suite(void);
 
 #endif

@@ -1,0 +1,214 @@
+/* test_firehose_api.c - Firehose's producer API: operations, parsing with
+ * its limits and error codes, and the response shapes. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firehose_api.h"
+#include "sluice/err.h"
+#include "suites.h"
+
+START_TEST(test_fh_operation_names)
+{
+    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.PutRecord"), SL_FH_PUT_RECORD);
+    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.PutRecordBatch"),
+                     SL_FH_PUT_RECORD_BATCH);
+    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.ListDeliveryStreams"),
+                     SL_FH_LIST_STREAMS);
+    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.DescribeDeliveryStream"),
+                     SL_FH_DESCRIBE_STREAM);
+    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.CreateDeliveryStream"),
+                     SL_FH_UNSUPPORTED);
+    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.Nope"), SL_FH_UNKNOWN);
+    ck_assert_int_eq(sl_fh_operation("Kinesis_20131202.PutRecord"), SL_FH_UNKNOWN);
+    ck_assert_int_eq(sl_fh_operation(NULL), SL_FH_UNKNOWN);
+}
+END_TEST
+
+START_TEST(test_fh_stream_names)
+{
+    ck_assert(sl_fh_valid_stream_name("clicks-1_a.b"));
+    ck_assert(!sl_fh_valid_stream_name(""));
+    ck_assert(!sl_fh_valid_stream_name("a/b"));
+    ck_assert(!sl_fh_valid_stream_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+END_TEST
+
+START_TEST(test_fh_parse_put_record_decodes_data)
+{
+    const char *body = "{\"DeliveryStreamName\":\"s1\",\"Record\":{\"Data\":\"aGVsbG8K\"}}";
+    struct sl_chunk *c;
+    struct sl_fh_error e;
+    char stream[65];
+    const uint8_t *p;
+    uint32_t len;
+
+    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 0, stream, 7, 8, &c, &e), SL_OK);
+    ck_assert_str_eq(stream, "s1");
+    ck_assert_uint_eq(c->nrecords, 1);
+    ck_assert_int_eq(c->arrival_wall_ms, 7);
+    sl_chunk_at(c, 0, &p, &len);
+    ck_assert_uint_eq(len, 6);
+    ck_assert_int_eq(memcmp(p, "hello\n", 6), 0);
+    sl_chunk_unref(c);
+}
+END_TEST
+
+START_TEST(test_fh_parse_batch_keeps_order_and_empty_records)
+{
+    const char *body = "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"YQ==\"},"
+                       "{\"Data\":\"\"},{\"Data\":\"YmM=\"},{\"Data\":\"ZGVm\"}]}";
+    const char *want[] = { "a", "", "bc", "def" };
+    struct sl_chunk *c;
+    struct sl_fh_error e;
+    char stream[65];
+    const uint8_t *p;
+    uint32_t len, off = 0;
+
+    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_uint_eq(c->nrecords, 4);
+    ck_assert_uint_eq(c->bytes, 6);
+    for (int i = 0; i < 4; i++) {
+        off = sl_chunk_at(c, off, &p, &len);
+        ck_assert_uint_eq(len, strlen(want[i]));
+        ck_assert_int_eq(memcmp(p, want[i], len), 0);
+    }
+    ck_assert_uint_eq(off, c->len);
+    sl_fh_chunk_truncate(c, 2);
+    ck_assert_uint_eq(c->nrecords, 2);
+    ck_assert_uint_eq(c->bytes, 1);
+    sl_chunk_unref(c);
+}
+END_TEST
+
+/* Bad requests: the __type and a piece of the message. */
+static const struct { int batch; const char *body; const char *type; const char *msg; } bad[] = {
+    { 0, "not json", "SerializationException", "not a JSON object" },
+    { 0, "[1]", "SerializationException", "not a JSON object" },
+    { 0, "{\"Record\":{\"Data\":\"YQ==\"}}", "ValidationException", "'deliveryStreamName'" },
+    { 0, "{\"DeliveryStreamName\":\"a/b\",\"Record\":{\"Data\":\"YQ==\"}}",
+      "ValidationException", "regular expression pattern" },
+    { 0, "{\"DeliveryStreamName\":\"s\"}", "ValidationException", "at 'record'" },
+    { 0, "{\"DeliveryStreamName\":\"s\",\"Record\":{}}", "ValidationException",
+      "'record.data'" },
+    { 0, "{\"DeliveryStreamName\":\"s\",\"Record\":{\"Data\":\"YQ\"}}",
+      "SerializationException", "not valid base64" },
+    { 0, "{\"DeliveryStreamName\":\"s\",\"Record\":{\"Data\":\"Y!==\"}}",
+      "SerializationException", "not valid base64" },
+    { 0, "{\"DeliveryStreamName\":\"s\",\"Record\":{\"Data\":5}}",
+      "SerializationException", "not a base64 string" },
+    { 1, "{\"DeliveryStreamName\":\"s\",\"Records\":[]}", "ValidationException",
+      "between 1 and 500" },
+    { 1, "{\"DeliveryStreamName\":\"s\",\"Records\":{}}", "SerializationException",
+      "not an array" },
+    { 1, "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"YQ==\"},7]}",
+      "SerializationException", "Record 2 is not an object" },
+};
+
+START_TEST(test_fh_parse_rejects_with_firehose_errors)
+{
+    struct sl_chunk *c = (void *)1;
+    struct sl_fh_error e;
+    char stream[65];
+
+    ck_assert_int_eq(sl_fh_parse_put(bad[_i].body, strlen(bad[_i].body), bad[_i].batch,
+                                     stream, 0, 0, &c, &e), SL_EINVAL);
+    ck_assert_ptr_null(c);
+    ck_assert_str_eq(e.type, bad[_i].type);
+    ck_assert_int_eq(e.status, 400);
+    ck_assert_msg(strstr(e.message, bad[_i].msg), "case %d: '%s' lacks '%s'", _i, e.message,
+                  bad[_i].msg);
+}
+END_TEST
+
+/* Builds {"DeliveryStreamName":"s","Records":[<n> records of <b64len> 'A's]}. */
+static char *batch_body(int n, size_t b64len)
+{
+    size_t cap = (size_t)n * (b64len + 16) + 64, len;
+    char *s = malloc(cap);
+
+    len = (size_t)snprintf(s, cap, "{\"DeliveryStreamName\":\"s\",\"Records\":[");
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(s + len, cap - len, "%s{\"Data\":\"", i ? "," : "");
+        memset(s + len, 'A', b64len);
+        len += b64len;
+        len += (size_t)snprintf(s + len, cap - len, "\"}");
+    }
+    snprintf(s + len, cap - len, "]}");
+    return s;
+}
+
+START_TEST(test_fh_limits)
+{
+    struct sl_chunk *c;
+    struct sl_fh_error e;
+    char stream[65], *body;
+
+    body = batch_body(501, 4);                      /* 501 records */
+    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
+    ck_assert_str_eq(e.type, "ValidationException");
+    free(body);
+    body = batch_body(500, 4);                      /* 500 records: fine */
+    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_uint_eq(c->nrecords, 500);
+    sl_chunk_unref(c);
+    free(body);
+    body = batch_body(1, 1365336);                  /* 1,024,002 bytes: one too big */
+    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
+    ck_assert_str_eq(e.type, "ValidationException");
+    ck_assert_ptr_nonnull(strstr(e.message, "less than or equal to 1024000"));
+    free(body);
+    body = batch_body(1, 1365332);                  /* 1,023,999 bytes: fine */
+    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    sl_chunk_unref(c);
+    free(body);
+    body = batch_body(5, 1365332);                  /* 5 x ~1 MB: over 4 MiB */
+    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
+    ck_assert_str_eq(e.type, "InvalidArgumentException");
+    free(body);
+}
+END_TEST
+
+START_TEST(test_fh_responses_are_compact_and_ordered)
+{
+    char *s = sl_fh_put_batch_response(3, 2);
+    struct sl_fh_error e = { "ResourceNotFoundException", 400, "Firehose x not found." };
+
+    ck_assert_ptr_nonnull(strstr(s, "\"FailedPutCount\":1"));
+    ck_assert_ptr_nonnull(strstr(s, "\"Encrypted\":false"));
+    const char *first = strstr(s, "RecordId"), *err = strstr(s, "ErrorCode");
+    ck_assert(first && err && first < err);
+    ck_assert_ptr_nonnull(strstr(s, "{\"ErrorCode\":\"ServiceUnavailableException\","
+                                    "\"ErrorMessage\":\"Slow down.\"}]"));
+    free(s);
+    s = sl_fh_put_batch_response(2, 2);
+    ck_assert_ptr_nonnull(strstr(s, "\"FailedPutCount\":0"));
+    free(s);
+    s = sl_fh_put_record_response();
+    ck_assert_ptr_nonnull(strstr(s, "{\"RecordId\":\""));
+    free(s);
+    s = sl_fh_error_body(&e);
+    ck_assert_str_eq(s, "{\"__type\":\"ResourceNotFoundException\","
+                        "\"message\":\"Firehose x not found.\"}");
+    free(s);
+}
+END_TEST
+
+Suite *sl_firehose_api_suite(void)
+{
+    Suite *s = suite_create("firehose_api");
+    TCase *tc = tcase_create("api");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_fh_operation_names);
+    tcase_add_test(tc, test_fh_stream_names);
+    tcase_add_test(tc, test_fh_parse_put_record_decodes_data);
+    tcase_add_test(tc, test_fh_parse_batch_keeps_order_and_empty_records);
+    tcase_add_loop_test(tc, test_fh_parse_rejects_with_firehose_errors, 0,
+                        sizeof(bad) / sizeof(bad[0]));
+    tcase_add_test(tc, test_fh_limits);
+    tcase_add_test(tc, test_fh_responses_are_compact_and_ordered);
+    suite_add_tcase(s, tc);
+    return s;
+}
