@@ -53,6 +53,16 @@ static const char *const sink_enum[]  = { "file", NULL };
 static const struct conf_key process_keys[] = {
     { "metrics_listen", K_ADDR, STR(metrics_listen, struct sl_config), 0, 0,
       "127.0.0.1:9440", NULL, "HOST:PORT of /metrics, /healthz, /readyz" },
+    { "http_listen", K_ADDR, STR(http_listen, struct sl_config), 0, 0,
+      "127.0.0.1:8440", NULL, "HOST:PORT of the HTTP API (Firehose's and NDJSON); empty: off" },
+    { "http_max_body", K_SIZE, P(http_max_body), 0, KIB, 64 * MIB, "8MiB", NULL,
+      "largest HTTP request body" },
+    { "http_max_connections", K_UINT, P(http_max_connections), 0, 1, 100000, "1024", NULL,
+      "open HTTP connections" },
+    { "http_timeout", K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
+      "close an HTTP connection idle this long" },
+    { "http_threads", K_UINT, P(http_threads), 0, 1, 64, "2", NULL,
+      "HTTP threads (libmicrohttpd's pool)" },
     { "data_dir", K_STRING, STR(data_dir, struct sl_config), 1, 0,
       "/var/lib/sluice", NULL, "state directory; default parent of backup.path" },
     { "log_level", K_ENUM, P(log_level), 0, 0, 3, "info", level_enum,
@@ -191,7 +201,7 @@ static int set_key(const struct conf_key *k, void *base, const char *value,
         }
         return SL_EINVAL;
     case K_ADDR:
-        if (sl_addr_parse(value, &addr, &reason) != SL_OK) {
+        if (value[0] && sl_addr_parse(value, &addr, &reason) != SL_OK) {
             snprintf(why, whylen, "'%s': %s", value, reason);
             return SL_EINVAL;
         }
@@ -456,6 +466,10 @@ static void check_all(struct parse *p)
     if (!(p->c->marks.bad & (1ULL << mi)) &&
         sl_addr_parse(p->c->metrics_listen, &p->c->metrics_addr, &why) != SL_OK)
         perr(p, p->c->marks.line[mi], "sluice", "metrics_listen", "%s", why);
+    mi = key_index(process_keys, "http_listen");
+    if (!(p->c->marks.bad & (1ULL << mi)) && p->c->http_listen[0] &&
+        sl_addr_parse(p->c->http_listen, &p->c->http_addr, &why) != SL_OK)
+        perr(p, p->c->marks.line[mi], "sluice", "http_listen", "%s", why);
     for (size_t i = 0; i < p->c->nstreams; i++)
         check_stream(p, &p->c->streams[i]);
 }

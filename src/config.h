@@ -64,6 +64,12 @@ struct sl_config {
     struct sl_conf_marks marks;
     char     metrics_listen[256];
     struct sl_addr metrics_addr;
+    char     http_listen[256];            /* "" when there is no HTTP source */
+    struct sl_addr http_addr;
+    uint64_t http_max_body;               /* bytes of one request body */
+    uint64_t http_max_connections;
+    int64_t  http_timeout_ms;             /* idle HTTP connections are closed */
+    uint64_t http_threads;
     char     data_dir[PATH_MAX];
     int      log_level;                   /* enum sl_log_level */
     uint64_t workers;                     /* delivery workers */

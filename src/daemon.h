@@ -15,6 +15,7 @@
 #include "admin_http.h"
 #include "config.h"
 #include "delivery.h"
+#include "listener_http.h"
 #include "listener_tcp.h"
 #include "log.h"
 #include "stream.h"
@@ -27,6 +28,8 @@ struct sl_daemon {
     struct sl_delivery *delivery;   /* owned */
     struct sl_tcp *tcp;             /* owned */
     struct sl_admin *admin;         /* owned */
+    struct sl_http *http;           /* owned; NULL without http_listen */
+    struct sl_http_stream *hstreams;/* owned; what the HTTP source sees */
     _Atomic int tcp_up;             /* listeners started */
     _Atomic uint64_t reloads_ok, reloads_failed;
     double start_time_s;

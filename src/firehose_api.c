@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "config.h"
 #include "sluice/err.h"
 
 static const struct { const char *name; enum sl_fh_op op; } ops[] = {
@@ -299,4 +300,45 @@ char *sl_fh_put_batch_response(uint32_t n, uint32_t accepted)
 char *sl_fh_error_body(const struct sl_fh_error *err)
 {
     return dump(json_pack("{s:s, s:s}", "__type", err->type, "message", err->message));
+}
+
+#define ACCOUNT "000000000000"
+#define REGION  "us-east-1"
+
+json_t *sl_fh_describe(const struct sl_stream_conf *c, unsigned version, int64_t created_s)
+{
+    static const char *const formats[] = { "UNCOMPRESSED", "GZIP", "ZSTD" };
+    char arn[160], bucket[160], ver[16];
+    uint64_t mb = c->buffer_size >> 20;
+    json_t *s3;
+
+    snprintf(arn, sizeof(arn), "arn:aws:firehose:" REGION ":" ACCOUNT ":deliverystream/%s",
+             c->name);
+    snprintf(bucket, sizeof(bucket), "arn:aws:s3:::sluice-%s-%s", c->sink, c->name);
+    snprintf(ver, sizeof(ver), "%u", version);
+    s3 = json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:s, s:{s:s}, s:{s:b}}",
+                   "RoleARN", "arn:aws:iam::" ACCOUNT ":role/sluice",
+                   "BucketARN", bucket,
+                   "Prefix", c->prefix,
+                   "ErrorOutputPrefix", c->error_prefix,
+                   "BufferingHints", "SizeInMBs", (json_int_t)(mb ? mb : 1),
+                   "IntervalInSeconds", (json_int_t)(c->buffer_interval_ms / 1000),
+                   "CompressionFormat", formats[c->compression],
+                   "EncryptionConfiguration", "NoEncryptionConfig", "NoEncryption",
+                   "CloudWatchLoggingOptions", "Enabled", 0);
+    if (!s3)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:[{s:s, s:O, s:o}], s:b}",
+                     "DeliveryStreamName", c->name,
+                     "DeliveryStreamARN", arn,
+                     "DeliveryStreamStatus", "ACTIVE",
+                     "DeliveryStreamType", "DirectPut",
+                     "VersionId", ver,
+                     "CreateTimestamp", (json_int_t)created_s,
+                     "LastUpdateTimestamp", (json_int_t)created_s,
+                     "Destinations",
+                         "DestinationId", "destinationId-000000000001",
+                         "ExtendedS3DestinationDescription", s3,
+                         "S3DestinationDescription", s3,
+                     "HasMoreDestinations", 0);
 }

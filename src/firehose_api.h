@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "chunk.h"
 
 #define SL_FH_TARGET_PREFIX   "Firehose_20150804."
@@ -70,5 +72,15 @@ void sl_fh_chunk_truncate(struct sl_chunk *c, uint32_t n);
 char *sl_fh_put_record_response(void);
 char *sl_fh_put_batch_response(uint32_t n, uint32_t accepted);
 char *sl_fh_error_body(const struct sl_fh_error *err);
+
+struct sl_stream_conf;
+/*
+ * A DeliveryStreamDescription for stream <c> at config <version>, created
+ * (started) at <created_s>, with every member the API model requires, so
+ * that clients that describe a stream before writing (Vector) work. The
+ * destination is described as ExtendedS3 (mirrored as S3, as AWS does).
+ * Returns a new reference, or NULL when out of memory.
+ */
+json_t *sl_fh_describe(const struct sl_stream_conf *c, unsigned version, int64_t created_s);
 
 #endif

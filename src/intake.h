@@ -14,6 +14,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <time.h>
+
+#include "chunk.h"
 #include "metrics.h"
 #include "ring.h"
 
@@ -29,6 +32,22 @@ struct sl_intake {
 };
 
 #define SL_LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/*
+ * Counts <c>'s records as received from <source>, then hands <c> to the
+ * stream's ring, waiting (1 ms naps) while the ring is full: the batcher
+ * always drains it. Counting first keeps the balance: a record can only
+ * settle after it was counted in.
+ */
+static inline void sl_intake_push(struct sl_intake *in, int source, struct sl_chunk *c)
+{
+    const struct timespec ms = { 0, 1000000 };
+
+    sl_stat_add(&in->stats->received_records[source], c->nrecords);
+    sl_stat_add(&in->stats->received_bytes[source], c->bytes);
+    while (sl_ring_push_mp(in->ring, c) != 0)
+        nanosleep(&ms, NULL);
+}
 
 /* Bytes the stream may still take before max_buffered; 0 when sources
  * should stop reading. */

@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "firehose_api.h"
 #include "log.h"
 #include "sluice/err.h"
 
@@ -114,6 +115,52 @@ static int ready_cb(void *arg, struct sl_buf *why)
 
 static const struct sl_admin_ops admin_ops = { .metrics = metrics_cb, .ready = ready_cb };
 
+/* DescribeDeliveryStream, from the stream's current generation. */
+static json_t *describe_cb(void *arg, const char *name)
+{
+    struct sl_daemon *d = arg;
+    json_t *desc = NULL;
+
+    for (size_t i = 0; i < d->nstreams && !desc; i++) {
+        if (strcmp(d->streams[i]->name, name) != 0)
+            continue;
+        struct sl_gen *g = sl_stream_gen(d->streams[i]);
+        desc = sl_fh_describe(g->conf, g->version, (int64_t)d->start_time_s);
+        sl_gen_unref(g);
+    }
+    return desc;
+}
+
+static const struct sl_http_ops http_ops = { .describe = describe_cb };
+
+/* Starts the HTTP source on every stream, if http_listen is set. */
+static int start_http(struct sl_daemon *d)
+{
+    const struct sl_config *c = d->cfg;
+    struct sl_http_limits lim = {
+        .max_body = c->http_max_body, .max_connections = (unsigned)c->http_max_connections,
+        .timeout_s = (unsigned)((c->http_timeout_ms + 999) / 1000),
+        .threads = (unsigned)c->http_threads,
+    };
+    char err[256];
+
+    if (!c->http_listen[0])
+        return SL_OK;
+    d->hstreams = calloc(d->nstreams, sizeof(*d->hstreams));
+    if (!d->hstreams)
+        return SL_ENOMEM;
+    for (size_t i = 0; i < d->nstreams; i++)
+        d->hstreams[i] = (struct sl_http_stream){ d->streams[i]->name, &d->streams[i]->intake };
+    d->http = sl_http_start(&c->http_addr, &lim, d->hstreams, d->nstreams, &http_ops, d,
+                            err, sizeof(err));
+    if (!d->http) {
+        sl_error("msg=\"cannot start the HTTP listener\" addr=%s error=\"%s\"",
+                 c->http_listen, err);
+        return SL_ERR;
+    }
+    return SL_OK;
+}
+
 /* Builds every part from d->cfg. Returns SL_OK or logs why not. */
 static int start(struct sl_daemon *d)
 {
@@ -164,13 +211,16 @@ static int start(struct sl_daemon *d)
         sl_error("msg=\"cannot start the TCP threads\"");
         return SL_ERR;
     }
+    if (start_http(d) != SL_OK)
+        return SL_ERR;
     atomic_store(&d->tcp_up, 1);
     for (size_t i = 0; i < c->nstreams; i++)
         sl_info("stream=%s msg=\"ready\" tcp_listen=%s sink=%s", c->streams[i].name,
                 c->streams[i].tcp_listen[0] ? c->streams[i].tcp_listen : "-",
                 c->streams[i].sink);
-    sl_info("msg=\"sluice started\" version=%s config=%s metrics=%s workers=%llu",
-            SL_VERSION, c->path, c->metrics_listen, (unsigned long long)c->workers);
+    sl_info("msg=\"sluice started\" version=%s config=%s metrics=%s http=%s workers=%llu",
+            SL_VERSION, c->path, c->metrics_listen, c->http_listen[0] ? c->http_listen : "-",
+            (unsigned long long)c->workers);
     return SL_OK;
 }
 
@@ -195,8 +245,12 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
         }
     }
     if (strcmp(n->metrics_listen, o->metrics_listen) != 0 || n->workers != o->workers ||
-        n->io_threads != o->io_threads)
-        sl_warn("msg=\"metrics_listen, workers and io_threads apply at the next restart\"");
+        n->io_threads != o->io_threads || strcmp(n->http_listen, o->http_listen) != 0 ||
+        n->http_max_body != o->http_max_body || n->http_threads != o->http_threads ||
+        n->http_max_connections != o->http_max_connections ||
+        n->http_timeout_ms != o->http_timeout_ms)
+        sl_warn("msg=\"metrics_listen, workers, io_threads and the http_* keys apply at the "
+                "next restart\"");
     return NULL;
 }
 
@@ -257,6 +311,8 @@ static size_t stop(struct sl_daemon *d)
     int64_t timeout = d->cfg ? d->cfg->shutdown_timeout_ms : 0;
     size_t left = 0;
 
+    sl_http_stop(d->http);        /* finishes the requests in progress */
+    d->http = NULL;
     sl_tcp_stop(d->tcp, timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_stop(d->streams[i]);
@@ -268,6 +324,7 @@ static size_t stop(struct sl_daemon *d)
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_free(d->streams[i]);
     free(d->streams);
+    free(d->hstreams);
     sl_config_unref(d->cfg);
     return left;
 }

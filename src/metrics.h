@@ -23,10 +23,10 @@
 #include "batch.h"
 #include "buf.h"
 
-enum sl_source { SL_SRC_TCP, SL_SRC_NSOURCES };
+enum sl_source { SL_SRC_TCP, SL_SRC_HTTP, SL_SRC_NSOURCES };
 extern const char *const sl_source_names[SL_SRC_NSOURCES];
 
-enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_INCOMPLETE, SL_REJ_NREASONS };
+enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_INCOMPLETE, SL_REJ_THROTTLED, SL_REJ_NREASONS };
 extern const char *const sl_reject_names[SL_REJ_NREASONS];
 
 enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_NREASONS };

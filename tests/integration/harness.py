@@ -244,8 +244,10 @@ class Sluice:
         self.conf_path = os.path.join(self.dir, "sluice.conf")
         self.log_path = os.path.join(self.dir, "sluice.log")
         self.metrics_port = free_port()
+        self.http_port = free_port()
         self.process = {
             "metrics_listen": "127.0.0.1:%d" % self.metrics_port,
+            "http_listen": "127.0.0.1:%d" % self.http_port,
             "data_dir": os.path.join(self.dir, "data"),
             "log_level": "info",
             "workers": "2",

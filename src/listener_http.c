@@ -1,0 +1,419 @@
+/*
+ * listener_http.c - see listener_http.h.
+ *
+ * Each request collects its body in a struct sl_buf bounded by max_body
+ * (a Content-Length over it is refused before the body is read); the
+ * handler runs once the body is complete.
+ */
+#include "listener_http.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include <microhttpd.h>
+
+#include "buf.h"
+#include "chunk.h"
+#include "clock.h"
+#include "firehose_api.h"
+#include "log.h"
+#include "sluice/err.h"
+#include "units.h"
+
+#define JSON_TYPE "application/x-amz-json-1.1"
+#define NDJSON_PREFIX "/v1/streams/"
+
+struct sl_http {
+    struct MHD_Daemon *mhd;
+    struct sl_http_limits lim;
+    const struct sl_http_stream *streams;   /* borrowed, fixed */
+    size_t nstreams;
+    const struct sl_http_ops *ops;
+    void *arg;
+};
+
+/* One request's state, from its first callback to its completion. */
+struct req {
+    struct sl_buf body;
+    int too_big;
+};
+
+static struct sl_intake *find(struct sl_http *h, const char *name, size_t len)
+{
+    for (size_t i = 0; i < h->nstreams; i++)
+        if (strlen(h->streams[i].name) == len && memcmp(h->streams[i].name, name, len) == 0)
+            return h->streams[i].in;
+    return NULL;
+}
+
+/* Queues <body> (taken; NULL: out of memory) with <status> and <type>. */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             char *body, const char *retry_after)
+{
+    struct MHD_Response *r;
+    enum MHD_Result rc;
+    uint8_t id[16];
+    char rid[40];
+
+    if (!body) {
+        status = 500;
+        body = strdup("{\"__type\":\"InternalFailure\",\"message\":\"Out of memory.\"}");
+        if (!body)
+            return MHD_NO;
+    }
+    r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    if (getrandom(id, sizeof(id), 0) == sizeof(id)) {
+        for (int i = 0; i < 16; i++)
+            snprintf(rid + 2 * i, 3, "%02x", id[i]);
+        MHD_add_response_header(r, "x-amzn-RequestId", rid);
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    if (retry_after)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result fh_error(struct MHD_Connection *c, const char *type, int status,
+                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result fh_error(struct MHD_Connection *c, const char *type, int status,
+                                const char *fmt, ...)
+{
+    struct sl_fh_error e = { .type = type, .status = status };
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof(e.message), fmt, ap);
+    va_end(ap);
+    return reply(c, (unsigned)status, JSON_TYPE, sl_fh_error_body(&e), NULL);
+}
+
+/* PutRecord and PutRecordBatch. */
+static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                              int batch)
+{
+    struct sl_fh_error e;
+    struct sl_chunk *ch;
+    struct sl_intake *in;
+    char stream[65];
+    uint32_t n, ok = 0, off = 0, len;
+    uint64_t room, used = 0;
+    const uint8_t *p;
+
+    if (sl_fh_parse_put((const char *)r->body.data, r->body.len, batch, stream,
+                        sl_clock_wall_ms(), sl_clock_mono_ms(), &ch, &e) != SL_OK)
+        return reply(c, (unsigned)e.status, JSON_TYPE, sl_fh_error_body(&e), NULL);
+    if (!(in = find(h, stream, strlen(stream)))) {
+        sl_chunk_unref(ch);
+        return fh_error(c, "ResourceNotFoundException", 400,
+                        "Firehose %s under account 000000000000 not found.", stream);
+    }
+    room = sl_intake_room(in);
+    n = ch->nrecords;
+    for (; ok < n; ok++) {                 /* the records that fit, in order */
+        off = sl_chunk_at(ch, off, &p, &len);
+        if (used + len > room)
+            break;
+        used += len;
+    }
+    if (ok < n)
+        sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_THROTTLED], n - ok);
+    if (ok == 0) {
+        sl_chunk_unref(ch);
+        if (!batch)
+            return fh_error(c, "ServiceUnavailableException", 503, "Slow down.");
+        return reply(c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
+    }
+    sl_fh_chunk_truncate(ch, ok);
+    sl_intake_push(in, SL_SRC_HTTP, ch);
+    return reply(c, 200, JSON_TYPE, batch ? sl_fh_put_batch_response(n, ok)
+                                          : sl_fh_put_record_response(), NULL);
+}
+
+/* ListDeliveryStreams: names in order, Limit and ExclusiveStartDeliveryStreamName. */
+static enum MHD_Result fh_list(struct sl_http *h, struct MHD_Connection *c, struct req *r)
+{
+    json_t *req = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+    json_t *lim = req ? json_object_get(req, "Limit") : NULL;
+    json_t *start = req ? json_object_get(req, "ExclusiveStartDeliveryStreamName") : NULL;
+    json_t *names = json_array(), *out;
+    json_int_t limit = json_is_integer(lim) ? json_integer_value(lim) : 10;
+    const char *after = json_is_string(start) ? json_string_value(start) : "";
+    const char *prev = after;
+    int more = 0;
+
+    if (!req || !json_is_object(req) || limit < 1 || limit > 10000) {
+        json_decref(req);
+        json_decref(names);
+        return fh_error(c, req ? "ValidationException" : "SerializationException", 400,
+                        req ? "Limit must be between 1 and 10000" : "Request body is not JSON");
+    }
+    for (;;) {                             /* next name after <prev>, in order */
+        const char *next = NULL;
+        for (size_t i = 0; i < h->nstreams; i++)
+            if (strcmp(h->streams[i].name, prev) > 0 &&
+                (!next || strcmp(h->streams[i].name, next) < 0))
+                next = h->streams[i].name;
+        if (!next)
+            break;
+        if ((json_int_t)json_array_size(names) == limit) {
+            more = 1;
+            break;
+        }
+        json_array_append_new(names, json_string(next));
+        prev = next;
+    }
+    out = json_pack("{s:o, s:b}", "DeliveryStreamNames", names, "HasMoreDeliveryStreams", more);
+    json_decref(req);
+    char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+    return reply(c, 200, JSON_TYPE, body, NULL);
+}
+
+static enum MHD_Result fh_describe(struct sl_http *h, struct MHD_Connection *c, struct req *r)
+{
+    json_t *req = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+    json_t *name = req ? json_object_get(req, "DeliveryStreamName") : NULL, *desc, *out;
+    enum MHD_Result rc;
+
+    if (!json_is_string(name)) {
+        json_decref(req);
+        return fh_error(c, req ? "ValidationException" : "SerializationException", 400,
+                        "1 validation error detected: Value null at 'deliveryStreamName' "
+                        "failed to satisfy constraint: Member must not be null");
+    }
+    if (!find(h, json_string_value(name), json_string_length(name)) ||
+        !(desc = h->ops->describe(h->arg, json_string_value(name)))) {
+        rc = fh_error(c, "ResourceNotFoundException", 400,
+                      "Firehose %.64s under account 000000000000 not found.",
+                      json_string_value(name));
+        json_decref(req);
+        return rc;
+    }
+    json_decref(req);
+    out = json_pack("{s:o}", "DeliveryStreamDescription", desc);
+    char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+    return reply(c, 200, JSON_TYPE, body, NULL);
+}
+
+static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, struct req *r)
+{
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
+
+    if (!type || strncasecmp(type, JSON_TYPE, strlen(JSON_TYPE)) != 0)
+        return fh_error(c, "SerializationException", 400, "Content-Type must be %s, not %s",
+                        JSON_TYPE, type ? type : "missing");
+    switch (sl_fh_operation(target)) {
+    case SL_FH_PUT_RECORD:       return fh_put(h, c, r, 0);
+    case SL_FH_PUT_RECORD_BATCH: return fh_put(h, c, r, 1);
+    case SL_FH_LIST_STREAMS:     return fh_list(h, c, r);
+    case SL_FH_DESCRIBE_STREAM:  return fh_describe(h, c, r);
+    case SL_FH_UNSUPPORTED:
+        return fh_error(c, "InvalidArgumentException", 400, "%s is not supported by sluice: "
+                        "delivery streams are defined in its config file",
+                        target + strlen(SL_FH_TARGET_PREFIX));
+    default:
+        return fh_error(c, "UnknownOperationException", 400, "Unknown operation %.100s",
+                        target ? target : "(no X-Amz-Target header)");
+    }
+}
+
+/* A short JSON message for the NDJSON endpoint. */
+static enum MHD_Result plain(struct MHD_Connection *c, unsigned status, const char *retry,
+                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result plain(struct MHD_Connection *c, unsigned status, const char *retry,
+                             const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    json_t *j;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    j = json_pack("{s:s}", "error", msg);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return reply(c, status, "application/json", s, retry);
+}
+
+/* Lines of <b>: '\n'-terminated, '\r' dropped, empty skipped, a last line
+ * without '\n' kept (the body is complete). Calls <fn> for each. */
+static int each_line(const uint8_t *b, size_t n, int (*fn)(void *, const uint8_t *, uint32_t),
+                     void *arg)
+{
+    const uint8_t *end = b + n, *nl;
+    size_t len;
+    int rc;
+
+    while (b < end) {
+        nl = memchr(b, '\n', (size_t)(end - b));
+        len = (size_t)((nl ? nl : end) - b);
+        if (len && b[len - 1] == '\r')
+            len--;
+        if (len && (rc = fn(arg, b, (uint32_t)len)) != SL_OK)
+            return rc;
+        b = nl ? nl + 1 : end;
+    }
+    return SL_OK;
+}
+
+struct ndj { uint64_t max, need, bytes; uint32_t n, too_long_at; struct sl_chunk *ch; };
+
+static int ndj_size(void *arg, const uint8_t *p, uint32_t len)
+{
+    struct ndj *s = arg;
+
+    (void)p;
+    s->n++;
+    if (len > s->max) {
+        s->too_long_at = s->n;
+        return SL_ETOOBIG;
+    }
+    s->need += SL_CHUNK_HDR + len;
+    s->bytes += len;
+    return SL_OK;
+}
+
+static int ndj_add(void *arg, const uint8_t *p, uint32_t len)
+{
+    sl_chunk_add(((struct ndj *)arg)->ch, p, len);
+    return SL_OK;
+}
+
+static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                              const char *url)
+{
+    const char *name = url + strlen(NDJSON_PREFIX), *slash = strchr(name, '/');
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+    struct sl_intake *in;
+    struct ndj s = { 0 };
+
+    if (!slash || strcmp(slash, "/records") != 0 || !(in = find(h, name, (size_t)(slash - name))))
+        return plain(c, 404, NULL, "no such stream: %.*s", slash ? (int)(slash - name) : 64, name);
+    if (enc && strcasecmp(enc, "identity") != 0)
+        return plain(c, 415, NULL, "Content-Encoding %.40s is not supported yet", enc);
+    s.max = SL_LD(in->max_record_size);
+    if (each_line(r->body.data, r->body.len, ndj_size, &s) != SL_OK) {
+        sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_OVERSIZE], 1);
+        return plain(c, 413, NULL, "record %u is longer than max_record_size (%llu bytes)",
+                     s.too_long_at, (unsigned long long)s.max);
+    }
+    if (s.n == 0)
+        return plain(c, 200, NULL, "no records") ;
+    if (s.bytes > sl_intake_room(in)) {
+        sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_THROTTLED], s.n);
+        return plain(c, 503, "1", "stream %s is full: retry later", in->name);
+    }
+    if (!(s.ch = sl_chunk_new((uint32_t)s.need, sl_clock_wall_ms(), sl_clock_mono_ms())))
+        return plain(c, 503, "1", "out of memory");
+    each_line(r->body.data, r->body.len, ndj_add, &s);
+    sl_intake_push(in, SL_SRC_HTTP, s.ch);
+    json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return reply(c, 200, "application/json", body, NULL);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **state)
+{
+    struct sl_http *h = cls;
+    struct req *r = *state;
+    const char *cl;
+    uint64_t clen;
+
+    (void)version;
+    if (!r) {
+        if (!(r = calloc(1, sizeof(*r))))
+            return MHD_NO;
+        sl_buf_init(&r->body, h->lim.max_body);
+        *state = r;
+        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && sl_units_uint(cl, &clen) == SL_OK && clen > h->lim.max_body)
+            return plain(c, 413, NULL, "body over %llu bytes",
+                         (unsigned long long)h->lim.max_body);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->too_big && sl_buf_append(&r->body, upload, *upload_size) != SL_OK)
+            r->too_big = 1;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return plain(c, 413, NULL, "body over %llu bytes", (unsigned long long)h->lim.max_body);
+    if (strcmp(method, "POST") != 0)
+        return plain(c, 405, NULL, "use POST");
+    if (strcmp(url, "/") == 0)
+        return firehose(h, c, r);
+    if (strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) == 0)
+        return ndjson(h, c, r, url);
+    return plain(c, 404, NULL, "try POST / (Firehose API) or POST /v1/streams/NAME/records");
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **state,
+                      enum MHD_RequestTerminationCode toe)
+{
+    struct req *r = *state;
+
+    (void)cls, (void)c, (void)toe;
+    if (!r)
+        return;
+    sl_buf_destroy(&r->body);
+    free(r);
+    *state = NULL;
+}
+
+struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
+                              const struct sl_http_stream *streams, size_t n,
+                              const struct sl_http_ops *ops, void *arg,
+                              char *err, size_t errlen)
+{
+    struct sl_http *h = calloc(1, sizeof(*h));
+
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *h = (struct sl_http){ .lim = *lim, .streams = streams, .nstreams = n, .ops = ops,
+                           .arg = arg };
+    h->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD |
+                              (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                              0, NULL, NULL, handle, h,
+                              MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
+                              MHD_OPTION_THREAD_POOL_SIZE, lim->threads,
+                              MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s,
+                              MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+                              MHD_OPTION_END);
+    if (!h->mhd) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void sl_http_stop(struct sl_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->mhd);
+    free(h);
+}

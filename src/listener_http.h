@@ -1,0 +1,58 @@
+/*
+ * listener_http.h - the HTTP source: Firehose's producer API on POST /
+ * (firehose_api.h does the protocol) and newline-delimited records on
+ * POST /v1/streams/NAME/records.
+ *
+ * libmicrohttpd runs it on its own thread pool (epoll). A request's
+ * records become one chunk, pushed into the stream's ring like a TCP read.
+ * A 200 means the records are in sluice's buffer. Under backpressure
+ * (the stream holds max_buffered) PutRecord answers 503
+ * ServiceUnavailableException, PutRecordBatch accepts the records that fit
+ * and marks the rest ServiceUnavailableException, and the NDJSON endpoint
+ * answers 503 with Retry-After. A rejected request enqueues nothing.
+ *
+ * Threads: libmicrohttpd's pool threads run every callback; they read the
+ * stream table (fixed after start) and call the daemon's ops, which must
+ * be thread-safe.
+ */
+#ifndef SL_LISTENER_HTTP_H
+#define SL_LISTENER_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "addr.h"
+#include "intake.h"
+
+struct sl_http_stream {
+    const char *name;            /* borrowed */
+    struct sl_intake *in;        /* borrowed */
+};
+
+struct sl_http_limits {
+    uint64_t max_body;           /* bytes of a request body */
+    unsigned max_connections;
+    unsigned timeout_s;          /* idle connection timeout */
+    unsigned threads;
+};
+
+/* What the listener asks of the daemon for the control-plane reads. */
+struct sl_http_ops {
+    /* Returns the DeliveryStreamDescription of <name> (new reference), or NULL. */
+    json_t *(*describe)(void *arg, const char *name);
+};
+
+struct sl_http;
+
+/* Starts serving <streams> (borrowed, n entries, until sl_http_stop) on
+ * <addr>. Returns NULL with <err> set on failure. */
+struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
+                              const struct sl_http_stream *streams, size_t n,
+                              const struct sl_http_ops *ops, void *arg,
+                              char *err, size_t errlen);
+/* Stops accepting and finishes requests in progress. */
+void sl_http_stop(struct sl_http *h);
+
+#endif

@@ -1,0 +1,218 @@
+"""
+test_http.py - the HTTP source with real Firehose clients: the AWS CLI and
+boto3 against http_listen; error types and statuses; partial failure under
+backpressure and the client's retry of the failed records; the NDJSON
+endpoint. Every record is read back from the objects exactly once.
+"""
+import base64
+import json
+import os
+import socket
+import subprocess
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+import boto3
+from botocore.config import Config
+
+from harness import SluiceTestCase, make_records, scaled, wait_for
+
+CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-checked",
+         "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def client(d):
+    return boto3.client("firehose", endpoint_url="http://127.0.0.1:%d" % d.http_port,
+                        region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE",
+                        aws_secret_access_key="not-checked",
+                        config=Config(retries={"max_attempts": 1}))
+
+
+def post(d, path, body, headers=None):
+    """Raw POST; returns (status, headers, body bytes)."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (d.http_port, path), data=body,
+                                 headers=headers or {}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=scaled(10)) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def fh(d, op, payload, ctype="application/x-amz-json-1.1"):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    status, headers, out = post(d, "/", body, {"Content-Type": ctype,
+                                               "X-Amz-Target": "Firehose_20150804." + op})
+    return status, json.loads(out or b"{}")
+
+
+def delivered(d, stream, n):
+    wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream=stream,
+                                     sink="file") >= n, 20, msg="%d records delivered" % n)
+
+
+class HttpApiTest(SluiceTestCase):
+
+    def test_aws_cli_and_boto3_records_arrive_once(self):
+        d = self.sluice({"web": {"buffer_interval": "200ms"}, "other": {}})
+        env = dict(os.environ, **CREDS)
+        url = "http://127.0.0.1:%d" % d.http_port
+        out = subprocess.run(["aws", "--endpoint-url", url, "firehose", "put-record",
+                              "--delivery-stream-name", "web", "--record",
+                              "Data=from-cli"],         # CLI v1 sends blob text as is
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             timeout=scaled(60))
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        self.assertTrue(json.loads(out.stdout)["RecordId"])
+        out = subprocess.run(["aws", "--endpoint-url", url, "firehose",
+                              "list-delivery-streams"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=scaled(60))
+        self.assertEqual(json.loads(out.stdout)["DeliveryStreamNames"], ["other", "web"])
+        c = client(d)
+        recs = make_records(1500, tag=b"b3-")
+        for i in range(0, 1500, 500):
+            r = c.put_record_batch(DeliveryStreamName="web",
+                                   Records=[{"Data": x} for x in recs[i:i + 500]])
+            self.assertEqual(r["FailedPutCount"], 0)
+            self.assertEqual(len(r["RequestResponses"]), 500)
+            self.assertTrue(all("RecordId" in e for e in r["RequestResponses"]))
+        c.put_record(DeliveryStreamName="web", Record={"Data": b"single"})
+        desc = c.describe_delivery_stream(DeliveryStreamName="web")["DeliveryStreamDescription"]
+        self.assertEqual(desc["DeliveryStreamName"], "web")
+        self.assertEqual(desc["DeliveryStreamStatus"], "ACTIVE")
+        self.assertEqual(desc["VersionId"], "1")
+        self.assertIn("ExtendedS3DestinationDescription", desc["Destinations"][0])
+        page = c.list_delivery_streams(Limit=1)
+        self.assertEqual(page["DeliveryStreamNames"], ["other"])
+        self.assertTrue(page["HasMoreDeliveryStreams"])
+        page = c.list_delivery_streams(ExclusiveStartDeliveryStreamName="other")
+        self.assertEqual(page["DeliveryStreamNames"], ["web"])
+        delivered(d, "web", 1502)
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_records_received_total", stream="web", source="http"), 1502)
+        d.stop()
+        self.assertSameRecords(d.read_records("web"), [b"from-cli"] + recs + [b"single"])
+
+    def test_errors_have_firehose_types_and_statuses(self):
+        d = self.sluice({"e": {}})
+        ok = {"DeliveryStreamName": "e", "Record": {"Data": "YQ=="}}
+        cases = [
+            ("PutRecord", {"DeliveryStreamName": "nope", "Record": {"Data": "YQ=="}},
+             400, "ResourceNotFoundException", "nope"),
+            ("PutRecord", b"{not json", 400, "SerializationException", "JSON"),
+            ("PutRecord", {"DeliveryStreamName": "e", "Record": {"Data": "!!"}},
+             400, "SerializationException", "base64"),
+            ("PutRecord", {"Record": {"Data": "YQ=="}}, 400, "ValidationException",
+             "deliveryStreamName"),
+            ("PutRecordBatch", {"DeliveryStreamName": "e",
+                                "Records": [{"Data": "YQ=="}] * 501},
+             400, "ValidationException", "500"),
+            ("PutRecord", {"DeliveryStreamName": "e", "Record": {
+                "Data": base64.b64encode(b"x" * 1024001).decode()}},
+             400, "ValidationException", "1024000"),
+            ("PutRecordBatch", {"DeliveryStreamName": "e", "Records": [
+                {"Data": base64.b64encode(b"x" * 1000000).decode()}] * 5},
+             400, "InvalidArgumentException", "limit"),
+            ("Frobnicate", ok, 400, "UnknownOperationException", "Frobnicate"),
+            ("CreateDeliveryStream", ok, 400, "InvalidArgumentException", "config"),
+        ]
+        for op, payload, status, typ, word in cases:
+            st, body = fh(d, op, payload)
+            self.assertEqual((st, body.get("__type")), (status, typ), (op, body))
+            self.assertIn(word, body["message"])
+        st, body = fh(d, "PutRecord", ok, ctype="application/json")
+        self.assertEqual((st, body["__type"]), (400, "SerializationException"))
+        # nothing from the rejected requests entered
+        self.assertEqual(d.metrics().get("sluice_records_received_total", stream="e",
+                                         source="http"), 0)
+        # a body over http_max_body (8MiB) is refused before it is read
+        s = socket.create_connection(("127.0.0.1", d.http_port), timeout=scaled(10))
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                  b"Content-Length: 9437184\r\n\r\n")
+        self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 413"))
+        s.close()
+        self.assertTrue(d.healthy())
+        d.stop()
+
+    def test_partial_failure_under_backpressure_then_retry_completes(self):
+        d = self.sluice({"bp": {"max_buffered": "64KiB", "buffer_size": "16KiB",
+                                "buffer_interval": "100ms", "retry_duration": "600s",
+                                "max_record_size": "1KiB"}}, start=False)
+        blocker = os.path.join(d.dir, "out")
+        open(blocker, "w").close()
+        d.streams["bp"]["file.path"] = os.path.join(blocker, "sub")
+        d.start(wait="listening")
+        c = client(d)
+        recs = [b"pf-%05d-" % i + b"x" * 300 for i in range(400)]   # ~125 KB > 64 KiB
+        r = c.put_record_batch(DeliveryStreamName="bp", Records=[{"Data": x} for x in recs])
+        failed = [recs[i] for i, e in enumerate(r["RequestResponses"]) if "ErrorCode" in e]
+        self.assertGreater(r["FailedPutCount"], 0)
+        self.assertEqual(r["FailedPutCount"], len(failed))
+        self.assertTrue(all(e.get("ErrorCode") == "ServiceUnavailableException"
+                            for e in r["RequestResponses"] if "ErrorCode" in e))
+        # the accepted ones are a prefix, in request order
+        self.assertEqual(failed, recs[len(recs) - len(failed):])
+        # what is left of max_buffered is less than one of these records
+        with self.assertRaises(Exception) as cm:                # PutRecord: 503
+            c.put_record(DeliveryStreamName="bp", Record={"Data": b"z" * 1000})
+        self.assertIn("ServiceUnavailableException", str(cm.exception))
+        st, hdrs, _ = post(d, "/v1/streams/bp/records", (b"n" * 500 + b"\n") * 2)
+        self.assertEqual(st, 503)
+        self.assertEqual(hdrs.get("Retry-After"), "1")
+        self.assertGreater(d.metrics().get("sluice_records_rejected_total", stream="bp",
+                                           source="http", reason="throttled"), 0)
+        os.unlink(blocker)                                     # the sink recovers
+        def retry_failed():
+            nonlocal failed
+            if failed:
+                r = c.put_record_batch(DeliveryStreamName="bp",
+                                       Records=[{"Data": x} for x in failed])
+                failed = [failed[i] for i, e in enumerate(r["RequestResponses"])
+                          if "ErrorCode" in e]
+            return not failed
+        wait_for(retry_failed, 30, interval=0.2, msg="the client's retries accepted")
+        delivered(d, "bp", len(recs))
+        d.stop()
+        self.assertSameRecords(d.read_records("bp"), recs)
+
+    def test_ndjson_endpoint(self):
+        d = self.sluice({"nd": {"buffer_interval": "100ms", "max_record_size": "16B"}})
+        st, _, body = post(d, "/v1/streams/nd/records", b"one\r\ntwo\n\nthree")
+        self.assertEqual((st, json.loads(body)["accepted"]), (200, 3))
+        st, _, body = post(d, "/v1/streams/nd/records", b"ok\n" + b"y" * 17 + b"\n")
+        self.assertEqual(st, 413, body)
+        st, _, _ = post(d, "/v1/streams/missing/records", b"a\n")
+        self.assertEqual(st, 404)
+        st, _, _ = post(d, "/v1/streams/nd/records", b"a\n", {"Content-Encoding": "br"})
+        self.assertEqual(st, 415)
+        delivered(d, "nd", 3)
+        d.stop()
+        self.assertSameRecords(d.read_records("nd"), [b"one", b"two", b"three"])
+
+    def test_concurrent_keepalive_clients(self):
+        d = self.sluice({"cc": {"buffer_interval": "200ms"}})
+        errors = []
+
+        def worker(k):
+            try:
+                c = client(d)                      # one keep-alive connection each
+                for j in range(5):
+                    r = c.put_record_batch(DeliveryStreamName="cc", Records=[
+                        {"Data": b"cc-%d-%d-%d" % (k, j, i)} for i in range(20)])
+                    if r["FailedPutCount"]:
+                        errors.append(r)
+            except Exception as e:                 # reported below
+                errors.append(e)
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(40)]
+        [t.start() for t in threads]
+        [t.join(scaled(60)) for t in threads]
+        self.assertEqual(errors, [])
+        delivered(d, "cc", 40 * 5 * 20)
+        d.stop()
+        self.assertEqual(len(set(d.read_records("cc"))), 4000)
+
+
+if __name__ == "__main__":
+    unittest.main()
