@@ -14,5 +14,6 @@ Suite *sl_metrics_suite(void);
 Suite *sl_util_suite(void);
 Suite *sl_delivery_suite(void);
 Suite *sl_firehose_api_suite(void);
+Suite *sl_aws_sigv4_suite(void);
 
 #endif
