@@ -35,12 +35,16 @@ struct sl_http {
     size_t nstreams;
     const struct sl_http_ops *ops;
     void *arg;
+    struct sl_http_stats *stats;            /* borrowed, see metrics.h */
 };
 
 /* One request's state, from its first callback to its completion. */
 struct req {
     struct sl_buf body;
     int too_big;
+    int op;                      /* enum sl_http_op, for the metrics */
+    int status;                  /* what was answered */
+    int64_t t0_ns;               /* monotonic: the first callback */
 };
 
 static struct sl_intake *find(struct sl_http *h, const char *name, size_t len)
@@ -52,8 +56,8 @@ static struct sl_intake *find(struct sl_http *h, const char *name, size_t len)
 }
 
 /* Queues <body> (taken; NULL: out of memory) with <status> and <type>. */
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-                             char *body, const char *retry_after)
+static enum MHD_Result reply(struct req *q, struct MHD_Connection *c, unsigned status,
+                             const char *type, char *body, const char *retry_after)
 {
     struct MHD_Response *r;
     enum MHD_Result rc;
@@ -81,14 +85,16 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_add_response_header(r, "Retry-After", retry_after);
     rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
+    q->status = (int)status;
     return rc;
 }
 
-static enum MHD_Result fh_error(struct MHD_Connection *c, const char *type, int status,
-                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result fh_error(struct req *q, struct MHD_Connection *c, const char *type,
+                                int status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static enum MHD_Result fh_error(struct MHD_Connection *c, const char *type, int status,
-                                const char *fmt, ...)
+static enum MHD_Result fh_error(struct req *q, struct MHD_Connection *c, const char *type,
+                                int status, const char *fmt, ...)
 {
     struct sl_fh_error e = { .type = type, .status = status };
     va_list ap;
@@ -96,7 +102,7 @@ static enum MHD_Result fh_error(struct MHD_Connection *c, const char *type, int 
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof(e.message), fmt, ap);
     va_end(ap);
-    return reply(c, (unsigned)status, JSON_TYPE, sl_fh_error_body(&e), NULL);
+    return reply(q, c, (unsigned)status, JSON_TYPE, sl_fh_error_body(&e), NULL);
 }
 
 /* PutRecord and PutRecordBatch. */
@@ -113,10 +119,10 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
 
     if (sl_fh_parse_put((const char *)r->body.data, r->body.len, batch, stream,
                         sl_clock_wall_ms(), sl_clock_mono_ms(), &ch, &e) != SL_OK)
-        return reply(c, (unsigned)e.status, JSON_TYPE, sl_fh_error_body(&e), NULL);
+        return reply(r, c, (unsigned)e.status, JSON_TYPE, sl_fh_error_body(&e), NULL);
     if (!(in = find(h, stream, strlen(stream)))) {
         sl_chunk_unref(ch);
-        return fh_error(c, "ResourceNotFoundException", 400,
+        return fh_error(r, c, "ResourceNotFoundException", 400,
                         "Firehose %s under account 000000000000 not found.", stream);
     }
     room = sl_intake_room(in);
@@ -132,12 +138,12 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     if (ok == 0) {
         sl_chunk_unref(ch);
         if (!batch)
-            return fh_error(c, "ServiceUnavailableException", 503, "Slow down.");
-        return reply(c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
+            return fh_error(r, c, "ServiceUnavailableException", 503, "Slow down.");
+        return reply(r, c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
     }
     sl_fh_chunk_truncate(ch, ok);
     sl_intake_push(in, SL_SRC_HTTP, ch);
-    return reply(c, 200, JSON_TYPE, batch ? sl_fh_put_batch_response(n, ok)
+    return reply(r, c, 200, JSON_TYPE, batch ? sl_fh_put_batch_response(n, ok)
                                           : sl_fh_put_record_response(), NULL);
 }
 
@@ -156,7 +162,7 @@ static enum MHD_Result fh_list(struct sl_http *h, struct MHD_Connection *c, stru
     if (!req || !json_is_object(req) || limit < 1 || limit > 10000) {
         json_decref(req);
         json_decref(names);
-        return fh_error(c, req ? "ValidationException" : "SerializationException", 400,
+        return fh_error(r, c, req ? "ValidationException" : "SerializationException", 400,
                         req ? "Limit must be between 1 and 10000" : "Request body is not JSON");
     }
     for (;;) {                             /* next name after <prev>, in order */
@@ -178,7 +184,7 @@ static enum MHD_Result fh_list(struct sl_http *h, struct MHD_Connection *c, stru
     json_decref(req);
     char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
     json_decref(out);
-    return reply(c, 200, JSON_TYPE, body, NULL);
+    return reply(r, c, 200, JSON_TYPE, body, NULL);
 }
 
 static enum MHD_Result fh_describe(struct sl_http *h, struct MHD_Connection *c, struct req *r)
@@ -189,13 +195,13 @@ static enum MHD_Result fh_describe(struct sl_http *h, struct MHD_Connection *c, 
 
     if (!json_is_string(name)) {
         json_decref(req);
-        return fh_error(c, req ? "ValidationException" : "SerializationException", 400,
+        return fh_error(r, c, req ? "ValidationException" : "SerializationException", 400,
                         "1 validation error detected: Value null at 'deliveryStreamName' "
                         "failed to satisfy constraint: Member must not be null");
     }
     if (!find(h, json_string_value(name), json_string_length(name)) ||
         !(desc = h->ops->describe(h->arg, json_string_value(name)))) {
-        rc = fh_error(c, "ResourceNotFoundException", 400,
+        rc = fh_error(r, c, "ResourceNotFoundException", 400,
                       "Firehose %.64s under account 000000000000 not found.",
                       json_string_value(name));
         json_decref(req);
@@ -205,7 +211,7 @@ static enum MHD_Result fh_describe(struct sl_http *h, struct MHD_Connection *c, 
     out = json_pack("{s:o}", "DeliveryStreamDescription", desc);
     char *body = out ? json_dumps(out, JSON_COMPACT) : NULL;
     json_decref(out);
-    return reply(c, 200, JSON_TYPE, body, NULL);
+    return reply(r, c, 200, JSON_TYPE, body, NULL);
 }
 
 static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, struct req *r)
@@ -214,29 +220,30 @@ static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, str
     const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
 
     if (!type || strncasecmp(type, JSON_TYPE, strlen(JSON_TYPE)) != 0)
-        return fh_error(c, "SerializationException", 400, "Content-Type must be %s, not %s",
+        return fh_error(r, c, "SerializationException", 400, "Content-Type must be %s, not %s",
                         JSON_TYPE, type ? type : "missing");
     switch (sl_fh_operation(target)) {
-    case SL_FH_PUT_RECORD:       return fh_put(h, c, r, 0);
-    case SL_FH_PUT_RECORD_BATCH: return fh_put(h, c, r, 1);
-    case SL_FH_LIST_STREAMS:     return fh_list(h, c, r);
-    case SL_FH_DESCRIBE_STREAM:  return fh_describe(h, c, r);
+    case SL_FH_PUT_RECORD:       r->op = SL_HOP_PUT_RECORD; return fh_put(h, c, r, 0);
+    case SL_FH_PUT_RECORD_BATCH: r->op = SL_HOP_PUT_RECORD_BATCH; return fh_put(h, c, r, 1);
+    case SL_FH_LIST_STREAMS:     r->op = SL_HOP_LIST; return fh_list(h, c, r);
+    case SL_FH_DESCRIBE_STREAM:  r->op = SL_HOP_DESCRIBE; return fh_describe(h, c, r);
     case SL_FH_UNSUPPORTED:
-        return fh_error(c, "InvalidArgumentException", 400, "%s is not supported by sluice: "
+        return fh_error(r, c, "InvalidArgumentException", 400, "%s is not supported by sluice: "
                         "delivery streams are defined in its config file",
                         target + strlen(SL_FH_TARGET_PREFIX));
     default:
-        return fh_error(c, "UnknownOperationException", 400, "Unknown operation %.100s",
+        return fh_error(r, c, "UnknownOperationException", 400, "Unknown operation %.100s",
                         target ? target : "(no X-Amz-Target header)");
     }
 }
 
 /* A short JSON message for the NDJSON endpoint. */
-static enum MHD_Result plain(struct MHD_Connection *c, unsigned status, const char *retry,
-                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result plain(struct req *q, struct MHD_Connection *c, unsigned status,
+                             const char *retry, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static enum MHD_Result plain(struct MHD_Connection *c, unsigned status, const char *retry,
-                             const char *fmt, ...)
+static enum MHD_Result plain(struct req *q, struct MHD_Connection *c, unsigned status,
+                             const char *retry, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -248,7 +255,7 @@ static enum MHD_Result plain(struct MHD_Connection *c, unsigned status, const ch
     j = json_pack("{s:s}", "error", msg);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    return reply(c, status, "application/json", s, retry);
+    return reply(q, c, status, "application/json", s, retry);
 }
 
 /* Lines of <b>: '\n'-terminated, '\r' dropped, empty skipped, a last line
@@ -304,29 +311,29 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     struct ndj s = { 0 };
 
     if (!slash || strcmp(slash, "/records") != 0 || !(in = find(h, name, (size_t)(slash - name))))
-        return plain(c, 404, NULL, "no such stream: %.*s", slash ? (int)(slash - name) : 64, name);
+        return plain(r, c, 404, NULL, "no such stream: %.*s", slash ? (int)(slash - name) : 64, name);
     if (enc && strcasecmp(enc, "identity") != 0)
-        return plain(c, 415, NULL, "Content-Encoding %.40s is not supported yet", enc);
+        return plain(r, c, 415, NULL, "Content-Encoding %.40s is not supported yet", enc);
     s.max = SL_LD(in->max_record_size);
     if (each_line(r->body.data, r->body.len, ndj_size, &s) != SL_OK) {
         sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_OVERSIZE], 1);
-        return plain(c, 413, NULL, "record %u is longer than max_record_size (%llu bytes)",
+        return plain(r, c, 413, NULL, "record %u is longer than max_record_size (%llu bytes)",
                      s.too_long_at, (unsigned long long)s.max);
     }
     if (s.n == 0)
-        return plain(c, 200, NULL, "no records") ;
+        return plain(r, c, 200, NULL, "no records") ;
     if (s.bytes > sl_intake_room(in)) {
         sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_THROTTLED], s.n);
-        return plain(c, 503, "1", "stream %s is full: retry later", in->name);
+        return plain(r, c, 503, "1", "stream %s is full: retry later", in->name);
     }
     if (!(s.ch = sl_chunk_new((uint32_t)s.need, sl_clock_wall_ms(), sl_clock_mono_ms())))
-        return plain(c, 503, "1", "out of memory");
+        return plain(r, c, 503, "1", "out of memory");
     each_line(r->body.data, r->body.len, ndj_add, &s);
     sl_intake_push(in, SL_SRC_HTTP, s.ch);
     json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    return reply(c, 200, "application/json", body, NULL);
+    return reply(r, c, 200, "application/json", body, NULL);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -343,10 +350,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!(r = calloc(1, sizeof(*r))))
             return MHD_NO;
         sl_buf_init(&r->body, h->lim.max_body);
+        r->op = SL_HOP_OTHER;
+        r->t0_ns = sl_clock_mono_ns();
         *state = r;
         cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && sl_units_uint(cl, &clen) == SL_OK && clen > h->lim.max_body)
-            return plain(c, 413, NULL, "body over %llu bytes",
+            return plain(r, c, 413, NULL, "body over %llu bytes",
                          (unsigned long long)h->lim.max_body);
         return MHD_YES;
     }
@@ -357,33 +366,51 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (r->too_big)
-        return plain(c, 413, NULL, "body over %llu bytes", (unsigned long long)h->lim.max_body);
+        return plain(r, c, 413, NULL, "body over %llu bytes", (unsigned long long)h->lim.max_body);
     if (strcmp(method, "POST") != 0)
-        return plain(c, 405, NULL, "use POST");
+        return plain(r, c, 405, NULL, "use POST");
     if (strcmp(url, "/") == 0)
         return firehose(h, c, r);
-    if (strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) == 0)
+    if (strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) == 0) {
+        r->op = SL_HOP_NDJSON;
         return ndjson(h, c, r, url);
-    return plain(c, 404, NULL, "try POST / (Firehose API) or POST /v1/streams/NAME/records");
+    }
+    return plain(r, c, 404, NULL, "try POST / (Firehose API) or POST /v1/streams/NAME/records");
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **state,
                       enum MHD_RequestTerminationCode toe)
 {
+    struct sl_http *h = cls;
     struct req *r = *state;
 
-    (void)cls, (void)c, (void)toe;
+    (void)c, (void)toe;
     if (!r)
         return;
+    if (r->status)
+        sl_http_stats_request(h->stats, r->op, r->status,
+                              (double)(sl_clock_mono_ns() - r->t0_ns) / 1e9);
     sl_buf_destroy(&r->body);
     free(r);
     *state = NULL;
 }
 
+/* Keeps sluice_http_connections. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_state,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct sl_http *h = cls;
+
+    (void)c, (void)socket_state;
+    atomic_fetch_add_explicit(&h->stats->connections,
+                              code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1,
+                              memory_order_relaxed);
+}
+
 struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
                               const struct sl_http_stream *streams, size_t n,
                               const struct sl_http_ops *ops, void *arg,
-                              char *err, size_t errlen)
+                              struct sl_http_stats *stats, char *err, size_t errlen)
 {
     struct sl_http *h = calloc(1, sizeof(*h));
 
@@ -392,7 +419,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
         return NULL;
     }
     *h = (struct sl_http){ .lim = *lim, .streams = streams, .nstreams = n, .ops = ops,
-                           .arg = arg };
+                           .arg = arg, .stats = stats };
     h->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD |
                               (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                               0, NULL, NULL, handle, h,
@@ -401,6 +428,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
                               MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                               MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "%s", strerror(errno));

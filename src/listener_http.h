@@ -47,11 +47,12 @@ struct sl_http_ops {
 struct sl_http;
 
 /* Starts serving <streams> (borrowed, n entries, until sl_http_stop) on
- * <addr>. Returns NULL with <err> set on failure. */
+ * <addr>, counting into <stats> (borrowed as long). Returns NULL with <err>
+ * set on failure. */
 struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
                               const struct sl_http_stream *streams, size_t n,
                               const struct sl_http_ops *ops, void *arg,
-                              char *err, size_t errlen);
+                              struct sl_http_stats *stats, char *err, size_t errlen);
 /* Stops accepting and finishes requests in progress. */
 void sl_http_stop(struct sl_http *h);
 

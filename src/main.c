@@ -75,6 +75,7 @@ static int metrics_cb(void *arg, struct sl_buf *out)
         .reloads_ok = atomic_load(&d->reloads_ok),
         .reloads_failed = atomic_load(&d->reloads_failed),
         .start_time_s = d->start_time_s,
+        .http = d->http_enabled ? &d->http_stats : NULL,
     };
     int rc;
 
@@ -152,7 +153,7 @@ static int start_http(struct sl_daemon *d)
     for (size_t i = 0; i < d->nstreams; i++)
         d->hstreams[i] = (struct sl_http_stream){ d->streams[i]->name, &d->streams[i]->intake };
     d->http = sl_http_start(&c->http_addr, &lim, d->hstreams, d->nstreams, &http_ops, d,
-                            err, sizeof(err));
+                            &d->http_stats, err, sizeof(err));
     if (!d->http) {
         sl_error("msg=\"cannot start the HTTP listener\" addr=%s error=\"%s\"",
                  c->http_listen, err);
@@ -196,6 +197,7 @@ static int start(struct sl_daemon *d)
             return SL_ERR;
         }
     }
+    d->http_enabled = c->http_listen[0] != '\0';   /* before the metrics thread reads it */
     d->admin = sl_admin_start(&c->metrics_addr, &admin_ops, d, err, sizeof(err));
     if (!d->admin) {
         sl_error("msg=\"cannot start the metrics listener\" addr=%s error=\"%s\"",

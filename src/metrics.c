@@ -26,7 +26,23 @@ const double sl_hist_bounds[SL_HIST_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
 };
 
+const char *const sl_http_op_names[SL_HOP_N] = {
+    "PutRecord", "PutRecordBatch", "ListDeliveryStreams", "DescribeDeliveryStream",
+    "ndjson", "other",
+};
+const int sl_http_statuses[SL_HTTP_NSTATUS] = { 200, 400, 403, 404, 405, 413, 415, 500, 503, 0 };
+
 #define LD(x) atomic_load_explicit(&(x), memory_order_acquire)
+
+void sl_http_stats_request(struct sl_http_stats *h, int op, int status, double seconds)
+{
+    int k = 0;
+
+    while (k < SL_HTTP_NSTATUS - 1 && sl_http_statuses[k] != status)
+        k++;
+    sl_stat_add(&h->requests[op][k], 1);
+    sl_histogram_observe(&h->duration[op], seconds);
+}
 
 void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
                      uint64_t records, uint64_t bytes)
@@ -128,29 +144,65 @@ static void labelled(struct sl_buf *o, const struct sl_metrics_stream *s, size_t
 #define OFF(f) offsetof(struct sl_stream_stats, f)
 #define SNAP(f) offsetof(struct sl_stats_snapshot, f)
 
+/* One histogram's samples, <labels> being its label pairs ("a=\"b\",..."). */
+static void histogram(struct sl_buf *o, const char *name, const char *labels,
+                      const struct sl_histogram *h)
+{
+    uint64_t cum = 0;
+    char le[32];
+
+    for (int b = 0; b <= SL_HIST_BUCKETS; b++) {
+        cum += LD(h->bucket[b]);
+        if (b < SL_HIST_BUCKETS)
+            snprintf(le, sizeof(le), "%g", sl_hist_bounds[b]);
+        else
+            snprintf(le, sizeof(le), "+Inf");
+        sl_buf_printf(o, "%s_bucket{%s,le=\"%s\"} %llu\n", name, labels, le,
+                      (unsigned long long)cum);
+    }
+    sl_buf_printf(o, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels,
+                  (double)LD(h->sum_us) / 1e6, name, labels, (unsigned long long)cum);
+}
+
 static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
 {
+    char labels[160];
+
     family(o, "sluice_delivery_duration_seconds", "histogram",
            "Time from seal to settle of a batch.");
     for (size_t i = 0; i < n; i++) {
-        const struct sl_histogram *h = &s[i].st->delivery;
-        uint64_t cum = 0;
-        for (int b = 0; b <= SL_HIST_BUCKETS; b++) {
-            char le[32];
-            cum += LD(h->bucket[b]);
-            if (b < SL_HIST_BUCKETS)
-                snprintf(le, sizeof(le), "%g", sl_hist_bounds[b]);
-            else
-                snprintf(le, sizeof(le), "+Inf");
-            sl_buf_printf(o, "sluice_delivery_duration_seconds_bucket{stream=\"%s\","
-                          "sink=\"%s\",le=\"%s\"} %llu\n", s[i].name, s[i].sink, le,
-                          (unsigned long long)cum);
-        }
-        sl_buf_printf(o, "sluice_delivery_duration_seconds_sum{stream=\"%s\",sink=\"%s\"} %.6f\n"
-                      "sluice_delivery_duration_seconds_count{stream=\"%s\",sink=\"%s\"} %llu\n",
-                      s[i].name, s[i].sink, (double)LD(h->sum_us) / 1e6, s[i].name,
-                      s[i].sink, (unsigned long long)cum);
+        snprintf(labels, sizeof(labels), "stream=\"%s\",sink=\"%s\"", s[i].name, s[i].sink);
+        histogram(o, "sluice_delivery_duration_seconds", labels, &s[i].st->delivery);
     }
+}
+
+static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
+{
+    char labels[96];
+
+    family(o, "sluice_http_requests_total", "counter",
+           "HTTP API requests by operation and status (samples appear once seen).");
+    for (int op = 0; op < SL_HOP_N; op++)
+        for (int k = 0; k < SL_HTTP_NSTATUS; k++) {
+            uint64_t v = LD(h->requests[op][k]);
+            if (!v)
+                continue;
+            if (sl_http_statuses[k])
+                snprintf(labels, sizeof(labels), "%d", sl_http_statuses[k]);
+            else
+                snprintf(labels, sizeof(labels), "other");
+            sl_buf_printf(o, "sluice_http_requests_total{operation=\"%s\",status=\"%s\"} "
+                          "%llu\n", sl_http_op_names[op], labels, (unsigned long long)v);
+        }
+    family(o, "sluice_http_request_duration_seconds", "histogram",
+           "Time from a request's first byte of headers to its answer.");
+    for (int op = 0; op < SL_HOP_N; op++) {
+        snprintf(labels, sizeof(labels), "operation=\"%s\"", sl_http_op_names[op]);
+        histogram(o, "sluice_http_request_duration_seconds", labels, &h->duration[op]);
+    }
+    family(o, "sluice_http_connections", "gauge", "Open HTTP API connections.");
+    sl_buf_printf(o, "sluice_http_connections %lld\n",
+                  (long long)atomic_load(&((struct sl_http_stats *)h)->connections));
 }
 
 static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,
@@ -281,6 +333,8 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, siz
         sl_stats_snapshot(s[i].st, &ss[i]);
     render_streams(out, s, n, ss);
     free(ss);
+    if (p->http)
+        render_http(out, p->http);
     family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");
     sl_buf_printf(out, "sluice_config_reloads_total{result=\"success\"} %llu\n"
                   "sluice_config_reloads_total{result=\"failure\"} %llu\n",

@@ -85,6 +85,23 @@ uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st);
 
 void sl_histogram_observe(struct sl_histogram *h, double seconds);
 
+/* The HTTP API's requests, by operation and status, and their latency.
+ * Threads: libmicrohttpd's threads write (relaxed), the metrics thread reads. */
+enum sl_http_op { SL_HOP_PUT_RECORD, SL_HOP_PUT_RECORD_BATCH, SL_HOP_LIST, SL_HOP_DESCRIBE,
+                  SL_HOP_NDJSON, SL_HOP_OTHER, SL_HOP_N };
+extern const char *const sl_http_op_names[SL_HOP_N];
+#define SL_HTTP_NSTATUS 10
+extern const int sl_http_statuses[SL_HTTP_NSTATUS];   /* the last slot: any other */
+
+struct sl_http_stats {
+    _Atomic uint64_t requests[SL_HOP_N][SL_HTTP_NSTATUS];
+    struct sl_histogram duration[SL_HOP_N];
+    _Atomic int64_t connections;
+};
+
+/* Counts one finished request. */
+void sl_http_stats_request(struct sl_http_stats *h, int op, int status, double seconds);
+
 /* What the renderer needs of one stream. */
 struct sl_metrics_stream {
     const char *name;
@@ -98,6 +115,7 @@ struct sl_metrics_process {
     const char *version;
     uint64_t reloads_ok, reloads_failed;
     double start_time_s;         /* epoch seconds */
+    const struct sl_http_stats *http;   /* NULL: no HTTP listener */
 };
 
 /* Appends the whole /metrics page to <out>. */

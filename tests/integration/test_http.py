@@ -92,6 +92,13 @@ class HttpApiTest(SluiceTestCase):
         delivered(d, "web", 1502)
         m = d.metrics()
         self.assertEqual(m.get("sluice_records_received_total", stream="web", source="http"), 1502)
+        self.assertEqual(m.get("sluice_http_requests_total", operation="PutRecordBatch",
+                               status="200"), 3)
+        self.assertEqual(m.get("sluice_http_requests_total", operation="PutRecord",
+                               status="200"), 2)
+        self.assertEqual(m.get("sluice_http_request_duration_seconds_count",
+                               operation="PutRecordBatch"), 3)
+        self.assertGreaterEqual(m.get("sluice_http_connections"), 0)
         d.stop()
         self.assertSameRecords(d.read_records("web"), [b"from-cli"] + recs + [b"single"])
 
@@ -124,9 +131,12 @@ class HttpApiTest(SluiceTestCase):
             self.assertIn(word, body["message"])
         st, body = fh(d, "PutRecord", ok, ctype="application/json")
         self.assertEqual((st, body["__type"]), (400, "SerializationException"))
-        # nothing from the rejected requests entered
-        self.assertEqual(d.metrics().get("sluice_records_received_total", stream="e",
-                                         source="http"), 0)
+        # nothing from the rejected requests entered; each was counted
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_records_received_total", stream="e", source="http"), 0)
+        # unknown op, unsupported op, wrong content type
+        self.assertEqual(m.get("sluice_http_requests_total", operation="other",
+                               status="400"), 3)
         # a body over http_max_body (8MiB) is refused before it is read
         s = socket.create_connection(("127.0.0.1", d.http_port), timeout=scaled(10))
         s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
