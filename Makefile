@@ -14,7 +14,7 @@ SRC := src/err.c src/log.c src/clock.c src/units.c src/backoff.c src/buf.c \
        src/compress.c src/metrics.c src/objkey.c src/sink.c src/sink_file.c \
        src/backup.c src/listener_tcp.c src/batcher.c src/stream.c \
        src/delivery.c src/admin_http.c src/firehose_api.c src/listener_http.c \
-       src/aws_sigv4.c
+       src/aws_sigv4.c src/auth.c
 MAIN := src/main.c
 UNIT := $(wildcard tests/unit/*.c)
 

@@ -41,6 +41,7 @@ static const char *const level_enum[] = { "debug", "info", "warn", "error", NULL
 static const char *const comp_enum[]  = { "none", "gzip", "zstd", NULL };
 static const char *const delim_enum[] = { "newline", "none", NULL };
 static const char *const sink_enum[]  = { "file", NULL };
+static const char *const auth_enum[]  = { "none", "token", "sigv4", NULL };
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -63,6 +64,10 @@ static const struct conf_key process_keys[] = {
       "close an HTTP connection idle this long" },
     { "http_threads", K_UINT, P(http_threads), 0, 1, 64, "2", NULL,
       "HTTP threads (libmicrohttpd's pool)" },
+    { "http_auth", K_ENUM, P(http_auth), 0, 0, 2, "none", auth_enum,
+      "none, token (NDJSON endpoint) or sigv4 (every request)" },
+    { "http_auth_file", K_STRING, STR(http_auth_file, struct sl_config), 0, 0, "", NULL,
+      "token: a file holding the token; sigv4: ACCESS_KEY_ID SECRET lines" },
     { "data_dir", K_STRING, STR(data_dir, struct sl_config), 1, 0,
       "/var/lib/sluice", NULL, "state directory; default parent of backup.path" },
     { "log_level", K_ENUM, P(log_level), 0, 0, 3, "info", level_enum,
@@ -466,6 +471,14 @@ static void check_all(struct parse *p)
     if (!(p->c->marks.bad & (1ULL << mi)) &&
         sl_addr_parse(p->c->metrics_listen, &p->c->metrics_addr, &why) != SL_OK)
         perr(p, p->c->marks.line[mi], "sluice", "metrics_listen", "%s", why);
+    mi = key_index(process_keys, "http_auth");
+    int fi = key_index(process_keys, "http_auth_file");
+    char aerr[512];
+    if (!(p->c->marks.bad & ((1ULL << mi) | (1ULL << fi))) &&
+        sl_auth_load(p->c->http_auth, p->c->http_auth_file, &p->c->auth, aerr,
+                     sizeof(aerr)) != SL_OK)
+        perr(p, (p->c->marks.seen & (1ULL << fi)) ? p->c->marks.line[fi] : p->c->marks.line[mi],
+             "sluice", "http_auth_file", "%s", aerr);
     mi = key_index(process_keys, "http_listen");
     if (!(p->c->marks.bad & (1ULL << mi)) && p->c->http_listen[0] &&
         sl_addr_parse(p->c->http_listen, &p->c->http_addr, &why) != SL_OK)
@@ -520,6 +533,7 @@ void sl_config_unref(struct sl_config *c)
     /* acq_rel: the last holder must see every other holder's reads done */
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
+    sl_auth_free(c->auth);
     free(c->streams);
     free(c);
 }

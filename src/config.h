@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "buf.h"
 
 #define SL_NAME_MAX    64
@@ -70,6 +71,9 @@ struct sl_config {
     uint64_t http_max_connections;
     int64_t  http_timeout_ms;             /* idle HTTP connections are closed */
     uint64_t http_threads;
+    int      http_auth;                   /* enum sl_auth_mode */
+    char     http_auth_file[PATH_MAX];
+    struct sl_auth *auth;                 /* loaded from http_auth_file; owned */
     char     data_dir[PATH_MAX];
     int      log_level;                   /* enum sl_log_level */
     uint64_t workers;                     /* delivery workers */

@@ -32,6 +32,7 @@ struct sl_daemon {
     struct sl_http_stream *hstreams;/* owned; what the HTTP source sees */
     struct sl_http_stats http_stats;/* written by the HTTP threads (atomics) */
     int http_enabled;               /* set before the metrics thread starts */
+    struct sl_config *http_cfg;     /* the config the HTTP listener started with */
     _Atomic int tcp_up;             /* listeners started */
     _Atomic uint64_t reloads_ok, reloads_failed;
     double start_time_s;

@@ -17,6 +17,7 @@
 
 #include <microhttpd.h>
 
+#include "aws_sigv4.h"
 #include "buf.h"
 #include "chunk.h"
 #include "clock.h"
@@ -214,6 +215,72 @@ static enum MHD_Result fh_describe(struct sl_http *h, struct MHD_Connection *c, 
     return reply(r, c, 200, JSON_TYPE, body, NULL);
 }
 
+static enum MHD_Result plain(struct req *q, struct MHD_Connection *c, unsigned status,
+                             const char *retry, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+struct hdrs { struct sl_sigv4_header h[SL_SIGV4_MAX_HEADERS]; size_t n; int over; };
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct hdrs *hs = cls;
+
+    (void)kind;
+    if (hs->n == SL_SIGV4_MAX_HEADERS) {
+        hs->over = 1;
+        return MHD_NO;
+    }
+    hs->h[hs->n++] = (struct sl_sigv4_header){ key, value ? value : "" };
+    return MHD_YES;
+}
+
+/*
+ * Checks the caller per http_auth (auth.h). Returns 1 if the request may
+ * go on; else queues the refusal and returns 0 with *<rc> set.
+ */
+static int authorized(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                      const char *url, int firehose_api, enum MHD_Result *rc)
+{
+    int mode = sl_auth_mode(h->lim.auth);
+    struct sl_sigv4_error e;
+    struct hdrs *hs;
+
+    if (mode == SL_AUTH_NONE)
+        return 1;
+    if (mode == SL_AUTH_TOKEN) {
+        if (!firehose_api && sl_auth_token_ok(h->lim.auth, MHD_lookup_connection_value(
+                                                  c, MHD_HEADER_KIND, "Authorization")))
+            return 1;
+        *rc = firehose_api
+            ? fh_error(r, c, "AccessDeniedException", 403, "http_auth = token covers only "
+                       "the NDJSON endpoint; the Firehose API needs http_auth = sigv4")
+            : plain(r, c, 401, NULL, "a valid Authorization: Bearer token is required");
+        return 0;
+    }
+    if (!(hs = calloc(1, sizeof(*hs)))) {
+        *rc = MHD_NO;
+        return 0;
+    }
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect, hs);
+    struct sl_sigv4_verifier v = { .secret = sl_auth_secret, .arg = (void *)h->lim.auth };
+    struct sl_sigv4_request q = { .method = "POST", .path = url, .query = "",
+                                  .headers = hs->h, .nheaders = hs->n, .body = r->body.data,
+                                  .body_len = r->body.len };
+    int over = hs->over, ok = 0;
+
+    if (!over)
+        ok = sl_sigv4_verify(&v, &q, sl_clock_wall_ms() / 1000, &e) == SL_OK;
+    free(hs);
+    if (ok)
+        return 1;
+    if (over)
+        *rc = fh_error(r, c, "IncompleteSignatureException", 400, "too many headers");
+    else
+        *rc = fh_error(r, c, e.code, e.http_status, "%s", e.message);
+    return 0;
+}
+
 static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, struct req *r)
 {
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
@@ -238,9 +305,6 @@ static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, str
 }
 
 /* A short JSON message for the NDJSON endpoint. */
-static enum MHD_Result plain(struct req *q, struct MHD_Connection *c, unsigned status,
-                             const char *retry, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
 
 static enum MHD_Result plain(struct req *q, struct MHD_Connection *c, unsigned status,
                              const char *retry, const char *fmt, ...)
@@ -369,11 +433,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return plain(r, c, 413, NULL, "body over %llu bytes", (unsigned long long)h->lim.max_body);
     if (strcmp(method, "POST") != 0)
         return plain(r, c, 405, NULL, "use POST");
+    enum MHD_Result rc;
     if (strcmp(url, "/") == 0)
-        return firehose(h, c, r);
+        return authorized(h, c, r, url, 1, &rc) ? firehose(h, c, r) : rc;
     if (strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) == 0) {
         r->op = SL_HOP_NDJSON;
-        return ndjson(h, c, r, url);
+        return authorized(h, c, r, url, 0, &rc) ? ndjson(h, c, r, url) : rc;
     }
     return plain(r, c, 404, NULL, "try POST / (Firehose API) or POST /v1/streams/NAME/records");
 }

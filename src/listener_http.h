@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "intake.h"
 
 struct sl_http_stream {
@@ -31,11 +32,13 @@ struct sl_http_stream {
     struct sl_intake *in;        /* borrowed */
 };
 
+/* How the listener runs, and who may call it. */
 struct sl_http_limits {
     uint64_t max_body;           /* bytes of a request body */
     unsigned max_connections;
     unsigned timeout_s;          /* idle connection timeout */
     unsigned threads;
+    const struct sl_auth *auth;  /* NULL: none; borrowed until sl_http_stop */
 };
 
 /* What the listener asks of the daemon for the control-plane reads. */

@@ -141,12 +141,13 @@ static int start_http(struct sl_daemon *d)
     struct sl_http_limits lim = {
         .max_body = c->http_max_body, .max_connections = (unsigned)c->http_max_connections,
         .timeout_s = (unsigned)((c->http_timeout_ms + 999) / 1000),
-        .threads = (unsigned)c->http_threads,
+        .threads = (unsigned)c->http_threads, .auth = c->auth,
     };
     char err[256];
 
     if (!c->http_listen[0])
         return SL_OK;
+    d->http_cfg = sl_config_ref(d->cfg);     /* keeps <auth> alive across reloads */
     d->hstreams = calloc(d->nstreams, sizeof(*d->hstreams));
     if (!d->hstreams)
         return SL_ENOMEM;
@@ -250,7 +251,8 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
         n->io_threads != o->io_threads || strcmp(n->http_listen, o->http_listen) != 0 ||
         n->http_max_body != o->http_max_body || n->http_threads != o->http_threads ||
         n->http_max_connections != o->http_max_connections ||
-        n->http_timeout_ms != o->http_timeout_ms)
+        n->http_timeout_ms != o->http_timeout_ms || n->http_auth != o->http_auth ||
+        strcmp(n->http_auth_file, o->http_auth_file) != 0)
         sl_warn("msg=\"metrics_listen, workers, io_threads and the http_* keys apply at the "
                 "next restart\"");
     return NULL;
@@ -315,6 +317,8 @@ static size_t stop(struct sl_daemon *d)
 
     sl_http_stop(d->http);        /* finishes the requests in progress */
     d->http = NULL;
+    sl_config_unref(d->http_cfg);
+    d->http_cfg = NULL;
     sl_tcp_stop(d->tcp, timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_stop(d->streams[i]);

@@ -17,7 +17,7 @@ import urllib.request
 import boto3
 from botocore.config import Config
 
-from harness import SluiceTestCase, make_records, scaled, wait_for
+from harness import BIN, SluiceTestCase, make_records, scaled, wait_for
 
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-checked",
          "AWS_DEFAULT_REGION": "us-east-1"}
@@ -222,6 +222,78 @@ class HttpApiTest(SluiceTestCase):
         delivered(d, "cc", 40 * 5 * 20)
         d.stop()
         self.assertEqual(len(set(d.read_records("cc"))), 4000)
+
+
+class HttpAuthTest(SluiceTestCase):
+
+    def test_sigv4_accepts_the_right_secret_and_refuses_others(self):
+        d = self.sluice({"sa": {"buffer_interval": "100ms"}}, start=False)
+        keys = os.path.join(d.dir, "keys")
+        with open(keys, "w") as f:
+            f.write("# access key id, secret\nAKIDGOOD the-real-secret\n")
+        d.process.update({"http_auth": "sigv4", "http_auth_file": keys})
+        d.start()
+
+        def cl(akid, secret):
+            return boto3.client("firehose", endpoint_url="http://127.0.0.1:%d" % d.http_port,
+                                region_name="eu-west-1", aws_access_key_id=akid,
+                                aws_secret_access_key=secret,
+                                config=Config(retries={"max_attempts": 1}))
+        r = cl("AKIDGOOD", "the-real-secret").put_record_batch(
+            DeliveryStreamName="sa", Records=[{"Data": b"signed-%d" % i} for i in range(10)])
+        self.assertEqual(r["FailedPutCount"], 0)
+        for akid, secret, code in (("AKIDGOOD", "wrong", "InvalidSignatureException"),
+                                   ("AKIDNOPE", "x", "UnrecognizedClientException")):
+            with self.assertRaises(Exception) as cm:
+                cl(akid, secret).put_record(DeliveryStreamName="sa", Record={"Data": b"no"})
+            self.assertIn(code, str(cm.exception))
+        st, _, body = post(d, "/", b"{}", {"Content-Type": "application/x-amz-json-1.1",
+                                           "X-Amz-Target": "Firehose_20150804.PutRecord"})
+        self.assertEqual(json.loads(body)["__type"], "MissingAuthenticationTokenException")
+        st, _, _ = post(d, "/v1/streams/sa/records", b"unsigned\n")
+        self.assertNotEqual(st, 200)
+        self.assertNotIn(b"the-real-secret", open(d.log_path, "rb").read())
+        delivered(d, "sa", 10)
+        d.stop()
+        self.assertSameRecords(d.read_records("sa"), [b"signed-%d" % i for i in range(10)])
+
+    def test_token_guards_the_ndjson_endpoint(self):
+        d = self.sluice({"tk": {"buffer_interval": "100ms"}}, start=False)
+        tok = os.path.join(d.dir, "token")
+        with open(tok, "w") as f:
+            f.write("0123456789abcdef0123\n")
+        d.process.update({"http_auth": "token", "http_auth_file": tok})
+        d.start()
+        st, _, _ = post(d, "/v1/streams/tk/records", b"a\n")
+        self.assertEqual(st, 401)
+        st, _, _ = post(d, "/v1/streams/tk/records", b"a\n",
+                        {"Authorization": "Bearer 0123456789abcdef0124"})
+        self.assertEqual(st, 401)
+        st, _, body = post(d, "/v1/streams/tk/records", b"a\nb\n",
+                           {"Authorization": "Bearer 0123456789abcdef0123"})
+        self.assertEqual((st, json.loads(body)["accepted"]), (200, 2))
+        st, body = fh(d, "PutRecord", {"DeliveryStreamName": "tk", "Record": {"Data": "YQ=="}})
+        self.assertEqual((st, body["__type"]), (403, "AccessDeniedException"))
+        delivered(d, "tk", 2)
+        d.stop()
+
+    def test_auth_file_problems_are_config_errors(self):
+        d = self.sluice({"x": {}}, start=False)
+        d.process.update({"http_auth": "sigv4", "http_auth_file": os.path.join(d.dir, "none")})
+        d.write_config()
+        p = subprocess.run([BIN, "--check", "-c", d.conf_path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=scaled(30))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"http_auth_file", p.stderr)
+        bad = os.path.join(d.dir, "bad")
+        with open(bad, "w") as f:
+            f.write("only-one-word\n")
+        d.process["http_auth_file"] = bad
+        d.write_config()
+        p = subprocess.run([BIN, "--check", "-c", d.conf_path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=scaled(30))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"bad:1: expected ACCESS_KEY_ID SECRET", p.stderr)
 
 
 if __name__ == "__main__":
