@@ -175,3 +175,77 @@ int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kin
     }
     return sl_compress_end(c);
 }
+
+/* Makes room for the next piece of output, up to out->max exactly. */
+static int out_room(struct sl_buf *out)
+{
+    size_t want = out->max - out->len < STAGE ? out->max - out->len : STAGE;
+
+    return want == 0 ? SL_ETOOBIG : sl_buf_reserve(out, want);
+}
+
+static int gunzip(const void *in, size_t len, struct sl_buf *out)
+{
+    z_stream z = { 0 };
+    int zr = Z_OK, rc = SL_OK;
+
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return SL_ENOMEM;
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)len;
+    while (zr != Z_STREAM_END) {
+        if ((rc = out_room(out)) != SL_OK)
+            break;
+        z.next_out = out->data + out->len;
+        z.avail_out = (uInt)(out->cap - out->len);
+        zr = inflate(&z, Z_NO_FLUSH);
+        out->len = out->cap - z.avail_out;
+        if (zr != Z_OK && zr != Z_STREAM_END) {
+            rc = SL_EINVAL;
+            break;
+        }
+        if (zr == Z_OK && z.avail_in == 0 && z.avail_out > 0) {
+            rc = SL_EINVAL;        /* input ended before the stream did */
+            break;
+        }
+    }
+    inflateEnd(&z);
+    return rc;
+}
+
+static int unzstd(const void *in, size_t len, struct sl_buf *out)
+{
+    ZSTD_DCtx *d = ZSTD_createDCtx();
+    ZSTD_inBuffer ib = { in, len, 0 };
+    size_t left = 1;
+    int rc = SL_OK;
+
+    if (!d)
+        return SL_ENOMEM;
+    while (left != 0) {
+        if ((rc = out_room(out)) != SL_OK)
+            break;
+        ZSTD_outBuffer ob = { out->data + out->len, out->cap - out->len, 0 };
+        left = ZSTD_decompressStream(d, &ob, &ib);
+        out->len += ob.pos;
+        if (ZSTD_isError(left)) {
+            rc = SL_EINVAL;
+            break;
+        }
+        if (left != 0 && ib.pos == ib.size && ob.pos < ob.size) {
+            rc = SL_EINVAL;        /* truncated */
+            break;
+        }
+    }
+    ZSTD_freeDCtx(d);
+    return rc;
+}
+
+int sl_decompress(int kind, const void *in, size_t len, struct sl_buf *out)
+{
+    if (kind == SL_COMP_GZIP)
+        return gunzip(in, len, out);
+    if (kind == SL_COMP_ZSTD)
+        return unzstd(in, len, out);
+    return sl_buf_append(out, in, len);
+}

@@ -35,6 +35,14 @@ int sl_compress_end(struct sl_compressor *c);
 int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kind,
                       int level, int delimiter, struct sl_buf *out);
 
+/*
+ * Decompresses a whole gzip or zstd stream (<kind>) from <in> into <out>
+ * (appended). <out>'s max bounds the result: past it, SL_ETOOBIG (a
+ * decompression bomb stops there). SL_EINVAL for a corrupt or truncated
+ * stream. Allocates its codec state per call; any thread.
+ */
+int sl_decompress(int kind, const void *in, size_t len, struct sl_buf *out);
+
 /* ".gz", ".zst" or "" for <kind>. */
 const char *sl_compress_ext(int kind);
 

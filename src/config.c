@@ -58,6 +58,8 @@ static const struct conf_key process_keys[] = {
       "127.0.0.1:8440", NULL, "HOST:PORT of the HTTP API (Firehose's and NDJSON); empty: off" },
     { "http_max_body", K_SIZE, P(http_max_body), 0, KIB, 64 * MIB, "8MiB", NULL,
       "largest HTTP request body" },
+    { "http_max_decompressed", K_SIZE, P(http_max_decompressed), 0, KIB, GIB, "32MiB", NULL,
+      "largest NDJSON body once its Content-Encoding is undone (bombs get 413)" },
     { "http_max_connections", K_UINT, P(http_max_connections), 0, 1, 100000, "1024", NULL,
       "open HTTP connections" },
     { "http_timeout", K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,

@@ -68,6 +68,7 @@ struct sl_config {
     char     http_listen[256];            /* "" when there is no HTTP source */
     struct sl_addr http_addr;
     uint64_t http_max_body;               /* bytes of one request body */
+    uint64_t http_max_decompressed;       /* ... once gzip/zstd is undone */
     uint64_t http_max_connections;
     int64_t  http_timeout_ms;             /* idle HTTP connections are closed */
     uint64_t http_threads;

@@ -21,6 +21,8 @@
 #include "buf.h"
 #include "chunk.h"
 #include "clock.h"
+#include "compress.h"
+#include "config.h"
 #include "firehose_api.h"
 #include "log.h"
 #include "sluice/err.h"
@@ -373,11 +375,30 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
     struct sl_intake *in;
     struct ndj s = { 0 };
+    int kind = SL_COMP_NONE, rc;
 
     if (!slash || strcmp(slash, "/records") != 0 || !(in = find(h, name, (size_t)(slash - name))))
         return plain(r, c, 404, NULL, "no such stream: %.*s", slash ? (int)(slash - name) : 64, name);
-    if (enc && strcasecmp(enc, "identity") != 0)
-        return plain(r, c, 415, NULL, "Content-Encoding %.40s is not supported yet", enc);
+    if (enc && strcasecmp(enc, "gzip") == 0)
+        kind = SL_COMP_GZIP;
+    else if (enc && strcasecmp(enc, "zstd") == 0)
+        kind = SL_COMP_ZSTD;
+    else if (enc && strcasecmp(enc, "identity") != 0)
+        return plain(r, c, 415, NULL, "Content-Encoding %.40s: use gzip, zstd or identity", enc);
+    if (kind != SL_COMP_NONE) {           /* undo it, bounded: a bomb stops at the limit */
+        struct sl_buf plainbuf;
+        sl_buf_init(&plainbuf, h->lim.max_decompressed);
+        rc = sl_decompress(kind, r->body.data, r->body.len, &plainbuf);
+        if (rc != SL_OK) {
+            sl_buf_destroy(&plainbuf);
+            return rc == SL_ETOOBIG
+                ? plain(r, c, 413, NULL, "body over %llu bytes once decompressed",
+                        (unsigned long long)h->lim.max_decompressed)
+                : plain(r, c, 400, NULL, "body is not valid %s", enc);
+        }
+        sl_buf_destroy(&r->body);
+        r->body = plainbuf;
+    }
     s.max = SL_LD(in->max_record_size);
     if (each_line(r->body.data, r->body.len, ndj_size, &s) != SL_OK) {
         sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_OVERSIZE], 1);

@@ -35,6 +35,7 @@ struct sl_http_stream {
 /* How the listener runs, and who may call it. */
 struct sl_http_limits {
     uint64_t max_body;           /* bytes of a request body */
+    uint64_t max_decompressed;   /* ... once gzip/zstd is undone (NDJSON) */
     unsigned max_connections;
     unsigned timeout_s;          /* idle connection timeout */
     unsigned threads;

@@ -5,6 +5,7 @@ backpressure and the client's retry of the failed records; the NDJSON
 endpoint. Every record is read back from the objects exactly once.
 """
 import base64
+import gzip
 import json
 import os
 import socket
@@ -197,9 +198,30 @@ class HttpApiTest(SluiceTestCase):
         self.assertEqual(st, 404)
         st, _, _ = post(d, "/v1/streams/nd/records", b"a\n", {"Content-Encoding": "br"})
         self.assertEqual(st, 415)
-        delivered(d, "nd", 3)
+        # compressed bodies
+        st, _, body = post(d, "/v1/streams/nd/records", gzip.compress(b"gz-1\ngz-2\n"),
+                           {"Content-Encoding": "gzip"})
+        self.assertEqual((st, json.loads(body)["accepted"]), (200, 2))
+        zst = subprocess.run(["zstd", "-q", "-c"], input=b"zs-1\nzs-2\nzs-3",
+                             stdout=subprocess.PIPE, check=True).stdout
+        st, _, body = post(d, "/v1/streams/nd/records", zst, {"Content-Encoding": "zstd"})
+        self.assertEqual((st, json.loads(body)["accepted"]), (200, 3))
+        st, _, _ = post(d, "/v1/streams/nd/records", b"not gzip at all",
+                        {"Content-Encoding": "gzip"})
+        self.assertEqual(st, 400)
+        st, _, _ = post(d, "/v1/streams/nd/records", gzip.compress(b"cut-1\n")[:-6],
+                        {"Content-Encoding": "gzip"})
+        self.assertEqual(st, 400)
+        # a decompression bomb: 200 MB of newlines in ~200 KB stops at the limit
+        bomb = gzip.compress(b"\n" * (200 << 20), compresslevel=9)
+        self.assertLess(len(bomb), 1 << 20)
+        st, _, body = post(d, "/v1/streams/nd/records", bomb, {"Content-Encoding": "gzip"})
+        self.assertEqual(st, 413, body)
+        self.assertTrue(d.healthy())
+        delivered(d, "nd", 8)
         d.stop()
-        self.assertSameRecords(d.read_records("nd"), [b"one", b"two", b"three"])
+        self.assertSameRecords(d.read_records("nd"), [b"one", b"two", b"three", b"gz-1",
+                                                      b"gz-2", b"zs-1", b"zs-2", b"zs-3"])
 
     def test_concurrent_keepalive_clients(self):
         d = self.sluice({"cc": {"buffer_interval": "200ms"}})

@@ -150,6 +150,37 @@ START_TEST(test_compress_output_bounded_by_buffer_max)
 }
 END_TEST
 
+START_TEST(test_decompress_round_trip_limit_and_corruption)
+{
+    struct sl_compressor *c = sl_compressor_new();
+    struct sl_batch *b = make_batch(20000);
+    struct sl_buf z, out, want;
+    int kind = _i ? SL_COMP_ZSTD : SL_COMP_GZIP;
+
+    expected(20000, 1, &want);
+    sl_buf_init(&z, 1 << 24);
+    ck_assert_int_eq(sl_compress_batch(c, b, kind, 3, SL_DELIM_NEWLINE, &z), SL_OK);
+    sl_buf_init(&out, want.len);                    /* exactly enough */
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_OK);
+    ck_assert_uint_eq(out.len, want.len);
+    ck_assert_int_eq(memcmp(out.data, want.data, want.len), 0);
+    sl_buf_destroy(&out);
+    sl_buf_init(&out, want.len - 1);                /* one byte short: refused */
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_ETOOBIG);
+    sl_buf_destroy(&out);
+    sl_buf_init(&out, 1 << 24);                     /* truncated */
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len / 2, &out), SL_EINVAL);
+    sl_buf_destroy(&out);
+    sl_buf_init(&out, 1 << 24);                     /* not compressed at all */
+    ck_assert_int_eq(sl_decompress(kind, "plain text", 10, &out), SL_EINVAL);
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&z);
+    sl_buf_destroy(&want);
+    sl_batch_free(b);
+    sl_compressor_free(c);
+}
+END_TEST
+
 Suite *sl_compress_suite(void)
 {
     Suite *s = suite_create("compress");
@@ -160,6 +191,7 @@ Suite *sl_compress_suite(void)
     tcase_add_test(tc, test_compress_delimiter_none_concatenates);
     tcase_add_test(tc, test_compress_newline_not_doubled);
     tcase_add_test(tc, test_compress_output_bounded_by_buffer_max);
+    tcase_add_loop_test(tc, test_decompress_round_trip_limit_and_corruption, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
