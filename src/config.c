@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "log.h"
 #include "sluice/err.h"
@@ -70,6 +73,10 @@ static const struct conf_key process_keys[] = {
       "none, token (NDJSON endpoint) or sigv4 (every request)" },
     { "http_auth_file", K_STRING, STR(http_auth_file, struct sl_config), 0, 0, "", NULL,
       "token: a file holding the token; sigv4: ACCESS_KEY_ID SECRET lines" },
+    { "http_tls_cert", K_STRING, STR(http_tls_cert, struct sl_config), 0, 0, "", NULL,
+      "PEM certificate (chain) for HTTPS on http_listen; with http_tls_key" },
+    { "http_tls_key", K_STRING, STR(http_tls_key, struct sl_config), 0, 0, "", NULL,
+      "PEM private key of http_tls_cert" },
     { "data_dir", K_STRING, STR(data_dir, struct sl_config), 1, 0,
       "/var/lib/sluice", NULL, "state directory; default parent of backup.path" },
     { "log_level", K_ENUM, P(log_level), 0, 0, 3, "info", level_enum,
@@ -458,6 +465,78 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
     }
 }
 
+/* Reads a whole PEM file (at most 1 MiB) into a new string, or NULL. */
+static char *slurp(const char *path, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    char *s = NULL;
+    size_t n;
+
+    if (!f) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    s = malloc((1 << 20) + 1);
+    n = s ? fread(s, 1, 1 << 20, f) : 0;
+    if (s && (ferror(f) || !feof(f))) {
+        snprintf(why, whylen, "%s: unreadable or over 1 MiB", path);
+        free(s);
+        s = NULL;
+    } else if (s) {
+        s[n] = '\0';
+    }
+    fclose(f);
+    return s;
+}
+
+/* http_tls_cert and http_tls_key: both or neither, each a PEM that
+ * libcrypto can read, and the key must match the certificate. */
+static void check_tls(struct parse *p)
+{
+    struct sl_config *c = p->c;
+    int ci = key_index(process_keys, "http_tls_cert"), ki = key_index(process_keys, "http_tls_key");
+    int line = c->marks.line[(c->marks.seen & (1ULL << ci)) ? ci : ki];
+    char why[512];
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    BIO *b;
+
+    if (!c->http_tls_cert[0] && !c->http_tls_key[0])
+        return;
+    if (!c->http_tls_cert[0] || !c->http_tls_key[0]) {
+        perr(p, line, "sluice", c->http_tls_cert[0] ? "http_tls_key" : "http_tls_cert",
+             "http_tls_cert and http_tls_key go together");
+        return;
+    }
+    if (!(c->tls_cert_pem = slurp(c->http_tls_cert, why, sizeof(why)))) {
+        perr(p, c->marks.line[ci], "sluice", "http_tls_cert", "%s", why);
+        return;
+    }
+    if (!(c->tls_key_pem = slurp(c->http_tls_key, why, sizeof(why)))) {
+        perr(p, c->marks.line[ki], "sluice", "http_tls_key", "%s", why);
+        return;
+    }
+    if ((b = BIO_new_mem_buf(c->tls_cert_pem, -1))) {
+        x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        BIO_free(b);
+    }
+    if ((b = BIO_new_mem_buf(c->tls_key_pem, -1))) {
+        k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+        BIO_free(b);
+    }
+    if (!x)
+        perr(p, c->marks.line[ci], "sluice", "http_tls_cert", "%s: not a PEM certificate",
+             c->http_tls_cert);
+    else if (!k)
+        perr(p, c->marks.line[ki], "sluice", "http_tls_key", "%s: not a PEM private key "
+             "(or it is encrypted)", c->http_tls_key);
+    else if (X509_check_private_key(x, k) != 1)
+        perr(p, c->marks.line[ki], "sluice", "http_tls_key", "%s does not match %s",
+             c->http_tls_key, c->http_tls_cert);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 static void check_all(struct parse *p)
 {
     const char *why;
@@ -481,6 +560,7 @@ static void check_all(struct parse *p)
                      sizeof(aerr)) != SL_OK)
         perr(p, (p->c->marks.seen & (1ULL << fi)) ? p->c->marks.line[fi] : p->c->marks.line[mi],
              "sluice", "http_auth_file", "%s", aerr);
+    check_tls(p);
     mi = key_index(process_keys, "http_listen");
     if (!(p->c->marks.bad & (1ULL << mi)) && p->c->http_listen[0] &&
         sl_addr_parse(p->c->http_listen, &p->c->http_addr, &why) != SL_OK)
@@ -536,6 +616,10 @@ void sl_config_unref(struct sl_config *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
     sl_auth_free(c->auth);
+    free(c->tls_cert_pem);
+    if (c->tls_key_pem)
+        OPENSSL_cleanse(c->tls_key_pem, strlen(c->tls_key_pem));
+    free(c->tls_key_pem);
     free(c->streams);
     free(c);
 }

@@ -75,6 +75,9 @@ struct sl_config {
     int      http_auth;                   /* enum sl_auth_mode */
     char     http_auth_file[PATH_MAX];
     struct sl_auth *auth;                 /* loaded from http_auth_file; owned */
+    char     http_tls_cert[PATH_MAX];     /* "" : plain HTTP */
+    char     http_tls_key[PATH_MAX];
+    char    *tls_cert_pem, *tls_key_pem;  /* their contents, checked; owned */
     char     data_dir[PATH_MAX];
     int      log_level;                   /* enum sl_log_level */
     uint64_t workers;                     /* delivery workers */

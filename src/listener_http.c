@@ -506,15 +506,21 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
     }
     *h = (struct sl_http){ .lim = *lim, .streams = streams, .nstreams = n, .ops = ops,
                            .arg = arg, .stats = stats };
-    h->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD |
-                              (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                              0, NULL, NULL, handle, h,
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+                     (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                     (lim->tls_cert_pem ? MHD_USE_TLS : 0);
+    /* Without TLS the two HTTPS options are skipped: MHD_OPTION_END ends
+     * the list where they would start. */
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
                               MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
                               MHD_OPTION_THREAD_POOL_SIZE, lim->threads,
                               MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, h,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                              lim->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+                              lim->tls_cert_pem,
+                              MHD_OPTION_HTTPS_MEM_KEY, lim->tls_key_pem,
                               MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "%s", strerror(errno));

@@ -40,6 +40,8 @@ struct sl_http_limits {
     unsigned timeout_s;          /* idle connection timeout */
     unsigned threads;
     const struct sl_auth *auth;  /* NULL: none; borrowed until sl_http_stop */
+    const char *tls_cert_pem;    /* NULL: plain HTTP; else HTTPS (borrowed, as auth) */
+    const char *tls_key_pem;
 };
 
 /* What the listener asks of the daemon for the control-plane reads. */

@@ -143,6 +143,7 @@ static int start_http(struct sl_daemon *d)
         .max_connections = (unsigned)c->http_max_connections,
         .timeout_s = (unsigned)((c->http_timeout_ms + 999) / 1000),
         .threads = (unsigned)c->http_threads, .auth = c->auth,
+        .tls_cert_pem = c->tls_cert_pem, .tls_key_pem = c->tls_key_pem,
     };
     char err[256];
 
@@ -254,6 +255,8 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
         n->http_max_decompressed != o->http_max_decompressed ||
         n->http_max_connections != o->http_max_connections ||
         n->http_timeout_ms != o->http_timeout_ms || n->http_auth != o->http_auth ||
+        strcmp(n->http_tls_cert, o->http_tls_cert) != 0 ||
+        strcmp(n->http_tls_key, o->http_tls_key) != 0 ||
         strcmp(n->http_auth_file, o->http_auth_file) != 0)
         sl_warn("msg=\"metrics_listen, workers, io_threads and the http_* keys apply at the "
                 "next restart\"");

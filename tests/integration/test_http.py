@@ -224,26 +224,46 @@ class HttpApiTest(SluiceTestCase):
                                                       b"gz-2", b"zs-1", b"zs-2", b"zs-3"])
 
     def test_concurrent_keepalive_clients(self):
-        d = self.sluice({"cc": {"buffer_interval": "200ms"}})
-        errors = []
+        # 200 keep-alive connections open at once, each sending two batches
+        # over the same connection (raw HTTP: 200 boto3 clients would cost
+        # the test more than the daemon).
+        import http.client
+        d = self.sluice({"cc": {"buffer_interval": "200ms"}},
+                        process={"http_threads": "4"})
+        errors, conns = [], []
+        barrier = threading.Barrier(201)
 
         def worker(k):
             try:
-                c = client(d)                      # one keep-alive connection each
-                for j in range(5):
-                    r = c.put_record_batch(DeliveryStreamName="cc", Records=[
-                        {"Data": b"cc-%d-%d-%d" % (k, j, i)} for i in range(20)])
-                    if r["FailedPutCount"]:
-                        errors.append(r)
+                conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=scaled(30))
+                conn.connect()
+                conns.append(conn)
+                barrier.wait(scaled(30))          # all 200 open before any sends
+                for j in range(2):
+                    body = json.dumps({"DeliveryStreamName": "cc", "Records": [
+                        {"Data": base64.b64encode(b"cc-%d-%d-%d" % (k, j, i)).decode()}
+                        for i in range(20)]})
+                    conn.request("POST", "/", body, {
+                        "Content-Type": "application/x-amz-json-1.1",
+                        "X-Amz-Target": "Firehose_20150804.PutRecordBatch"})
+                    r = conn.getresponse()
+                    out = json.loads(r.read())
+                    if r.status != 200 or out["FailedPutCount"]:
+                        errors.append(out)
             except Exception as e:                 # reported below
-                errors.append(e)
-        threads = [threading.Thread(target=worker, args=(k,)) for k in range(40)]
+                errors.append(repr(e))
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(200)]
         [t.start() for t in threads]
+        barrier.wait(scaled(30))
+        wait_for(lambda: d.metrics().get("sluice_http_connections") == 200, 10,
+                 msg="200 HTTP connections open at once")
         [t.join(scaled(60)) for t in threads]
         self.assertEqual(errors, [])
-        delivered(d, "cc", 40 * 5 * 20)
+        for conn in conns:
+            conn.close()
+        delivered(d, "cc", 200 * 2 * 20)
         d.stop()
-        self.assertEqual(len(set(d.read_records("cc"))), 4000)
+        self.assertEqual(len(set(d.read_records("cc"))), 8000)
 
 
 class HttpAuthTest(SluiceTestCase):
@@ -316,6 +336,57 @@ class HttpAuthTest(SluiceTestCase):
                            stderr=subprocess.PIPE, timeout=scaled(30))
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"bad:1: expected ACCESS_KEY_ID SECRET", p.stderr)
+
+
+def make_cert(directory, name):
+    """A self-signed certificate for 127.0.0.1, made with the openssl CLI."""
+    crt, key = os.path.join(directory, name + ".crt"), os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", crt], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=scaled(60))
+    return crt, key
+
+
+class HttpTlsTest(SluiceTestCase):
+
+    def test_boto3_over_https_with_the_tests_certificate(self):
+        d = self.sluice({"tls": {"buffer_interval": "100ms"}}, start=False)
+        crt, key = make_cert(d.dir, "a")
+        d.process.update({"http_tls_cert": crt, "http_tls_key": key})
+        d.start()
+        c = boto3.client("firehose", endpoint_url="https://127.0.0.1:%d" % d.http_port,
+                         region_name="us-east-1", aws_access_key_id="x",
+                         aws_secret_access_key="x", verify=crt,
+                         config=Config(retries={"max_attempts": 1}))
+        r = c.put_record_batch(DeliveryStreamName="tls",
+                               Records=[{"Data": b"tls-%d" % i} for i in range(50)])
+        self.assertEqual(r["FailedPutCount"], 0)
+        with self.assertRaises(Exception):      # plain HTTP on the TLS port
+            post(d, "/v1/streams/tls/records", b"plain\n")
+        delivered(d, "tls", 50)
+        d.stop()
+        self.assertSameRecords(d.read_records("tls"), [b"tls-%d" % i for i in range(50)])
+
+    def test_bad_certificate_or_key_is_a_config_error(self):
+        d = self.sluice({"x": {}}, start=False)
+        crt, key = make_cert(d.dir, "a")
+        _, other_key = make_cert(d.dir, "b")
+        junk = os.path.join(d.dir, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a certificate\n")
+        for tls, word in (({"http_tls_cert": crt}, b"go together"),
+                          ({"http_tls_cert": junk, "http_tls_key": key}, b"not a PEM certificate"),
+                          ({"http_tls_cert": crt, "http_tls_key": junk}, b"not a PEM private key"),
+                          ({"http_tls_cert": crt, "http_tls_key": other_key}, b"does not match")):
+            d.process.pop("http_tls_cert", None)
+            d.process.pop("http_tls_key", None)
+            d.process.update(tls)
+            d.write_config()
+            p = subprocess.run([BIN, "--check", "-c", d.conf_path], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=scaled(30))
+            self.assertEqual(p.returncode, 1, tls)
+            self.assertIn(word, p.stderr)
 
 
 if __name__ == "__main__":
