@@ -44,3 +44,27 @@ CONF
     kill -TERM "$pid"; wait "$pid"
     rm -rf "$dir"
 done
+
+# PutRecordBatch over HTTP into the same kind of stream (zstd).
+dir=$(mktemp -d /tmp/sluice-bench-XXXXXX)
+hport=$(free_port); mport=$(free_port)
+cat > "$dir/sluice.conf" <<CONF
+[sluice]
+metrics_listen = 127.0.0.1:$mport
+http_listen = 127.0.0.1:$hport
+http_threads = 2
+data_dir = $dir
+log_level = warn
+[stream bench]
+buffer_size = 8MiB
+buffer_interval = 200ms
+compression = zstd
+file.path = $dir/out
+CONF
+"./$BUILD/sluice" -c "$dir/sluice.conf" 2>"$dir/log" &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null && break; sleep 0.05; done
+python3 bench/http_bench.py "$hport" bench "${HTTP_CONNS:-8}" "${HTTP_REQUESTS:-100}"
+kill -TERM "$pid"; wait "$pid"
+rm -rf "$dir"
+
