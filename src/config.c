@@ -63,6 +63,8 @@ static const struct conf_key process_keys[] = {
       "largest HTTP request body" },
     { "http_max_decompressed", K_SIZE, P(http_max_decompressed), 0, KIB, GIB, "32MiB", NULL,
       "largest NDJSON body once its Content-Encoding is undone (bombs get 413)" },
+    { "http_max_header", K_SIZE, P(http_max_header), 0, 4 * KIB, MIB, "32KiB", NULL,
+      "request line and headers of one request (libmicrohttpd's connection memory)" },
     { "http_max_connections", K_UINT, P(http_max_connections), 0, 1, 100000, "1024", NULL,
       "open HTTP connections" },
     { "http_timeout", K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,

@@ -69,6 +69,7 @@ struct sl_config {
     struct sl_addr http_addr;
     uint64_t http_max_body;               /* bytes of one request body */
     uint64_t http_max_decompressed;       /* ... once gzip/zstd is undone */
+    uint64_t http_max_header;             /* request line + headers, per connection */
     uint64_t http_max_connections;
     int64_t  http_timeout_ms;             /* idle HTTP connections are closed */
     uint64_t http_threads;

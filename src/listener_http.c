@@ -516,6 +516,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
                               MHD_OPTION_THREAD_POOL_SIZE, lim->threads,
                               MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)lim->max_header,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, h,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                               lim->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,

@@ -36,6 +36,7 @@ struct sl_http_stream {
 struct sl_http_limits {
     uint64_t max_body;           /* bytes of a request body */
     uint64_t max_decompressed;   /* ... once gzip/zstd is undone (NDJSON) */
+    uint64_t max_header;         /* request line and headers */
     unsigned max_connections;
     unsigned timeout_s;          /* idle connection timeout */
     unsigned threads;

@@ -140,6 +140,7 @@ static int start_http(struct sl_daemon *d)
     const struct sl_config *c = d->cfg;
     struct sl_http_limits lim = {
         .max_body = c->http_max_body, .max_decompressed = c->http_max_decompressed,
+        .max_header = c->http_max_header,
         .max_connections = (unsigned)c->http_max_connections,
         .timeout_s = (unsigned)((c->http_timeout_ms + 999) / 1000),
         .threads = (unsigned)c->http_threads, .auth = c->auth,
@@ -253,6 +254,7 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
         n->io_threads != o->io_threads || strcmp(n->http_listen, o->http_listen) != 0 ||
         n->http_max_body != o->http_max_body || n->http_threads != o->http_threads ||
         n->http_max_decompressed != o->http_max_decompressed ||
+        n->http_max_header != o->http_max_header ||
         n->http_max_connections != o->http_max_connections ||
         n->http_timeout_ms != o->http_timeout_ms || n->http_auth != o->http_auth ||
         strcmp(n->http_tls_cert, o->http_tls_cert) != 0 ||

@@ -144,6 +144,12 @@ class HttpApiTest(SluiceTestCase):
                   b"Content-Length: 9437184\r\n\r\n")
         self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 413"))
         s.close()
+        # headers over http_max_header (32KiB) are refused, not buffered
+        s = socket.create_connection(("127.0.0.1", d.http_port), timeout=scaled(10))
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"h" * 65536 + b"\r\n\r\n")
+        status = s.recv(64)
+        s.close()
+        self.assertRegex(status, rb"^HTTP/1.1 4(13|31)")
         self.assertTrue(d.healthy())
         d.stop()
 
