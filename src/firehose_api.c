@@ -149,7 +149,7 @@ int sl_fh_parse_put(const char *body, size_t len, int batch, char stream[65],
                     struct sl_fh_error *err)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr), *name, *recs = NULL;
+    json_t *root = len ? json_loadb(body, len, 0, &jerr) : NULL, *name, *recs = NULL;
     const char *data;
     size_t n = 0, dlen;
     uint64_t need = 0, total = 0;
@@ -159,7 +159,7 @@ int sl_fh_parse_put(const char *body, size_t len, int batch, char stream[65],
     *out = NULL;
     if (!root || !json_is_object(root)) {
         fail(err, "SerializationException", "Request body is not a JSON object%s%s",
-             root ? "" : ": ", root ? "" : jerr.text);
+             root ? "" : ": ", root ? "" : len ? jerr.text : "it is empty");
         goto out;
     }
     name = json_object_get(root, "DeliveryStreamName");

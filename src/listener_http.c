@@ -406,7 +406,7 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
                      s.too_long_at, (unsigned long long)s.max);
     }
     if (s.n == 0)
-        return plain(r, c, 200, NULL, "no records") ;
+        return reply(r, c, 200, "application/json", strdup("{\"accepted\":0}"), NULL);
     if (s.bytes > sl_intake_room(in)) {
         sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_THROTTLED], s.n);
         return plain(r, c, 503, "1", "stream %s is full: retry later", in->name);

@@ -202,6 +202,8 @@ class HttpApiTest(SluiceTestCase):
         self.assertEqual(st, 413, body)
         st, _, _ = post(d, "/v1/streams/missing/records", b"a\n")
         self.assertEqual(st, 404)
+        st, _, body = post(d, "/v1/streams/nd/records", b"\n\r\n")
+        self.assertEqual((st, json.loads(body)["accepted"]), (200, 0))
         st, _, _ = post(d, "/v1/streams/nd/records", b"a\n", {"Content-Encoding": "br"})
         self.assertEqual(st, 415)
         # compressed bodies

@@ -85,6 +85,7 @@ END_TEST
 /* Bad requests: the __type and a piece of the message. */
 static const struct { int batch; const char *body; const char *type; const char *msg; } bad[] = {
     { 0, "not json", "SerializationException", "not a JSON object" },
+    { 0, "", "SerializationException", "it is empty" },
     { 0, "[1]", "SerializationException", "not a JSON object" },
     { 0, "{\"Record\":{\"Data\":\"YQ==\"}}", "ValidationException", "'deliveryStreamName'" },
     { 0, "{\"DeliveryStreamName\":\"a/b\",\"Record\":{\"Data\":\"YQ==\"}}",
