@@ -87,7 +87,7 @@ struct sl_admin *sl_admin_start(const struct sl_addr *addr, const struct sl_admi
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                               MHD_OPTION_END);
     if (!a->mhd) {
-        snprintf(err, errlen, "cannot listen: %s", strerror(errno));
+        snprintf(err, errlen, "%s", strerror(errno));
         free(a);
         return NULL;
     }

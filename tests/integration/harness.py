@@ -52,14 +52,29 @@ def scaled(seconds):
     return seconds * SLOW
 
 
+_given_ports = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that was free a moment ago. Taken below the
+    kernel's ephemeral range (ip_local_port_range starts at 32768), so that
+    no client connection of another test can be handed the same port as its
+    source port between this check and the daemon's bind."""
+    import random
+    for _ in range(1000):
+        port = random.randint(20000, 32000)
+        if port in _given_ports:
+            continue
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _given_ports.add(port)
+        return port
+    raise AssertionError("no free port below 32000")
 
 
 def wait_for(cond, timeout, interval=0.02, msg=None):
