@@ -33,20 +33,24 @@ struct sl_intake {
 
 #define SL_LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-/*
- * Counts <c>'s records as received from <source>, then hands <c> to the
- * stream's ring, waiting (1 ms naps) while the ring is full: the batcher
- * always drains it. Counting first keeps the balance: a record can only
- * settle after it was counted in.
- */
-static inline void sl_intake_push(struct sl_intake *in, int source, struct sl_chunk *c)
+/* Hands <c> (already counted as received) to the stream's ring, waiting
+ * (1 ms naps) while the ring is full: the batcher always drains it. */
+static inline void sl_intake_hand_on(struct sl_intake *in, struct sl_chunk *c)
 {
     const struct timespec ms = { 0, 1000000 };
 
-    sl_stat_add(&in->stats->received_records[source], c->nrecords);
-    sl_stat_add(&in->stats->received_bytes[source], c->bytes);
     while (sl_ring_push_mp(in->ring, c) != 0)
         nanosleep(&ms, NULL);
+}
+
+/* Counts <c>'s records as received from <source>, then hands it on.
+ * Counting first keeps the balance: a record can only settle after it
+ * was counted in. */
+static inline void sl_intake_push(struct sl_intake *in, int source, struct sl_chunk *c)
+{
+    sl_stat_add(&in->stats->received_records[source], c->nrecords);
+    sl_stat_add(&in->stats->received_bytes[source], c->bytes);
+    sl_intake_hand_on(in, c);
 }
 
 /* Bytes the stream may still take before max_buffered; 0 when sources

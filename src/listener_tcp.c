@@ -18,7 +18,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -103,15 +102,6 @@ static void hand_on(struct iothread *th, struct conn *c, struct sl_chunk *ch)
         return;
     c->pending = ch;
     pause_conn(th, c);
-}
-
-/* Waits for a refused chunk to fit: the batcher always drains its ring. */
-static void hand_on_blocking(struct sl_intake *in, struct sl_chunk *ch)
-{
-    const struct timespec ms = { 0, 1000000 };
-
-    while (sl_ring_push_mp(in->ring, ch) != SL_OK)
-        nanosleep(&ms, NULL);
 }
 
 static void reject_oversize(struct iothread *th, struct conn *c, uint64_t len)
@@ -248,7 +238,7 @@ static void conn_close(struct iothread *th, struct conn *c, int eof)
         }
     }
     if (c->pending) {
-        hand_on_blocking(c->in, c->pending);
+        sl_intake_hand_on(c->in, c->pending);   /* counted when it was parsed */
         c->pending = NULL;
     }
     if (c->paused)

@@ -289,6 +289,16 @@ class Sluice:
         conf.update(keys or {})
         self.streams[sname] = conf
 
+    def block(self, sname, name="blocked", sub="out", key="file.path"):
+        """Makes <key> of stream <sname> unusable the way tests can as root:
+        a regular file <name> where a directory should be, with <key> set
+        to <name>/<sub>. Returns the file's path; removing it heals the path."""
+        blocker = os.path.join(self.dir, name)
+        with open(blocker, "w") as f:
+            f.write("a regular file where a directory should be\n")
+        self.streams[sname][key] = os.path.join(blocker, sub)
+        return blocker
+
     def port(self, sname=None):
         return self.ports[sname or next(iter(self.ports))]
 

@@ -22,10 +22,7 @@ class BackpressureTest(SluiceTestCase):
                                 "buffer_interval": "200ms", "retry_duration": "600s",
                                 "max_record_size": "1KiB", "compression": "gzip"}},
                         start=False)
-        blocker = os.path.join(d.dir, "out")
-        with open(blocker, "w") as f:
-            f.write("a regular file where a directory should be\n")
-        d.streams["bp"]["file.path"] = os.path.join(blocker, "sub")
+        blocker = d.block("bp", "out", "sub")
         d.start(wait="listening")
         status, body = d.http_get("/readyz")
         self.assertEqual(status, 503, "readyz must report the unusable sink")
@@ -102,10 +99,7 @@ class BackpressureTest(SluiceTestCase):
         d = self.sluice({"bm": {"max_buffered": "64KiB", "buffer_size": "16KiB",
                                 "buffer_interval": "200ms", "retry_duration": "600s",
                                 "max_record_size": "1KiB"}}, start=False)
-        blocker = os.path.join(d.dir, "out")
-        with open(blocker, "w") as f:
-            f.write("a regular file where a directory should be\n")
-        d.streams["bm"]["file.path"] = os.path.join(blocker, "sub")
+        blocker = d.block("bm", "out", "sub")
         d.start(wait="listening")
         recs = [make_records(2500, start=i * 100000, tag=b"bm-") for i in range(4)]
         results = [None] * 4
@@ -151,9 +145,7 @@ class BackpressureTest(SluiceTestCase):
         d = self.sluice({"rs": {"max_buffered": "64KiB", "buffer_size": "16KiB",
                                 "buffer_interval": "100ms", "retry_duration": "600s",
                                 "max_record_size": "1KiB"}}, start=False)
-        blocker = os.path.join(d.dir, "out")
-        open(blocker, "w").close()
-        d.streams["rs"]["file.path"] = os.path.join(blocker, "sub")
+        blocker = d.block("rs", "out", "sub")
         d.start(wait="listening")
         s = d.connect()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)

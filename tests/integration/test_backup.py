@@ -16,15 +16,9 @@ class BackupTest(SluiceTestCase):
 
     def broken_sluice(self, stream, keys, break_backup=False):
         d = self.sluice({stream: keys}, start=False)
-        blocker = os.path.join(d.dir, "blocked")
-        with open(blocker, "w") as f:
-            f.write("a regular file where a directory should be\n")
-        d.streams[stream]["file.path"] = os.path.join(blocker, "out")
+        blocker = d.block(stream, "blocked", "out")
         if break_backup:
-            bblocker = os.path.join(d.dir, "blocked-backup")
-            with open(bblocker, "w") as f:
-                f.write("a regular file where a directory should be\n")
-            d.streams[stream]["backup.path"] = os.path.join(bblocker, "backup")
+            bblocker = d.block(stream, "blocked-backup", "backup", key="backup.path")
         d.start(wait="listening")
         return d
 
@@ -91,10 +85,7 @@ class BackupTest(SluiceTestCase):
     def test_backup_path_defaults_to_data_dir(self):
         d = self.sluice({"bd": {"retry_duration": "0s", "buffer_interval": "200ms",
                                 "compression": "gzip", "backup.path": None}}, start=False)
-        blocker = os.path.join(d.dir, "blocked")
-        with open(blocker, "w") as f:
-            f.write("a regular file where a directory should be\n")
-        d.streams["bd"]["file.path"] = os.path.join(blocker, "out")
+        blocker = d.block("bd", "blocked", "out")
         d.start(wait="listening")               # backup.path = None: not in the file
         self.assertNotIn("backup.path", d.config_text())
         recs = [b"bd-1", b"bd-2"]

@@ -157,9 +157,7 @@ class HttpApiTest(SluiceTestCase):
         d = self.sluice({"bp": {"max_buffered": "64KiB", "buffer_size": "16KiB",
                                 "buffer_interval": "100ms", "retry_duration": "600s",
                                 "max_record_size": "1KiB"}}, start=False)
-        blocker = os.path.join(d.dir, "out")
-        open(blocker, "w").close()
-        d.streams["bp"]["file.path"] = os.path.join(blocker, "sub")
+        blocker = d.block("bp", "out", "sub")
         d.start(wait="listening")
         c = client(d)
         recs = [b"pf-%05d-" % i + b"x" * 300 for i in range(400)]   # ~125 KB > 64 KiB

@@ -49,10 +49,7 @@ class ShutdownTest(SluiceTestCase):
     def test_shutdown_timeout_bounds_a_failing_sink(self):
         d = self.sluice({"st": {"buffer_interval": "200ms", "retry_duration": "600s"}},
                         process={"shutdown_timeout": "1s"}, start=False)
-        blocker = os.path.join(d.dir, "blocked")
-        with open(blocker, "w") as f:
-            f.write("a regular file where a directory should be\n")
-        d.streams["st"]["file.path"] = os.path.join(blocker, "out")
+        blocker = d.block("st", "blocked", "out")
         d.start(wait="listening")
         d.send([b"st-1", b"st-2"], conns=1)
         wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="st",
@@ -68,9 +65,7 @@ class ShutdownTest(SluiceTestCase):
         # producers, not take them into a backlog nobody reads.
         d = self.sluice({"nd": {"buffer_interval": "100ms", "retry_duration": "600s"}},
                         process={"shutdown_timeout": "5s"}, start=False)
-        blocker = os.path.join(d.dir, "blocked")
-        open(blocker, "w").close()
-        d.streams["nd"]["file.path"] = os.path.join(blocker, "out")
+        blocker = d.block("nd", "blocked", "out")
         d.start(wait="listening")
         d.send([b"nd-1"], conns=1)
         wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="nd",

@@ -47,11 +47,7 @@ class FailingStreamIsolationTest(SluiceTestCase):
         conf = {"buffer_size": "1MiB", "buffer_interval": "200ms", "compression": "gzip",
                 "retry_duration": "600s"}
         d = self.sluice({"a": dict(conf), "b": dict(conf)}, start=False)
-        blocker = os.path.join(d.dir, "a-out")
-        if break_a:
-            with open(blocker, "w") as f:
-                f.write("a regular file where a directory should be\n")
-            d.streams["a"]["file.path"] = os.path.join(blocker, "sub")
+        blocker = d.block("a", "a-out", "sub") if break_a else None
         d.start(wait="listening" if break_a else "ready")
         ra = make_records(N_A, tag=b"a-")
         rb = make_records(N_B, tag=b"b-")
