@@ -69,6 +69,9 @@ static const struct conf_key process_keys[] = {
       "open HTTP connections" },
     { "http_timeout", K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
       "close an HTTP connection idle this long" },
+    { "http_header_timeout", K_DURATION, P(http_header_timeout_ms), 0, SEC, 3600 * SEC, "30s",
+      NULL, "a request header must be complete this long after the connection opens or "
+      "the previous response" },
     { "http_threads", K_UINT, P(http_threads), 0, 1, 64, "2", NULL,
       "HTTP threads (libmicrohttpd's pool)" },
     { "http_auth", K_ENUM, P(http_auth), 0, 0, 2, "none", auth_enum,

@@ -72,6 +72,7 @@ struct sl_config {
     uint64_t http_max_header;             /* request line + headers, per connection */
     uint64_t http_max_connections;
     int64_t  http_timeout_ms;             /* idle HTTP connections are closed */
+    int64_t  http_header_timeout_ms;      /* ... and those slow to send a header */
     uint64_t http_threads;
     int      http_auth;                   /* enum sl_auth_mode */
     char     http_auth_file[PATH_MAX];

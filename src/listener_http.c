@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "compress.h"
 #include "config.h"
+#include "deadline.h"
 #include "firehose_api.h"
 #include "log.h"
 #include "sluice/err.h"
@@ -39,6 +40,8 @@ struct sl_http {
     const struct sl_http_ops *ops;
     void *arg;
     struct sl_http_stats *stats;            /* borrowed, see metrics.h */
+    struct sl_deadlines *headers;           /* cuts clients slow to send a header */
+    struct sl_ratelimit rl;                 /* of the warning when that fails */
 };
 
 /* One request's state, from its first callback to its completion. */
@@ -49,6 +52,16 @@ struct req {
     int status;                  /* what was answered */
     int64_t t0_ns;               /* monotonic: the first callback */
 };
+
+/* The header deadline of connection <c>: set when it opens and after each
+ * response, cleared when a request's header is complete. */
+static struct sl_deadline *header_deadline(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
 
 static struct sl_intake *find(struct sl_http *h, const char *name, size_t len)
 {
@@ -438,6 +451,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         r->op = SL_HOP_OTHER;
         r->t0_ns = sl_clock_mono_ns();
         *state = r;
+        struct sl_deadline *d = header_deadline(c);
+        if (d)
+            sl_deadline_set(d, 0);
         cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && sl_units_uint(cl, &clen) == SL_OK && clen > h->lim.max_body)
             return plain(r, c, 413, NULL, "body over %llu bytes",
@@ -470,9 +486,12 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     struct sl_http *h = cls;
     struct req *r = *state;
 
-    (void)c, (void)toe;
+    (void)toe;
     if (!r)
         return;
+    struct sl_deadline *d = header_deadline(c);
+    if (d)
+        sl_deadline_set(d, sl_clock_mono_ms() + h->lim.header_timeout_ms);
     if (r->status)
         sl_http_stats_request(h->stats, r->op, r->status,
                               (double)(sl_clock_mono_ns() - r->t0_ns) / 1e9);
@@ -481,16 +500,28 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
-/* Keeps sluice_http_connections. */
+/* Keeps sluice_http_connections and each connection's header deadline. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_state,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct sl_http *h = cls;
+    const union MHD_ConnectionInfo *ci;
 
-    (void)c, (void)socket_state;
-    atomic_fetch_add_explicit(&h->stats->connections,
-                              code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1,
-                              memory_order_relaxed);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add_explicit(&h->stats->connections, 1, memory_order_relaxed);
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_state = ci ? sl_deadline_add(h->headers, ci->connect_fd,
+                                             sl_clock_mono_ms() + h->lim.header_timeout_ms)
+                           : NULL;
+        uint64_t suppressed;
+        if (!*socket_state && sl_ratelimit_ok(&h->rl, 5000, &suppressed))
+            sl_warn("msg=\"HTTP connection left without a header deadline\" err=\"%s\" "
+                    "suppressed=%llu", strerror(errno), (unsigned long long)suppressed);
+        return;
+    }
+    atomic_fetch_add_explicit(&h->stats->connections, -1, memory_order_relaxed);
+    sl_deadline_remove(*socket_state);
+    *socket_state = NULL;
 }
 
 struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
@@ -506,6 +537,15 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
     }
     *h = (struct sl_http){ .lim = *lim, .streams = streams, .nstreams = n, .ops = ops,
                            .arg = arg, .stats = stats };
+    /* A tick of a quarter of the timeout, at most a second: a cut comes at
+     * most that late. */
+    int64_t tick = lim->header_timeout_ms / 4;
+    h->headers = sl_deadlines_new(tick < 1000 ? tick : 1000, &stats->header_timeouts);
+    if (!h->headers) {
+        snprintf(err, errlen, "cannot start the header deadline thread");
+        free(h);
+        return NULL;
+    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
                      (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (lim->tls_cert_pem ? MHD_USE_TLS : 0);
@@ -525,6 +565,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
                               MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "%s", strerror(errno));
+        sl_deadlines_free(h->headers);
         free(h);
         return NULL;
     }
@@ -536,5 +577,6 @@ void sl_http_stop(struct sl_http *h)
     if (!h)
         return;
     MHD_stop_daemon(h->mhd);
+    sl_deadlines_free(h->headers);
     free(h);
 }

@@ -39,6 +39,7 @@ struct sl_http_limits {
     uint64_t max_header;         /* request line and headers */
     unsigned max_connections;
     unsigned timeout_s;          /* idle connection timeout */
+    int64_t header_timeout_ms;   /* open or previous response to a whole header */
     unsigned threads;
     const struct sl_auth *auth;  /* NULL: none; borrowed until sl_http_stop */
     const char *tls_cert_pem;    /* NULL: plain HTTP; else HTTPS (borrowed, as auth) */

@@ -143,6 +143,7 @@ static int start_http(struct sl_daemon *d)
         .max_header = c->http_max_header,
         .max_connections = (unsigned)c->http_max_connections,
         .timeout_s = (unsigned)((c->http_timeout_ms + 999) / 1000),
+        .header_timeout_ms = c->http_header_timeout_ms,
         .threads = (unsigned)c->http_threads, .auth = c->auth,
         .tls_cert_pem = c->tls_cert_pem, .tls_key_pem = c->tls_key_pem,
     };
@@ -257,6 +258,7 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
         n->http_max_header != o->http_max_header ||
         n->http_max_connections != o->http_max_connections ||
         n->http_timeout_ms != o->http_timeout_ms || n->http_auth != o->http_auth ||
+        n->http_header_timeout_ms != o->http_header_timeout_ms ||
         strcmp(n->http_tls_cert, o->http_tls_cert) != 0 ||
         strcmp(n->http_tls_key, o->http_tls_key) != 0 ||
         strcmp(n->http_auth_file, o->http_auth_file) != 0)

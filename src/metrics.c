@@ -203,6 +203,11 @@ static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
     family(o, "sluice_http_connections", "gauge", "Open HTTP API connections.");
     sl_buf_printf(o, "sluice_http_connections %lld\n",
                   (long long)atomic_load(&((struct sl_http_stats *)h)->connections));
+    family(o, "sluice_http_header_timeouts_total", "counter",
+           "HTTP connections cut for not sending a whole request header within "
+           "http_header_timeout.");
+    sl_buf_printf(o, "sluice_http_header_timeouts_total %llu\n",
+                  (unsigned long long)atomic_load(&((struct sl_http_stats *)h)->header_timeouts));
 }
 
 static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,

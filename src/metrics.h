@@ -97,6 +97,7 @@ struct sl_http_stats {
     _Atomic uint64_t requests[SL_HOP_N][SL_HTTP_NSTATUS];
     struct sl_histogram duration[SL_HOP_N];
     _Atomic int64_t connections;
+    _Atomic uint64_t header_timeouts;   /* connections cut: header too slow */
 };
 
 /* Counts one finished request. */

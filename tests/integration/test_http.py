@@ -271,6 +271,48 @@ class HttpApiTest(SluiceTestCase):
         d.stop()
         self.assertEqual(len(set(d.read_records("cc"))), 8000)
 
+    def test_header_trickling_client_is_cut_but_busy_keepalive_is_not(self):
+        # http_timeout only measures silence; a client sending its header a
+        # byte every 200 ms is never silent, yet is cut at http_header_timeout.
+        import http.client
+        d = self.sluice({"sl": {}}, process={"http_header_timeout": "2s",
+                                             "http_timeout": "60s"})
+        slow = socket.create_connection(("127.0.0.1", d.http_port), timeout=scaled(30))
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.wait(0.2):
+                try:
+                    slow.send(b"a")
+                except OSError:
+                    return
+        t = threading.Thread(target=trickle)
+        t.start()
+        # Meanwhile a keep-alive client busy for longer than the timeout
+        # keeps its connection: each response starts its clock anew.
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=scaled(10))
+        sent = 0
+        for _ in range(12):
+            conn.request("POST", "/v1/streams/sl/records", b"ka-%d\n" % sent)
+            r = conn.getresponse()
+            self.assertEqual((r.status, json.loads(r.read())), (200, {"accepted": 1}))
+            sent += 1
+            stop.wait(0.3)
+        try:
+            cut = slow.recv(1024) == b""
+        except ConnectionResetError:
+            cut = True
+        stop.set()
+        t.join()
+        slow.close()
+        self.assertTrue(cut, "the trickling connection was answered instead of cut")
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_http_header_timeouts_total"), 1)
+        conn.close()
+        d.stop()
+        self.assertEqual(len(d.read_records("sl")), 12)
+
 
 class HttpAuthTest(SluiceTestCase):
 
