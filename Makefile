@@ -13,7 +13,7 @@ SRC := src/err.c src/log.c src/clock.c src/units.c src/backoff.c src/buf.c \
        src/fsio.c src/addr.c src/deadline.c src/config.c src/chunk.c src/ring.c src/batch.c \
        src/compress.c src/metrics.c src/objkey.c src/sink.c src/sink_file.c \
        src/backup.c src/listener_tcp.c src/batcher.c src/stream.c \
-       src/delivery.c src/admin_http.c src/firehose_api.c src/listener_http.c \
+       src/delivery.c src/admin_http.c src/firehose_api.c src/firehose_scan.c src/listener_http.c \
        src/aws_sigv4.c src/auth.c
 MAIN := src/main.c
 UNIT := $(wildcard tests/unit/*.c)
@@ -55,8 +55,10 @@ deps:
 $(BUILD)/sluice: $(OBJ) $(BUILD)/main.o
 	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/loadgen: bench/loadgen.c | $(BUILD)
-	$(call say,CC,$<) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+LOADGEN := bench/loadgen.c bench/gen.c bench/reader.c bench/verify.c bench/watch.c
+$(BUILD)/loadgen: $(LOADGEN) bench/loadgen.h bench/gen.h | $(BUILD)
+	$(call say,LINK,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(LOADGEN) \
+	    $$(pkg-config --libs zlib libzstd jansson libcrypto) -lpthread
 
 $(BUILD)/unit-tests: $(OBJ) $(UNIT_OBJ)
 	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)

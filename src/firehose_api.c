@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "config.h"
+#include "firehose_scan.h"
 #include "sluice/err.h"
 
 static const struct { const char *name; enum sl_fh_op op; } ops[] = {
@@ -71,10 +72,23 @@ static int fail(struct sl_fh_error *err, const char *type, const char *fmt, ...)
     return SL_EINVAL;
 }
 
+/* The standard base64 alphabet, without padding. */
+static const uint8_t b64_alphabet[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
+    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1,
+};
+
 /* Decoded length of strict, padded standard base64, or -1 if it is not. */
 static long b64_decoded_len(const char *s, size_t n)
 {
     size_t pad = 0;
+    unsigned ok = 1;
 
     if (n % 4 != 0)
         return -1;
@@ -82,44 +96,42 @@ static long b64_decoded_len(const char *s, size_t n)
         pad++;
     if (n > 1 && s[n - 2] == '=')
         pad++;
-    if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") !=
-        n - pad)
-        return -1;
-    return (long)(n / 4 * 3 - pad);
+    for (size_t i = 0; i < n - pad; i++)
+        ok &= b64_alphabet[(unsigned char)s[i]];
+    return ok ? (long)(n / 4 * 3 - pad) : -1;
 }
 
-/* The Data string of record <r> (index <i>, for messages), checked. */
-static int record_data(json_t *r, size_t i, int batch, const char **data, size_t *dlen,
-                       long *rlen, struct sl_fh_error *err)
+/* Firehose's name for the Data of record <i>, in messages. */
+static const char *member_data(char at[48], int batch, size_t i)
+{
+    if (!batch)
+        return "record.data";
+    snprintf(at, 48, "records.%zu.member.data", i + 1);
+    return at;
+}
+
+/* The Data string of record <r> (index <i>, for messages) from jansson's tree. */
+static int record_data(json_t *r, size_t i, int batch, struct sl_fh_span *data,
+                       struct sl_fh_error *err)
 {
     json_t *d = json_is_object(r) ? json_object_get(r, "Data") : NULL;
-    const char *where = batch ? "records.%zu.member.data" : "record.data";
-    char at[64];
+    char at[48];
 
-    snprintf(at, sizeof(at), where, i + 1);
     if (!json_is_object(r))
         return fail(err, "SerializationException", "Record %zu is not an object", i + 1);
     if (!d)
         return fail(err, "ValidationException", "1 validation error detected: Value null at "
-                    "'%s' failed to satisfy constraint: Member must not be null", at);
+                    "'%s' failed to satisfy constraint: Member must not be null",
+                    member_data(at, batch, i));
     if (!json_is_string(d))
         return fail(err, "SerializationException", "Data of record %zu is not a base64 "
                     "string", i + 1);
-    *data = json_string_value(d);
-    *dlen = json_string_length(d);
-    *rlen = b64_decoded_len(*data, *dlen);
-    if (*rlen < 0)
-        return fail(err, "SerializationException", "Data of record %zu is not valid "
-                    "base64", i + 1);
-    if ((unsigned long)*rlen > SL_FH_MAX_RECORD)
-        return fail(err, "ValidationException", "1 validation error detected: Value at "
-                    "'%s' failed to satisfy constraint: Member must have length less "
-                    "than or equal to %u", at, SL_FH_MAX_RECORD);
+    *data = (struct sl_fh_span){ json_string_value(d), json_string_length(d) };
     return SL_OK;
 }
 
 /* The records of the request: an array of 1..500 (batch) or one. */
-static int records_of(json_t *root, int batch, json_t **recs, size_t *n,
+static int records_of(json_t *root, int batch, struct sl_fh_span *recs, size_t *n,
                       struct sl_fh_error *err)
 {
     json_t *r = json_object_get(root, batch ? "Records" : "Record");
@@ -128,11 +140,8 @@ static int records_of(json_t *root, int batch, json_t **recs, size_t *n,
         return fail(err, "ValidationException", "1 validation error detected: Value null "
                     "at '%s' failed to satisfy constraint: Member must not be null",
                     batch ? "records" : "record");
-    if (!batch) {
-        *recs = r;
-        *n = 1;
-        return SL_OK;
-    }
+    if (!batch)
+        return record_data(r, 0, 0, &recs[0], err) == SL_OK ? (*n = 1, SL_OK) : SL_EINVAL;
     if (!json_is_array(r))
         return fail(err, "SerializationException", "Records is not an array");
     *n = json_array_size(r);
@@ -140,7 +149,87 @@ static int records_of(json_t *root, int batch, json_t **recs, size_t *n,
         return fail(err, "ValidationException", "1 validation error detected: Value at "
                     "'records' failed to satisfy constraint: Member must have length "
                     "between 1 and %u (it has %zu)", SL_FH_MAX_BATCH, *n);
-    *recs = r;
+    for (size_t i = 0; i < *n; i++)
+        if (record_data(json_array_get(r, i), i, 1, &recs[i], err) != SL_OK)
+            return SL_EINVAL;
+    return SL_OK;
+}
+
+/* Finds the stream name and records with jansson, for the bodies the
+ * scanner declines; <root> keeps the strings alive. */
+static int parse_tree(const char *body, size_t len, int batch, json_t **root,
+                      struct sl_fh_span *name, struct sl_fh_span *recs, size_t *n,
+                      struct sl_fh_error *err)
+{
+    json_error_t jerr;
+    json_t *j;
+
+    *root = j = len ? json_loadb(body, len, 0, &jerr) : NULL;
+    if (!j || !json_is_object(j))
+        return fail(err, "SerializationException", "Request body is not a JSON object%s%s",
+                    j ? "" : ": ", j ? "" : len ? jerr.text : "it is empty");
+    json_t *nm = json_object_get(j, "DeliveryStreamName");
+    if (!json_is_string(nm))
+        return fail(err, "ValidationException", "1 validation error detected: Value null at "
+                    "'deliveryStreamName' failed to satisfy constraint: Member must not be "
+                    "null");
+    *name = (struct sl_fh_span){ json_string_value(nm), json_string_length(nm) };
+    return records_of(j, batch, recs, n, err);
+}
+
+/* Checks the stream name and records against Firehose's limits, then
+ * decodes the records into a new chunk. */
+static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, size_t n,
+                  int batch, char stream[65], int64_t wall_ms, int64_t mono_ms,
+                  struct sl_chunk **out, struct sl_fh_error *err)
+{
+    uint64_t need = 0, total = 0;
+    char nm[65], at[48];
+
+    snprintf(nm, sizeof(nm), "%.*s", (int)(name->len < 64 ? name->len : 64), name->p);
+    if (name->len > 64 || strlen(nm) != name->len || !sl_fh_valid_stream_name(nm))
+        return fail(err, "ValidationException", "1 validation error detected: Value '%.80s' "
+                    "at 'deliveryStreamName' failed to satisfy constraint: Member must "
+                    "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length "
+                    "between 1 and 64", nm);
+    for (size_t i = 0; i < n; i++) {             /* pass 1: check and size */
+        long rlen = b64_decoded_len(recs[i].p, recs[i].len);
+        if (rlen < 0)
+            return fail(err, "SerializationException", "Data of record %zu is not valid "
+                        "base64", i + 1);
+        if ((unsigned long)rlen > SL_FH_MAX_RECORD)
+            return fail(err, "ValidationException", "1 validation error detected: Value at "
+                        "'%s' failed to satisfy constraint: Member must have length less "
+                        "than or equal to %u", member_data(at, batch, i), SL_FH_MAX_RECORD);
+        total += (uint64_t)rlen;
+        need += SL_CHUNK_HDR + (uint64_t)rlen + 3;   /* +3: EVP_DecodeBlock writes padding */
+    }
+    if (total > SL_FH_MAX_BATCH_BYTES)
+        return fail(err, "InvalidArgumentException", "Records total %llu bytes decoded; the "
+                    "limit of a request is %u", (unsigned long long)total,
+                    SL_FH_MAX_BATCH_BYTES);
+    struct sl_chunk *c = sl_chunk_new((uint32_t)need, wall_ms, mono_ms);
+    if (!c) {
+        fail(err, "ServiceUnavailableException", "Out of memory.");
+        err->status = 503;
+        return SL_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {             /* pass 2: decode into the chunk */
+        uint32_t len32 = (uint32_t)b64_decoded_len(recs[i].p, recs[i].len);
+        memcpy(c->data + c->len, &len32, SL_CHUNK_HDR);
+        if (recs[i].len > 0 && EVP_DecodeBlock(c->data + c->len + SL_CHUNK_HDR,
+                                               (const unsigned char *)recs[i].p,
+                                               (int)recs[i].len) < 0) {
+            sl_chunk_unref(c);
+            return fail(err, "SerializationException", "Data of record %zu is not valid "
+                        "base64", i + 1);
+        }
+        c->len += SL_CHUNK_HDR + len32;
+        c->nrecords++;
+        c->bytes += len32;
+    }
+    memcpy(stream, nm, name->len + 1);
+    *out = c;
     return SL_OK;
 }
 
@@ -148,76 +237,22 @@ int sl_fh_parse_put(const char *body, size_t len, int batch, char stream[65],
                     int64_t wall_ms, int64_t mono_ms, struct sl_chunk **out,
                     struct sl_fh_error *err)
 {
-    json_error_t jerr;
-    json_t *root = len ? json_loadb(body, len, 0, &jerr) : NULL, *name, *recs = NULL;
-    const char *data;
-    size_t n = 0, dlen;
-    uint64_t need = 0, total = 0;
-    long rlen;
-    int rc = SL_EINVAL;
+    struct sl_fh_span name, recs[SL_FH_MAX_BATCH];
+    json_t *root = NULL;
+    size_t n;
+    int rc;
 
     *out = NULL;
-    if (!root || !json_is_object(root)) {
-        fail(err, "SerializationException", "Request body is not a JSON object%s%s",
-             root ? "" : ": ", root ? "" : len ? jerr.text : "it is empty");
-        goto out;
-    }
-    name = json_object_get(root, "DeliveryStreamName");
-    if (!json_is_string(name)) {
-        fail(err, "ValidationException", "1 validation error detected: Value null at "
-             "'deliveryStreamName' failed to satisfy constraint: Member must not be null");
-        goto out;
-    }
-    if (!sl_fh_valid_stream_name(json_string_value(name))) {
-        fail(err, "ValidationException", "1 validation error detected: Value '%.80s' at "
-             "'deliveryStreamName' failed to satisfy constraint: Member must satisfy "
-             "regular expression pattern: [a-zA-Z0-9_.-]+ and have length between 1 and 64",
-             json_string_value(name));
-        goto out;
-    }
-    snprintf(stream, 65, "%s", json_string_value(name));
-    if (records_of(root, batch, &recs, &n, err) != SL_OK)
-        goto out;
-    for (size_t i = 0; i < n; i++) {             /* pass 1: check and size */
-        json_t *r = batch ? json_array_get(recs, i) : recs;
-        if (record_data(r, i, batch, &data, &dlen, &rlen, err) != SL_OK)
-            goto out;
-        total += (uint64_t)rlen;
-        need += SL_CHUNK_HDR + (uint64_t)rlen + 3;   /* +3: EVP_DecodeBlock writes padding */
-    }
-    if (total > SL_FH_MAX_BATCH_BYTES) {
-        fail(err, "InvalidArgumentException", "Records total %llu bytes decoded; the limit "
-             "of a request is %u", (unsigned long long)total, SL_FH_MAX_BATCH_BYTES);
-        goto out;
-    }
-    *out = sl_chunk_new((uint32_t)need, wall_ms, mono_ms);
-    if (!*out) {
-        fail(err, "ServiceUnavailableException", "Out of memory.");
-        err->status = 503;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {             /* pass 2: decode into the chunk */
-        json_t *r = batch ? json_array_get(recs, i) : recs;
-        record_data(r, i, batch, &data, &dlen, &rlen, err);
-        struct sl_chunk *c = *out;
-        uint32_t len32 = (uint32_t)rlen;
-        memcpy(c->data + c->len, &len32, SL_CHUNK_HDR);
-        if (dlen > 0 && EVP_DecodeBlock(c->data + c->len + SL_CHUNK_HDR,
-                                        (const unsigned char *)data, (int)dlen) < 0) {
-            sl_chunk_unref(c);
-            *out = NULL;
-            fail(err, "SerializationException", "Data of record %zu is not valid base64",
-                 i + 1);
-            goto out;
-        }
-        c->len += SL_CHUNK_HDR + len32;
-        c->nrecords++;
-        c->bytes += len32;
-    }
-    rc = SL_OK;
-out:
+    /* The usual body, read in place; any error is worded from jansson's
+     * reading, so that both paths answer a bad request the same way. */
+    if (sl_fh_scan_put(body, len, batch, &name, recs, SL_FH_MAX_BATCH, &n) &&
+        decode(&name, recs, n, batch, stream, wall_ms, mono_ms, out, err) == SL_OK)
+        return SL_OK;
+    rc = parse_tree(body, len, batch, &root, &name, recs, &n, err);
+    if (rc == SL_OK)
+        rc = decode(&name, recs, n, batch, stream, wall_ms, mono_ms, out, err);
     json_decref(root);
-    return rc;
+    return rc == SL_OK ? SL_OK : SL_EINVAL;
 }
 
 void sl_fh_chunk_truncate(struct sl_chunk *c, uint32_t n)
@@ -237,69 +272,96 @@ void sl_fh_chunk_truncate(struct sl_chunk *c, uint32_t n)
     }
 }
 
-/* A RecordId: opaque, unique; 32 hex characters of randomness suffice. */
-static json_t *record_id(void)
+/*
+ * RecordIds are opaque and unique: 32 hex characters drawn once per
+ * request, then 8 of the record's index in it. The responses are written
+ * directly, not through jansson: a batch answer is on the hot path.
+ */
+#define ID_LEN 40
+
+static int id_prefix(char hex[32])
 {
+    static const char digits[] = "0123456789abcdef";
     uint8_t r[16];
-    char hex[33];
 
     if (getrandom(r, sizeof(r), 0) != sizeof(r))
-        return NULL;
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", r[i]);
-    return json_string(hex);
+        return SL_ERR;
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[r[i] >> 4];
+        hex[2 * i + 1] = digits[r[i] & 15];
+    }
+    return SL_OK;
 }
 
-static char *dump(json_t *j)
+static char *put_id(char *p, const char prefix[32], uint32_t index)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    static const char digits[] = "0123456789abcdef";
 
-    json_decref(j);
-    return s;
+    memcpy(p, prefix, 32);
+    for (int i = 0; i < 8; i++)
+        p[32 + i] = digits[(index >> (28 - 4 * i)) & 15];
+    return p + ID_LEN;
+}
+
+static char *put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
 }
 
 char *sl_fh_put_record_response(void)
 {
-    json_t *j = json_object();
+    char prefix[32], *s = malloc(64 + ID_LEN), *p = s;
 
-    if (!j || json_object_set_new(j, "RecordId", record_id()) != 0 ||
-        json_object_set_new(j, "Encrypted", json_false()) != 0) {
-        json_decref(j);
+    if (!s || id_prefix(prefix) != SL_OK) {
+        free(s);
         return NULL;
     }
-    return dump(j);
+    p = put(p, "{\"RecordId\":\"");
+    p = put_id(p, prefix, 0);
+    p = put(p, "\",\"Encrypted\":false}");
+    *p = '\0';
+    return s;
 }
 
 char *sl_fh_put_batch_response(uint32_t n, uint32_t accepted)
 {
-    json_t *j = json_object(), *arr = json_array(), *e;
-    int bad = !j || !arr;
+    static const char ok[] = "{\"RecordId\":\"", ok_end[] = "\"}";
+    static const char refused[] = "{\"ErrorCode\":\"ServiceUnavailableException\","
+                                  "\"ErrorMessage\":\"Slow down.\"}";
+    size_t cap = 96 + (size_t)n * (sizeof(refused) + sizeof(ok) + ID_LEN);
+    char prefix[32], *s = malloc(cap), *p = s;
 
-    bad |= json_object_set_new(j, "FailedPutCount", json_integer(n - accepted)) != 0;
-    bad |= json_object_set_new(j, "Encrypted", json_false()) != 0;
-    for (uint32_t i = 0; i < n && !bad; i++) {
-        e = json_object();
-        if (i < accepted) {
-            bad |= json_object_set_new(e, "RecordId", record_id()) != 0;
-        } else {
-            bad |= json_object_set_new(e, "ErrorCode",
-                                       json_string("ServiceUnavailableException")) != 0;
-            bad |= json_object_set_new(e, "ErrorMessage", json_string("Slow down.")) != 0;
-        }
-        bad |= json_array_append_new(arr, e) != 0;
-    }
-    if (bad || json_object_set(j, "RequestResponses", arr) != 0) {
-        json_decref(arr);
-        json_decref(j);
+    if (!s || id_prefix(prefix) != SL_OK) {
+        free(s);
         return NULL;
     }
-    json_decref(arr);
-    return dump(j);
+    p += snprintf(p, 96, "{\"FailedPutCount\":%u,\"Encrypted\":false,\"RequestResponses\":[",
+                  n - accepted);
+    for (uint32_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        if (i < accepted) {
+            p = put(p, ok);
+            p = put_id(p, prefix, i);
+            p = put(p, ok_end);
+        } else {
+            p = put(p, refused);
+        }
+    }
+    p = put(p, "]}");
+    *p = '\0';
+    return s;
 }
 
 char *sl_fh_error_body(const struct sl_fh_error *err)
 {
-    return dump(json_pack("{s:s, s:s}", "__type", err->type, "message", err->message));
+    json_t *j = json_pack("{s:s, s:s}", "__type", err->type, "message", err->message);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(j);
+    return s;
 }
 
 #define ACCOUNT "000000000000"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "firehose_api.h"
+#include "firehose_scan.h"
 #include "sluice/err.h"
 #include "suites.h"
 
@@ -171,6 +172,76 @@ START_TEST(test_fh_limits)
 }
 END_TEST
 
+START_TEST(test_fh_scan_reads_plain_bodies_in_place)
+{
+    static const char *const plain[] = {
+        "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"YQ==\"},{\"Data\":\"\"}]}",
+        " {\n \"Records\" : [ { \"Data\" : \"YQ==\" } ,\t{\"Data\":\"\"} ] ,"
+        "\r\n\"DeliveryStreamName\" : \"s\" } \n",
+    };
+    struct sl_fh_span name, recs[4];
+    size_t n;
+
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        ck_assert_int_eq(sl_fh_scan_put(plain[i], strlen(plain[i]), 1, &name, recs, 4, &n), 1);
+        ck_assert_uint_eq(n, 2);
+        ck_assert(name.len == 1 && name.p[0] == 's');
+        ck_assert(recs[0].len == 4 && memcmp(recs[0].p, "YQ==", 4) == 0);
+        ck_assert_uint_eq(recs[1].len, 0);
+    }
+    const char *one = "{\"Record\":{\"Data\":\"YQ==\"},\"DeliveryStreamName\":\"x\"}";
+    ck_assert_int_eq(sl_fh_scan_put(one, strlen(one), 0, &name, recs, 4, &n), 1);
+    ck_assert_uint_eq(n, 1);
+}
+END_TEST
+
+/* Bodies the scanner leaves to jansson. */
+static const char *const unusual[] = {
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"\\/\\/8=\"}]}",   /* escapes */
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"YQ==\",\"PartitionKey\":\"k\"}]}",
+    "{\"DeliveryStreamName\":\"s\",\"Extra\":1,\"Records\":[{\"Data\":\"YQ==\"}]}",
+    "{\"DeliveryStreamName\":\"s\",\"DeliveryStreamName\":\"t\",\"Records\":[{\"Data\":\"\"}]}",
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[]}",
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"YQ==\"}]} x",
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"YQ==\"}]",
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"YQ==\"},]}",
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"a\tb\"}]}",
+    "{\"DeliveryStreamName\":\"s\",\"Records\":{\"Data\":\"YQ==\"}}",
+    "{\"DeliveryStreamName\":\"s\"}",
+    "{\"Records\":[{\"Data\":\"YQ==\"}]}",
+    "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"\"},{\"Data\":\"\"},{\"Data\":\"\"}]}",
+    "[]", "", "{",
+};
+
+START_TEST(test_fh_scan_declines_unusual_bodies)
+{
+    struct sl_fh_span name, recs[2];
+    size_t n;
+
+    ck_assert_int_eq(sl_fh_scan_put(unusual[_i], strlen(unusual[_i]), 1, &name, recs, 2, &n),
+                     0);
+}
+END_TEST
+
+START_TEST(test_fh_parse_reads_declined_bodies_through_jansson)
+{
+    const char *escaped = unusual[0], *extra = unusual[1];
+    struct sl_chunk *c;
+    struct sl_fh_error e;
+    char stream[65];
+    const uint8_t *p;
+    uint32_t len;
+
+    ck_assert_int_eq(sl_fh_parse_put(escaped, strlen(escaped), 1, stream, 0, 0, &c, &e), SL_OK);
+    sl_chunk_at(c, 0, &p, &len);
+    ck_assert(len == 2 && p[0] == 0xff && p[1] == 0xff);
+    sl_chunk_unref(c);
+    ck_assert_int_eq(sl_fh_parse_put(extra, strlen(extra), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_uint_eq(c->nrecords, 1);
+    sl_chunk_unref(c);
+}
+END_TEST
+
 START_TEST(test_fh_responses_are_compact_and_ordered)
 {
     char *s = sl_fh_put_batch_response(3, 2);
@@ -185,6 +256,12 @@ START_TEST(test_fh_responses_are_compact_and_ordered)
     free(s);
     s = sl_fh_put_batch_response(2, 2);
     ck_assert_ptr_nonnull(strstr(s, "\"FailedPutCount\":0"));
+    json_t *j = json_loads(s, 0, NULL);             /* valid JSON, ids unique */
+    json_t *rr = json_object_get(j, "RequestResponses");
+    ck_assert_uint_eq(json_array_size(rr), 2);
+    ck_assert_str_ne(json_string_value(json_object_get(json_array_get(rr, 0), "RecordId")),
+                     json_string_value(json_object_get(json_array_get(rr, 1), "RecordId")));
+    json_decref(j);
     free(s);
     s = sl_fh_put_record_response();
     ck_assert_ptr_nonnull(strstr(s, "{\"RecordId\":\""));
@@ -209,6 +286,10 @@ Suite *sl_firehose_api_suite(void)
     tcase_add_loop_test(tc, test_fh_parse_rejects_with_firehose_errors, 0,
                         sizeof(bad) / sizeof(bad[0]));
     tcase_add_test(tc, test_fh_limits);
+    tcase_add_test(tc, test_fh_scan_reads_plain_bodies_in_place);
+    tcase_add_loop_test(tc, test_fh_scan_declines_unusual_bodies, 0,
+                        sizeof(unusual) / sizeof(unusual[0]));
+    tcase_add_test(tc, test_fh_parse_reads_declined_bodies_through_jansson);
     tcase_add_test(tc, test_fh_responses_are_compact_and_ordered);
     suite_add_tcase(s, tc);
     return s;
