@@ -82,7 +82,7 @@ run: all
 # Prints one "N passed, N failed" line at the end; non-zero if anything failed.
 test check:
 	$(Q)scripts/deps.sh test
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/sluice $(BUILD)/unit-tests
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/sluice $(BUILD)/unit-tests $(BUILD)/loadgen
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
 
 asan:
@@ -93,7 +93,7 @@ tsan:
 
 bench: all $(BUILD)/loadgen
 	$(Q)scripts/deps.sh test
-	$(Q)BUILD=$(BUILD) bench/run.sh
+	$(Q)BUILD=$(BUILD) python3 bench/bench.py
 
 lint:
 	$(Q)scripts/lint.sh

@@ -33,7 +33,7 @@ static const char *const referrers[] = {
     "https://www.google.com/", "https://www.bing.com/search?q=shoes", "",
     "https://duckduckgo.com/", "https://t.co/x8Kd2Lq", "https://news.ycombinator.com/",
     "https://shop.example.com/", "https://www.facebook.com/",
-    "https://mail.example.org/campaign/2026-11?utm_source=newsletter&utm_medium=email",
+    "https://mail.example.org/?utm_source=newsletter",
 };
 static const char *const agents[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -46,6 +46,9 @@ static const char *const agents[] = {
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.6778.39 Mobile Safari/537.36",
     "curl/8.5.0",
+    "ShopApp/4.2.1 (iPhone15,3; iOS 18.1)",
+    "ShopApp/4.2.0 (Pixel 8; Android 14)",
+    "ShopApp/4.1.9 (SM-S918B; Android 14)",
 };
 static const char *const countries[] = { "US", "DE", "FR", "GB", "JP", "BR", "IN", "CA" };
 
@@ -61,8 +64,6 @@ size_t lg_record(uint64_t seed, uint64_t seq, char *out)
     unsigned item = (unsigned)(mix(&x) % 100000);
     unsigned cents = (unsigned)(mix(&x) % 50000);
     unsigned qty = 1 + (unsigned)(mix(&x) % 5);
-    unsigned w = 320 + 16 * (unsigned)(mix(&x) % 100), h = 480 + 8 * (unsigned)(mix(&x) % 100);
-    unsigned load_ms = 20 + (unsigned)(mix(&x) % 3000);
     const char *event = PICK(events, &x), *section = PICK(sections, &x);
     const char *referrer = PICK(referrers, &x), *agent = PICK(agents, &x);
     const char *country = PICK(countries, &x);
@@ -71,13 +72,13 @@ size_t lg_record(uint64_t seed, uint64_t seq, char *out)
     int n = snprintf(out, LG_RECORD_MAX,
                      "{\"seq\":%llu,\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03uZ\",\"event\":\"%s\","
                      "\"user\":\"u%06u\",\"session\":\"%016llx\",\"url\":"
-                     "\"https://shop.example.com/%s/%u\",\"referrer\":\"%s\",\"ua\":\"%s\","
-                     "\"country\":\"%s\",\"screen\":[%u,%u],\"load_ms\":%u,\"item\":%u,"
+                     "\"https://shop.example.com/%s/%u\",\"ref\":\"%s\",\"ua\":\"%s\","
+                     "\"country\":\"%s\",\"item\":%u,"
                      "\"qty\":%u,\"price\":%u.%02u}\n",
                      (unsigned long long)seq, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000), event,
                      user, (unsigned long long)session, section, item, referrer, agent,
-                     country, w, h, load_ms, item, qty, cents / 100, cents % 100);
+                     country, item, qty, cents / 100, cents % 100);
     return n < LG_RECORD_MAX ? (size_t)n : LG_RECORD_MAX - 1;
 }
 

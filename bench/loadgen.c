@@ -6,6 +6,8 @@
  *   loadgen firehose -p PORT -t STREAM [-b PER_REQUEST] [...as tcp]
  *   loadgen ndjson   -p PORT -t STREAM [-b PER_REQUEST] [...as tcp]
  *   loadgen verify   -d DIR [-n RECORDS] [common]
+ *   loadgen dump     [-n RECORDS] [common]          the records, to stdout
+ *   loadgen discard  -p PORT [-c CONNS]             a TCP sink that drops all
  *   common: [-H HOST] [-S SEED] [-f FIRST] [-w DIR]
  *
  * Records are those of gen.h, sequence numbers FIRST .. FIRST+RECORDS-1,
@@ -22,7 +24,10 @@
  * -w DIR (with a sending mode) watches DIR while sending and measures each
  * record's freshness: from when it was sent to when the object holding it
  * appeared. `verify` reports records missing, duplicated or corrupted in
- * DIR and exits 1 if there are any.
+ * DIR and exits 1 if there are any. `dump` and `discard` make the
+ * baselines of `make bench`: the same bytes for a compressor, and the
+ * fastest possible receiver (it accepts CONNS connections, reads each to
+ * its end, closes it, and exits).
  *
  * Output: "loadgen: start EPOCH" when the first byte leaves, then one line
  * of key=value results.
@@ -32,6 +37,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +52,7 @@
 
 #include "gen.h"
 
-enum mode { M_TCP, M_FIREHOSE, M_NDJSON, M_VERIFY };
+enum mode { M_TCP, M_FIREHOSE, M_NDJSON, M_VERIFY, M_DUMP, M_DISCARD };
 
 struct opts {
     enum mode mode;
@@ -451,6 +457,8 @@ static void usage(void)
             "       loadgen firehose -p PORT -t STREAM [-b PER_REQUEST] [as tcp]\n"
             "       loadgen ndjson   -p PORT -t STREAM [-b PER_REQUEST] [as tcp]\n"
             "       loadgen verify   -d DIR [-n RECORDS] [common]\n"
+            "       loadgen dump     [-n RECORDS] [common]\n"
+            "       loadgen discard  -p PORT [-c CONNS]\n"
             "common: [-H HOST] [-S SEED] [-f FIRST] [-w DIR (freshness, while sending)]\n");
 }
 
@@ -481,6 +489,10 @@ static int parse(int argc, char **argv, struct opts *o)
         o->mode = M_NDJSON, o->per_req = 1000;
     else if (strcmp(argv[1], "verify") == 0)
         o->mode = M_VERIFY;
+    else if (strcmp(argv[1], "dump") == 0)
+        o->mode = M_DUMP;
+    else if (strcmp(argv[1], "discard") == 0)
+        o->mode = M_DISCARD;
     else
         return -1;
     optind = 2;
@@ -504,7 +516,9 @@ static int parse(int argc, char **argv, struct opts *o)
         return -1;
     if (o->mode == M_VERIFY)
         return o->dir ? 0 : -1;
-    if (!o->port || (o->mode != M_TCP && !o->stream))
+    if (o->mode == M_DUMP)
+        return 0;
+    if (!o->port || ((o->mode == M_FIREHOSE || o->mode == M_NDJSON) && !o->stream))
         return -1;
     return 0;
 }
@@ -524,6 +538,63 @@ static int verify(const struct opts *o)
     return r.missing || r.duplicated || r.corrupted || r.unreadable ? 1 : 0;
 }
 
+static int dump(const struct opts *o)
+{
+    static char out[1 << 20];
+    size_t len = 0;
+
+    for (uint64_t s = o->first; s < o->first + o->n; s++) {
+        if (len + LG_RECORD_MAX > sizeof(out)) {
+            if (fwrite(out, 1, len, stdout) != len)
+                return 1;
+            len = 0;
+        }
+        len += lg_record(o->seed, s, out + len);
+    }
+    return fwrite(out, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void *drain(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char *buf = malloc(1 << 18);
+
+    while (buf && read(fd, buf, 1 << 18) > 0)
+        ;
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+static int discard(const struct opts *o)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+    pthread_t *th = calloc((size_t)o->conns, sizeof(*th));
+    int one = 1, lfd;
+
+    if (!th || getaddrinfo(o->host, o->port, &hints, &ai) != 0)
+        return 1;
+    lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (lfd < 0 || bind(lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(lfd, 128) != 0) {
+        fprintf(stderr, "loadgen: listen %s:%s: %s\n", o->host, o->port, strerror(errno));
+        return 1;
+    }
+    freeaddrinfo(ai);
+    printf("loadgen: listening\n");
+    fflush(stdout);
+    for (int i = 0; i < o->conns; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0 || pthread_create(&th[i], NULL, drain, (void *)(intptr_t)fd) != 0)
+            return 1;
+    }
+    for (int i = 0; i < o->conns; i++)
+        pthread_join(th[i], NULL);
+    close(lfd);
+    free(th);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const char *const names[] = { "tcp", "firehose", "ndjson" };
@@ -537,6 +608,10 @@ int main(int argc, char **argv)
     }
     if (o.mode == M_VERIFY)
         return verify(&o);
+    if (o.mode == M_DUMP)
+        return dump(&o);
+    if (o.mode == M_DISCARD)
+        return discard(&o);
     if ((uint64_t)o.conns > o.n)
         o.conns = (int)o.n;
     struct job *jobs = calloc((size_t)o.conns, sizeof(*jobs));

@@ -7,7 +7,7 @@ a poll against a deadline; deadlines scale with $SLUICE_SLOW (a multiplier,
 e.g. 5 under sanitizers).
 
 Environment:
-  SLUICE_BIN      the daemon binary (default /work/main/build/sluice)
+  SLUICE_BIN      the daemon binary (default build/sluice); loadgen beside it
   SLUICE_SLOW     deadline multiplier (default 1)
   SLUICE_RECORDS  record count of the big tests (default 1000000)
   SLUICE_KEEP     set to 1 to keep temp directories (for debugging)
@@ -29,7 +29,9 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BIN = os.environ.get("SLUICE_BIN", "/work/main/build/sluice")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BIN = os.environ.get("SLUICE_BIN", os.path.join(ROOT, "build", "sluice"))
+LOADGEN = os.path.join(os.path.dirname(BIN), "loadgen")
 SLOW = float(os.environ.get("SLUICE_SLOW", "1") or "1")
 RECORDS = int(os.environ.get("SLUICE_RECORDS", "1000000") or "1000000")
 KEEP = os.environ.get("SLUICE_KEEP", "") not in ("", "0")

@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""
+bench.py - make bench: every scenario against a freshly started sluice,
+one table at the end.
+
+  BUILD=build RECORDS=2000000 CONNS=8 SCENARIOS="tcp-none ..." bench/bench.py
+
+Each scenario starts sluice with a file sink, pushes RECORDS records with
+build/loadgen, waits until sluice has delivered them all, and ends with
+`loadgen verify` over the objects: a scenario that lost, duplicated or
+corrupted a record reports FAIL and makes the run exit 1. Measured:
+
+  records/s, MiB/s  end to end: first byte sent until the last record is
+                    in an fsynced object (the delivered counter)
+  CPU s/GiB         the daemon's user+system CPU over the run, per GiB of
+                    records received (/proc/PID/stat: the daemon only)
+  peak RSS          the daemon's VmHWM
+  p50, p99          data freshness, sent to object visible (loadgen -w),
+                    in the latency scenario
+  vs baseline       sluice's records/s as a share of a baseline measured in
+                    the same run on the same bytes: loadgen into a TCP
+                    receiver that discards (tcp-none), `zstd -1 -T2` or
+                    `gzip -1` over the records (compressing scenarios)
+
+The latency scenario runs at half the rate tcp-zstd reached, with
+buffer_interval 1s; the overload scenario at twice that rate with a small
+max_buffered, and checks the daemon's memory stays bounded.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+SLUICE, LOADGEN = os.path.join(BUILD, "sluice"), os.path.join(BUILD, "loadgen")
+RECORDS = int(os.environ.get("RECORDS", "2000000"))
+CONNS = int(os.environ.get("CONNS", "8"))
+SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
+                           "ndjson-zstd latency overload").split()
+TICK = os.sysconf("SC_CLK_TCK")
+MiB, GiB = 1 << 20, 1 << 30
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(cond, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def kv(line):
+    return dict(f.split("=", 1) for f in line.split() if "=" in f)
+
+
+def loadgen(*args):
+    """Runs loadgen; returns (start epoch, results dict, output lines)."""
+    out = subprocess.run([LOADGEN, *map(str, args)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError("loadgen %s failed: %s%s" % (args[0], out.stdout, out.stderr))
+    lines = out.stdout.splitlines()
+    start = next((float(l.split()[2]) for l in lines if l.startswith("loadgen: start")), None)
+    res = {}
+    for l in lines:
+        res.update(kv(l))
+    return start, res, lines
+
+
+class Daemon:
+    def __init__(self, stream, process=None):
+        self.dir = tempfile.mkdtemp(prefix="sluice-bench-")
+        self.mport, self.hport, self.tport = free_port(), free_port(), free_port()
+        self.out = os.path.join(self.dir, "out")
+        conf = ["[sluice]", "metrics_listen = 127.0.0.1:%d" % self.mport,
+                "http_listen = 127.0.0.1:%d" % self.hport, "data_dir = " + self.dir,
+                "log_level = warn"]
+        conf += ["%s = %s" % kv for kv in (process or {}).items()]
+        conf += ["[stream bench]", "tcp_listen = 127.0.0.1:%d" % self.tport,
+                 "file.path = " + self.out]
+        conf += ["%s = %s" % kv for kv in stream.items()]
+        path = os.path.join(self.dir, "sluice.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(conf) + "\n")
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        self.proc = subprocess.Popen([SLUICE, "-c", path], stderr=self.log)
+        wait_for(self.ready, 10, "sluice to be ready")
+        self.cpu0 = self.cpu()
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % self.mport, timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def metric(self, name):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.mport, timeout=5) as r:
+            total = 0
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + "{") or line.startswith(name + " "):
+                    total += float(line.rsplit(" ", 1)[1])
+            return total
+
+    def cpu(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+    def peak_rss(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(60)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def baselines(n):
+    """Records/s of the discard receiver, zstd -1 -T2 and gzip -1 on the same records."""
+    port = free_port()
+    sink = subprocess.Popen([LOADGEN, "discard", "-p", str(port), "-c", str(CONNS)],
+                            stdout=subprocess.PIPE, text=True)
+    sink.stdout.readline()                     # "listening"
+    _, res, _ = loadgen("tcp", "-p", port, "-c", CONNS, "-n", n)
+    sink.wait(60)
+    out = {"discard": float(res["records_per_s"])}
+    with tempfile.NamedTemporaryFile(dir="/tmp", prefix="sluice-bench-") as data:
+        subprocess.run([LOADGEN, "dump", "-n", str(n)], stdout=data, check=True)
+        for name, cmd in (("zstd", ["zstd", "-q", "-1", "-T2", "-c"]), ("gzip", ["gzip", "-1", "-c"])):
+            data.seek(0)
+            t0 = time.monotonic()
+            subprocess.run(cmd, stdin=data, stdout=subprocess.DEVNULL, check=True)
+            out[name] = n / (time.monotonic() - t0)
+    return out
+
+
+def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=None,
+             extra=()):
+    """Runs one scenario; returns a row for the table."""
+    d = Daemon(stream, process)
+    try:
+        args = [mode, "-p", d.tport if mode == "tcp" else d.hport, "-c", CONNS, "-n", n]
+        if mode != "tcp":
+            args += ["-t", "bench"]
+        if rate:
+            args += ["-r", int(rate)]
+        if watch:
+            os.makedirs(d.out, exist_ok=True)
+            args += ["-w", d.out]
+        args += list(extra)
+        peak_buffered = [0]
+        result = []
+        def send():
+            try:
+                result.append(loadgen(*args))
+            except RuntimeError as e:
+                result.append(e)
+        sender = threading.Thread(target=send)
+        sender.start()
+
+        def delivered():
+            peak_buffered[0] = max(peak_buffered[0], d.metric("sluice_bytes_buffered"))
+            if result and isinstance(result[0], RuntimeError):
+                raise result[0]
+            return not sender.is_alive() and d.metric("sluice_records_delivered_total") >= n
+        wait_for(delivered, 600, "every record delivered")
+        sender.join()
+        if isinstance(result[0], RuntimeError):
+            raise result[0]
+        start, res, _ = result[0]
+        seconds = time.time() - start
+        cpu = d.cpu() - d.cpu0
+        rss = d.peak_rss()
+        _, ver, _ = loadgen("verify", "-d", d.out, "-n", n)
+        bytes_ = int(res["bytes"])
+        row = {
+            "scenario": name, "records_s": n / seconds, "mib_s": bytes_ / MiB / seconds,
+            "cpu_s_gib": cpu / (bytes_ / GiB), "rss_mib": rss / MiB,
+            "p50": float(res["p50_s"]) if "p50_s" in res else None,
+            "p99": float(res["p99_s"]) if "p99_s" in res else None,
+            "vs": (baseline[0], n / seconds / baseline[1]) if baseline else None,
+            "verify": ver, "retried": int(res.get("retried", 0)),
+            "peak_buffered_mib": peak_buffered[0] / MiB,
+        }
+        return row
+    except RuntimeError as e:
+        log = open(os.path.join(d.dir, "log")).read()[-2000:]
+        return {"scenario": name, "error": str(e) + "\n" + log}
+    finally:
+        d.stop()
+
+
+def main():
+    for tool in (SLUICE, LOADGEN):
+        if not os.path.exists(tool):
+            sys.exit("bench: %s missing; run make bench" % tool)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "?")
+    mem = int(open("/proc/meminfo").readline().split()[1]) / (1 << 20)
+    print("machine: %d cores, %.0f GiB, %s" % (os.cpu_count(), mem, cpu))
+    print("records: %d per scenario, %d connections" % (RECORDS, CONNS))
+    base = baselines(RECORDS)
+    print("baselines: discard %.0f records/s, zstd -1 -T2 %.0f records/s, gzip -1 %.0f "
+          "records/s" % (base["discard"], base["zstd"], base["gzip"]), flush=True)
+    fast = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB"}
+    rows, peak = [], None
+    for name in SCENARIOS:
+        if name.startswith(("tcp-", "firehose-", "ndjson-")):
+            mode, comp = name.split("-")
+            stream = dict(fast, compression=comp)
+            if comp != "none":
+                stream["compression_level"] = "1"
+            row = scenario(name, mode, RECORDS, stream,
+                           baseline=("discard", base["discard"]) if comp == "none" else
+                           ("%s -1" % comp, base[comp]))
+            if name == "tcp-zstd" and "error" not in row:
+                peak = row["records_s"]
+        elif name in ("latency", "overload"):
+            if not peak:
+                rows.append({"scenario": name, "error": "needs tcp-zstd's peak rate first"})
+                continue
+            if name == "latency":
+                rate = peak / 2
+                n = int(rate * 10)
+                stream = dict(fast, buffer_interval="1s", compression="zstd",
+                              compression_level="1")
+                row = scenario(name, "tcp", n, stream, rate=rate, watch=True)
+            else:
+                rate = peak * 2
+                n = int(peak * 10)
+                stream = {"buffer_size": "4MiB", "buffer_interval": "200ms",
+                          "max_buffered": "16MiB", "compression": "zstd",
+                          "compression_level": "1"}
+                row = scenario(name, "tcp", n, stream, rate=rate)
+                row["limit_mib"] = 16
+        else:
+            row = {"scenario": name, "error": "unknown scenario"}
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    failed = report(rows)
+    sys.exit(1 if failed else 0)
+
+
+def report(rows):
+    failed = 0
+    print()
+    print("| scenario | records/s | MiB/s | CPU s/GiB | peak RSS MiB | freshness p50 / p99 | "
+          "vs baseline | verify |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            failed = 1
+            print("| %s | FAIL: %s | | | | | | |" % (r["scenario"], r["error"].splitlines()[0]))
+            print(r["error"], file=sys.stderr)
+            continue
+        v = r["verify"]
+        bad = sum(int(v[k]) for k in ("missing", "duplicated", "corrupted", "unreadable"))
+        failed |= bad > 0
+        fresh = "%.3f s / %.3f s" % (r["p50"], r["p99"]) if r["p50"] is not None else ""
+        vs = "%.0f%% of %s" % (100 * r["vs"][1], r["vs"][0]) if r["vs"] else ""
+        if "limit_mib" in r:
+            vs = "buffered peak %.1f MiB of %d" % (r["peak_buffered_mib"], r["limit_mib"])
+        print("| %s | %.0f | %.1f | %.2f | %.0f | %s | %s | %s |" % (
+            r["scenario"], r["records_s"], r["mib_s"], r["cpu_s_gib"], r["rss_mib"], fresh, vs,
+            "ok" if not bad else "FAIL missing=%s duplicated=%s corrupted=%s" % (
+                v["missing"], v["duplicated"], v["corrupted"])))
+    return failed
+
+
+if __name__ == "__main__":
+    main()
