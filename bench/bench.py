@@ -22,6 +22,9 @@ corrupted a record reports FAIL and makes the run exit 1. Measured:
                     receiver that discards (tcp-none), `zstd -1 -T2` or
                     `gzip -1` over the records (compressing scenarios)
 
+With PERF=DIR, each scenario's daemon runs under `perf record -g`; the
+profile lands in DIR/SCENARIO.perf and its top entries are printed.
+
 The latency scenario runs at half the rate tcp-zstd reached, with
 buffer_interval 1s; the overload scenario at twice that rate with a small
 max_buffered, and checks the daemon's memory stays bounded.
@@ -42,8 +45,12 @@ BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
 SLUICE, LOADGEN = os.path.join(BUILD, "sluice"), os.path.join(BUILD, "loadgen")
 RECORDS = int(os.environ.get("RECORDS", "2000000"))
 CONNS = int(os.environ.get("CONNS", "8"))
+# Objects go to tmpfs unless told otherwise: the figures are sluice's, not
+# the disk's (this VM's disk takes ~280 MB/s of fsynced writes).
+WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
                            "ndjson-zstd latency overload").split()
+PERF = os.environ.get("PERF", "")
 TICK = os.sysconf("SC_CLK_TCK")
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -84,7 +91,7 @@ def loadgen(*args):
 
 class Daemon:
     def __init__(self, stream, process=None):
-        self.dir = tempfile.mkdtemp(prefix="sluice-bench-")
+        self.dir = tempfile.mkdtemp(prefix="sluice-bench-", dir=WORKDIR)
         self.mport, self.hport, self.tport = free_port(), free_port(), free_port()
         self.out = os.path.join(self.dir, "out")
         conf = ["[sluice]", "metrics_listen = 127.0.0.1:%d" % self.mport,
@@ -169,6 +176,13 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
             os.makedirs(d.out, exist_ok=True)
             args += ["-w", d.out]
         args += list(extra)
+        perf = None
+        if PERF:
+            os.makedirs(PERF, exist_ok=True)
+            data = os.path.join(PERF, name + ".perf")
+            perf = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "999", "-p",
+                                     str(d.proc.pid), "-o", data], stderr=subprocess.DEVNULL)
+            time.sleep(0.5)                     # perf attaches; nothing to poll
         peak_buffered = [0]
         result = []
         def send():
@@ -186,6 +200,15 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
             return not sender.is_alive() and d.metric("sluice_records_delivered_total") >= n
         wait_for(delivered, 600, "every record delivered")
         sender.join()
+        if perf:
+            perf.send_signal(2)
+            perf.wait(60)
+            top = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
+                                  "-g", "none", "--percent-limit", "1.5"],
+                                 capture_output=True, text=True).stdout
+            print("== profile of %s (%s)\n%s" % (name, data, "\n".join(
+                l for l in top.splitlines() if l.strip() and not l.startswith("#"))),
+                file=sys.stderr)
         if isinstance(result[0], RuntimeError):
             raise result[0]
         start, res, _ = result[0]

@@ -131,6 +131,9 @@ int sl_compress_write(struct sl_compressor *c, const void *p, size_t n)
 {
     int rc;
 
+    if (c->kind == SL_COMP_NONE)            /* nothing to batch up for: no stage */
+        return sl_buf_append(c->out, p, n);
+
     if (c->staged + n <= STAGE) {
         memcpy(c->stage + c->staged, p, n);
         c->staged += n;
