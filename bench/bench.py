@@ -276,7 +276,7 @@ def main():
                           "max_buffered": "16MiB", "compression": "zstd",
                           "compression_level": "1"}
                 row = scenario(name, "tcp", n, stream, rate=rate)
-                row["limit_mib"] = 16
+                row["limit_mib"], row["asked"] = 16, rate
         else:
             row = {"scenario": name, "error": "unknown scenario"}
         rows.append(row)
@@ -303,7 +303,8 @@ def report(rows):
         fresh = "%.3f s / %.3f s" % (r["p50"], r["p99"]) if r["p50"] is not None else ""
         vs = "%.0f%% of %s" % (100 * r["vs"][1], r["vs"][0]) if r["vs"] else ""
         if "limit_mib" in r:
-            vs = "buffered peak %.1f MiB of %d" % (r["peak_buffered_mib"], r["limit_mib"])
+            vs = "asked %.0f records/s; buffered peak %.1f MiB of %d" % (
+                r["asked"], r["peak_buffered_mib"], r["limit_mib"])
         print("| %s | %.0f | %.1f | %.2f | %.0f | %s | %s | %s |" % (
             r["scenario"], r["records_s"], r["mib_s"], r["cpu_s_gib"], r["rss_mib"], fresh, vs,
             "ok" if not bad else "FAIL missing=%s duplicated=%s corrupted=%s" % (
