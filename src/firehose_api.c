@@ -1,10 +1,10 @@
 /*
  * firehose_api.c - see firehose_api.h.
  *
- * jansson parses the body; Data is checked as strict base64 (the standard
- * alphabet, padded, length a multiple of 4) and decoded with libcrypto's
- * EVP_DecodeBlock straight into the chunk, which is sized in a first pass
- * over the records from their encoded lengths.
+ * firehose_scan.c finds the stream name and the records in the usual
+ * body; jansson reads any other. Either way each Data is then decoded as
+ * strict base64 (base64.h) straight into the chunk, which is sized in a
+ * first pass over the records from their encoded lengths.
  */
 #include "firehose_api.h"
 
@@ -15,8 +15,8 @@
 #include <sys/random.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
+#include "base64.h"
 #include "config.h"
 #include "firehose_scan.h"
 #include "sluice/err.h"
@@ -70,35 +70,6 @@ static int fail(struct sl_fh_error *err, const char *type, const char *fmt, ...)
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
     return SL_EINVAL;
-}
-
-/* The standard base64 alphabet, without padding. */
-static const uint8_t b64_alphabet[256] = {
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
-    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
-    ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1,
-};
-
-/* Decoded length of strict, padded standard base64, or -1 if it is not. */
-static long b64_decoded_len(const char *s, size_t n)
-{
-    size_t pad = 0;
-    unsigned ok = 1;
-
-    if (n % 4 != 0)
-        return -1;
-    if (n > 0 && s[n - 1] == '=')
-        pad++;
-    if (n > 1 && s[n - 2] == '=')
-        pad++;
-    for (size_t i = 0; i < n - pad; i++)
-        ok &= b64_alphabet[(unsigned char)s[i]];
-    return ok ? (long)(n / 4 * 3 - pad) : -1;
 }
 
 /* Firehose's name for the Data of record <i>, in messages. */
@@ -193,7 +164,7 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
                     "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length "
                     "between 1 and 64", nm);
     for (size_t i = 0; i < n; i++) {             /* pass 1: check and size */
-        long rlen = b64_decoded_len(recs[i].p, recs[i].len);
+        long rlen = sl_base64_decoded_len(recs[i].p, recs[i].len);
         if (rlen < 0)
             return fail(err, "SerializationException", "Data of record %zu is not valid "
                         "base64", i + 1);
@@ -202,7 +173,7 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
                         "'%s' failed to satisfy constraint: Member must have length less "
                         "than or equal to %u", member_data(at, batch, i), SL_FH_MAX_RECORD);
         total += (uint64_t)rlen;
-        need += SL_CHUNK_HDR + (uint64_t)rlen + 3;   /* +3: EVP_DecodeBlock writes padding */
+        need += SL_CHUNK_HDR + (uint64_t)rlen;
     }
     if (total > SL_FH_MAX_BATCH_BYTES)
         return fail(err, "InvalidArgumentException", "Records total %llu bytes decoded; the "
@@ -215,15 +186,14 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
         return SL_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {             /* pass 2: decode into the chunk */
-        uint32_t len32 = (uint32_t)b64_decoded_len(recs[i].p, recs[i].len);
-        memcpy(c->data + c->len, &len32, SL_CHUNK_HDR);
-        if (recs[i].len > 0 && EVP_DecodeBlock(c->data + c->len + SL_CHUNK_HDR,
-                                               (const unsigned char *)recs[i].p,
-                                               (int)recs[i].len) < 0) {
+        long rlen = sl_base64_decode(recs[i].p, recs[i].len, c->data + c->len + SL_CHUNK_HDR);
+        uint32_t len32 = (uint32_t)rlen;
+        if (rlen < 0) {
             sl_chunk_unref(c);
             return fail(err, "SerializationException", "Data of record %zu is not valid "
                         "base64", i + 1);
         }
+        memcpy(c->data + c->len, &len32, SL_CHUNK_HDR);
         c->len += SL_CHUNK_HDR + len32;
         c->nrecords++;
         c->bytes += len32;

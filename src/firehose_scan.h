@@ -10,9 +10,16 @@
  *   {"DeliveryStreamName":"NAME","Records":[{"Data":"..."},...]}
  *   {"DeliveryStreamName":"NAME","Record":{"Data":"..."}}
  *
- * and declines anything else: other keys, escapes in a string, a repeated
- * key, more than <max> records, malformed JSON. A declined body goes to
- * jansson, which also words the errors; so the scanner never has to.
+ * and declines anything else: other keys, a repeated key, more than <max>
+ * records, malformed JSON. A declined body goes to jansson, which also
+ * words the errors; so the scanner never has to.
+ *
+ * Strings are not unescaped: a span is the raw bytes between two quotes,
+ * the first quote after the opening one ending it. So the caller must
+ * decline (and hand the body to jansson) any span holding a backslash or
+ * a control character; checking the name against the stream-name alphabet
+ * and the Data against base64's does exactly that. Keys match only if
+ * they are spelled without escapes.
  *
  * Threads: no state; any thread.
  */

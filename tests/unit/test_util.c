@@ -1,4 +1,4 @@
-/* test_util.c - buf, backoff, fsio, deadline, and the chunk/batch record layout. */
+/* test_util.c - buf, backoff, fsio, deadline, base64, and the chunk/batch record layout. */
 #include <check.h>
 #include <poll.h>
 #include <stdio.h>
@@ -8,7 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "backoff.h"
+#include "base64.h"
 #include "batch.h"
 #include "buf.h"
 #include "clock.h"
@@ -158,6 +161,45 @@ START_TEST(test_deadline_cuts_once_past_due_and_never_when_cleared)
 }
 END_TEST
 
+START_TEST(test_base64_decodes_what_libcrypto_encodes)
+{
+    uint8_t in[300], out[300];
+    char enc[420];
+    uint64_t x = 88172645463325252ULL;
+
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            in[i] = (uint8_t)x;
+        }
+        int m = EVP_EncodeBlock((unsigned char *)enc, in, (int)n);
+        ck_assert_int_eq(sl_base64_decoded_len(enc, (size_t)m), (long)n);
+        ck_assert_int_eq(sl_base64_decode(enc, (size_t)m, out), (long)n);
+        ck_assert_int_eq(memcmp(in, out, n), 0);
+    }
+}
+END_TEST
+
+START_TEST(test_base64_is_strict)
+{
+    static const char *const bad[] = {
+        "YQ=", "YQ", "Y===", "====", "YQ==YQ==", "Y Q==", "YQ==\n", "YR\t=", "YQ-=",
+        "ab_d", "\xc3\xa9\xc3\xa9", "YWJj\\", "=YWJ",
+    };
+    uint8_t out[16];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        long need = sl_base64_decoded_len(bad[i], strlen(bad[i]));
+        ck_assert_msg(need < 0 || sl_base64_decode(bad[i], strlen(bad[i]), out) < 0,
+                      "accepted \"%s\"", bad[i]);
+    }
+    ck_assert_int_eq(sl_base64_decode("YWJj", 4, out), 3);
+    ck_assert_int_eq(memcmp(out, "abc", 3), 0);
+    ck_assert_int_eq(sl_base64_decode("+/8=", 4, out), 2);
+    ck_assert(out[0] == 0xfb && out[1] == 0xff);
+}
+END_TEST
+
 Suite *sl_util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -169,6 +211,8 @@ Suite *sl_util_suite(void)
     tcase_add_test(tc, test_batch_iterates_spans_in_order);
     tcase_add_test(tc, test_batch_settle_runs_actions_once);
     tcase_add_test(tc, test_deadline_cuts_once_past_due_and_never_when_cleared);
+    tcase_add_test(tc, test_base64_decodes_what_libcrypto_encodes);
+    tcase_add_test(tc, test_base64_is_strict);
     suite_add_tcase(s, tc);
     return s;
 }
