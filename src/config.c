@@ -43,7 +43,12 @@ struct conf_key {
 static const char *const level_enum[] = { "debug", "info", "warn", "error", NULL };
 static const char *const comp_enum[]  = { "none", "gzip", "zstd", NULL };
 static const char *const delim_enum[] = { "newline", "none", NULL };
-static const char *const sink_enum[]  = { "file", NULL };
+static const char *const sink_enum[]  = { "file", "s3", NULL };
+static const char *const bool_enum[]  = { "false", "true", NULL };
+static const char *const sse_enum[]   = { "none", "AES256", "aws:kms", NULL };
+static const char *const class_enum[] = { "", "STANDARD", "STANDARD_IA", "ONEZONE_IA",
+                                          "INTELLIGENT_TIERING", "GLACIER", "GLACIER_IR",
+                                          "DEEP_ARCHIVE", "REDUCED_REDUNDANCY", NULL };
 static const char *const auth_enum[]  = { "none", "token", "sigv4", NULL };
 
 #define KIB 1024ULL
@@ -118,9 +123,34 @@ static const struct conf_key stream_keys[] = {
       "errors/", NULL, "key prefix of batches written to backup.path" },
     { "retry_duration", K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
       "how long a failing batch is retried before it goes to backup" },
-    { "sink", K_ENUM, STR(sink, struct sl_stream_conf), 0, 0, "file", sink_enum, "where batches go: file" },
+    { "sink", K_ENUM, STR(sink, struct sl_stream_conf), 0, 0, "file", sink_enum,
+      "where batches go: file or s3" },
     { "file.path", K_STRING, STR(file_path, struct sl_stream_conf), 1, 0, NULL, NULL,
       "file sink: root directory of the objects" },
+    { "s3.bucket", K_STRING, STR(s3_bucket, struct sl_stream_conf), 0, 0, "", NULL,
+      "s3 sink: the bucket (required)" },
+    { "s3.region", K_STRING, STR(s3_region, struct sl_stream_conf), 1, 0, "us-east-1", NULL,
+      "s3 sink: the bucket's region, signed into every request" },
+    { "s3.endpoint", K_STRING, STR(s3_endpoint, struct sl_stream_conf), 0, 0, "", NULL,
+      "s3 sink: http(s)://HOST[:PORT] of an S3-compatible store (default: AWS)" },
+    { "s3.path_style", K_ENUM, S(s3_path_style), 0, 0, 1, "false", bool_enum,
+      "s3 sink: true: ENDPOINT/BUCKET/KEY; false: BUCKET.HOST/KEY" },
+    { "s3.credentials_file", K_STRING, STR(s3_credentials_file, struct sl_stream_conf), 0, 0,
+      "", NULL, "s3 sink: a shared-credentials-format file (else environment, ~/.aws)" },
+    { "s3.storage_class", K_ENUM, STR(s3_storage_class, struct sl_stream_conf), 0, 0, "",
+      class_enum, "s3 sink: x-amz-storage-class of new objects (default: the bucket's)" },
+    { "s3.sse", K_ENUM, S(s3_sse), 0, 0, 2, "none", sse_enum,
+      "s3 sink: server-side encryption: none, AES256 or aws:kms" },
+    { "s3.sse_kms_key_id", K_STRING, STR(s3_sse_kms_key_id, struct sl_stream_conf), 0, 0, "",
+      NULL, "s3 sink: the KMS key of s3.sse = aws:kms (default: the AWS managed key)" },
+    { "s3.multipart_threshold", K_SIZE, S(s3_multipart_threshold), 0, 5 * MIB, 5 * GIB,
+      "16MiB", NULL, "s3 sink: objects this large or larger go up in parts" },
+    { "s3.part_size", K_SIZE, S(s3_part_size), 0, 5 * MIB, 5 * GIB, "8MiB", NULL,
+      "s3 sink: size of each part but the last" },
+    { "s3.max_connections", K_UINT, S(s3_max_connections), 0, 1, 256, "8", NULL,
+      "s3 sink: connections to the store, kept alive and reused" },
+    { "s3.timeout", K_DURATION, S(s3_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
+      "s3 sink: one request's time limit" },
     { "backup.path", K_STRING, STR(backup_path, struct sl_stream_conf), 1, 0, NULL, NULL,
       "root directory for failed batches (default DATA_DIR/backup)" },
     { "max_connections", K_UINT, S(max_connections), 0, 1, 1000000, "1024", NULL,
@@ -424,6 +454,34 @@ static int key_line(const struct sl_stream_conf *s, const char *name)
     return (s->marks.seen & (1ULL << i)) ? s->marks.line[i] : s->line;
 }
 
+/* Keys of another sink are mistakes, not settings to ignore. */
+static void check_sink_keys(struct parse *p, struct sl_stream_conf *s, const char *sec)
+{
+    int s3 = strcmp(s->sink, "s3") == 0;
+
+    for (int i = 0; stream_keys[i].name; i++) {
+        const char *k = stream_keys[i].name;
+        int mine = strncmp(k, "s3.", 3) == 0 ? s3 : strncmp(k, "file.", 5) == 0 ? !s3 : 1;
+        if (!mine && (s->marks.seen & (1ULL << i)))
+            perr(p, s->marks.line[i], sec, k, "set, but sink = %s", s->sink);
+    }
+    if (!s3)
+        return;
+    size_t n = strlen(s->s3_bucket);
+    if (n == 0)
+        perr(p, s->line, sec, "s3.bucket", "required when sink = s3");
+    else if (n < 3 || n > 63 || strspn(s->s3_bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
+        perr(p, key_line(s, "s3.bucket"), sec, "s3.bucket",
+             "'%s' is not a bucket name: 3-63 characters of a-z 0-9 . -", s->s3_bucket);
+    if (s->s3_endpoint[0] && strncmp(s->s3_endpoint, "http://", 7) != 0 &&
+        strncmp(s->s3_endpoint, "https://", 8) != 0)
+        perr(p, key_line(s, "s3.endpoint"), sec, "s3.endpoint",
+             "'%s' must start with http:// or https://", s->s3_endpoint);
+    if (s->s3_sse_kms_key_id[0] && s->s3_sse != 2)
+        perr(p, key_line(s, "s3.sse_kms_key_id"), sec, "s3.sse_kms_key_id",
+             "set, but s3.sse is not aws:kms");
+}
+
 static void check_stream(struct parse *p, struct sl_stream_conf *s)
 {
     char sec[80];
@@ -456,6 +514,8 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
     if (!any_bad(s, "sink", "file.path", NULL) && strcmp(s->sink, "file") == 0 &&
         s->file_path[0] == '\0')
         perr(p, s->line, sec, "file.path", "required when sink = file");
+    if (!any_bad(s, "sink", NULL, NULL))
+        check_sink_keys(p, s, sec);
     if (s->backup_path[0] == '\0' &&
         snprintf(s->backup_path, sizeof(s->backup_path), "%s/backup",
                  p->c->data_dir) >= (int)sizeof(s->backup_path))

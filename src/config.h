@@ -54,6 +54,17 @@ struct sl_stream_conf {
     int64_t  retry_duration_ms;
     char     sink[32];                    /* a name from sink.c's registry */
     char     file_path[PATH_MAX];         /* file sink: the root directory */
+    /* s3 sink (aws_s3.h says what each does) */
+    char     s3_bucket[64];
+    char     s3_region[32];
+    char     s3_endpoint[256];
+    int      s3_path_style;
+    char     s3_credentials_file[PATH_MAX];
+    char     s3_storage_class[32];
+    int      s3_sse;                      /* enum sl_s3_sse */
+    char     s3_sse_kms_key_id[256];
+    uint64_t s3_multipart_threshold, s3_part_size, s3_max_connections;
+    int64_t  s3_timeout_ms;
     char     backup_path[PATH_MAX];       /* where failed batches go */
     uint64_t max_connections;             /* per stream, per source */
     int64_t  idle_timeout_ms;             /* 0: never */

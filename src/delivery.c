@@ -203,7 +203,7 @@ static void to_backup(struct worker *w, struct sl_batch *b)
 
 /* Goes on from a failed attempt at <b>: back it up when the sink said FAIL
  * or retry_duration has run out, else try again later. */
-static void after_failure(struct worker *w, struct sl_batch *b, int fail)
+static void after_failure(struct worker *w, struct sl_batch *b, int fail, int cause)
 {
     const struct sl_stream_conf *c = ((struct sl_gen *)b->owner)->conf;
 
@@ -213,7 +213,7 @@ static void after_failure(struct worker *w, struct sl_batch *b, int fail)
         to_backup(w, b);
         return;
     }
-    retry_later(w, b, SL_RETRY_SINK, NULL);
+    retry_later(w, b, cause > 0 && cause < SL_RETRY_NCAUSES ? cause : SL_RETRY_SINK, NULL);
 }
 
 /*
@@ -280,7 +280,8 @@ static void deliver(struct worker *w, struct sl_batch *b)
         return;
     }
     view = (struct sl_sink_batch){ .stream = c->name, .key = b->key, .data = w->out.data,
-                                   .len = w->out.len, .batch = b };
+                                   .len = w->out.len, .batch = b,
+                                   .stats = &g->stream->stats.sink };
     if (g->sink.ops->per_record && !(out.record_results = calloc(b->nrecords, 1))) {
         snprintf(b->last_error, sizeof(b->last_error), "out of memory");
         b->attempts++;
@@ -301,7 +302,7 @@ static void deliver(struct worker *w, struct sl_batch *b)
         return;
     }
     free(out.record_results);
-    after_failure(w, b, out.result == SL_SINK_FAIL);
+    after_failure(w, b, out.result == SL_SINK_FAIL, out.cause);
 }
 
 /* The CLOCK_MONOTONIC time <ms> from now, for the condvars' timed waits. */

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <systemd/sd-daemon.h>
 
 #include "clock.h"
@@ -431,6 +432,7 @@ int main(int argc, char **argv)
     }
     sl_log_set_level(d.cfg->log_level);
     raise_fd_limit();
+    curl_global_init(CURL_GLOBAL_DEFAULT);       /* before any thread: not thread-safe */
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -447,6 +449,7 @@ int main(int argc, char **argv)
         sl_info("msg=\"shutting down: draining\"");
     }
     left = stop(&d);
+    curl_global_cleanup();
     if (rc != SL_OK)
         return 1;
     if (left)

@@ -21,7 +21,10 @@ const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize", "incomplete",
                                                         "throttled" };
 const char *const sl_backup_reason_names[SL_BK_NREASONS] = { "retries_exhausted",
                                                              "sink_failed" };
-const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = { "sink", "backup" };
+const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = {
+    "sink", "backup", "connection", "timeout", "server_error", "throttled", "forbidden",
+    "no_such_bucket", "bad_digest",
+};
 const double sl_hist_bounds[SL_HIST_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
 };
@@ -173,6 +176,45 @@ static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *
     for (size_t i = 0; i < n; i++) {
         snprintf(labels, sizeof(labels), "stream=\"%s\",sink=\"%s\"", s[i].name, s[i].sink);
         histogram(o, "sluice_delivery_duration_seconds", labels, &s[i].st->delivery);
+    }
+}
+
+/* The object store families, for the streams whose sink is s3 (none
+ * appear without one). */
+static void render_s3(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
+{
+    static const struct { const char *name, *type, *help; } fam[] = {
+        { "sluice_s3_uploads_total", "counter", "Objects put to S3, by result (ok, error)." },
+        { "sluice_s3_upload_bytes_total", "counter", "Bytes of the objects stored in S3." },
+        { "sluice_s3_parts_total", "counter", "Parts sent in multipart uploads." },
+        { "sluice_s3_upload_duration_seconds", "histogram",
+          "Time to store one object, all its parts included." },
+    };
+    char labels[96];
+    int any = 0;
+
+    for (size_t i = 0; i < n; i++)
+        any |= strcmp(s[i].sink, "s3") == 0;
+    if (!any)
+        return;
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        family(o, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const struct sl_sink_stats *k = &s[i].st->sink;
+            if (strcmp(s[i].sink, "s3") != 0)
+                continue;
+            if (f == 0)
+                sl_buf_printf(o, "%s{stream=\"%s\",result=\"ok\"} %llu\n"
+                              "%s{stream=\"%s\",result=\"error\"} %llu\n",
+                              fam[f].name, s[i].name, (unsigned long long)LD(k->uploads[0]),
+                              fam[f].name, s[i].name, (unsigned long long)LD(k->uploads[1]));
+            else if (f == 3) {
+                snprintf(labels, sizeof(labels), "stream=\"%s\"", s[i].name);
+                histogram(o, fam[f].name, labels, &k->upload);
+            } else
+                sl_buf_printf(o, "%s{stream=\"%s\"} %llu\n", fam[f].name, s[i].name,
+                              (unsigned long long)(f == 1 ? LD(k->upload_bytes) : LD(k->parts)));
+        }
     }
 }
 
@@ -338,6 +380,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, siz
         sl_stats_snapshot(s[i].st, &ss[i]);
     render_streams(out, s, n, ss);
     free(ss);
+    render_s3(out, s, n);
     if (p->http)
         render_http(out, p->http);
     family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");

@@ -32,7 +32,13 @@ extern const char *const sl_reject_names[SL_REJ_NREASONS];
 enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_NREASONS };
 extern const char *const sl_backup_reason_names[SL_BK_NREASONS];
 
-enum sl_retry_cause { SL_RETRY_SINK, SL_RETRY_BACKUP, SL_RETRY_NCAUSES };
+/* Why a delivery attempt will be retried: the backup write failed, or the
+ * sink said RETRY, for a reason of its own when it names one. */
+enum sl_retry_cause {
+    SL_RETRY_SINK, SL_RETRY_BACKUP, SL_RETRY_CONNECTION, SL_RETRY_TIMEOUT, SL_RETRY_SERVER,
+    SL_RETRY_THROTTLED, SL_RETRY_FORBIDDEN, SL_RETRY_NO_BUCKET, SL_RETRY_BAD_DIGEST,
+    SL_RETRY_NCAUSES
+};
 extern const char *const sl_retry_cause_names[SL_RETRY_NCAUSES];
 
 #define SL_HIST_BUCKETS 14
@@ -41,6 +47,14 @@ extern const double sl_hist_bounds[SL_HIST_BUCKETS];
 struct sl_histogram {
     _Atomic uint64_t bucket[SL_HIST_BUCKETS + 1];  /* non-cumulative; last is +Inf */
     _Atomic uint64_t sum_us;
+};
+
+/* What an object store sink counts (S3): requests that put objects. */
+struct sl_sink_stats {
+    _Atomic uint64_t uploads[2];        /* objects: [0] stored, [1] failed */
+    _Atomic uint64_t upload_bytes;      /* bytes of the objects stored */
+    _Atomic uint64_t parts;             /* multipart parts sent */
+    struct sl_histogram upload;         /* time to store one object */
 };
 
 struct sl_stream_stats {
@@ -56,6 +70,7 @@ struct sl_stream_stats {
     _Atomic int64_t  connections[SL_SRC_NSOURCES];
     _Atomic uint64_t connections_rejected[SL_SRC_NSOURCES];
     struct sl_histogram delivery;
+    struct sl_sink_stats sink;
 };
 
 static inline void sl_stat_add(_Atomic uint64_t *c, uint64_t n)

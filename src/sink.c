@@ -8,6 +8,7 @@
 
 static const struct sl_sink_ops *const builtin[] = {
     &sl_sink_file,
+    &sl_sink_s3,
     NULL,
 };
 

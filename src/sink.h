@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "config.h"
+#include "metrics.h"
 
 enum sl_sink_result { SL_SINK_OK, SL_SINK_RETRY, SL_SINK_FAIL };
 
@@ -31,6 +32,7 @@ struct sl_sink_batch {
     const uint8_t *data;          /* the compressed object */
     size_t len;
     const struct sl_batch *batch; /* its records, for per-record sinks */
+    struct sl_sink_stats *stats;  /* the stream's; the sink counts what it does */
 };
 
 /*
@@ -44,6 +46,7 @@ struct sl_sink_outcome {
     int result;                   /* enum sl_sink_result, for the batch */
     uint8_t *record_results;      /* per_record sinks only; else NULL */
     int per_record;               /* set by the sink: record_results decide */
+    int cause;                    /* enum sl_retry_cause of a RETRY; 0: "sink" */
     char error[256];              /* why, when not OK */
 };
 
@@ -73,5 +76,6 @@ int sl_sink_open(struct sl_sink *s, const struct sl_stream_conf *conf, char *err
 void sl_sink_close(struct sl_sink *s);
 
 extern const struct sl_sink_ops sl_sink_file;
+extern const struct sl_sink_ops sl_sink_s3;
 
 #endif

@@ -1,0 +1,400 @@
+/*
+ * aws_s3.c - see aws_s3.h.
+ *
+ * Every request goes through request(): take a handle from the pool, set
+ * URL, method, body (from memory), headers and SigV4, run it, collect the
+ * answer's body (bounded) and ETag, put the handle back. Error bodies are
+ * S3's XML; only <Code> and <Message> are read, by string search.
+ */
+#include "aws_s3.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "sluice/err.h"
+
+#define ANSWER_MAX (256 * 1024)       /* an S3 answer body we keep */
+
+struct sl_s3 {
+    struct sl_s3_options o;           /* strings below point into <strs> */
+    char strs[4][256];
+    char kms[2048];
+    char base[600];                   /* scheme://host[:port][/bucket] */
+    char sigv4[96];                   /* "aws:amz:REGION:s3" */
+    char userpwd[300];                /* "ACCESS:SECRET" for libcurl */
+    char token_hdr[2100];             /* "x-amz-security-token: ..." or "" */
+    pthread_mutex_t mu;               /* the pool */
+    pthread_cond_t cv;                /* a handle came back */
+    CURL **free_handles;              /* stack of idle handles */
+    unsigned nfree, made;
+};
+
+/* One request's answer, filled by libcurl's callbacks. */
+struct answer {
+    struct sl_buf body;
+    char etag[128];
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct answer *a = arg;
+    size_t room = a->body.max - 1 - a->body.len;      /* 1: the NUL added at the end */
+
+    /* Past ANSWER_MAX the rest is dropped: only the start of an answer matters. */
+    sl_buf_append(&a->body, p, size * n < room ? size * n : room);
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct answer *a = arg;
+    size_t len = size * n;
+
+    if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
+        const char *v = p + 5;
+        size_t vl = len - 5;
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl < sizeof(a->etag)) {
+            memcpy(a->etag, v, vl);
+            a->etag[vl] = '\0';
+        }
+    }
+    return len;
+}
+
+/* Copies the text of the first <tag> element of <xml> into <out>. */
+static int xml_text(const char *xml, const char *tag, char *out, size_t len)
+{
+    char open[64], close[64];
+    const char *a, *b;
+
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    if (!(a = strstr(xml, open)) || !(b = strstr(a, close)))
+        return 0;
+    a += strlen(open);
+    snprintf(out, len, "%.*s", (int)(b - a), a);
+    return 1;
+}
+
+static CURL *take(struct sl_s3 *s)
+{
+    CURL *h = NULL;
+
+    pthread_mutex_lock(&s->mu);
+    while (!s->nfree && s->made >= s->o.max_connections)
+        pthread_cond_wait(&s->cv, &s->mu);
+    if (s->nfree)
+        h = s->free_handles[--s->nfree];
+    else if ((h = curl_easy_init()))
+        s->made++;
+    pthread_mutex_unlock(&s->mu);
+    return h;
+}
+
+static void give_back(struct sl_s3 *s, CURL *h)
+{
+    pthread_mutex_lock(&s->mu);
+    s->free_handles[s->nfree++] = h;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Appends <key> percent-encoded (RFC 3986 unreserved and '/' kept). */
+static void encode_key(struct sl_buf *u, const char *key)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == '/') {
+            sl_buf_append(u, p, 1);
+        } else {
+            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+            sl_buf_append(u, e, 3);
+        }
+    }
+}
+
+/* The body's hex SHA-256 and base64 MD5 headers. */
+static void digests(const void *data, size_t len, char sha_hdr[96], char md5_hdr[64])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned dl = 0;
+    char b64[32];
+
+    EVP_Digest(data, len, d, &dl, EVP_sha256(), NULL);
+    int n = snprintf(sha_hdr, 96, "x-amz-content-sha256: ");
+    for (unsigned i = 0; i < dl; i++) {
+        sha_hdr[n++] = hex[d[i] >> 4];
+        sha_hdr[n++] = hex[d[i] & 15];
+    }
+    sha_hdr[n] = '\0';
+    EVP_Digest(data, len, d, &dl, EVP_md5(), NULL);
+    EVP_EncodeBlock((unsigned char *)b64, d, (int)dl);
+    snprintf(md5_hdr, 64, "Content-MD5: %s", b64);
+}
+
+/*
+ * One signed request: <method> on <key> (NULL: the bucket) with <query>
+ * (NULL: none) and <body>. <object_headers>: send storage class and
+ * encryption (PutObject, CreateMultipartUpload). The answer's body, if
+ * wanted, lands in <out> (a NUL-terminated string), its ETag in <etag>.
+ */
+static int request(struct sl_s3 *s, const char *method, const char *key, const char *query,
+                   const void *body, size_t len, int object_headers, char **out,
+                   char etag[128], struct sl_s3_result *r)
+{
+    struct answer a = { .etag = "" };
+    struct curl_slist *hdrs = NULL;
+    struct sl_buf url;
+    char sha[96], md5[64], sc[128], sse[64], kms[2200], errbuf[CURL_ERROR_SIZE] = "";
+    CURL *h;
+    int rc = SL_ERR;
+
+    memset(r, 0, sizeof(*r));
+    /* Never full: base 600 + a key of SL_KEY_MAX (1536) encoded + query 1200. */
+    sl_buf_init(&url, 8192);
+    sl_buf_init(&a.body, ANSWER_MAX);
+    if (!(h = take(s))) {
+        snprintf(r->message, sizeof(r->message), "cannot make a libcurl handle");
+        goto out;
+    }
+    sl_buf_printf(&url, "%s/", s->base);
+    if (key)
+        encode_key(&url, key);
+    if (query)
+        sl_buf_printf(&url, "?%s", query);
+    sl_buf_append(&url, "", 1);
+    digests(body ? body : "", len, sha, md5);
+    hdrs = curl_slist_append(hdrs, sha);
+    hdrs = curl_slist_append(hdrs, "Expect:");       /* no 100-continue round trip */
+    if (body) {
+        hdrs = curl_slist_append(hdrs, md5);
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+    }
+    if (s->token_hdr[0])
+        hdrs = curl_slist_append(hdrs, s->token_hdr);
+    if (object_headers && s->o.storage_class[0]) {
+        snprintf(sc, sizeof(sc), "x-amz-storage-class: %s", s->o.storage_class);
+        hdrs = curl_slist_append(hdrs, sc);
+    }
+    if (object_headers && s->o.sse != SL_SSE_NONE) {
+        snprintf(sse, sizeof(sse), "x-amz-server-side-encryption: %s",
+                 s->o.sse == SL_SSE_KMS ? "aws:kms" : "AES256");
+        hdrs = curl_slist_append(hdrs, sse);
+        if (s->o.sse == SL_SSE_KMS && s->o.kms_key_id[0]) {
+            snprintf(kms, sizeof(kms), "x-amz-server-side-encryption-aws-kms-key-id: %s",
+                     s->o.kms_key_id);
+            hdrs = curl_slist_append(hdrs, kms);
+        }
+    }
+    curl_easy_reset(h);                               /* keeps the connection */
+    curl_easy_setopt(h, CURLOPT_URL, (char *)url.data);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    else {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)s->o.timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->o.timeout_ms < 10000 ?
+                                                          s->o.timeout_ms : 10000));
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    give_back(s, h);
+    sl_buf_append(&a.body, "", 1);
+    if (cc != CURLE_OK) {
+        r->curl_code = (int)cc;
+        r->status = 0;
+        r->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+        snprintf(r->message, sizeof(r->message), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        goto out;
+    }
+    if (r->status < 200 || r->status > 299) {
+        xml_text((char *)a.body.data, "Code", r->code, sizeof(r->code));
+        xml_text((char *)a.body.data, "Message", r->message, sizeof(r->message));
+        goto out;
+    }
+    if (etag)
+        snprintf(etag, 128, "%s", a.etag);
+    if (out) {
+        *out = (char *)a.body.data;
+        a.body.data = NULL;                           /* handed over */
+        a.body.len = a.body.cap = 0;
+    }
+    rc = SL_OK;
+out:
+    curl_slist_free_all(hdrs);
+    sl_buf_destroy(&url);
+    sl_buf_destroy(&a.body);
+    return rc;
+}
+
+int sl_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
+                     struct sl_s3_result *r)
+{
+    return request(s, "PUT", key, NULL, data, len, 1, NULL, NULL, r);
+}
+
+int sl_s3_head_bucket(struct sl_s3 *s, struct sl_s3_result *r)
+{
+    return request(s, "HEAD", NULL, NULL, NULL, 0, 0, NULL, NULL, r);
+}
+
+static void abort_upload(struct sl_s3 *s, const char *key, const char *upload_id)
+{
+    struct sl_s3_result r;
+    char q[1100];
+
+    snprintf(q, sizeof(q), "uploadId=%s", upload_id);
+    request(s, "DELETE", key, q, NULL, 0, 0, NULL, NULL, &r);
+}
+
+int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size_t len,
+                        size_t part_size, struct sl_s3_result *r, unsigned *parts)
+{
+    size_t nparts = (len + part_size - 1) / part_size;
+    char upload_id[1024], q[1200], *answer = NULL;
+    struct sl_buf done;
+    int rc = SL_ERR;
+
+    *parts = 0;
+    if (nparts == 0 || nparts > 10000) {
+        memset(r, 0, sizeof(*r));
+        snprintf(r->message, sizeof(r->message), "%zu parts: S3 takes 1 to 10000", nparts);
+        return SL_ERR;
+    }
+    if (request(s, "POST", key, "uploads=", NULL, 0, 1, &answer, NULL, r) != SL_OK)
+        return SL_ERR;
+    int found = xml_text(answer, "UploadId", upload_id, sizeof(upload_id));
+    free(answer);
+    if (!found) {
+        snprintf(r->message, sizeof(r->message), "CreateMultipartUpload answered no UploadId");
+        return SL_ERR;
+    }
+    sl_buf_init(&done, (size_t)nparts * 200 + 256);
+    sl_buf_printf(&done, "<CompleteMultipartUpload>");
+    for (size_t i = 0; i < nparts; i++) {
+        size_t off = i * part_size, n = len - off < part_size ? len - off : part_size;
+        char etag[128];
+        snprintf(q, sizeof(q), "partNumber=%zu&uploadId=%s", i + 1, upload_id);
+        if (request(s, "PUT", key, q, (const char *)data + off, n, 0, NULL, etag, r) != SL_OK)
+            goto out;
+        (*parts)++;
+        sl_buf_printf(&done, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>", i + 1,
+                      etag);
+    }
+    sl_buf_printf(&done, "</CompleteMultipartUpload>");
+    snprintf(q, sizeof(q), "uploadId=%s", upload_id);
+    if (request(s, "POST", key, q, done.data, done.len, 0, &answer, NULL, r) != SL_OK)
+        goto out;
+    /* CompleteMultipartUpload can fail inside a 200 answer. */
+    if (strstr(answer, "<Error>")) {
+        xml_text(answer, "Code", r->code, sizeof(r->code));
+        xml_text(answer, "Message", r->message, sizeof(r->message));
+        r->status = 500;
+        free(answer);
+        goto out;
+    }
+    free(answer);
+    rc = SL_OK;
+out:
+    if (rc != SL_OK)
+        abort_upload(s, key, upload_id);
+    sl_buf_destroy(&done);
+    return rc;
+}
+
+void sl_s3_describe(const struct sl_s3_result *r, char *out, size_t len)
+{
+    if (r->status == 0)
+        snprintf(out, len, "no answer: %s", r->message);
+    else
+        snprintf(out, len, "status %ld%s%s%s%s", r->status, r->code[0] ? " " : "", r->code,
+                 r->message[0] ? ": " : "", r->message);
+}
+
+struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds *creds,
+                        char *err, size_t errlen)
+{
+    struct sl_s3 *s = calloc(1, sizeof(*s));
+    char scheme[16] = "https", host[400];
+
+    if (!s || !(s->free_handles = calloc(o->max_connections ? o->max_connections : 1,
+                                         sizeof(CURL *)))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->o = *o;
+    snprintf(s->strs[0], sizeof(s->strs[0]), "%s", o->bucket);
+    snprintf(s->strs[1], sizeof(s->strs[1]), "%s", o->region);
+    snprintf(s->strs[2], sizeof(s->strs[2]), "%s", o->endpoint);
+    snprintf(s->strs[3], sizeof(s->strs[3]), "%s", o->storage_class);
+    snprintf(s->kms, sizeof(s->kms), "%s", o->kms_key_id);
+    s->o.bucket = s->strs[0], s->o.region = s->strs[1], s->o.endpoint = s->strs[2];
+    s->o.storage_class = s->strs[3], s->o.kms_key_id = s->kms;
+    if (!s->o.max_connections)
+        s->o.max_connections = 1;
+    if (o->endpoint[0]) {
+        const char *sep = strstr(o->endpoint, "://");
+        snprintf(scheme, sizeof(scheme), "%.*s", sep ? (int)(sep - o->endpoint) : 0,
+                 o->endpoint);
+        snprintf(host, sizeof(host), "%s", sep ? sep + 3 : o->endpoint);
+        size_t hl = strlen(host);
+        while (hl && host[hl - 1] == '/')
+            host[--hl] = '\0';
+    } else {
+        snprintf(host, sizeof(host), "s3.%s.amazonaws.com", o->region);
+    }
+    if (o->path_style)
+        snprintf(s->base, sizeof(s->base), "%s://%s/%s", scheme, host, o->bucket);
+    else
+        snprintf(s->base, sizeof(s->base), "%s://%s.%s", scheme, o->bucket, host);
+    snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", o->region);
+    snprintf(s->userpwd, sizeof(s->userpwd), "%s:%s", creds->access_key, creds->secret_key);
+    if (creds->session_token[0])
+        snprintf(s->token_hdr, sizeof(s->token_hdr), "x-amz-security-token: %s",
+                 creds->session_token);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    return s;
+}
+
+void sl_s3_free(struct sl_s3 *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->nfree; i++)
+        curl_easy_cleanup(s->free_handles[i]);
+    free(s->free_handles);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    /* The secret leaves no copy behind in freed memory. */
+    OPENSSL_cleanse(s->userpwd, sizeof(s->userpwd));
+    OPENSSL_cleanse(s->token_hdr, sizeof(s->token_hdr));
+    free(s);
+}

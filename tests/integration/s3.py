@@ -1,0 +1,98 @@
+"""
+s3.py - the S3 server the S3 sink's tests use: the s3rver npm package
+(installed into var/npm by scripts/deps.sh), on a loopback port, with its
+data in a temp directory, stopped by its PID. Objects are read back with
+boto3.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+
+import boto3
+from botocore.config import Config
+
+from harness import ROOT, free_port, scaled, wait_for
+
+S3RVER = os.path.join(ROOT, "var", "npm", "node_modules", ".bin", "s3rver")
+KEY, SECRET = "S3RVER", "S3RVER"          # what s3rver expects
+
+
+class S3rver:
+    def __init__(self, buckets=("logs",)):
+        self.dir = tempfile.mkdtemp(prefix="sluice-s3-", dir="/tmp")
+        self.port = free_port()
+        self.buckets = buckets
+        self.proc = None
+        self.log = open(os.path.join(self.dir, "s3rver.log"), "ab")
+        self.start()
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        args = [S3RVER, "-d", os.path.join(self.dir, "data"), "-a", "127.0.0.1",
+                "-p", str(self.port), "--silent"]
+        for b in self.buckets:
+            args += ["--configure-bucket", b]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError("s3rver exited with %s" % self.proc.returncode)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for(up, 30, msg="s3rver listening")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def cleanup(self):
+        self.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                            config=Config(retries={"max_attempts": 1},
+                                          s3={"addressing_style": "path"}))
+
+    def keys(self, bucket="logs", prefix=""):
+        c, out, token = self.client(), [], None
+        while True:
+            kw = {"Bucket": bucket, "Prefix": prefix}
+            if token:
+                kw["ContinuationToken"] = token
+            r = c.list_objects_v2(**kw)
+            out += [o["Key"] for o in r.get("Contents", [])]
+            if not r.get("IsTruncated"):
+                return sorted(out)
+            token = r["NextContinuationToken"]
+
+    def get(self, key, bucket="logs"):
+        return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def creds_file(self, secret=SECRET):
+        path = os.path.join(self.dir, "credentials-%s" % secret)
+        with open(path, "w") as f:
+            f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                    % (KEY, secret))
+        return path
+
+    def stream(self, bucket="logs", **keys):
+        """Stream keys for an s3 sink pointed at this server."""
+        conf = {"sink": "s3", "file.path": None, "s3.bucket": bucket,
+                "s3.endpoint": self.endpoint, "s3.path_style": "true",
+                "s3.credentials_file": self.creds_file()}
+        conf.update(keys)
+        return conf
