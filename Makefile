@@ -60,6 +60,10 @@ $(BUILD)/loadgen: $(LOADGEN) bench/loadgen.h bench/gen.h | $(BUILD)
 	$(call say,LINK,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(LOADGEN) \
 	    $$(pkg-config --libs zlib libzstd jansson libcrypto) -lpthread
 
+# The S3 tests' signature-checking front for s3rver (tests/tools/sigv4_proxy.c).
+$(BUILD)/sigv4-proxy: tests/tools/sigv4_proxy.c $(OBJ) | $(BUILD)
+	$(call say,LINK,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
+
 $(BUILD)/unit-tests: $(OBJ) $(UNIT_OBJ)
 	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
@@ -82,7 +86,8 @@ run: all
 # Prints one "N passed, N failed" line at the end; non-zero if anything failed.
 test check:
 	$(Q)scripts/deps.sh test
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/sluice $(BUILD)/unit-tests $(BUILD)/loadgen
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/sluice $(BUILD)/unit-tests $(BUILD)/loadgen \
+	    $(BUILD)/sigv4-proxy
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
 
 asan:

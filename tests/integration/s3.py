@@ -83,7 +83,7 @@ class S3rver:
         return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def creds_file(self, secret=SECRET):
-        path = os.path.join(self.dir, "credentials-%s" % secret)
+        path = os.path.join(self.dir, "credentials" if secret == SECRET else "credentials-other")
         with open(path, "w") as f:
             f.write("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
                     % (KEY, secret))
@@ -96,3 +96,31 @@ class S3rver:
                 "s3.credentials_file": self.creds_file()}
         conf.update(keys)
         return conf
+
+
+PROXY = os.path.join(os.path.dirname(os.environ.get("SLUICE_BIN", os.path.join(
+    ROOT, "build", "sluice"))), "sigv4-proxy")
+
+
+class SigV4Proxy:
+    """tests/tools/sigv4_proxy.c in front of <s3>: checks each request's
+    signature with sluice's verifier, and its body's SHA-256 and MD5, before
+    passing it on. corrupt=N flips a byte in the first N bodies."""
+
+    def __init__(self, s3, corrupt=0):
+        self.port = free_port()
+        self.proc = subprocess.Popen([PROXY, str(self.port), s3.endpoint, KEY, SECRET,
+                                      str(corrupt)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        if "listening" not in line:
+            raise AssertionError("sigv4-proxy did not start: %s" % line)
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -4,6 +4,10 @@ records sent over TCP are read back from the bucket with boto3, one by
 one; gzip and zstd; multipart above a small threshold; a bucket that does
 not exist goes to backup after retry_duration; the server killed
 mid-stream and started again loses nothing, and the retries are counted.
+s3rver checks no signature, so a front (tests/tools/sigv4_proxy.c, with
+sluice's SigV4 verifier) shows that the right secret is accepted, PUT and
+multipart alike, that a wrong one is refused, and that a body corrupted on
+the way is refused and sent again.
 """
 import gzip
 import json
@@ -11,7 +15,7 @@ import os
 import subprocess
 
 from harness import SluiceTestCase, make_records, scaled, split_records, wait_for
-from s3 import S3rver
+from s3 import SigV4Proxy, S3rver
 
 
 def unpack(key, data):
@@ -129,3 +133,72 @@ class S3Test(SluiceTestCase):
         self.delivered(d, "k", 4000, timeout=scaled(60))
         d.stop()
         self.assertSameRecords(self.read_back(), first + second)
+
+
+class S3SignatureTest(SluiceTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.s3 = S3rver()
+        self.proxies = []
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            for p in self.proxies:
+                p.stop()
+            self.s3.cleanup()
+
+    def proxy(self, **kw):
+        p = SigV4Proxy(self.s3, **kw)
+        self.proxies.append(p)
+        return p
+
+    def test_right_secret_accepted_wrong_refused(self):
+        p = self.proxy()
+        good = self.s3.stream(compression="none", buffer_size="6MiB", buffer_interval="200ms",
+                              max_buffered="64MiB", prefix="good/",
+                              **{"s3.endpoint": p.endpoint, "s3.multipart_threshold": "5MiB",
+                                 "s3.part_size": "5MiB"})
+        bad = self.s3.stream(prefix="bad/", retry_duration="1s", buffer_interval="100ms",
+                             **{"s3.endpoint": p.endpoint,
+                                "s3.credentials_file": self.s3.creds_file("not-the-secret")})
+        d = self.sluice({"good": good, "bad": bad}, wait="listening")
+        big = make_records(33000, min_len=180, max_len=220)      # one multipart object
+        small = make_records(300, tag=b"s")
+        d.send(big, sname="good", conns=4)
+        d.send(small, sname="bad")
+        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="good",
+                                         sink="s3") == len(big), scaled(30),
+                 msg=lambda: "signed uploads through the verifier\n" + d.log_tail())
+        self.assertGreaterEqual(d.metrics().get("sluice_s3_parts_total", stream="good"), 2)
+        self.assertSameRecords(
+            [r for k in self.s3.keys(prefix="good/") for r in split_records(self.s3.get(k))],
+            big)
+        wait_for(lambda: d.metrics().get("sluice_records_backed_up_total", stream="bad",
+                                         reason="retries_exhausted") == 300, scaled(30),
+                 msg="the wrong secret's batch backed up")
+        m = d.metrics()
+        self.assertGreater(m.get("sluice_delivery_retries_total", stream="bad", sink="s3",
+                                 cause="forbidden"), 0)
+        self.assertEqual(m.get("sluice_records_delivered_total", stream="bad", sink="s3"), 0)
+        self.assertEqual(self.s3.keys(prefix="bad/"), [])
+        self.assertIn("SignatureDoesNotMatch", d.log())
+        self.assertNotIn("not-the-secret", d.log())
+        d.stop()
+
+    def test_corrupted_body_is_refused_and_sent_again(self):
+        p = self.proxy(corrupt=2)
+        d = self.sluice({"c": self.s3.stream(buffer_interval="100ms", compression="zstd",
+                                             **{"s3.endpoint": p.endpoint})})
+        recs = make_records(1000)
+        d.send(recs)
+        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="c",
+                                         sink="s3") == 1000, scaled(30), msg="delivered")
+        self.assertEqual(d.metrics().get("sluice_delivery_retries_total", stream="c", sink="s3",
+                                         cause="bad_digest"), 2)
+        self.assertIn("XAmzContentSHA256Mismatch", d.log())
+        d.stop()
+        self.assertSameRecords([r for k in self.s3.keys() for r in
+                                split_records(unpack(k, self.s3.get(k)))], recs)
