@@ -49,7 +49,7 @@ CONNS = int(os.environ.get("CONNS", "8"))
 # the disk's (this VM's disk takes ~280 MB/s of fsynced writes).
 WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
-                           "ndjson-zstd latency overload").split()
+                           "ndjson-zstd latency overload s3-zstd").split()
 PERF = os.environ.get("PERF", "")
 TICK = os.sysconf("SC_CLK_TCK")
 MiB, GiB = 1 << 20, 1 << 30
@@ -98,8 +98,9 @@ class Daemon:
                 "http_listen = 127.0.0.1:%d" % self.hport, "data_dir = " + self.dir,
                 "log_level = warn"]
         conf += ["%s = %s" % kv for kv in (process or {}).items()]
-        conf += ["[stream bench]", "tcp_listen = 127.0.0.1:%d" % self.tport,
-                 "file.path = " + self.out]
+        conf += ["[stream bench]", "tcp_listen = 127.0.0.1:%d" % self.tport]
+        if stream.get("sink", "file") == "file":
+            conf += ["file.path = " + self.out]
         conf += ["%s = %s" % kv for kv in stream.items()]
         path = os.path.join(self.dir, "sluice.conf")
         with open(path, "w") as f:
@@ -163,8 +164,9 @@ def baselines(n):
 
 
 def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=None,
-             extra=()):
-    """Runs one scenario; returns a row for the table."""
+             extra=(), fetch=None):
+    """Runs one scenario; returns a row for the table. <fetch>(dir), if
+    given, brings the objects into dir for verify (an S3 bucket's)."""
     d = Daemon(stream, process)
     try:
         args = [mode, "-p", d.tport if mode == "tcp" else d.hport, "-c", CONNS, "-n", n]
@@ -215,6 +217,8 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
         seconds = time.time() - start
         cpu = d.cpu() - d.cpu0
         rss = d.peak_rss()
+        if fetch:
+            fetch(d.out)
         _, ver, _ = loadgen("verify", "-d", d.out, "-n", n)
         bytes_ = int(res["bytes"])
         row = {
@@ -232,6 +236,51 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
         return {"scenario": name, "error": str(e) + "\n" + log}
     finally:
         d.stop()
+
+
+def s3_scenario(name, base):
+    """TCP into an S3 bucket of s3rver (installed by scripts/deps.sh test),
+    zstd level 1; the objects are fetched with boto3 for verify."""
+    s3rver = os.path.join(ROOT, "var", "npm", "node_modules", ".bin", "s3rver")
+    if not os.path.exists(s3rver):
+        return {"scenario": name, "error": "s3rver missing: run scripts/deps.sh test"}
+    import boto3
+    work = tempfile.mkdtemp(prefix="sluice-bench-s3-", dir=WORKDIR)
+    port = free_port()
+    proc = subprocess.Popen([s3rver, "-d", os.path.join(work, "data"), "-a", "127.0.0.1",
+                             "-p", str(port), "--silent", "--configure-bucket", "bench"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    creds = os.path.join(work, "credentials")
+    with open(creds, "w") as f:
+        f.write("[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n")
+    endpoint = "http://127.0.0.1:%d" % port
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="S3RVER", aws_secret_access_key="S3RVER")
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def fetch(out):
+        os.makedirs(out, exist_ok=True)
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket="bench")
+        for i, obj in enumerate(o for p in pages for o in p.get("Contents", [])):
+            client.download_file("bench", obj["Key"], os.path.join(out, "%06d.zst" % i))
+    try:
+        wait_for(up, 30, "s3rver listening")
+        stream = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB",
+                  "compression": "zstd", "compression_level": "1", "sink": "s3",
+                  "s3.bucket": "bench", "s3.endpoint": endpoint, "s3.path_style": "true",
+                  "s3.credentials_file": creds}
+        return scenario(name, "tcp", RECORDS, stream, baseline=("zstd -1", base["zstd"]),
+                        fetch=fetch)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main():
@@ -259,6 +308,8 @@ def main():
                            ("%s -1" % comp, base[comp]))
             if name == "tcp-zstd" and "error" not in row:
                 peak = row["records_s"]
+        elif name == "s3-zstd":
+            row = s3_scenario(name, base)
         elif name in ("latency", "overload"):
             if not peak:
                 rows.append({"scenario": name, "error": "needs tcp-zstd's peak rate first"})
