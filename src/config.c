@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "sluice/err.h"
+#include "objkey.h"
 #include "units.h"
 
 enum key_type { K_SIZE, K_DURATION, K_UINT, K_STRING, K_ENUM, K_ADDR };
@@ -454,6 +455,22 @@ static int key_line(const struct sl_stream_conf *s, const char *name)
     return (s->marks.seen & (1ULL << i)) ? s->marks.line[i] : s->line;
 }
 
+/* prefix and error_prefix by Firehose's rules (objkey.h). */
+static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char *sec)
+{
+    char why[256];
+
+    if (!any_bad(s, "prefix", NULL, NULL) &&
+        sl_objkey_check(s->prefix, 0, NULL, why, sizeof(why)) != SL_OK)
+        perr(p, key_line(s, "prefix"), sec, "prefix", "%s", why);
+    if (!any_bad(s, "error_prefix", NULL, NULL) &&
+        sl_objkey_check(s->error_prefix, 1, NULL, why, sizeof(why)) != SL_OK)
+        perr(p, key_line(s, "error_prefix"), sec, "error_prefix", "%s", why);
+    if (strstr(s->prefix, "!{") && !s->error_prefix[0])
+        perr(p, key_line(s, "error_prefix"), sec, "error_prefix",
+             "required when prefix holds expressions");
+}
+
 /* Keys of another sink are mistakes, not settings to ignore. */
 static void check_sink_keys(struct parse *p, struct sl_stream_conf *s, const char *sec)
 {
@@ -516,6 +533,7 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
         perr(p, s->line, sec, "file.path", "required when sink = file");
     if (!any_bad(s, "sink", NULL, NULL))
         check_sink_keys(p, s, sec);
+    check_prefixes(p, s, sec);
     if (s->backup_path[0] == '\0' &&
         snprintf(s->backup_path, sizeof(s->backup_path), "%s/backup",
                  p->c->data_dir) >= (int)sizeof(s->backup_path))

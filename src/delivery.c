@@ -162,14 +162,17 @@ static void settle(struct sl_batch *b, enum sl_outcome outcome)
     sl_batch_release(b, outcome);
 }
 
-static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *prefix,
+/* The key of <b> under the prefix, or under the error prefix when
+ * <error_type> (what !{firehose:error-output-type} says) is set. */
+static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *error_type,
                     char *out, size_t len)
 {
     char uuid[37];
     struct sl_objkey k = {
-        .prefix = prefix, .stream = g->conf->name, .version = g->version,
+        .prefix = error_type ? g->conf->error_prefix : g->conf->prefix,
+        .stream = g->conf->name, .version = g->version,
         .wall_ms = b->oldest_wall_ms, .uuid = uuid,
-        .ext = sl_compress_ext(g->conf->compression),
+        .ext = sl_compress_ext(g->conf->compression), .error_type = error_type,
     };
 
     sl_batch_uuid_str(b, uuid);
@@ -187,7 +190,10 @@ static void to_backup(struct worker *w, struct sl_batch *b)
         .last_attempt_ms = sl_clock_wall_ms(),
     };
 
-    if (make_key(b, g, g->conf->error_prefix, key, sizeof(key)) != SL_OK ||
+    char type[48];
+
+    snprintf(type, sizeof(type), "%s-failed", g->sink.ops->name);
+    if (make_key(b, g, type, key, sizeof(key)) != SL_OK ||
         sl_backup_write(g->conf, b, &info, w->out.data, w->out.len, err,
                         sizeof(err)) != SL_OK) {
         b->attempts++;
@@ -260,7 +266,7 @@ static void deliver(struct worker *w, struct sl_batch *b)
     if (b->attempts == 0)
         b->first_attempt_mono_ms = now;
     if (!b->key) {
-        if (make_key(b, g, c->prefix, key, sizeof(key)) != SL_OK || !(b->key = strdup(key))) {
+        if (make_key(b, g, NULL, key, sizeof(key)) != SL_OK || !(b->key = strdup(key))) {
             b->in_backup = 1;
             b->backup_reason = SL_BK_SINK_FAILED;
             snprintf(b->last_error, sizeof(b->last_error), "cannot build the object key");

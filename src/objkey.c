@@ -1,21 +1,261 @@
-/* objkey.c - see objkey.h. */
+/*
+ * objkey.c - see objkey.h.
+ *
+ * One walker serves both the check at config load (no key: only the
+ * rules are applied) and the evaluation for a batch, so the two cannot
+ * disagree about what a template means.
+ */
 #include "objkey.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "sluice/err.h"
 
+/* Bounded output; <over> once something did not fit. */
+struct out {
+    char *p;
+    size_t len, cap;
+    int over;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (!o)
+        return;
+    if (o->len + n >= o->cap) {
+        o->over = 1;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void putnum(struct out *o, long v, int width)
+{
+    char b[24];
+    int n = snprintf(b, sizeof(b), "%0*ld", width, v);
+    put(o, b, (size_t)n);
+}
+
+/* What the walk found, for the rules that look at the whole template. */
+struct seen {
+    int expressions, time, partition, error_type, randoms;
+};
+
+static int bad(char *why, size_t whylen, const char *fmt, const char *a, size_t alen)
+{
+    snprintf(why, whylen, fmt, (int)alen, a);
+    return SL_EINVAL;
+}
+
+/* !{timestamp:PATTERN}: Java DateTimeFormatter letters Firehose takes. */
+static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, struct out *o,
+                     char *why, size_t whylen)
+{
+    if (n == 0)
+        return bad(why, whylen, "!{timestamp:%.*s} needs a pattern, e.g. yyyy/MM/dd", "", 0);
+    for (size_t i = 0; i < n;) {
+        char c = pat[i];
+        size_t run = 1;
+        if (c == '\'') {                          /* 'literal', '' is a quote */
+            if (i + 1 < n && pat[i + 1] == '\'') {
+                put(o, "'", 1);
+                i += 2;
+                continue;
+            }
+            const char *end = memchr(pat + i + 1, '\'', n - i - 1);
+            if (!end)
+                return bad(why, whylen, "unclosed quote in !{timestamp:%.*s}", pat, n);
+            put(o, pat + i + 1, (size_t)(end - pat - i - 1));
+            i = (size_t)(end - pat) + 1;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            put(o, &c, 1);
+            i++;
+            continue;
+        }
+        while (i + run < n && pat[i + run] == c)
+            run++;
+        switch (c) {
+        case 'y':
+            if (run == 2)
+                putnum(o, (tm->tm_year + 1900) % 100, 2);
+            else
+                putnum(o, tm->tm_year + 1900, (int)(run > 4 ? run : 4));
+            break;
+        case 'M': case 'd': case 'H': case 'm': case 's':
+            if (run > 2)
+                return bad(why, whylen, "'%.*s' in a timestamp pattern: use one or two "
+                           "letters (names of months are not supported)", pat + i, run);
+            putnum(o, c == 'M' ? tm->tm_mon + 1 : c == 'd' ? tm->tm_mday : c == 'H' ?
+                   tm->tm_hour : c == 'm' ? tm->tm_min : tm->tm_sec, (int)run);
+            break;
+        case 'S': {                               /* fraction of the second */
+            char f[4];
+            snprintf(f, sizeof(f), "%03d", ms);
+            for (size_t k = 0; k < run; k++)
+                put(o, k < 3 ? &f[k] : "0", 1);
+            break;
+        }
+        default:
+            return bad(why, whylen, "'%.*s' in a timestamp pattern: the letters are y M d "
+                       "H m s S; quote text ('T')", pat + i, run);
+        }
+        i += run;
+    }
+    return SL_OK;
+}
+
+/* 11 characters of [0-9a-z] from the batch's UUID and the use's index. */
+static void random_string(const char *uuid, int index, struct out *o)
+{
+    static const char alpha[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    uint64_t x = 1469598103934665603ULL ^ (uint64_t)index;
+    char s[11];
+
+    for (const char *p = uuid; p && *p; p++)
+        x = (x ^ (unsigned char)*p) * 1099511628211ULL;
+    for (int i = 0; i < 11; i++) {
+        x += 0x9e3779b97f4a7c15ULL;
+        uint64_t z = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        s[i] = alpha[(z ^ (z >> 31)) % 36];
+    }
+    put(o, s, sizeof(s));
+}
+
+/* 1 if <name> (<n> bytes) is one of the ','-separated <keys>. */
+static int declared(const char *keys, const char *name, size_t n)
+{
+    for (const char *p = keys; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && memcmp(p, name, n) == 0)
+            return 1;
+        p = e ? e + 1 : p + l;
+    }
+    return 0;
+}
+
+static int same(const char *a, size_t n, const char *word)
+{
+    return n == strlen(word) && memcmp(a, word, n) == 0;
+}
+
+/*
+ * Walks template <tpl>. With <k> NULL only checks (partition keys against
+ * <keys>); else writes the evaluated prefix to <o>.
+ */
+static int walk(const char *tpl, int is_error, const char *keys, const struct sl_objkey *k,
+                struct out *o, struct seen *sn, char *why, size_t whylen)
+{
+    struct tm tm = { 0 };
+    int ms = 0, rc;
+
+    if (k) {
+        time_t t = (time_t)(k->wall_ms / 1000);
+        gmtime_r(&t, &tm);
+        ms = (int)(k->wall_ms % 1000);
+    }
+    for (const char *p = tpl; *p;) {
+        const char *e = strstr(p, "!{");
+        if (!e) {
+            put(o, p, strlen(p));
+            break;
+        }
+        put(o, p, (size_t)(e - p));
+        const char *close = strchr(e + 2, '}');
+        if (!close)
+            return bad(why, whylen, "'%.*s...': '!{' starts an expression that is not closed",
+                       e, strlen(e) < 24 ? strlen(e) : 24);
+        const char *x = e + 2, *colon = memchr(x, ':', (size_t)(close - x));
+        size_t xn = (size_t)(close - x);
+        if (!colon)
+            return bad(why, whylen, "unknown expression !{%.*s}", x, xn);
+        size_t nn = (size_t)(colon - x), vn = (size_t)(close - colon - 1);
+        const char *v = colon + 1;
+        sn->expressions++;
+        if (same(x, nn, "timestamp")) {
+            sn->time = 1;
+            if ((rc = timestamp(v, vn, &tm, ms, o, why, whylen)) != SL_OK)
+                return rc;
+        } else if (same(x, nn, "firehose") && same(v, vn, "random-string")) {
+            if (k)
+                random_string(k->uuid, sn->randoms, o);
+            sn->randoms++;
+        } else if (same(x, nn, "firehose") && same(v, vn, "error-output-type")) {
+            if (!is_error) {
+                snprintf(why, whylen, "!{firehose:error-output-type} belongs in error_prefix, "
+                         "not prefix");
+                return SL_EINVAL;
+            }
+            sn->error_type = 1;
+            if (k && k->error_type)
+                put(o, k->error_type, strlen(k->error_type));
+        } else if (same(x, nn, "partitionKeyFromQuery")) {
+            if (is_error)
+                return bad(why, whylen, "!{partitionKeyFromQuery:%.*s} cannot be in error_prefix",
+                           v, vn);
+            sn->partition = 1;
+            if (!k && !declared(keys, v, vn))
+                return bad(why, whylen, "!{partitionKeyFromQuery:%.*s}: no such key in "
+                           "partition_keys", v, vn);
+            if (k) {
+                const char *val = k->partition ? k->partition(k->partition_arg, v, vn) : NULL;
+                if (!val)
+                    return bad(why, whylen, "partition key %.*s has no value", v, vn);
+                put(o, val, strlen(val));
+            }
+        } else if (same(x, nn, "partitionKeyFromLambda")) {
+            return bad(why, whylen, "!{partitionKeyFromLambda:%.*s}: sluice has no Lambda "
+                       "partitioning", v, vn);
+        } else {
+            return bad(why, whylen, "unknown expression !{%.*s}", x, xn);
+        }
+        p = close + 1;
+    }
+    if (is_error && sn->expressions && !sn->error_type) {
+        snprintf(why, whylen, "an error_prefix with expressions must hold "
+                 "!{firehose:error-output-type}");
+        return SL_EINVAL;
+    }
+    return SL_OK;
+}
+
+int sl_objkey_check(const char *tpl, int is_error, const char *keys, char *why, size_t whylen)
+{
+    struct seen sn = { 0 };
+
+    return walk(tpl, is_error, keys, NULL, NULL, &sn, why, whylen);
+}
+
 int sl_objkey_format(const struct sl_objkey *k, char *out, size_t len)
 {
+    char prefix[SL_EVAL_PREFIX_MAX + 1], why[160];
+    struct out o = { prefix, 0, sizeof(prefix), 0 };
+    struct seen sn = { 0 };
     time_t t = (time_t)(k->wall_ms / 1000);
     struct tm tm;
     int n;
 
+    prefix[0] = '\0';
+    if (walk(k->prefix, k->error_type != NULL, NULL, k, &o, &sn, why, sizeof(why)) != SL_OK)
+        return SL_EINVAL;
     gmtime_r(&t, &tm);
-    n = snprintf(out, len, "%s%04d/%02d/%02d/%02d/%s-%u-%04d-%02d-%02d-%02d-%02d-%02d-%s%s",
-                 k->prefix, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 k->stream, k->version, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec, k->uuid, k->ext);
+    if (!sn.time && !sn.partition) {             /* Firehose's default time folders */
+        char hour[16];
+        int hn = snprintf(hour, sizeof(hour), "%04d/%02d/%02d/%02d/", tm.tm_year + 1900,
+                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+        put(&o, hour, (size_t)hn);
+    }
+    if (o.over)
+        return SL_ETOOBIG;
+    n = snprintf(out, len, "%s%s-%u-%04d-%02d-%02d-%02d-%02d-%02d-%s%s", prefix, k->stream,
+                 k->version, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, k->uuid, k->ext);
     return n >= 0 && (size_t)n < len ? SL_OK : SL_ETOOBIG;
 }

@@ -95,9 +95,25 @@ class S3Test(SluiceTestCase):
         self.assertSameRecords(self.read_back(), recs)
         self.assertNotIn("will retry", d.log())
 
+    def test_prefix_expressions_make_the_keys(self):
+        d = self.sluice({"ex": self.s3.stream(
+            prefix="dt=!{timestamp:yyyy-MM-dd}/h=!{timestamp:HH}/!{firehose:random-string}/",
+            buffer_interval="100ms")})
+        recs = make_records(500)
+        d.send(recs)
+        self.delivered(d, "ex", 500)
+        keys = self.s3.keys()
+        self.assertTrue(keys)
+        for k in keys:
+            self.assertRegex(k, r"^dt=\d{4}-\d{2}-\d{2}/h=\d{2}/[0-9a-z]{11}/ex-1-\d{4}-")
+        self.assertSameRecords(self.read_back(), recs)
+        d.stop()
+
     def test_missing_bucket_goes_to_backup_after_retry_duration(self):
-        d = self.sluice({"nb": self.s3.stream(bucket="no-such-bucket", retry_duration="1s",
-                                              buffer_interval="100ms")}, wait="listening")
+        d = self.sluice({"nb": self.s3.stream(
+            bucket="no-such-bucket", retry_duration="1s", buffer_interval="100ms",
+            error_prefix="failed/!{firehose:error-output-type}/!{timestamp:yyyy}/")},
+            wait="listening")
         self.assertEqual(d.http_get("/readyz")[0], 503)
         recs = make_records(200)
         d.send(recs)
@@ -114,6 +130,7 @@ class S3Test(SluiceTestCase):
         files = d.object_files(root=root)
         objects = [f for f in files if not f.endswith(".json")]
         self.assertEqual(len(objects), 1, files)
+        self.assertRegex(objects[0], r"^failed/s3-failed/\d{4}/nb-1-")
         self.assertSameRecords(split_records(d.read_object(os.path.join(root, objects[0]))),
                                recs)
         with open(os.path.join(root, objects[0] + ".json")) as f:

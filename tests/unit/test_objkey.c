@@ -1,4 +1,4 @@
-/* test_objkey.c - Firehose's object key layout. */
+/* test_objkey.c - Firehose's object key layout and prefix expressions. */
 #include <check.h>
 #include <string.h>
 
@@ -45,6 +45,105 @@ START_TEST(test_objkey_too_long_is_refused)
 }
 END_TEST
 
+#define UUID "a9fa96af-e4e4-409f-bac3-1f804714faaa"
+#define WHEN 1715089329123LL             /* 2024-05-07T13:42:09.123Z */
+
+/* The key of template <prefix> (an error prefix if <type>), up to the stream name. */
+static const char *prefix_of(const char *prefix, const char *type, char *key)
+{
+    struct sl_objkey k = { .prefix = prefix, .stream = "S", .version = 1, .wall_ms = WHEN,
+                           .uuid = UUID, .ext = "", .error_type = type };
+
+    ck_assert_int_eq(sl_objkey_format(&k, key, SL_KEY_MAX), SL_OK);
+    *strstr(key, "S-1-") = '\0';
+    return key;
+}
+
+START_TEST(test_objkey_expressions)
+{
+    char key[SL_KEY_MAX], again[SL_KEY_MAX];
+
+    ck_assert_str_eq(prefix_of("year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+                               "h=!{timestamp:HH}/", NULL, key),
+                     "year=2024/month=05/day=07/h=13/");
+    ck_assert_str_eq(prefix_of("!{timestamp:yyyy-MM-dd'T'HH:mm:ss.SSS} !{timestamp:''yy M d}/",
+                               NULL, key), "2024-05-07T13:42:09.123 '24 5 7/");
+    ck_assert_str_eq(prefix_of("logs/", NULL, key), "logs/2024/05/07/13/");
+    ck_assert_str_eq(prefix_of("err/!{firehose:error-output-type}/!{timestamp:yyyy}/",
+                               "s3-failed", key), "err/s3-failed/2024/");
+    ck_assert_str_eq(prefix_of("errors/", "s3-failed", key), "errors/2024/05/07/13/");
+    /* random-string: 11 of [0-9a-z], new at each use, the same for the same batch;
+     * no timestamp expression, so the hour folders are appended */
+    prefix_of("r/!{firehose:random-string}/!{firehose:random-string}/", NULL, key);
+    prefix_of("r/!{firehose:random-string}/!{firehose:random-string}/", NULL, again);
+    ck_assert_str_eq(key, again);
+    ck_assert_uint_eq(strlen(key), strlen("r/") + 12 + 12 + strlen("2024/05/07/13/"));
+    ck_assert_int_ne(memcmp(key + 2, key + 14, 11), 0);
+    ck_assert_uint_eq(strspn(key + 2, "0123456789abcdefghijklmnopqrstuvwxyz"), 11);
+    ck_assert_str_eq(key + 26, "2024/05/07/13/");
+}
+END_TEST
+
+static const char *values(void *arg, const char *name, size_t len)
+{
+    (void)arg;
+    return len == 8 && memcmp(name, "customer", 8) == 0 ? "acme" : NULL;
+}
+
+START_TEST(test_objkey_partition_keys)
+{
+    char why[256], key[SL_KEY_MAX];
+    struct sl_objkey k = { .prefix = "c=!{partitionKeyFromQuery:customer}/", .stream = "S",
+                           .version = 1, .wall_ms = WHEN, .uuid = UUID, .ext = "",
+                           .partition = values };
+
+    ck_assert_int_eq(sl_objkey_check(k.prefix, 0, "region,customer", why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_OK);
+    ck_assert_str_eq(key, "c=acme/S-1-2024-05-07-13-42-09-" UUID);     /* no hour folders */
+    k.prefix = "r=!{partitionKeyFromQuery:region}/";
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);  /* no value */
+}
+END_TEST
+
+/* Templates Firehose refuses, and a piece of the reason. */
+static const struct { const char *tpl; int is_error; const char *want; } refused[] = {
+    { "!{firehose:error-output-type}/", 0, "belongs in error_prefix" },
+    { "!{foo:bar}/", 0, "unknown expression !{foo:bar}" },
+    { "!{timestamp}/", 0, "unknown expression !{timestamp}" },
+    { "a/!{timestamp:yyyy", 0, "is not closed" },
+    { "!{timestamp:MMM}/", 0, "'MMM' in a timestamp pattern" },
+    { "!{timestamp:yyyy Q}/", 0, "'Q' in a timestamp pattern" },
+    { "!{timestamp:yyyy'T}/", 0, "unclosed quote" },
+    { "!{timestamp:}/", 0, "needs a pattern" },
+    { "e/!{timestamp:yyyy}/", 1, "must hold !{firehose:error-output-type}" },
+    { "!{partitionKeyFromQuery:cust}/", 0, "no such key in partition_keys" },
+    { "!{firehose:error-output-type}/!{partitionKeyFromQuery:x}/", 1, "cannot be in error_prefix" },
+    { "!{partitionKeyFromLambda:x}/", 0, "no Lambda partitioning" },
+};
+
+START_TEST(test_objkey_check_refuses)
+{
+    char why[256] = "";
+
+    ck_assert_int_eq(sl_objkey_check(refused[_i].tpl, refused[_i].is_error, NULL, why,
+                                     sizeof(why)), SL_EINVAL);
+    ck_assert_msg(strstr(why, refused[_i].want), "%s: want '%s' in '%s'", refused[_i].tpl,
+                  refused[_i].want, why);
+}
+END_TEST
+
+START_TEST(test_objkey_evaluated_prefix_is_bounded)
+{
+    char tpl[700], key[SL_KEY_MAX];
+    struct sl_objkey k = { .prefix = tpl, .stream = "S", .version = 1, .wall_ms = 0,
+                           .uuid = UUID, .ext = "" };
+
+    memset(tpl, 'p', 600);
+    tpl[600] = '\0';
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_ETOOBIG);
+}
+END_TEST
+
 Suite *sl_objkey_suite(void)
 {
     Suite *s = suite_create("objkey");
@@ -53,6 +152,10 @@ Suite *sl_objkey_suite(void)
     tcase_add_test(tc, test_objkey_matches_firehose_layout);
     tcase_add_test(tc, test_objkey_prefix_is_plain_concatenation);
     tcase_add_test(tc, test_objkey_too_long_is_refused);
+    tcase_add_test(tc, test_objkey_expressions);
+    tcase_add_test(tc, test_objkey_partition_keys);
+    tcase_add_loop_test(tc, test_objkey_check_refuses, 0, sizeof(refused) / sizeof(refused[0]));
+    tcase_add_test(tc, test_objkey_evaluated_prefix_is_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
