@@ -63,6 +63,7 @@ void sl_batch_free(struct sl_batch *b)
         sl_chunk_unref(b->spans[i].chunk);
     free(b->spans);
     free(b->key);
+    free(b->partition);
     free(b);
 }
 
@@ -83,7 +84,25 @@ static void add_run(struct sl_batch *p, struct sl_chunk *c, uint32_t start, uint
     }
 }
 
+static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, unsigned want);
+
+/* Marks of one byte (sink answers) or two (partition numbers). */
+static unsigned mark_at(const void *marks, int wide, uint64_t i)
+{
+    return wide ? ((const uint16_t *)marks)[i] : ((const uint8_t *)marks)[i];
+}
+
 struct sl_batch *sl_batch_pick(struct sl_batch *b, const uint8_t *marks, uint8_t want)
+{
+    return pick(b, marks, 0, want);
+}
+
+struct sl_batch *sl_batch_pick16(struct sl_batch *b, const uint16_t *marks, uint16_t want)
+{
+    return pick(b, marks, 1, want);
+}
+
+static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, unsigned want)
 {
     struct sl_batch *root = b->root ? b->root : b, *p = sl_batch_new();
     uint64_t i = 0, bytes;
@@ -99,7 +118,7 @@ struct sl_batch *sl_batch_pick(struct sl_batch *b, const uint8_t *marks, uint8_t
         start = s->off, n = 0, bytes = 0;
         for (off = s->off; off < s->end; off = next, i++) {
             next = sl_chunk_at(s->chunk, off, &data, &len);
-            if (marks[i] == want) {
+            if (mark_at(marks, wide, i) == want) {
                 if (n == 0)
                     start = off;
                 n++, bytes += len;

@@ -65,6 +65,9 @@ struct sl_batch {
     int in_backup;                /* the sink gave up: now going to backup */
     int backup_reason;            /* enum sl_backup_reason, when in_backup */
     char *key;                    /* object key, fixed at the first attempt; owned */
+    int partitioned;              /* split by partition keys already (or not to be) */
+    char *partition;              /* a partition's values, each NUL-ended, in the
+                                   * order of the keys; owned; NULL: none */
     struct sl_batch *root;        /* a part: the sealed batch it came from; else NULL */
     _Atomic unsigned parts;       /* a root: its unreleased parts, itself included */
     char last_error[256];         /* why the last attempt failed */
@@ -89,6 +92,8 @@ void sl_batch_free(struct sl_batch *b);
  * parts goes up by one. Aborts when out of memory.
  */
 struct sl_batch *sl_batch_pick(struct sl_batch *b, const uint8_t *marks, uint8_t want);
+/* The same with two-byte marks (partition numbers). */
+struct sl_batch *sl_batch_pick16(struct sl_batch *b, const uint16_t *marks, uint16_t want);
 /* <b> (a root or a part) is done: frees a part, and settles the root with
  * <outcome> when its last part is released. */
 void sl_batch_release(struct sl_batch *b, enum sl_outcome outcome);

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "sluice/err.h"
 #include "objkey.h"
+#include "partition.h"
 #include "units.h"
 
 enum key_type { K_SIZE, K_DURATION, K_UINT, K_STRING, K_ENUM, K_ADDR };
@@ -120,6 +121,10 @@ static const struct conf_key stream_keys[] = {
       "gzip 1-9 (default 6), zstd 1-19 (default 3)" },
     { "prefix", K_STRING, STR(prefix, struct sl_stream_conf), 0, 0, "", NULL,
       "object key prefix; YYYY/MM/DD/HH/ is appended" },
+    { "partition_keys", K_STRING, STR(partition_keys, struct sl_stream_conf), 0, 0, "", NULL,
+      "dynamic partitioning: NAME=.json.path, ... (use !{partitionKeyFromQuery:NAME} in prefix)" },
+    { "max_partitions", K_UINT, S(max_partitions), 0, 1, 5000, "500", NULL,
+      "distinct partition key sets in one batch; records of more go to backup" },
     { "error_prefix", K_STRING, STR(error_prefix, struct sl_stream_conf), 0, 0,
       "errors/", NULL, "key prefix of batches written to backup.path" },
     { "retry_duration", K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
@@ -458,10 +463,24 @@ static int key_line(const struct sl_stream_conf *s, const char *name)
 /* prefix and error_prefix by Firehose's rules (objkey.h). */
 static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char *sec)
 {
-    char why[256];
+    char why[256], names[SL_PART_KEYS * 64 + SL_PART_KEYS] = "", use[96];
+    int parts_ok = !any_bad(s, "partition_keys", NULL, NULL);
 
-    if (!any_bad(s, "prefix", NULL, NULL) &&
-        sl_objkey_check(s->prefix, 0, NULL, why, sizeof(why)) != SL_OK)
+    if (parts_ok && sl_partition_parse(s->partition_keys, &s->partition, why,
+                                       sizeof(why)) != SL_OK) {
+        perr(p, key_line(s, "partition_keys"), sec, "partition_keys", "%s", why);
+        parts_ok = 0;
+    }
+    for (unsigned k = 0; k < s->partition.n; k++) {
+        size_t n = strlen(names);
+        snprintf(names + n, sizeof(names) - n, "%s%s", k ? "," : "", s->partition.name[k]);
+        snprintf(use, sizeof(use), "!{partitionKeyFromQuery:%s}", s->partition.name[k]);
+        if (parts_ok && !strstr(s->prefix, use))
+            perr(p, key_line(s, "partition_keys"), sec, "partition_keys",
+                 "key %s is not used in prefix (write %s there)", s->partition.name[k], use);
+    }
+    if (!any_bad(s, "prefix", NULL, NULL) && parts_ok &&
+        sl_objkey_check(s->prefix, 0, names, why, sizeof(why)) != SL_OK)
         perr(p, key_line(s, "prefix"), sec, "prefix", "%s", why);
     if (!any_bad(s, "error_prefix", NULL, NULL) &&
         sl_objkey_check(s->error_prefix, 1, NULL, why, sizeof(why)) != SL_OK)

@@ -36,6 +36,14 @@ struct sl_conf_marks {
     int      line[32];                    /* line of key i, when seen */
 };
 
+/* Dynamic partitioning: each key's name and the JSON path of its value. */
+#define SL_PART_KEYS 8
+struct sl_partition_spec {
+    unsigned n;
+    char name[SL_PART_KEYS][64];
+    char path[SL_PART_KEYS][192];          /* ".a.b": object members, one per dot */
+};
+
 struct sl_stream_conf {
     char     name[SL_NAME_MAX + 1];
     int      line;                        /* line of the [stream NAME] header */
@@ -50,6 +58,9 @@ struct sl_stream_conf {
     int      compression;                 /* enum sl_compression */
     uint64_t compression_level;           /* resolved: never 0 after load */
     char     prefix[SL_PREFIX_MAX + 1];
+    char     partition_keys[SL_PREFIX_MAX + 1];  /* "NAME=.json.path, ..." as written */
+    struct sl_partition_spec partition;   /* ... parsed; n == 0: no partitioning */
+    uint64_t max_partitions;              /* distinct key sets in one batch */
     char     error_prefix[SL_PREFIX_MAX + 1];
     int64_t  retry_duration_ms;
     char     sink[32];                    /* a name from sink.c's registry */

@@ -26,6 +26,7 @@
 #include "compress.h"
 #include "log.h"
 #include "objkey.h"
+#include "partition.h"
 #include "sluice/err.h"
 #include "stream.h"
 
@@ -162,17 +163,31 @@ static void settle(struct sl_batch *b, enum sl_outcome outcome)
     sl_batch_release(b, outcome);
 }
 
+/* !{partitionKeyFromQuery:NAME} of a partitioned batch. */
+struct key_values {
+    const struct sl_partition_spec *spec;
+    const struct sl_batch *b;
+};
+
+static const char *key_value(void *arg, const char *name, size_t len)
+{
+    const struct key_values *kv = arg;
+    return sl_partition_value(kv->spec, kv->b, name, len);
+}
+
 /* The key of <b> under the prefix, or under the error prefix when
  * <error_type> (what !{firehose:error-output-type} says) is set. */
 static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *error_type,
                     char *out, size_t len)
 {
     char uuid[37];
+    struct key_values kv = { &g->conf->partition, b };
     struct sl_objkey k = {
         .prefix = error_type ? g->conf->error_prefix : g->conf->prefix,
         .stream = g->conf->name, .version = g->version,
         .wall_ms = b->oldest_wall_ms, .uuid = uuid,
         .ext = sl_compress_ext(g->conf->compression), .error_type = error_type,
+        .partition = key_value, .partition_arg = &kv,
     };
 
     sl_batch_uuid_str(b, uuid);
@@ -192,7 +207,10 @@ static void to_backup(struct worker *w, struct sl_batch *b)
 
     char type[48];
 
-    snprintf(type, sizeof(type), "%s-failed", g->sink.ops->name);
+    if (b->backup_reason == SL_BK_PARTITION_FAILED || b->backup_reason == SL_BK_PARTITION_LIMIT)
+        snprintf(type, sizeof(type), "partitioning-failed");
+    else
+        snprintf(type, sizeof(type), "%s-failed", g->sink.ops->name);
     if (make_key(b, g, type, key, sizeof(key)) != SL_OK ||
         sl_backup_write(g->conf, b, &info, w->out.data, w->out.len, err,
                         sizeof(err)) != SL_OK) {
@@ -252,6 +270,38 @@ static void split(struct worker *w, struct sl_batch *b, const uint8_t *results)
     }
 }
 
+/* Sends a part of <b> on to backup, for <reason>, saying <why>. */
+static void part_to_backup(struct worker *w, struct sl_batch *part, int reason, const char *why)
+{
+    if (!part)
+        return;
+    part->in_backup = 1;
+    part->backup_reason = reason;
+    snprintf(part->last_error, sizeof(part->last_error), "%s", why);
+    push_back(w->d, part, 0);
+}
+
+/* Dynamic partitioning: <b> goes on as one part per key set, and the
+ * records that have none (or come past max_partitions) go to backup. */
+static void partition(struct worker *w, struct sl_batch *b)
+{
+    const struct sl_stream_conf *c = ((struct sl_gen *)b->owner)->conf;
+    struct sl_partitioned p;
+
+    if (sl_partition_batch(&c->partition, (unsigned)c->max_partitions, b, &p) != SL_OK) {
+        snprintf(b->last_error, sizeof(b->last_error), "out of memory partitioning");
+        b->attempts++;
+        retry_later(w, b, SL_RETRY_SINK, NULL);
+        return;
+    }
+    for (size_t i = 0; i < p.nparts; i++)
+        push_back(w->d, p.parts[i], 0);
+    free(p.parts);
+    part_to_backup(w, p.failed, SL_BK_PARTITION_FAILED, p.failed_why);
+    part_to_backup(w, p.over, SL_BK_PARTITION_LIMIT, p.over_why);
+    sl_batch_release(b, SL_OUTCOME_DELIVERED);   /* its records live on in parts */
+}
+
 /* One attempt at <b>: settles it or puts it back. */
 static void deliver(struct worker *w, struct sl_batch *b)
 {
@@ -263,9 +313,15 @@ static void deliver(struct worker *w, struct sl_batch *b)
     int64_t now = sl_clock_mono_ms();
     int rc;
 
+    if (c->partition.n && !b->partitioned && !b->in_backup) {
+        partition(w, b);
+        return;
+    }
     if (b->attempts == 0)
         b->first_attempt_mono_ms = now;
-    if (!b->key) {
+    if (!b->key && b->in_backup) {
+        b->key = strdup("");             /* set aside before any key was made */
+    } else if (!b->key) {
         if (make_key(b, g, NULL, key, sizeof(key)) != SL_OK || !(b->key = strdup(key))) {
             b->in_backup = 1;
             b->backup_reason = SL_BK_SINK_FAILED;

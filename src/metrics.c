@@ -19,8 +19,9 @@
 const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp", "http" };
 const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize", "incomplete",
                                                         "throttled" };
-const char *const sl_backup_reason_names[SL_BK_NREASONS] = { "retries_exhausted",
-                                                             "sink_failed" };
+const char *const sl_backup_reason_names[SL_BK_NREASONS] = {
+    "retries_exhausted", "sink_failed", "partitioning_failed", "partition_limit",
+};
 const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = {
     "sink", "backup", "connection", "timeout", "server_error", "throttled", "forbidden",
     "no_such_bucket", "bad_digest",

@@ -29,7 +29,8 @@ extern const char *const sl_source_names[SL_SRC_NSOURCES];
 enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_INCOMPLETE, SL_REJ_THROTTLED, SL_REJ_NREASONS };
 extern const char *const sl_reject_names[SL_REJ_NREASONS];
 
-enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_NREASONS };
+enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_PARTITION_FAILED,
+                        SL_BK_PARTITION_LIMIT, SL_BK_NREASONS };
 extern const char *const sl_backup_reason_names[SL_BK_NREASONS];
 
 /* Why a delivery attempt will be retried: the backup write failed, or the

@@ -109,6 +109,43 @@ class S3Test(SluiceTestCase):
         self.assertSameRecords(self.read_back(), recs)
         d.stop()
 
+    def test_dynamic_partitioning_by_json_keys(self):
+        d = self.sluice({"dp": self.s3.stream(
+            prefix="cust=!{partitionKeyFromQuery:customer}/!{timestamp:yyyy}/",
+            partition_keys="customer=.who.id", buffer_interval="200ms",
+            compression="none")})
+        recs = {c: [b'{"who":{"id":"%s"},"n":%d}' % (c.encode(), i) for i in range(300)]
+                for c in ("acme", "zeta", "kilo")}
+        junk = [b"not json %d" % i for i in range(7)] + [b'{"who":{}}']
+        mixed = [r for trio in zip(*recs.values()) for r in trio] + junk
+        d.send(mixed, conns=2)
+        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="dp",
+                                         sink="s3") == 900 and
+                 d.metrics().get("sluice_records_backed_up_total", stream="dp",
+                                 reason="partitioning_failed") == 8, scaled(30),
+                 msg=lambda: "partitioned and backed up\n" + d.log_tail())
+        for c, want in recs.items():
+            keys = self.s3.keys(prefix="cust=%s/" % c)
+            self.assertTrue(keys, c)
+            for k in keys:
+                self.assertRegex(k, r"^cust=%s/\d{4}/dp-1-" % c)
+            self.assertSameRecords([r for k in keys for r in split_records(self.s3.get(k))],
+                                   want, "customer " + c)
+        self.assertEqual(len(self.s3.keys()), sum(len(self.s3.keys(prefix="cust=%s/" % c))
+                                                  for c in recs))
+        m = d.metrics()
+        self.assertEqual(m.balance("dp"), (908, 908))
+        self.assertEqual(m.get("sluice_records_buffered", stream="dp"), 0)
+        d.stop()
+        root = d.backup_path("dp")
+        objects = [f for f in d.object_files(root=root) if not f.endswith(".json")]
+        got = [r for f in objects for r in split_records(d.read_object(os.path.join(root, f)))]
+        self.assertSameRecords(got, junk)
+        with open(os.path.join(root, objects[0] + ".json")) as f:
+            side = json.load(f)
+        self.assertEqual(side["reason"], "partitioning_failed")
+        self.assertIn("partitioning:", side["error"])
+
     def test_missing_bucket_goes_to_backup_after_retry_duration(self):
         d = self.sluice({"nb": self.s3.stream(
             bucket="no-such-bucket", retry_duration="1s", buffer_interval="100ms",

@@ -15,5 +15,6 @@ Suite *sl_util_suite(void);
 Suite *sl_delivery_suite(void);
 Suite *sl_firehose_api_suite(void);
 Suite *sl_aws_sigv4_suite(void);
+Suite *sl_partition_suite(void);
 
 #endif
