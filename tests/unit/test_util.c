@@ -1,4 +1,5 @@
-/* test_util.c - buf, backoff, fsio, deadline, base64, and the chunk/batch record layout. */
+/* test_util.c - buf, backoff, fsio, deadline, base64, AWS credentials, and the
+ * chunk/batch record layout. */
 #include <check.h>
 #include <poll.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "aws_creds.h"
 #include "backoff.h"
 #include "base64.h"
 #include "batch.h"
@@ -200,6 +202,56 @@ START_TEST(test_base64_is_strict)
 }
 END_TEST
 
+/* Writes <text> to a new temp file; returns its path (static). */
+static const char *temp_file(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/sluice-creds-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+START_TEST(test_aws_creds_are_found_in_order)
+{
+    struct sl_aws_creds c;
+    char err[512];
+    const char *file = temp_file("[default]\naws_access_key_id = AKFILE\n"
+                                 "aws_secret_access_key = file-secret\n"
+                                 "[other]\naws_access_key_id = AKOTHER\n"
+                                 "aws_secret_access_key = other-secret\n"
+                                 "aws_session_token = tok\n");
+
+    /* Runs in its own process (Check forks), so the environment is ours. */
+    setenv("AWS_ACCESS_KEY_ID", "AKENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+    unsetenv("AWS_PROFILE");
+    ck_assert_int_eq(sl_aws_creds_load(file, &c, err, sizeof(err)), SL_OK);   /* 1: the file */
+    ck_assert_str_eq(c.access_key, "AKFILE");
+    ck_assert_str_eq(c.session_token, "");
+    ck_assert_int_eq(sl_aws_creds_load(NULL, &c, err, sizeof(err)), SL_OK);   /* 2: environment */
+    ck_assert_str_eq(c.access_key, "AKENV");
+    ck_assert_str_eq(c.source, "environment");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", file, 1);                           /* 3: shared file */
+    setenv("AWS_PROFILE", "other", 1);
+    ck_assert_int_eq(sl_aws_creds_load("", &c, err, sizeof(err)), SL_OK);
+    ck_assert_str_eq(c.access_key, "AKOTHER");
+    ck_assert_str_eq(c.secret_key, "other-secret");
+    ck_assert_str_eq(c.session_token, "tok");
+    setenv("AWS_PROFILE", "missing", 1);
+    ck_assert_int_eq(sl_aws_creds_load("", &c, err, sizeof(err)), SL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "[missing] is not there"));
+    ck_assert_ptr_null(strstr(err, "secret"));
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/creds", 1);
+    ck_assert_int_eq(sl_aws_creds_load(NULL, &c, err, sizeof(err)), SL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "no AWS credentials"));
+    unlink(file);
+}
+END_TEST
+
 Suite *sl_util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -213,6 +265,7 @@ Suite *sl_util_suite(void)
     tcase_add_test(tc, test_deadline_cuts_once_past_due_and_never_when_cleared);
     tcase_add_test(tc, test_base64_decodes_what_libcrypto_encodes);
     tcase_add_test(tc, test_base64_is_strict);
+    tcase_add_test(tc, test_aws_creds_are_found_in_order);
     suite_add_tcase(s, tc);
     return s;
 }
