@@ -36,9 +36,9 @@ static char *sidecar_json(const struct sl_stream_conf *conf, const struct sl_bat
     return s;
 }
 
-int sl_backup_write(const struct sl_stream_conf *conf, const struct sl_batch *b,
-                    const struct sl_backup_info *info, const uint8_t *data, size_t len,
-                    char *err, size_t errlen)
+int sl_backup_write(const struct sl_stream_conf *conf, const struct sl_sink *sink,
+                    const struct sl_batch *b, const struct sl_backup_info *info,
+                    const uint8_t *data, size_t len, char *err, size_t errlen)
 {
     char dir[PATH_MAX], side[NAME_MAX + 1];
     const char *slash = strrchr(info->key, '/');
@@ -57,6 +57,11 @@ int sl_backup_write(const struct sl_stream_conf *conf, const struct sl_batch *b,
     if (!json) {
         snprintf(err, errlen, "cannot build the sidecar");
         return SL_ENOMEM;
+    }
+    if (conf->backup_in_sink && sink->ops->put_backup) {
+        rc = sink->ops->put_backup(sink->ctx, info->key, data, len, json, err, errlen);
+        free(json);
+        return rc == SL_OK ? SL_OK : SL_EIO;
     }
     if (sl_fsio_write_atomic(dir, side, json, strlen(json), &what) != SL_OK ||
         sl_fsio_write_atomic(dir, name, data, len, &what) != SL_OK) {

@@ -4,6 +4,7 @@
  * The batch is written whole, compressed as it would have been delivered,
  * to backup.path + the object key built with error_prefix instead of
  * prefix, next to a small JSON sidecar (same name + ".json") that says why.
+ * An S3 stream without backup.path writes both into its bucket instead.
  * Both are written durably (fsio.h); the sidecar first, so an object in
  * the backup directory always has its reason beside it.
  *
@@ -17,6 +18,7 @@
 
 #include "batch.h"
 #include "config.h"
+#include "sink.h"
 
 struct sl_backup_info {
     const char *key;              /* the backup key, relative to backup.path */
@@ -27,9 +29,10 @@ struct sl_backup_info {
     int64_t first_attempt_ms, last_attempt_ms;  /* epoch ms */
 };
 
-/* SL_OK, or SL_EIO with why in <err>. */
-int sl_backup_write(const struct sl_stream_conf *conf, const struct sl_batch *b,
-                    const struct sl_backup_info *info, const uint8_t *data, size_t len,
-                    char *err, size_t errlen);
+/* Writes to backup.path, or, when conf->backup_in_sink, through <sink>'s
+ * put_backup. SL_OK, or SL_EIO with why in <err>. */
+int sl_backup_write(const struct sl_stream_conf *conf, const struct sl_sink *sink,
+                    const struct sl_batch *b, const struct sl_backup_info *info,
+                    const uint8_t *data, size_t len, char *err, size_t errlen);
 
 #endif

@@ -553,6 +553,8 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
     if (!any_bad(s, "sink", NULL, NULL))
         check_sink_keys(p, s, sec);
     check_prefixes(p, s, sec);
+    /* An S3 stream's backup goes to its bucket unless backup.path is set. */
+    s->backup_in_sink = strcmp(s->sink, "s3") == 0 && s->backup_path[0] == '\0';
     if (s->backup_path[0] == '\0' &&
         snprintf(s->backup_path, sizeof(s->backup_path), "%s/backup",
                  p->c->data_dir) >= (int)sizeof(s->backup_path))

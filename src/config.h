@@ -77,6 +77,7 @@ struct sl_stream_conf {
     uint64_t s3_multipart_threshold, s3_part_size, s3_max_connections;
     int64_t  s3_timeout_ms;
     char     backup_path[PATH_MAX];       /* where failed batches go */
+    int      backup_in_sink;              /* s3 without backup.path: into the bucket */
     uint64_t max_connections;             /* per stream, per source */
     int64_t  idle_timeout_ms;             /* 0: never */
 };

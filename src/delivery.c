@@ -212,16 +212,17 @@ static void to_backup(struct worker *w, struct sl_batch *b)
     else
         snprintf(type, sizeof(type), "%s-failed", g->sink.ops->name);
     if (make_key(b, g, type, key, sizeof(key)) != SL_OK ||
-        sl_backup_write(g->conf, b, &info, w->out.data, w->out.len, err,
+        sl_backup_write(g->conf, &g->sink, b, &info, w->out.data, w->out.len, err,
                         sizeof(err)) != SL_OK) {
         b->attempts++;
         retry_later(w, b, SL_RETRY_BACKUP, err);
         return;
     }
     sl_warn("stream=%s msg=\"batch written to backup\" reason=%s records=%llu bytes=%llu "
-            "path=%s/%s error=\"%s\"", g->conf->name, info.reason,
+            "path=%s%s/%s error=\"%s\"", g->conf->name, info.reason,
             (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
-            g->conf->backup_path, key, b->last_error);
+            g->conf->backup_in_sink ? "s3://" : g->conf->backup_path,
+            g->conf->backup_in_sink ? g->conf->s3_bucket : "", key, b->last_error);
     settle(b, SL_OUTCOME_BACKED_UP);
 }
 

@@ -26,6 +26,7 @@
 #include "aws_s3.h"
 #include "clock.h"
 #include "log.h"
+#include "objkey.h"
 #include "sink.h"
 #include "sluice/err.h"
 
@@ -131,6 +132,30 @@ static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
                  out->error);
 }
 
+/* The backup of an S3 stream without backup.path: into the same bucket,
+ * the sidecar first, as on disk. */
+static int s3_put_backup(void *ctx, const char *key, const void *data, size_t len,
+                         const char *sidecar, char *err, size_t errlen)
+{
+    struct s3_sink *k = ctx;
+    struct sl_s3_result r;
+    char side[SL_KEY_MAX + 8], d[300];
+    unsigned parts;
+    int rc;
+
+    snprintf(side, sizeof(side), "%s.json", key);
+    rc = sl_s3_put_object(k->s3, side, sidecar, strlen(sidecar), &r);
+    if (rc == SL_OK)
+        rc = len >= k->threshold
+           ? sl_s3_put_multipart(k->s3, key, data, len, k->part_size, &r, &parts)
+           : sl_s3_put_object(k->s3, key, data, len, &r);
+    if (rc != SL_OK) {
+        sl_s3_describe(&r, d, sizeof(d));
+        snprintf(err, errlen, "s3://%s/%s: %s", k->bucket, key, d);
+    }
+    return rc;
+}
+
 /* Ready when HeadBucket answers 200. */
 static int s3_ready(void *ctx, char *why, size_t whylen)
 {
@@ -161,4 +186,5 @@ const struct sl_sink_ops sl_sink_s3 = {
     .deliver = s3_deliver,
     .ready = s3_ready,
     .destroy = s3_destroy,
+    .put_backup = s3_put_backup,
 };

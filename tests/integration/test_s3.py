@@ -146,6 +146,29 @@ class S3Test(SluiceTestCase):
         self.assertEqual(side["reason"], "partitioning_failed")
         self.assertIn("partitioning:", side["error"])
 
+    def test_backup_goes_into_the_bucket_without_backup_path(self):
+        d = self.sluice({"bb": self.s3.stream(
+            prefix="ok/!{partitionKeyFromQuery:k}/", partition_keys="k=.k",
+            error_prefix="failed/!{firehose:error-output-type}/", buffer_interval="100ms",
+            compression="none", **{"backup.path": None})})
+        good = [b'{"k":"a","n":%d}' % i for i in range(50)]
+        junk = [b"junk %d" % i for i in range(5)]
+        d.send(good + junk)
+        wait_for(lambda: d.metrics().get("sluice_records_backed_up_total", stream="bb",
+                                         reason="partitioning_failed") == 5, scaled(30),
+                 msg=lambda: "junk backed up\n" + d.log_tail())
+        failed = self.s3.keys(prefix="failed/partitioning-failed/")
+        objects = [k for k in failed if not k.endswith(".json")]
+        self.assertEqual(len(objects), 1, failed)
+        self.assertIn(objects[0] + ".json", failed)
+        self.assertSameRecords(split_records(self.s3.get(objects[0])), junk)
+        side = json.loads(self.s3.get(objects[0] + ".json"))
+        self.assertEqual((side["reason"], side["records"]), ("partitioning_failed", 5))
+        self.assertIn("s3://logs/failed/partitioning-failed/", d.log())
+        self.delivered(d, "bb", 50)
+        d.stop()
+        self.assertFalse(os.path.exists(os.path.join(d.dir, "data", "backup")))
+
     def test_missing_bucket_goes_to_backup_after_retry_duration(self):
         d = self.sluice({"nb": self.s3.stream(
             bucket="no-such-bucket", retry_duration="1s", buffer_interval="100ms",
