@@ -105,12 +105,14 @@ PROXY = os.path.join(os.path.dirname(os.environ.get("SLUICE_BIN", os.path.join(
 class SigV4Proxy:
     """tests/tools/sigv4_proxy.c in front of <s3>: checks each request's
     signature with sluice's verifier, and its body's SHA-256 and MD5, before
-    passing it on. corrupt=N flips a byte in the first N bodies."""
+    passing it on. corrupt=N flips a byte in the first N bodies;
+    fail_part2=N answers 500 to the first N uploads of a part 2. It answers
+    AbortMultipartUpload itself and prints "aborted ID" (see aborted())."""
 
-    def __init__(self, s3, corrupt=0):
+    def __init__(self, s3, corrupt=0, fail_part2=0):
         self.port = free_port()
         self.proc = subprocess.Popen([PROXY, str(self.port), s3.endpoint, KEY, SECRET,
-                                      str(corrupt)], stdout=subprocess.PIPE,
+                                      str(corrupt), str(fail_part2)], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         line = self.proc.stdout.readline()
         if "listening" not in line:
@@ -124,3 +126,17 @@ class SigV4Proxy:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def output(self):
+        """What the proxy printed, once it has stopped."""
+        if not hasattr(self, "_out"):
+            self.stop()
+            self._out = self.proc.stdout.read().splitlines()
+        return self._out
+
+    def aborted(self):
+        """Upload ids aborted."""
+        return [l.split()[1] for l in self.output() if l.startswith("aborted ")]
+
+    def connections(self):
+        return sum(1 for l in self.output() if l == "connection")

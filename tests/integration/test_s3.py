@@ -7,7 +7,8 @@ mid-stream and started again loses nothing, and the retries are counted.
 s3rver checks no signature, so a front (tests/tools/sigv4_proxy.c, with
 sluice's SigV4 verifier) shows that the right secret is accepted, PUT and
 multipart alike, that a wrong one is refused, and that a body corrupted on
-the way is refused and sent again.
+the way is refused and sent again; it also shows a multipart upload whose
+part failed being aborted, and uploads reusing one kept-alive connection.
 """
 import gzip
 import json
@@ -25,6 +26,12 @@ def unpack(key, data):
         return subprocess.run(["zstd", "-dcq"], input=data, check=True,
                               stdout=subprocess.PIPE).stdout
     return data
+
+
+def delivered(d, stream, n, timeout=30):
+    wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream=stream,
+                                     sink="s3") >= n, timeout,
+             msg=lambda: "%d records delivered to S3\n%s" % (n, d.log_tail()))
 
 
 class S3Test(SluiceTestCase):
@@ -46,9 +53,7 @@ class S3Test(SluiceTestCase):
         return recs
 
     def delivered(self, d, stream, n, timeout=30):
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream=stream,
-                                         sink="s3") >= n, timeout,
-                 msg=lambda: "%d records delivered to S3\n%s" % (n, d.log_tail()))
+        delivered(d, stream, n, timeout)
 
     def test_records_arrive_once_gzip_and_zstd(self):
         d = self.sluice(start=False, streams={})
@@ -212,7 +217,7 @@ class S3Test(SluiceTestCase):
         self.assertSameRecords(self.read_back(), first + second)
 
 
-class S3SignatureTest(SluiceTestCase):
+class S3FrontTest(SluiceTestCase):
 
     def setUp(self):
         super().setUp()
@@ -264,6 +269,38 @@ class S3SignatureTest(SluiceTestCase):
         self.assertIn("SignatureDoesNotMatch", d.log())
         self.assertNotIn("not-the-secret", d.log())
         d.stop()
+
+    def test_failed_part_aborts_the_upload_then_retries(self):
+        p = self.proxy(fail_part2=1)
+        d = self.sluice({"mp": self.s3.stream(
+            compression="none", buffer_size="6MiB", buffer_interval="60s",
+            max_buffered="64MiB", **{"s3.endpoint": p.endpoint, "s3.multipart_threshold": "5MiB",
+                                     "s3.part_size": "5MiB"})})
+        recs = make_records(33000, min_len=180, max_len=220)     # sealed by size: 6 MiB
+        d.send(recs, conns=4)
+        wait_for(lambda: d.metrics().get("sluice_s3_uploads_total", stream="mp",
+                                         result="ok") >= 1, scaled(30), msg="uploaded")
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_delivery_retries_total", stream="mp", sink="s3",
+                               cause="server_error"), 1)
+        self.assertEqual(m.get("sluice_s3_uploads_total", stream="mp", result="error"), 1)
+        d.stop()
+        self.assertEqual(len(p.aborted()), 1, "the failed upload was aborted")
+        self.assertSameRecords([r for k in self.s3.keys() for r in
+                                split_records(self.s3.get(k))], recs)
+
+    def test_connections_are_kept_and_reused(self):
+        p = self.proxy()
+        d = self.sluice({"r": self.s3.stream(buffer_interval="50ms",
+                                             **{"s3.endpoint": p.endpoint,
+                                                "s3.max_connections": "1"})})
+        for i in range(5):                       # five batches, one after another
+            d.send(make_records(100, start=i * 100))
+            delivered(d, "r", (i + 1) * 100)
+        uploads = d.metrics().get("sluice_s3_uploads_total", stream="r", result="ok")
+        d.stop()
+        self.assertGreaterEqual(uploads, 5)
+        self.assertEqual(p.connections(), 1)
 
     def test_corrupted_body_is_refused_and_sent_again(self):
         p = self.proxy(corrupt=2)

@@ -7,10 +7,13 @@
  * 400). Requests that pass go on to s3rver unchanged; its answer comes
  * back with its status, ETag and body.
  *
- *   sigv4-proxy PORT UPSTREAM ACCESS_KEY SECRET [CORRUPT]
+ *   sigv4-proxy PORT UPSTREAM ACCESS_KEY SECRET [CORRUPT [FAIL_PART2]]
  *
  * CORRUPT: flip one byte in the body of the first CORRUPT requests that
- * carry one, before the checks, as a bad link would.
+ * carry one, before the checks, as a bad link would. FAIL_PART2: answer
+ * 500 to the first FAIL_PART2 uploads of a part number 2. An
+ * AbortMultipartUpload (which s3rver lacks) is answered 204 here and
+ * printed as "aborted UPLOAD_ID"; each new connection prints "connection".
  * Prints "listening" once it serves; stops on SIGTERM.
  */
 #include <arpa/inet.h>
@@ -33,7 +36,7 @@
 #include "sluice/err.h"
 
 static const char *upstream, *access_key, *secret;
-static atomic_int corrupt_left;
+static atomic_int corrupt_left, fail_part2_left;
 
 struct req {
     char *uri;                   /* path?query as it came */
@@ -161,6 +164,17 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *method, stru
         }
     }
     struct sl_sigv4_verifier v = { .secret = secret_of, .service = "s3" };
+    if (strcmp(method, "DELETE") == 0 && query && strstr(query, "uploadId=")) {
+        printf("aborted %s\n", strstr(query, "uploadId=") + 9);
+        fflush(stdout);
+        curl_slist_free_all(hs.fwd);
+        return answer(c, 204, "", NULL);
+    }
+    if (strcmp(method, "PUT") == 0 && query && strstr(query, "partNumber=2&") &&
+        atomic_fetch_sub(&fail_part2_left, 1) > 0) {
+        curl_slist_free_all(hs.fwd);
+        return s3_error(c, 500, "InternalError", "We encountered an internal error.");
+    }
     struct sl_sigv4_request r = {
         .method = method, .path = path, .query = query ? query + 1 : NULL,
         .headers = hs.h, .nheaders = hs.n, .body = q->body.data, .body_len = q->body.len,
@@ -222,6 +236,16 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
     return handle(c, method, q);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_state,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls, (void)c, (void)socket_state;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        printf("connection\n");
+        fflush(stdout);
+    }
+}
+
 /* Keeps the raw URI (path and query) for the request's state. */
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c)
 {
@@ -252,12 +276,14 @@ int main(int argc, char **argv)
     sigset_t set;
     int sig;
 
-    if (argc < 5 || argc > 6) {
-        fprintf(stderr, "usage: sigv4-proxy PORT UPSTREAM ACCESS_KEY SECRET [CORRUPT]\n");
+    if (argc < 5 || argc > 7) {
+        fprintf(stderr, "usage: sigv4-proxy PORT UPSTREAM ACCESS_KEY SECRET [CORRUPT "
+                "[FAIL_PART2]]\n");
         return 2;
     }
     upstream = argv[2], access_key = argv[3], secret = argv[4];
-    atomic_init(&corrupt_left, argc == 6 ? atoi(argv[5]) : 0);
+    atomic_init(&corrupt_left, argc >= 6 ? atoi(argv[5]) : 0);
+    atomic_init(&fail_part2_left, argc >= 7 ? atoi(argv[6]) : 0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -270,7 +296,8 @@ int main(int argc, char **argv)
         (uint16_t)atoi(argv[1]), NULL, NULL, access_cb, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
     if (!d) {
         perror("sigv4-proxy: start");
         return 1;
