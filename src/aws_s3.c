@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "aws_sigv4.h"
 #include "buf.h"
 #include "sluice/err.h"
 
@@ -26,10 +28,10 @@ struct sl_s3 {
     struct sl_s3_options o;           /* strings below point into <strs> */
     char strs[4][256];
     char kms[2048];
-    char base[600];                   /* scheme://host[:port][/bucket] */
-    char sigv4[96];                   /* "aws:amz:REGION:s3" */
-    char userpwd[300];                /* "ACCESS:SECRET" for libcurl */
-    char token_hdr[2100];             /* "x-amz-security-token: ..." or "" */
+    char origin[450];                 /* scheme://host[:port] */
+    char host[400];                   /* host[:port]: the Host header, signed */
+    char path0[80];                   /* "/bucket" (path style) or "" */
+    struct sl_aws_creds creds;        /* the secret never leaves this struct */
     pthread_mutex_t mu;               /* the pool */
     pthread_cond_t cv;                /* a handle came back */
     CURL **free_handles;              /* stack of idle handles */
@@ -110,14 +112,15 @@ static void give_back(struct sl_s3 *s, CURL *h)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Appends <key> percent-encoded (RFC 3986 unreserved and '/' kept). */
-static void encode_key(struct sl_buf *u, const char *key)
+/* Appends <key> percent-encoded (RFC 3986 unreserved kept, and '/' when
+ * <slash>). */
+static void encode(struct sl_buf *u, const char *key, int slash)
 {
     static const char hex[] = "0123456789ABCDEF";
 
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
         if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == '/') {
+            *p == '-' || *p == '_' || *p == '.' || *p == '~' || (*p == '/' && slash)) {
             sl_buf_append(u, p, 1);
         } else {
             char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
@@ -126,24 +129,33 @@ static void encode_key(struct sl_buf *u, const char *key)
     }
 }
 
-/* The body's hex SHA-256 and base64 MD5 headers. */
-static void digests(const void *data, size_t len, char sha_hdr[96], char md5_hdr[64])
+/* The body's hex SHA-256 (the signed payload hash) and base64 MD5. */
+static void digests(const void *data, size_t len, char sha[65], char md5[32])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned dl = 0;
-    char b64[32];
 
     EVP_Digest(data, len, d, &dl, EVP_sha256(), NULL);
-    int n = snprintf(sha_hdr, 96, "x-amz-content-sha256: ");
     for (unsigned i = 0; i < dl; i++) {
-        sha_hdr[n++] = hex[d[i] >> 4];
-        sha_hdr[n++] = hex[d[i] & 15];
+        sha[2 * i] = hex[d[i] >> 4];
+        sha[2 * i + 1] = hex[d[i] & 15];
     }
-    sha_hdr[n] = '\0';
+    sha[2 * dl] = '\0';
     EVP_Digest(data, len, d, &dl, EVP_md5(), NULL);
-    EVP_EncodeBlock((unsigned char *)b64, d, (int)dl);
-    snprintf(md5_hdr, 64, "Content-MD5: %s", b64);
+    EVP_EncodeBlock((unsigned char *)md5, d, (int)dl);
+}
+
+/* The headers of one request: what is signed is what is sent. */
+#define MAX_HDRS 12
+struct headers {
+    struct sl_sigv4_header h[MAX_HDRS];
+    size_t n;
+};
+
+static void add(struct headers *hs, const char *name, const char *value)
+{
+    hs->h[hs->n++] = (struct sl_sigv4_header){ name, value };
 }
 
 /*
@@ -159,47 +171,73 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     struct answer a = { .etag = "" };
     struct curl_slist *hdrs = NULL;
     struct sl_buf url;
-    char sha[96], md5[64], sc[128], sse[64], kms[2200], errbuf[CURL_ERROR_SIZE] = "";
-    CURL *h;
+    struct headers hs = { .n = 0 };
+    struct sl_sigv4_signed sig;
+    char sha[65], md5[32], errbuf[CURL_ERROR_SIZE] = "", line[2200];
+    CURL *h = NULL;
     int rc = SL_ERR;
 
     memset(r, 0, sizeof(*r));
-    /* Never full: base 600 + a key of SL_KEY_MAX (1536) encoded + query 1200. */
+    /* Never full: origin 450 + path 80 + a key of SL_KEY_MAX (1536) encoded
+     * + query 1200. */
     sl_buf_init(&url, 8192);
     sl_buf_init(&a.body, ANSWER_MAX);
+    sl_buf_printf(&url, "%s%s/", s->origin, s->path0);
+    if (key)
+        encode(&url, key, 1);
+    sl_buf_append(&url, "", 1);
+    const char *path = (const char *)url.data + strlen(s->origin);
+    digests(body ? body : "", len, sha, md5);
+    add(&hs, "Host", s->host);
+    if (body) {
+        add(&hs, "Content-MD5", md5);
+        add(&hs, "Content-Type", "application/octet-stream");
+    }
+    if (s->creds.session_token[0])
+        add(&hs, "X-Amz-Security-Token", s->creds.session_token);
+    if (object_headers && s->o.storage_class[0])
+        add(&hs, "X-Amz-Storage-Class", s->o.storage_class);
+    if (object_headers && s->o.sse != SL_SSE_NONE) {
+        add(&hs, "X-Amz-Server-Side-Encryption", s->o.sse == SL_SSE_KMS ? "aws:kms" : "AES256");
+        if (s->o.sse == SL_SSE_KMS && s->o.kms_key_id[0])
+            add(&hs, "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", s->o.kms_key_id);
+    }
+    /* Signed here, not by libcurl's CURLOPT_AWS_SIGV4: libcurl 7.88 put the
+     * header "Expect:" (to turn off 100-continue) in SignedHeaders while
+     * leaving it off the wire, and ordered SignedHeaders wrongly when one
+     * name starts another (the two encryption headers). */
+    struct sl_sigv4_signer signer = {
+        .access_key_id = s->creds.access_key, .secret = s->creds.secret_key,
+        .region = s->o.region, .service = "s3", .content_sha256_header = 1,
+    };
+    struct sl_sigv4_request sr = {
+        .method = method, .path = path, .query = query, .headers = hs.h, .nheaders = hs.n,
+        .body = body, .body_len = len, .s3_uri = 1,
+    };
+    if (sl_sigv4_sign(&signer, &sr, sha, (int64_t)time(NULL), &sig) != SL_OK) {
+        snprintf(r->message, sizeof(r->message), "cannot sign the request");
+        goto out;
+    }
+    for (size_t i = 1; i < hs.n; i++) {                /* Host: libcurl sends it */
+        snprintf(line, sizeof(line), "%s: %s", hs.h[i].name, hs.h[i].value);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    snprintf(line, sizeof(line), "X-Amz-Date: %s", sig.amz_date);
+    hdrs = curl_slist_append(hdrs, line);
+    snprintf(line, sizeof(line), "X-Amz-Content-Sha256: %s", sig.content_sha256);
+    hdrs = curl_slist_append(hdrs, line);
+    snprintf(line, sizeof(line), "Authorization: %s", sig.authorization);
+    hdrs = curl_slist_append(hdrs, line);
+    hdrs = curl_slist_append(hdrs, "Expect:");          /* not signed: no 100-continue */
+    OPENSSL_cleanse(&signer, sizeof(signer));
+    if (query) {
+        url.len--;                                     /* the NUL */
+        sl_buf_printf(&url, "?%s", query);
+        sl_buf_append(&url, "", 1);
+    }
     if (!(h = take(s))) {
         snprintf(r->message, sizeof(r->message), "cannot make a libcurl handle");
         goto out;
-    }
-    sl_buf_printf(&url, "%s/", s->base);
-    if (key)
-        encode_key(&url, key);
-    if (query)
-        sl_buf_printf(&url, "?%s", query);
-    sl_buf_append(&url, "", 1);
-    digests(body ? body : "", len, sha, md5);
-    hdrs = curl_slist_append(hdrs, sha);
-    /* No "Expect:" to turn off 100-continue: libcurl 7.88 would sign the
-     * header it then leaves out, and the store would refuse the signature. */
-    if (body) {
-        hdrs = curl_slist_append(hdrs, md5);
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-    }
-    if (s->token_hdr[0])
-        hdrs = curl_slist_append(hdrs, s->token_hdr);
-    if (object_headers && s->o.storage_class[0]) {
-        snprintf(sc, sizeof(sc), "x-amz-storage-class: %s", s->o.storage_class);
-        hdrs = curl_slist_append(hdrs, sc);
-    }
-    if (object_headers && s->o.sse != SL_SSE_NONE) {
-        snprintf(sse, sizeof(sse), "x-amz-server-side-encryption: %s",
-                 s->o.sse == SL_SSE_KMS ? "aws:kms" : "AES256");
-        hdrs = curl_slist_append(hdrs, sse);
-        if (s->o.sse == SL_SSE_KMS && s->o.kms_key_id[0]) {
-            snprintf(kms, sizeof(kms), "x-amz-server-side-encryption-aws-kms-key-id: %s",
-                     s->o.kms_key_id);
-            hdrs = curl_slist_append(hdrs, kms);
-        }
     }
     curl_easy_reset(h);                               /* keeps the connection */
     curl_easy_setopt(h, CURLOPT_URL, (char *)url.data);
@@ -211,8 +249,6 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
-    curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -290,12 +326,19 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
     }
     if (request(s, "POST", key, "uploads=", NULL, 0, 1, &answer, NULL, r) != SL_OK)
         return SL_ERR;
-    int found = xml_text(answer, "UploadId", upload_id, sizeof(upload_id));
+    char raw[512];
+    int found = xml_text(answer, "UploadId", raw, sizeof(raw));
     free(answer);
     if (!found) {
         snprintf(r->message, sizeof(r->message), "CreateMultipartUpload answered no UploadId");
         return SL_ERR;
     }
+    struct sl_buf id;                                 /* as it goes in a query */
+    sl_buf_init(&id, sizeof(upload_id));
+    encode(&id, raw, 0);
+    sl_buf_append(&id, "", 1);
+    snprintf(upload_id, sizeof(upload_id), "%s", id.data ? (char *)id.data : "");
+    sl_buf_destroy(&id);
     sl_buf_init(&done, (size_t)nparts * 200 + 256);
     sl_buf_printf(&done, "<CompleteMultipartUpload>");
     for (size_t i = 0; i < nparts; i++) {
@@ -371,15 +414,14 @@ struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds
     } else {
         snprintf(host, sizeof(host), "s3.%s.amazonaws.com", o->region);
     }
-    if (o->path_style)
-        snprintf(s->base, sizeof(s->base), "%s://%s/%s", scheme, host, o->bucket);
-    else
-        snprintf(s->base, sizeof(s->base), "%s://%s.%s", scheme, o->bucket, host);
-    snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", o->region);
-    snprintf(s->userpwd, sizeof(s->userpwd), "%s:%s", creds->access_key, creds->secret_key);
-    if (creds->session_token[0])
-        snprintf(s->token_hdr, sizeof(s->token_hdr), "x-amz-security-token: %s",
-                 creds->session_token);
+    if (o->path_style) {
+        snprintf(s->host, sizeof(s->host), "%s", host);
+        snprintf(s->path0, sizeof(s->path0), "/%s", o->bucket);
+    } else {
+        snprintf(s->host, sizeof(s->host), "%s.%s", o->bucket, host);
+    }
+    snprintf(s->origin, sizeof(s->origin), "%s://%s", scheme, s->host);
+    s->creds = *creds;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     return s;
@@ -395,7 +437,6 @@ void sl_s3_free(struct sl_s3 *s)
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     /* The secret leaves no copy behind in freed memory. */
-    OPENSSL_cleanse(s->userpwd, sizeof(s->userpwd));
-    OPENSSL_cleanse(s->token_hdr, sizeof(s->token_hdr));
+    OPENSSL_cleanse(&s->creds, sizeof(s->creds));
     free(s);
 }

@@ -2,10 +2,14 @@
  * aws_s3.h - a small S3 client over libcurl: PutObject, multipart upload,
  * HeadBucket. Shared by the S3 sink (and, later, Redshift's staging).
  *
- * Requests are signed by libcurl's own SigV4 (CURLOPT_AWS_SIGV4), with the
- * x-amz-content-sha256 header (the body's SHA-256, which libcurl signs but
- * does not send) and Content-MD5 added here, so that a body corrupted on
- * the way is refused by the store (BadDigest).
+ * Requests are signed with sluice's own SigV4 signer (aws_sigv4.h), the
+ * one whose verifier the HTTP source uses, checked against AWS's test
+ * suite. libcurl's CURLOPT_AWS_SIGV4 was the plan, but the tests' verifier
+ * caught libcurl 7.88 (Debian 12) signing a header it does not send
+ * ("Expect:") and misordering SignedHeaders when one name starts another
+ * (the two SSE-KMS headers); libcurl only carries the request. Every
+ * request carries x-amz-content-sha256 (the body's SHA-256, signed) and
+ * Content-MD5, so that a body corrupted on the way is refused by the store.
  *
  * Connections: a pool of libcurl easy handles, at most max_connections;
  * each keeps its connection alive, so consecutive uploads reuse it. A

@@ -138,5 +138,9 @@ class SigV4Proxy:
         """Upload ids aborted."""
         return [l.split()[1] for l in self.output() if l.startswith("aborted ")]
 
+    def sse(self):
+        """(method, query, value, kms key) of requests that asked for encryption."""
+        return [tuple(l.split()[1:]) for l in self.output() if l.startswith("sse ")]
+
     def connections(self):
         return sum(1 for l in self.output() if l == "connection")

@@ -59,7 +59,8 @@ class S3Test(SluiceTestCase):
         d = self.sluice(start=False, streams={})
         for name, comp in (("gz", "gzip"), ("zs", "zstd")):
             d.add_stream(name, self.s3.stream(compression=comp, prefix=name + "/",
-                                              buffer_size="256KiB", buffer_interval="200ms"))
+                                              buffer_size="256KiB", buffer_interval="200ms",
+                                              **{"s3.storage_class": "STANDARD_IA"}))
         d.start()
         recs = {n: make_records(3000, tag=n.encode()) for n in ("gz", "zs")}
         for n in recs:
@@ -81,6 +82,8 @@ class S3Test(SluiceTestCase):
         self.assertEqual(m.get("sluice_s3_upload_duration_seconds_count", stream="zs"),
                          len(self.s3.keys(prefix="zs/")))
         self.assertEqual(d.http_get("/readyz")[0], 200)
+        head = self.s3.client().head_object(Bucket="logs", Key=self.s3.keys(prefix="zs/")[0])
+        self.assertEqual(head.get("StorageClass"), "STANDARD_IA")
         d.stop()
 
     def test_multipart_above_the_threshold(self):
@@ -275,7 +278,8 @@ class S3FrontTest(SluiceTestCase):
         d = self.sluice({"mp": self.s3.stream(
             compression="none", buffer_size="6MiB", buffer_interval="60s",
             max_buffered="64MiB", **{"s3.endpoint": p.endpoint, "s3.multipart_threshold": "5MiB",
-                                     "s3.part_size": "5MiB"})})
+                                     "s3.part_size": "5MiB", "s3.sse": "aws:kms",
+                                     "s3.sse_kms_key_id": "key-1"})})
         recs = make_records(33000, min_len=180, max_len=220)     # sealed by size: 6 MiB
         d.send(recs, conns=4)
         wait_for(lambda: d.metrics().get("sluice_s3_uploads_total", stream="mp",
@@ -286,6 +290,12 @@ class S3FrontTest(SluiceTestCase):
         self.assertEqual(m.get("sluice_s3_uploads_total", stream="mp", result="error"), 1)
         d.stop()
         self.assertEqual(len(p.aborted()), 1, "the failed upload was aborted")
+        # encryption is asked for when an object or an upload is created,
+        # never with a part (the rest of the records, sealed at the stop,
+        # went up in one PUT)
+        sse = p.sse()
+        self.assertEqual(sse.count(("POST", "uploads=", "aws:kms", "key-1")), 2, sse)
+        self.assertEqual([x for x in sse if x[0] != "POST"], [("PUT", "-", "aws:kms", "key-1")])
         self.assertSameRecords([r for k in self.s3.keys() for r in
                                 split_records(self.s3.get(k))], recs)
 

@@ -13,7 +13,8 @@
  * carry one, before the checks, as a bad link would. FAIL_PART2: answer
  * 500 to the first FAIL_PART2 uploads of a part number 2. An
  * AbortMultipartUpload (which s3rver lacks) is answered 204 here and
- * printed as "aborted UPLOAD_ID"; each new connection prints "connection".
+ * printed as "aborted UPLOAD_ID"; each new connection prints "connection",
+ * and a request asking for encryption "sse METHOD QUERY VALUE KMS_KEY".
  * Prints "listening" once it serves; stops on SIGTERM.
  */
 #include <arpa/inet.h>
@@ -164,6 +165,14 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *method, stru
         }
     }
     struct sl_sigv4_verifier v = { .secret = secret_of, .service = "s3" };
+    const char *sse = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  "x-amz-server-side-encryption");
+    if (sse) {
+        const char *kms = MHD_lookup_connection_value(
+            c, MHD_HEADER_KIND, "x-amz-server-side-encryption-aws-kms-key-id");
+        printf("sse %s %s %s %s\n", method, query ? query + 1 : "-", sse, kms ? kms : "-");
+        fflush(stdout);
+    }
     if (strcmp(method, "DELETE") == 0 && query && strstr(query, "uploadId=")) {
         printf("aborted %s\n", strstr(query, "uploadId=") + 9);
         fflush(stdout);
