@@ -120,7 +120,7 @@ static const struct conf_key stream_keys[] = {
     { "compression_level", K_UINT, S(compression_level), 0, 1, 19, NULL, NULL,
       "gzip 1-9 (default 6), zstd 1-19 (default 3)" },
     { "prefix", K_STRING, STR(prefix, struct sl_stream_conf), 0, 0, "", NULL,
-      "object key prefix; YYYY/MM/DD/HH/ is appended" },
+      "object key prefix, with expressions; YYYY/MM/DD/HH/ is appended if it has no time" },
     { "partition_keys", K_STRING, STR(partition_keys, struct sl_stream_conf), 0, 0, "", NULL,
       "dynamic partitioning: NAME=.json.path, ... (use !{partitionKeyFromQuery:NAME} in prefix)" },
     { "max_partitions", K_UINT, S(max_partitions), 0, 1, 5000, "500", NULL,

@@ -34,6 +34,13 @@ def delivered(d, stream, n, timeout=30):
              msg=lambda: "%d records delivered to S3\n%s" % (n, d.log_tail()))
 
 
+def backed_up(d, stream, n, reason):
+    wait_for(lambda: d.metrics().get("sluice_records_backed_up_total", stream=stream,
+                                     reason=reason) == n, scaled(30),
+             msg=lambda: "%d records of %s backed up (%s)\n%s" % (n, stream, reason,
+                                                                 d.log_tail()))
+
+
 class S3Test(SluiceTestCase):
 
     def setUp(self):
@@ -162,9 +169,7 @@ class S3Test(SluiceTestCase):
         good = [b'{"k":"a","n":%d}' % i for i in range(50)]
         junk = [b"junk %d" % i for i in range(5)]
         d.send(good + junk)
-        wait_for(lambda: d.metrics().get("sluice_records_backed_up_total", stream="bb",
-                                         reason="partitioning_failed") == 5, scaled(30),
-                 msg=lambda: "junk backed up\n" + d.log_tail())
+        backed_up(d, "bb", 5, "partitioning_failed")
         failed = self.s3.keys(prefix="failed/partitioning-failed/")
         objects = [k for k in failed if not k.endswith(".json")]
         self.assertEqual(len(objects), 1, failed)
@@ -185,9 +190,7 @@ class S3Test(SluiceTestCase):
         self.assertEqual(d.http_get("/readyz")[0], 503)
         recs = make_records(200)
         d.send(recs)
-        wait_for(lambda: d.metrics().get("sluice_records_backed_up_total", stream="nb",
-                                         reason="retries_exhausted") == 200, scaled(30),
-                 msg="backed up after retry_duration")
+        backed_up(d, "nb", 200, "retries_exhausted")
         m = d.metrics()
         self.assertGreater(m.get("sluice_delivery_retries_total", stream="nb", sink="s3",
                                  cause="no_such_bucket"), 0)
@@ -261,9 +264,7 @@ class S3FrontTest(SluiceTestCase):
         self.assertSameRecords(
             [r for k in self.s3.keys(prefix="good/") for r in split_records(self.s3.get(k))],
             big)
-        wait_for(lambda: d.metrics().get("sluice_records_backed_up_total", stream="bad",
-                                         reason="retries_exhausted") == 300, scaled(30),
-                 msg="the wrong secret's batch backed up")
+        backed_up(d, "bad", 300, "retries_exhausted")
         m = d.metrics()
         self.assertGreater(m.get("sluice_delivery_retries_total", stream="bad", sink="s3",
                                  cause="forbidden"), 0)
