@@ -1,26 +1,39 @@
 /*
  * base64.c - see base64.h.
  *
- * One table maps a character to its 6-bit value plus one, 0 for a
- * character outside the alphabet, so a quantum of four is decoded and
- * checked with four lookups and one test.
+ * Four tables, one per position in a quantum of four characters, hold
+ * each character's six bits already shifted into place, plus a flag bit
+ * of their own (bits 24 to 27) for a character of the alphabet. OR-ing the
+ * four gives the three bytes and, in the top nibble, 0xF exactly when all
+ * four characters were valid: four loads and one test per quantum.
  */
 #include "base64.h"
 
-#define V(c, v) [c] = (v) + 1
-static const uint8_t value[256] = {
-    V('A', 0),  V('B', 1),  V('C', 2),  V('D', 3),  V('E', 4),  V('F', 5),  V('G', 6),
-    V('H', 7),  V('I', 8),  V('J', 9),  V('K', 10), V('L', 11), V('M', 12), V('N', 13),
-    V('O', 14), V('P', 15), V('Q', 16), V('R', 17), V('S', 18), V('T', 19), V('U', 20),
-    V('V', 21), V('W', 22), V('X', 23), V('Y', 24), V('Z', 25), V('a', 26), V('b', 27),
-    V('c', 28), V('d', 29), V('e', 30), V('f', 31), V('g', 32), V('h', 33), V('i', 34),
-    V('j', 35), V('k', 36), V('l', 37), V('m', 38), V('n', 39), V('o', 40), V('p', 41),
-    V('q', 42), V('r', 43), V('s', 44), V('t', 45), V('u', 46), V('v', 47), V('w', 48),
-    V('x', 49), V('y', 50), V('z', 51), V('0', 52), V('1', 53), V('2', 54), V('3', 55),
-    V('4', 56), V('5', 57), V('6', 58), V('7', 59), V('8', 60), V('9', 61), V('+', 62),
-    V('/', 63),
-};
-#undef V
+/* X(character, value) for the 64 characters of the alphabet. */
+#define ALPHABET(X)                                                                   \
+    X('A', 0)  X('B', 1)  X('C', 2)  X('D', 3)  X('E', 4)  X('F', 5)  X('G', 6)       \
+    X('H', 7)  X('I', 8)  X('J', 9)  X('K', 10) X('L', 11) X('M', 12) X('N', 13)      \
+    X('O', 14) X('P', 15) X('Q', 16) X('R', 17) X('S', 18) X('T', 19) X('U', 20)      \
+    X('V', 21) X('W', 22) X('X', 23) X('Y', 24) X('Z', 25) X('a', 26) X('b', 27)      \
+    X('c', 28) X('d', 29) X('e', 30) X('f', 31) X('g', 32) X('h', 33) X('i', 34)      \
+    X('j', 35) X('k', 36) X('l', 37) X('m', 38) X('n', 39) X('o', 40) X('p', 41)      \
+    X('q', 42) X('r', 43) X('s', 44) X('t', 45) X('u', 46) X('v', 47) X('w', 48)      \
+    X('x', 49) X('y', 50) X('z', 51) X('0', 52) X('1', 53) X('2', 54) X('3', 55)      \
+    X('4', 56) X('5', 57) X('6', 58) X('7', 59) X('8', 60) X('9', 61) X('+', 62)      \
+    X('/', 63)
+
+#define P0(c, v) [c] = ((uint32_t)(v) << 18) | (1u << 24),
+#define P1(c, v) [c] = ((uint32_t)(v) << 12) | (1u << 25),
+#define P2(c, v) [c] = ((uint32_t)(v) << 6) | (1u << 26),
+#define P3(c, v) [c] = (uint32_t)(v) | (1u << 27),
+static const uint32_t t0[256] = { ALPHABET(P0) };
+static const uint32_t t1[256] = { ALPHABET(P1) };
+static const uint32_t t2[256] = { ALPHABET(P2) };
+static const uint32_t t3[256] = { ALPHABET(P3) };
+#undef P0
+#undef P1
+#undef P2
+#undef P3
 
 long sl_base64_decoded_len(const char *s, size_t n)
 {
@@ -40,27 +53,24 @@ long sl_base64_decode(const char *s, size_t n, uint8_t *out)
     const unsigned char *p = (const unsigned char *)s;
     long len = sl_base64_decoded_len(s, n);
     size_t full, i;
-    unsigned bad = 0;
+    uint32_t bad = 0, x;
 
     if (len < 0)
         return -1;
     full = n / 4 - (len % 3 != 0);          /* quanta without padding */
     for (i = 0; i < full; i++, p += 4, out += 3) {
-        unsigned a = value[p[0]], b = value[p[1]], c = value[p[2]], d = value[p[3]];
-        bad |= !a | !b | !c | !d;
-        uint32_t v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6 | (d - 1);
-        out[0] = (uint8_t)(v >> 16);
-        out[1] = (uint8_t)(v >> 8);
-        out[2] = (uint8_t)v;
+        x = t0[p[0]] | t1[p[1]] | t2[p[2]] | t3[p[3]];
+        bad |= (x >> 24) ^ 0xF;
+        out[0] = (uint8_t)(x >> 16);
+        out[1] = (uint8_t)(x >> 8);
+        out[2] = (uint8_t)x;
     }
     if (len % 3 != 0) {                     /* "xx==" or "xxx=" */
-        unsigned a = value[p[0]], b = value[p[1]];
-        unsigned c = len % 3 == 2 ? value[p[2]] : 1;
-        bad |= !a | !b | !c;
-        uint32_t v = (a - 1) << 18 | (b - 1) << 12 | (c - 1) << 6;
-        out[0] = (uint8_t)(v >> 16);
+        x = t0[p[0]] | t1[p[1]] | (len % 3 == 2 ? t2[p[2]] : 1u << 26) | (1u << 27);
+        bad |= (x >> 24) ^ 0xF;
+        out[0] = (uint8_t)(x >> 16);
         if (len % 3 == 2)
-            out[1] = (uint8_t)(v >> 8);
+            out[1] = (uint8_t)(x >> 8);
     }
     return bad ? -1 : len;
 }
