@@ -229,7 +229,6 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     snprintf(line, sizeof(line), "Authorization: %s", sig.authorization);
     hdrs = curl_slist_append(hdrs, line);
     hdrs = curl_slist_append(hdrs, "Expect:");          /* not signed: no 100-continue */
-    OPENSSL_cleanse(&signer, sizeof(signer));
     if (query) {
         url.len--;                                     /* the NUL */
         sl_buf_printf(&url, "?%s", query);
