@@ -1,11 +1,14 @@
 /*
  * listener_tcp.c - see listener_tcp.h for the contract.
  *
- * Each connection has a read buffer that holds at most one partial record
- * plus one read: max_record_size + 2 + 64 KiB at the very most, 64 KiB
- * usually. A read is parsed in two passes over the complete lines: the
- * first sizes the chunk, the second copies the records into it, so there
- * is one allocation per read, never one per record.
+ * Reads go through one buffer per I/O thread: a connection's partial line
+ * from its last read is put first, then up to 256 KiB is read after it.
+ * A connection keeps only that partial line between reads (at most
+ * max_record_size + 2 bytes, usually less than a record), so idle
+ * connections cost little while reads stay large. A read is parsed in two
+ * passes over the complete lines: the first sizes the chunk, the second
+ * copies the records into it, so there is one allocation per read, never
+ * one per record.
  */
 #include "listener_tcp.h"
 
@@ -25,7 +28,10 @@
 #include "log.h"
 #include "sluice/err.h"
 
-#define READ_SIZE   65536u
+#define READ_SIZE   262144u
+/* A partial line kept across reads is at most max_record_size + 1 bytes
+ * (the '\r' of "\r\n"); 1000 KiB is max_record_size's ceiling (config.c). */
+#define TAIL_MAX    (1000u * 1024 + 2)
 #define MAX_EVENTS  64
 enum { K_WAKE, K_LISTEN, K_CONN };
 
@@ -40,7 +46,7 @@ struct conn {
     int fd;
     struct sl_intake *in;        /* borrowed */
     struct conn *prev, *next;    /* the owning thread's list */
-    uint8_t *buf;                /* owned; NULL until the first read */
+    uint8_t *buf;                /* owned: the partial line kept between reads */
     uint32_t len, cap;
     int discarding;              /* inside an oversize line: skip to '\n' */
     int paused;                  /* not in the epoll read set (backpressure) */
@@ -54,6 +60,7 @@ struct iothread {
     int epfd, evfd;
     pthread_t th;
     struct conn *conns;          /* owned connections */
+    uint8_t *rbuf;               /* owned: TAIL_MAX + READ_SIZE; a partial line, then a read */
     size_t npaused;
     int draining;                /* stop seen: no accepts, closing on EAGAIN */
     int64_t accept_resume_ms;    /* out of fds: listeners unwatched until then */
@@ -126,19 +133,44 @@ static inline uint32_t rec_len(const uint8_t *p, const uint8_t *nl)
     return (uint32_t)(n && p[n - 1] == '\r' ? n - 1 : n);
 }
 
-/*
- * Turns the complete lines in c->buf (and, at EOF, the last partial one)
- * into a chunk; keeps a partial line for the next read.
- */
-static void parse(struct iothread *th, struct conn *c, int at_eof)
+/* Keeps the partial line [tail, tail + len) in c->buf for the next read. */
+static int keep_tail(struct conn *c, const uint8_t *tail, uint32_t len)
 {
-    uint8_t *p = c->buf, *end = c->buf + c->len, *q, *nl, *tail;
+    if (len > c->cap) {
+        uint32_t cap = c->cap ? c->cap : 4096;
+        while (cap < len)
+            cap *= 2;
+        uint8_t *b = realloc(c->buf, cap);
+        if (!b)
+            return SL_ENOMEM;
+        c->buf = b;
+        c->cap = cap;
+    } else if (len == 0 && c->cap > 65536) {   /* after a long line: give it back */
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+    if (len)
+        memmove(c->buf, tail, len);
+    c->len = len;
+    return SL_OK;
+}
+
+/*
+ * Turns the complete lines in <buf> (<total> bytes: the connection's
+ * partial line, then a read; or, at EOF, just the partial line) into a
+ * chunk; keeps a partial line for the next read.
+ */
+static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t total,
+                  int at_eof)
+{
+    uint8_t *p = buf, *end = buf + total, *q, *nl, *tail;
     uint64_t max = SL_LD(c->in->max_record_size), need = 0;
     uint32_t n = 0, len;
     struct sl_chunk *ch;
 
     if (c->discarding) {
-        if (!(nl = memchr(p, '\n', c->len))) {
+        if (!(nl = memchr(p, '\n', total))) {
             c->len = 0;
             return;
         }
@@ -185,36 +217,10 @@ static void parse(struct iothread *th, struct conn *c, int at_eof)
         reject_oversize(th, c, len);
         c->discarding = 1;
         c->len = 0;
-    } else {
-        memmove(c->buf, tail, len);
-        c->len = len;
+    } else if (keep_tail(c, tail, len) != SL_OK) {
+        sl_error("stream=%s msg=\"out of memory keeping a partial line\"", c->in->name);
+        abort();
     }
-}
-
-/* Makes room for one read; the buffer never outgrows one record + a read. */
-static int ensure_room(struct conn *c)
-{
-    uint32_t limit = (uint32_t)SL_LD(c->in->max_record_size) + 2 + READ_SIZE, cap;
-    uint8_t *b;
-
-    if (c->len == 0 && c->cap > READ_SIZE) {
-        free(c->buf);
-        c->buf = NULL;
-        c->cap = 0;
-    }
-    if (c->cap - c->len >= READ_SIZE / 4)
-        return SL_OK;
-    cap = c->cap ? c->cap * 2 : READ_SIZE;
-    if (cap > limit)
-        cap = limit;
-    if (cap <= c->cap)
-        return SL_OK;
-    b = realloc(c->buf, cap);
-    if (!b)
-        return SL_ENOMEM;
-    c->buf = b;
-    c->cap = cap;
-    return SL_OK;
 }
 
 /*
@@ -228,7 +234,7 @@ static void conn_close(struct iothread *th, struct conn *c, int eof)
 
     if (c->len > 0 && !c->discarding) {
         if (eof) {
-            parse(th, c, 1);
+            parse(th, c, c->buf, c->len, 1);
         } else {
             sl_stat_add(&c->in->stats->rejected[SL_SRC_TCP][SL_REJ_INCOMPLETE], 1);
             if (sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
@@ -272,21 +278,22 @@ static int on_readable(struct iothread *th, struct conn *c)
             pause_conn(th, c);
             return 1;
         }
-        if (ensure_room(c) != SL_OK) {
+        if (!th->rbuf && !(th->rbuf = malloc(TAIL_MAX + READ_SIZE))) {
             sl_error("stream=%s msg=\"out of memory for a read buffer\"", c->in->name);
             conn_close(th, c, 0);
             return 0;
         }
         /* Near max_buffered, read only what the stream may still take (but
          * at least 4 KiB, so that a record can complete). */
-        want = c->cap - c->len;
+        want = READ_SIZE;
         if (room < want)
             want = room > 4096 ? (size_t)room : 4096;
-        n = read(c->fd, c->buf + c->len, want);
+        if (c->len)
+            memcpy(th->rbuf, c->buf, c->len);
+        n = read(c->fd, th->rbuf + c->len, want);
         if (n > 0) {
-            c->len += (uint32_t)n;
             c->last_ms = sl_clock_mono_ms();
-            parse(th, c, 0);
+            parse(th, c, th->rbuf, c->len + (uint32_t)n, 0);
             if (!th->draining)
                 return 1;
             continue;
@@ -579,6 +586,8 @@ void sl_tcp_free(struct sl_tcp *t)
             close(t->th[i].evfd);
     }
     free(t->ls);
+    for (unsigned i = 0; t->th && i < t->nth; i++)
+        free(t->th[i].rbuf);
     free(t->th);
     free(t);
 }
