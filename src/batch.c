@@ -140,6 +140,15 @@ static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, un
     p->attempts = b->attempts;
     p->first_attempt_mono_ms = b->first_attempt_mono_ms;
     memcpy(p->last_error, b->last_error, sizeof(p->last_error));
+    p->partitioned = b->partitioned;
+    if (b->partition) {
+        if (!(p->partition = malloc(b->partition_len))) {
+            sl_error("msg=\"out of memory splitting a batch\"");
+            abort();
+        }
+        memcpy(p->partition, b->partition, b->partition_len);
+        p->partition_len = b->partition_len;
+    }
     if (sl_batch_new_uuid(p) != SL_OK) {
         sl_error("msg=\"no randomness for a UUID\"");
         abort();

@@ -68,6 +68,7 @@ struct sl_batch {
     int partitioned;              /* split by partition keys already (or not to be) */
     char *partition;              /* a partition's values, each NUL-ended, in the
                                    * order of the keys; owned; NULL: none */
+    size_t partition_len;         /* its bytes; parts picked from it copy it */
     struct sl_batch *root;        /* a part: the sealed batch it came from; else NULL */
     _Atomic unsigned parts;       /* a root: its unreleased parts, itself included */
     char last_error[256];         /* why the last attempt failed */

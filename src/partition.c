@@ -154,6 +154,7 @@ int sl_partition_batch(const struct sl_partition_spec *spec, unsigned max,
         struct sl_batch *p = sl_batch_pick16(b, marks, (uint16_t)k);
         p->partitioned = 1;
         p->partition = sets[k].values;
+        p->partition_len = sets[k].len;
         sets[k].values = NULL;
         out->parts[out->nparts++] = p;
     }
