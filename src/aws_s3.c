@@ -112,36 +112,12 @@ static void give_back(struct sl_s3 *s, CURL *h)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Appends <key> percent-encoded (RFC 3986 unreserved kept, and '/' when
- * <slash>). */
-static void encode(struct sl_buf *u, const char *key, int slash)
+/* The body's base64 MD5, for Content-MD5. */
+static void md5_base64(const void *data, size_t len, char md5[32])
 {
-    static const char hex[] = "0123456789ABCDEF";
-
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '_' || *p == '.' || *p == '~' || (*p == '/' && slash)) {
-            sl_buf_append(u, p, 1);
-        } else {
-            char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
-            sl_buf_append(u, e, 3);
-        }
-    }
-}
-
-/* The body's hex SHA-256 (the signed payload hash) and base64 MD5. */
-static void digests(const void *data, size_t len, char sha[65], char md5[32])
-{
-    static const char hex[] = "0123456789abcdef";
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned dl = 0;
 
-    EVP_Digest(data, len, d, &dl, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < dl; i++) {
-        sha[2 * i] = hex[d[i] >> 4];
-        sha[2 * i + 1] = hex[d[i] & 15];
-    }
-    sha[2 * dl] = '\0';
     EVP_Digest(data, len, d, &dl, EVP_md5(), NULL);
     EVP_EncodeBlock((unsigned char *)md5, d, (int)dl);
 }
@@ -173,7 +149,7 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     struct sl_buf url;
     struct headers hs = { .n = 0 };
     struct sl_sigv4_signed sig;
-    char sha[65], md5[32], errbuf[CURL_ERROR_SIZE] = "", line[2200];
+    char md5[32], errbuf[CURL_ERROR_SIZE] = "", line[2200];
     CURL *h = NULL;
     int rc = SL_ERR;
 
@@ -184,10 +160,11 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     sl_buf_init(&a.body, ANSWER_MAX);
     sl_buf_printf(&url, "%s%s/", s->origin, s->path0);
     if (key)
-        encode(&url, key, 1);
+        sl_sigv4_uri_encode(&url, key, strlen(key), 1);
     sl_buf_append(&url, "", 1);
     const char *path = (const char *)url.data + strlen(s->origin);
-    digests(body ? body : "", len, sha, md5);
+    if (body)
+        md5_base64(body, len, md5);
     add(&hs, "Host", s->host);
     if (body) {
         add(&hs, "Content-MD5", md5);
@@ -214,7 +191,8 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
         .method = method, .path = path, .query = query, .headers = hs.h, .nheaders = hs.n,
         .body = body, .body_len = len, .s3_uri = 1,
     };
-    if (sl_sigv4_sign(&signer, &sr, sha, (int64_t)time(NULL), &sig) != SL_OK) {
+    /* The signer hashes the body into X-Amz-Content-Sha256. */
+    if (sl_sigv4_sign(&signer, &sr, NULL, (int64_t)time(NULL), &sig) != SL_OK) {
         snprintf(r->message, sizeof(r->message), "cannot sign the request");
         goto out;
     }
@@ -334,7 +312,7 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
     }
     struct sl_buf id;                                 /* as it goes in a query */
     sl_buf_init(&id, sizeof(upload_id));
-    encode(&id, raw, 0);
+    sl_sigv4_uri_encode(&id, raw, strlen(raw), 0);
     sl_buf_append(&id, "", 1);
     snprintf(upload_id, sizeof(upload_id), "%s", id.data ? (char *)id.data : "");
     sl_buf_destroy(&id);

@@ -291,9 +291,7 @@ static int fmt_amzdate(int64_t t, char out[SL_SIGV4_AMZDATE_LEN + 1])
 
 /* ---- canonical request -------------------------------------------------- */
 
-/* Appends <p,n> URI-encoded: unreserved bytes (and '/' if <keep_slash>) as
- * is, every other byte as %XX in upper-case hex. */
-static int append_encoded(struct sl_buf *b, const char *p, size_t n, int keep_slash)
+int sl_sigv4_uri_encode(struct sl_buf *b, const char *p, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t i = 0, run;
@@ -378,7 +376,7 @@ static int append_uri_normalised(struct sl_buf *out, const char *p)
         }
         rc = sl_buf_append(out, "/", 1);
         if (rc == SL_OK)
-            rc = append_encoded(out, seg, n, 0);
+            rc = sl_sigv4_uri_encode(out, seg, n, 0);
     }
     if (rc == SL_OK && (out->len == start || p[plen - 1] == '/'))
         rc = sl_buf_append(out, "/", 1);
@@ -392,7 +390,7 @@ static int recode(struct sl_buf *enc, struct sl_buf *tmp, const char *p, size_t 
 
     sl_buf_reset(tmp);
     rc = append_decoded(tmp, p, n);
-    return rc == SL_OK ? append_encoded(enc, (const char *)tmp->data, tmp->len, 0) : rc;
+    return rc == SL_OK ? sl_sigv4_uri_encode(enc, (const char *)tmp->data, tmp->len, 0) : rc;
 }
 
 /* S3: no normalisation; each segment decoded and encoded once, so a

@@ -132,6 +132,11 @@ struct sl_sigv4_signed {
 int sl_sigv4_sign(const struct sl_sigv4_signer *s, const struct sl_sigv4_request *r,
                   const char *payload_hash, int64_t now_epoch_s, struct sl_sigv4_signed *out);
 
+/* Appends <p,n> URI-encoded as SigV4 wants it: RFC 3986 unreserved bytes
+ * (and '/' if <keep_slash>) as they are, every other byte as %XX in
+ * upper-case hex. SL_ETOOBIG past b->max, SL_ENOMEM. */
+int sl_sigv4_uri_encode(struct sl_buf *b, const char *p, size_t n, int keep_slash);
+
 /*
  * Internal, for tests: appends <r>'s canonical request to <out> for the
  * ';'-separated, lower-case, sorted <signed_headers> and <payload_hash>.

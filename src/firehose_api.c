@@ -249,9 +249,10 @@ void sl_fh_chunk_truncate(struct sl_chunk *c, uint32_t n)
  */
 #define ID_LEN 40
 
+static const char digits[] = "0123456789abcdef";
+
 static int id_prefix(char hex[32])
 {
-    static const char digits[] = "0123456789abcdef";
     uint8_t r[16];
 
     if (getrandom(r, sizeof(r), 0) != sizeof(r))
@@ -265,8 +266,6 @@ static int id_prefix(char hex[32])
 
 static char *put_id(char *p, const char prefix[32], uint32_t index)
 {
-    static const char digits[] = "0123456789abcdef";
-
     memcpy(p, prefix, 32);
     for (int i = 0; i < 8; i++)
         p[32 + i] = digits[(index >> (28 - 4 * i)) & 15];

@@ -7,6 +7,7 @@
  */
 #include "objkey.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -45,9 +46,17 @@ struct seen {
     int expressions, time, partition, error_type, randoms;
 };
 
-static int bad(char *why, size_t whylen, const char *fmt, const char *a, size_t alen)
+static int bad(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes why a template is refused; returns SL_EINVAL. */
+static int bad(char *why, size_t whylen, const char *fmt, ...)
 {
-    snprintf(why, whylen, fmt, (int)alen, a);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
     return SL_EINVAL;
 }
 
@@ -56,7 +65,7 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
                      char *why, size_t whylen)
 {
     if (n == 0)
-        return bad(why, whylen, "!{timestamp:%.*s} needs a pattern, e.g. yyyy/MM/dd", "", 0);
+        return bad(why, whylen, "!{timestamp:} needs a pattern, e.g. yyyy/MM/dd");
     for (size_t i = 0; i < n;) {
         char c = pat[i];
         size_t run = 1;
@@ -68,7 +77,7 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
             }
             const char *end = memchr(pat + i + 1, '\'', n - i - 1);
             if (!end)
-                return bad(why, whylen, "unclosed quote in !{timestamp:%.*s}", pat, n);
+                return bad(why, whylen, "unclosed quote in !{timestamp:%.*s}", (int)n, pat);
             put(o, pat + i + 1, (size_t)(end - pat - i - 1));
             i = (size_t)(end - pat) + 1;
             continue;
@@ -90,7 +99,7 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
         case 'M': case 'd': case 'H': case 'm': case 's':
             if (run > 2)
                 return bad(why, whylen, "'%.*s' in a timestamp pattern: use one or two "
-                           "letters (names of months are not supported)", pat + i, run);
+                           "letters (names of months are not supported)", (int)run, pat + i);
             putnum(o, c == 'M' ? tm->tm_mon + 1 : c == 'd' ? tm->tm_mday : c == 'H' ?
                    tm->tm_hour : c == 'm' ? tm->tm_min : tm->tm_sec, (int)run);
             break;
@@ -103,7 +112,7 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
         }
         default:
             return bad(why, whylen, "'%.*s' in a timestamp pattern: the letters are y M d "
-                       "H m s S; quote text ('T')", pat + i, run);
+                       "H m s S; quote text ('T')", (int)run, pat + i);
         }
         i += run;
     }
@@ -170,12 +179,12 @@ static int walk(const char *tpl, int is_error, const char *keys, const struct sl
         put(o, p, (size_t)(e - p));
         const char *close = strchr(e + 2, '}');
         if (!close)
-            return bad(why, whylen, "'%.*s...': '!{' starts an expression that is not closed",
-                       e, strlen(e) < 24 ? strlen(e) : 24);
+            return bad(why, whylen, "'%.24s...': '!{' starts an expression that is not closed",
+                       e);
         const char *x = e + 2, *colon = memchr(x, ':', (size_t)(close - x));
         size_t xn = (size_t)(close - x);
         if (!colon)
-            return bad(why, whylen, "unknown expression !{%.*s}", x, xn);
+            return bad(why, whylen, "unknown expression !{%.*s}", (int)xn, x);
         size_t nn = (size_t)(colon - x), vn = (size_t)(close - colon - 1);
         const char *v = colon + 1;
         sn->expressions++;
@@ -188,41 +197,37 @@ static int walk(const char *tpl, int is_error, const char *keys, const struct sl
                 random_string(k->uuid, sn->randoms, o);
             sn->randoms++;
         } else if (same(x, nn, "firehose") && same(v, vn, "error-output-type")) {
-            if (!is_error) {
-                snprintf(why, whylen, "!{firehose:error-output-type} belongs in error_prefix, "
-                         "not prefix");
-                return SL_EINVAL;
-            }
+            if (!is_error)
+                return bad(why, whylen, "!{firehose:error-output-type} belongs in "
+                           "error_prefix, not prefix");
             sn->error_type = 1;
             if (k && k->error_type)
                 put(o, k->error_type, strlen(k->error_type));
         } else if (same(x, nn, "partitionKeyFromQuery")) {
             if (is_error)
                 return bad(why, whylen, "!{partitionKeyFromQuery:%.*s} cannot be in error_prefix",
-                           v, vn);
+                           (int)vn, v);
             sn->partition = 1;
             if (!k && !declared(keys, v, vn))
                 return bad(why, whylen, "!{partitionKeyFromQuery:%.*s}: no such key in "
-                           "partition_keys", v, vn);
+                           "partition_keys", (int)vn, v);
             if (k) {
                 const char *val = k->partition ? k->partition(k->partition_arg, v, vn) : NULL;
                 if (!val)
-                    return bad(why, whylen, "partition key %.*s has no value", v, vn);
+                    return bad(why, whylen, "partition key %.*s has no value", (int)vn, v);
                 put(o, val, strlen(val));
             }
         } else if (same(x, nn, "partitionKeyFromLambda")) {
             return bad(why, whylen, "!{partitionKeyFromLambda:%.*s}: sluice has no Lambda "
-                       "partitioning", v, vn);
+                       "partitioning", (int)vn, v);
         } else {
-            return bad(why, whylen, "unknown expression !{%.*s}", x, xn);
+            return bad(why, whylen, "unknown expression !{%.*s}", (int)xn, x);
         }
         p = close + 1;
     }
-    if (is_error && sn->expressions && !sn->error_type) {
-        snprintf(why, whylen, "an error_prefix with expressions must hold "
-                 "!{firehose:error-output-type}");
-        return SL_EINVAL;
-    }
+    if (is_error && sn->expressions && !sn->error_type)
+        return bad(why, whylen, "an error_prefix with expressions must hold "
+                   "!{firehose:error-output-type}");
     return SL_OK;
 }
 

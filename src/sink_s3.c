@@ -100,18 +100,24 @@ static void classify(const struct sl_s3_result *r, struct sl_sink_outcome *out)
         out->result = SL_SINK_FAIL;
 }
 
+/* One object: one PUT below the threshold, a multipart upload above. */
+static int store(struct s3_sink *k, const char *key, const void *data, size_t len,
+                 struct sl_s3_result *r, unsigned *parts)
+{
+    *parts = 0;
+    if (len >= k->threshold)
+        return sl_s3_put_multipart(k->s3, key, data, len, k->part_size, r, parts);
+    return sl_s3_put_object(k->s3, key, data, len, r);
+}
+
 static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out)
 {
     struct s3_sink *k = ctx;
     struct sl_s3_result r;
-    unsigned parts = 0;
+    unsigned parts;
     int64_t t0 = sl_clock_mono_ns();
-    int rc;
+    int rc = store(k, b->key, b->data, b->len, &r, &parts);
 
-    if (b->len >= k->threshold)
-        rc = sl_s3_put_multipart(k->s3, b->key, b->data, b->len, k->part_size, &r, &parts);
-    else
-        rc = sl_s3_put_object(k->s3, b->key, b->data, b->len, &r);
     sl_stat_add(&b->stats->parts, parts);
     if (rc == SL_OK) {
         sl_stat_add(&b->stats->uploads[0], 1);
@@ -146,9 +152,7 @@ static int s3_put_backup(void *ctx, const char *key, const void *data, size_t le
     snprintf(side, sizeof(side), "%s.json", key);
     rc = sl_s3_put_object(k->s3, side, sidecar, strlen(sidecar), &r);
     if (rc == SL_OK)
-        rc = len >= k->threshold
-           ? sl_s3_put_multipart(k->s3, key, data, len, k->part_size, &r, &parts)
-           : sl_s3_put_object(k->s3, key, data, len, &r);
+        rc = store(k, key, data, len, &r, &parts);
     if (rc != SL_OK) {
         sl_s3_describe(&r, d, sizeof(d));
         snprintf(err, errlen, "s3://%s/%s: %s", k->bucket, key, d);
