@@ -82,7 +82,7 @@ struct job {
     uint32_t *ends;              /* tcp: end offset of each record */
     struct req *reqs;            /* http: its requests */
     size_t nreq;
-    uint64_t payload;            /* record bytes sent */
+    uint64_t bytes;              /* record bytes to send, known once made */
     uint64_t retried;            /* records sent again after a refusal */
     int failed;
     struct timespec t0;
@@ -174,11 +174,13 @@ static int make_tcp(struct job *j)
         j->len += n;
         j->ends[i] = (uint32_t)j->len;
     }
+    j->bytes = j->len;
     return 0;
 }
 
-/* Builds the body of request <q> for the connection's mode. */
-static int make_body(const struct opts *o, struct req *q)
+/* Builds the body of request <q> for the connection's mode; adds the
+ * bytes of its records to *<bytes>. */
+static int make_body(const struct opts *o, struct req *q, uint64_t *bytes)
 {
     char rec[LG_RECORD_MAX];
     size_t cap = (size_t)q->n * (LG_RECORD_MAX * 4 / 3 + 16) + strlen(o->stream) + 64;
@@ -191,6 +193,7 @@ static int make_body(const struct opts *o, struct req *q)
         len += (size_t)snprintf(b, cap, "{\"DeliveryStreamName\":\"%s\",\"Records\":[", o->stream);
     for (unsigned i = 0; i < q->n; i++) {
         size_t n = lg_record(o->seed, seq_at(q, i), rec);
+        *bytes += n;
         if (o->mode == M_NDJSON) {
             memcpy(b + len, rec, n);
             len += n;
@@ -222,7 +225,7 @@ static int make_http(struct job *j)
         struct req *q = &j->reqs[k];
         q->first = j->first + k * per;
         q->n = (unsigned)(j->first + j->n - q->first < per ? j->first + j->n - q->first : per);
-        if (make_body(j->o, q) != 0)
+        if (make_body(j->o, q, &j->bytes) != 0)
             return -1;
     }
     return 0;
@@ -342,7 +345,8 @@ static int failed_records(const struct opts *o, struct req *q, const char *body)
     free(q->body);
     free(q->list);
     *q = (struct req){ .list = list, .n = n };
-    return make_body(o, q) == 0 ? (int)n : -1;
+    uint64_t ignored = 0;
+    return make_body(o, q, &ignored) == 0 ? (int)n : -1;
 }
 
 /* Sends request <q> until every record of it is accepted. */
@@ -440,7 +444,6 @@ static void *run_tcp(void *arg)
         off = end;
         done += n;
     }
-    j->payload = off;
     shutdown(fd, SHUT_WR);
     while (read(fd, tmp, sizeof(tmp)) > 0)
         ;
@@ -628,10 +631,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "loadgen: out of memory\n");
             return 1;
         }
-        for (uint64_t s = j->first; s < j->first + j->n; s++) {
-            char rec[LG_RECORD_MAX];
-            bytes += lg_record(o.seed, s, rec);
-        }
+        bytes += j->bytes;
     }
     if (o.watch && !(watch = lg_watch_start(o.watch, o.seed, o.first, o.n))) {
         fprintf(stderr, "loadgen: cannot watch %s\n", o.watch);
