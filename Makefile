@@ -14,7 +14,8 @@ SRC := src/err.c src/log.c src/clock.c src/units.c src/backoff.c src/buf.c \
        src/compress.c src/metrics.c src/objkey.c src/partition.c src/sink.c src/sink_file.c src/sink_s3.c src/aws_s3.c src/aws_creds.c \
        src/backup.c src/listener_tcp.c src/batcher.c src/stream.c \
        src/delivery.c src/admin_http.c src/firehose_api.c src/firehose_scan.c src/listener_http.c \
-       src/aws_sigv4.c src/auth.c
+       src/aws_sigv4.c src/auth.c src/transform.c src/tf_json.c src/tf_plugin.c src/tf_lambda.c \
+       src/process.c src/replay.c
 MAIN := src/main.c
 UNIT := $(wildcard tests/unit/*.c)
 
@@ -47,13 +48,22 @@ ifneq ($(V),1)
 endif
 
 .PHONY: all run test check unit integration asan tsan bench lint install clean deps help
-all: deps $(BUILD)/sluice
+all: deps $(BUILD)/sluice $(BUILD)/transform_upper.so
 
 deps:
 	$(Q)scripts/deps.sh
 
 $(BUILD)/sluice: $(OBJ) $(BUILD)/main.o
 	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Transform plugins: the example users copy (examples/), and, for the tests,
+# one built for another ABI. Built against include/ only, as users build theirs.
+PLUGIN_HDR := include/sluice/transform.h include/sluice/record.h
+$(BUILD)/transform_upper.so: examples/transform_upper.c $(PLUGIN_HDR) | $(BUILD)
+	$(call say,CC,$@) $(CC) -std=gnu11 -g $(OPT) $(WARN) $(SANFLAGS) -shared -fPIC -Iinclude \
+	    -o $@ $<
+$(BUILD)/transform_badabi.so: tests/tools/transform_badabi.c $(PLUGIN_HDR) | $(BUILD)
+	$(call say,CC,$@) $(CC) -std=gnu11 -g $(OPT) $(SANFLAGS) -shared -fPIC -Iinclude -o $@ $<
 
 LOADGEN := bench/loadgen.c bench/gen.c bench/reader.c bench/verify.c bench/watch.c
 $(BUILD)/loadgen: $(LOADGEN) bench/loadgen.h bench/gen.h | $(BUILD)
@@ -87,7 +97,7 @@ run: all
 test check:
 	$(Q)scripts/deps.sh test
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/sluice $(BUILD)/unit-tests $(BUILD)/loadgen \
-	    $(BUILD)/sigv4-proxy
+	    $(BUILD)/sigv4-proxy $(BUILD)/transform_upper.so $(BUILD)/transform_badabi.so
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
 
 asan:
@@ -106,6 +116,9 @@ lint:
 install: all
 	install -Dm755 $(BUILD)/sluice $(DESTDIR)$(PREFIX)/bin/sluice
 	install -Dm644 conf/sluice.conf $(DESTDIR)/etc/sluice/sluice.conf
+	install -Dm644 include/sluice/transform.h $(DESTDIR)$(PREFIX)/include/sluice/transform.h
+	install -Dm644 include/sluice/record.h $(DESTDIR)$(PREFIX)/include/sluice/record.h
+	install -Dm755 $(BUILD)/transform_upper.so $(DESTDIR)$(PREFIX)/lib/sluice/transform_upper.so
 	sed 's|@BINDIR@|$(PREFIX)/bin|' systemd/sluice.service > $(BUILD)/sluice.service
 	install -Dm644 $(BUILD)/sluice.service $(DESTDIR)/lib/systemd/system/sluice.service
 

@@ -4,72 +4,109 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
+#include "base64.h"
 #include "fsio.h"
 #include "sluice/err.h"
 
-static char *sidecar_json(const struct sl_stream_conf *conf, const struct sl_batch *b,
-                          const struct sl_backup_info *info)
+/* Appends <s> (<n> bytes) as a JSON string. Bytes past ASCII are written
+ * as \u00XX, so the line is valid JSON whatever a transform said. */
+static void json_str(struct sl_buf *o, const char *s, size_t n)
 {
-    json_t *j = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
-                          "stream", conf->name,
-                          "version", (json_int_t)info->version,
-                          "object_key", info->object_key,
-                          "reason", info->reason,
-                          "error", info->error,
-                          "attempts", (json_int_t)b->attempts,
-                          "records", (json_int_t)b->nrecords,
-                          "bytes", (json_int_t)b->bytes,
-                          "oldest_arrival_ms", (json_int_t)b->oldest_wall_ms,
-                          "last_attempt_ms", (json_int_t)info->last_attempt_ms);
-    char *s;
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
 
-    if (!j)
-        return NULL;
-    json_object_set_new(j, "first_attempt_ms", json_integer(info->first_attempt_ms));
-    s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(j);
-    return s;
+    sl_buf_append(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
+            continue;
+        sl_buf_append(o, s + run, i - run);
+        run = i + 1;
+        if (c == '"' || c == '\\') {
+            char e[2] = { '\\', (char)c };
+            sl_buf_append(o, e, 2);
+        } else {
+            char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            sl_buf_append(o, e, 6);
+        }
+    }
+    sl_buf_append(o, s + run, n - run);
+    sl_buf_append(o, "\"", 1);
+}
+
+static void json_key_str(struct sl_buf *o, const char *key, const char *s)
+{
+    sl_buf_printf(o, ",\"%s\":", key);
+    json_str(o, s, strlen(s));
+}
+
+int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
+                        struct sl_buf *out)
+{
+    struct sl_batch_iter it;
+    struct sl_record r;
+    size_t i = 0;
+
+    sl_batch_iter_init(&it, b);
+    for (; sl_batch_next(&it, &r); i++) {
+        const struct sl_note *note = b->notes && i < b->notes->n ? &b->notes->at[i] : NULL;
+        const char *code = e->code, *msg = e->message, *who = e->who, *name = e->name;
+        const char *arn = NULL;
+        unsigned attempts = e->attempts;
+
+        if (note) {
+            code = b->notes->text + note->off;
+            msg = code + strlen(code) + 1;
+            who = "transform";
+            name = note->by < e->ntf ? e->tf_names[note->by] : "?";
+            arn = note->by < e->ntf ? e->tf_arns[note->by] : NULL;
+            attempts = note->attempts;
+        }
+        /* room for the whole line up front: the appends below cannot fail */
+        size_t need = 256 + 6 * (strlen(code) + strlen(msg) + strlen(e->stream) +
+                                 strlen(name) + (arn ? strlen(arn) : 0)) +
+                      sl_base64_encoded_len(r.len);
+        if (sl_buf_reserve(out, need) != SL_OK)
+            return SL_ETOOBIG;
+        sl_buf_printf(out, "{\"attemptsMade\":%u,\"arrivalTimestamp\":%lld", attempts,
+                      (long long)r.arrival_ms);
+        json_key_str(out, "errorCode", code);
+        json_key_str(out, "errorMessage", msg);
+        sl_buf_printf(out, ",\"attemptEndingTimestamp\":%lld,\"rawData\":\"",
+                      (long long)e->now_ms);
+        out->len += sl_base64_encode(r.data, r.len, (char *)out->data + out->len);
+        sl_buf_append(out, "\"", 1);
+        json_key_str(out, "stream", e->stream);
+        json_key_str(out, who, name);
+        if (arn)
+            json_key_str(out, "lambdaArn", arn);
+        sl_buf_append(out, "}\n", 2);
+    }
+    return SL_OK;
 }
 
 int sl_backup_write(const struct sl_stream_conf *conf, const struct sl_sink *sink,
-                    const struct sl_batch *b, const struct sl_backup_info *info,
-                    const uint8_t *data, size_t len, char *err, size_t errlen)
+                    const char *key, const uint8_t *data, size_t len, char *err,
+                    size_t errlen)
 {
-    char dir[PATH_MAX], side[NAME_MAX + 1];
-    const char *slash = strrchr(info->key, '/');
-    const char *name = slash ? slash + 1 : info->key;
-    const char *what = "json";
-    char *json = NULL;
-    int rc = SL_EIO;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(key, '/');
+    const char *name = slash ? slash + 1 : key;
+    const char *what = "file";
 
+    if (conf->backup_in_sink && sink->ops->put_backup)
+        return sink->ops->put_backup(sink->ctx, key, data, len, err, errlen) == SL_OK
+                   ? SL_OK : SL_EIO;
     if (snprintf(dir, sizeof(dir), "%s/%.*s", conf->backup_path,
-                 slash ? (int)(slash - info->key) : 0, info->key) >= (int)sizeof(dir) ||
-        snprintf(side, sizeof(side), "%s.json", name) >= (int)sizeof(side)) {
+                 slash ? (int)(slash - key) : 0, key) >= (int)sizeof(dir)) {
         snprintf(err, errlen, "backup path too long");
         return SL_EIO;
     }
-    json = sidecar_json(conf, b, info);
-    if (!json) {
-        snprintf(err, errlen, "cannot build the sidecar");
-        return SL_ENOMEM;
+    if (sl_fsio_write_atomic(dir, name, data, len, &what) != SL_OK) {
+        snprintf(err, errlen, "%s %s/%s: %s", what, dir, name, strerror(errno));
+        return SL_EIO;
     }
-    if (conf->backup_in_sink && sink->ops->put_backup) {
-        rc = sink->ops->put_backup(sink->ctx, info->key, data, len, json, err, errlen);
-        free(json);
-        return rc == SL_OK ? SL_OK : SL_EIO;
-    }
-    if (sl_fsio_write_atomic(dir, side, json, strlen(json), &what) != SL_OK ||
-        sl_fsio_write_atomic(dir, name, data, len, &what) != SL_OK) {
-        snprintf(err, errlen, "%s %s: %s", what, dir, strerror(errno));
-        goto out;
-    }
-    rc = SL_OK;
-out:
-    free(json);
-    return rc;
+    return SL_OK;
 }

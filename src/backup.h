@@ -1,12 +1,21 @@
 /*
- * backup.h - where a batch goes when its sink gave up on it.
+ * backup.h - where records go when they cannot be delivered, as Firehose
+ * writes them: one JSON envelope per line, per record,
  *
- * The batch is written whole, compressed as it would have been delivered,
- * to backup.path + the object key built with error_prefix instead of
- * prefix, next to a small JSON sidecar (same name + ".json") that says why.
- * An S3 stream without backup.path writes both into its bucket instead.
- * Both are written durably (fsio.h); the sidecar first, so an object in
- * the backup directory always has its reason beside it.
+ *   {"attemptsMade":1,"arrivalTimestamp":1594265943615,
+ *    "errorCode":"Json.Invalid","errorMessage":"...",
+ *    "attemptEndingTimestamp":1594266081318,"rawData":"<base64>",
+ *    "stream":"s1","transform":"check"}
+ *
+ * ("sink":NAME instead of "transform" when the sink refused the record or
+ * gave up, "lambdaArn":URL when a lambda transform failed it), in objects
+ * compressed like the stream's, under error_prefix. rawData is the record
+ * as it came in for a transform's failure, as it was sent otherwise.
+ * With backup = all the stream's source records are also kept as they
+ * came, in ordinary objects under backup.prefix.
+ *
+ * Objects go to backup.path, durably (fsio.h), or, for an S3 stream
+ * without backup.path, into its bucket through the sink's put_backup.
  *
  * Threads: delivery workers, concurrently; it keeps no state.
  */
@@ -17,22 +26,33 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "buf.h"
 #include "config.h"
 #include "sink.h"
 
-struct sl_backup_info {
-    const char *key;              /* the backup key, relative to backup.path */
-    const char *object_key;       /* the key the sink was given */
-    unsigned version;
-    const char *reason;           /* e.g. "retries_exhausted" */
-    const char *error;            /* the sink's last error */
-    int64_t first_attempt_ms, last_attempt_ms;  /* epoch ms */
+/* What the envelopes of one batch say beyond each record. */
+struct sl_envelope {
+    const char *stream;
+    const char *code, *message;   /* records without a note (batch.h) */
+    const char *who, *name;       /* "sink" and its name, for those */
+    unsigned attempts;            /* ... and their attempts */
+    /* Records with a note failed transform number note.by of the chain: */
+    const char *const *tf_names;  /* the chain's section names */
+    const char *const *tf_arns;   /* a lambda's url, else NULL */
+    size_t ntf;
+    int64_t now_ms;               /* attemptEndingTimestamp */
 };
 
-/* Writes to backup.path, or, when conf->backup_in_sink, through <sink>'s
- * put_backup. SL_OK, or SL_EIO with why in <err>. */
+/* Appends the envelope of every record of <b> to <out>, a line each.
+ * SL_OK, or SL_ETOOBIG past out's max. */
+int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
+                        struct sl_buf *out);
+
+/* Stores object <key> (<len> bytes of <data>) under backup.path, or, when
+ * conf->backup_in_sink, through <sink>'s put_backup. SL_OK, or SL_EIO with
+ * why in <err>. */
 int sl_backup_write(const struct sl_stream_conf *conf, const struct sl_sink *sink,
-                    const struct sl_batch *b, const struct sl_backup_info *info,
-                    const uint8_t *data, size_t len, char *err, size_t errlen);
+                    const char *key, const uint8_t *data, size_t len, char *err,
+                    size_t errlen);
 
 #endif

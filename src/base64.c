@@ -74,3 +74,27 @@ long sl_base64_decode(const char *s, size_t n, uint8_t *out)
     }
     return bad ? -1 : len;
 }
+
+size_t sl_base64_encode(const uint8_t *p, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = out;
+    size_t i = 0;
+
+    for (; i + 3 <= n; i += 3, o += 4) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        o[0] = abc[v >> 18];
+        o[1] = abc[(v >> 12) & 63];
+        o[2] = abc[(v >> 6) & 63];
+        o[3] = abc[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        o[0] = abc[v >> 18];
+        o[1] = abc[(v >> 12) & 63];
+        o[2] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        o[3] = '=';
+        o += 4;
+    }
+    return (size_t)(o - out);
+}

@@ -24,4 +24,14 @@ long sl_base64_decoded_len(const char *s, size_t n);
  * strict base64 (then <out> holds garbage). */
 long sl_base64_decode(const char *s, size_t n, uint8_t *out);
 
+/* The encoded length of <n> bytes: 4 characters per 3 bytes, padded. */
+static inline size_t sl_base64_encoded_len(size_t n)
+{
+    return (n + 2) / 3 * 4;
+}
+
+/* Encodes <n> bytes of <p> into <out> (sl_base64_encoded_len(n) characters,
+ * no NUL). Returns the number of characters written. */
+size_t sl_base64_encode(const uint8_t *p, size_t n, char *out);
+
 #endif

@@ -64,7 +64,17 @@ void sl_batch_free(struct sl_batch *b)
     free(b->spans);
     free(b->key);
     free(b->partition);
+    sl_notes_free(b->notes);
     free(b);
+}
+
+void sl_notes_free(struct sl_notes *n)
+{
+    if (!n)
+        return;
+    free(n->at);
+    free(n->text);
+    free(n);
 }
 
 void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
@@ -75,13 +85,13 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
 }
 
 /* Adds the run [start, end) of <n> records and <bytes> bytes, if any. */
+static void oom(void);
+
 static void add_run(struct sl_batch *p, struct sl_chunk *c, uint32_t start, uint32_t end,
                     uint32_t n, uint64_t bytes)
 {
-    if (n > 0 && sl_batch_add_span(p, c, start, end, n, bytes) != SL_OK) {
-        sl_error("msg=\"out of memory splitting a batch\"");
-        abort();
-    }
+    if (n > 0 && sl_batch_add_span(p, c, start, end, n, bytes) != SL_OK)
+        oom();
 }
 
 static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, unsigned want);
@@ -102,17 +112,60 @@ struct sl_batch *sl_batch_pick16(struct sl_batch *b, const uint16_t *marks, uint
     return pick(b, marks, 1, want);
 }
 
+static void oom(void)
+{
+    sl_error("msg=\"out of memory splitting a batch\"");
+    abort();
+}
+
+/* Makes <p> (its records added) a part of <b>: same root, generation and
+ * delivery history. */
+static void join(struct sl_batch *p, struct sl_batch *b)
+{
+    struct sl_batch *root = b->root ? b->root : b;
+
+    p->root = root;
+    p->owner = b->owner;
+    p->seal_reason = b->seal_reason;
+    p->sealed_mono_ms = b->sealed_mono_ms;
+    p->attempts = b->attempts;
+    p->first_attempt_mono_ms = b->first_attempt_mono_ms;
+    memcpy(p->last_error, b->last_error, sizeof(p->last_error));
+    p->partitioned = b->partitioned;
+    p->transformed = b->transformed;
+    p->copy = b->copy;
+    if (b->partition) {
+        if (!(p->partition = malloc(b->partition_len)))
+            oom();
+        memcpy(p->partition, b->partition, b->partition_len);
+        p->partition_len = b->partition_len;
+    }
+    if (sl_batch_new_uuid(p) != SL_OK) {
+        sl_error("msg=\"no randomness for a UUID\"");
+        abort();
+    }
+    atomic_fetch_add_explicit(&root->parts, 1, memory_order_relaxed);
+}
+
+struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c)
+{
+    struct sl_batch *p = sl_batch_new();
+
+    if (!p || sl_batch_add_span(p, c, 0, c->len, c->nrecords, c->bytes) != SL_OK)
+        oom();
+    join(p, b);
+    return p;
+}
+
 static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, unsigned want)
 {
-    struct sl_batch *root = b->root ? b->root : b, *p = sl_batch_new();
+    struct sl_batch *p = sl_batch_new();
     uint64_t i = 0, bytes;
     uint32_t off, next, len, start, n;
     const uint8_t *data;
 
-    if (!p) {
-        sl_error("msg=\"out of memory splitting a batch\"");
-        abort();
-    }
+    if (!p)
+        oom();
     for (size_t k = 0; k < b->nspans; k++) {
         const struct sl_span *s = &b->spans[k];
         start = s->off, n = 0, bytes = 0;
@@ -121,7 +174,7 @@ static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, un
             if (mark_at(marks, wide, i) == want) {
                 if (n == 0)
                     start = off;
-                n++, bytes += len;
+                n++, bytes += sl_chunk_src_len(s->chunk, off, len);
                 continue;
             }
             add_run(p, s->chunk, start, off, n, bytes);
@@ -133,27 +186,7 @@ static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, un
         sl_batch_free(p);
         return NULL;
     }
-    p->root = root;
-    p->owner = b->owner;
-    p->seal_reason = b->seal_reason;
-    p->sealed_mono_ms = b->sealed_mono_ms;
-    p->attempts = b->attempts;
-    p->first_attempt_mono_ms = b->first_attempt_mono_ms;
-    memcpy(p->last_error, b->last_error, sizeof(p->last_error));
-    p->partitioned = b->partitioned;
-    if (b->partition) {
-        if (!(p->partition = malloc(b->partition_len))) {
-            sl_error("msg=\"out of memory splitting a batch\"");
-            abort();
-        }
-        memcpy(p->partition, b->partition, b->partition_len);
-        p->partition_len = b->partition_len;
-    }
-    if (sl_batch_new_uuid(p) != SL_OK) {
-        sl_error("msg=\"no randomness for a UUID\"");
-        abort();
-    }
-    atomic_fetch_add_explicit(&root->parts, 1, memory_order_relaxed);
+    join(p, b);
     return p;
 }
 
@@ -182,8 +215,8 @@ int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
     while (it->span < it->b->nspans) {
         s = &it->b->spans[it->span];
         if (it->off < s->end) {
+            r->arrival_ms = sl_chunk_arrival(s->chunk, it->off);
             it->off = sl_chunk_at(s->chunk, it->off, &r->data, &r->len);
-            r->arrival_ms = s->chunk->arrival_wall_ms;
             return 1;
         }
         if (++it->span < it->b->nspans)

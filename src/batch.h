@@ -40,6 +40,24 @@ struct sl_span {
     uint64_t bytes;           /* payload bytes in the range */
 };
 
+/*
+ * Notes: what a batch carries per record beyond its bytes, when a stage
+ * made it so: the partition keys a transform set (text "k\0v\0k\0v\0"),
+ * or why a record failed (text "code\0message\0", the transform at chain
+ * position <by> and its <attempts>). One entry per record of the batch.
+ */
+struct sl_note {
+    uint32_t off, len;            /* its text in sl_notes.text */
+    uint32_t attempts;
+    uint16_t by;
+};
+struct sl_notes {
+    size_t n;
+    struct sl_note *at;           /* owned, n entries */
+    char *text;                   /* owned */
+};
+void sl_notes_free(struct sl_notes *n);
+
 struct sl_batch;
 typedef void (*sl_settle_fn)(void *arg, struct sl_batch *b, enum sl_outcome outcome);
 
@@ -59,6 +77,7 @@ struct sl_batch {
     int nsettle;
     /* Delivery state: only the worker holding the batch touches these. */
     unsigned attempts;            /* sink attempts made */
+    unsigned backup_tries;        /* failed backup writes and stage retries (backoff) */
     int64_t first_attempt_mono_ms;
     int64_t not_before_mono_ms;   /* backoff: not to be tried before */
     uint64_t qseq;                /* order of arrival in the delivery queue */
@@ -69,6 +88,10 @@ struct sl_batch {
     char *partition;              /* a partition's values, each NUL-ended, in the
                                    * order of the keys; owned; NULL: none */
     size_t partition_len;         /* its bytes; parts picked from it copy it */
+    int transformed;              /* went through its stream's chain already (or none) */
+    int copy;                     /* a source-record copy (backup = all): settles
+                                   * nothing, counts nothing */
+    struct sl_notes *notes;       /* per-record notes, owned; NULL: none */
     struct sl_batch *root;        /* a part: the sealed batch it came from; else NULL */
     _Atomic unsigned parts;       /* a root: its unreleased parts, itself included */
     char last_error[256];         /* why the last attempt failed */
@@ -95,6 +118,9 @@ void sl_batch_free(struct sl_batch *b);
 struct sl_batch *sl_batch_pick(struct sl_batch *b, const uint8_t *marks, uint8_t want);
 /* The same with two-byte marks (partition numbers). */
 struct sl_batch *sl_batch_pick16(struct sl_batch *b, const uint16_t *marks, uint16_t want);
+/* A new part of <b> made of all of chunk <c> (taking a reference), for
+ * records made from <b>'s (the transform stage). Aborts when out of memory. */
+struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c);
 /* <b> (a root or a part) is done: frees a part, and settles the root with
  * <outcome> when its last part is released. */
 void sl_batch_release(struct sl_batch *b, enum sl_outcome outcome);

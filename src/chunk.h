@@ -7,6 +7,11 @@
  * then on the batcher owns it. Batches hold spans of chunks; each span
  * takes a reference, and the chunk is freed when the last span is settled.
  *
+ * A transformed chunk (made by the transform stage, process.c) carries
+ * after each length the record's source length and arrival time (<meta>
+ * bytes): a transformed record is accounted, and backed up, as the source
+ * record it came from.
+ *
  * Threads: filled by one listener thread; after the ring hand-off the
  * contents are read-only. <refs> is touched by the batcher (taking) and
  * delivery workers (releasing), with atomics.
@@ -19,13 +24,15 @@
 #include <string.h>
 
 #define SL_CHUNK_HDR 4u   /* bytes of length before each record */
+#define SL_CHUNK_META 12u /* a transformed chunk's: u32 source length, i64 arrival ms */
 
 struct sl_chunk {
     _Atomic uint32_t refs;     /* spans that reference it (+1 while the batcher reads it) */
     uint32_t nrecords;         /* records in data */
     uint32_t len;              /* bytes of data in use */
     uint32_t cap;              /* bytes of data allocated */
-    uint64_t bytes;            /* sum of record lengths (payload only) */
+    uint32_t meta;             /* 0, or SL_CHUNK_META in a transformed chunk */
+    uint64_t bytes;            /* sum of record lengths (source lengths if meta) */
     int64_t  arrival_wall_ms;  /* when its records arrived: epoch ms */
     int64_t  arrival_mono_ms;  /* same instant, monotonic, for ages */
     uint8_t  data[];
@@ -53,14 +60,49 @@ static inline void sl_chunk_add(struct sl_chunk *c, const void *p, uint32_t len)
     c->bytes += len;
 }
 
+/* Appends a transformed record: its data, and the length and arrival of
+ * the source record it came from. <c> has meta; the caller checked room. */
+static inline void sl_chunk_add_meta(struct sl_chunk *c, const void *p, uint32_t len,
+                                     uint32_t src_len, int64_t arrival_ms)
+{
+    memcpy(c->data + c->len, &len, SL_CHUNK_HDR);
+    memcpy(c->data + c->len + SL_CHUNK_HDR, &src_len, 4);
+    memcpy(c->data + c->len + SL_CHUNK_HDR + 4, &arrival_ms, 8);
+    if (len)
+        memcpy(c->data + c->len + SL_CHUNK_HDR + SL_CHUNK_META, p, len);
+    c->len += SL_CHUNK_HDR + SL_CHUNK_META + len;
+    c->nrecords++;
+    c->bytes += src_len;
+}
+
 /* Reads the record at <off>: its length, and a pointer to its bytes.
  * Returns the offset of the next record. */
 static inline uint32_t sl_chunk_at(const struct sl_chunk *c, uint32_t off,
                                    const uint8_t **p, uint32_t *len)
 {
     memcpy(len, c->data + off, SL_CHUNK_HDR);
-    *p = c->data + off + SL_CHUNK_HDR;
-    return off + SL_CHUNK_HDR + *len;
+    *p = c->data + off + SL_CHUNK_HDR + c->meta;
+    return off + SL_CHUNK_HDR + c->meta + *len;
+}
+
+/* The source length of the record at <off> whose length is <len>. */
+static inline uint32_t sl_chunk_src_len(const struct sl_chunk *c, uint32_t off, uint32_t len)
+{
+    uint32_t n = len;
+
+    if (c->meta)
+        memcpy(&n, c->data + off + SL_CHUNK_HDR, 4);
+    return n;
+}
+
+/* The arrival time of the record at <off>. */
+static inline int64_t sl_chunk_arrival(const struct sl_chunk *c, uint32_t off)
+{
+    int64_t ms = c->arrival_wall_ms;
+
+    if (c->meta)
+        memcpy(&ms, c->data + off + SL_CHUNK_HDR + 4, 8);
+    return ms;
 }
 
 #endif

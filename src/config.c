@@ -52,6 +52,10 @@ static const char *const class_enum[] = { "", "STANDARD", "STANDARD_IA", "ONEZON
                                           "INTELLIGENT_TIERING", "GLACIER", "GLACIER_IR",
                                           "DEEP_ARCHIVE", "REDUCED_REDUNDANCY", NULL };
 static const char *const auth_enum[]  = { "none", "token", "sigv4", NULL };
+static const char *const backup_enum[] = { "failed", "all", NULL };
+static const char *const tf_types[]   = { "json_timestamp", "json_set", "json_rename",
+                                          "json_drop", "json_filter", "json_validate",
+                                          "lambda", "plugin", NULL };
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -126,7 +130,8 @@ static const struct conf_key stream_keys[] = {
     { "max_partitions", K_UINT, S(max_partitions), 0, 1, 5000, "500", NULL,
       "distinct partition key sets in one batch; records of more go to backup" },
     { "error_prefix", K_STRING, STR(error_prefix, struct sl_stream_conf), 0, 0,
-      "errors/", NULL, "key prefix of batches written to backup.path" },
+      "", NULL, "key prefix of failed records' objects (default PREFIX + the error "
+      "output type + /)" },
     { "retry_duration", K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
       "how long a failing batch is retried before it goes to backup" },
     { "sink", K_ENUM, STR(sink, struct sl_stream_conf), 0, 0, "file", sink_enum,
@@ -157,8 +162,14 @@ static const struct conf_key stream_keys[] = {
       "s3 sink: connections to the store, kept alive and reused" },
     { "s3.timeout", K_DURATION, S(s3_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
       "s3 sink: one request's time limit" },
+    { "transforms", K_STRING, STR(transforms, struct sl_stream_conf), 0, 0, "", NULL,
+      "[transform NAME] sections each batch goes through, in order: a, b, c" },
+    { "backup", K_ENUM, S(backup_mode), 0, 0, 1, "failed", backup_enum,
+      "failed: back up what fails; all: also keep every source record untransformed" },
+    { "backup.prefix", K_STRING, STR(backup_prefix, struct sl_stream_conf), 0, 0,
+      "source-records/", NULL, "backup = all: key prefix of the source records' objects" },
     { "backup.path", K_STRING, STR(backup_path, struct sl_stream_conf), 1, 0, NULL, NULL,
-      "root directory for failed batches (default DATA_DIR/backup)" },
+      "root directory for failed records (default DATA_DIR/backup; S3: the bucket)" },
     { "max_connections", K_UINT, S(max_connections), 0, 1, 1000000, "1024", NULL,
       "open TCP connections; more are closed at once and counted" },
     { "idle_timeout", K_DURATION, S(idle_timeout_ms), 0, 0, 86400 * SEC, "300s", NULL,
@@ -173,9 +184,11 @@ struct parse {
     int line;                     /* line last handed to inih */
     struct sl_config *c;
     struct sl_stream_conf *cur;   /* stream section being read, or NULL */
+    struct sl_transform_conf *tf; /* transform section being read, or NULL */
     int in_process;               /* in [sluice] */
     int bad_section;              /* skip keys of an unknown section */
     size_t cap;                   /* streams allocated */
+    size_t tcap;                  /* transforms allocated */
     struct sl_buf *errs;
     int nerr;
 };
@@ -296,19 +309,119 @@ static int valid_stream_name(const char *s)
                      "0123456789_.-") == n;
 }
 
-/* A new section header: [sluice] or [stream NAME]. */
+/* A [transform NAME] header. */
+static void begin_transform(struct parse *p, const char *section, const char *name)
+{
+    struct sl_config *c = p->c;
+
+    p->bad_section = 1;
+    if (!valid_stream_name(name)) {
+        perr(p, p->line, section, NULL,
+             "transform name must be 1-64 characters of [a-zA-Z0-9_.-]");
+        return;
+    }
+    for (size_t i = 0; i < c->ntransforms; i++) {
+        if (strcmp(c->transforms[i].name, name) == 0) {
+            perr(p, p->line, section, NULL, "transform defined twice (first at line %d)",
+                 c->transforms[i].line);
+            return;
+        }
+    }
+    if (c->ntransforms == p->tcap) {
+        size_t cap = p->tcap ? p->tcap * 2 : 4;
+        struct sl_transform_conf *t = realloc(c->transforms, cap * sizeof(*t));
+        if (!t) {
+            perr(p, p->line, section, NULL, "out of memory");
+            return;
+        }
+        c->transforms = t;
+        p->tcap = cap;
+    }
+    p->tf = &c->transforms[c->ntransforms++];
+    memset(p->tf, 0, sizeof(*p->tf));
+    snprintf(p->tf->name, sizeof(p->tf->name), "%s", name);
+    p->tf->line = p->line;
+    p->bad_section = 0;
+}
+
+/* A key of a [transform NAME] section: type and path are sluice's, the
+ * rest is kept for the transform's create() (transform.h). */
+static void transform_key(struct parse *p, const char *section, const char *name,
+                          const char *value)
+{
+    struct sl_transform_conf *t = p->tf;
+    char **keys, **values;
+    int *lines;
+
+    for (size_t i = 0; i < t->nkv; i++)
+        if (strcmp(t->keys[i], name) == 0) {
+            perr(p, p->line, section, name, "set twice in one section (first at line %d)",
+                 t->lines[i]);
+            return;
+        }
+    if ((strcmp(name, "type") == 0 && t->type_line) ||
+        (strcmp(name, "path") == 0 && t->path[0])) {
+        perr(p, p->line, section, name, "set twice in one section");
+        return;
+    }
+    if (strcmp(name, "type") == 0) {
+        t->type_line = p->line;
+        for (int i = 0; tf_types[i]; i++)
+            if (strcmp(value, tf_types[i]) == 0) {
+                snprintf(t->type, sizeof(t->type), "%s", value);
+                return;
+            }
+        char why[256] = "";
+        for (int i = 0; tf_types[i]; i++) {
+            size_t n = strlen(why);
+            snprintf(why + n, sizeof(why) - n, " %s", tf_types[i]);
+        }
+        perr(p, p->line, section, name, "'%s' is not one of:%s", value, why);
+        snprintf(t->type, sizeof(t->type), "?");
+        return;
+    }
+    if (strcmp(name, "path") == 0) {
+        if (!value[0] || strlen(value) >= sizeof(t->path))
+            perr(p, p->line, section, name, "must be a file path of 1-%zu characters",
+                 sizeof(t->path) - 1);
+        else
+            snprintf(t->path, sizeof(t->path), "%s", value);
+        t->path_line = p->line;
+        return;
+    }
+    if (!(keys = realloc(t->keys, (t->nkv + 1) * sizeof(*keys))) || (t->keys = keys, 0) ||
+        !(values = realloc(t->values, (t->nkv + 1) * sizeof(*values))) ||
+        (t->values = values, 0) || !(lines = realloc(t->lines, (t->nkv + 1) * sizeof(*lines)))) {
+        perr(p, p->line, section, name, "out of memory");
+        return;
+    }
+    t->lines = lines;
+    if (!(t->keys[t->nkv] = strdup(name)) || !(t->values[t->nkv] = strdup(value))) {
+        free(t->keys[t->nkv]);
+        perr(p, p->line, section, name, "out of memory");
+        return;
+    }
+    t->lines[t->nkv++] = p->line;
+}
+
+/* A new section header: [sluice], [stream NAME] or [transform NAME]. */
 static void begin_section(struct parse *p, const char *section)
 {
     p->cur = NULL;
+    p->tf = NULL;
     p->in_process = 0;
     p->bad_section = 0;
     if (strcmp(section, "sluice") == 0) {
         p->in_process = 1;
         return;
     }
+    if (strncmp(section, "transform ", 10) == 0) {
+        begin_transform(p, section, section + 10);
+        return;
+    }
     if (strncmp(section, "stream ", 7) != 0) {
         perr(p, p->line, section, NULL,
-             "unknown section (expected [sluice] or [stream NAME])");
+             "unknown section (expected [sluice], [stream NAME] or [transform NAME])");
         p->bad_section = 1;
         return;
     }
@@ -355,6 +468,10 @@ static int handler(void *user, const char *section, const char *name, const char
 
     if (p->bad_section)
         return 1;
+    if (p->tf) {
+        transform_key(p, section, name, value);
+        return 1;
+    }
     if (p->in_process) {
         keys = process_keys, base = p->c, mk = &p->c->marks;
     } else if (p->cur) {
@@ -460,6 +577,71 @@ static int key_line(const struct sl_stream_conf *s, const char *name)
     return (s->marks.seen & (1ULL << i)) ? s->marks.line[i] : s->line;
 }
 
+/* 1 if a transform of <s>'s chain can set partition keys (lambda, plugin). */
+static int can_set_keys(const struct sl_config *c, const struct sl_stream_conf *s)
+{
+    for (size_t i = 0; i < s->nchain; i++) {
+        const char *type = c->transforms[s->chain[i]].type;
+        if (strcmp(type, "lambda") == 0 || strcmp(type, "plugin") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* transforms = a, b, c: each a [transform NAME] section, into s->chain. */
+static void resolve_chain(struct parse *p, struct sl_stream_conf *s, const char *sec)
+{
+    const char *q = s->transforms;
+
+    s->nchain = 0;
+    if (any_bad(s, "transforms", NULL, NULL))
+        return;
+    while (*q) {
+        q += strspn(q, " \t,");
+        size_t n = strcspn(q, ",");
+        while (n && (q[n - 1] == ' ' || q[n - 1] == '\t'))
+            n--;
+        if (n == 0)
+            break;
+        size_t i;
+        for (i = 0; i < p->c->ntransforms; i++)
+            if (strlen(p->c->transforms[i].name) == n &&
+                strncmp(p->c->transforms[i].name, q, n) == 0)
+                break;
+        if (i == p->c->ntransforms) {
+            perr(p, key_line(s, "transforms"), sec, "transforms",
+                 "no [transform %.*s] section", (int)n, q);
+        } else if (s->nchain == SL_CHAIN_MAX) {
+            perr(p, key_line(s, "transforms"), sec, "transforms", "more than %d transforms",
+                 SL_CHAIN_MAX);
+            return;
+        } else {
+            s->chain[s->nchain++] = i;
+        }
+        q += n;
+        q += strcspn(q, ",");
+    }
+}
+
+/* Each [transform NAME] has a known type, and a path exactly when a plugin.
+ * (Its other keys are the transform's to check: sl_tf_check_config.) */
+static void check_transforms(struct parse *p)
+{
+    char sec[80];
+
+    for (size_t i = 0; i < p->c->ntransforms; i++) {
+        struct sl_transform_conf *t = &p->c->transforms[i];
+        int plugin = strcmp(t->type, "plugin") == 0;
+        snprintf(sec, sizeof(sec), "transform %s", t->name);
+        if (!t->type_line)
+            perr(p, t->line, sec, "type", "required");
+        else if (plugin && !t->path[0])
+            perr(p, t->type_line, sec, "path", "required when type = plugin");
+        else if (!plugin && t->path[0])
+            perr(p, t->type_line, sec, "path", "set, but type = %s", t->type);
+    }
+}
+
 /* prefix and error_prefix by Firehose's rules (objkey.h). */
 static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char *sec)
 {
@@ -480,11 +662,18 @@ static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char
                  "key %s is not used in prefix (write %s there)", s->partition.name[k], use);
     }
     if (!any_bad(s, "prefix", NULL, NULL) && parts_ok &&
-        sl_objkey_check(s->prefix, 0, names, why, sizeof(why)) != SL_OK)
+        sl_objkey_check(s->prefix, 0, names, can_set_keys(p->c, s), why, sizeof(why)) != SL_OK) {
         perr(p, key_line(s, "prefix"), sec, "prefix", "%s", why);
+    } else if (!any_bad(s, "prefix", NULL, NULL) && parts_ok &&
+               sl_partition_add_lambda(s->prefix, &s->partition, why, sizeof(why)) != SL_OK) {
+        perr(p, key_line(s, "prefix"), sec, "prefix", "%s", why);
+    }
     if (!any_bad(s, "error_prefix", NULL, NULL) &&
-        sl_objkey_check(s->error_prefix, 1, NULL, why, sizeof(why)) != SL_OK)
+        sl_objkey_check(s->error_prefix, 1, NULL, 0, why, sizeof(why)) != SL_OK)
         perr(p, key_line(s, "error_prefix"), sec, "error_prefix", "%s", why);
+    if (!any_bad(s, "backup.prefix", NULL, NULL) &&
+        sl_objkey_check(s->backup_prefix, 0, NULL, 0, why, sizeof(why)) != SL_OK)
+        perr(p, key_line(s, "backup.prefix"), sec, "backup.prefix", "%s", why);
     if (strstr(s->prefix, "!{") && !s->error_prefix[0])
         perr(p, key_line(s, "error_prefix"), sec, "error_prefix",
              "required when prefix holds expressions");
@@ -552,6 +741,7 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
         perr(p, s->line, sec, "file.path", "required when sink = file");
     if (!any_bad(s, "sink", NULL, NULL))
         check_sink_keys(p, s, sec);
+    resolve_chain(p, s, sec);
     check_prefixes(p, s, sec);
     /* An S3 stream's backup goes to its bucket unless backup.path is set. */
     s->backup_in_sink = strcmp(s->sink, "s3") == 0 && s->backup_path[0] == '\0';
@@ -665,6 +855,7 @@ static void check_all(struct parse *p)
         perr(p, (p->c->marks.seen & (1ULL << fi)) ? p->c->marks.line[fi] : p->c->marks.line[mi],
              "sluice", "http_auth_file", "%s", aerr);
     check_tls(p);
+    check_transforms(p);
     mi = key_index(process_keys, "http_listen");
     if (!(p->c->marks.bad & (1ULL << mi)) && p->c->http_listen[0] &&
         sl_addr_parse(p->c->http_listen, &p->c->http_addr, &why) != SL_OK)
@@ -725,6 +916,17 @@ void sl_config_unref(struct sl_config *c)
         OPENSSL_cleanse(c->tls_key_pem, strlen(c->tls_key_pem));
     free(c->tls_key_pem);
     free(c->streams);
+    for (size_t i = 0; i < c->ntransforms; i++) {
+        struct sl_transform_conf *t = &c->transforms[i];
+        for (size_t k = 0; k < t->nkv; k++) {
+            free(t->keys[k]);
+            free(t->values[k]);
+        }
+        free(t->keys);
+        free(t->values);
+        free(t->lines);
+    }
+    free(c->transforms);
     free(c);
 }
 
@@ -748,4 +950,9 @@ void sl_config_describe(struct sl_buf *out)
 {
     describe(out, "sluice", process_keys);
     describe(out, "stream NAME", stream_keys);
+    sl_buf_printf(out, "[transform NAME]\n  %-18s %s\n  %-18s %s\n  %-18s %s\n", "type",
+                  "json_timestamp, json_set, json_rename, json_drop, json_filter, "
+                  "json_validate, lambda or plugin", "path",
+                  "plugin: the shared object to dlopen", "...",
+                  "the type's own keys (README.md, Transforms)");
 }

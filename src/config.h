@@ -33,16 +33,34 @@ enum sl_delimiter   { SL_DELIM_NEWLINE, SL_DELIM_NONE };
 struct sl_conf_marks {
     uint64_t seen;                        /* bit i: table key i was set */
     uint64_t bad;                         /* bit i: ... to a value that failed */
-    int      line[32];                    /* line of key i, when seen */
+    int      line[64];                    /* line of key i, when seen */
 };
 
 /* Dynamic partitioning: each key's name and the JSON path of its value. */
 #define SL_PART_KEYS 8
 struct sl_partition_spec {
     unsigned n;
+    uint8_t lambda[SL_PART_KEYS];          /* 1: set by a transform (no path) */
     char name[SL_PART_KEYS][64];
     char path[SL_PART_KEYS][192];          /* ".a.b": object members, one per dot */
 };
+
+/* A [transform NAME] section: its type, and its other keys as written,
+ * for the transform's create() to read (transform.h). */
+#define SL_CHAIN_MAX 16
+struct sl_transform_conf {
+    char     name[SL_NAME_MAX + 1];
+    int      line;                        /* line of the section header */
+    char     type[32];                    /* json_set, ..., lambda, plugin */
+    int      type_line;
+    char     path[PATH_MAX];              /* plugin: the shared object */
+    int      path_line;
+    size_t   nkv;
+    char   **keys, **values;              /* owned: nkv of each */
+    int     *lines;                       /* owned: where each was set */
+};
+
+enum sl_backup_mode { SL_BACKUP_FAILED, SL_BACKUP_ALL };
 
 struct sl_stream_conf {
     char     name[SL_NAME_MAX + 1];
@@ -76,6 +94,11 @@ struct sl_stream_conf {
     char     s3_sse_kms_key_id[256];
     uint64_t s3_multipart_threshold, s3_part_size, s3_max_connections;
     int64_t  s3_timeout_ms;
+    char     transforms[SL_PREFIX_MAX + 1];   /* "a, b, c" as written */
+    size_t   chain[SL_CHAIN_MAX];         /* ... as indexes into cfg->transforms */
+    size_t   nchain;
+    int      backup_mode;                 /* enum sl_backup_mode */
+    char     backup_prefix[SL_PREFIX_MAX + 1];  /* backup = all: source records' prefix */
     char     backup_path[PATH_MAX];       /* where failed batches go */
     int      backup_in_sink;              /* s3 without backup.path: into the bucket */
     uint64_t max_connections;             /* per stream, per source */
@@ -108,6 +131,8 @@ struct sl_config {
     uint64_t workers;                     /* delivery workers */
     uint64_t io_threads;                  /* TCP I/O threads */
     int64_t  shutdown_timeout_ms;
+    struct sl_transform_conf *transforms; /* owned array */
+    size_t   ntransforms;
     struct sl_stream_conf *streams;       /* owned array */
     size_t   nstreams;
 };

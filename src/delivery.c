@@ -27,6 +27,7 @@
 #include "log.h"
 #include "objkey.h"
 #include "partition.h"
+#include "process.h"
 #include "sluice/err.h"
 #include "stream.h"
 
@@ -48,6 +49,8 @@ struct sl_delivery {
 struct worker {
     struct sl_delivery *d;
     struct sl_compressor *comp;
+    struct sl_stage *stage;        /* the transform stage's scratch */
+    struct sl_buf env;             /* backup envelopes, before compression */
     struct sl_buf out;
     struct sl_ratelimit rl;
     uint64_t rnd;                  /* xorshift state for jitter */
@@ -144,7 +147,8 @@ static void retry_later(struct worker *w, struct sl_batch *b, int cause, const c
 
     sl_stat_add(&g->stream->stats.retries[cause], 1);
     int64_t not_before = sl_clock_mono_ms() +
-                         sl_backoff_delay(&retry_backoff, b->attempts, next_rnd(w));
+                         sl_backoff_delay(&retry_backoff, b->attempts + b->backup_tries,
+                                          next_rnd(w));
     if (sl_ratelimit_ok(&w->rl, 5000, &suppressed))
         sl_warn("stream=%s sink=%s msg=\"delivery failed, will retry\" target=%s attempt=%u "
                 "records=%llu bytes=%llu error=\"%s\" suppressed=%llu", g->conf->name,
@@ -154,36 +158,39 @@ static void retry_later(struct worker *w, struct sl_batch *b, int cause, const c
     push_back(w->d, b, not_before);
 }
 
-/* <b> (a batch or a part) reached its end: count its records, release it. */
+/* <b> (a batch or a part) reached its end: count its records, release it.
+ * A source copy counts nothing: its records are counted where they went. */
 static void settle(struct sl_batch *b, enum sl_outcome outcome)
 {
     struct sl_gen *g = b->owner;
 
-    sl_stats_settle(&g->stream->stats, outcome, b->backup_reason, b->nrecords, b->bytes);
+    if (!b->copy)
+        sl_stats_settle(&g->stream->stats, outcome, b->backup_reason, b->nrecords, b->bytes);
     sl_batch_release(b, outcome);
 }
 
-/* !{partitionKeyFromQuery:NAME} of a partitioned batch. */
+/* !{partitionKeyFromQuery:NAME} and !{partitionKeyFromLambda:NAME} of a
+ * partitioned batch. */
 struct key_values {
     const struct sl_partition_spec *spec;
     const struct sl_batch *b;
 };
 
-static const char *key_value(void *arg, const char *name, size_t len)
+static const char *key_value(void *arg, int lambda, const char *name, size_t len)
 {
     const struct key_values *kv = arg;
-    return sl_partition_value(kv->spec, kv->b, name, len);
+    return sl_partition_value(kv->spec, kv->b, lambda, name, len);
 }
 
-/* The key of <b> under the prefix, or under the error prefix when
- * <error_type> (what !{firehose:error-output-type} says) is set. */
-static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *error_type,
-                    char *out, size_t len)
+/* The key of <b> under template <tpl>: an error prefix when <error_type>
+ * (what !{firehose:error-output-type} says) is set. */
+static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *tpl,
+                    const char *error_type, char *out, size_t len)
 {
     char uuid[37];
     struct key_values kv = { &g->conf->partition, b };
     struct sl_objkey k = {
-        .prefix = error_type ? g->conf->error_prefix : g->conf->prefix,
+        .prefix = tpl,
         .stream = g->conf->name, .version = g->version,
         .wall_ms = b->oldest_wall_ms, .uuid = uuid,
         .ext = sl_compress_ext(g->conf->compression), .error_type = error_type,
@@ -194,35 +201,116 @@ static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *erro
     return sl_objkey_format(&k, out, len);
 }
 
+/* What !{firehose:error-output-type} says for <b>'s reason, and the
+ * envelopes' errorCode for records that carry no error of their own. */
+static void failure_type(const struct sl_batch *b, const char *sink, char *type, size_t tlen,
+                         char *code, size_t clen)
+{
+    char name[32];
+
+    snprintf(name, sizeof(name), "%s", sink);
+    name[0] = (char)(name[0] >= 'a' && name[0] <= 'z' ? name[0] - 32 : name[0]);
+    switch (b->backup_reason) {
+    case SL_BK_PROCESSING_FAILED:
+        snprintf(type, tlen, "processing-failed");
+        snprintf(code, clen, "Transform.ProcessingFailed");
+        break;
+    case SL_BK_PARTITION_FAILED:
+    case SL_BK_PARTITION_LIMIT:
+        snprintf(type, tlen, "partitioning-failed");
+        snprintf(code, clen, b->backup_reason == SL_BK_PARTITION_FAILED
+                                 ? "DynamicPartitioning.MetadataExtractionFailed"
+                                 : "DynamicPartitioning.PartitionCountExceeded");
+        break;
+    default:
+        snprintf(type, tlen, "%s-failed", sink);
+        snprintf(code, clen, "%s.%s", name,
+                 b->backup_reason == SL_BK_SINK_FAILED ? "Refused" : "RetriesExhausted");
+    }
+}
+
+/* The envelopes of <b>, compressed like the stream's objects, into w->out. */
+static int envelopes(struct worker *w, struct sl_batch *b, const char *code, char *err,
+                     size_t errlen)
+{
+    struct sl_gen *g = b->owner;
+    const struct sl_stream_conf *c = g->conf;
+    const char *names[SL_CHAIN_MAX], *arns[SL_CHAIN_MAX];
+    int part = b->backup_reason == SL_BK_PARTITION_FAILED ||
+               b->backup_reason == SL_BK_PARTITION_LIMIT;
+    struct sl_envelope e = {
+        .stream = c->name, .code = code, .message = b->last_error,
+        .who = part ? "stage" : "sink", .name = part ? "partitioning" : g->sink.ops->name,
+        .attempts = b->attempts, .tf_names = names, .tf_arns = arns, .ntf = g->nchain,
+        .now_ms = sl_clock_wall_ms(),
+    };
+    int rc;
+
+    for (size_t i = 0; i < g->nchain; i++) {
+        names[i] = g->chain[i].name;
+        arns[i] = g->chain[i].arn;
+    }
+    sl_buf_reset(&w->env);
+    if ((rc = sl_backup_envelopes(b, &e, &w->env)) != SL_OK) {
+        snprintf(err, errlen, "backup envelopes: %s", sl_strerror(rc));
+        return rc;
+    }
+    sl_buf_reset(&w->out);
+    if ((rc = sl_compress_begin(w->comp, c->compression, (int)c->compression_level,
+                                &w->out)) != SL_OK ||
+        (rc = sl_compress_write(w->comp, w->env.data, w->env.len)) != SL_OK ||
+        (rc = sl_compress_end(w->comp)) != SL_OK)
+        snprintf(err, errlen, "compressing backup envelopes: %s", sl_strerror(rc));
+    return rc;
+}
+
+/* Writes <b> to backup: its records' envelopes under the error prefix, or,
+ * for a source copy, its records as they came under backup.prefix. If that
+ * fails, <b> is retried like a delivery, and held meanwhile. */
 static void to_backup(struct worker *w, struct sl_batch *b)
 {
     struct sl_gen *g = b->owner;
-    char key[SL_KEY_MAX], err[256] = "the backup key is too long";
-    struct sl_backup_info info = {
-        .key = key, .object_key = b->key, .version = g->version,
-        .reason = sl_backup_reason_names[b->backup_reason], .error = b->last_error,
-        .first_attempt_ms = sl_clock_wall_ms() - (sl_clock_mono_ms() - b->first_attempt_mono_ms),
-        .last_attempt_ms = sl_clock_wall_ms(),
-    };
+    const struct sl_stream_conf *c = g->conf;
+    char key[SL_KEY_MAX], tpl[SL_PREFIX_MAX + 40], type[48], code[64];
+    char err[256] = "the backup key is too long";
+    int rc;
 
-    char type[48];
-
-    if (b->backup_reason == SL_BK_PARTITION_FAILED || b->backup_reason == SL_BK_PARTITION_LIMIT)
-        snprintf(type, sizeof(type), "partitioning-failed");
-    else
-        snprintf(type, sizeof(type), "%s-failed", g->sink.ops->name);
-    if (make_key(b, g, type, key, sizeof(key)) != SL_OK ||
-        sl_backup_write(g->conf, &g->sink, b, &info, w->out.data, w->out.len, err,
-                        sizeof(err)) != SL_OK) {
-        b->attempts++;
+    if (b->copy) {
+        rc = make_key(b, g, c->backup_prefix, NULL, key, sizeof(key));
+        if (rc == SL_OK && (rc = sl_compress_batch(w->comp, b, c->compression,
+                                                   (int)c->compression_level, c->delimiter,
+                                                   &w->out)) != SL_OK)
+            snprintf(err, sizeof(err), "compression: %s", sl_strerror(rc));
+    } else {
+        failure_type(b, g->sink.ops->name, type, sizeof(type), code, sizeof(code));
+        /* no error_prefix: Firehose's PREFIX + type + /YYYY/MM/DD/HH/ (the
+         * prefix is static then: config load saw to it) */
+        if (c->error_prefix[0])
+            snprintf(tpl, sizeof(tpl), "%s", c->error_prefix);
+        else
+            snprintf(tpl, sizeof(tpl), "%s!{firehose:error-output-type}/", c->prefix);
+        rc = make_key(b, g, tpl, type, key, sizeof(key));
+        if (rc == SL_OK)
+            rc = envelopes(w, b, code, err, sizeof(err));
+    }
+    if (rc == SL_OK)
+        rc = sl_backup_write(c, &g->sink, key, w->out.data, w->out.len, err, sizeof(err));
+    if (rc != SL_OK) {
+        b->backup_tries++;
         retry_later(w, b, SL_RETRY_BACKUP, err);
         return;
     }
-    sl_warn("stream=%s msg=\"batch written to backup\" reason=%s records=%llu bytes=%llu "
-            "path=%s%s/%s error=\"%s\"", g->conf->name, info.reason,
+    if (b->copy) {
+        sl_stat_add(&g->stream->stats.source_backup_records, b->nrecords);
+        sl_stat_add(&g->stream->stats.source_backup_bytes, b->bytes);
+        sl_batch_release(b, SL_OUTCOME_DELIVERED);
+        return;
+    }
+    sl_warn("stream=%s msg=\"records written to backup\" reason=%s records=%llu bytes=%llu "
+            "path=%s%s/%s error=\"%s\"", c->name, sl_backup_reason_names[b->backup_reason],
             (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
-            g->conf->backup_in_sink ? "s3://" : g->conf->backup_path,
-            g->conf->backup_in_sink ? g->conf->s3_bucket : "", key, b->last_error);
+            c->backup_in_sink ? "s3://" : c->backup_path, c->backup_in_sink ? c->s3_bucket : "",
+            key, b->last_error);
     settle(b, SL_OUTCOME_BACKED_UP);
 }
 
@@ -303,6 +391,35 @@ static void partition(struct worker *w, struct sl_batch *b)
     sl_batch_release(b, SL_OUTCOME_DELIVERED);   /* its records live on in parts */
 }
 
+/* The transform stage: returns what of <b> goes on to the sink (b itself,
+ * a part, or NULL when nothing does or <b> was put back to retry). */
+static struct sl_batch *transform(struct worker *w, struct sl_batch *b)
+{
+    struct sl_gen *g = b->owner;
+    struct sl_processed p;
+
+    if (g->nchain == 0 && g->conf->backup_mode != SL_BACKUP_ALL) {
+        b->transformed = 1;
+        return b;
+    }
+    if (sl_stage_run(w->stage, b, &p) != SL_OK) {
+        snprintf(b->last_error, sizeof(b->last_error), "out of memory running transforms");
+        b->backup_tries++;
+        retry_later(w, b, SL_RETRY_SINK, NULL);
+        return NULL;
+    }
+    if (p.dropped)
+        settle(p.dropped, SL_OUTCOME_DROPPED);
+    part_to_backup(w, p.failed, SL_BK_PROCESSING_FAILED, "a transform failed these records");
+    if (p.copy) {
+        p.copy->in_backup = 1;
+        push_back(w->d, p.copy, 0);
+    }
+    if (p.release)
+        sl_batch_release(b, SL_OUTCOME_DELIVERED);   /* its records live on in parts */
+    return p.ok;
+}
+
 /* One attempt at <b>: settles it or puts it back. */
 static void deliver(struct worker *w, struct sl_batch *b)
 {
@@ -314,21 +431,25 @@ static void deliver(struct worker *w, struct sl_batch *b)
     int64_t now = sl_clock_mono_ms();
     int rc;
 
+    if (!b->transformed && !b->in_backup && !(b = transform(w, b)))
+        return;
     if (c->partition.n && !b->partitioned && !b->in_backup) {
         partition(w, b);
         return;
     }
     if (b->attempts == 0)
         b->first_attempt_mono_ms = now;
-    if (!b->key && b->in_backup) {
-        b->key = strdup("");             /* set aside before any key was made */
-    } else if (!b->key) {
-        if (make_key(b, g, NULL, key, sizeof(key)) != SL_OK || !(b->key = strdup(key))) {
-            b->in_backup = 1;
-            b->backup_reason = SL_BK_SINK_FAILED;
-            snprintf(b->last_error, sizeof(b->last_error), "cannot build the object key");
-            b->key = strdup("");
-        }
+    if (b->in_backup) {
+        to_backup(w, b);
+        return;
+    }
+    if (!b->key && (make_key(b, g, c->prefix, NULL, key, sizeof(key)) != SL_OK ||
+                    !(b->key = strdup(key)))) {
+        b->in_backup = 1;
+        b->backup_reason = SL_BK_SINK_FAILED;
+        snprintf(b->last_error, sizeof(b->last_error), "cannot build the object key");
+        to_backup(w, b);
+        return;
     }
     rc = sl_compress_batch(w->comp, b, c->compression, (int)c->compression_level,
                            c->delimiter, &w->out);
@@ -336,10 +457,6 @@ static void deliver(struct worker *w, struct sl_batch *b)
         snprintf(b->last_error, sizeof(b->last_error), "compression: %s", sl_strerror(rc));
         b->attempts++;
         retry_later(w, b, SL_RETRY_SINK, NULL);
-        return;
-    }
-    if (b->in_backup) {
-        to_backup(w, b);
         return;
     }
     view = (struct sl_sink_batch){ .stream = c->name, .key = b->key, .data = w->out.data,
@@ -410,6 +527,8 @@ static void *worker_main(void *arg)
     }
     pthread_mutex_unlock(&d->lock);
     sl_compressor_free(w->comp);
+    sl_stage_free(w->stage);
+    sl_buf_destroy(&w->env);
     sl_buf_destroy(&w->out);
     free(w);
     return NULL;
@@ -437,11 +556,15 @@ struct sl_delivery *sl_delivery_new(unsigned nworkers)
             goto fail;
         w->d = d;
         w->comp = sl_compressor_new();
+        w->stage = sl_stage_new();
         sl_buf_init(&w->out, (size_t)1 << 31);
+        sl_buf_init(&w->env, (size_t)1 << 31);
         if (getrandom(&w->rnd, sizeof(w->rnd), 0) != sizeof(w->rnd) || w->rnd == 0)
             w->rnd = 0x9e3779b97f4a7c15ULL + i;
-        if (!w->comp || pthread_create(&d->threads[i], NULL, worker_main, w) != 0) {
+        if (!w->comp || !w->stage ||
+            pthread_create(&d->threads[i], NULL, worker_main, w) != 0) {
             sl_compressor_free(w->comp);
+            sl_stage_free(w->stage);
             free(w);
             goto fail;
         }

@@ -22,6 +22,8 @@
 #include "daemon.h"
 #include "firehose_api.h"
 #include "log.h"
+#include "replay.h"
+#include "transform.h"
 #include "sluice/err.h"
 
 #ifndef SL_VERSION
@@ -36,6 +38,7 @@ static void usage(FILE *f)
 
     fprintf(f, "usage: sluice -c FILE          run with the config FILE\n"
                "       sluice --check -c FILE  validate FILE and exit 0, or 1 with its errors\n"
+               "       sluice replay --help    re-send records from backup envelopes\n"
                "       sluice --version\n"
                "       sluice --help\n\n"
                "signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads FILE\n\n"
@@ -55,6 +58,10 @@ static int load(const char *path, struct sl_config **out, int as_log)
 
     sl_buf_init(&errs, 1 << 20);
     rc = sl_config_load(path, out, &errs);
+    if (rc == SL_OK && (rc = sl_tf_check_config(*out, &errs)) != SL_OK) {
+        sl_config_unref(*out);       /* a transform refused its keys */
+        *out = NULL;
+    }
     if (rc != SL_OK && errs.len && !as_log)
         fwrite(errs.data, 1, errs.len, stderr);
     for (char *line = (char *)errs.data, *nl; rc != SL_OK && as_log && line &&
@@ -408,6 +415,9 @@ int main(int argc, char **argv)
     int check = 0, opt, rc;
     sigset_t set;
     size_t left;
+
+    if (argc > 1 && strcmp(argv[1], "replay") == 0)
+        return sl_replay_main(argc - 1, argv + 1);
 
     while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (opt) {

@@ -21,6 +21,7 @@ const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize", "incomplete",
                                                         "throttled" };
 const char *const sl_backup_reason_names[SL_BK_NREASONS] = {
     "retries_exhausted", "sink_failed", "partitioning_failed", "partition_limit",
+    "processing_failed",
 };
 const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = {
     "sink", "backup", "connection", "timeout", "server_error", "throttled", "forbidden",
@@ -219,6 +220,62 @@ static void render_s3(struct sl_buf *o, const struct sl_metrics_stream *s, size_
     }
 }
 
+struct sl_tf_stats *sl_stats_tf(struct sl_stream_stats *st, const char *name)
+{
+    size_t n = atomic_load_explicit(&st->ntf, memory_order_relaxed);
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(st->tf[i].name, name) == 0)
+            return &st->tf[i];
+    if (n == SL_TF_STATS_MAX)
+        return NULL;
+    snprintf(st->tf[n].name, sizeof(st->tf[n].name), "%s", name);
+    /* release: a reader that sees the count sees the name */
+    atomic_store_explicit(&st->ntf, n + 1, memory_order_release);
+    return &st->tf[n];
+}
+
+/* The transform families, one sample set per stream and transform; none
+ * without a transform. */
+static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
+{
+    static const char *const inv[] = { "ok", "error" };
+    char labels[192];
+    size_t any = 0;
+
+    for (size_t i = 0; i < n; i++)
+        any += atomic_load_explicit(&s[i].st->ntf, memory_order_acquire);
+    if (!any)
+        return;
+    family(o, "sluice_transform_records_total", "counter",
+           "Records out of each transform, by result (ok, dropped, failed).");
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++)
+            for (int k = 0; k < 3; k++)
+                sl_buf_printf(o, "sluice_transform_records_total{stream=\"%s\",transform=\"%s\","
+                              "result=\"%s\"} %llu\n", s[i].name, s[i].st->tf[t].name,
+                              k == 0 ? "ok" : k == 1 ? "dropped" : "failed",
+                              (unsigned long long)LD(s[i].st->tf[t].records[k]));
+    family(o, "sluice_transform_invocations_total", "counter",
+           "Invocations of each transform (calls out, for lambda), by result; an error "
+           "is retried or fails its records.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++)
+            for (int k = 0; k < 2; k++)
+                sl_buf_printf(o, "sluice_transform_invocations_total{stream=\"%s\","
+                              "transform=\"%s\",result=\"%s\"} %llu\n", s[i].name,
+                              s[i].st->tf[t].name, inv[k],
+                              (unsigned long long)LD(s[i].st->tf[t].invocations[k]));
+    family(o, "sluice_transform_duration_seconds", "histogram",
+           "Time one batch spends in each transform.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++) {
+            snprintf(labels, sizeof(labels), "stream=\"%s\",transform=\"%s\"", s[i].name,
+                     s[i].st->tf[t].name);
+            histogram(o, "sluice_transform_duration_seconds", labels, &s[i].st->tf[t].duration);
+        }
+}
+
 static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
 {
     char labels[96];
@@ -302,6 +359,16 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
     labelled(o, s, n, ss, "sluice_records_dropped_total",
              "Records dropped on purpose (a transform's Dropped).", "reason", drop_reasons, 1,
              SNAP(dropped_records), 0);
+    family(o, "sluice_source_backup_records_total", "counter",
+           "Records also kept untransformed in the source backup (backup = all).");
+    for (size_t i = 0; i < n; i++)
+        sl_buf_printf(o, "sluice_source_backup_records_total{stream=\"%s\"} %llu\n", s[i].name,
+                      (unsigned long long)LD(s[i].st->source_backup_records));
+    family(o, "sluice_source_backup_bytes_total", "counter",
+           "Payload bytes kept in the source backup (backup = all).");
+    for (size_t i = 0; i < n; i++)
+        sl_buf_printf(o, "sluice_source_backup_bytes_total{stream=\"%s\"} %llu\n", s[i].name,
+                      (unsigned long long)LD(s[i].st->source_backup_bytes));
     labelled(o, s, n, NULL, "sluice_delivery_retries_total",
              "Delivery attempts that failed and will be retried, by cause.", "cause",
              sl_retry_cause_names, SL_RETRY_NCAUSES, OFF(retries), 1);
@@ -382,6 +449,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, siz
     render_streams(out, s, n, ss);
     free(ss);
     render_s3(out, s, n);
+    render_transforms(out, s, n);
     if (p->http)
         render_http(out, p->http);
     family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");

@@ -30,7 +30,7 @@ enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_INCOMPLETE, SL_REJ_THROTTLED, SL_REJ_NR
 extern const char *const sl_reject_names[SL_REJ_NREASONS];
 
 enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_PARTITION_FAILED,
-                        SL_BK_PARTITION_LIMIT, SL_BK_NREASONS };
+                        SL_BK_PARTITION_LIMIT, SL_BK_PROCESSING_FAILED, SL_BK_NREASONS };
 extern const char *const sl_backup_reason_names[SL_BK_NREASONS];
 
 /* Why a delivery attempt will be retried: the backup write failed, or the
@@ -58,6 +58,15 @@ struct sl_sink_stats {
     struct sl_histogram upload;         /* time to store one object */
 };
 
+/* One transform of a stream's chain, by its section name. */
+#define SL_TF_STATS_MAX 32
+struct sl_tf_stats {
+    char name[65];                      /* set before the slot is published */
+    _Atomic uint64_t records[3];        /* by result: ok, dropped, failed */
+    _Atomic uint64_t invocations[2];    /* calls out: [0] ok, [1] failed */
+    struct sl_histogram duration;       /* one batch through it */
+};
+
 struct sl_stream_stats {
     _Atomic uint64_t received_records[SL_SRC_NSOURCES];
     _Atomic uint64_t received_bytes[SL_SRC_NSOURCES];
@@ -72,7 +81,14 @@ struct sl_stream_stats {
     _Atomic uint64_t connections_rejected[SL_SRC_NSOURCES];
     struct sl_histogram delivery;
     struct sl_sink_stats sink;
+    _Atomic uint64_t source_backup_records, source_backup_bytes;   /* backup = all */
+    struct sl_tf_stats tf[SL_TF_STATS_MAX];
+    _Atomic size_t ntf;                 /* slots published (release) */
 };
+
+/* The slot of transform <name>, made if new (main thread only); NULL when
+ * every slot is taken. Counters live as long as the stream, across reloads. */
+struct sl_tf_stats *sl_stats_tf(struct sl_stream_stats *st, const char *name);
 
 static inline void sl_stat_add(_Atomic uint64_t *c, uint64_t n)
 {

@@ -159,8 +159,9 @@ static int same(const char *a, size_t n, const char *word)
  * Walks template <tpl>. With <k> NULL only checks (partition keys against
  * <keys>); else writes the evaluated prefix to <o>.
  */
-static int walk(const char *tpl, int is_error, const char *keys, const struct sl_objkey *k,
-                struct out *o, struct seen *sn, char *why, size_t whylen)
+static int walk(const char *tpl, int is_error, const char *keys, int lambda,
+                const struct sl_objkey *k, struct out *o, struct seen *sn, char *why,
+                size_t whylen)
 {
     struct tm tm = { 0 };
     int ms = 0, rc;
@@ -212,14 +213,28 @@ static int walk(const char *tpl, int is_error, const char *keys, const struct sl
                 return bad(why, whylen, "!{partitionKeyFromQuery:%.*s}: no such key in "
                            "partition_keys", (int)vn, v);
             if (k) {
-                const char *val = k->partition ? k->partition(k->partition_arg, v, vn) : NULL;
+                const char *val = k->partition ? k->partition(k->partition_arg, 0, v, vn) : NULL;
                 if (!val)
                     return bad(why, whylen, "partition key %.*s has no value", (int)vn, v);
                 put(o, val, strlen(val));
             }
         } else if (same(x, nn, "partitionKeyFromLambda")) {
-            return bad(why, whylen, "!{partitionKeyFromLambda:%.*s}: sluice has no Lambda "
-                       "partitioning", (int)vn, v);
+            if (is_error)
+                return bad(why, whylen, "!{partitionKeyFromLambda:%.*s} cannot be in "
+                           "error_prefix", (int)vn, v);
+            sn->partition = 1;
+            if (!k && !lambda)
+                return bad(why, whylen, "!{partitionKeyFromLambda:%.*s}: no lambda or plugin "
+                           "transform in transforms to set it", (int)vn, v);
+            if (vn == 0 || vn > 63)
+                return bad(why, whylen, "!{partitionKeyFromLambda:%.*s}: a key is 1-63 "
+                           "characters", (int)vn, v);
+            if (k) {
+                const char *val = k->partition ? k->partition(k->partition_arg, 1, v, vn) : NULL;
+                if (!val)
+                    return bad(why, whylen, "partition key %.*s has no value", (int)vn, v);
+                put(o, val, strlen(val));
+            }
         } else {
             return bad(why, whylen, "unknown expression !{%.*s}", (int)xn, x);
         }
@@ -231,11 +246,12 @@ static int walk(const char *tpl, int is_error, const char *keys, const struct sl
     return SL_OK;
 }
 
-int sl_objkey_check(const char *tpl, int is_error, const char *keys, char *why, size_t whylen)
+int sl_objkey_check(const char *tpl, int is_error, const char *keys, int lambda, char *why,
+                    size_t whylen)
 {
     struct seen sn = { 0 };
 
-    return walk(tpl, is_error, keys, NULL, NULL, &sn, why, whylen);
+    return walk(tpl, is_error, keys, lambda, NULL, NULL, &sn, why, whylen);
 }
 
 int sl_objkey_format(const struct sl_objkey *k, char *out, size_t len)
@@ -248,7 +264,7 @@ int sl_objkey_format(const struct sl_objkey *k, char *out, size_t len)
     int n;
 
     prefix[0] = '\0';
-    if (walk(k->prefix, k->error_type != NULL, NULL, k, &o, &sn, why, sizeof(why)) != SL_OK)
+    if (walk(k->prefix, k->error_type != NULL, NULL, 1, k, &o, &sn, why, sizeof(why)) != SL_OK)
         return SL_EINVAL;
     gmtime_r(&t, &tm);
     if (!sn.time && !sn.partition) {             /* Firehose's default time folders */

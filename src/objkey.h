@@ -10,6 +10,7 @@
  *   !{firehose:random-string}   11 characters of [0-9a-z]
  *   !{firehose:error-output-type}   error prefix only: why the batch failed
  *   !{partitionKeyFromQuery:KEY}    prefix only: a dynamic partition key
+ *   !{partitionKeyFromLambda:KEY}   prefix only: one a transform set
  * and is checked at config load by Firehose's rules: "!{" only to start an
  * expression, each expression known and closed, error-output-type only in
  * the error prefix and partition keys only in the prefix, an error prefix
@@ -32,8 +33,9 @@
 #define SL_KEY_MAX 1536
 #define SL_EVAL_PREFIX_MAX 512          /* Firehose's limit after evaluation */
 
-/* Looks up partition key <name>; returns its value or NULL. */
-typedef const char *(*sl_partition_fn)(void *arg, const char *name, size_t len);
+/* Looks up partition key <name>, from a transform if <lambda>, else from
+ * partition_keys; returns its value or NULL. */
+typedef const char *(*sl_partition_fn)(void *arg, int lambda, const char *name, size_t len);
 
 struct sl_objkey {
     const char *prefix;                 /* a template, checked by sl_objkey_check */
@@ -48,9 +50,11 @@ struct sl_objkey {
 };
 
 /* Checks template <tpl>: an error prefix if <is_error>. <keys> lists the
- * partition keys a prefix may name (NULL: none), ','-separated. SL_OK, or
- * SL_EINVAL with <why>. */
-int sl_objkey_check(const char *tpl, int is_error, const char *keys, char *why, size_t whylen);
+ * partition keys a prefix may name (NULL: none), ','-separated; <lambda>
+ * says whether it may name keys from transforms. SL_OK, or SL_EINVAL with
+ * <why>. */
+int sl_objkey_check(const char *tpl, int is_error, const char *keys, int lambda, char *why,
+                    size_t whylen);
 
 /* Writes the key into <out>. SL_ETOOBIG if it does not fit in <len> or the
  * evaluated prefix passes SL_EVAL_PREFIX_MAX; SL_EINVAL if the template is

@@ -57,21 +57,68 @@ static int value_text(json_t *v, char *buf, size_t cap, size_t *len)
     return 1;
 }
 
-/* The key set of one record into <buf>; 0 with <why> if it has none. */
+/* The value of transform key <name> in note <note>, or NULL. */
+static const char *note_value(const struct sl_notes *notes, uint64_t i, const char *name)
+{
+    const struct sl_note *e;
+    const char *p, *end;
+
+    if (!notes || i >= notes->n)
+        return NULL;
+    e = &notes->at[i];
+    for (p = notes->text + e->off, end = p + e->len; p < end; p += strlen(p) + 1) {
+        const char *v = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0)
+            return v;
+        p = v;
+    }
+    return NULL;
+}
+
+/* Appends transform key <k> of record <i> to <buf>; 0 if it has none. */
+static int lambda_value(const struct sl_partition_spec *spec, unsigned k,
+                        const struct sl_notes *notes, uint64_t i, char *buf, size_t cap,
+                        size_t *len, char *why, size_t whylen)
+{
+    const char *v = note_value(notes, i, spec->name[k]);
+    size_t n = v ? strlen(v) : 0;
+
+    if (!v || *len + n + 1 > cap) {
+        snprintf(why, whylen, "a record has no partition key %s from its transforms",
+                 spec->name[k]);
+        return 0;
+    }
+    memcpy(buf + *len, v, n + 1);
+    *len += n + 1;
+    return 1;
+}
+
+/* The key set of record <i> into <buf>; 0 with <why> if it has none. */
 static int key_set(const struct sl_partition_spec *spec, const char *rec, size_t n,
-                   char *buf, size_t cap, size_t *len, char *why, size_t whylen)
+                   const struct sl_notes *notes, uint64_t i, char *buf, size_t cap,
+                   size_t *len, char *why, size_t whylen)
 {
     json_error_t e;
-    json_t *root = json_loadb(rec, n, 0, &e), *v;
+    json_t *root = NULL, *v;
     char seg[192];
+    int query = 0;
 
     *len = 0;
-    if (!json_is_object(root)) {
+    for (unsigned k = 0; k < spec->n; k++)
+        query |= !spec->lambda[k];
+    if (query && !json_is_object(root = json_loadb(rec, n, 0, &e))) {
         snprintf(why, whylen, "a record is not a JSON object");
         json_decref(root);
         return 0;
     }
     for (unsigned k = 0; k < spec->n; k++) {
+        if (spec->lambda[k]) {
+            if (!lambda_value(spec, k, notes, i, buf, cap, len, why, whylen)) {
+                json_decref(root);
+                return 0;
+            }
+            continue;
+        }
         v = root;
         for (const char *p = spec->path[k] + 1; v && *p;) {
             const char *dot = strchr(p, '.');
@@ -120,8 +167,8 @@ int sl_partition_batch(const struct sl_partition_spec *spec, unsigned max,
         goto done;
     sl_batch_iter_init(&it, b);
     for (; sl_batch_next(&it, &r); i++) {
-        if (!key_set(spec, (const char *)r.data, r.len, buf, sizeof(buf), &len, why,
-                     sizeof(why))) {
+        if (!key_set(spec, (const char *)r.data, r.len, b->notes, i, buf, sizeof(buf), &len,
+                     why, sizeof(why))) {
             if (!failed++)
                 snprintf(out->failed_why, sizeof(out->failed_why), "partitioning: %s", why);
             marks[i] = MARK_FAILED;
@@ -176,16 +223,49 @@ done:
 }
 
 const char *sl_partition_value(const struct sl_partition_spec *spec, const struct sl_batch *b,
-                               const char *name, size_t len)
+                               int lambda, const char *name, size_t len)
 {
     const char *v = b->partition;
 
     if (!v)
         return NULL;
     for (unsigned k = 0; k < spec->n; k++, v += strlen(v) + 1)
-        if (strlen(spec->name[k]) == len && memcmp(spec->name[k], name, len) == 0)
+        if (spec->lambda[k] == !!lambda && strlen(spec->name[k]) == len &&
+            memcmp(spec->name[k], name, len) == 0)
             return v;
     return NULL;
+}
+
+int sl_partition_add_lambda(const char *prefix, struct sl_partition_spec *spec, char *why,
+                            size_t whylen)
+{
+    static const char expr[] = "!{partitionKeyFromLambda:";
+    const char *p = prefix, *end;
+
+    while ((p = strstr(p, expr)) && (end = strchr(p += sizeof(expr) - 1, '}'))) {
+        size_t n = (size_t)(end - p);
+        unsigned k;
+        for (k = 0; k < spec->n; k++)
+            if (spec->lambda[k] && strlen(spec->name[k]) == n &&
+                memcmp(spec->name[k], p, n) == 0)
+                break;
+        if (k == spec->n) {
+            if (spec->n == SL_PART_KEYS) {
+                snprintf(why, whylen, "more than %d partition keys", SL_PART_KEYS);
+                return SL_EINVAL;
+            }
+            if (n == 0 || n >= sizeof(spec->name[0])) {
+                snprintf(why, whylen, "a partition key name is 1-63 characters");
+                return SL_EINVAL;
+            }
+            snprintf(spec->name[k], sizeof(spec->name[0]), "%.*s", (int)n, p);
+            spec->path[k][0] = '\0';
+            spec->lambda[k] = 1;
+            spec->n++;
+        }
+        p = end + 1;
+    }
+    return SL_OK;
 }
 
 int sl_partition_parse(const char *text, struct sl_partition_spec *spec, char *why,

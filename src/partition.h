@@ -3,6 +3,9 @@
  * distinct set of partition key values, each read from a JSON record by a
  * path (partition_keys = customer=.customer_id, region=.geo.region).
  *
+ * Keys may also come from a transform (lambda's metadata.partitionKeys):
+ * those are read from the batch's notes (batch.h) instead of the record.
+ *
  * A value is a JSON string (as is), number or boolean (as JSON writes it);
  * a record that is not a JSON object, or whose key is missing, null, an
  * object or an array, fails. At most <max> key sets per batch: the records
@@ -31,9 +34,15 @@ struct sl_partitioned {
 int sl_partition_batch(const struct sl_partition_spec *spec, unsigned max,
                        struct sl_batch *b, struct sl_partitioned *out);
 
-/* The value of key <name> (<len> bytes) in part <b>, or NULL. */
+/* The value of key <name> (<len> bytes; from a transform if <lambda>) in
+ * part <b>, or NULL. */
 const char *sl_partition_value(const struct sl_partition_spec *spec, const struct sl_batch *b,
-                               const char *name, size_t len);
+                               int lambda, const char *name, size_t len);
+
+/* Adds the keys that !{partitionKeyFromLambda:KEY} names in <prefix> to
+ * <spec>. SL_OK, or SL_EINVAL with <why> past SL_PART_KEYS keys. */
+int sl_partition_add_lambda(const char *prefix, struct sl_partition_spec *spec, char *why,
+                            size_t whylen);
 
 /* Parses "NAME=.path, ..." into <spec>. SL_OK, or SL_EINVAL with <why>. */
 int sl_partition_parse(const char *text, struct sl_partition_spec *spec, char *why,

@@ -59,11 +59,10 @@ struct sl_sink_ops {
     /* Optional: 1 if the destination looks usable, else 0 with <why>. */
     int (*ready)(void *ctx, char *why, size_t whylen);
     void (*destroy)(void *ctx);
-    /* Optional: stores a backup object at <key> and its JSON <sidecar> at
-     * <key>.json in the sink's own store (S3: the same bucket). SL_OK, or an
-     * error with <err>. */
-    int (*put_backup)(void *ctx, const char *key, const void *data, size_t len,
-                      const char *sidecar, char *err, size_t errlen);
+    /* Optional: stores a backup object at <key> in the sink's own store
+     * (S3: the same bucket). SL_OK, or an error with <err>. */
+    int (*put_backup)(void *ctx, const char *key, const void *data, size_t len, char *err,
+                      size_t errlen);
 };
 
 /* An instance: the ops and their state. */

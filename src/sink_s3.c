@@ -140,19 +140,16 @@ static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
 
 /* The backup of an S3 stream without backup.path: into the same bucket,
  * the sidecar first, as on disk. */
-static int s3_put_backup(void *ctx, const char *key, const void *data, size_t len,
-                         const char *sidecar, char *err, size_t errlen)
+static int s3_put_backup(void *ctx, const char *key, const void *data, size_t len, char *err,
+                         size_t errlen)
 {
     struct s3_sink *k = ctx;
     struct sl_s3_result r;
-    char side[SL_KEY_MAX + 8], d[300];
+    char d[300];
     unsigned parts;
     int rc;
 
-    snprintf(side, sizeof(side), "%s.json", key);
-    rc = sl_s3_put_object(k->s3, side, sidecar, strlen(sidecar), &r);
-    if (rc == SL_OK)
-        rc = store(k, key, data, len, &r, &parts);
+    rc = store(k, key, data, len, &r, &parts);
     if (rc != SL_OK) {
         sl_s3_describe(&r, d, sizeof(d));
         snprintf(err, errlen, "s3://%s/%s: %s", k->bucket, key, d);

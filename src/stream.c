@@ -15,6 +15,20 @@
 
 #define RING_SLOTS 4096
 
+static void close_chain(struct sl_gen *g)
+{
+    for (size_t i = 0; i < g->nchain; i++)
+        sl_tf_close(&g->chain[i]);
+    g->nchain = 0;
+}
+
+/* Gives <g>'s transforms their counters in <s> (main thread). */
+static void bind_stats(struct sl_stream *s, struct sl_gen *g)
+{
+    for (size_t i = 0; i < g->nchain; i++)
+        g->tf_stats[i] = sl_stats_tf(&s->stats, g->chain[i].name);
+}
+
 struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *conf,
                           unsigned version, char *err, size_t errlen)
 {
@@ -24,7 +38,20 @@ struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *co
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    for (size_t i = 0; i < conf->nchain; i++) {
+        const struct sl_transform_conf *tc = &cfg->transforms[conf->chain[i]];
+        char why[512];
+        if (sl_tf_open(&g->chain[i], tc, why, sizeof(why)) != SL_OK) {
+            snprintf(err, errlen, "transform %s: %s", tc->name, why);
+            close_chain(g);
+            free(g);
+            return NULL;
+        }
+        g->chain_of[i] = &g->chain[i];
+        g->nchain = i + 1;
+    }
     if (sl_sink_open(&g->sink, conf, err, errlen) != SL_OK) {
+        close_chain(g);
         free(g);
         return NULL;
     }
@@ -42,6 +69,7 @@ void sl_gen_unref(struct sl_gen *g)
     if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
         return;
     sl_sink_close(&g->sink);
+    close_chain(g);
     sl_config_unref(g->cfg);
     free(g);
 }
@@ -175,6 +203,7 @@ struct sl_stream *sl_stream_new(struct sl_gen *gen, struct sl_delivery *d)
     s->delivery = d;
     s->gen = gen;
     gen->stream = s;
+    bind_stats(s, gen);
     s->intake.name = s->name;
     s->intake.ring = s->ring;
     s->intake.stats = &s->stats;
@@ -197,6 +226,7 @@ void sl_stream_reload(struct sl_stream *s, struct sl_gen *gen)
     struct sl_gen *stale;
 
     gen->stream = s;
+    bind_stats(s, gen);
     publish_limits(s, gen->conf);
     pthread_mutex_lock(&s->lock);
     stale = s->next_gen;     /* two reloads before the batcher woke: keep the last */

@@ -27,6 +27,7 @@
 #include "intake.h"
 #include "metrics.h"
 #include "sink.h"
+#include "transform.h"
 
 struct sl_delivery;
 struct sl_stream;
@@ -37,6 +38,11 @@ struct sl_gen {
     struct sl_config *cfg;               /* holds a reference */
     const struct sl_stream_conf *conf;   /* this stream's part of cfg */
     struct sl_sink sink;                 /* owned */
+    struct sl_tf chain[SL_CHAIN_MAX];    /* owned: conf->chain's instances, in order */
+    struct sl_tf *chain_of[SL_CHAIN_MAX];/* ... as the pointers a run wants */
+    size_t nchain;
+    struct sl_tf_stats *tf_stats[SL_CHAIN_MAX];  /* the stream's, by position; set by
+                                          * sl_stream_new/reload (main thread) */
     struct sl_stream *stream;
 };
 

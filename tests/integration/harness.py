@@ -273,6 +273,7 @@ class Sluice:
         }
         self.process.update(process or {})
         self.streams = {}
+        self.transforms = {}      # NAME -> {key: value}: [transform NAME] sections
         self.ports = {}
         for sname, keys in (streams if streams is not None else {name: {}}).items():
             self.add_stream(sname, keys)
@@ -309,6 +310,9 @@ class Sluice:
         lines += ["%s = %s" % kv for kv in self.process.items() if kv[1] is not None]
         for sname, keys in self.streams.items():
             lines += ["", "[stream %s]" % sname]
+            lines += ["%s = %s" % kv for kv in keys.items() if kv[1] is not None]
+        for tname, keys in self.transforms.items():
+            lines += ["", "[transform %s]" % tname]
             lines += ["%s = %s" % kv for kv in keys.items() if kv[1] is not None]
         return "\n".join(lines) + "\n"
 
@@ -494,6 +498,22 @@ class Sluice:
             records.extend(recs)
         return (records, per_object) if with_objects else records
 
+    def read_envelopes(self, root=None, sname=None):
+        """Backup envelopes below <root> (default the stream's backup.path):
+        (relative path, [envelope dict, ...]) per object, in path order. Each
+        dict gets "raw": its rawData decoded."""
+        import base64
+        root = root or self.backup_path(sname)
+        out = []
+        for rel in self.object_files(root=root):
+            lines = self.read_object(os.path.join(root, rel)).split(b"\n")
+            assert lines[-1] == b"", "%s: the last envelope line lacks its newline" % rel
+            envs = [json.loads(l) for l in lines[:-1]]
+            for e in envs:
+                e["raw"] = base64.b64decode(e["rawData"], validate=True)
+            out.append((rel, envs))
+        return out
+
     def test_compressed(self, sname=None, root=None):
         """Runs `gzip -t` / `zstd -t` over the objects; asserts they pass.
         Returns the number of objects tested."""
@@ -519,8 +539,10 @@ class SluiceTestCase(unittest.TestCase):
     def setUp(self):
         self._daemons = []
 
-    def sluice(self, streams=None, process=None, start=True, wait="ready", **kw):
+    def sluice(self, streams=None, process=None, start=True, wait="ready", transforms=None,
+               **kw):
         d = Sluice(streams=streams, process=process, **kw)
+        d.transforms.update(transforms or {})
         self._daemons.append(d)
         if start:
             d.start(wait=wait)

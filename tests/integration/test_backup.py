@@ -1,8 +1,8 @@
 """
 Backup path: a batch whose sink keeps failing past retry_duration goes to
-backup.path under error_prefix, with a .json sidecar saying why; if the
-backup cannot be written either, the batch is held and retried, never
-dropped.
+backup.path under error_prefix (default: prefix + file-failed/ + the hour),
+one Firehose envelope per record saying why; if the backup cannot be
+written either, the batch is held and retried, never dropped.
 """
 import json
 import os
@@ -22,43 +22,34 @@ class BackupTest(SluiceTestCase):
         d.start(wait="listening")
         return d
 
-    def check_backup(self, d, stream, recs, reason, version=1, error_prefix="errors/"):
+    def check_backup(self, d, stream, recs, code, version=1, error_prefix="file-failed/"):
+        """One backup object under <error_prefix> holding an envelope per
+        record of <recs>, in order, each saying <code>; returns them."""
         root = d.backup_path(stream)
-        files = d.object_files(root=root)
-        objects = [f for f in files if not f.endswith(".json")]
-        sidecars = [f for f in files if f.endswith(".json")]
-        self.assertEqual(len(objects), 1, "backup objects: %r" % files)
-        self.assertEqual(sidecars, [objects[0] + ".json"], "sidecar beside the object")
-        rel = objects[0]
+        objects = d.read_envelopes(root=root)
+        self.assertEqual(len(objects), 1, "backup objects: %r" % [o for o, _ in objects])
+        rel, envs = objects[0]
         m = KEY_RE.match(rel)
         self.assertIsNotNone(m, "backup key %r" % rel)
         self.assertEqual(m.group("prefix"), error_prefix)
         self.assertEqual(m.group("stream"), stream)
         self.assertEqual(int(m.group("version")), version)
         self.assertEqual(m.group("ext"), ".gz")
-        self.assertEqual(d.test_compressed(root=root), 1)   # the .json is not an object
-        self.assertSameRecords(split_records(d.read_object(os.path.join(root, rel))), recs,
-                               "records in the backup")
-        with open(os.path.join(root, sidecars[0])) as f:
-            side = json.load(f)
-        self.assertEqual(side["reason"], reason)
-        self.assertEqual(side["records"], len(recs))
-        self.assertEqual(side["bytes"], sum(map(len, recs)))
-        self.assertEqual(side["stream"], stream)
-        self.assertEqual(side["version"], version)
-        self.assertTrue(side["error"], "the sink's last error is recorded")
-        self.assertGreaterEqual(side["attempts"], 2)
-        okey = KEY_RE.match(side["object_key"])
-        self.assertIsNotNone(okey, "object_key %r" % side["object_key"])
-        self.assertEqual(okey.group("prefix"), "")
-        # the backup keeps the object's name (same uuid and time)
-        self.assertEqual(okey.group("uuid"), m.group("uuid"))
+        self.assertEqual(d.test_compressed(root=root), 1)
+        self.assertSameRecords([e["raw"] for e in envs], recs, "records in the backup")
         now_ms = time.time() * 1000
-        for k in ("first_attempt_ms", "last_attempt_ms", "oldest_arrival_ms"):
-            self.assertLess(abs(side[k] - now_ms), 120000, k)
-        self.assertLessEqual(side["oldest_arrival_ms"], side["first_attempt_ms"])
-        self.assertLessEqual(side["first_attempt_ms"], side["last_attempt_ms"])
-        return side
+        for e in envs:
+            self.assertEqual(list(e)[:6], ["attemptsMade", "arrivalTimestamp", "errorCode",
+                                           "errorMessage", "attemptEndingTimestamp",
+                                           "rawData"], "Firehose's fields, in its order")
+            self.assertEqual(e["errorCode"], code)
+            self.assertTrue(e["errorMessage"], "the sink's last error is recorded")
+            self.assertEqual((e["stream"], e["sink"]), (stream, "file"))
+            self.assertGreaterEqual(e["attemptsMade"], 1)
+            self.assertLess(abs(e["arrivalTimestamp"] - now_ms), 120000)
+            self.assertLessEqual(e["arrivalTimestamp"], e["attemptEndingTimestamp"])
+            self.assertLessEqual(e["attemptEndingTimestamp"], now_ms + 1000)
+        return envs
 
     def test_retries_exhausted_goes_to_backup(self):
         d = self.broken_sluice("bk", {"retry_duration": "1s", "buffer_interval": "200ms",
@@ -77,7 +68,8 @@ class BackupTest(SluiceTestCase):
         self.assertGreater(m.get("sluice_delivery_retries_total", stream="bk", sink="file",
                                  cause="sink"), 0)
         self.assertBalanced(m, "bk")
-        self.check_backup(d, "bk", recs, "retries_exhausted")
+        envs = self.check_backup(d, "bk", recs, "File.RetriesExhausted")
+        self.assertGreaterEqual(envs[0]["attemptsMade"], 2)
         self.assertIn("backup", d.log())
         self.assertTrue(d.healthy())
         d.stop()
@@ -94,8 +86,8 @@ class BackupTest(SluiceTestCase):
                  10, msg="backed up")
         root = os.path.join(d.process["data_dir"], "backup")
         files = d.object_files(root=root)
-        self.assertEqual(len(files), 2, files)
-        self.assertTrue(all(f.startswith("errors/") for f in files), files)
+        self.assertEqual(len(files), 1, files)
+        self.assertTrue(all(f.startswith("file-failed/") for f in files), files)
         d.stop()
 
     def test_failing_backup_is_retried_not_dropped(self):
@@ -119,7 +111,7 @@ class BackupTest(SluiceTestCase):
         self.assertEqual(m.get("sluice_records_buffered", stream="bb"), 0)
         self.assertEqual(m.get("sluice_records_backed_up_total", stream="bb",
                                reason="retries_exhausted"), 20)
-        self.check_backup(d, "bb", recs, "retries_exhausted", error_prefix="failed/")
+        self.check_backup(d, "bb", recs, "File.RetriesExhausted", error_prefix="failed/")
         d.stop()
 
 

@@ -11,6 +11,7 @@ the way is refused and sent again; it also shows a multipart upload whose
 part failed being aborted, and uploads reusing one kept-alive connection.
 """
 import gzip
+import base64
 import json
 import os
 import subprocess
@@ -113,7 +114,7 @@ class S3Test(SluiceTestCase):
     def test_prefix_expressions_make_the_keys(self):
         d = self.sluice({"ex": self.s3.stream(
             prefix="dt=!{timestamp:yyyy-MM-dd}/h=!{timestamp:HH}/!{firehose:random-string}/",
-            buffer_interval="100ms")})
+            error_prefix="e/!{firehose:error-output-type}/", buffer_interval="100ms")})
         recs = make_records(500)
         d.send(recs)
         self.delivered(d, "ex", 500)
@@ -128,7 +129,7 @@ class S3Test(SluiceTestCase):
         d = self.sluice({"dp": self.s3.stream(
             prefix="cust=!{partitionKeyFromQuery:customer}/!{timestamp:yyyy}/",
             partition_keys="customer=.who.id", buffer_interval="200ms",
-            compression="none")})
+            error_prefix="e/!{firehose:error-output-type}/", compression="none")})
         recs = {c: [b'{"who":{"id":"%s"},"n":%d}' % (c.encode(), i) for i in range(300)]
                 for c in ("acme", "zeta", "kilo")}
         junk = [b"not json %d" % i for i in range(7)] + [b'{"who":{}}']
@@ -152,14 +153,12 @@ class S3Test(SluiceTestCase):
         self.assertEqual(m.balance("dp"), (908, 908))
         self.assertEqual(m.get("sluice_records_buffered", stream="dp"), 0)
         d.stop()
-        root = d.backup_path("dp")
-        objects = [f for f in d.object_files(root=root) if not f.endswith(".json")]
-        got = [r for f in objects for r in split_records(d.read_object(os.path.join(root, f)))]
-        self.assertSameRecords(got, junk)
-        with open(os.path.join(root, objects[0] + ".json")) as f:
-            side = json.load(f)
-        self.assertEqual(side["reason"], "partitioning_failed")
-        self.assertIn("partitioning:", side["error"])
+        envs = [e for rel, es in d.read_envelopes(root=d.backup_path("dp")) for e in es]
+        self.assertSameRecords([e["raw"] for e in envs], junk)
+        for e in envs:
+            self.assertEqual(e["errorCode"], "DynamicPartitioning.MetadataExtractionFailed")
+            self.assertIn("partitioning:", e["errorMessage"])
+            self.assertEqual(e["stage"], "partitioning")
 
     def test_backup_goes_into_the_bucket_without_backup_path(self):
         d = self.sluice({"bb": self.s3.stream(
@@ -171,12 +170,11 @@ class S3Test(SluiceTestCase):
         d.send(good + junk)
         backed_up(d, "bb", 5, "partitioning_failed")
         failed = self.s3.keys(prefix="failed/partitioning-failed/")
-        objects = [k for k in failed if not k.endswith(".json")]
-        self.assertEqual(len(objects), 1, failed)
-        self.assertIn(objects[0] + ".json", failed)
-        self.assertSameRecords(split_records(self.s3.get(objects[0])), junk)
-        side = json.loads(self.s3.get(objects[0] + ".json"))
-        self.assertEqual((side["reason"], side["records"]), ("partitioning_failed", 5))
+        self.assertEqual(len(failed), 1, failed)
+        envs = [json.loads(l) for l in self.s3.get(failed[0]).splitlines()]
+        self.assertSameRecords([base64.b64decode(e["rawData"]) for e in envs], junk)
+        self.assertEqual({e["errorCode"] for e in envs},
+                         {"DynamicPartitioning.MetadataExtractionFailed"})
         self.assertIn("s3://logs/failed/partitioning-failed/", d.log())
         self.delivered(d, "bb", 50)
         d.stop()
@@ -197,15 +195,14 @@ class S3Test(SluiceTestCase):
         self.assertGreater(m.get("sluice_s3_uploads_total", stream="nb", result="error"), 0)
         self.assertEqual(d.log().count("the bucket refuses uploads"), 1)
         d.stop()
-        root = d.backup_path("nb")
-        files = d.object_files(root=root)
-        objects = [f for f in files if not f.endswith(".json")]
-        self.assertEqual(len(objects), 1, files)
-        self.assertRegex(objects[0], r"^failed/s3-failed/\d{4}/nb-1-")
-        self.assertSameRecords(split_records(d.read_object(os.path.join(root, objects[0]))),
-                               recs)
-        with open(os.path.join(root, objects[0] + ".json")) as f:
-            self.assertIn("NoSuchBucket", json.load(f)["error"])
+        objects = d.read_envelopes(root=d.backup_path("nb"))
+        self.assertEqual(len(objects), 1, objects)
+        rel, envs = objects[0]
+        self.assertRegex(rel, r"^failed/s3-failed/\d{4}/nb-1-")
+        self.assertSameRecords([e["raw"] for e in envs], recs)
+        for e in envs:
+            self.assertEqual((e["errorCode"], e["sink"]), ("S3.RetriesExhausted", "s3"))
+            self.assertIn("NoSuchBucket", e["errorMessage"])
 
     def test_server_killed_mid_stream_loses_nothing(self):
         d = self.sluice({"k": self.s3.stream(buffer_interval="100ms", compression="zstd")})

@@ -192,12 +192,84 @@ START_TEST(test_delivery_per_record_results_split_the_batch)
         ck_assert_int_eq(mem.seen[i], i % 10 == 7 ? 2 : 1);
     }
     ck_assert_uint_eq(sl_stream_unsettled(s), 0);
-    /* the FAIL part is in the backup path, beside its reason */
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "test $(find %s/backup -name '*.json' | wc -l) -eq 1 && "
-             "grep -q '\"records\":10' $(find %s/backup -name '*.json') && "
-             "test $(find %s/backup -type f ! -name '*.json' | xargs cat | wc -l) -eq 10",
-             dir, dir, dir);
+    /* the FAIL part is in the backup path: one envelope per record */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "test $(find %s/backup -type f | wc -l) -eq 1 && "
+             "test $(grep -c '\"errorCode\":\"Mem.Refused\"' $(find %s/backup -type f)) "
+             "-eq 10 && grep -q '\"rawData\":\"cjEz\"' $(find %s/backup -type f)",
+             dir, dir, dir);   /* cjEz: r13 */
+    ck_assert_int_eq(system(cmd), 0);
+    stop();
+}
+END_TEST
+
+/* A transform for the stage: r<i> is dropped for i % 10 == 1, fails for
+ * i % 10 == 2, comes out upper-cased ("R<i>") for i % 10 == 5. */
+static int tf_create(const struct sl_tf_kv *kv, size_t n, void **state, char *e, size_t el)
+{
+    (void)kv, (void)n, (void)e, (void)el;
+    *state = NULL;
+    return 0;
+}
+
+static int tf_process(void *state, const struct sl_tf_batch *b, struct sl_tf_error *err)
+{
+    (void)state, (void)err;
+    for (size_t i = 0; i < b->nrecords; i++) {
+        int k = rec_index(&b->records[i]);
+        char up[16];
+        if (k % 10 == 1)
+            b->host->drop(b->out, i);
+        else if (k % 10 == 2)
+            (b->host->fail)(b->out, i, "Test.Refused", "ends in 2");
+        else if (k % 10 == 5)
+            b->host->set_data(b->out, i, up, (size_t)snprintf(up, sizeof(up), "R%d", k));
+    }
+    return 0;
+}
+
+static void tf_destroy(void *state) { (void)state; }
+
+static const struct sl_transform_ops tf_ops = {
+    .abi = SL_TRANSFORM_ABI, .name = "test", .create = tf_create, .process = tf_process,
+    .destroy = tf_destroy,
+};
+
+START_TEST(test_delivery_transform_results_split_the_batch)
+{
+    start("retry_duration = 60s\n");
+    /* the stage's chain, as sl_gen_new would build it, before any batch */
+    pthread_mutex_lock(&s->lock);
+    struct sl_gen *g = s->gen;
+    g->chain[0] = (struct sl_tf){ .ops = &tf_ops, .name = "t1", .type = "test" };
+    g->chain_of[0] = &g->chain[0];
+    g->nchain = 1;
+    g->tf_stats[0] = sl_stats_tf(&s->stats, "t1");
+    pthread_mutex_unlock(&s->lock);
+    push_records();
+    wait_settled();
+    /* 10 dropped, 10 failed in the transform, 10 refused by the sink */
+    ck_assert_uint_eq(atomic_load(&s->stats.dropped_records), 10);
+    ck_assert_uint_eq(atomic_load(&s->stats.backed_up_records[SL_BK_PROCESSING_FAILED]), 10);
+    ck_assert_uint_eq(atomic_load(&s->stats.backed_up_records[SL_BK_SINK_FAILED]), 10);
+    ck_assert_uint_eq(atomic_load(&s->stats.delivered_records), 70);
+    ck_assert_uint_eq(atomic_load(&g->tf_stats[0]->records[SL_TF_OK]), 80);
+    ck_assert_uint_eq(atomic_load(&g->tf_stats[0]->records[SL_TF_DROPPED]), 10);
+    ck_assert_uint_eq(atomic_load(&g->tf_stats[0]->records[SL_TF_FAILED]), 10);
+    for (int i = 0; i < NREC; i++) {
+        int want = i % 10 == 1 || i % 10 == 2 || i % 10 == 3 ? 0 : 1;
+        ck_assert_msg(mem.delivered[i] == want, "r%d delivered %d times", i, mem.delivered[i]);
+    }
+    /* bytes balance at the source lengths, though r<i>5 became R<i>5 */
+    struct sl_stats_snapshot ss;
+    sl_stats_snapshot(&s->stats, &ss);
+    ck_assert_uint_eq(ss.settled_bytes, ss.received_total_bytes);
+    /* the failed records' envelopes carry the transform's error and the source */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "f=$(grep -l Test.Refused $(find %s/backup -type f)) && "
+             "test $(grep -c '\"transform\":\"t1\"' $f) -eq 10 && "
+             "grep -q '\"errorMessage\":\"ends in 2\"' $f && grep -q '\"rawData\":\"cjQy\"' $f",
+             dir);   /* cjQy: r42 */
     ck_assert_int_eq(system(cmd), 0);
     stop();
 }
@@ -236,6 +308,7 @@ Suite *sl_delivery_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_delivery_per_record_results_split_the_batch);
     tcase_add_test(tc, test_delivery_retry_duration_zero_sends_failures_to_backup);
+    tcase_add_test(tc, test_delivery_transform_results_split_the_batch);
     tcase_add_test(tc, test_delivery_whole_batch_fail_backs_up_at_once);
     suite_add_tcase(su, tc);
     return su;

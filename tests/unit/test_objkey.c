@@ -84,9 +84,11 @@ START_TEST(test_objkey_expressions)
 }
 END_TEST
 
-static const char *values(void *arg, const char *name, size_t len)
+static const char *values(void *arg, int lambda, const char *name, size_t len)
 {
     (void)arg;
+    if (lambda)
+        return len == 3 && memcmp(name, "day", 3) == 0 ? "mon" : NULL;
     return len == 8 && memcmp(name, "customer", 8) == 0 ? "acme" : NULL;
 }
 
@@ -97,11 +99,18 @@ START_TEST(test_objkey_partition_keys)
                            .version = 1, .wall_ms = WHEN, .uuid = UUID, .ext = "",
                            .partition = values };
 
-    ck_assert_int_eq(sl_objkey_check(k.prefix, 0, "region,customer", why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl_objkey_check(k.prefix, 0, "region,customer", 0, why, sizeof(why)), SL_OK);
     ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_OK);
     ck_assert_str_eq(key, "c=acme/S-1-2024-05-07-13-42-09-" UUID);     /* no hour folders */
     k.prefix = "r=!{partitionKeyFromQuery:region}/";
     ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);  /* no value */
+    /* keys a transform set, beside a query's: the two namespaces stay apart */
+    k.prefix = "c=!{partitionKeyFromQuery:customer}/d=!{partitionKeyFromLambda:day}/";
+    ck_assert_int_eq(sl_objkey_check(k.prefix, 0, "customer", 1, why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_OK);
+    ck_assert_str_eq(key, "c=acme/d=mon/S-1-2024-05-07-13-42-09-" UUID);
+    k.prefix = "d=!{partitionKeyFromLambda:customer}/";
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);
 }
 END_TEST
 
@@ -118,14 +127,15 @@ static const struct { const char *tpl; int is_error; const char *want; } refused
     { "e/!{timestamp:yyyy}/", 1, "must hold !{firehose:error-output-type}" },
     { "!{partitionKeyFromQuery:cust}/", 0, "no such key in partition_keys" },
     { "!{firehose:error-output-type}/!{partitionKeyFromQuery:x}/", 1, "cannot be in error_prefix" },
-    { "!{partitionKeyFromLambda:x}/", 0, "no Lambda partitioning" },
+    { "!{partitionKeyFromLambda:x}/", 0, "no lambda or plugin transform" },
+    { "!{partitionKeyFromLambda:x}/", 1, "cannot be in error_prefix" },
 };
 
 START_TEST(test_objkey_check_refuses)
 {
     char why[256] = "";
 
-    ck_assert_int_eq(sl_objkey_check(refused[_i].tpl, refused[_i].is_error, NULL, why,
+    ck_assert_int_eq(sl_objkey_check(refused[_i].tpl, refused[_i].is_error, NULL, 0, why,
                                      sizeof(why)), SL_EINVAL);
     ck_assert_msg(strstr(why, refused[_i].want), "%s: want '%s' in '%s'", refused[_i].tpl,
                   refused[_i].want, why);

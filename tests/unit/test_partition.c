@@ -67,18 +67,18 @@ START_TEST(test_partition_splits_by_key_values)
     records_of(p.parts[0], got, sizeof(got));
     ck_assert_str_eq(got, "{\"c\":\"acme\",\"geo\":{\"r\":\"eu\"},\"n\":1}|"
                           "{\"c\":\"acme\",\"geo\":{\"r\":\"eu\"},\"n\":3}");
-    ck_assert_str_eq(sl_partition_value(&spec, p.parts[0], "customer", 8), "acme");
-    ck_assert_str_eq(sl_partition_value(&spec, p.parts[0], "region", 6), "eu");
-    ck_assert_str_eq(sl_partition_value(&spec, p.parts[1], "customer", 8), "zeta");
-    ck_assert_str_eq(sl_partition_value(&spec, p.parts[2], "customer", 8), "7");
-    ck_assert_str_eq(sl_partition_value(&spec, p.parts[2], "region", 6), "true");
-    ck_assert_ptr_null(sl_partition_value(&spec, p.parts[2], "other", 5));
+    ck_assert_str_eq(sl_partition_value(&spec, p.parts[0], 0, "customer", 8), "acme");
+    ck_assert_str_eq(sl_partition_value(&spec, p.parts[0], 0, "region", 6), "eu");
+    ck_assert_str_eq(sl_partition_value(&spec, p.parts[1], 0, "customer", 8), "zeta");
+    ck_assert_str_eq(sl_partition_value(&spec, p.parts[2], 0, "customer", 8), "7");
+    ck_assert_str_eq(sl_partition_value(&spec, p.parts[2], 0, "region", 6), "true");
+    ck_assert_ptr_null(sl_partition_value(&spec, p.parts[2], 0, "other", 5));
     /* a part picked from a partition (a sink's per-record retry) keeps its values */
     uint8_t first_only[2] = { 1, 0 };
     struct sl_batch *again = sl_batch_pick(p.parts[0], first_only, 1);
     ck_assert_int_eq(again->partitioned, 1);
     ck_assert_uint_eq(again->nrecords, 1);
-    ck_assert_str_eq(sl_partition_value(&spec, again, "region", 6), "eu");
+    ck_assert_str_eq(sl_partition_value(&spec, again, 0, "region", 6), "eu");
     sl_batch_release(again, SL_OUTCOME_DELIVERED);
     ck_assert_ptr_nonnull(p.failed);
     records_of(p.failed, got, sizeof(got));

@@ -1,0 +1,100 @@
+/*
+ * sluice/transform.h - the transform ABI: what a transform (built in, or a
+ * shared object loaded with `type = plugin`) implements, and what sluice
+ * gives it.
+ *
+ * A transform is a const struct sl_transform_ops. A plugin exports one, as
+ * the symbol SL_TRANSFORM_SYMBOL ("sluice_transform"):
+ *
+ *     const struct sl_transform_ops sluice_transform = {
+ *         .abi = SL_TRANSFORM_ABI, .name = "upper",
+ *         .create = my_create, .process = my_process, .destroy = my_destroy,
+ *     };
+ *
+ * sluice reads .abi first and refuses the plugin (a config error naming its
+ * path) unless it equals the SL_TRANSFORM_ABI sluice was built with. Any
+ * change to a struct in this file bumps SL_TRANSFORM_ABI.
+ *
+ * The life of an instance:
+ *  - create() gets the keys of its [transform NAME] section (all but `type`
+ *    and `path`) and builds its state. On a bad key it returns -1 with
+ *    "KEY: why" in err, and sluice reports it as FILE:LINE: [transform NAME]
+ *    KEY: why. It runs on the main thread, at start-up, at every reload and
+ *    for `sluice --check` (then destroy() follows at once).
+ *  - process() gets one batch: an array of records, and a result slot for
+ *    each, which starts as Ok with the record unchanged. The transform says
+ *    what differs through the host's functions: new data, Dropped, or
+ *    ProcessingFailed with an error code and message, and partition keys.
+ *    Returning -1 fails the whole batch with err's code and message.
+ *  - destroy() frees the state, on the main thread or on a delivery worker
+ *    (when the last batch of an old configuration settles).
+ *
+ * Threads: process() is called from several delivery workers at once, on
+ * different batches, with the same state: the state must be read-only
+ * after create(), or guarded by the transform itself. The batch, its
+ * records and the host are valid only during the call. The host functions
+ * copy what they are given.
+ */
+#ifndef SLUICE_TRANSFORM_H
+#define SLUICE_TRANSFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/record.h"
+
+#define SL_TRANSFORM_ABI    1
+#define SL_TRANSFORM_SYMBOL "sluice_transform"
+
+/* One key of a [transform NAME] section, as written. */
+struct sl_tf_kv {
+    const char *key;
+    const char *value;
+};
+
+/* What a failed batch or record says: an error code ("Json.Invalid",
+ * "Lambda.FunctionError") and a message, both NUL-terminated. */
+struct sl_tf_error {
+    char code[64];
+    char message[256];
+};
+
+struct sl_tf_out;   /* sluice's: the result slots of one batch */
+
+/* What sluice gives process(). Record i is batch->records[i]. Each
+ * function returns 0, or -1 when sluice is out of memory (the transform
+ * then returns -1 too). The last call for a record wins. */
+struct sl_tf_host {
+    /* Ok, with <len> bytes of new data (copied). */
+    int (*set_data)(struct sl_tf_out *out, size_t i, const void *data, size_t len);
+    /* Dropped: the record is counted and goes nowhere. */
+    int (*drop)(struct sl_tf_out *out, size_t i);
+    /* ProcessingFailed: the original record goes to the backup path. */
+    int (*fail)(struct sl_tf_out *out, size_t i, const char *code, const char *message);
+    /* Sets partition key <key> for !{partitionKeyFromLambda:key}. */
+    int (*set_key)(struct sl_tf_out *out, size_t i, const char *key, const char *value);
+    /* For transforms that call out (lambda): one invocation was made, and
+     * failed (<ok> 0) or not. Counted in metrics; the number made is the
+     * attemptsMade of the batch's backup envelopes. Without a call, a
+     * batch counts as one invocation, failed if process() returned -1. */
+    int (*invocation)(struct sl_tf_out *out, int ok);
+};
+
+struct sl_tf_batch {
+    const struct sl_record *records;  /* in arrival order */
+    size_t nrecords;
+    const char *stream;               /* the stream's name */
+    const struct sl_tf_host *host;
+    struct sl_tf_out *out;            /* pass to the host's functions */
+};
+
+struct sl_transform_ops {
+    uint32_t abi;                     /* SL_TRANSFORM_ABI: read before anything else */
+    const char *name;                 /* the type, for logs */
+    int (*create)(const struct sl_tf_kv *kv, size_t nkv, void **state, char *err,
+                  size_t errlen);
+    int (*process)(void *state, const struct sl_tf_batch *batch, struct sl_tf_error *err);
+    void (*destroy)(void *state);
+};
+
+#endif

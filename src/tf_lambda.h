@@ -1,0 +1,18 @@
+/*
+ * tf_lambda.h - `type = lambda`: a Firehose data-transformation function
+ * behind any HTTP endpoint. Each batch is POSTed as Firehose's event (in
+ * invocations no bigger than max_request_size) and the answer read by
+ * Firehose's response contract (../shared/reference/firehose-contract.md
+ * section 4). README.md "Transforms" lists its keys.
+ *
+ * Threads: process() runs on several workers at once; the state holds only
+ * settings and a lock-guarded pool of curl handles.
+ */
+#ifndef SL_TF_LAMBDA_H
+#define SL_TF_LAMBDA_H
+
+#include "sluice/transform.h"
+
+extern const struct sl_transform_ops sl_tf_lambda;
+
+#endif

@@ -1,0 +1,203 @@
+"""
+The transform stage through the daemon: a chain of [transform NAME]
+sections runs on every batch; Ok records are delivered changed, Dropped ones
+counted, failed ones written to backup as Firehose envelopes holding the
+source record; backup = all keeps every source record; plugins are loaded
+with dlopen and one built for another ABI is refused; config errors name
+their line; a reload changes the chain for the next batches.
+
+The plugin is examples/transform_upper.c, built by make next to the daemon.
+"""
+import os
+import subprocess
+import unittest
+
+from harness import (BIN, KEY_RE, SluiceTestCase, make_records, scaled, split_records,
+                     wait_for)
+
+PLUGIN = os.path.join(os.path.dirname(BIN), "transform_upper.so")
+BADABI = os.path.join(os.path.dirname(BIN), "transform_badabi.so")
+
+
+def settled(d, stream, n):
+    """Waits until <n> records of <stream> have settled; returns the metrics."""
+    def done():
+        m = d.metrics()
+        rec, _ = m.balance(stream)
+        return m if rec == n and m.get("sluice_records_buffered", stream=stream) == 0 else None
+    return wait_for(done, scaled(20), msg=lambda: "%d records settled\n%s" % (n, d.log_tail()))
+
+
+class TransformTest(SluiceTestCase):
+
+    def upper(self, **keys):
+        t = {"type": "plugin", "path": PLUGIN}
+        t.update(keys)
+        return t
+
+    def test_plugin_rewrites_and_fails_records(self):
+        d = self.sluice({"p": {"transforms": "up", "buffer_interval": "200ms",
+                               "compression": "gzip"}},
+                        transforms={"up": self.upper(fail_on="poison")})
+        good = [b"rec %d abc" % i for i in range(300)]
+        bad = [b"poison %d" % i for i in range(7)]
+        d.send(good[:150] + bad + good[150:], conns=1)
+        m = settled(d, "p", 307)
+        self.assertEqual(m.get("sluice_records_delivered_total", stream="p", sink="file"), 300)
+        self.assertEqual(m.get("sluice_records_backed_up_total", stream="p",
+                               reason="processing_failed"), 7)
+        self.assertEqual(m.get("sluice_bytes_backed_up_total", stream="p",
+                               reason="processing_failed"), sum(map(len, bad)))
+        # bytes are counted at the source lengths all along
+        self.assertEqual(m.get("sluice_bytes_delivered_total", stream="p", sink="file"),
+                         sum(map(len, good)))
+        self.assertEqual(m.get("sluice_transform_records_total", stream="p", transform="up",
+                               result="ok"), 300)
+        self.assertEqual(m.get("sluice_transform_records_total", stream="p", transform="up",
+                               result="failed"), 7)
+        self.assertGreaterEqual(m.get("sluice_transform_duration_seconds_count", stream="p",
+                                      transform="up"), 1)
+        self.assertBalanced(m, "p")
+        self.assertSameRecords(d.read_records("p"), [r.upper() for r in good])
+        objects = d.read_envelopes(root=d.backup_path("p"))
+        self.assertEqual(len(objects), 1, objects)
+        rel, envs = objects[0]
+        m = KEY_RE.match(rel)
+        self.assertIsNotNone(m, rel)
+        self.assertEqual(m.group("prefix"), "processing-failed/")   # no error_prefix set
+        self.assertEqual(m.group("ext"), ".gz")
+        self.assertSameRecords([e["raw"] for e in envs], bad)        # the source, as it came
+        for e in envs:
+            self.assertEqual(e["errorCode"], "Upper.Refused")
+            self.assertEqual(e["errorMessage"], "the record holds the fail_on text")
+            self.assertEqual((e["stream"], e["transform"]), ("p", "up"))
+            self.assertEqual(e["attemptsMade"], 1)
+            self.assertNotIn("lambdaArn", e)
+        d.stop()
+
+    def test_error_prefix_and_partition_keys_from_a_transform(self):
+        d = self.sluice({"k": {"transforms": "up", "buffer_interval": "200ms",
+                               "prefix": "l=!{partitionKeyFromLambda:letter}/",
+                               "error_prefix": "bad/!{firehose:error-output-type}/"}},
+                        transforms={"up": self.upper(key="letter", fail_on="zz")})
+        recs = [b"%s-%d" % (c, i) for i in range(40) for c in (b"a", b"b", b"c")]
+        d.send(recs + [b"azz"], conns=1)
+        settled(d, "k", 121)
+        got, per = d.read_records("k", with_objects=True)
+        self.assertSameRecords(got, [r.upper() for r in recs])
+        for rel, objrecs in per:
+            letter = rel.split("/")[0]
+            self.assertIn(letter, ("l=A", "l=B", "l=C"), rel)
+            self.assertTrue(all(r[:1] == letter[-1].encode() for r in objrecs), rel)
+        objects = d.read_envelopes(root=d.backup_path("k"))
+        self.assertEqual([rel.split("/")[:2] for rel, _ in objects],
+                         [["bad", "processing-failed"]])
+        self.assertEqual(objects[0][1][0]["raw"], b"azz")
+        d.stop()
+
+    def test_backup_all_keeps_every_source_record(self):
+        d = self.sluice({"a": {"transforms": "up", "buffer_interval": "200ms",
+                               "backup": "all", "compression": "zstd"}},
+                        transforms={"up": self.upper(fail_on="bad")})
+        recs = make_records(500, tag=b"all-") + [b"bad one", b"bad two"]
+        d.send(recs, conns=2)
+        m = settled(d, "a", 502)
+        wait_for(lambda: d.metrics().get("sluice_source_backup_records_total", stream="a")
+                 == 502, scaled(10), msg="source backup written")
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_source_backup_bytes_total", stream="a"),
+                         sum(map(len, recs)))
+        self.assertEqual(m.get("sluice_records_delivered_total", stream="a", sink="file"), 500)
+        self.assertBalanced(m, "a")       # the copies count nowhere else
+        root = d.backup_path("a")
+        source = [f for f in d.object_files(root=root) if f.startswith("source-records/")]
+        self.assertTrue(source)
+        for rel in source:
+            self.assertIsNotNone(KEY_RE.match(rel), rel)
+            self.assertTrue(rel.endswith(".zst"), rel)
+        got = [r for f in source for r in split_records(d.read_object(os.path.join(root, f)))]
+        self.assertSameRecords(got, recs, "source records, untransformed")
+        failed = [e for rel, es in
+                  d.read_envelopes(root=os.path.join(root, "processing-failed")) for e in es]
+        self.assertSameRecords([e["raw"] for e in failed], [b"bad one", b"bad two"])
+        d.stop()
+
+    def test_failed_records_wait_for_a_broken_backup(self):
+        d = self.sluice({"w": {"transforms": "up", "buffer_interval": "200ms"}},
+                        transforms={"up": self.upper(fail_on="bad")}, start=False)
+        blocker = d.block("w", "blocked-backup", "backup", key="backup.path")
+        d.start()
+        d.send([b"ok 1", b"bad 1", b"ok 2"], conns=1)
+        wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="w",
+                                         sink="file", cause="backup") >= 1,
+                 scaled(10), msg="backup write retried")
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_records_delivered_total", stream="w", sink="file"), 2)
+        self.assertEqual(m.get("sluice_records_buffered", stream="w"), 1, "held, not dropped")
+        self.assertBalanced(m, "w")
+        os.remove(blocker)
+        m = settled(d, "w", 3)
+        self.assertEqual(m.get("sluice_records_backed_up_total", stream="w",
+                               reason="processing_failed"), 1)
+        d.stop()
+
+    def test_reload_changes_the_chain_for_the_next_batches(self):
+        d = self.sluice({"r": {"transforms": "up", "buffer_interval": "100ms"}},
+                        transforms={"up": self.upper()})
+        d.send([b"first"], conns=1)
+        settled(d, "r", 1)
+        d.streams["r"]["transforms"] = None          # no chain any more
+        d.reload()
+        wait_for(lambda: d.metrics().get("sluice_config_reloads_total", result="success") == 1,
+                 scaled(10), msg="reloaded")
+        d.send([b"second"], conns=1)
+        settled(d, "r", 2)
+        self.assertSameRecords(d.read_records("r"), [b"FIRST", b"second"])
+        d.stop()
+
+    def check(self, text):
+        path = os.path.join(self._daemons[-1].dir if self._daemons else "/tmp",
+                            "check-%d.conf" % os.getpid())
+        with open(path, "w") as f:
+            f.write(text)
+        try:
+            return subprocess.run([BIN, "--check", "-c", path], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=scaled(30))
+        finally:
+            os.remove(path)
+
+    def test_config_errors_name_their_lines(self):
+        base = ("[stream s]\nfile.path = /tmp/x\ntransforms = %s\n\n"
+                "[transform t]\n%s\n")
+        cases = [
+            ("t", "type = plugin\npath = " + BADABI, ":7: [transform t] path: ",
+             "ABI"),
+            ("t", "type = plugin\npath = /nonexistent.so", ":7: [transform t] path: ",
+             "cannot load"),
+            ("t", "type = plugin", ":6: [transform t] path: ", "required when type = plugin"),
+            ("t", "type = upper", ":6: [transform t] type: ", "'upper' is not one of"),
+            ("t", "path = " + PLUGIN, ":5: [transform t] type: ", "required"),
+            ("nope", "type = plugin\npath = " + PLUGIN, ":3: [stream s] transforms: ",
+             "no [transform nope] section"),
+            ("t", "type = plugin\npath = %s\ncolour = red" % PLUGIN,
+             ":8: [transform t] colour: ", "unknown key for the upper plugin"),
+        ]
+        for chain, section, where, why in cases:
+            r = self.check(base % (chain, section))
+            err = r.stderr.decode()
+            self.assertEqual(r.returncode, 1, section)
+            self.assertIn(where, err, section)
+            self.assertIn(why, err, section)
+        # a good one passes, and --check never calls a plugin's process()
+        r = self.check(base % ("t", "type = plugin\npath = " + PLUGIN))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        # partition keys from transforms need one that can set them
+        r = self.check("[stream s]\nfile.path = /tmp/x\nerror_prefix = e/!{firehose:"
+                       "error-output-type}/\nprefix = !{partitionKeyFromLambda:k}/\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(":4: [stream s] prefix: ", r.stderr.decode())
+        self.assertIn("no lambda or plugin transform", r.stderr.decode())
+
+
+if __name__ == "__main__":
+    unittest.main()
