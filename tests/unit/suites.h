@@ -17,6 +17,7 @@ Suite *sl_firehose_api_suite(void);
 Suite *sl_aws_sigv4_suite(void);
 Suite *sl_partition_suite(void);
 Suite *sl_transform_suite(void);
+Suite *sl_backup_suite(void);
 Suite *sl_tf_json_suite(void);
 
 #endif

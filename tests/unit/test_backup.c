@@ -1,0 +1,106 @@
+/*
+ * test_backup.c - backup envelopes: one JSON line per record, Firehose's
+ * fields in its order, valid JSON whatever bytes the record, the code or
+ * the message hold, each record's own error from its note.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "backup.h"
+#include "buf.h"
+#include "sluice/err.h"
+#include "suites.h"
+
+/* A batch of <n> records from one chunk arrived at 1234 ms. */
+static struct sl_batch *batch_of(const char *const *recs, const size_t *lens, size_t n)
+{
+    struct sl_chunk *c = sl_chunk_new(4096, 1234, 1);
+    struct sl_batch *b = sl_batch_new();
+
+    for (size_t i = 0; i < n; i++)
+        sl_chunk_add(c, recs[i], (uint32_t)lens[i]);
+    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->len, c->nrecords, c->bytes), SL_OK);
+    sl_chunk_unref(c);
+    return b;
+}
+
+START_TEST(test_backup_envelopes_are_json_lines)
+{
+    static const char *const recs[] = { "plain", "bin\n\0\xff" };
+    static const size_t lens[] = { 5, 6 };
+    static const char *const names[] = { "t0", "fn" };
+    static const char *const arns[] = { NULL, "http://127.0.0.1:9/x" };
+    struct sl_batch *b = batch_of(recs, lens, 2);
+    struct sl_envelope e = {
+        .stream = "s", .code = "File.RetriesExhausted",
+        .message = "quote \" backslash \\ tab \t bell \x07 high \xc3\xa9",
+        .who = "sink", .name = "file", .attempts = 7, .tf_names = names, .tf_arns = arns,
+        .ntf = 2, .now_ms = 5678,
+    };
+    struct sl_buf out;
+    json_error_t err;
+
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_backup_envelopes(b, &e, &out), SL_OK);
+    char *nl = memchr(out.data, '\n', out.len);
+    ck_assert_ptr_nonnull(nl);
+    ck_assert_int_eq(out.data[out.len - 1], '\n');
+    json_t *j = json_loadb((const char *)out.data, (size_t)(nl - (char *)out.data), 0, &err);
+    ck_assert_msg(j != NULL, "line 1 is not JSON: %s", err.text);
+    const char *k = json_object_iter_key(json_object_iter(j));
+    ck_assert_str_eq(k, "attemptsMade");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "attemptsMade")), 7);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "arrivalTimestamp")), 1234);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "attemptEndingTimestamp")), 5678);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "errorCode")), "File.RetriesExhausted");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "sink")), "file");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "rawData")), "cGxhaW4=");
+    /* bytes past ASCII come back one character each, the rest exactly */
+    ck_assert(strncmp(json_string_value(json_object_get(j, "errorMessage")),
+                      "quote \" backslash \\ tab \t bell \x07 high ", 35) == 0);
+    json_decref(j);
+    j = json_loadb(nl + 1, out.len - (size_t)(nl + 1 - (char *)out.data) - 1, 0, &err);
+    ck_assert_msg(j != NULL, "line 2 is not JSON: %s", err.text);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "rawData")), "YmluCgD/");
+    json_decref(j);
+
+    /* a record with a note speaks for itself: its code, message, transform */
+    sl_buf_reset(&out);
+    b->notes = calloc(1, sizeof(*b->notes));
+    b->notes->n = 2;
+    b->notes->at = calloc(2, sizeof(struct sl_note));
+    b->notes->text = malloc(64);
+    memcpy(b->notes->text, "C1\0m1\0C2\0m2", 12);
+    b->notes->at[0] = (struct sl_note){ .off = 0, .len = 6, .attempts = 1, .by = 0 };
+    b->notes->at[1] = (struct sl_note){ .off = 6, .len = 6, .attempts = 4, .by = 1 };
+    ck_assert_int_eq(sl_backup_envelopes(b, &e, &out), SL_OK);
+    nl = memchr(out.data, '\n', out.len);
+    j = json_loadb(nl + 1, out.len - (size_t)(nl + 1 - (char *)out.data) - 1, 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "errorCode")), "C2");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "errorMessage")), "m2");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "transform")), "fn");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "lambdaArn")), "http://127.0.0.1:9/x");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "attemptsMade")), 4);
+    ck_assert_ptr_null(json_object_get(j, "sink"));
+    json_decref(j);
+    /* too big for the buffer: refused, not truncated into bad JSON */
+    struct sl_buf small;
+    sl_buf_init(&small, 64);
+    ck_assert_int_eq(sl_backup_envelopes(b, &e, &small), SL_ETOOBIG);
+    sl_buf_destroy(&small);
+    sl_buf_destroy(&out);
+    sl_batch_free(b);
+}
+END_TEST
+
+Suite *sl_backup_suite(void)
+{
+    Suite *s = suite_create("backup");
+    TCase *tc = tcase_create("envelopes");
+
+    tcase_add_test(tc, test_backup_envelopes_are_json_lines);
+    suite_add_tcase(s, tc);
+    return s;
+}
