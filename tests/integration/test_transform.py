@@ -155,6 +155,29 @@ class TransformTest(SluiceTestCase):
         self.assertSameRecords(d.read_records("r"), [b"FIRST", b"second"])
         d.stop()
 
+    def test_replay_of_failed_records_delivers_them(self):
+        d = self.sluice({"v": {"transforms": "valid", "buffer_interval": "200ms",
+                               "compression": "gzip"},
+                         "fixed": {"buffer_interval": "200ms"}},
+                        transforms={"valid": {"type": "json_validate"}})
+        good = [b'{"n":%d}' % i for i in range(100)]
+        bad = [b"not json %d" % i for i in range(20)] + [b"{broken"]
+        d.send(good[:50] + bad + good[50:], sname="v", conns=1)
+        m = settled(d, "v", 121)
+        self.assertEqual(m.get("sluice_records_backed_up_total", stream="v",
+                               reason="processing_failed"), 21)
+        self.assertSameRecords(d.read_records("v"), good)
+        envs = [e for _, es in d.read_envelopes(root=d.backup_path("v")) for e in es]
+        self.assertEqual({e["errorCode"] for e in envs}, {"Json.Invalid"})
+        r = subprocess.run([BIN, "replay", "--to", "http://127.0.0.1:%d" % d.http_port,
+                            "--stream", "fixed", d.backup_path("v")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=scaled(60))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn("replayed 21 records from 1 files", r.stdout.decode())
+        settled(d, "fixed", 21)
+        d.stop()
+        self.assertSameRecords(d.read_records("fixed"), bad)
+
     def check(self, text):
         path = os.path.join(self._daemons[-1].dir if self._daemons else "/tmp",
                             "check-%d.conf" % os.getpid())
