@@ -816,6 +816,12 @@ static int run_invocation(struct call *c, size_t start, size_t end)
             return -1;
         }
         if (rc == 1) {
+            /* each record of this invocation took <attempt> of them */
+            for (size_t i = start; i < end; i++)
+                if (b->host->attempts(b->out, i, attempt) != 0) {
+                    json_decref(root);
+                    return -1;
+                }
             rc = apply(c, root, start, end);
             json_decref(root);
             return rc;
@@ -829,7 +835,8 @@ static int run_invocation(struct call *c, size_t start, size_t end)
                     (unsigned long long)suppressed);
         if (last) {
             for (size_t i = start; i < end; i++)
-                if (b->host->fail(b->out, i, v.code, v.message) != 0)
+                if (b->host->fail(b->out, i, v.code, v.message) != 0 ||
+                    b->host->attempts(b->out, i, attempt) != 0)
                     return -1;
             return 0;
         }
@@ -857,7 +864,8 @@ static int run_batch(struct call *c)
             if (rc == SL_ETOOBIG) {                   /* too big even alone */
                 if (fail_rec(c, i, "Lambda.RequestTooLarge", "the record (%u bytes) makes a "
                              "request larger than max_request_size (%zu bytes)",
-                             b->records[i].len, c->l->max_request) != 0)
+                             b->records[i].len, c->l->max_request) != 0 ||
+                    b->host->attempts(b->out, i, 0) != 0)   /* never sent */
                     return -1;
                 start = ++i;
                 continue;

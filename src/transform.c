@@ -309,9 +309,20 @@ static int host_invocation(struct sl_tf_out *o, int ok)
     return 0;
 }
 
+static int host_attempts(struct sl_tf_out *o, size_t i, unsigned n)
+{
+    struct sl_tf_rec *s = slot(o, i);
+
+    if (!s)
+        return -1;
+    s->attempts = n;
+    s->attempts_set = 1;
+    return 0;
+}
+
 static const struct sl_tf_host host = {
     .set_data = host_set_data, .drop = host_drop, .fail = host_fail,
-    .set_key = host_set_key, .invocation = host_invocation,
+    .set_key = host_set_key, .invocation = host_invocation, .attempts = host_attempts,
 };
 
 /* Grows the run to <n> records. */
@@ -379,7 +390,7 @@ static int step(struct sl_tf_run *r, struct sl_tf *t, unsigned by, struct sl_tf_
     for (size_t i = 0; i < o.n; i++) {
         struct sl_tf_rec *s = &r->recs[o.map[i]];
         counts[s->status]++;
-        if (s->status == SL_TF_FAILED)
+        if (s->status == SL_TF_FAILED && !s->attempts_set)
             s->attempts = o.invocations;
     }
     if (st) {

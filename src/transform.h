@@ -61,6 +61,7 @@ int sl_tf_check_config(const struct sl_config *cfg, struct sl_buf *errs);
 struct sl_tf_rec {
     uint8_t status;                   /* enum sl_tf_status */
     uint8_t changed;                  /* Ok with new data */
+    uint8_t attempts_set;             /* the transform said how many (host->attempts) */
     uint16_t by;                      /* the chain position that dropped or failed it */
     uint32_t len;
     unsigned attempts;                /* failed: invocations its transform made */

@@ -78,6 +78,10 @@ struct sl_tf_host {
      * attemptsMade of the batch's backup envelopes. Without a call, a
      * batch counts as one invocation, failed if process() returned -1. */
     int (*invocation)(struct sl_tf_out *out, int ok);
+    /* Record i took <n> invocations (its envelope's attemptsMade, when it
+     * fails): for a transform that splits a batch into several calls.
+     * Without it, a record counts every invocation of its batch. */
+    int (*attempts)(struct sl_tf_out *out, size_t i, unsigned n);
 };
 
 struct sl_tf_batch {

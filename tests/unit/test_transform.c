@@ -22,7 +22,8 @@ static int a_process(void *state, const struct sl_tf_batch *b, struct sl_tf_erro
         if (r->len == 4 && memcmp(r->data, "drop", 4) == 0)
             b->host->drop(b->out, i);
         else if (r->len == 3 && memcmp(r->data, "bad", 3) == 0)
-            (b->host->fail)(b->out, i, "A.Bad", "it said bad");
+            (b->host->fail)(b->out, i, "A.Bad", "it said bad"),
+                b->host->attempts(b->out, i, 3);
         else if (r->len == 1 && r->data[0] == 'x')
             b->host->set_data(b->out, i, "xx", 2);
         b->host->set_key(b->out, i, "k", "v");
@@ -107,7 +108,7 @@ START_TEST(test_transform_chain_sees_what_is_left)
     ck_assert_int_eq(out[2].status, SL_TF_FAILED);
     ck_assert_str_eq(out[2].code, "A.Bad");
     ck_assert_str_eq(out[2].message, "it said bad");
-    ck_assert_int_eq(out[2].attempts, 1);
+    ck_assert_int_eq(out[2].attempts, 3);       /* as the transform said */
     ck_assert_int_eq(out[3].status, SL_TF_OK);
     ck_assert_ptr_nonnull(out[3].keys);
     ck_assert_str_eq(out[3].keys->key, "k");
@@ -150,6 +151,7 @@ START_TEST(test_transform_whole_batch_failure)
         ck_assert_str_eq(out[i].code, "C.Down");
         ck_assert_str_eq(out[i].message, "the service is down");
         ck_assert_int_eq(out[i].by, 1);
+        ck_assert_int_eq(out[i].attempts, 1);    /* the batch's one invocation */
     }
     ck_assert_uint_eq(atomic_load(&stats[1].records[SL_TF_FAILED]), 2);
     ck_assert_uint_eq(atomic_load(&stats[1].invocations[1]), 1);
