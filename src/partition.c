@@ -106,7 +106,9 @@ static int key_set(const struct sl_partition_spec *spec, const char *rec, size_t
     *len = 0;
     for (unsigned k = 0; k < spec->n; k++)
         query |= !spec->lambda[k];
-    if (query && !json_is_object(root = json_loadb(rec, n, 0, &e))) {
+    if (query)
+        root = json_loadb(rec, n, 0, &e);       /* not inside json_is_object: a macro */
+    if (query && !json_is_object(root)) {
         snprintf(why, whylen, "a record is not a JSON object");
         json_decref(root);
         return 0;
