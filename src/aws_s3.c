@@ -8,7 +8,6 @@
  */
 #include "aws_s3.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 
 #include "aws_sigv4.h"
 #include "buf.h"
+#include "curl_pool.h"
 #include "sluice/err.h"
 
 #define ANSWER_MAX (256 * 1024)       /* an S3 answer body we keep */
@@ -32,10 +32,7 @@ struct sl_s3 {
     char host[400];                   /* host[:port]: the Host header, signed */
     char path0[80];                   /* "/bucket" (path style) or "" */
     struct sl_aws_creds creds;        /* the secret never leaves this struct */
-    pthread_mutex_t mu;               /* the pool */
-    pthread_cond_t cv;                /* a handle came back */
-    CURL **free_handles;              /* stack of idle handles */
-    unsigned nfree, made;
+    struct sl_curl_pool pool;         /* kept-alive connections */
 };
 
 /* One request's answer, filled by libcurl's callbacks. */
@@ -87,29 +84,6 @@ static int xml_text(const char *xml, const char *tag, char *out, size_t len)
     a += strlen(open);
     snprintf(out, len, "%.*s", (int)(b - a), a);
     return 1;
-}
-
-static CURL *take(struct sl_s3 *s)
-{
-    CURL *h = NULL;
-
-    pthread_mutex_lock(&s->mu);
-    while (!s->nfree && s->made >= s->o.max_connections)
-        pthread_cond_wait(&s->cv, &s->mu);
-    if (s->nfree)
-        h = s->free_handles[--s->nfree];
-    else if ((h = curl_easy_init()))
-        s->made++;
-    pthread_mutex_unlock(&s->mu);
-    return h;
-}
-
-static void give_back(struct sl_s3 *s, CURL *h)
-{
-    pthread_mutex_lock(&s->mu);
-    s->free_handles[s->nfree++] = h;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
 }
 
 /* The body's base64 MD5, for Content-MD5. */
@@ -212,7 +186,7 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
         sl_buf_printf(&url, "?%s", query);
         sl_buf_append(&url, "", 1);
     }
-    if (!(h = take(s))) {
+    if (!(h = sl_curl_pool_take(&s->pool))) {
         snprintf(r->message, sizeof(r->message), "cannot make a libcurl handle");
         goto out;
     }
@@ -238,7 +212,7 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     CURLcode cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    give_back(s, h);
+    sl_curl_pool_give(&s->pool, h);
     sl_buf_append(&a.body, "", 1);
     if (cc != CURLE_OK) {
         r->curl_code = (int)cc;
@@ -364,8 +338,7 @@ struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds
     struct sl_s3 *s = calloc(1, sizeof(*s));
     char scheme[16] = "https", host[400];
 
-    if (!s || !(s->free_handles = calloc(o->max_connections ? o->max_connections : 1,
-                                         sizeof(CURL *)))) {
+    if (!s || sl_curl_pool_init(&s->pool, o->max_connections) != SL_OK) {
         free(s);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -399,8 +372,6 @@ struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds
     }
     snprintf(s->origin, sizeof(s->origin), "%s://%s", scheme, s->host);
     s->creds = *creds;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
     return s;
 }
 
@@ -408,11 +379,7 @@ void sl_s3_free(struct sl_s3 *s)
 {
     if (!s)
         return;
-    for (unsigned i = 0; i < s->nfree; i++)
-        curl_easy_cleanup(s->free_handles[i]);
-    free(s->free_handles);
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
+    sl_curl_pool_destroy(&s->pool);
     /* The secret leaves no copy behind in freed memory. */
     OPENSSL_cleanse(&s->creds, sizeof(s->creds));
     free(s);

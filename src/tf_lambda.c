@@ -34,9 +34,8 @@
  *
  * Threads: process() runs on several delivery workers at once with one
  * state. After create() the state is read-only except:
- *  - the handle pool (<free_handles>, <nfree>, <made>), guarded by <mu>;
- *    <cv> signals a handle given back. No other lock is taken while <mu>
- *    is held. Between take() and give_back() a handle is its worker's.
+ *  - the handle pool (curl_pool.h), guarded by its own mutex; between
+ *    sl_curl_pool_take() and _give() a handle is its worker's.
  *  - <rl>, the failed-invocation warning's rate limit (relaxed atomics).
  * Everything else process() touches lives in its own struct call.
  * create() and destroy() run on one thread with no process() in flight.
@@ -45,7 +44,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +59,7 @@
 #include "base64.h"
 #include "buf.h"
 #include "clock.h"
+#include "curl_pool.h"
 #include "log.h"
 #include "units.h"
 #include "sluice/err.h"
@@ -96,10 +95,7 @@ struct lambda {
     size_t max_response;              /* an answer's ceiling */
     unsigned max_connections;         /* handles in the pool */
     struct sl_ratelimit rl;           /* "invocation failed" warnings */
-    pthread_mutex_t mu;               /* guards the pool below */
-    pthread_cond_t cv;                /* a handle came back */
-    CURL **free_handles;              /* stack of idle handles */
-    unsigned nfree, made;
+    struct sl_curl_pool pool;         /* kept-alive connections (its own lock) */
 };
 
 /* ---- configuration ---- */
@@ -230,11 +226,7 @@ static void lambda_destroy(void *state)
 
     if (!l)
         return;
-    for (unsigned i = 0; i < l->nfree; i++)
-        curl_easy_cleanup(l->free_handles[i]);
-    free(l->free_handles);
-    pthread_cond_destroy(&l->cv);
-    pthread_mutex_destroy(&l->mu);
+    sl_curl_pool_destroy(&l->pool);
     free(l);
 }
 
@@ -266,42 +258,13 @@ static int lambda_create(const struct sl_tf_kv *kv, size_t nkv, void **state, ch
         free(l);
         return -1;
     }
-    if (!(l->free_handles = calloc(l->max_connections, sizeof(CURL *)))) {
+    if (sl_curl_pool_init(&l->pool, l->max_connections) != SL_OK) {
         snprintf(err, errlen, "out of memory");
         free(l);
         return -1;
     }
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
     *state = l;
     return 0;
-}
-
-/* ---- the handle pool ---- */
-
-/* A handle, made on first need; waits while max_connections are out.
- * NULL if libcurl cannot make one. */
-static CURL *take(struct lambda *l)
-{
-    CURL *h = NULL;
-
-    pthread_mutex_lock(&l->mu);
-    while (!l->nfree && l->made >= l->max_connections)
-        pthread_cond_wait(&l->cv, &l->mu);
-    if (l->nfree)
-        h = l->free_handles[--l->nfree];
-    else if ((h = curl_easy_init()))
-        l->made++;
-    pthread_mutex_unlock(&l->mu);
-    return h;
-}
-
-static void give_back(struct lambda *l, CURL *h)
-{
-    pthread_mutex_lock(&l->mu);
-    l->free_handles[l->nfree++] = h;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
 }
 
 /* ---- one process() call ---- */
@@ -515,7 +478,7 @@ static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status
         }
         hdrs = more;
     }
-    if (!(h = take(c->pool))) {
+    if (!(h = sl_curl_pool_take(&c->pool->pool))) {
         curl_slist_free_all(hdrs);
         return 0;
     }
@@ -539,7 +502,7 @@ static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    give_back(c->pool, h);
+    sl_curl_pool_give(&c->pool->pool, h);
     curl_slist_free_all(hdrs);
     return 1;
 }
