@@ -246,12 +246,32 @@ static int walk(const char *tpl, int is_error, const char *keys, int lambda,
     return SL_OK;
 }
 
+/* 1 if <key> stays below the root it is joined to: no leading '/', no "."
+ * or ".." folder. (Partition values are checked where they are read; this
+ * is the second guard.) */
+static int confined(const char *key)
+{
+    if (key[0] == '/')
+        return 0;
+    for (const char *p = key; *p;) {
+        size_t n = strcspn(p, "/");
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        p += n + (p[n] == '/');
+    }
+    return 1;
+}
+
 int sl_objkey_check(const char *tpl, int is_error, const char *keys, int lambda, char *why,
                     size_t whylen)
 {
     struct seen sn = { 0 };
+    int rc = walk(tpl, is_error, keys, lambda, NULL, NULL, &sn, why, whylen);
 
-    return walk(tpl, is_error, keys, lambda, NULL, NULL, &sn, why, whylen);
+    if (rc == SL_OK && !confined(tpl))
+        return bad(why, whylen, "'%s' would leave the sink's root: no leading '/', no '.' "
+                   "or '..' folder", tpl);
+    return rc;
 }
 
 int sl_objkey_format(const struct sl_objkey *k, char *out, size_t len)
@@ -278,5 +298,7 @@ int sl_objkey_format(const struct sl_objkey *k, char *out, size_t len)
     n = snprintf(out, len, "%s%s-%u-%04d-%02d-%02d-%02d-%02d-%02d-%s%s", prefix, k->stream,
                  k->version, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                  tm.tm_min, tm.tm_sec, k->uuid, k->ext);
-    return n >= 0 && (size_t)n < len ? SL_OK : SL_ETOOBIG;
+    if (n < 0 || (size_t)n >= len)
+        return SL_ETOOBIG;
+    return confined(out) ? SL_OK : SL_EINVAL;
 }

@@ -58,7 +58,8 @@ int sl_objkey_check(const char *tpl, int is_error, const char *keys, int lambda,
 
 /* Writes the key into <out>. SL_ETOOBIG if it does not fit in <len> or the
  * evaluated prefix passes SL_EVAL_PREFIX_MAX; SL_EINVAL if the template is
- * bad or a partition key has no value. */
+ * bad, a partition key has no value, or the key would leave its root (a
+ * leading '/', a "." or ".." folder). */
 int sl_objkey_format(const struct sl_objkey *k, char *out, size_t len);
 
 #endif

@@ -25,6 +25,19 @@ struct set {
     uint64_t hash;
 };
 
+/* 1 if <s> (<n> bytes) may be a key value: it becomes a folder name, so
+ * not empty, "." or "..", and without '/' or control characters (a
+ * producer must not be able to write outside the sink's root). */
+static int safe_value(const char *s, size_t n)
+{
+    if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == '/' || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* Appends the text of <v> to <buf>; 0 if <v> cannot be a key value. */
 static int value_text(json_t *v, char *buf, size_t cap, size_t *len)
 {
@@ -35,7 +48,7 @@ static int value_text(json_t *v, char *buf, size_t cap, size_t *len)
     if (json_is_string(v)) {
         s = json_string_value(v);
         n = json_string_length(v);
-        if (memchr(s, '\0', n))
+        if (!safe_value(s, n))
             return 0;
     } else if (json_is_integer(v)) {
         n = (size_t)snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
@@ -88,6 +101,11 @@ static int lambda_value(const struct sl_partition_spec *spec, unsigned k,
                  spec->name[k]);
         return 0;
     }
+    if (!safe_value(v, n)) {
+        snprintf(why, whylen, "partition key %s from a transform is empty, '.', '..', or "
+                 "holds '/' or a control character", spec->name[k]);
+        return 0;
+    }
     memcpy(buf + *len, v, n + 1);
     *len += n + 1;
     return 1;
@@ -131,7 +149,8 @@ static int key_set(const struct sl_partition_spec *spec, const char *rec, size_t
         }
         if (!value_text(v, buf, cap, len)) {
             snprintf(why, whylen, "a record has no usable value at %s (key %s): missing, "
-                     "null, an object or an array", spec->path[k], spec->name[k]);
+                     "null, an object, an array, empty, '.', '..', or holding '/' or a "
+                     "control character", spec->path[k], spec->name[k]);
             json_decref(root);
             return 0;
         }

@@ -111,6 +111,15 @@ START_TEST(test_objkey_partition_keys)
     ck_assert_str_eq(key, "c=acme/d=mon/S-1-2024-05-07-13-42-09-" UUID);
     k.prefix = "d=!{partitionKeyFromLambda:customer}/";
     ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);
+    /* a key that would leave its root is refused, whatever made it */
+    k.prefix = "../";
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);
+    k.prefix = "a/./";
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);
+    k.prefix = "/abs/";
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);
+    k.prefix = "a..b/";
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_OK);
 }
 END_TEST
 
@@ -129,6 +138,8 @@ static const struct { const char *tpl; int is_error; const char *want; } refused
     { "!{firehose:error-output-type}/!{partitionKeyFromQuery:x}/", 1, "cannot be in error_prefix" },
     { "!{partitionKeyFromLambda:x}/", 0, "no lambda or plugin transform" },
     { "!{partitionKeyFromLambda:x}/", 1, "cannot be in error_prefix" },
+    { "../up/", 0, "would leave the sink's root" },
+    { "/abs/", 0, "would leave the sink's root" },
 };
 
 START_TEST(test_objkey_check_refuses)

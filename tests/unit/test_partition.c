@@ -136,6 +136,35 @@ START_TEST(test_partition_keys_refused)
 }
 END_TEST
 
+/* A value becomes a folder: one that could climb out of the sink's root,
+ * or hide in it, is no key value (the record goes to backup). */
+START_TEST(test_partition_refuses_values_that_escape)
+{
+    static const char *const recs[] = {
+        "{\"c\":\"../../etc\"}", "{\"c\":\"..\"}", "{\"c\":\".\"}", "{\"c\":\"\"}",
+        "{\"c\":\"a/b\"}", "{\"c\":\"tab\\there\"}", "{\"c\":\"nul\\u0000x\"}",
+        "{\"c\":\"fine..name\"}",
+    };
+    struct sl_partition_spec spec;
+    struct sl_partitioned p;
+    char why[200], got[512];
+    struct sl_batch *b = batch_of(recs, 8);
+
+    ck_assert_int_eq(sl_partition_parse("c=.c", &spec, why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl_partition_batch(&spec, 100, b, &p), SL_OK);
+    ck_assert_uint_eq(p.nparts, 1);
+    ck_assert_str_eq(sl_partition_value(&spec, p.parts[0], 0, "c", 1), "fine..name");
+    ck_assert_ptr_nonnull(p.failed);
+    ck_assert_uint_eq(p.failed->nrecords, 7);
+    records_of(p.failed, got, sizeof(got));
+    ck_assert_ptr_nonnull(strstr(got, "../../etc"));
+    sl_batch_release(p.parts[0], SL_OUTCOME_DELIVERED);
+    sl_batch_release(p.failed, SL_OUTCOME_DELIVERED);
+    free(p.parts);
+    sl_batch_release(b, SL_OUTCOME_DELIVERED);
+}
+END_TEST
+
 Suite *sl_partition_suite(void)
 {
     Suite *s = suite_create("partition");
@@ -143,6 +172,7 @@ Suite *sl_partition_suite(void)
 
     tcase_add_test(tc, test_partition_splits_by_key_values);
     tcase_add_test(tc, test_partition_bounds_key_sets);
+    tcase_add_test(tc, test_partition_refuses_values_that_escape);
     tcase_add_loop_test(tc, test_partition_keys_refused, 0,
                         sizeof(bad_keys) / sizeof(bad_keys[0]));
     suite_add_tcase(s, tc);
