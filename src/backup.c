@@ -10,25 +10,53 @@
 #include "fsio.h"
 #include "sluice/err.h"
 
-/* Appends <s> (<n> bytes) as a JSON string. Bytes past ASCII are written
- * as \u00XX, so the line is valid JSON whatever a transform said. */
+/* The length of the well-formed UTF-8 sequence at <p> (<n> bytes left),
+ * or 0 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF). */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+    unsigned char lo = 0x80, hi = 0xbf;
+
+    if (p[0] < 0xc2 || p[0] > 0xf4 || len > n)
+        return 0;
+    if (p[0] == 0xe0) lo = 0xa0;
+    if (p[0] == 0xed) hi = 0x9f;
+    if (p[0] == 0xf0) lo = 0x90;
+    if (p[0] == 0xf4) hi = 0x8f;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* Appends <s> (<n> bytes) as a JSON string: UTF-8 as it is, control
+ * characters escaped, and a byte that is not UTF-8 as U+FFFD, so the line
+ * is valid JSON whatever a transform or a sink said. */
 static void json_str(struct sl_buf *o, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t run = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0, k;
 
     sl_buf_append(o, "\"", 1);
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
+        if (u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
             continue;
+        if (u[i] >= 0x80 && (k = utf8_len(u + i, n - i))) {
+            i += k - 1;
+            continue;
+        }
         sl_buf_append(o, s + run, i - run);
         run = i + 1;
-        if (c == '"' || c == '\\') {
-            char e[2] = { '\\', (char)c };
+        if (u[i] == '"' || u[i] == '\\') {
+            char e[2] = { '\\', (char)u[i] };
             sl_buf_append(o, e, 2);
+        } else if (u[i] >= 0x80) {
+            sl_buf_append(o, "\\ufffd", 6);
         } else {
-            char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            char e[6] = { '\\', 'u', '0', '0', hex[u[i] >> 4], hex[u[i] & 15] };
             sl_buf_append(o, e, 6);
         }
     }
@@ -51,7 +79,8 @@ int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
 
     sl_batch_iter_init(&it, b);
     for (; sl_batch_next(&it, &r); i++) {
-        const struct sl_note *note = b->notes && i < b->notes->n ? &b->notes->at[i] : NULL;
+        const struct sl_note *note = b->notes && b->notes->kind == SL_NOTES_ERRORS &&
+                                     i < b->notes->n ? &b->notes->at[i] : NULL;
         const char *code = e->code, *msg = e->message, *who = e->who, *name = e->name;
         const char *arn = NULL;
         unsigned attempts = e->attempts;

@@ -51,7 +51,9 @@ struct sl_note {
     uint32_t attempts;
     uint16_t by;
 };
+enum sl_notes_kind { SL_NOTES_KEYS, SL_NOTES_ERRORS };
 struct sl_notes {
+    int kind;                     /* enum sl_notes_kind: what the texts are */
     size_t n;
     struct sl_note *at;           /* owned, n entries */
     char *text;                   /* owned */

@@ -76,7 +76,7 @@ static const char *note_value(const struct sl_notes *notes, uint64_t i, const ch
     const struct sl_note *e;
     const char *p, *end;
 
-    if (!notes || i >= notes->n)
+    if (!notes || notes->kind != SL_NOTES_KEYS || i >= notes->n)
         return NULL;
     e = &notes->at[i];
     for (p = notes->text + e->off, end = p + e->len; p < end; p += strlen(p) + 1) {

@@ -81,6 +81,7 @@ static struct sl_notes *make_notes(const struct sl_tf_rec *res, const uint8_t *m
         return NULL;
     }
     no->n = count;
+    no->kind = want == SL_TF_FAILED ? SL_NOTES_ERRORS : SL_NOTES_KEYS;
     p = no->text;
     for (size_t i = 0; i < n; i++) {
         if (marks[i] != want)

@@ -34,7 +34,7 @@ START_TEST(test_backup_envelopes_are_json_lines)
     struct sl_batch *b = batch_of(recs, lens, 2);
     struct sl_envelope e = {
         .stream = "s", .code = "File.RetriesExhausted",
-        .message = "quote \" backslash \\ tab \t bell \x07 high \xc3\xa9",
+        .message = "quote \" backslash \\ tab \t bell \x07 utf8 caf\xc3\xa9 \xe2\x82\xac bad \xff\xc3",
         .who = "sink", .name = "file", .attempts = 7, .tf_names = names, .tf_arns = arns,
         .ntf = 2, .now_ms = 5678,
     };
@@ -56,9 +56,10 @@ START_TEST(test_backup_envelopes_are_json_lines)
     ck_assert_str_eq(json_string_value(json_object_get(j, "errorCode")), "File.RetriesExhausted");
     ck_assert_str_eq(json_string_value(json_object_get(j, "sink")), "file");
     ck_assert_str_eq(json_string_value(json_object_get(j, "rawData")), "cGxhaW4=");
-    /* bytes past ASCII come back one character each, the rest exactly */
-    ck_assert(strncmp(json_string_value(json_object_get(j, "errorMessage")),
-                      "quote \" backslash \\ tab \t bell \x07 high ", 35) == 0);
+    /* UTF-8 comes back as it was, a byte that is not UTF-8 as U+FFFD */
+    ck_assert_str_eq(json_string_value(json_object_get(j, "errorMessage")),
+                     "quote \" backslash \\ tab \t bell \x07 utf8 caf\xc3\xa9 \xe2\x82\xac bad "
+                     "\xef\xbf\xbd\xef\xbf\xbd");
     json_decref(j);
     j = json_loadb(nl + 1, out.len - (size_t)(nl + 1 - (char *)out.data) - 1, 0, &err);
     ck_assert_msg(j != NULL, "line 2 is not JSON: %s", err.text);
@@ -68,6 +69,7 @@ START_TEST(test_backup_envelopes_are_json_lines)
     /* a record with a note speaks for itself: its code, message, transform */
     sl_buf_reset(&out);
     b->notes = calloc(1, sizeof(*b->notes));
+    b->notes->kind = SL_NOTES_ERRORS;
     b->notes->n = 2;
     b->notes->at = calloc(2, sizeof(struct sl_note));
     b->notes->text = malloc(64);
@@ -85,6 +87,17 @@ START_TEST(test_backup_envelopes_are_json_lines)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "attemptsMade")), 4);
     ck_assert_ptr_null(json_object_get(j, "sink"));
     json_decref(j);
+    /* notes that are a transform's partition keys say nothing of errors */
+    b->notes->kind = SL_NOTES_KEYS;
+    sl_buf_reset(&out);
+    ck_assert_int_eq(sl_backup_envelopes(b, &e, &out), SL_OK);
+    j = json_loadb((const char *)out.data, (size_t)((char *)memchr(out.data, '\n', out.len) -
+                                                    (char *)out.data), 0, &err);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "errorCode")), "File.RetriesExhausted");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "sink")), "file");
+    json_decref(j);
+    b->notes->kind = SL_NOTES_ERRORS;
     /* too big for the buffer: refused, not truncated into bad JSON */
     struct sl_buf small;
     sl_buf_init(&small, 64);
