@@ -91,8 +91,8 @@ struct sl_batch {
                                    * order of the keys; owned; NULL: none */
     size_t partition_len;         /* its bytes; parts picked from it copy it */
     int transformed;              /* went through its stream's chain already (or none) */
-    int copy;                     /* a source-record copy (backup = all): settles
-                                   * nothing, counts nothing */
+    int copy;                     /* a source-record copy (backup = all): counted in
+                                   * no settled counter (process.h) */
     struct sl_notes *notes;       /* per-record notes, owned; NULL: none */
     struct sl_batch *root;        /* a part: the sealed batch it came from; else NULL */
     _Atomic unsigned parts;       /* a root: its unreleased parts, itself included */

@@ -303,6 +303,8 @@ static void to_backup(struct worker *w, struct sl_batch *b)
     if (b->copy) {
         sl_stat_add(&g->stream->stats.source_backup_records, b->nrecords);
         sl_stat_add(&g->stream->stats.source_backup_bytes, b->bytes);
+        atomic_fetch_sub_explicit(&g->stream->stats.source_backup_pending, b->bytes,
+                                  memory_order_relaxed);
         sl_batch_release(b, SL_OUTCOME_DELIVERED);
         return;
     }
@@ -413,6 +415,7 @@ static struct sl_batch *transform(struct worker *w, struct sl_batch *b)
     part_to_backup(w, p.failed, SL_BK_PROCESSING_FAILED, "a transform failed these records");
     if (p.copy) {
         p.copy->in_backup = 1;
+        sl_stat_add(&g->stream->stats.source_backup_pending, p.copy->bytes);
         push_back(w->d, p.copy, 0);
     }
     if (p.release)

@@ -100,7 +100,7 @@ uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st)
     struct sl_stats_snapshot s;
 
     sl_stats_snapshot(st, &s);
-    return s.received_total_bytes - s.settled_bytes;
+    return s.received_total_bytes - s.settled_bytes + LD(st->source_backup_pending);
 }
 
 void sl_histogram_observe(struct sl_histogram *h, double seconds)
@@ -369,6 +369,12 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_source_backup_bytes_total{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)LD(s[i].st->source_backup_bytes));
+    family(o, "sluice_source_backup_pending_bytes", "gauge",
+           "Bytes of source copies (backup = all) not yet written; they count toward "
+           "max_buffered.");
+    for (size_t i = 0; i < n; i++)
+        sl_buf_printf(o, "sluice_source_backup_pending_bytes{stream=\"%s\"} %llu\n", s[i].name,
+                      (unsigned long long)LD(s[i].st->source_backup_pending));
     labelled(o, s, n, NULL, "sluice_delivery_retries_total",
              "Delivery attempts that failed and will be retried, by cause.", "cause",
              sl_retry_cause_names, SL_RETRY_NCAUSES, OFF(retries), 1);

@@ -82,6 +82,8 @@ struct sl_stream_stats {
     struct sl_histogram delivery;
     struct sl_sink_stats sink;
     _Atomic uint64_t source_backup_records, source_backup_bytes;   /* backup = all */
+    _Atomic uint64_t source_backup_pending;   /* bytes of source copies not yet written:
+                                               * held too (their records have settled) */
     struct sl_tf_stats tf[SL_TF_STATS_MAX];
     _Atomic size_t ntf;                 /* slots published (release) */
 };
@@ -112,7 +114,8 @@ struct sl_stats_snapshot {
     uint64_t settled_records, settled_bytes;   /* delivered + backed up + dropped */
 };
 void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapshot *s);
-/* Bytes received and not yet settled: what backpressure compares. */
+/* Bytes received and not yet settled, plus source copies not yet written:
+ * what backpressure compares. */
 uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st);
 
 void sl_histogram_observe(struct sl_histogram *h, double seconds);

@@ -11,7 +11,10 @@
  *  - failed:  the source records that failed, each with a note of its
  *             error (batch.h), for the backup path;
  *  - copy:    with backup = all, a copy of every source record for the
- *             source backup (it counts nothing and settles nothing).
+ *             source backup. It counts in no settled counter (its records
+ *             are counted where they went) but in the stream's pending
+ *             source-backup bytes, which backpressure sees; like any part it
+ *             keeps its root batch (memory, ticket, generation) until written.
  * Partition keys a transform set travel as the ok part's notes.
  *
  * Threads: a stage belongs to one delivery worker.

@@ -10,10 +10,11 @@ The plugin is examples/transform_upper.c, built by make next to the daemon.
 """
 import os
 import subprocess
+import threading
 import unittest
 
-from harness import (BIN, KEY_RE, SluiceTestCase, make_records, scaled, split_records,
-                     wait_for)
+from harness import (BIN, KEY_RE, SluiceTestCase, join_records, make_records, scaled,
+                     send_payload, split_records, wait_for)
 
 PLUGIN = os.path.join(os.path.dirname(BIN), "transform_upper.so")
 BADABI = os.path.join(os.path.dirname(BIN), "transform_badabi.so")
@@ -122,6 +123,43 @@ class TransformTest(SluiceTestCase):
         self.assertSameRecords([e["raw"] for e in failed], [b"bad one", b"bad two"])
         d.stop()
 
+    def test_source_copies_count_toward_max_buffered(self):
+        d = self.sluice({"c": {"transforms": "up", "buffer_interval": "100ms",
+                               "buffer_size": "64KiB", "max_buffered": "256KiB",
+                               "max_record_size": "4KiB", "backup": "all"}},
+                        transforms={"up": self.upper()}, start=False)
+        blocker = d.block("c", "blocked-backup", "backup", key="backup.path")
+        d.start()
+        recs = make_records(20000, tag=b"cp-")                 # ~4 MB
+        result = {}
+        producer = threading.Thread(target=lambda: result.setdefault(
+            "r", send_payload(d.port("c"), join_records(recs), chunk=64 * 1024,
+                              timeout=scaled(60))), daemon=True)
+        producer.start()
+        # the records are delivered, but their copies cannot be written: they
+        # are held, and the producer is pushed back
+        wait_for(lambda: d.metrics().get("sluice_source_backup_pending_bytes", stream="c")
+                 >= 128 * 1024, scaled(15), msg="copies held")
+        m1 = d.metrics()
+        wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="c",
+                                         sink="file", cause="backup") >= 3,
+                 scaled(15), msg="copies retried")
+        m2 = d.metrics()
+        got = m2.sum("sluice_bytes_received_total", stream="c")
+        self.assertLess(got, 2 << 20, "the producer was not pushed back")
+        self.assertEqual(got, m1.sum("sluice_bytes_received_total", stream="c"),
+                         "nothing more came in while the copies were held")
+        self.assertTrue(producer.is_alive())
+        os.remove(blocker)
+        producer.join(scaled(60))
+        self.assertTrue(result["r"].eof)
+        m = settled(d, "c", 20000)
+        wait_for(lambda: d.metrics().get("sluice_source_backup_records_total", stream="c")
+                 == 20000, scaled(20), msg="every copy written")
+        self.assertEqual(d.metrics().get("sluice_source_backup_pending_bytes", stream="c"), 0)
+        self.assertBalanced(m, "c")
+        d.stop()
+
     def test_failed_records_wait_for_a_broken_backup(self):
         d = self.sluice({"w": {"transforms": "up", "buffer_interval": "200ms"}},
                         transforms={"up": self.upper(fail_on="bad")}, start=False)
@@ -129,10 +167,10 @@ class TransformTest(SluiceTestCase):
         d.start()
         d.send([b"ok 1", b"bad 1", b"ok 2"], conns=1)
         wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="w",
-                                         sink="file", cause="backup") >= 1,
-                 scaled(10), msg="backup write retried")
+                                         sink="file", cause="backup") >= 1 and
+                 d.metrics().get("sluice_records_delivered_total", stream="w", sink="file") == 2,
+                 scaled(10), msg="backup write retried, the good records delivered")
         m = d.metrics()
-        self.assertEqual(m.get("sluice_records_delivered_total", stream="w", sink="file"), 2)
         self.assertEqual(m.get("sluice_records_buffered", stream="w"), 1, "held, not dropped")
         self.assertBalanced(m, "w")
         os.remove(blocker)
@@ -150,9 +188,21 @@ class TransformTest(SluiceTestCase):
         d.reload()
         wait_for(lambda: d.metrics().get("sluice_config_reloads_total", result="success") == 1,
                  scaled(10), msg="reloaded")
-        d.send([b"second"], conns=1)
-        settled(d, "r", 2)
-        self.assertSameRecords(d.read_records("r"), [b"FIRST", b"second"])
+        # the reload applies to the batches sealed after the batcher takes it:
+        # send until one record comes out untouched, then every later one must
+        sent = [b"first"]
+        def plain():
+            sent.append(b"second-%d" % len(sent))
+            d.send([sent[-1]], conns=1)
+            settled(d, "r", len(sent))
+            return sent[-1] in d.read_records("r")
+        wait_for(plain, scaled(20), interval=0.05, msg="the new chain in use")
+        d.send([b"third"], conns=1)
+        settled(d, "r", len(sent) + 1)
+        got = d.read_records("r")
+        self.assertIn(b"FIRST", got)
+        self.assertIn(b"third", got)
+        self.assertEqual(len(got), len(sent) + 1)
         d.stop()
 
     def test_replay_of_failed_records_delivers_them(self):
