@@ -18,7 +18,8 @@
  * returns its state, or -1 with "KEY: why"; process() is called from
  * several delivery workers at once, so the state is read-only after
  * create(); it answers for each record through the host's functions (a
- * record it says nothing about stays Ok and unchanged); destroy() frees.
+ * record it says nothing about stays Ok and unchanged) and returns
+ * SL_TF_DONE, SL_TF_FAIL_BATCH or SL_TF_RETRY; destroy() frees.
  */
 #define _GNU_SOURCE             /* memmem */
 #include <stdio.h>
@@ -80,17 +81,17 @@ static int upper_process(void *state, const struct sl_tf_batch *b, struct sl_tf_
     for (size_t i = 0; i < b->nrecords; i++) {
         const struct sl_record *r = &b->records[i];
         if (r->len == 0 && u->drop_empty) {
-            h->drop(b->out, i);
+            h->set_dropped(b->out, i);
             continue;
         }
         if (u->fail_on[0] && memmem(r->data, r->len, u->fail_on, strlen(u->fail_on))) {
-            h->fail(b->out, i, "Upper.Refused", "the record holds the fail_on text");
+            h->set_failed(b->out, i, "Upper.Refused", "the record holds the fail_on text");
             continue;
         }
         /* small records in a stack buffer; set_data copies what it gets */
         char *p = r->len <= sizeof(small) ? small : malloc(r->len);
         if (!p)
-            return -1;
+            return SL_TF_RETRY;               /* out of memory: try the batch later */
         for (uint32_t k = 0; k < r->len; k++) {
             char c = (char)r->data[k];
             p[k] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
@@ -103,9 +104,9 @@ static int upper_process(void *state, const struct sl_tf_batch *b, struct sl_tf_
         if (p != small)
             free(p);
         if (rc != 0)
-            return -1;
+            return SL_TF_RETRY;               /* sluice is out of memory */
     }
-    return 0;
+    return SL_TF_DONE;
 }
 
 static void upper_destroy(void *state)
@@ -115,6 +116,7 @@ static void upper_destroy(void *state)
 
 const struct sl_transform_ops sluice_transform = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "upper",
     .create = upper_create,
     .process = upper_process,

@@ -42,6 +42,7 @@ struct sl_delivery {
     uint64_t seq;                  /* next queue sequence number */
     size_t active;                 /* batches being delivered by a worker */
     int stopping;
+    _Atomic int out_of_time;       /* main -> transforms: stop waiting (host->stopping) */
     unsigned nworkers;
     pthread_t *threads;
 };
@@ -404,8 +405,11 @@ static struct sl_batch *transform(struct worker *w, struct sl_batch *b)
         b->transformed = 1;
         return b;
     }
-    if (sl_stage_run(w->stage, b, &p) != SL_OK) {
-        snprintf(b->last_error, sizeof(b->last_error), "out of memory running transforms");
+    int rc = sl_stage_run(w->stage, b, &p);
+    if (rc != SL_OK) {
+        snprintf(b->last_error, sizeof(b->last_error), "%s",
+                 rc == SL_ENOMEM ? "out of memory running transforms"
+                                 : "a transform asked to be tried again later");
         b->backup_tries++;
         retry_later(w, b, SL_RETRY_SINK, NULL);
         return NULL;
@@ -559,7 +563,7 @@ struct sl_delivery *sl_delivery_new(unsigned nworkers)
             goto fail;
         w->d = d;
         w->comp = sl_compressor_new();
-        w->stage = sl_stage_new();
+        w->stage = sl_stage_new(&d->out_of_time);
         sl_buf_init(&w->out, (size_t)1 << 31);
         sl_buf_init(&w->env, (size_t)1 << 31);
         if (getrandom(&w->rnd, sizeof(w->rnd), 0) != sizeof(w->rnd) || w->rnd == 0)
@@ -601,6 +605,7 @@ void sl_delivery_free(struct sl_delivery *d)
 
     if (!d)
         return;
+    atomic_store(&d->out_of_time, 1);   /* a transform waiting on a call gives up */
     pthread_mutex_lock(&d->lock);
     d->stopping = 1;
     pthread_cond_broadcast(&d->work);

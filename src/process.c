@@ -17,7 +17,7 @@ struct sl_stage {
     size_t cap;
 };
 
-struct sl_stage *sl_stage_new(void)
+struct sl_stage *sl_stage_new(const _Atomic int *stop)
 {
     struct sl_stage *s = calloc(1, sizeof(*s));
 
@@ -25,6 +25,8 @@ struct sl_stage *sl_stage_new(void)
         free(s);
         return NULL;
     }
+    if (s)
+        sl_tf_run_set_stop(s->run, stop);
     return s;
 }
 
@@ -147,9 +149,10 @@ int sl_stage_run(struct sl_stage *s, struct sl_batch *b, struct sl_processed *ou
     sl_batch_iter_init(&it, b);
     while (sl_batch_next(&it, &s->recs[n]))
         n++;
-    if (sl_tf_run_chain(s->run, g->chain_of, g->nchain, g->tf_stats, g->conf->name, s->recs,
-                        n) != SL_OK)
-        return SL_ENOMEM;
+    int rc = sl_tf_run_chain(s->run, g->chain_of, g->nchain, g->tf_stats, g->conf->name,
+                             s->recs, n);
+    if (rc != SL_OK)
+        return rc;
     res = sl_tf_run_recs(s->run);
     for (size_t i = 0; i < n; i++) {
         s->marks[i] = res[i].status;

@@ -22,6 +22,8 @@
 #ifndef SL_PROCESS_H
 #define SL_PROCESS_H
 
+#include <stdatomic.h>
+
 #include "batch.h"
 
 struct sl_stage;
@@ -31,11 +33,14 @@ struct sl_processed {
     int release;                  /* b lives on only in parts: release it */
 };
 
-struct sl_stage *sl_stage_new(void);
+/* <stop>: what the transforms' host->stopping() reads (NULL: never). */
+struct sl_stage *sl_stage_new(const _Atomic int *stop);
 void sl_stage_free(struct sl_stage *s);
 
 /* Runs the chain of <b>'s generation over <b> (a sealed batch, not yet
- * transformed). SL_OK with <out> set, or SL_ENOMEM (b unchanged: retry). */
+ * transformed). SL_OK with <out> set; SL_ENOMEM or SL_EAGAIN: <b> is
+ * unchanged, to be run again later (every transform again: a lambda is
+ * invoked again and counted again). */
 int sl_stage_run(struct sl_stage *s, struct sl_batch *b, struct sl_processed *out);
 
 #endif

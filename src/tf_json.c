@@ -99,12 +99,12 @@ static int failf(struct sl_tf_error *f, const char *code, const char *fmt, ...)
     return E_FAILED;
 }
 
-/* Answers process() when out of memory; returns -1. */
+/* Answers process() when out of memory: the batch is tried again later. */
 static int nomem(struct sl_tf_error *err, const char *type)
 {
     snprintf(err->code, sizeof(err->code), "Sluice.OutOfMemory");
     snprintf(err->message, sizeof(err->message), "out of memory in %s", type);
-    return -1;
+    return SL_TF_RETRY;
 }
 
 /* "a string", "an object", ... for messages. */
@@ -380,7 +380,7 @@ static int run_edits(const void *state, const struct sl_tf_batch *b, struct sl_t
         if (rc == E_CHANGED)
             rc = emit(b, i, root) == 0 ? E_SAME : E_NOMEM;
         else if (rc == E_FAILED)
-            rc = b->host->fail(b->out, i, f.code, f.message) == 0 ? E_SAME : E_NOMEM;
+            rc = b->host->set_failed(b->out, i, f.code, f.message) == 0 ? E_SAME : E_NOMEM;
         json_decref(root);
         if (rc == E_NOMEM)
             return nomem(err, type);
@@ -621,6 +621,7 @@ static void plain_destroy(void *state)
 
 const struct sl_transform_ops sl_tf_json_timestamp = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "json_timestamp",
     .create = ts_create,
     .process = ts_process,
@@ -736,6 +737,7 @@ static int set_process(void *state, const struct sl_tf_batch *b, struct sl_tf_er
 
 const struct sl_transform_ops sl_tf_json_set = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "json_set",
     .create = set_create,
     .process = set_process,
@@ -853,6 +855,7 @@ static int rename_process(void *state, const struct sl_tf_batch *b, struct sl_tf
 
 const struct sl_transform_ops sl_tf_json_rename = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "json_rename",
     .create = rename_create,
     .process = rename_process,
@@ -931,6 +934,7 @@ static int drop_process(void *state, const struct sl_tf_batch *b, struct sl_tf_e
 
 const struct sl_transform_ops sl_tf_json_drop = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "json_drop",
     .create = drop_create,
     .process = drop_process,
@@ -1035,13 +1039,13 @@ static int filter_process(void *state, const struct sl_tf_batch *b, struct sl_tf
         if (oom)
             return nomem(err, "json_filter");
         if (!root) {
-            rc = b->host->fail(b->out, i, f.code, f.message);
+            rc = b->host->set_failed(b->out, i, f.code, f.message);
         } else {
             v = path_get(root, &s->field);
             drop = s->cond == IF_MISSING ? !v
                  : s->cond == IF_EQUALS  ? v && same(v, s->value)
                                          : !v || !same(v, s->value);
-            rc = drop ? b->host->drop(b->out, i) : 0;
+            rc = drop ? b->host->set_dropped(b->out, i) : 0;
             json_decref(root);
         }
         if (rc != 0)
@@ -1052,6 +1056,7 @@ static int filter_process(void *state, const struct sl_tf_batch *b, struct sl_tf
 
 const struct sl_transform_ops sl_tf_json_filter = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "json_filter",
     .create = filter_create,
     .process = filter_process,
@@ -1101,7 +1106,7 @@ static int validate_process(void *state, const struct sl_tf_batch *b, struct sl_
         if (oom)
             return nomem(err, "json_validate");
         if (!root)
-            rc = b->host->fail(b->out, i, f.code, f.message);
+            rc = b->host->set_failed(b->out, i, f.code, f.message);
         json_decref(root);
         if (rc != 0)
             return nomem(err, "json_validate");
@@ -1111,6 +1116,7 @@ static int validate_process(void *state, const struct sl_tf_batch *b, struct sl_
 
 const struct sl_transform_ops sl_tf_json_validate = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "json_validate",
     .create = validate_create,
     .process = validate_process,

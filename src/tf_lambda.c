@@ -69,6 +69,7 @@
 #define ACCOUNT_LEN   12
 #define HEAD_MAX      4096             /* the body's head: ids, ARN, region */
 #define MSG_MAX       512              /* a failure's message */
+#define STOPPING      (-2)             /* sluice is stopping: give up, retry later */
 #define KEY_LEN_MAX   255              /* what the host keeps of a partition key */
 #define VALUE_LEN_MAX 1023             /* ... and of its value */
 
@@ -457,6 +458,16 @@ static void describe_function_error(const struct sl_buf *body, char *out, size_t
             *p = ' ';
 }
 
+/* libcurl's progress callback: a nonzero answer aborts the transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const struct sl_tf_batch *b = arg;
+
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return b->host->stopping(b->out);
+}
+
 /* One POST of the body, its answer into <a>. -1: out of memory, 0: no
  * libcurl handle, 1: done (<cc>, <status>, <errbuf> say how). */
 static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status,
@@ -498,6 +509,9 @@ static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status
                                                           l->timeout_ms : 10000));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);   /* sluice stopping */
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->b);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     *cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
@@ -510,7 +524,7 @@ static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status
 /*
  * Sends the body once. Returns 1 with the answer in c->answer when it is a
  * 2xx without a function error, 0 with <v> filled when the attempt failed,
- * -1 when out of memory.
+ * -1 when out of memory, STOPPING when sluice is.
  */
 static int invoke(struct call *c, struct verdict *v)
 {
@@ -533,6 +547,8 @@ static int invoke(struct call *c, struct verdict *v)
                  c->l->max_response);
         return 0;
     }
+    if (cc == CURLE_ABORTED_BY_CALLBACK)
+        return STOPPING;
     if (cc != CURLE_OK) {
         snprintf(v->message, sizeof(v->message), "%s: %s",
                  cc == CURLE_OPERATION_TIMEDOUT ? "no answer within the timeout"
@@ -597,7 +613,7 @@ static int fail_rec(struct call *c, size_t i, const char *code, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return c->b->host->fail(c->b->out, i, code, msg);
+    return c->b->host->set_failed(c->b->out, i, code, msg);
 }
 
 /* The batch index an answer's recordId names, if it is one of [start, end):
@@ -705,7 +721,7 @@ static int apply_one(struct call *c, size_t i, json_t *e)
     if (str_is(result, "Ok"))
         return apply_ok(c, i, e);
     if (str_is(result, "Dropped"))
-        return c->b->host->drop(c->b->out, i);
+        return c->b->host->set_dropped(c->b->out, i);
     if (str_is(result, "ProcessingFailed"))
         return fail_rec(c, i, "Lambda.ProcessingFailedStatus",
                         "the function returned result ProcessingFailed for recordId %zu", i);
@@ -747,18 +763,25 @@ static int apply(struct call *c, json_t *root, size_t start, size_t end)
     return 0;
 }
 
-static void sleep_ms(int64_t ms)
+/* Waits <ms> between attempts, in slices, unless sluice is stopping:
+ * 0, or STOPPING. */
+static int pause_ms(const struct sl_tf_batch *b, int64_t ms)
 {
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    for (int64_t left = ms; left > 0; left -= 50) {
+        int64_t n = left < 50 ? left : 50;
+        struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)n * 1000000L };
+        if (b->host->stopping(b->out))
+            return STOPPING;
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+    return b->host->stopping(b->out) ? STOPPING : 0;
 }
 
 /*
  * Invokes the function on the body built for records [start, end), trying
  * again as the rules say, and settles every one of those records.
- * -1: out of memory.
+ * -1: out of memory; STOPPING.
  */
 static int run_invocation(struct call *c, size_t start, size_t end)
 {
@@ -771,7 +794,7 @@ static int run_invocation(struct call *c, size_t start, size_t end)
         new_uuid(c, (char *)c->body.data + ID_OFF);
         int rc = invoke(c, &v);
         if (rc < 0)
-            return -1;
+            return rc;
         if (rc == 1 && !(root = parse_answer(c, &v)))
             rc = 0;
         if (b->host->invocation(b->out, rc == 1) != 0) {
@@ -798,16 +821,18 @@ static int run_invocation(struct call *c, size_t start, size_t end)
                     (unsigned long long)suppressed);
         if (last) {
             for (size_t i = start; i < end; i++)
-                if (b->host->fail(b->out, i, v.code, v.message) != 0 ||
+                if (b->host->set_failed(b->out, i, v.code, v.message) != 0 ||
                     b->host->attempts(b->out, i, attempt) != 0)
                     return -1;
             return 0;
         }
-        sleep_ms(sl_backoff_delay(&retry_backoff, attempt, next_rnd(c)));
+        if (pause_ms(b, sl_backoff_delay(&retry_backoff, attempt, next_rnd(c))) != 0)
+            return STOPPING;
     }
 }
 
-/* Cuts the batch into invocations and runs each. -1: out of memory. */
+/* Cuts the batch into invocations and runs each. -1: out of memory;
+ * STOPPING. */
 static int run_batch(struct call *c)
 {
     const struct sl_tf_batch *b = c->b;
@@ -838,8 +863,9 @@ static int run_batch(struct call *c)
         if (i == start)
             continue;
         sl_buf_append(&c->body, TAIL, LIT(TAIL));     /* room kept by append_record */
-        if (run_invocation(c, start, i) != 0)
-            return -1;
+        int rc = run_invocation(c, start, i);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -862,9 +888,12 @@ static int lambda_process(void *state, const struct sl_tf_batch *b, struct sl_tf
         goto out;
     rc = run_batch(&c);
 out:
-    if (rc != 0) {
-        snprintf(err->code, sizeof(err->code), "Sluice.OutOfMemory");
-        snprintf(err->message, sizeof(err->message), "out of memory in the lambda transform");
+    if (rc != 0) {           /* out of memory, or sluice stopping: try again later */
+        snprintf(err->code, sizeof(err->code), "%s",
+                 rc == STOPPING ? "Sluice.Stopping" : "Sluice.OutOfMemory");
+        snprintf(err->message, sizeof(err->message), "%s",
+                 rc == STOPPING ? "sluice is stopping" : "out of memory in the lambda transform");
+        rc = SL_TF_RETRY;
     }
     free(c.seen);
     sl_buf_destroy(&c.head);
@@ -876,6 +905,7 @@ out:
 
 const struct sl_transform_ops sl_tf_lambda = {
     .abi = SL_TRANSFORM_ABI,
+    .size = sizeof(struct sl_transform_ops),
     .name = "lambda",
     .create = lambda_create,
     .process = lambda_process,

@@ -2,6 +2,7 @@
 #include "tf_plugin.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "sluice/err.h"
@@ -36,7 +37,8 @@ int sl_tf_plugin_load(const char *path, const struct sl_transform_ops **ops, voi
         dlclose(h);
         return SL_EINVAL;
     }
-    if (!o->create || !o->process || !o->destroy) {
+    if (o->size < offsetof(struct sl_transform_ops, destroy) + sizeof(o->destroy) ||
+        !o->create || !o->process || !o->destroy) {
         snprintf(err, errlen, "path: %s leaves create, process or destroy unset", path);
         dlclose(h);
         return SL_EINVAL;

@@ -147,11 +147,18 @@ struct sl_tf_run {
     size_t *map;
     struct block *blocks;          /* the arena: blocks in use, newest first */
     struct block *spare;           /* emptied blocks, kept for the next runs */
+    size_t spare_bytes;            /* ... their capacity, bounded */
+    const _Atomic int *stop;       /* set: shutting down, out of time; may be NULL */
 };
 
 struct sl_tf_run *sl_tf_run_new(void)
 {
     return calloc(1, sizeof(struct sl_tf_run));
+}
+
+void sl_tf_run_set_stop(struct sl_tf_run *r, const _Atomic int *stop)
+{
+    r->stop = stop;
 }
 
 static void free_blocks(struct block *b)
@@ -185,6 +192,7 @@ static void *arena_alloc(struct sl_tf_run *r, size_t n)
         if (r->spare && r->spare->cap >= n) {
             b = r->spare;
             r->spare = b->next;
+            r->spare_bytes -= b->cap;
         } else {
             size_t cap = n > BLOCK_MIN ? n : BLOCK_MIN;
             if (!(b = malloc(sizeof(*b) + cap)))
@@ -199,20 +207,22 @@ static void *arena_alloc(struct sl_tf_run *r, size_t n)
     return b->data + b->used - n;
 }
 
-/* Empties the arena, keeping its blocks for the next run (the big ones that
- * one odd record needed are let go). */
+/* Empties the arena, keeping up to SPARE_MAX of its blocks for the next
+ * run (not the big ones that one odd record needed). */
+#define SPARE_MAX (16u << 20)
 static void arena_reset(struct sl_tf_run *r)
 {
     struct block *b = r->blocks, *next;
 
     for (; b; b = next) {
         next = b->next;
-        if (b->cap > 4 * BLOCK_MIN) {
+        if (b->cap > 4 * BLOCK_MIN || r->spare_bytes + b->cap > SPARE_MAX) {
             free(b);
             continue;
         }
         b->next = r->spare;
         r->spare = b;
+        r->spare_bytes += b->cap;
     }
     r->blocks = NULL;
 }
@@ -301,6 +311,11 @@ static int host_set_key(struct sl_tf_out *o, size_t i, const char *key, const ch
     return 0;
 }
 
+static int host_stopping(struct sl_tf_out *o)
+{
+    return o->run->stop && atomic_load_explicit(o->run->stop, memory_order_relaxed);
+}
+
 static int host_invocation(struct sl_tf_out *o, int ok)
 {
     o->invocations++;
@@ -321,8 +336,10 @@ static int host_attempts(struct sl_tf_out *o, size_t i, unsigned n)
 }
 
 static const struct sl_tf_host host = {
-    .set_data = host_set_data, .drop = host_drop, .fail = host_fail,
+    .size = sizeof(struct sl_tf_host),
+    .set_data = host_set_data, .set_dropped = host_drop, .set_failed = host_fail,
     .set_key = host_set_key, .invocation = host_invocation, .attempts = host_attempts,
+    .stopping = host_stopping,
 };
 
 /* Grows the run to <n> records. */
@@ -373,15 +390,20 @@ static int step(struct sl_tf_run *r, struct sl_tf *t, unsigned by, struct sl_tf_
     struct sl_tf_batch b = { .records = r->view, .nrecords = o.n, .stream = stream,
                              .host = &host, .out = &o };
     rc = t->ops->process(t->state, &b, &e);
-    if (o.any_failed_call)
-        return SL_ENOMEM;
-    if (rc != 0) {
+    if (rc == SL_TF_RETRY || o.any_failed_call)
+        return SL_EAGAIN;           /* forget this run; the batch comes back */
+    if (rc != SL_TF_DONE && rc != SL_TF_FAIL_BATCH) {
+        snprintf(e.code, sizeof(e.code), "Transform.Error");
+        snprintf(e.message, sizeof(e.message), "process() returned %d, which is no result",
+                 rc);
+    }
+    if (rc != SL_TF_DONE) {
         /* the whole batch fails with the transform's error */
         char code[64];
         snprintf(code, sizeof(code), "%s", e.code[0] ? e.code : "Transform.Error");
         for (size_t i = 0; i < o.n; i++)
             if (host_fail(&o, i, code, e.message[0] ? e.message : "the transform failed") != 0)
-                return SL_ENOMEM;
+                return SL_EAGAIN;
         if (o.invocations == 0)
             host_invocation(&o, 0);
     } else if (o.invocations == 0) {
@@ -413,10 +435,12 @@ int sl_tf_run_chain(struct sl_tf_run *r, struct sl_tf *const *chain, size_t n,
     for (size_t i = 0; i < nrecords; i++)
         r->recs[i] = (struct sl_tf_rec){ .status = SL_TF_OK, .data = records[i].data,
                                          .len = records[i].len };
-    for (size_t k = 0; k < n; k++)
-        if (step(r, chain[k], (unsigned)k, stats ? stats[k] : NULL, stream, records,
-                 nrecords) != SL_OK)
-            return SL_ENOMEM;
+    for (size_t k = 0; k < n; k++) {
+        int rc = step(r, chain[k], (unsigned)k, stats ? stats[k] : NULL, stream, records,
+                      nrecords);
+        if (rc != SL_OK)
+            return rc;
+    }
     return SL_OK;
 }
 

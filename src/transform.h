@@ -20,6 +20,7 @@
 #ifndef SL_TRANSFORM_H
 #define SL_TRANSFORM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,12 +80,16 @@ struct sl_tf_run;
 
 struct sl_tf_run *sl_tf_run_new(void);
 void sl_tf_run_free(struct sl_tf_run *r);
+/* What host->stopping() reads: a flag the run's owner sets when it is
+ * shutting down out of time (NULL: never). */
+void sl_tf_run_set_stop(struct sl_tf_run *r, const _Atomic int *stop);
 
 /*
  * Runs <chain> (<n> instances) over <nrecords> records. <stats> has one
  * slot per instance (NULL: not counted). Afterwards sl_tf_run_recs()
- * gives each record's fate, valid until the next run. SL_OK, or SL_ENOMEM
- * (nothing can be said of the records then).
+ * gives each record's fate, valid until the next run. SL_OK; SL_ENOMEM or
+ * SL_EAGAIN (a transform asked to be tried again later): nothing can be
+ * said of the records then, and the batch is to be run again.
  */
 int sl_tf_run_chain(struct sl_tf_run *r, struct sl_tf *const *chain, size_t n,
                     struct sl_tf_stats *const *stats, const char *stream,

@@ -423,6 +423,18 @@ class LambdaInvocationTest(LambdaTestCase):
         self.assertSameRecords(d.read_records("s"), [r.upper() for r in recs], "delivered")
         self.check_envelopes(d, srv.url, {})
 
+    def test_shutdown_timeout_cuts_a_slow_invocation(self):
+        srv = self.server(L.slow(30.0, then=L.echo()))
+        d = self.lambda_sluice(srv.url, tf={"timeout": "25s", "retries": "2"},
+                               process={"shutdown_timeout": "1s"})
+        d.send(make_records(5, tag=b"cut-"), conns=1)
+        wait_for(lambda: srv.count() >= 1, 10, msg="an invocation in flight")
+        t0 = time.monotonic()
+        d.stop()                      # exit 0: the batch is abandoned, and logged
+        self.assertLess(time.monotonic() - t0, 10, "shutdown waited for the function")
+        self.assertIn("shutdown timed out: batch not delivered", d.log())
+        self.assertEqual(srv.count(), 1, "not invoked again while stopping")
+
     def test_reload_points_the_transform_at_another_function(self):
         first = self.server(L.echo(upper=True))
         second = self.server(L.per_record(lambda rec, data: [L.ok(rec, data[::-1])]))

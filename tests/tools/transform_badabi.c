@@ -11,6 +11,7 @@ static int never(void)
 
 const struct sl_transform_ops sluice_transform = {
     .abi = SL_TRANSFORM_ABI + 1,
+    .size = sizeof(struct sl_transform_ops),
     .name = "badabi",
     .create = (void *)never,
     .process = (void *)never,

@@ -219,9 +219,9 @@ static int tf_process(void *state, const struct sl_tf_batch *b, struct sl_tf_err
         int k = rec_index(&b->records[i]);
         char up[16];
         if (k % 10 == 1)
-            b->host->drop(b->out, i);
+            b->host->set_dropped(b->out, i);
         else if (k % 10 == 2)
-            (b->host->fail)(b->out, i, "Test.Refused", "ends in 2");
+            b->host->set_failed(b->out, i, "Test.Refused", "ends in 2");
         else if (k % 10 == 5)
             b->host->set_data(b->out, i, up, (size_t)snprintf(up, sizeof(up), "R%d", k));
     }
@@ -231,7 +231,8 @@ static int tf_process(void *state, const struct sl_tf_batch *b, struct sl_tf_err
 static void tf_destroy(void *state) { (void)state; }
 
 static const struct sl_transform_ops tf_ops = {
-    .abi = SL_TRANSFORM_ABI, .name = "test", .create = tf_create, .process = tf_process,
+    .abi = SL_TRANSFORM_ABI, .size = sizeof(struct sl_transform_ops), .name = "test",
+    .create = tf_create, .process = tf_process,
     .destroy = tf_destroy,
 };
 

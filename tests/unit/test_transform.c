@@ -4,6 +4,7 @@
  * whole-batch failures and counters.
  */
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,9 @@ static int a_process(void *state, const struct sl_tf_batch *b, struct sl_tf_erro
     for (size_t i = 0; i < b->nrecords; i++) {
         const struct sl_record *r = &b->records[i];
         if (r->len == 4 && memcmp(r->data, "drop", 4) == 0)
-            b->host->drop(b->out, i);
+            b->host->set_dropped(b->out, i);
         else if (r->len == 3 && memcmp(r->data, "bad", 3) == 0)
-            (b->host->fail)(b->out, i, "A.Bad", "it said bad"),
+            b->host->set_failed(b->out, i, "A.Bad", "it said bad"),
                 b->host->attempts(b->out, i, 3);
         else if (r->len == 1 && r->data[0] == 'x')
             b->host->set_data(b->out, i, "xx", 2);
@@ -62,6 +63,19 @@ static int c_process(void *state, const struct sl_tf_batch *b, struct sl_tf_erro
     return -1;
 }
 
+/* Step D: asks to be tried again when sluice is stopping, else drops all. */
+static int d_process(void *state, const struct sl_tf_batch *b, struct sl_tf_error *err)
+{
+    (void)state, (void)err;
+    ck_assert_uint_ge(b->host->size, offsetof(struct sl_tf_host, stopping) +
+                                         sizeof(b->host->stopping));
+    if (b->host->stopping(b->out))
+        return SL_TF_RETRY;
+    for (size_t i = 0; i < b->nrecords; i++)
+        b->host->set_dropped(b->out, i);
+    return SL_TF_DONE;
+}
+
 static int nop_create(const struct sl_tf_kv *kv, size_t n, void **st, char *e, size_t el)
 {
     (void)kv, (void)n, (void)e, (void)el;
@@ -70,12 +84,12 @@ static int nop_create(const struct sl_tf_kv *kv, size_t n, void **st, char *e, s
 }
 static void nop_destroy(void *st) { (void)st; }
 
-static const struct sl_transform_ops a_ops = { SL_TRANSFORM_ABI, "a", nop_create, a_process,
-                                               nop_destroy };
-static const struct sl_transform_ops b_ops = { SL_TRANSFORM_ABI, "b", nop_create, b_process,
-                                               nop_destroy };
-static const struct sl_transform_ops c_ops = { SL_TRANSFORM_ABI, "c", nop_create, c_process,
-                                               nop_destroy };
+#define OPS(n, process) { SL_TRANSFORM_ABI, sizeof(struct sl_transform_ops), n, nop_create, \
+                          process, nop_destroy }
+static const struct sl_transform_ops a_ops = OPS("a", a_process);
+static const struct sl_transform_ops b_ops = OPS("b", b_process);
+static const struct sl_transform_ops c_ops = OPS("c", c_process);
+static const struct sl_transform_ops d_ops = OPS("d", d_process);
 
 static void records(struct sl_record *r, const char *const *texts, size_t n)
 {
@@ -186,6 +200,25 @@ START_TEST(test_transform_arena_holds_big_outputs)
 }
 END_TEST
 
+START_TEST(test_transform_retry_when_stopping)
+{
+    static const char *const texts[] = { "p", "q" };
+    struct sl_tf d = { .ops = &d_ops };
+    struct sl_tf *chain[] = { &d };
+    struct sl_record in[2];
+    struct sl_tf_run *r = sl_tf_run_new();
+    _Atomic int stop = 0;
+
+    records(in, texts, 2);
+    sl_tf_run_set_stop(r, &stop);
+    ck_assert_int_eq(sl_tf_run_chain(r, chain, 1, NULL, "s", in, 2), SL_OK);
+    ck_assert_int_eq(sl_tf_run_recs(r)[1].status, SL_TF_DROPPED);
+    atomic_store(&stop, 1);
+    ck_assert_int_eq(sl_tf_run_chain(r, chain, 1, NULL, "s", in, 2), SL_EAGAIN);
+    sl_tf_run_free(r);
+}
+END_TEST
+
 Suite *sl_transform_suite(void)
 {
     Suite *s = suite_create("transform");
@@ -194,6 +227,7 @@ Suite *sl_transform_suite(void)
     tcase_add_test(tc, test_transform_chain_sees_what_is_left);
     tcase_add_test(tc, test_transform_whole_batch_failure);
     tcase_add_test(tc, test_transform_arena_holds_big_outputs);
+    tcase_add_test(tc, test_transform_retry_when_stopping);
     suite_add_tcase(s, tc);
     return s;
 }
