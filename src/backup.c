@@ -84,6 +84,7 @@ int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
         const char *code = e->code, *msg = e->message, *who = e->who, *name = e->name;
         const char *arn = NULL;
         unsigned attempts = e->attempts;
+        int transformed = e->transformed;
 
         if (note) {
             code = b->notes->text + note->off;
@@ -92,6 +93,7 @@ int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
             name = note->by < e->ntf ? e->tf_names[note->by] : "?";
             arn = note->by < e->ntf ? e->tf_arns[note->by] : NULL;
             attempts = note->attempts;
+            transformed = 0;
         }
         /* room for the whole line up front: the appends below cannot fail */
         size_t need = 256 + 6 * (strlen(code) + strlen(msg) + strlen(e->stream) +
@@ -111,6 +113,8 @@ int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
         json_key_str(out, who, name);
         if (arn)
             json_key_str(out, "lambdaArn", arn);
+        if (transformed)
+            sl_buf_append(out, ",\"transformed\":true", 19);
         sl_buf_append(out, "}\n", 2);
     }
     return SL_OK;

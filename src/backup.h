@@ -36,6 +36,7 @@ struct sl_envelope {
     const char *code, *message;   /* records without a note (batch.h) */
     const char *who, *name;       /* "sink" and its name, for those */
     unsigned attempts;            /* ... and their attempts */
+    int transformed;              /* ... their rawData came out of the chain */
     /* Records with a note failed transform number note.by of the chain: */
     const char *const *tf_names;  /* the chain's section names */
     const char *const *tf_arns;   /* a lambda's url, else NULL */

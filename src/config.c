@@ -53,9 +53,6 @@ static const char *const class_enum[] = { "", "STANDARD", "STANDARD_IA", "ONEZON
                                           "DEEP_ARCHIVE", "REDUCED_REDUNDANCY", NULL };
 static const char *const auth_enum[]  = { "none", "token", "sigv4", NULL };
 static const char *const backup_enum[] = { "failed", "all", NULL };
-static const char *const tf_types[]   = { "json_timestamp", "json_set", "json_rename",
-                                          "json_drop", "json_filter", "json_validate",
-                                          "lambda", "plugin", NULL };
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -365,19 +362,11 @@ static void transform_key(struct parse *p, const char *section, const char *name
         return;
     }
     if (strcmp(name, "type") == 0) {
+        /* the type itself is checked with the transform's keys (transform.h) */
         t->type_line = p->line;
-        for (int i = 0; tf_types[i]; i++)
-            if (strcmp(value, tf_types[i]) == 0) {
-                snprintf(t->type, sizeof(t->type), "%s", value);
-                return;
-            }
-        char why[256] = "";
-        for (int i = 0; tf_types[i]; i++) {
-            size_t n = strlen(why);
-            snprintf(why + n, sizeof(why) - n, " %s", tf_types[i]);
-        }
-        perr(p, p->line, section, name, "'%s' is not one of:%s", value, why);
-        snprintf(t->type, sizeof(t->type), "?");
+        if (strlen(value) >= sizeof(t->type))
+            perr(p, p->line, section, name, "'%s' is not a transform type", value);
+        snprintf(t->type, sizeof(t->type), "%s", value);
         return;
     }
     if (strcmp(name, "path") == 0) {
@@ -608,9 +597,16 @@ static void resolve_chain(struct parse *p, struct sl_stream_conf *s, const char 
             if (strlen(p->c->transforms[i].name) == n &&
                 strncmp(p->c->transforms[i].name, q, n) == 0)
                 break;
+        size_t k = 0;
+        while (k < s->nchain && s->chain[k] != i)
+            k++;
         if (i == p->c->ntransforms) {
             perr(p, key_line(s, "transforms"), sec, "transforms",
                  "no [transform %.*s] section", (int)n, q);
+        } else if (k < s->nchain) {
+            perr(p, key_line(s, "transforms"), sec, "transforms",
+                 "%.*s is listed twice (its metrics would count it twice): make a second "
+                 "section", (int)n, q);
         } else if (s->nchain == SL_CHAIN_MAX) {
             perr(p, key_line(s, "transforms"), sec, "transforms", "more than %d transforms",
                  SL_CHAIN_MAX);
@@ -638,7 +634,7 @@ static void check_transforms(struct parse *p)
         else if (plugin && !t->path[0])
             perr(p, t->type_line, sec, "path", "required when type = plugin");
         else if (!plugin && t->path[0])
-            perr(p, t->type_line, sec, "path", "set, but type = %s", t->type);
+            perr(p, t->path_line, sec, "path", "set, but type = %s", t->type);
     }
 }
 
@@ -951,8 +947,7 @@ void sl_config_describe(struct sl_buf *out)
     describe(out, "sluice", process_keys);
     describe(out, "stream NAME", stream_keys);
     sl_buf_printf(out, "[transform NAME]\n  %-18s %s\n  %-18s %s\n  %-18s %s\n", "type",
-                  "json_timestamp, json_set, json_rename, json_drop, json_filter, "
-                  "json_validate, lambda or plugin", "path",
+                  SL_TF_TYPES, "path",
                   "plugin: the shared object to dlopen", "...",
                   "the type's own keys (README.md, Transforms)");
 }

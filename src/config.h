@@ -48,10 +48,12 @@ struct sl_partition_spec {
 /* A [transform NAME] section: its type, and its other keys as written,
  * for the transform's create() to read (transform.h). */
 #define SL_CHAIN_MAX 16
+#define SL_TF_TYPES "json_timestamp, json_set, json_rename, json_drop, json_filter, " \
+                    "json_validate, lambda or plugin"   /* for messages: transform.c has them */
 struct sl_transform_conf {
     char     name[SL_NAME_MAX + 1];
     int      line;                        /* line of the section header */
-    char     type[32];                    /* json_set, ..., lambda, plugin */
+    char     type[32];                    /* SL_TF_TYPES; checked by transform.c */
     int      type_line;
     char     path[PATH_MAX];              /* plugin: the shared object */
     int      path_line;

@@ -239,10 +239,13 @@ static int envelopes(struct worker *w, struct sl_batch *b, const char *code, cha
     const char *names[SL_CHAIN_MAX], *arns[SL_CHAIN_MAX];
     int part = b->backup_reason == SL_BK_PARTITION_FAILED ||
                b->backup_reason == SL_BK_PARTITION_LIMIT;
+    int tf = b->backup_reason == SL_BK_PROCESSING_FAILED;   /* normally each has a note */
     struct sl_envelope e = {
         .stream = c->name, .code = code, .message = b->last_error,
-        .who = part ? "stage" : "sink", .name = part ? "partitioning" : g->sink.ops->name,
-        .attempts = b->attempts, .tf_names = names, .tf_arns = arns, .ntf = g->nchain,
+        .who = part || tf ? "stage" : "sink",
+        .name = part ? "partitioning" : tf ? "transform" : g->sink.ops->name,
+        .attempts = b->attempts, .transformed = g->nchain > 0 && !tf,
+        .tf_names = names, .tf_arns = arns, .ntf = g->nchain,
         .now_ms = sl_clock_wall_ms(),
     };
     int rc;

@@ -26,7 +26,10 @@ static void close_chain(struct sl_gen *g)
 static void bind_stats(struct sl_stream *s, struct sl_gen *g)
 {
     for (size_t i = 0; i < g->nchain; i++)
-        g->tf_stats[i] = sl_stats_tf(&s->stats, g->chain[i].name);
+        if (!(g->tf_stats[i] = sl_stats_tf(&s->stats, g->chain[i].name)))
+            sl_warn("stream=%s transform=%s msg=\"no metrics for this transform: more than "
+                    "%d transform names since start\"", s->name, g->chain[i].name,
+                    SL_TF_STATS_MAX);
 }
 
 struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *conf,

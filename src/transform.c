@@ -47,7 +47,7 @@ int sl_tf_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, s
         if (sl_tf_plugin_load(tc->path, &t->ops, &t->dl, err, errlen) != SL_OK)
             return SL_EINVAL;
     } else if (!(t->ops = sl_tf_builtin(tc->type))) {
-        snprintf(err, errlen, "type: '%s' is not a transform type", tc->type);
+        snprintf(err, errlen, "type: '%s' is not one of %s", tc->type, SL_TF_TYPES);
         return SL_EINVAL;
     }
     if (tc->nkv && !(kv = calloc(tc->nkv, sizeof(*kv)))) {

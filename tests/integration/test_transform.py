@@ -254,6 +254,10 @@ class TransformTest(SluiceTestCase):
              "no [transform nope] section"),
             ("t", "type = plugin\npath = %s\ncolour = red" % PLUGIN,
              ":8: [transform t] colour: ", "unknown key for the upper plugin"),
+            ("t, t", "type = plugin\npath = " + PLUGIN, ":3: [stream s] transforms: ",
+             "t is listed twice"),
+            ("t", "type = json_validate\npath = " + PLUGIN, ":7: [transform t] path: ",
+             "set, but type = json_validate"),
         ]
         for chain, section, where, why in cases:
             r = self.check(base % (chain, section))

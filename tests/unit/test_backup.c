@@ -35,7 +35,8 @@ START_TEST(test_backup_envelopes_are_json_lines)
     struct sl_envelope e = {
         .stream = "s", .code = "File.RetriesExhausted",
         .message = "quote \" backslash \\ tab \t bell \x07 utf8 caf\xc3\xa9 \xe2\x82\xac bad \xff\xc3",
-        .who = "sink", .name = "file", .attempts = 7, .tf_names = names, .tf_arns = arns,
+        .who = "sink", .name = "file", .attempts = 7, .transformed = 1,
+        .tf_names = names, .tf_arns = arns,
         .ntf = 2, .now_ms = 5678,
     };
     struct sl_buf out;
@@ -55,6 +56,7 @@ START_TEST(test_backup_envelopes_are_json_lines)
     ck_assert_int_eq(json_integer_value(json_object_get(j, "attemptEndingTimestamp")), 5678);
     ck_assert_str_eq(json_string_value(json_object_get(j, "errorCode")), "File.RetriesExhausted");
     ck_assert_str_eq(json_string_value(json_object_get(j, "sink")), "file");
+    ck_assert(json_is_true(json_object_get(j, "transformed")));
     ck_assert_str_eq(json_string_value(json_object_get(j, "rawData")), "cGxhaW4=");
     /* UTF-8 comes back as it was, a byte that is not UTF-8 as U+FFFD */
     ck_assert_str_eq(json_string_value(json_object_get(j, "errorMessage")),
@@ -86,6 +88,7 @@ START_TEST(test_backup_envelopes_are_json_lines)
     ck_assert_str_eq(json_string_value(json_object_get(j, "lambdaArn")), "http://127.0.0.1:9/x");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "attemptsMade")), 4);
     ck_assert_ptr_null(json_object_get(j, "sink"));
+    ck_assert_ptr_null(json_object_get(j, "transformed"));   /* the source record */
     json_decref(j);
     /* notes that are a transform's partition keys say nothing of errors */
     b->notes->kind = SL_NOTES_KEYS;
