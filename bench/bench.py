@@ -25,6 +25,9 @@ corrupted a record reports FAIL and makes the run exit 1. Measured:
 With PERF=DIR, each scenario's daemon runs under `perf record -g`; the
 profile lands in DIR/SCENARIO.perf and its top entries are printed.
 
+transform-zstd is tcp-zstd with every record rewritten by the example
+plugin (examples/transform_upper.c): the transform stage's cost.
+
 The latency scenario runs at half the rate tcp-zstd reached, with
 buffer_interval 1s; the overload scenario at twice that rate with a small
 max_buffered, and checks the daemon's memory stays bounded.
@@ -49,7 +52,7 @@ CONNS = int(os.environ.get("CONNS", "8"))
 # the disk's (this VM's disk takes ~280 MB/s of fsynced writes).
 WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
-                           "ndjson-zstd latency overload s3-zstd").split()
+                           "ndjson-zstd transform-zstd latency overload s3-zstd").split()
 PERF = os.environ.get("PERF", "")
 TICK = os.sysconf("SC_CLK_TCK")
 MiB, GiB = 1 << 20, 1 << 30
@@ -90,7 +93,7 @@ def loadgen(*args):
 
 
 class Daemon:
-    def __init__(self, stream, process=None):
+    def __init__(self, stream, process=None, sections=()):
         self.dir = tempfile.mkdtemp(prefix="sluice-bench-", dir=WORKDIR)
         self.mport, self.hport, self.tport = free_port(), free_port(), free_port()
         self.out = os.path.join(self.dir, "out")
@@ -102,6 +105,7 @@ class Daemon:
         if stream.get("sink", "file") == "file":
             conf += ["file.path = " + self.out]
         conf += ["%s = %s" % kv for kv in stream.items()]
+        conf += list(sections)
         path = os.path.join(self.dir, "sluice.conf")
         with open(path, "w") as f:
             f.write("\n".join(conf) + "\n")
@@ -164,10 +168,11 @@ def baselines(n):
 
 
 def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=None,
-             extra=(), fetch=None):
+             extra=(), fetch=None, sections=(), verify=()):
     """Runs one scenario; returns a row for the table. <fetch>(dir), if
-    given, brings the objects into dir for verify (an S3 bucket's)."""
-    d = Daemon(stream, process)
+    given, brings the objects into dir for verify (an S3 bucket's);
+    <sections> are more config lines; <verify> more loadgen verify flags."""
+    d = Daemon(stream, process, sections)
     try:
         args = [mode, "-p", d.tport if mode == "tcp" else d.hport, "-c", CONNS, "-n", n]
         if mode != "tcp":
@@ -219,7 +224,7 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
         rss = d.peak_rss()
         if fetch:
             fetch(d.out)
-        _, ver, _ = loadgen("verify", "-d", d.out, "-n", n)
+        _, ver, _ = loadgen("verify", "-d", d.out, "-n", n, *verify)
         bytes_ = int(res["bytes"])
         row = {
             "scenario": name, "records_s": n / seconds, "mib_s": bytes_ / MiB / seconds,
@@ -310,6 +315,14 @@ def main():
                 peak = row["records_s"]
         elif name == "s3-zstd":
             row = s3_scenario(name, base)
+        elif name == "transform-zstd":
+            # every record rewritten by the example plugin: the stage's full
+            # path (arena, one rebuilt chunk per batch); compare with tcp-zstd
+            plugin = os.path.join(BUILD, "transform_upper.so")
+            stream = dict(fast, compression="zstd", compression_level="1", transforms="up")
+            row = scenario(name, "tcp", RECORDS, stream, baseline=("zstd -1", base["zstd"]),
+                           sections=["[transform up]", "type = plugin", "path = " + plugin],
+                           verify=["-U"])
         elif name in ("latency", "overload"):
             if not peak:
                 rows.append({"scenario": name, "error": "needs tcp-zstd's peak rate first"})

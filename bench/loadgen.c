@@ -5,7 +5,7 @@
  *   loadgen tcp      -p PORT [-c CONNS] [-n RECORDS] [-r RATE] [common]
  *   loadgen firehose -p PORT -t STREAM [-b PER_REQUEST] [...as tcp]
  *   loadgen ndjson   -p PORT -t STREAM [-b PER_REQUEST] [...as tcp]
- *   loadgen verify   -d DIR [-n RECORDS] [common]
+ *   loadgen verify   -d DIR [-n RECORDS] [-U: records upper-cased] [common]
  *   loadgen dump     [-n RECORDS] [common]          the records, to stdout
  *   loadgen discard  -p PORT [-c CONNS]             a TCP sink that drops all
  *   common: [-H HOST] [-S SEED] [-f FIRST] [-w DIR]
@@ -61,6 +61,7 @@ struct opts {
     uint64_t n, first, seed;
     double rate;                 /* records/s over all connections; 0: no limit */
     unsigned per_req;
+    int upper;                   /* verify: records were upper-cased (-U) */
 };
 
 /* One request's records: <list> if set, else first .. first+n-1. */
@@ -459,7 +460,7 @@ static void usage(void)
             "usage: loadgen tcp      -p PORT [-c CONNS] [-n RECORDS] [-r RATE] [common]\n"
             "       loadgen firehose -p PORT -t STREAM [-b PER_REQUEST] [as tcp]\n"
             "       loadgen ndjson   -p PORT -t STREAM [-b PER_REQUEST] [as tcp]\n"
-            "       loadgen verify   -d DIR [-n RECORDS] [common]\n"
+            "       loadgen verify   -d DIR [-n RECORDS] [-U] [common]\n"
             "       loadgen dump     [-n RECORDS] [common]\n"
             "       loadgen discard  -p PORT [-c CONNS]\n"
             "common: [-H HOST] [-S SEED] [-f FIRST] [-w DIR (freshness, while sending)]\n");
@@ -499,13 +500,14 @@ static int parse(int argc, char **argv, struct opts *o)
     else
         return -1;
     optind = 2;
-    while ((opt = getopt(argc, argv, "H:p:t:c:n:f:S:r:b:d:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "H:p:t:c:n:f:S:r:b:d:w:U")) != -1) {
         switch (opt) {
         case 'H': o->host = optarg; break;
         case 'p': o->port = optarg; break;
         case 't': o->stream = optarg; break;
         case 'd': o->dir = optarg; break;
         case 'w': o->watch = optarg; break;
+        case 'U': o->upper = 1; break;
         case 'c': if (number(optarg, 1, 1024, &v)) return -1; o->conns = (int)v; break;
         case 'n': if (number(optarg, 1, 1ULL << 32, &o->n)) return -1; break;
         case 'f': if (number(optarg, 0, 1ULL << 62, &o->first)) return -1; break;
@@ -528,7 +530,8 @@ static int parse(int argc, char **argv, struct opts *o)
 
 static int verify(const struct opts *o)
 {
-    struct lg_verify_args a = { .dir = o->dir, .seed = o->seed, .first = o->first, .n = o->n };
+    struct lg_verify_args a = { .dir = o->dir, .seed = o->seed, .first = o->first, .n = o->n,
+                                .upper = o->upper };
     struct lg_verify_result r;
 
     if (lg_verify(&a, &r) != 0)

@@ -18,6 +18,7 @@ struct lg_verify_args {
     const char *dir;             /* walked recursively */
     uint64_t seed;
     uint64_t first, n;           /* sequence numbers [first, first + n) were sent */
+    int upper;                   /* expect them upper-cased (examples/transform_upper.c) */
 };
 
 struct lg_verify_result {

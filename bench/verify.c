@@ -26,15 +26,23 @@ struct check {
 static void one_record(void *arg, const char *p, size_t n)
 {
     struct check *c = arg;
-    char want[LG_RECORD_MAX];
+    char want[LG_RECORD_MAX], seqbuf[32];
     uint64_t seq;
+    size_t sn = n < sizeof(seqbuf) ? n : sizeof(seqbuf);
 
     c->r->records++;
-    if (lg_record_seq(p, n, &seq) != 0 || seq < c->a->first || seq - c->a->first >= c->a->n) {
+    memcpy(seqbuf, p, sn);
+    if (c->a->upper && sn)
+        seqbuf[0] = 'r';                       /* the prefix the transform upper-cased */
+    if (lg_record_seq(seqbuf, sn, &seq) != 0 || seq < c->a->first ||
+        seq - c->a->first >= c->a->n) {
         c->r->corrupted++;
         return;
     }
     size_t wn = lg_record(c->a->seed, seq, want);
+    for (size_t i = 0; c->a->upper && i < wn; i++)
+        if (want[i] >= 'a' && want[i] <= 'z')
+            want[i] = (char)(want[i] - 32);
     if (wn != n || memcmp(want, p, n) != 0) {
         c->r->corrupted++;
         return;

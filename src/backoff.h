@@ -19,4 +19,9 @@ struct sl_backoff {
  * uniformly random 64-bit value (the caller's generator, so tests can pin it). */
 int64_t sl_backoff_delay(const struct sl_backoff *b, unsigned attempt, uint64_t rnd);
 
+/* A jitter generator (xorshift64*): not for secrets. Seed from the kernel
+ * (else the clock); each thread keeps its own state. */
+uint64_t sl_rand_seed(void);
+uint64_t sl_rand_next(uint64_t *state);
+
 #endif

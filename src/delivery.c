@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "backoff.h"
@@ -131,14 +130,6 @@ static struct sl_batch *take_locked(struct sl_delivery *d, int64_t now, int64_t 
     return NULL;
 }
 
-static uint64_t next_rnd(struct worker *w)
-{
-    w->rnd ^= w->rnd << 13;
-    w->rnd ^= w->rnd >> 7;
-    w->rnd ^= w->rnd << 17;
-    return w->rnd;
-}
-
 /* Puts <b> back to be tried again after a backoff; logs <error>
  * (rate-limited), or the batch's last error when it is NULL. */
 static void retry_later(struct worker *w, struct sl_batch *b, int cause, const char *error)
@@ -149,7 +140,7 @@ static void retry_later(struct worker *w, struct sl_batch *b, int cause, const c
     sl_stat_add(&g->stream->stats.retries[cause], 1);
     int64_t not_before = sl_clock_mono_ms() +
                          sl_backoff_delay(&retry_backoff, b->attempts + b->backup_tries,
-                                          next_rnd(w));
+                                          sl_rand_next(&w->rnd));
     if (sl_ratelimit_ok(&w->rl, 5000, &suppressed))
         sl_warn("stream=%s sink=%s msg=\"delivery failed, will retry\" target=%s attempt=%u "
                 "records=%llu bytes=%llu error=\"%s\" suppressed=%llu", g->conf->name,
@@ -569,8 +560,7 @@ struct sl_delivery *sl_delivery_new(unsigned nworkers)
         w->stage = sl_stage_new(&d->out_of_time);
         sl_buf_init(&w->out, (size_t)1 << 31);
         sl_buf_init(&w->env, (size_t)1 << 31);
-        if (getrandom(&w->rnd, sizeof(w->rnd), 0) != sizeof(w->rnd) || w->rnd == 0)
-            w->rnd = 0x9e3779b97f4a7c15ULL + i;
+        w->rnd = sl_rand_seed();
         if (!w->comp || !w->stage ||
             pthread_create(&d->threads[i], NULL, worker_main, w) != 0) {
             sl_compressor_free(w->comp);

@@ -53,7 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -229,15 +228,6 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
-static uint64_t rnd64(void)
-{
-    uint64_t r;
-
-    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-        r = (uint64_t)sl_clock_mono_ns();
-    return r;
-}
-
 /* A complaint about the current line: printed for the first SHOWN_MAX of
  * a file, counted for the rest (see lines_end). */
 static void complain(struct replay *rp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -308,7 +298,7 @@ static int tcp_connect(struct replay *rp)
             return SL_OK;
         err = errno;
         attempt++;
-        delay = sl_backoff_delay(&retry_backoff, attempt, rnd64());
+        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_seed());
         if (attempt >= ATTEMPTS || sl_clock_mono_ms() + delay - start >= rp->o.timeout_ms) {
             fprintf(stderr, "sluice replay: %s: cannot connect: %s (%u attempts in %.1fs)\n",
                     rp->o.to, strerror(err), attempt,
@@ -647,7 +637,7 @@ static int http_flush(struct replay *rp)
         attempt++;
         if (v == RP_DONE)
             break;
-        delay = sl_backoff_delay(&retry_backoff, attempt, rnd64());
+        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_seed());
         if (v == RP_RETRY && attempt < ATTEMPTS &&
             sl_clock_mono_ms() + delay - start < rp->o.timeout_ms) {
             sleep_ms(delay);

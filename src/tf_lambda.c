@@ -303,15 +303,6 @@ struct answer_ctx {
     char function_error_value[64];
 };
 
-static uint64_t next_rnd(struct call *c)
-{
-    /* xorshift64*, seeded from getrandom */
-    c->rnd ^= c->rnd >> 12;
-    c->rnd ^= c->rnd << 25;
-    c->rnd ^= c->rnd >> 27;
-    return c->rnd * 0x2545F4914F6CDD1DULL;
-}
-
 /* Writes a new version-4 UUID (36 characters, no NUL) at <p>. */
 static void new_uuid(struct call *c, char *p)
 {
@@ -319,7 +310,7 @@ static void new_uuid(struct call *c, char *p)
     uint8_t u[16];
 
     if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u)) {
-        uint64_t a = next_rnd(c), b = next_rnd(c);
+        uint64_t a = sl_rand_next(&c->rnd), b = sl_rand_next(&c->rnd);
         memcpy(u, &a, 8);
         memcpy(u + 8, &b, 8);
     }
@@ -826,7 +817,7 @@ static int run_invocation(struct call *c, size_t start, size_t end)
                     return -1;
             return 0;
         }
-        if (pause_ms(b, sl_backoff_delay(&retry_backoff, attempt, next_rnd(c))) != 0)
+        if (pause_ms(b, sl_backoff_delay(&retry_backoff, attempt, sl_rand_next(&c->rnd))) != 0)
             return STOPPING;
     }
 }
@@ -882,8 +873,7 @@ static int lambda_process(void *state, const struct sl_tf_batch *b, struct sl_tf
     sl_buf_init(&c.body, l->max_request);
     sl_buf_init(&c.answer, l->max_response);
     sl_buf_init(&c.dec, l->max_response);
-    if (getrandom(&c.rnd, sizeof(c.rnd), 0) != (ssize_t)sizeof(c.rnd) || c.rnd == 0)
-        c.rnd = (uint64_t)sl_clock_mono_ns() | 1;
+    c.rnd = sl_rand_seed();
     if (!(c.seen = malloc(b->nrecords * sizeof(*c.seen))) || build_head(&c) != SL_OK)
         goto out;
     rc = run_batch(&c);
