@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "clock.h"
-#include "tf_json.h"
-#include "tf_lambda.h"
-#include "tf_plugin.h"
+#include "transform_json.h"
+#include "transform_lambda.h"
+#include "transform_plugin.h"
 #include "sluice/err.h"
 
 const char *const sl_tf_status_names[SL_TF_NSTATUS] = { "ok", "dropped", "failed" };

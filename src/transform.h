@@ -3,7 +3,7 @@
  * records of one batch (the ABI they implement is sluice/transform.h).
  *
  * An instance is made from a [transform NAME] section: a built-in type
- * (tf_json.c), `lambda` (tf_lambda.c) or `plugin` (tf_plugin.c, dlopen).
+ * (transform_json.c), `lambda` (transform_lambda.c) or `plugin` (transform_plugin.c, dlopen).
  * A stream's chain is the instances its `transforms` key lists, in order;
  * each generation owns its own (a reload builds new ones).
  *

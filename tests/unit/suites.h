@@ -18,6 +18,6 @@ Suite *sl_aws_sigv4_suite(void);
 Suite *sl_partition_suite(void);
 Suite *sl_transform_suite(void);
 Suite *sl_backup_suite(void);
-Suite *sl_tf_json_suite(void);
+Suite *sl_transform_json_suite(void);
 
 #endif

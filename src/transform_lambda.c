@@ -1,5 +1,5 @@
 /*
- * tf_lambda.c - see tf_lambda.h.
+ * transform_lambda.c - see transform_lambda.h.
  *
  * The request. process() cuts its batch into invocations: runs of
  * consecutive records, as many as keep the body within max_request_size
@@ -40,7 +40,7 @@
  * Everything else process() touches lives in its own struct call.
  * create() and destroy() run on one thread with no process() in flight.
  */
-#include "tf_lambda.h"
+#include "transform_lambda.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,5 +1,5 @@
 /*
- * tf_lambda.h - `type = lambda`: a Firehose data-transformation function
+ * transform_lambda.h - `type = lambda`: a Firehose data-transformation function
  * behind any HTTP endpoint. Each batch is POSTed as Firehose's event (in
  * invocations no bigger than max_request_size) and the answer read by
  * Firehose's response contract (../shared/reference/firehose-contract.md
@@ -8,8 +8,8 @@
  * Threads: process() runs on several workers at once; the state holds only
  * settings and a lock-guarded pool of curl handles.
  */
-#ifndef SL_TF_LAMBDA_H
-#define SL_TF_LAMBDA_H
+#ifndef SL_TRANSFORM_LAMBDA_H
+#define SL_TRANSFORM_LAMBDA_H
 
 #include "sluice/transform.h"
 

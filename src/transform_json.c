@@ -1,5 +1,5 @@
 /*
- * tf_json.c - see tf_json.h.
+ * transform_json.c - see transform_json.h.
  *
  * Records. Each record is parsed with jansson (any JSON value; "\u0000"
  * allowed in strings) and, for the editing transforms (json_timestamp,
@@ -36,7 +36,7 @@
  * json_filter's values are jansson references it holds. destroy() frees
  * both.
  */
-#include "tf_json.h"
+#include "transform_json.h"
 
 #include <stdarg.h>
 #include <stdio.h>

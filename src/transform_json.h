@@ -1,5 +1,5 @@
 /*
- * tf_json.h - the built-in JSON transforms (jansson), one ops each:
+ * transform_json.h - the built-in JSON transforms (jansson), one ops each:
  *   json_timestamp  an epoch field (seconds or milliseconds) as a date
  *   json_set        fields set to constants or to the arrival time
  *   json_rename     fields renamed
@@ -11,8 +11,8 @@
  * Threads: state is read-only after create(); process() runs on several
  * workers at once.
  */
-#ifndef SL_TF_JSON_H
-#define SL_TF_JSON_H
+#ifndef SL_TRANSFORM_JSON_H
+#define SL_TRANSFORM_JSON_H
 
 #include "sluice/transform.h"
 

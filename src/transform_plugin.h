@@ -1,5 +1,5 @@
 /*
- * tf_plugin.h - `type = plugin`: a transform in a shared object, loaded
+ * transform_plugin.h - `type = plugin`: a transform in a shared object, loaded
  * with dlopen(3). It exports SL_TRANSFORM_SYMBOL, a const struct
  * sl_transform_ops whose .abi must equal the SL_TRANSFORM_ABI sluice was
  * built with (sluice/transform.h); anything else is refused with a message,
@@ -8,8 +8,8 @@
  * Threads: main thread (load, and unload unless the last batch of a
  * generation settles on a worker).
  */
-#ifndef SL_TF_PLUGIN_H
-#define SL_TF_PLUGIN_H
+#ifndef SL_TRANSFORM_PLUGIN_H
+#define SL_TRANSFORM_PLUGIN_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /*
- * test_tf_json.c - the built-in JSON transforms (tf_json.c), run through
+ * test_transform_json.c - the built-in JSON transforms (transform_json.c), run through
  * the real chain runner (transform.c): each one on crafted records
  * (malformed JSON, non-objects, missing fields, nested paths, seconds and
  * milliseconds, strftime formats, each kind of filter), a chain of two,
@@ -13,7 +13,7 @@
 
 #include "sluice/err.h"
 #include "suites.h"
-#include "tf_json.h"
+#include "transform_json.h"
 #include "transform.h"
 
 #define ARRIVAL 1715089329123LL     /* 2024-05-07T13:42:09.123Z */
@@ -104,7 +104,7 @@ static const char *one(const struct sl_transform_ops *ops, const char *const *kv
 
 /* ---- json_timestamp ---- */
 
-START_TEST(test_tf_json_timestamp_seconds_become_iso8601_in_place)
+START_TEST(test_transform_json_timestamp_seconds_become_iso8601_in_place)
 {
     char out[1][512];
 
@@ -114,7 +114,7 @@ START_TEST(test_tf_json_timestamp_seconds_become_iso8601_in_place)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_auto_takes_big_values_as_milliseconds)
+START_TEST(test_transform_json_timestamp_auto_takes_big_values_as_milliseconds)
 {
     char out[1][512];
 
@@ -129,7 +129,7 @@ START_TEST(test_tf_json_timestamp_auto_takes_big_values_as_milliseconds)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_unit_overrides_auto)
+START_TEST(test_transform_json_timestamp_unit_overrides_auto)
 {
     char out[1][512];
 
@@ -144,7 +144,7 @@ START_TEST(test_tf_json_timestamp_unit_overrides_auto)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_reals_and_numeric_strings)
+START_TEST(test_transform_json_timestamp_reals_and_numeric_strings)
 {
     char out[1][512];
 
@@ -168,7 +168,7 @@ START_TEST(test_tf_json_timestamp_reals_and_numeric_strings)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_rejects_what_is_not_an_epoch)
+START_TEST(test_transform_json_timestamp_rejects_what_is_not_an_epoch)
 {
     static const char *const bad[][2] = {
         { "{\"ts\":\"soon\"}", "a string that is not a number" },
@@ -203,7 +203,7 @@ START_TEST(test_tf_json_timestamp_rejects_what_is_not_an_epoch)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_strftime_formats_in_utc)
+START_TEST(test_transform_json_timestamp_strftime_formats_in_utc)
 {
     char out[1][512];
 
@@ -218,7 +218,7 @@ START_TEST(test_tf_json_timestamp_strftime_formats_in_utc)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_nested_field_and_target)
+START_TEST(test_transform_json_timestamp_nested_field_and_target)
 {
     char out[1][512];
 
@@ -238,7 +238,7 @@ START_TEST(test_tf_json_timestamp_nested_field_and_target)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_missing_field_kept_or_failed)
+START_TEST(test_transform_json_timestamp_missing_field_kept_or_failed)
 {
     char out[1][512];
 
@@ -253,7 +253,7 @@ START_TEST(test_tf_json_timestamp_missing_field_kept_or_failed)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_fails_non_json_and_non_objects)
+START_TEST(test_transform_json_timestamp_fails_non_json_and_non_objects)
 {
     char out[1][512];
 
@@ -272,7 +272,7 @@ END_TEST
 
 /* Written back: compact, members in order, reals as they were, UTF-8 and
  * "\u0000" kept, and the newline the record ended in. */
-START_TEST(test_tf_json_rewrite_keeps_order_reals_and_newline)
+START_TEST(test_transform_json_rewrite_keeps_order_reals_and_newline)
 {
     char out[1][512];
 
@@ -289,7 +289,7 @@ START_TEST(test_tf_json_rewrite_keeps_order_reals_and_newline)
 END_TEST
 
 /* A record over the 16 KiB stack buffer is written through the heap. */
-START_TEST(test_tf_json_rewrite_of_a_big_record)
+START_TEST(test_transform_json_rewrite_of_a_big_record)
 {
     static char rec[100000], want[100000];
     struct sl_tf t = make(&sl_tf_json_set, KV("set.n", "1"));
@@ -312,7 +312,7 @@ START_TEST(test_tf_json_rewrite_of_a_big_record)
 }
 END_TEST
 
-START_TEST(test_tf_json_timestamp_create_errors)
+START_TEST(test_transform_json_timestamp_create_errors)
 {
     static const char long_format[] = "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c";
     char e[512];
@@ -358,7 +358,7 @@ END_TEST
 
 /* ---- json_set ---- */
 
-START_TEST(test_tf_json_set_makes_objects_on_the_way)
+START_TEST(test_transform_json_set_makes_objects_on_the_way)
 {
     char out[1][512];
 
@@ -370,7 +370,7 @@ START_TEST(test_tf_json_set_makes_objects_on_the_way)
 }
 END_TEST
 
-START_TEST(test_tf_json_set_values_are_json_else_strings)
+START_TEST(test_transform_json_set_values_are_json_else_strings)
 {
     char out[1][512];
 
@@ -384,7 +384,7 @@ START_TEST(test_tf_json_set_values_are_json_else_strings)
 }
 END_TEST
 
-START_TEST(test_tf_json_set_arrival_time)
+START_TEST(test_transform_json_set_arrival_time)
 {
     char out[1][512];
 
@@ -395,7 +395,7 @@ START_TEST(test_tf_json_set_arrival_time)
 }
 END_TEST
 
-START_TEST(test_tf_json_set_conflicts_and_no_change)
+START_TEST(test_transform_json_set_conflicts_and_no_change)
 {
     char out[1][512];
 
@@ -417,7 +417,7 @@ END_TEST
 
 /* One constant goes whole into every record of several batches (each gets
  * a copy; freeing a record leaves the constant be). */
-START_TEST(test_tf_json_set_constant_outlives_the_records)
+START_TEST(test_transform_json_set_constant_outlives_the_records)
 {
     static const char *const texts[] = { "{}", "{\"o\":1}", "{}", NULL };
     struct sl_tf t = make(&sl_tf_json_set, KV("set.o", "{\"k\":[1,2]}"));
@@ -434,7 +434,7 @@ START_TEST(test_tf_json_set_constant_outlives_the_records)
 }
 END_TEST
 
-START_TEST(test_tf_json_set_create_errors)
+START_TEST(test_transform_json_set_create_errors)
 {
     char e[512];
 
@@ -458,7 +458,7 @@ END_TEST
 
 /* ---- json_rename ---- */
 
-START_TEST(test_tf_json_rename_in_its_object_keeps_its_place)
+START_TEST(test_transform_json_rename_in_its_object_keeps_its_place)
 {
     char out[1][512];
 
@@ -473,7 +473,7 @@ START_TEST(test_tf_json_rename_in_its_object_keeps_its_place)
 }
 END_TEST
 
-START_TEST(test_tf_json_rename_moves_across_objects)
+START_TEST(test_transform_json_rename_moves_across_objects)
 {
     char out[1][512];
 
@@ -491,7 +491,7 @@ START_TEST(test_tf_json_rename_moves_across_objects)
 }
 END_TEST
 
-START_TEST(test_tf_json_rename_missing_from_is_fine)
+START_TEST(test_transform_json_rename_missing_from_is_fine)
 {
     char out[1][512];
 
@@ -507,7 +507,7 @@ START_TEST(test_tf_json_rename_missing_from_is_fine)
 }
 END_TEST
 
-START_TEST(test_tf_json_rename_create_errors)
+START_TEST(test_transform_json_rename_create_errors)
 {
     char e[512];
 
@@ -530,7 +530,7 @@ END_TEST
 
 /* ---- json_drop ---- */
 
-START_TEST(test_tf_json_drop_removes_fields_missing_ones_are_fine)
+START_TEST(test_transform_json_drop_removes_fields_missing_ones_are_fine)
 {
     char out[1][512];
 
@@ -545,7 +545,7 @@ START_TEST(test_tf_json_drop_removes_fields_missing_ones_are_fine)
 }
 END_TEST
 
-START_TEST(test_tf_json_drop_create_errors)
+START_TEST(test_transform_json_drop_create_errors)
 {
     char e[512];
 
@@ -567,7 +567,7 @@ END_TEST
 
 /* ---- json_filter ---- */
 
-START_TEST(test_tf_json_filter_drop_if_equals)
+START_TEST(test_transform_json_filter_drop_if_equals)
 {
     static const char *const texts[] = {
         "{\"env\":\"test\"}", "{\"env\":\"prod\"}", "{\"x\":1}", "{\"env\":{\"a\":1}}",
@@ -588,7 +588,7 @@ START_TEST(test_tf_json_filter_drop_if_equals)
 }
 END_TEST
 
-START_TEST(test_tf_json_filter_values_compare_as_json)
+START_TEST(test_transform_json_filter_values_compare_as_json)
 {
     char out[1][512];
 
@@ -607,7 +607,7 @@ START_TEST(test_tf_json_filter_values_compare_as_json)
 }
 END_TEST
 
-START_TEST(test_tf_json_filter_drop_if_not_equals)
+START_TEST(test_transform_json_filter_drop_if_not_equals)
 {
     static const char *const texts[] = {
         "{\"env\":\"prod\"}", "{\"env\":\"test\"}", "{\"x\":1}", "{\"env\":true}", NULL,
@@ -626,7 +626,7 @@ START_TEST(test_tf_json_filter_drop_if_not_equals)
 }
 END_TEST
 
-START_TEST(test_tf_json_filter_drop_if_missing)
+START_TEST(test_transform_json_filter_drop_if_missing)
 {
     static const char *const texts[] = {
         "{\"a\":{\"b\":null}}", "{\"a\":{}}", "{\"a\":3}", "{}", NULL,
@@ -644,7 +644,7 @@ START_TEST(test_tf_json_filter_drop_if_missing)
 }
 END_TEST
 
-START_TEST(test_tf_json_filter_create_errors)
+START_TEST(test_transform_json_filter_create_errors)
 {
     char e[512];
 
@@ -672,7 +672,7 @@ END_TEST
 
 /* ---- json_validate ---- */
 
-START_TEST(test_tf_json_validate_passes_valid_records_unchanged)
+START_TEST(test_transform_json_validate_passes_valid_records_unchanged)
 {
     static const char *const texts[] = {
         "{ \"a\" : 0.10 }", "[1, 2]", "42", "\"s\"", "{\"a\":1}\n",
@@ -694,7 +694,7 @@ START_TEST(test_tf_json_validate_passes_valid_records_unchanged)
 }
 END_TEST
 
-START_TEST(test_tf_json_validate_require_object)
+START_TEST(test_transform_json_validate_require_object)
 {
     static const char *const texts[] = { "{}", "[1]", "null", "{", NULL };
     struct sl_tf t = make(&sl_tf_json_validate, KV("require_object", "true"));
@@ -713,7 +713,7 @@ START_TEST(test_tf_json_validate_require_object)
 }
 END_TEST
 
-START_TEST(test_tf_json_validate_create_errors)
+START_TEST(test_transform_json_validate_create_errors)
 {
     char e[512];
 
@@ -728,7 +728,7 @@ END_TEST
 
 /* validate, then date, then filter on the date: each step sees what the
  * one before left. */
-START_TEST(test_tf_json_chain_steps_see_each_others_output)
+START_TEST(test_transform_json_chain_steps_see_each_others_output)
 {
     static const char *const texts[] = {
         "{\"ts\":1715089329,\"id\":1}\n", "{\"ts\":1715000000,\"id\":2}", "not json",
@@ -755,7 +755,7 @@ START_TEST(test_tf_json_chain_steps_see_each_others_output)
 }
 END_TEST
 
-START_TEST(test_tf_json_chain_set_rename_drop)
+START_TEST(test_transform_json_chain_set_rename_drop)
 {
     static const char *const texts[] = { "{\"user\":{\"id\":7,\"pw\":\"x\"},\"v\":1}", NULL };
     struct sl_tf s = make(&sl_tf_json_set, KV("set.meta.src", "web"));
@@ -813,7 +813,7 @@ static void *work(void *arg)
 }
 
 /* One instance of each, shared by four threads, as by delivery workers. */
-START_TEST(test_tf_json_instances_are_shared_by_threads)
+START_TEST(test_transform_json_instances_are_shared_by_threads)
 {
     struct sl_tf ts = make(&sl_tf_json_timestamp, KV("field", ".ts"));
     struct sl_tf s = make(&sl_tf_json_set, KV("set.o", "{\"k\":[1]}"));
@@ -833,53 +833,53 @@ START_TEST(test_tf_json_instances_are_shared_by_threads)
 }
 END_TEST
 
-Suite *sl_tf_json_suite(void)
+Suite *sl_transform_json_suite(void)
 {
-    Suite *s = suite_create("tf_json");
+    Suite *s = suite_create("transform_json");
     TCase *tc = tcase_create("records");
     TCase *cr = tcase_create("create");
     TCase *th = tcase_create("threads");
 
-    tcase_add_test(tc, test_tf_json_timestamp_seconds_become_iso8601_in_place);
-    tcase_add_test(tc, test_tf_json_timestamp_auto_takes_big_values_as_milliseconds);
-    tcase_add_test(tc, test_tf_json_timestamp_unit_overrides_auto);
-    tcase_add_test(tc, test_tf_json_timestamp_reals_and_numeric_strings);
-    tcase_add_test(tc, test_tf_json_timestamp_rejects_what_is_not_an_epoch);
-    tcase_add_test(tc, test_tf_json_timestamp_strftime_formats_in_utc);
-    tcase_add_test(tc, test_tf_json_timestamp_nested_field_and_target);
-    tcase_add_test(tc, test_tf_json_timestamp_missing_field_kept_or_failed);
-    tcase_add_test(tc, test_tf_json_timestamp_fails_non_json_and_non_objects);
-    tcase_add_test(tc, test_tf_json_rewrite_keeps_order_reals_and_newline);
-    tcase_add_test(tc, test_tf_json_rewrite_of_a_big_record);
-    tcase_add_test(tc, test_tf_json_set_makes_objects_on_the_way);
-    tcase_add_test(tc, test_tf_json_set_values_are_json_else_strings);
-    tcase_add_test(tc, test_tf_json_set_arrival_time);
-    tcase_add_test(tc, test_tf_json_set_conflicts_and_no_change);
-    tcase_add_test(tc, test_tf_json_set_constant_outlives_the_records);
-    tcase_add_test(tc, test_tf_json_rename_in_its_object_keeps_its_place);
-    tcase_add_test(tc, test_tf_json_rename_moves_across_objects);
-    tcase_add_test(tc, test_tf_json_rename_missing_from_is_fine);
-    tcase_add_test(tc, test_tf_json_drop_removes_fields_missing_ones_are_fine);
-    tcase_add_test(tc, test_tf_json_filter_drop_if_equals);
-    tcase_add_test(tc, test_tf_json_filter_values_compare_as_json);
-    tcase_add_test(tc, test_tf_json_filter_drop_if_not_equals);
-    tcase_add_test(tc, test_tf_json_filter_drop_if_missing);
-    tcase_add_test(tc, test_tf_json_validate_passes_valid_records_unchanged);
-    tcase_add_test(tc, test_tf_json_validate_require_object);
-    tcase_add_test(tc, test_tf_json_chain_steps_see_each_others_output);
-    tcase_add_test(tc, test_tf_json_chain_set_rename_drop);
+    tcase_add_test(tc, test_transform_json_timestamp_seconds_become_iso8601_in_place);
+    tcase_add_test(tc, test_transform_json_timestamp_auto_takes_big_values_as_milliseconds);
+    tcase_add_test(tc, test_transform_json_timestamp_unit_overrides_auto);
+    tcase_add_test(tc, test_transform_json_timestamp_reals_and_numeric_strings);
+    tcase_add_test(tc, test_transform_json_timestamp_rejects_what_is_not_an_epoch);
+    tcase_add_test(tc, test_transform_json_timestamp_strftime_formats_in_utc);
+    tcase_add_test(tc, test_transform_json_timestamp_nested_field_and_target);
+    tcase_add_test(tc, test_transform_json_timestamp_missing_field_kept_or_failed);
+    tcase_add_test(tc, test_transform_json_timestamp_fails_non_json_and_non_objects);
+    tcase_add_test(tc, test_transform_json_rewrite_keeps_order_reals_and_newline);
+    tcase_add_test(tc, test_transform_json_rewrite_of_a_big_record);
+    tcase_add_test(tc, test_transform_json_set_makes_objects_on_the_way);
+    tcase_add_test(tc, test_transform_json_set_values_are_json_else_strings);
+    tcase_add_test(tc, test_transform_json_set_arrival_time);
+    tcase_add_test(tc, test_transform_json_set_conflicts_and_no_change);
+    tcase_add_test(tc, test_transform_json_set_constant_outlives_the_records);
+    tcase_add_test(tc, test_transform_json_rename_in_its_object_keeps_its_place);
+    tcase_add_test(tc, test_transform_json_rename_moves_across_objects);
+    tcase_add_test(tc, test_transform_json_rename_missing_from_is_fine);
+    tcase_add_test(tc, test_transform_json_drop_removes_fields_missing_ones_are_fine);
+    tcase_add_test(tc, test_transform_json_filter_drop_if_equals);
+    tcase_add_test(tc, test_transform_json_filter_values_compare_as_json);
+    tcase_add_test(tc, test_transform_json_filter_drop_if_not_equals);
+    tcase_add_test(tc, test_transform_json_filter_drop_if_missing);
+    tcase_add_test(tc, test_transform_json_validate_passes_valid_records_unchanged);
+    tcase_add_test(tc, test_transform_json_validate_require_object);
+    tcase_add_test(tc, test_transform_json_chain_steps_see_each_others_output);
+    tcase_add_test(tc, test_transform_json_chain_set_rename_drop);
     suite_add_tcase(s, tc);
 
-    tcase_add_test(cr, test_tf_json_timestamp_create_errors);
-    tcase_add_test(cr, test_tf_json_set_create_errors);
-    tcase_add_test(cr, test_tf_json_rename_create_errors);
-    tcase_add_test(cr, test_tf_json_drop_create_errors);
-    tcase_add_test(cr, test_tf_json_filter_create_errors);
-    tcase_add_test(cr, test_tf_json_validate_create_errors);
+    tcase_add_test(cr, test_transform_json_timestamp_create_errors);
+    tcase_add_test(cr, test_transform_json_set_create_errors);
+    tcase_add_test(cr, test_transform_json_rename_create_errors);
+    tcase_add_test(cr, test_transform_json_drop_create_errors);
+    tcase_add_test(cr, test_transform_json_filter_create_errors);
+    tcase_add_test(cr, test_transform_json_validate_create_errors);
     suite_add_tcase(s, cr);
 
     tcase_set_timeout(th, 60);
-    tcase_add_test(th, test_tf_json_instances_are_shared_by_threads);
+    tcase_add_test(th, test_transform_json_instances_are_shared_by_threads);
     suite_add_tcase(s, th);
     return s;
 }

@@ -1,5 +1,5 @@
-/* tf_plugin.c - see tf_plugin.h. */
-#include "tf_plugin.h"
+/* transform_plugin.c - see transform_plugin.h. */
+#include "transform_plugin.h"
 
 #include <dlfcn.h>
 #include <stddef.h>
