@@ -410,7 +410,16 @@ static struct sl_batch *transform(struct worker *w, struct sl_batch *b)
     }
     if (p.dropped)
         settle(p.dropped, SL_OUTCOME_DROPPED);
-    part_to_backup(w, p.failed, SL_BK_PROCESSING_FAILED, "a transform failed these records");
+    if (p.failed) {
+        /* the log line names the first record's error; each envelope its own */
+        const struct sl_notes *no = p.failed->notes;
+        char why[200] = "a transform failed these records";
+        if (no && no->n)
+            snprintf(why, sizeof(why), "a transform failed these records (the first: %s: %s)",
+                     no->text + no->at[0].off,
+                     no->text + no->at[0].off + strlen(no->text + no->at[0].off) + 1);
+        part_to_backup(w, p.failed, SL_BK_PROCESSING_FAILED, why);
+    }
     if (p.copy) {
         p.copy->in_backup = 1;
         sl_stat_add(&g->stream->stats.source_backup_pending, p.copy->bytes);
