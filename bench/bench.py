@@ -26,7 +26,8 @@ With PERF=DIR, each scenario's daemon runs under `perf record -g`; the
 profile lands in DIR/SCENARIO.perf and its top entries are printed.
 
 transform-zstd is tcp-zstd with every record rewritten by the example
-plugin (examples/transform_upper.c): the transform stage's cost.
+plugin (examples/transform_upper.c): the transform stage's cost;
+json-zstd has every record parsed (and passed unchanged) by json_validate.
 
 The latency scenario runs at half the rate tcp-zstd reached, with
 buffer_interval 1s; the overload scenario at twice that rate with a small
@@ -52,7 +53,7 @@ CONNS = int(os.environ.get("CONNS", "8"))
 # the disk's (this VM's disk takes ~280 MB/s of fsynced writes).
 WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
-                           "ndjson-zstd transform-zstd latency overload s3-zstd").split()
+                           "ndjson-zstd transform-zstd json-zstd latency overload s3-zstd").split()
 PERF = os.environ.get("PERF", "")
 TICK = os.sysconf("SC_CLK_TCK")
 MiB, GiB = 1 << 20, 1 << 30
@@ -323,6 +324,11 @@ def main():
             row = scenario(name, "tcp", RECORDS, stream, baseline=("zstd -1", base["zstd"]),
                            sections=["[transform up]", "type = plugin", "path = " + plugin],
                            verify=["-U"])
+        elif name == "json-zstd":
+            # every record parsed by json_validate, none changed: jansson's cost
+            stream = dict(fast, compression="zstd", compression_level="1", transforms="valid")
+            row = scenario(name, "tcp", RECORDS, stream, baseline=("zstd -1", base["zstd"]),
+                           sections=["[transform valid]", "type = json_validate"])
         elif name in ("latency", "overload"):
             if not peak:
                 rows.append({"scenario": name, "error": "needs tcp-zstd's peak rate first"})

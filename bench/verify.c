@@ -32,8 +32,9 @@ static void one_record(void *arg, const char *p, size_t n)
 
     c->r->records++;
     memcpy(seqbuf, p, sn);
-    if (c->a->upper && sn)
-        seqbuf[0] = 'r';                       /* the prefix the transform upper-cased */
+    for (size_t i = 0; c->a->upper && i < sn; i++)  /* {"SEQ": back to {"seq": */
+        if (seqbuf[i] >= 'A' && seqbuf[i] <= 'Z')
+            seqbuf[i] = (char)(seqbuf[i] + 32);
     if (lg_record_seq(seqbuf, sn, &seq) != 0 || seq < c->a->first ||
         seq - c->a->first >= c->a->n) {
         c->r->corrupted++;

@@ -8,28 +8,8 @@
 
 #include "base64.h"
 #include "fsio.h"
+#include "json_check.h"
 #include "sluice/err.h"
-
-/* The length of the well-formed UTF-8 sequence at <p> (<n> bytes left),
- * or 0 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF). */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
-    unsigned char lo = 0x80, hi = 0xbf;
-
-    if (p[0] < 0xc2 || p[0] > 0xf4 || len > n)
-        return 0;
-    if (p[0] == 0xe0) lo = 0xa0;
-    if (p[0] == 0xed) hi = 0x9f;
-    if (p[0] == 0xf0) lo = 0x90;
-    if (p[0] == 0xf4) hi = 0x8f;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return len;
-}
 
 /* Appends <s> (<n> bytes) as a JSON string: UTF-8 as it is, control
  * characters escaped, and a byte that is not UTF-8 as U+FFFD, so the line
@@ -44,7 +24,7 @@ static void json_str(struct sl_buf *o, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
             continue;
-        if (u[i] >= 0x80 && (k = utf8_len(u + i, n - i))) {
+        if (u[i] >= 0x80 && (k = sl_utf8_len(u + i, n - i))) {
             i += k - 1;
             continue;
         }

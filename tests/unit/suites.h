@@ -18,6 +18,7 @@ Suite *sl_aws_sigv4_suite(void);
 Suite *sl_partition_suite(void);
 Suite *sl_transform_suite(void);
 Suite *sl_backup_suite(void);
+Suite *sl_json_check_suite(void);
 Suite *sl_transform_json_suite(void);
 
 #endif
