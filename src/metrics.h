@@ -58,7 +58,9 @@ struct sl_sink_stats {
     struct sl_histogram upload;         /* time to store one object */
 };
 
-/* One transform of a stream's chain, by its section name. */
+/* One transform of a stream's chain, by its section name. Slots are made
+ * by the main thread only (sl_stats_tf), counted by delivery workers
+ * (relaxed), read by the metrics thread after the count (acquire). */
 #define SL_TF_STATS_MAX 32
 struct sl_tf_stats {
     char name[65];                      /* set before the slot is published */

@@ -3,10 +3,11 @@
  * current generation of its configuration and sink.
  *
  * Generations: a reload does not change a stream in place. It builds a new
- * struct sl_gen (config, sink instance, version) and swaps it in; each
- * sealed batch holds a reference to the generation it was sealed under, so
- * compression, keys and the sink of a batch never change under it, and an
- * old sink is destroyed only when its last batch has settled.
+ * struct sl_gen (config, transform chain, sink instance, version) and swaps
+ * it in; each sealed batch holds a reference to the generation it was
+ * sealed under, so transforms, compression, keys and the sink of a batch
+ * never change under it, and an old sink and chain (destroy(), dlclose)
+ * are let go only when the last batch has settled, possibly on a worker.
  *
  * Threads:
  *  - main thread: creates, swaps gen (under lock), sets reload/stopping.
