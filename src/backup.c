@@ -11,43 +11,11 @@
 #include "json_check.h"
 #include "sluice/err.h"
 
-/* Appends <s> (<n> bytes) as a JSON string: UTF-8 as it is, control
- * characters escaped, and a byte that is not UTF-8 as U+FFFD, so the line
- * is valid JSON whatever a transform or a sink said. */
-static void json_str(struct sl_buf *o, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *u = (const unsigned char *)s;
-    size_t run = 0, k;
-
-    sl_buf_append(o, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
-            continue;
-        if (u[i] >= 0x80 && (k = sl_utf8_len(u + i, n - i))) {
-            i += k - 1;
-            continue;
-        }
-        sl_buf_append(o, s + run, i - run);
-        run = i + 1;
-        if (u[i] == '"' || u[i] == '\\') {
-            char e[2] = { '\\', (char)u[i] };
-            sl_buf_append(o, e, 2);
-        } else if (u[i] >= 0x80) {
-            sl_buf_append(o, "\\ufffd", 6);
-        } else {
-            char e[6] = { '\\', 'u', '0', '0', hex[u[i] >> 4], hex[u[i] & 15] };
-            sl_buf_append(o, e, 6);
-        }
-    }
-    sl_buf_append(o, s + run, n - run);
-    sl_buf_append(o, "\"", 1);
-}
-
 static void json_key_str(struct sl_buf *o, const char *key, const char *s)
 {
-    sl_buf_printf(o, ",\"%s\":", key);
-    json_str(o, s, strlen(s));
+    sl_buf_printf(o, ",\"%s\":\"", key);
+    sl_json_append_str(o, s, strlen(s));
+    sl_buf_append(o, "\"", 1);
 }
 
 int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,

@@ -9,6 +9,8 @@
  */
 #include "json_check.h"
 
+#include "sluice/err.h"
+
 #define DEPTH_MAX 512
 
 size_t sl_utf8_len(const unsigned char *p, size_t n)
@@ -200,4 +202,35 @@ int sl_json_check(const unsigned char *p, size_t n, int want_object)
             break;
         }
     }
+}
+
+int sl_json_append_str(struct sl_buf *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0, k;
+    int rc = SL_OK;
+
+    for (size_t i = 0; i < n && rc == SL_OK; i++) {
+        if (u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
+            continue;
+        if (u[i] >= 0x80 && (k = sl_utf8_len(u + i, n - i))) {
+            i += k - 1;
+            continue;
+        }
+        rc = sl_buf_append(o, s + run, i - run);
+        run = i + 1;
+        if (rc != SL_OK)
+            break;
+        if (u[i] == '"' || u[i] == '\\') {
+            char e[2] = { '\\', (char)u[i] };
+            rc = sl_buf_append(o, e, 2);
+        } else if (u[i] >= 0x80) {
+            rc = sl_buf_append(o, "\\ufffd", 6);
+        } else {
+            char e[6] = { '\\', 'u', '0', '0', hex[u[i] >> 4], hex[u[i] & 15] };
+            rc = sl_buf_append(o, e, 6);
+        }
+    }
+    return rc == SL_OK ? sl_buf_append(o, s + run, n - run) : rc;
 }

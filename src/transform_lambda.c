@@ -60,6 +60,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "curl_pool.h"
+#include "json_check.h"
 #include "log.h"
 #include "units.h"
 #include "sluice/err.h"
@@ -324,28 +325,6 @@ static void new_uuid(struct call *c, char *p)
     }
 }
 
-/* Appends <s> as the inside of a JSON string. */
-static int append_json_str(struct sl_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        char esc[8];
-        int rc;
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\', esc[1] = (char)ch;
-            rc = sl_buf_append(b, esc, 2);
-        } else if (ch < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", ch);
-            rc = sl_buf_append(b, esc, 6);
-        } else {
-            rc = sl_buf_append(b, s, 1);
-        }
-        if (rc != SL_OK)
-            return rc;
-    }
-    return SL_OK;
-}
-
 /* The body's head, up to the records' '[', with a placeholder id. */
 static int build_head(struct call *c)
 {
@@ -358,7 +337,8 @@ static int build_head(struct call *c)
         sl_buf_printf(h, "\",\"deliveryStreamArn\":\"arn:aws:firehose:%s:%s:deliverystream/",
                       c->l->region, c->l->account) != SL_OK)
         return SL_ENOMEM;
-    if (append_json_str(h, c->b->stream ? c->b->stream : "") != SL_OK ||
+    const char *stream = c->b->stream ? c->b->stream : "";
+    if (sl_json_append_str(h, stream, strlen(stream)) != SL_OK ||
         sl_buf_printf(h, "\",\"region\":\"%s\",\"records\":[", c->l->region) != SL_OK)
         return SL_ENOMEM;
     return SL_OK;
