@@ -157,6 +157,20 @@ struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c)
     return p;
 }
 
+struct sl_batch *sl_batch_copy(struct sl_batch *b)
+{
+    struct sl_batch *p = sl_batch_new();
+
+    if (!p)
+        oom();
+    for (size_t k = 0; k < b->nspans; k++) {
+        const struct sl_span *s = &b->spans[k];
+        add_run(p, s->chunk, s->off, s->end, s->nrecords, s->bytes);
+    }
+    join(p, b);
+    return p;
+}
+
 static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, unsigned want)
 {
     struct sl_batch *p = sl_batch_new();

@@ -120,6 +120,9 @@ void sl_batch_free(struct sl_batch *b);
 struct sl_batch *sl_batch_pick(struct sl_batch *b, const uint8_t *marks, uint8_t want);
 /* The same with two-byte marks (partition numbers). */
 struct sl_batch *sl_batch_pick16(struct sl_batch *b, const uint16_t *marks, uint16_t want);
+/* A new part of <b> holding all its records (the same spans, no copy of
+ * the data). Aborts when out of memory. */
+struct sl_batch *sl_batch_copy(struct sl_batch *b);
 /* A new part of <b> made of all of chunk <c> (taking a reference), for
  * records made from <b>'s (the transform stage). Aborts when out of memory. */
 struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c);

@@ -347,18 +347,17 @@ static void transform_key(struct parse *p, const char *section, const char *name
                           const char *value)
 {
     struct sl_transform_conf *t = p->tf;
-    char **keys, **values;
-    int *lines;
 
     for (size_t i = 0; i < t->nkv; i++)
-        if (strcmp(t->keys[i], name) == 0) {
+        if (strcmp(t->kv[i].key, name) == 0) {
             perr(p, p->line, section, name, "set twice in one section (first at line %d)",
                  t->lines[i]);
             return;
         }
-    if ((strcmp(name, "type") == 0 && t->type_line) ||
-        (strcmp(name, "path") == 0 && t->path[0])) {
-        perr(p, p->line, section, name, "set twice in one section");
+    int first = strcmp(name, "type") == 0 ? t->type_line
+              : strcmp(name, "path") == 0 ? t->path_line : 0;
+    if (first) {
+        perr(p, p->line, section, name, "set twice in one section (first at line %d)", first);
         return;
     }
     if (strcmp(name, "type") == 0) {
@@ -378,18 +377,19 @@ static void transform_key(struct parse *p, const char *section, const char *name
         t->path_line = p->line;
         return;
     }
-    if (!(keys = realloc(t->keys, (t->nkv + 1) * sizeof(*keys))) || (t->keys = keys, 0) ||
-        !(values = realloc(t->values, (t->nkv + 1) * sizeof(*values))) ||
-        (t->values = values, 0) || !(lines = realloc(t->lines, (t->nkv + 1) * sizeof(*lines)))) {
+    struct sl_tf_kv *kv = realloc(t->kv, (t->nkv + 1) * sizeof(*kv));
+    if (kv)
+        t->kv = kv;
+    int *lines = kv ? realloc(t->lines, (t->nkv + 1) * sizeof(*lines)) : NULL;
+    if (lines)
+        t->lines = lines;
+    char *k = lines ? strdup(name) : NULL, *v = k ? strdup(value) : NULL;
+    if (!v) {
+        free(k);
         perr(p, p->line, section, name, "out of memory");
         return;
     }
-    t->lines = lines;
-    if (!(t->keys[t->nkv] = strdup(name)) || !(t->values[t->nkv] = strdup(value))) {
-        free(t->keys[t->nkv]);
-        perr(p, p->line, section, name, "out of memory");
-        return;
-    }
+    t->kv[t->nkv] = (struct sl_tf_kv){ k, v };
     t->lines[t->nkv++] = p->line;
 }
 
@@ -915,11 +915,10 @@ void sl_config_unref(struct sl_config *c)
     for (size_t i = 0; i < c->ntransforms; i++) {
         struct sl_transform_conf *t = &c->transforms[i];
         for (size_t k = 0; k < t->nkv; k++) {
-            free(t->keys[k]);
-            free(t->values[k]);
+            free((char *)t->kv[k].key);
+            free((char *)t->kv[k].value);
         }
-        free(t->keys);
-        free(t->values);
+        free(t->kv);
         free(t->lines);
     }
     free(c->transforms);

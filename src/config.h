@@ -23,6 +23,8 @@
 #include "auth.h"
 #include "buf.h"
 
+#include "sluice/transform.h"
+
 #define SL_NAME_MAX    64
 #define SL_PREFIX_MAX  1024
 
@@ -58,7 +60,7 @@ struct sl_transform_conf {
     char     path[PATH_MAX];              /* plugin: the shared object */
     int      path_line;
     size_t   nkv;
-    char   **keys, **values;              /* owned: nkv of each */
+    struct sl_tf_kv *kv;                  /* owned, with their strings: as create() gets them */
     int     *lines;                       /* owned: where each was set */
 };
 

@@ -193,51 +193,53 @@ static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *tpl,
     return sl_objkey_format(&k, out, len);
 }
 
-/* What !{firehose:error-output-type} says for <b>'s reason, and the
- * envelopes' errorCode for records that carry no error of their own. */
-static void failure_type(const struct sl_batch *b, const char *sink, char *type, size_t tlen,
-                         char *code, size_t clen)
-{
-    char name[32];
+/* Why <b> is going to backup, as the key and the envelopes say it. */
+struct failure {
+    char type[48];                /* !{firehose:error-output-type} */
+    char code[64];                /* errorCode of records without an error of their own */
+    const char *who, *name;       /* "sink" and its name, or "stage" and which */
+};
 
-    snprintf(name, sizeof(name), "%s", sink);
-    name[0] = (char)(name[0] >= 'a' && name[0] <= 'z' ? name[0] - 32 : name[0]);
+static void describe_failure(const struct sl_batch *b, const struct sl_gen *g,
+                             struct failure *f)
+{
+    const char *sink = g->sink.ops->name;
+
     switch (b->backup_reason) {
-    case SL_BK_PROCESSING_FAILED:
-        snprintf(type, tlen, "processing-failed");
-        snprintf(code, clen, "Transform.ProcessingFailed");
+    case SL_BK_PROCESSING_FAILED:   /* each record has a note naming its transform */
+        snprintf(f->type, sizeof(f->type), "processing-failed");
+        snprintf(f->code, sizeof(f->code), "Transform.ProcessingFailed");
+        f->who = "stage", f->name = "transform";
         break;
     case SL_BK_PARTITION_FAILED:
     case SL_BK_PARTITION_LIMIT:
-        snprintf(type, tlen, "partitioning-failed");
-        snprintf(code, clen, b->backup_reason == SL_BK_PARTITION_FAILED
-                                 ? "DynamicPartitioning.MetadataExtractionFailed"
-                                 : "DynamicPartitioning.PartitionCountExceeded");
+        snprintf(f->type, sizeof(f->type), "partitioning-failed");
+        snprintf(f->code, sizeof(f->code), "%s", b->backup_reason == SL_BK_PARTITION_FAILED
+                 ? "DynamicPartitioning.MetadataExtractionFailed"
+                 : "DynamicPartitioning.PartitionCountExceeded");
+        f->who = "stage", f->name = "partitioning";
         break;
-    default:
-        snprintf(type, tlen, "%s-failed", sink);
-        snprintf(code, clen, "%s.%s", name,
+    default:                         /* "S3.RetriesExhausted", "File.Refused" */
+        snprintf(f->type, sizeof(f->type), "%s-failed", sink);
+        snprintf(f->code, sizeof(f->code), "%c%s.%s",
+                 sink[0] >= 'a' && sink[0] <= 'z' ? sink[0] - 32 : sink[0], sink + 1,
                  b->backup_reason == SL_BK_SINK_FAILED ? "Refused" : "RetriesExhausted");
+        f->who = "sink", f->name = sink;
     }
 }
 
 /* The envelopes of <b>, compressed like the stream's objects, into w->out. */
-static int envelopes(struct worker *w, struct sl_batch *b, const char *code, char *err,
+static int envelopes(struct worker *w, struct sl_batch *b, const struct failure *f, char *err,
                      size_t errlen)
 {
     struct sl_gen *g = b->owner;
     const struct sl_stream_conf *c = g->conf;
     const char *names[SL_CHAIN_MAX], *arns[SL_CHAIN_MAX];
-    int part = b->backup_reason == SL_BK_PARTITION_FAILED ||
-               b->backup_reason == SL_BK_PARTITION_LIMIT;
-    int tf = b->backup_reason == SL_BK_PROCESSING_FAILED;   /* normally each has a note */
     struct sl_envelope e = {
-        .stream = c->name, .code = code, .message = b->last_error,
-        .who = part || tf ? "stage" : "sink",
-        .name = part ? "partitioning" : tf ? "transform" : g->sink.ops->name,
-        .attempts = b->attempts, .transformed = g->nchain > 0 && !tf,
-        .tf_names = names, .tf_arns = arns, .ntf = g->nchain,
-        .now_ms = sl_clock_wall_ms(),
+        .stream = c->name, .code = f->code, .message = b->last_error, .who = f->who,
+        .name = f->name, .attempts = b->attempts,
+        .transformed = g->nchain > 0 && b->backup_reason != SL_BK_PROCESSING_FAILED,
+        .tf_names = names, .tf_arns = arns, .ntf = g->nchain, .now_ms = sl_clock_wall_ms(),
     };
     int rc;
 
@@ -266,8 +268,9 @@ static void to_backup(struct worker *w, struct sl_batch *b)
 {
     struct sl_gen *g = b->owner;
     const struct sl_stream_conf *c = g->conf;
-    char key[SL_KEY_MAX], tpl[SL_PREFIX_MAX + 40], type[48], code[64];
+    char key[SL_KEY_MAX], tpl[SL_PREFIX_MAX + 40];
     char err[256] = "the backup key is too long";
+    struct failure f;
     int rc;
 
     if (b->copy) {
@@ -277,16 +280,16 @@ static void to_backup(struct worker *w, struct sl_batch *b)
                                                    &w->out)) != SL_OK)
             snprintf(err, sizeof(err), "compression: %s", sl_strerror(rc));
     } else {
-        failure_type(b, g->sink.ops->name, type, sizeof(type), code, sizeof(code));
+        describe_failure(b, g, &f);
         /* no error_prefix: Firehose's PREFIX + type + /YYYY/MM/DD/HH/ (the
          * prefix is static then: config load saw to it) */
         if (c->error_prefix[0])
             snprintf(tpl, sizeof(tpl), "%s", c->error_prefix);
         else
             snprintf(tpl, sizeof(tpl), "%s!{firehose:error-output-type}/", c->prefix);
-        rc = make_key(b, g, tpl, type, key, sizeof(key));
+        rc = make_key(b, g, tpl, f.type, key, sizeof(key));
         if (rc == SL_OK)
-            rc = envelopes(w, b, code, err, sizeof(err));
+            rc = envelopes(w, b, &f, err, sizeof(err));
     }
     if (rc == SL_OK)
         rc = sl_backup_write(c, &g->sink, key, w->out.data, w->out.len, err, sizeof(err));
@@ -405,7 +408,7 @@ static struct sl_batch *transform(struct worker *w, struct sl_batch *b)
                  rc == SL_ENOMEM ? "out of memory running transforms"
                                  : "a transform asked to be tried again later");
         b->backup_tries++;
-        retry_later(w, b, SL_RETRY_SINK, NULL);
+        retry_later(w, b, SL_RETRY_TRANSFORM, NULL);
         return NULL;
     }
     if (p.dropped)

@@ -25,7 +25,7 @@ const char *const sl_backup_reason_names[SL_BK_NREASONS] = {
 };
 const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = {
     "sink", "backup", "connection", "timeout", "server_error", "throttled", "forbidden",
-    "no_such_bucket", "bad_digest",
+    "no_such_bucket", "bad_digest", "transform",
 };
 const double sl_hist_bounds[SL_HIST_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,

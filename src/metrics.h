@@ -33,12 +33,13 @@ enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_PARTIT
                         SL_BK_PARTITION_LIMIT, SL_BK_PROCESSING_FAILED, SL_BK_NREASONS };
 extern const char *const sl_backup_reason_names[SL_BK_NREASONS];
 
-/* Why a delivery attempt will be retried: the backup write failed, or the
- * sink said RETRY, for a reason of its own when it names one. */
+/* Why a delivery attempt will be retried: the backup write failed, a
+ * transform asked to run again (or memory ran out running the chain), or
+ * the sink said RETRY, for a reason of its own when it names one. */
 enum sl_retry_cause {
     SL_RETRY_SINK, SL_RETRY_BACKUP, SL_RETRY_CONNECTION, SL_RETRY_TIMEOUT, SL_RETRY_SERVER,
     SL_RETRY_THROTTLED, SL_RETRY_FORBIDDEN, SL_RETRY_NO_BUCKET, SL_RETRY_BAD_DIGEST,
-    SL_RETRY_NCAUSES
+    SL_RETRY_TRANSFORM, SL_RETRY_NCAUSES
 };
 extern const char *const sl_retry_cause_names[SL_RETRY_NCAUSES];
 

@@ -257,6 +257,14 @@ const char *sl_partition_value(const struct sl_partition_spec *spec, const struc
     return NULL;
 }
 
+int sl_partition_from_transforms(const struct sl_partition_spec *spec)
+{
+    for (unsigned k = 0; k < spec->n; k++)
+        if (spec->lambda[k])
+            return 1;
+    return 0;
+}
+
 int sl_partition_add_lambda(const char *prefix, struct sl_partition_spec *spec, char *why,
                             size_t whylen)
 {

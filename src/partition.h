@@ -39,6 +39,9 @@ int sl_partition_batch(const struct sl_partition_spec *spec, unsigned max,
 const char *sl_partition_value(const struct sl_partition_spec *spec, const struct sl_batch *b,
                                int lambda, const char *name, size_t len);
 
+/* 1 if <spec> has a key a transform sets (!{partitionKeyFromLambda:KEY}). */
+int sl_partition_from_transforms(const struct sl_partition_spec *spec);
+
 /* Adds the keys that !{partitionKeyFromLambda:KEY} names in <prefix> to
  * <spec>. SL_OK, or SL_EINVAL with <why> past SL_PART_KEYS keys. */
 int sl_partition_add_lambda(const char *prefix, struct sl_partition_spec *spec, char *why,

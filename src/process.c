@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "partition.h"
 #include "stream.h"
 #include "transform.h"
 #include "sluice/err.h"
@@ -60,8 +61,9 @@ static int reserve(struct sl_stage *s, size_t n)
 }
 
 /* Notes for the records marked <want>, in order: each one's keys (Ok) or
- * error (failed). NULL when none has any, or out of memory (then the keys
- * are missing and those records fail partitioning: logged). */
+ * error (failed). NULL when out of memory (logged; then the keys are
+ * missing and those records fail partitioning, or the envelopes carry a
+ * generic error). */
 static struct sl_notes *make_notes(const struct sl_tf_rec *res, const uint8_t *marks,
                                    size_t n, uint8_t want, size_t count)
 {
@@ -142,6 +144,8 @@ int sl_stage_run(struct sl_stage *s, struct sl_batch *b, struct sl_processed *ou
     struct sl_batch_iter it;
     size_t n = 0, count[SL_TF_NSTATUS] = { 0 };
     int changed = 0, keys = 0;
+    /* keys a transform set matter only to a prefix that names them */
+    int want_keys = sl_partition_from_transforms(&g->conf->partition);
 
     memset(out, 0, sizeof(*out));
     if (reserve(s, b->nrecords) != SL_OK)
@@ -159,15 +163,12 @@ int sl_stage_run(struct sl_stage *s, struct sl_batch *b, struct sl_processed *ou
         count[res[i].status]++;
         if (res[i].status == SL_TF_OK) {
             changed |= res[i].changed;
-            keys |= res[i].keys != NULL;
+            keys |= res[i].keys != NULL && want_keys;
         }
     }
     if (g->conf->backup_mode == SL_BACKUP_ALL) {
-        memset(s->marks, 0, n);
-        out->copy = sl_batch_pick(b, s->marks, 0);
+        out->copy = sl_batch_copy(b);
         out->copy->copy = 1;
-        for (size_t i = 0; i < n; i++)
-            s->marks[i] = res[i].status;
     }
     if (count[SL_TF_DROPPED])
         out->dropped = sl_batch_pick(b, s->marks, SL_TF_DROPPED);

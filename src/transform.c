@@ -18,8 +18,6 @@
 #include "transform_plugin.h"
 #include "sluice/err.h"
 
-const char *const sl_tf_status_names[SL_TF_NSTATUS] = { "ok", "dropped", "failed" };
-
 static const struct { const char *type; const struct sl_transform_ops *ops; } builtins[] = {
     { "json_timestamp", &sl_tf_json_timestamp }, { "json_set", &sl_tf_json_set },
     { "json_rename", &sl_tf_json_rename },       { "json_drop", &sl_tf_json_drop },
@@ -37,9 +35,6 @@ const struct sl_transform_ops *sl_tf_builtin(const char *type)
 
 int sl_tf_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, size_t errlen)
 {
-    struct sl_tf_kv *kv = NULL;
-    int rc;
-
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", tc->name);
     snprintf(t->type, sizeof(t->type), "%s", tc->type);
@@ -50,20 +45,11 @@ int sl_tf_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, s
         snprintf(err, errlen, "type: '%s' is not one of %s", tc->type, SL_TF_TYPES);
         return SL_EINVAL;
     }
-    if (tc->nkv && !(kv = calloc(tc->nkv, sizeof(*kv)))) {
-        snprintf(err, errlen, "out of memory");
-        sl_tf_close(t);
-        return SL_ENOMEM;
-    }
-    for (size_t i = 0; i < tc->nkv; i++) {
-        kv[i] = (struct sl_tf_kv){ tc->keys[i], tc->values[i] };
-        if (strcmp(tc->type, "lambda") == 0 && strcmp(tc->keys[i], "url") == 0)
-            t->arn = tc->values[i];
-    }
+    for (size_t i = 0; i < tc->nkv; i++)
+        if (strcmp(tc->type, "lambda") == 0 && strcmp(tc->kv[i].key, "url") == 0)
+            t->arn = tc->kv[i].value;
     err[0] = '\0';
-    rc = t->ops->create(kv, tc->nkv, &t->state, err, errlen);
-    free(kv);
-    if (rc != 0) {
+    if (t->ops->create(tc->kv, tc->nkv, &t->state, err, errlen) != 0) {
         if (!err[0])
             snprintf(err, errlen, "the transform refused its configuration");
         t->state = NULL;
@@ -91,7 +77,7 @@ static int line_of(const struct sl_transform_conf *tc, const char *key, size_t l
     if (len == 4 && strncmp(key, "path", 4) == 0 && tc->path_line)
         return tc->path_line;
     for (size_t i = 0; i < tc->nkv; i++)
-        if (strlen(tc->keys[i]) == len && strncmp(tc->keys[i], key, len) == 0)
+        if (strlen(tc->kv[i].key) == len && strncmp(tc->kv[i].key, key, len) == 0)
             return tc->lines[i];
     return tc->line;
 }
@@ -108,12 +94,12 @@ int sl_tf_check_config(const struct sl_config *cfg, struct sl_buf *errs)
             sl_tf_close(&t);
             continue;
         }
-        /* "KEY: why" names a key of the section; else the header's line */
+        /* "KEY: why" names a key: at its line, or the header's when it is
+         * missing ("url: required"); anything else is the section's */
         const char *colon = strstr(err, ": ");
-        size_t klen = colon ? (size_t)(colon - err) : 0;
-        int line = klen && !memchr(err, ' ', klen) ? line_of(tc, err, klen) : tc->line;
-        if (line == tc->line)
-            klen = 0;
+        size_t klen = colon && !memchr(err, ' ', (size_t)(colon - err)) ? (size_t)(colon - err)
+                                                                          : 0;
+        int line = klen ? line_of(tc, err, klen) : tc->line;
         sl_buf_printf(errs, "%s:%d: [transform %s]%s%.*s: %s\n", cfg->path, line, tc->name,
                       klen ? " " : "", (int)klen, err, klen ? colon + 2 : err);
         rc = SL_EINVAL;

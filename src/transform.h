@@ -31,7 +31,6 @@
 #include "sluice/transform.h"
 
 enum sl_tf_status { SL_TF_OK, SL_TF_DROPPED, SL_TF_FAILED, SL_TF_NSTATUS };
-extern const char *const sl_tf_status_names[SL_TF_NSTATUS];   /* ok dropped failed */
 
 /* One transform instance. */
 struct sl_tf {
