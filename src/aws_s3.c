@@ -123,7 +123,7 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     struct sl_buf url;
     struct headers hs = { .n = 0 };
     struct sl_sigv4_signed sig;
-    char md5[32], errbuf[CURL_ERROR_SIZE] = "", line[2200];
+    char md5[32], errbuf[CURL_ERROR_SIZE] = "";
     CURL *h = NULL;
     int rc = SL_ERR;
 
@@ -170,17 +170,16 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
         snprintf(r->message, sizeof(r->message), "cannot sign the request");
         goto out;
     }
-    for (size_t i = 1; i < hs.n; i++) {                /* Host: libcurl sends it */
-        snprintf(line, sizeof(line), "%s: %s", hs.h[i].name, hs.h[i].value);
-        hdrs = curl_slist_append(hdrs, line);
+    int hrc = SL_OK;
+    for (size_t i = 1; i < hs.n && hrc == SL_OK; i++)   /* Host: libcurl sends it */
+        hrc = sl_curl_header(&hdrs, hs.h[i].name, hs.h[i].value);
+    if (hrc != SL_OK || sl_curl_header(&hdrs, "X-Amz-Date", sig.amz_date) != SL_OK ||
+        sl_curl_header(&hdrs, "X-Amz-Content-Sha256", sig.content_sha256) != SL_OK ||
+        sl_curl_header(&hdrs, "Authorization", sig.authorization) != SL_OK ||
+        sl_curl_header(&hdrs, "Expect", "") != SL_OK) {  /* not signed: no 100-continue */
+        snprintf(r->message, sizeof(r->message), "out of memory");
+        goto out;
     }
-    snprintf(line, sizeof(line), "X-Amz-Date: %s", sig.amz_date);
-    hdrs = curl_slist_append(hdrs, line);
-    snprintf(line, sizeof(line), "X-Amz-Content-Sha256: %s", sig.content_sha256);
-    hdrs = curl_slist_append(hdrs, line);
-    snprintf(line, sizeof(line), "Authorization: %s", sig.authorization);
-    hdrs = curl_slist_append(hdrs, line);
-    hdrs = curl_slist_append(hdrs, "Expect:");          /* not signed: no 100-continue */
     if (query) {
         url.len--;                                     /* the NUL */
         sl_buf_printf(&url, "?%s", query);

@@ -1,6 +1,7 @@
 /* curl_pool.c - see curl_pool.h. */
 #include "curl_pool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "sluice/err.h"
@@ -49,4 +50,20 @@ void sl_curl_pool_give(struct sl_curl_pool *p, CURL *h)
     p->idle[p->nidle++] = h;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+int sl_curl_header(struct curl_slist **list, const char *name, const char *value)
+{
+    char line[8192];
+    struct curl_slist *more;
+
+    if ((size_t)snprintf(line, sizeof(line), "%s:%s%s", name, value[0] ? " " : "", value) >=
+            sizeof(line) ||
+        !(more = curl_slist_append(*list, line))) {
+        curl_slist_free_all(*list);
+        *list = NULL;
+        return SL_ENOMEM;
+    }
+    *list = more;
+    return SL_OK;
 }

@@ -1,7 +1,7 @@
 /*
  * curl_pool.h - a bounded pool of libcurl easy handles, kept alive between
  * requests so their connections are reused (the S3 client, the lambda
- * transform).
+ * transform); and building a request's header list.
  *
  * Handles are made on first need, up to <max>; a taker waits while all
  * are out. Threads: any; one mutex guards the pool, never held during a
@@ -29,5 +29,10 @@ void sl_curl_pool_destroy(struct sl_curl_pool *p);
  * make one. */
 CURL *sl_curl_pool_take(struct sl_curl_pool *p);
 void sl_curl_pool_give(struct sl_curl_pool *p, CURL *h);
+
+/* Appends the header "<name>: <value>" to *<list>. SL_OK, or SL_ENOMEM
+ * with the whole list freed and *<list> NULL (a request must not go out
+ * with a header missing). */
+int sl_curl_header(struct curl_slist **list, const char *name, const char *value);
 
 #endif

@@ -444,22 +444,14 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status,
                 char errbuf[CURL_ERROR_SIZE])
 {
-    static const char *const hnames[] = {
-        "Content-Type: application/json", "X-Amz-Invocation-Type: RequestResponse",
-        "Expect:",                                    /* no 100-continue round trip */
-    };
     const struct lambda *l = c->l;
     struct curl_slist *hdrs = NULL;
     CURL *h;
 
-    for (size_t k = 0; k < sizeof(hnames) / sizeof(hnames[0]); k++) {
-        struct curl_slist *more = curl_slist_append(hdrs, hnames[k]);
-        if (!more) {
-            curl_slist_free_all(hdrs);
-            return -1;
-        }
-        hdrs = more;
-    }
+    if (sl_curl_header(&hdrs, "Content-Type", "application/json") != SL_OK ||
+        sl_curl_header(&hdrs, "X-Amz-Invocation-Type", "RequestResponse") != SL_OK ||
+        sl_curl_header(&hdrs, "Expect", "") != SL_OK)  /* no 100-continue round trip */
+        return -1;
     if (!(h = sl_curl_pool_take(&c->pool->pool))) {
         curl_slist_free_all(hdrs);
         return 0;
