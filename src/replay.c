@@ -70,6 +70,7 @@
 #include "base64.h"
 #include "buf.h"
 #include "clock.h"
+#include "curl_pool.h"
 #include "firehose_api.h"
 #include "units.h"
 #include "sluice/err.h"
@@ -113,7 +114,7 @@ struct rp_counts {
 struct rp_reader {
     int fd;                         /* borrowed from the caller */
     int kind;                       /* enum rp_kind */
-    z_stream z;
+    z_stream z;                     /* made at the first gzip file, reset per file */
     int z_live;                     /* inflateInit2 done */
     ZSTD_DCtx *zd;                  /* owned; reset per file */
     size_t zret;                    /* last ZSTD_decompressStream result: 0 at a frame end */
@@ -172,6 +173,7 @@ struct replay {
     struct sl_buf rec;              /* the decoded record of the current line */
     struct rp_tcp tcp;
     struct rp_http http;
+    uint64_t rnd;                   /* backoff jitter */
     int stopped;                    /* the target failed for good: read no more */
 };
 
@@ -298,7 +300,7 @@ static int tcp_connect(struct replay *rp)
             return SL_OK;
         err = errno;
         attempt++;
-        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_seed());
+        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_next(&rp->rnd));
         if (attempt >= ATTEMPTS || sl_clock_mono_ms() + delay - start >= rp->o.timeout_ms) {
             fprintf(stderr, "sluice replay: %s: cannot connect: %s (%u attempts in %.1fs)\n",
                     rp->o.to, strerror(err), attempt,
@@ -500,7 +502,7 @@ static CURLcode http_post(struct replay *rp, int64_t wait_ms, long *status, char
     };
     struct sl_sigv4_signed sig;
     struct curl_slist *list = NULL;
-    char line[SL_SIGV4_AUTHZ_MAX + 64], ebuf[CURL_ERROR_SIZE] = "";
+    char ebuf[CURL_ERROR_SIZE] = "";
     size_t nh = 3;
     CURLcode cc;
 
@@ -520,17 +522,15 @@ static CURLcode http_post(struct replay *rp, int64_t wait_ms, long *status, char
             return CURLE_ABORTED_BY_CALLBACK;      /* never retried: see http_flush */
         }
     }
-    for (size_t i = 0; i < nh; i++) {
-        snprintf(line, sizeof(line), "%s: %s", hs[i].name, hs[i].value);
-        list = curl_slist_append(list, line);
-    }
-    if (h->sign) {
-        snprintf(line, sizeof(line), "X-Amz-Date: %s", sig.amz_date);
-        list = curl_slist_append(list, line);
-        snprintf(line, sizeof(line), "Authorization: %s", sig.authorization);
-        list = curl_slist_append(list, line);
-    }
-    list = curl_slist_append(list, "Expect:");             /* no 100-continue round trip */
+    int hrc = SL_OK;
+    for (size_t i = 0; i < nh && hrc == SL_OK; i++)
+        hrc = sl_curl_header(&list, hs[i].name, hs[i].value);
+    if (hrc == SL_OK && h->sign &&
+        (sl_curl_header(&list, "X-Amz-Date", sig.amz_date) != SL_OK ||
+         sl_curl_header(&list, "Authorization", sig.authorization) != SL_OK))
+        hrc = SL_ENOMEM;
+    if (hrc == SL_OK)
+        hrc = sl_curl_header(&list, "Expect", "");         /* no 100-continue round trip */
     sl_buf_reset(&h->answer);
     curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, h->body.data);
@@ -538,7 +538,7 @@ static CURLcode http_post(struct replay *rp, int64_t wait_ms, long *status, char
     curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, (long)wait_ms);
     curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT_MS, (long)(wait_ms < 10000 ? wait_ms : 10000));
     curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, ebuf);
-    cc = list ? curl_easy_perform(h->h) : CURLE_OUT_OF_MEMORY;
+    cc = hrc == SL_OK ? curl_easy_perform(h->h) : CURLE_OUT_OF_MEMORY;
     *status = 0;
     curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, NULL);
@@ -637,7 +637,7 @@ static int http_flush(struct replay *rp)
         attempt++;
         if (v == RP_DONE)
             break;
-        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_seed());
+        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_next(&rp->rnd));
         if (v == RP_RETRY && attempt < ATTEMPTS &&
             sl_clock_mono_ms() + delay - start < rp->o.timeout_ms) {
             sleep_ms(delay);
@@ -721,18 +721,18 @@ static void envelope(struct replay *rp, const uint8_t *p, size_t n)
         rp->c.bad++;
         goto out;
     }
-    len = sl_base64_decoded_len(json_string_value(raw), json_string_length(raw));
-    sl_buf_reset(&rp->rec);
-    if (len < 0 || sl_buf_reserve(&rp->rec, (size_t)len + 1) != SL_OK ||
-        sl_base64_decode(json_string_value(raw), json_string_length(raw), rp->rec.data) != len) {
-        complain(rp, "not an envelope: rawData is not base64");
-        rp->c.bad++;
-        goto out;
-    }
     code = json_object_get(j, "errorCode");
     if (rp->o.error_code &&
         (!json_is_string(code) || strcmp(json_string_value(code), rp->o.error_code) != 0)) {
-        rp->c.skipped++;
+        rp->c.skipped++;                      /* not decoded: filtered out first */
+        goto out;
+    }
+    len = sl_base64_decoded_len(json_string_value(raw), json_string_length(raw));
+    sl_buf_reset(&rp->rec);
+    if (len < 0 || sl_buf_reserve(&rp->rec, (size_t)len) != SL_OK ||
+        sl_base64_decode(json_string_value(raw), json_string_length(raw), rp->rec.data) != len) {
+        complain(rp, "not an envelope: rawData is not base64");
+        rp->c.bad++;
         goto out;
     }
     if (!sendable(rp, rp->rec.data, (size_t)len))
@@ -750,6 +750,21 @@ out:
 
 /* Splits decoded bytes into lines; a line that spans buffers is gathered
  * in ln.part, one past LINE_MAX_LEN is skipped to its end. */
+/* A whole line is in ln->part (or was too long): read it, start afresh. */
+static void line_done(struct replay *rp)
+{
+    struct rp_lines *ln = &rp->ln;
+
+    if (ln->overlong) {
+        complain(rp, "not an envelope: line longer than %u bytes", LINE_MAX_LEN);
+        rp->c.bad++;
+    } else {
+        envelope(rp, ln->part.data, ln->part.len);    /* an empty line is nothing */
+    }
+    sl_buf_reset(&ln->part);
+    ln->overlong = 0;
+}
+
 static void lines_feed(struct replay *rp, const uint8_t *p, size_t n)
 {
     struct rp_lines *ln = &rp->ln;
@@ -758,25 +773,15 @@ static void lines_feed(struct replay *rp, const uint8_t *p, size_t n)
         const uint8_t *nl = memchr(p, '\n', n);
         size_t seg = nl ? (size_t)(nl - p) : n;
 
-        if (ln->overlong) {
-            if (nl) {
-                complain(rp, "not an envelope: line longer than %u bytes", LINE_MAX_LEN);
-                rp->c.bad++;
-                ln->overlong = 0;
-            }
-        } else if (nl && ln->part.len == 0) {
+        if (!ln->overlong && nl && ln->part.len == 0) {
             envelope(rp, p, seg);                      /* in place, no copy */
-        } else if (sl_buf_append(&ln->part, p, seg) != SL_OK) {
-            ln->overlong = 1;
-            sl_buf_reset(&ln->part);
-            if (nl) {
-                complain(rp, "not an envelope: line longer than %u bytes", LINE_MAX_LEN);
-                rp->c.bad++;
-                ln->overlong = 0;
+        } else {
+            if (!ln->overlong && sl_buf_append(&ln->part, p, seg) != SL_OK) {
+                sl_buf_reset(&ln->part);
+                ln->overlong = 1;
             }
-        } else if (nl) {
-            envelope(rp, ln->part.data, ln->part.len);
-            sl_buf_reset(&ln->part);
+            if (nl)
+                line_done(rp);
         }
         if (!nl)
             break;
@@ -792,14 +797,8 @@ static void lines_end(struct replay *rp, int cut)
 {
     struct rp_lines *ln = &rp->ln;
 
-    if (!cut && !rp->stopped && (ln->overlong || ln->part.len)) {
-        if (ln->overlong) {
-            complain(rp, "not an envelope: line longer than %u bytes", LINE_MAX_LEN);
-            rp->c.bad++;
-        } else {
-            envelope(rp, ln->part.data, ln->part.len);
-        }
-    }
+    if (!cut && !rp->stopped && (ln->overlong || ln->part.len))
+        line_done(rp);
     if (ln->hidden)
         fprintf(stderr, "sluice replay: %s: %llu more problems not shown\n", ln->name,
                 (unsigned long long)ln->hidden);
@@ -842,7 +841,9 @@ static int rd_begin(struct rp_reader *r, int fd)
     r->kind = r->in_len >= 2 && memcmp(r->in, gz, 2) == 0   ? RP_GZIP
             : r->in_len >= 4 && memcmp(r->in, zs, 4) == 0 ? RP_ZSTD
                                                           : RP_PLAIN;
-    if (r->kind == RP_GZIP) {
+    if (r->kind == RP_GZIP && r->z_live) {
+        inflateReset(&r->z);
+    } else if (r->kind == RP_GZIP) {
         memset(&r->z, 0, sizeof(r->z));
         if (inflateInit2(&r->z, 15 + 16) != Z_OK)
             return SL_ENOMEM;
@@ -851,13 +852,6 @@ static int rd_begin(struct rp_reader *r, int fd)
         ZSTD_DCtx_reset(r->zd, ZSTD_reset_session_only);
     }
     return SL_OK;
-}
-
-static void rd_end(struct rp_reader *r)
-{
-    if (r->z_live)
-        inflateEnd(&r->z);
-    r->z_live = 0;
 }
 
 /* gzip, member after member. */
@@ -916,21 +910,23 @@ static int rd_unzstd(struct rp_reader *r, size_t *n)
     }
 }
 
-/* The next decoded bytes, in r->out. *<n> == 0 at the end. SL_EIO (errno
- * set), SL_EINVAL (corrupt or cut), SL_ENOMEM. */
-static int rd_next(struct rp_reader *r, size_t *n)
+/* The next decoded bytes: *<p>, *<n> of them (a plain file's straight from
+ * the read buffer). *<n> == 0 at the end. SL_EIO (errno set), SL_EINVAL
+ * (corrupt or cut), SL_ENOMEM. */
+static int rd_next(struct rp_reader *r, const uint8_t **p, size_t *n)
 {
     int rc;
 
     *n = 0;
+    *p = r->out;
     if (r->kind == RP_GZIP)
         return rd_gunzip(r, n);
     if (r->kind == RP_ZSTD)
         return rd_unzstd(r, n);
     if (r->in_pos == r->in_len && !r->eof && (rc = rd_fill(r)) != SL_OK)
         return rc;
+    *p = r->in + r->in_pos;
     *n = r->in_len - r->in_pos;
-    memcpy(r->out, r->in + r->in_pos, *n);
     r->in_pos = r->in_len;
     return SL_OK;
 }
@@ -940,6 +936,7 @@ static void read_fd(struct replay *rp, int fd, const char *name)
 {
     static const char *const kinds[] = { "plain", "gzip", "zstd" };
     struct rp_reader *r = rp->rd;
+    const uint8_t *p;
     size_t n = 0;
     int rc;
 
@@ -949,8 +946,8 @@ static void read_fd(struct replay *rp, int fd, const char *name)
     rp->ln.shown = 0;
     rp->ln.hidden = 0;
     rc = rd_begin(r, fd);
-    while (rc == SL_OK && (rc = rd_next(r, &n)) == SL_OK && n > 0 && !rp->stopped)
-        lines_feed(rp, r->out, n);
+    while (rc == SL_OK && (rc = rd_next(r, &p, &n)) == SL_OK && n > 0 && !rp->stopped)
+        lines_feed(rp, p, n);
     if (rc != SL_OK) {
         int err = errno;
         rp->c.file_errors++;
@@ -963,7 +960,6 @@ static void read_fd(struct replay *rp, int fd, const char *name)
                     rc == SL_EINVAL ? "corrupt or cut short" : "cannot be decoded (memory)");
     }
     lines_end(rp, rc != SL_OK);
-    rd_end(r);
 }
 
 /* ---- paths ---------------------------------------------------------------- */
@@ -1142,6 +1138,7 @@ bad:
 static int rp_init(struct replay *rp)
 {
     rp->tcp.fd = -1;
+    rp->rnd = sl_rand_seed();
     sl_buf_init(&rp->tcp.w, TCP_FLUSH + SL_FH_MAX_RECORD + 2);
     sl_buf_init(&rp->ln.part, LINE_MAX_LEN);
     sl_buf_init(&rp->rec, LINE_MAX_LEN);
@@ -1168,6 +1165,8 @@ static void rp_destroy(struct replay *rp)
     curl_easy_cleanup(rp->http.h);
     curl_free(rp->http.path);
     curl_free(rp->http.query);
+    if (rp->rd && rp->rd->z_live)
+        inflateEnd(&rp->rd->z);
     if (rp->rd)
         ZSTD_freeDCtx(rp->rd->zd);
     free(rp->rd);
@@ -1192,11 +1191,12 @@ int sl_replay_main(int argc, char **argv)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (rp->o.target == RP_HTTP && !rp->o.dry_run) {
+    if (rp->o.target == RP_HTTP) {           /* a dry run checks the URL too */
         curl_global_init(CURL_GLOBAL_DEFAULT);
         curl_up = 1;
-        if (http_setup(rp) != SL_OK) {
-            rc = 2;
+        int hrc = http_setup(rp);
+        if (hrc != SL_OK) {
+            rc = hrc == SL_EINVAL ? 2 : 1;   /* a bad URL is a usage error */
             goto out;
         }
     }
@@ -1214,8 +1214,9 @@ int sl_replay_main(int argc, char **argv)
            "%llu skipped by filter)\n", (unsigned long long)rp->c.replayed,
            (unsigned long long)rp->c.files, (unsigned long long)rp->c.bad,
            (unsigned long long)rp->c.unsendable, (unsigned long long)rp->c.skipped);
-    fflush(stdout);
     rc = rp->stopped || rp->c.bad || rp->c.unsendable || rp->c.failed || rp->c.file_errors;
+    if (fflush(stdout) != 0 || ferror(stdout))
+        rc = 1;                               /* the summary line was lost */
 out:
     rp_destroy(rp);
     free(rp);

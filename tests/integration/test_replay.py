@@ -178,6 +178,15 @@ class ReplayTest(SluiceTestCase):
         # nothing listens here, and a dry run does not notice
         p = replay(["--to", "tcp://127.0.0.1:%d" % free_port(), "--dry-run", path])
         self.assertEqual(self.summary(p), (10, 1, 1, 1, 0))
+        # a dry run still checks the URL, and a lost summary line is a failure
+        p = replay(["--to", "http://[bad", "--stream", "dry", "--dry-run", path])
+        self.assertEqual(p.returncode, 2, p.stderr.decode())
+        self.assertIn("not a URL", p.stderr.decode())
+        good = write(os.path.join(d.dir, "env", "good"), envelopes(small(3, b"g")))
+        with open("/dev/full", "wb") as full:
+            q = subprocess.run([BIN, "replay", "--to", "tcp://127.0.0.1:1", "--dry-run", good],
+                               stdout=full, stderr=subprocess.PIPE, timeout=scaled(30))
+        self.assertEqual(q.returncode, 1, "exit 0 though the summary was not written")
         m = d.metrics()
         self.assertEqual(m.sum("sluice_records_received_total", stream="dry"), 0)
         self.assertEqual(m.sum("sluice_http_requests_total"), 0)
