@@ -505,8 +505,7 @@ struct ts {
     struct path field, target;
     int unit;                          /* UNIT_* */
     int missing_fail;                  /* missing = fail */
-    int iso;                           /* format = iso8601 */
-    char format[FORMAT_LEN + 1];       /* else: a strftime(3) pattern */
+    char format[FORMAT_LEN + 1];       /* a strftime(3) pattern; "": iso8601 */
 };
 
 /* Reads key `format` into <t>. */
@@ -516,9 +515,8 @@ static int ts_format(struct ts *t, const char *v, char *err, size_t errlen)
     size_t n = strlen(v);
     json_t *j;
 
-    t->iso = strcmp(v, "iso8601") == 0;
-    if (t->iso)
-        return 0;
+    if (strcmp(v, "iso8601") == 0)
+        return 0;                      /* format stays "" */
     if (n == 0 || n > FORMAT_LEN)
         return bad(err, errlen, "format: iso8601, or a strftime pattern of 1-%d characters",
                    FORMAT_LEN);
@@ -553,7 +551,6 @@ static int ts_create(const struct sl_tf_kv *kv, size_t nkv, void **state, char *
     *state = NULL;
     if (!t)
         return bad(err, errlen, "out of memory");
-    t->iso = 1;
     for (size_t i = 0; i < nkv; i++) {
         const char *k = kv[i].key, *v = kv[i].value;
         if (strcmp(k, "field") == 0 || strcmp(k, "target") == 0) {
@@ -604,7 +601,7 @@ static int ts_edit(const void *state, json_t *root, const struct sl_record *r,
                                        t->field.text) : E_SAME;
     if (epoch_ms(v, t->unit, &ms, &frac, why, sizeof(why)) != 0)
         return failf(f, "Json.TimestampInvalid", "%s %s", t->field.text, why);
-    if (!format_date(t->iso ? NULL : t->format, ms, frac, date, sizeof(date)))
+    if (!format_date(t->format[0] ? t->format : NULL, ms, frac, date, sizeof(date)))
         return failf(f, "Json.TimestampInvalid", "%s: the date is over %d bytes written as "
                      "'%s'", t->field.text, DATE_MAX - 1, t->format);
     return put(root, &t->target, json_string(date), f);
@@ -1021,9 +1018,12 @@ fail:
     return -1;
 }
 
-/* json_equal(), but numbers equal by value (1 and 1.0). */
+/* json_equal(), but numbers equal by value (1 and 1.0); two integers
+ * exactly (as doubles, 2^53 + 1 would equal 2^53). */
 static int same(const json_t *a, const json_t *b)
 {
+    if (json_is_integer(a) && json_is_integer(b))
+        return json_integer_value(a) == json_integer_value(b);
     if (json_is_number(a) && json_is_number(b))
         return json_number_value(a) == json_number_value(b);
     return json_equal(a, b);

@@ -596,6 +596,13 @@ START_TEST(test_transform_json_filter_values_compare_as_json)
                          "{\"a\":{\"b\":1.0}}", out), "dropped by 0");
     ck_assert_str_eq(one(&sl_tf_json_filter, KV("field", "a.b", "drop_if_equals", "1"),
                          "{\"a\":{\"b\":\"1\"}}", out), "unchanged");
+    /* integers compare exactly: 2^53 + 1 is not 2^53, as doubles would say */
+    ck_assert_str_eq(one(&sl_tf_json_filter, KV("field", "id", "drop_if_equals",
+                                                "9007199254740992"),
+                         "{\"id\":9007199254740993}", out), "unchanged");
+    ck_assert_str_eq(one(&sl_tf_json_filter, KV("field", "id", "drop_if_equals",
+                                                "9007199254740993"),
+                         "{\"id\":9007199254740993}", out), "dropped by 0");
     ck_assert_str_eq(one(&sl_tf_json_filter, KV("field", "a", "drop_if_equals", "\"1\""),
                          "{\"a\":\"1\"}", out), "dropped by 0");
     ck_assert_str_eq(one(&sl_tf_json_filter, KV("field", "a", "drop_if_equals", "null"),
