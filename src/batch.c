@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "log.h"
+#include "uuid.h"
 
 #include "sluice/err.h"
 
@@ -241,18 +241,10 @@ int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
 
 int sl_batch_new_uuid(struct sl_batch *b)
 {
-    if (getrandom(b->uuid, sizeof(b->uuid), 0) != sizeof(b->uuid))
-        return SL_EIO;
-    b->uuid[6] = (uint8_t)((b->uuid[6] & 0x0f) | 0x40);   /* version 4 */
-    b->uuid[8] = (uint8_t)((b->uuid[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
-    return SL_OK;
+    return sl_uuid4(b->uuid, NULL);
 }
 
 void sl_batch_uuid_str(const struct sl_batch *b, char out[37])
 {
-    const uint8_t *u = b->uuid;
-
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
-             u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    sl_uuid_str(b->uuid, out);
 }

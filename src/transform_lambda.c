@@ -43,13 +43,11 @@
 #include "transform_lambda.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -58,11 +56,11 @@
 #include "backoff.h"
 #include "base64.h"
 #include "buf.h"
-#include "clock.h"
 #include "curl_pool.h"
 #include "json_check.h"
 #include "log.h"
 #include "units.h"
+#include "uuid.h"
 #include "sluice/err.h"
 
 #define URL_MAX       2048
@@ -98,6 +96,7 @@ struct lambda {
     unsigned max_connections;         /* handles in the pool */
     struct sl_ratelimit rl;           /* "invocation failed" warnings */
     struct sl_curl_pool pool;         /* kept-alive connections (its own lock) */
+    struct curl_slist *hdrs;          /* the request's headers: made once, read-only */
 };
 
 /* ---- configuration ---- */
@@ -138,8 +137,8 @@ static int parse_num(struct lambda *l, size_t k, const char *v, char *err, size_
     int rc;
 
     if (n->kind == K_DURATION) {
-        rc = sl_units_duration(v, &ms);
-        u = ms < 0 ? 0 : (uint64_t)ms;
+        rc = sl_units_duration(v, &ms);       /* never negative */
+        u = (uint64_t)ms;
     } else if (n->kind == K_SIZE) {
         rc = sl_units_size(v, &u);
     } else {
@@ -229,6 +228,7 @@ static void lambda_destroy(void *state)
     if (!l)
         return;
     sl_curl_pool_destroy(&l->pool);
+    curl_slist_free_all(l->hdrs);
     free(l);
 }
 
@@ -260,8 +260,12 @@ static int lambda_create(const struct sl_tf_kv *kv, size_t nkv, void **state, ch
         free(l);
         return -1;
     }
-    if (sl_curl_pool_init(&l->pool, l->max_connections) != SL_OK) {
+    if (sl_curl_header(&l->hdrs, "Content-Type", "application/json") != SL_OK ||
+        sl_curl_header(&l->hdrs, "X-Amz-Invocation-Type", "RequestResponse") != SL_OK ||
+        sl_curl_header(&l->hdrs, "Expect", "") != SL_OK ||   /* no 100-continue round trip */
+        sl_curl_pool_init(&l->pool, l->max_connections) != SL_OK) {
         snprintf(err, errlen, "out of memory");
+        curl_slist_free_all(l->hdrs);
         free(l);
         return -1;
     }
@@ -278,8 +282,8 @@ struct seen {
 };
 
 struct call {
-    const struct lambda *l;
-    struct lambda *pool;              /* the same state: its pool and rate limit */
+    struct lambda *l;                 /* settings read-only; its pool and rate limit
+                                       * guard themselves */
     const struct sl_tf_batch *b;
     struct sl_buf head;               /* the body up to the first record */
     struct sl_buf body;               /* one invocation's request */
@@ -307,22 +311,12 @@ struct answer_ctx {
 /* Writes a new version-4 UUID (36 characters, no NUL) at <p>. */
 static void new_uuid(struct call *c, char *p)
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t u[16];
+    char str[37];
 
-    if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u)) {
-        uint64_t a = sl_rand_next(&c->rnd), b = sl_rand_next(&c->rnd);
-        memcpy(u, &a, 8);
-        memcpy(u + 8, &b, 8);
-    }
-    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
-    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
-    for (int i = 0, o = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            p[o++] = '-';
-        p[o++] = hex[u[i] >> 4];
-        p[o++] = hex[u[i] & 15];
-    }
+    sl_uuid4(u, &c->rnd);                       /* with a fallback: cannot fail */
+    sl_uuid_str(u, str);
+    memcpy(p, str, UUID_LEN);
 }
 
 /* The body's head, up to the records' '[', with a placeholder id. */
@@ -439,30 +433,23 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return b->host->stopping(b->out);
 }
 
-/* One POST of the body, its answer into <a>. -1: out of memory, 0: no
- * libcurl handle, 1: done (<cc>, <status>, <errbuf> say how). */
+/* One POST of the body, its answer into <a>. 0: no libcurl handle, 1: done
+ * (<cc>, <status>, <errbuf> say how). */
 static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status,
                 char errbuf[CURL_ERROR_SIZE])
 {
     const struct lambda *l = c->l;
-    struct curl_slist *hdrs = NULL;
     CURL *h;
 
-    if (sl_curl_header(&hdrs, "Content-Type", "application/json") != SL_OK ||
-        sl_curl_header(&hdrs, "X-Amz-Invocation-Type", "RequestResponse") != SL_OK ||
-        sl_curl_header(&hdrs, "Expect", "") != SL_OK)  /* no 100-continue round trip */
-        return -1;
-    if (!(h = sl_curl_pool_take(&c->pool->pool))) {
-        curl_slist_free_all(hdrs);
+    if (!(h = sl_curl_pool_take(&c->l->pool)))
         return 0;
-    }
     curl_easy_reset(h);                               /* keeps the connection */
     curl_easy_setopt(h, CURLOPT_URL, l->url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)c->body.data);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body.len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, l->hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -479,8 +466,7 @@ static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    sl_curl_pool_give(&c->pool->pool, h);
-    curl_slist_free_all(hdrs);
+    sl_curl_pool_give(&c->l->pool, h);
     return 1;
 }
 
@@ -776,7 +762,7 @@ static int run_invocation(struct call *c, size_t start, size_t end)
             return rc;
         }
         int last = !v.retry || attempt > c->l->retries;
-        if (sl_ratelimit_ok(&c->pool->rl, 5000, &suppressed))
+        if (sl_ratelimit_ok(&c->l->rl, 5000, &suppressed))
             sl_warn("stream=%s transform=lambda msg=\"invocation failed%s\" attempt=%u "
                     "records=%zu bytes=%zu code=%s error=\"%s\" suppressed=%llu",
                     b->stream ? b->stream : "", last ? ", records fail" : ", will retry",
@@ -836,7 +822,7 @@ static int run_batch(struct call *c)
 static int lambda_process(void *state, const struct sl_tf_batch *b, struct sl_tf_error *err)
 {
     struct lambda *l = state;
-    struct call c = { .l = l, .pool = l, .b = b };
+    struct call c = { .l = l, .b = b };
     int rc = -1;
 
     if (b->nrecords == 0)
@@ -846,7 +832,12 @@ static int lambda_process(void *state, const struct sl_tf_batch *b, struct sl_tf
     sl_buf_init(&c.answer, l->max_response);
     sl_buf_init(&c.dec, l->max_response);
     c.rnd = sl_rand_seed();
-    if (!(c.seen = malloc(b->nrecords * sizeof(*c.seen))) || build_head(&c) != SL_OK)
+    /* the body's room at once, not by doubling from nothing */
+    size_t want = HEAD_MAX;
+    for (size_t i = 0; i < b->nrecords && want < l->max_request; i++)
+        want += sl_base64_encoded_len(b->records[i].len) + 96;
+    if (!(c.seen = malloc(b->nrecords * sizeof(*c.seen))) || build_head(&c) != SL_OK ||
+        sl_buf_reserve(&c.body, want < l->max_request ? want : l->max_request) != SL_OK)
         goto out;
     rc = run_batch(&c);
 out:

@@ -5,8 +5,9 @@
  * Firehose's response contract (../shared/reference/firehose-contract.md
  * section 4). README.md "Transforms" lists its keys.
  *
- * Threads: process() runs on several workers at once; the state holds only
- * settings and a lock-guarded pool of curl handles.
+ * Threads: process() runs on several workers at once; the state holds
+ * settings and the header list (read-only), a lock-guarded pool of curl
+ * handles and an atomic rate limit for its warnings.
  */
 #ifndef SL_TRANSFORM_LAMBDA_H
 #define SL_TRANSFORM_LAMBDA_H
