@@ -25,7 +25,8 @@ static const struct { const char *type; const struct sl_transform_ops *ops; } bu
     { "lambda", &sl_tf_lambda },
 };
 
-const struct sl_transform_ops *sl_tf_builtin(const char *type)
+/* The built-in ops of <type> (json_*, lambda), or NULL. */
+static const struct sl_transform_ops *builtin(const char *type)
 {
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
         if (strcmp(builtins[i].type, type) == 0)
@@ -37,11 +38,10 @@ int sl_tf_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, s
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", tc->name);
-    snprintf(t->type, sizeof(t->type), "%s", tc->type);
     if (strcmp(tc->type, "plugin") == 0) {
         if (sl_tf_plugin_load(tc->path, &t->ops, &t->dl, err, errlen) != SL_OK)
             return SL_EINVAL;
-    } else if (!(t->ops = sl_tf_builtin(tc->type))) {
+    } else if (!(t->ops = builtin(tc->type))) {
         snprintf(err, errlen, "type: '%s' is not one of %s", tc->type, SL_TF_TYPES);
         return SL_EINVAL;
     }

@@ -38,13 +38,9 @@ struct sl_tf {
     void *state;                      /* ops->create's */
     void *dl;                         /* a plugin's dlopen handle, else NULL */
     char name[SL_NAME_MAX + 1];       /* the section's NAME */
-    char type[32];
     const char *arn;                  /* lambda: its url, for backup envelopes'
                                        * lambdaArn (borrowed from the config) */
 };
-
-/* Returns the built-in ops of <type> (json_*, lambda), or NULL. */
-const struct sl_transform_ops *sl_tf_builtin(const char *type);
 
 /* Makes an instance of section <tc>. On error <err> holds "KEY: why" when
  * a key is to blame (see the ABI), else why. */

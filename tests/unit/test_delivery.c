@@ -242,7 +242,7 @@ START_TEST(test_delivery_transform_results_split_the_batch)
     /* the stage's chain, as sl_gen_new would build it, before any batch */
     pthread_mutex_lock(&s->lock);
     struct sl_gen *g = s->gen;
-    g->chain[0] = (struct sl_tf){ .ops = &tf_ops, .name = "t1", .type = "test" };
+    g->chain[0] = (struct sl_tf){ .ops = &tf_ops, .name = "t1" };
     g->chain_of[0] = &g->chain[0];
     g->nchain = 1;
     g->tf_stats[0] = sl_stats_tf(&s->stats, "t1");
