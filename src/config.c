@@ -53,6 +53,7 @@ static const char *const class_enum[] = { "", "STANDARD", "STANDARD_IA", "ONEZON
                                           "DEEP_ARCHIVE", "REDUCED_REDUNDANCY", NULL };
 static const char *const auth_enum[]  = { "none", "token", "sigv4", NULL };
 static const char *const backup_enum[] = { "failed", "all", NULL };
+static const char *const durability_enum[] = { "memory", "disk", NULL };
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -167,6 +168,13 @@ static const struct conf_key stream_keys[] = {
       "source-records/", NULL, "backup = all: key prefix of the source records' objects" },
     { "backup.path", K_STRING, STR(backup_path, struct sl_stream_conf), 1, 0, NULL, NULL,
       "root directory for failed records (default DATA_DIR/backup; S3: the bucket)" },
+    { "durability", K_ENUM, S(durability), 0, 0, 1, "memory", durability_enum,
+      "memory: a crash loses what is buffered; disk: a write-ahead log under "
+      "DATA_DIR/STREAM/ keeps every acknowledged record (needs a restart to change)" },
+    { "wal.segment_size", K_SIZE, S(wal_segment_size), 0, MIB, GIB, "64MiB", NULL,
+      "durability = disk: size of one log file; whole files are deleted once settled" },
+    { "wal.max_size", K_SIZE, S(wal_max_size), 0, 4 * MIB, 1024 * GIB, "2GiB", NULL,
+      "durability = disk: log bytes on disk before producers are pushed back" },
     { "max_connections", K_UINT, S(max_connections), 0, 1, 1000000, "1024", NULL,
       "open TCP connections; more are closed at once and counted" },
     { "idle_timeout", K_DURATION, S(idle_timeout_ms), 0, 0, 86400 * SEC, "300s", NULL,
@@ -732,6 +740,11 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
                  "must be at least max_record_size (%llu bytes)",
                  (unsigned long long)s->max_record_size);
     }
+    if (!any_bad(s, "wal.max_size", "wal.segment_size", NULL) &&
+        s->wal_max_size < 2 * s->wal_segment_size)
+        perr(p, key_line(s, "wal.max_size"), sec, "wal.max_size",
+             "must be at least twice wal.segment_size (%llu bytes): the file being "
+             "written is never deleted", (unsigned long long)(2 * s->wal_segment_size));
     if (!any_bad(s, "sink", "file.path", NULL) && strcmp(s->sink, "file") == 0 &&
         s->file_path[0] == '\0')
         perr(p, s->line, sec, "file.path", "required when sink = file");

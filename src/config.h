@@ -65,6 +65,7 @@ struct sl_transform_conf {
 };
 
 enum sl_backup_mode { SL_BACKUP_FAILED, SL_BACKUP_ALL };
+enum sl_durability { SL_DUR_MEMORY, SL_DUR_DISK };
 
 struct sl_stream_conf {
     char     name[SL_NAME_MAX + 1];
@@ -105,6 +106,9 @@ struct sl_stream_conf {
     char     backup_prefix[SL_PREFIX_MAX + 1];  /* backup = all: source records' prefix */
     char     backup_path[PATH_MAX];       /* where failed batches go */
     int      backup_in_sink;              /* s3 without backup.path: into the bucket */
+    int      durability;                  /* enum sl_durability */
+    uint64_t wal_segment_size;            /* bytes of one WAL segment file */
+    uint64_t wal_max_size;                /* WAL bytes before producers are pushed back */
     uint64_t max_connections;             /* per stream, per source */
     int64_t  idle_timeout_ms;             /* 0: never */
 };

@@ -56,6 +56,7 @@ struct sl_sink_stats {
     _Atomic uint64_t uploads[2];        /* objects: [0] stored, [1] failed */
     _Atomic uint64_t upload_bytes;      /* bytes of the objects stored */
     _Atomic uint64_t parts;             /* multipart parts sent */
+    _Atomic uint64_t existing;          /* exclusive writes that found the object there */
     struct sl_histogram upload;         /* time to store one object */
 };
 

@@ -33,6 +33,11 @@ struct sl_sink_batch {
     size_t len;
     const struct sl_batch *batch; /* its records, for per-record sinks */
     struct sl_sink_stats *stats;  /* the stream's; the sink counts what it does */
+    int exclusive;                /* 1: <key> names this batch alone (durability =
+                                   * disk, key from its sequence range): never
+                                   * replace an object already there; if one is,
+                                   * it is this batch's from before a crash: answer
+                                   * OK with <existed> set */
 };
 
 /*
@@ -47,6 +52,7 @@ struct sl_sink_outcome {
     uint8_t *record_results;      /* per_record sinks only; else NULL */
     int per_record;               /* set by the sink: record_results decide */
     int cause;                    /* enum sl_retry_cause of a RETRY; 0: "sink" */
+    int existed;                  /* OK because the object was there already (exclusive) */
     char error[256];              /* why, when not OK */
 };
 

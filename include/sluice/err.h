@@ -17,7 +17,8 @@
     X(SL_ERANGE,  -6,  "value out of range")                         \
     X(SL_ECLOSED, -7,  "closed")                                     \
     X(SL_ETOOBIG, -8,  "too big")                                    \
-    X(SL_ENOENT,  -9,  "not found")
+    X(SL_ENOENT,  -9,  "not found")                                  \
+    X(SL_EEXIST,  -10, "already exists")
 
 enum sl_err {
 #define SL_ERR_ENUM(name, val, text) name = (val),
