@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-util="log units clock backoff buf fsio addr err deadline base64 curl_pool json_check uuid"
+util="log units clock backoff buf fsio addr err deadline base64 curl_pool json_check uuid crc32c"
 core="config auth record chunk batch ring compress metrics objkey intake partition transform_json"
 edges="listener_tcp listener_http sink sink_file sink_s3 aws_s3 aws_creds backup admin_http firehose_api firehose_scan aws_sigv4 transform transform_plugin transform_lambda"
 top="stream batcher delivery process daemon main replay"

@@ -20,5 +20,6 @@ Suite *sl_transform_suite(void);
 Suite *sl_backup_suite(void);
 Suite *sl_json_check_suite(void);
 Suite *sl_transform_json_suite(void);
+Suite *sl_crc32c_suite(void);
 
 #endif
