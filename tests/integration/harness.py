@@ -37,11 +37,13 @@ RECORDS = int(os.environ.get("SLUICE_RECORDS", "1000000") or "1000000")
 KEEP = os.environ.get("SLUICE_KEEP", "") not in ("", "0")
 
 # An object key below file.path: PREFIX YYYY/MM/DD/HH/STREAM-VERSION-YYYY-MM-DD-HH-MM-SS-UUID EXT
+# The UUID is random (version 4), or with durability = disk derived from the
+# log and the batch's sequence range (version 8).
 KEY_RE = re.compile(
     r"^(?P<prefix>.*?)(?P<y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})/"
     r"(?P<stream>[A-Za-z0-9_.-]+)-(?P<version>\d+)-"
     r"(?P=y)-(?P=mo)-(?P=d)-(?P=h)-(?P<mi>\d{2})-(?P<s>\d{2})-"
-    r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})"
+    r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[48][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})"
     r"(?P<ext>\.gz|\.zst|)$")
 
 
