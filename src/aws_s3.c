@@ -108,14 +108,20 @@ static void add(struct headers *hs, const char *name, const char *value)
     hs->h[hs->n++] = (struct sl_sigv4_header){ name, value };
 }
 
+/* What request() adds to the headers it always sends. */
+#define OBJECT_HEADERS 1              /* storage class and encryption */
+#define IF_ABSENT      2              /* If-None-Match: *, a conditional write */
+
 /*
  * One signed request: <method> on <key> (NULL: the bucket) with <query>
- * (NULL: none) and <body>. <object_headers>: send storage class and
- * encryption (PutObject, CreateMultipartUpload). The answer's body, if
- * wanted, lands in <out> (a NUL-terminated string), its ETag in <etag>.
+ * (NULL: none) and <body>. <flags>: OBJECT_HEADERS for PutObject and
+ * CreateMultipartUpload, IF_ABSENT for a PutObject or a
+ * CompleteMultipartUpload that must not replace an object. The answer's
+ * body, if wanted, lands in <out> (a NUL-terminated string), its ETag in
+ * <etag>.
  */
 static int request(struct sl_s3 *s, const char *method, const char *key, const char *query,
-                   const void *body, size_t len, int object_headers, char **out,
+                   const void *body, size_t len, int flags, char **out,
                    char etag[128], struct sl_s3_result *r)
 {
     struct answer a = { .etag = "" };
@@ -146,9 +152,11 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     }
     if (s->creds.session_token[0])
         add(&hs, "X-Amz-Security-Token", s->creds.session_token);
-    if (object_headers && s->o.storage_class[0])
+    if (flags & IF_ABSENT)
+        add(&hs, "If-None-Match", "*");
+    if ((flags & OBJECT_HEADERS) && s->o.storage_class[0])
         add(&hs, "X-Amz-Storage-Class", s->o.storage_class);
-    if (object_headers && s->o.sse != SL_SSE_NONE) {
+    if ((flags & OBJECT_HEADERS) && s->o.sse != SL_SSE_NONE) {
         add(&hs, "X-Amz-Server-Side-Encryption", s->o.sse == SL_SSE_KMS ? "aws:kms" : "AES256");
         if (s->o.sse == SL_SSE_KMS && s->o.kms_key_id[0])
             add(&hs, "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", s->o.kms_key_id);
@@ -240,10 +248,20 @@ out:
     return rc;
 }
 
-int sl_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
-                     struct sl_s3_result *r)
+/* A conditional write answered 412: the object is there. */
+static int exists(int exclusive, const struct sl_s3_result *r)
 {
-    return request(s, "PUT", key, NULL, data, len, 1, NULL, NULL, r);
+    return exclusive && r->status == 412;
+}
+
+int sl_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
+                     int exclusive, struct sl_s3_result *r)
+{
+    int flags = OBJECT_HEADERS | (exclusive ? IF_ABSENT : 0);
+
+    if (request(s, "PUT", key, NULL, data, len, flags, NULL, NULL, r) == SL_OK)
+        return SL_OK;
+    return exists(exclusive, r) ? SL_EEXIST : SL_ERR;
 }
 
 int sl_s3_head_bucket(struct sl_s3 *s, struct sl_s3_result *r)
@@ -261,7 +279,8 @@ static void abort_upload(struct sl_s3 *s, const char *key, const char *upload_id
 }
 
 int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size_t len,
-                        size_t part_size, struct sl_s3_result *r, unsigned *parts)
+                        size_t part_size, int exclusive, struct sl_s3_result *r,
+                        unsigned *parts)
 {
     size_t nparts = (len + part_size - 1) / part_size;
     char upload_id[1024], q[1200], *answer = NULL;
@@ -274,7 +293,7 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
         snprintf(r->message, sizeof(r->message), "%zu parts: S3 takes 1 to 10000", nparts);
         return SL_ERR;
     }
-    if (request(s, "POST", key, "uploads=", NULL, 0, 1, &answer, NULL, r) != SL_OK)
+    if (request(s, "POST", key, "uploads=", NULL, 0, OBJECT_HEADERS, &answer, NULL, r) != SL_OK)
         return SL_ERR;
     char raw[512];
     int found = xml_text(answer, "UploadId", raw, sizeof(raw));
@@ -303,8 +322,15 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
     }
     sl_buf_printf(&done, "</CompleteMultipartUpload>");
     snprintf(q, sizeof(q), "uploadId=%s", upload_id);
-    if (request(s, "POST", key, q, done.data, done.len, 0, &answer, NULL, r) != SL_OK)
+    /* Only the completion can be conditional (S3 takes no condition on
+     * CreateMultipartUpload or UploadPart): every part is sent before S3
+     * says the object is there. */
+    if (request(s, "POST", key, q, done.data, done.len, exclusive ? IF_ABSENT : 0, &answer,
+                NULL, r) != SL_OK) {
+        if (exists(exclusive, r))
+            rc = SL_EEXIST;
         goto out;
+    }
     /* CompleteMultipartUpload can fail inside a 200 answer. */
     if (strstr(answer, "<Error>")) {
         xml_text(answer, "Code", r->code, sizeof(r->code));
@@ -316,7 +342,7 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
     free(answer);
     rc = SL_OK;
 out:
-    if (rc != SL_OK)
+    if (rc != SL_OK)        /* SL_EEXIST too: the parts would be kept, and billed */
         abort_upload(s, key, upload_id);
     sl_buf_destroy(&done);
     return rc;

@@ -56,15 +56,25 @@ struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds
                         char *err, size_t errlen);
 void sl_s3_free(struct sl_s3 *s);
 
-/* Each returns SL_OK on a 2xx answer, else SL_ERR with <r> saying what
- * happened. <key> is the object key, unencoded. */
+/*
+ * Each returns SL_OK on a 2xx answer, else SL_ERR with <r> saying what
+ * happened. <key> is the object key, unencoded.
+ *
+ * <exclusive>: the write is conditional (If-None-Match: *, on the PUT or on
+ * CompleteMultipartUpload) and never replaces an object; if one is there S3
+ * answers 412 and these return SL_EEXIST, the object untouched. A
+ * concurrent conditional write of the same key gets 409
+ * ConditionalRequestConflict (SL_ERR): try again. A store that ignores the
+ * header (s3rver) simply replaces the object.
+ */
 int sl_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
-                     struct sl_s3_result *r);
+                     int exclusive, struct sl_s3_result *r);
 /* Uploads <data> in parts of <part_size> (create, parts, complete). On
- * failure the upload is aborted, so no parts are left behind. *<parts>
- * counts the parts sent. */
+ * failure or SL_EEXIST the upload is aborted, so no parts are left behind.
+ * *<parts> counts the parts sent. */
 int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size_t len,
-                        size_t part_size, struct sl_s3_result *r, unsigned *parts);
+                        size_t part_size, int exclusive, struct sl_s3_result *r,
+                        unsigned *parts);
 int sl_s3_head_bucket(struct sl_s3 *s, struct sl_s3_result *r);
 
 /* "status 503 SlowDown: Please reduce your request rate." and the like. */

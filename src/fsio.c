@@ -76,11 +76,59 @@ static int write_all(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
-int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
-                         size_t len, const char **what)
+/*
+ * Puts the whole, fsynced <tmp> in place as <dst>: rename(2), which
+ * replaces, or with <exclusive> link(2), which never does. Either way the
+ * directory is fsynced last, so the new entry (and a removed temp) is on
+ * disk when this returns SL_OK or SL_EEXIST.
+ */
+static int publish(char *tmp, char *dst, int exclusive, const char **what)
+{
+    int rc = SL_OK, err;
+    struct stat st;
+
+    if (!exclusive) {
+        *what = "rename";
+        if (rename(tmp, dst) != 0)
+            goto fail;
+    } else {
+        *what = "link";
+        if (link(tmp, dst) != 0) {
+            if (errno != EEXIST)
+                goto fail;
+            /* A directory or a device by that name is no object: answering
+             * "there already" would settle the batch into nothing. */
+            if (stat(dst, &st) != 0 || !S_ISREG(st.st_mode)) {
+                errno = EEXIST;
+                goto fail;
+            }
+            rc = SL_EEXIST;
+        }
+        *what = "unlink temp";
+        if (unlink(tmp) != 0)
+            return SL_EIO;      /* dst is whole; a retry finds it (SL_EEXIST) */
+    }
+    /* Also after SL_EEXIST: the file there may be an earlier attempt's whose
+     * directory fsync failed, and the caller is about to rely on it. */
+    *what = "fsync dir";
+    if (sync_parent(dst) != 0)
+        return SL_EIO;
+    if (rc == SL_EEXIST)
+        errno = EEXIST;
+    return rc;
+fail:
+    err = errno;
+    unlink(tmp);
+    errno = err;
+    return SL_EIO;
+}
+
+/* sl_fsio_write_atomic() and sl_fsio_write_exclusive(): see fsio.h. */
+static int write_file(const char *dir, const char *name, const void *data, size_t len,
+                      int exclusive, const char **what)
 {
     char tmp[PATH_MAX], dst[PATH_MAX];
-    int fd = -1, dfd = -1, err = 0;
+    int fd = -1, err;
 
     if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp) ||
         snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst)) {
@@ -91,6 +139,7 @@ int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
     *what = "mkdir";
     if (sl_fsio_mkdirs(dir) != SL_OK)
         return SL_EIO;
+    /* O_TRUNC: a temp left by a crash is simply written over. */
     *what = "open";
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -105,21 +154,7 @@ int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
         fd = -1;
         goto fail;
     }
-    fd = -1;
-    *what = "rename";
-    if (rename(tmp, dst) != 0)
-        goto fail;
-    *what = "fsync dir";
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        err = errno;
-        if (dfd >= 0)
-            close(dfd);
-        errno = err;
-        return SL_EIO;  /* renamed already: the file is whole, not durable */
-    }
-    close(dfd);
-    return SL_OK;
+    return publish(tmp, dst, exclusive, what);
 fail:
     err = errno;
     if (fd >= 0)
@@ -127,4 +162,16 @@ fail:
     unlink(tmp);
     errno = err;
     return SL_EIO;
+}
+
+int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
+                         size_t len, const char **what)
+{
+    return write_file(dir, name, data, len, 0, what);
+}
+
+int sl_fsio_write_exclusive(const char *dir, const char *name, const void *data,
+                            size_t len, const char **what)
+{
+    return write_file(dir, name, data, len, 1, what);
 }

@@ -350,6 +350,11 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
                           s[i].sink, (unsigned long long)(k ? ss[i].delivered_bytes
                                                             : ss[i].delivered_records));
     }
+    family(o, "sluice_objects_existing_total", "counter",
+           "Objects a re-delivery found already written (exclusive writes, durability = disk).");
+    for (size_t i = 0; i < n; i++)
+        sl_buf_printf(o, "sluice_objects_existing_total{stream=\"%s\",sink=\"%s\"} %llu\n",
+                      s[i].name, s[i].sink, (unsigned long long)LD(s[i].st->sink.existing));
     labelled(o, s, n, ss, "sluice_records_backed_up_total",
              "Records written to the backup path, by reason.", "reason",
              sl_backup_reason_names, SL_BK_NREASONS, SNAP(backed_up_records), 0);

@@ -5,6 +5,11 @@
  * fsynced, renamed into place, and the directory fsynced: a reader never
  * sees half an object, and a renamed object survives a crash. Every
  * failure is RETRY: a missing mount or a full disk may come back.
+ *
+ * An exclusive batch (durability = disk: its key names it alone, and a
+ * replay after a crash writes it again) is linked into place instead of
+ * renamed, so an object already there is never replaced: finding one is
+ * OK, with <existed> set and counted, since it is this batch's own.
  */
 #include <errno.h>
 #include <limits.h>
@@ -57,7 +62,13 @@ static void file_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sin
         snprintf(out->error, sizeof(out->error), "object path too long");
         return;
     }
-    if (sl_fsio_write_atomic(dir, name, b->data, b->len, &what) != SL_OK) {
+    int rc = b->exclusive ? sl_fsio_write_exclusive(dir, name, b->data, b->len, &what)
+                          : sl_fsio_write_atomic(dir, name, b->data, b->len, &what);
+    if (rc == SL_EEXIST) {
+        out->existed = 1;
+        if (b->stats)
+            sl_stat_add(&b->stats->existing, 1);
+    } else if (rc != SL_OK) {
         int e = errno;
         out->result = SL_SINK_RETRY;
         snprintf(out->error, sizeof(out->error), "%s %s: %s", what, dir, strerror(e));

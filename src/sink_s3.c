@@ -10,7 +10,14 @@
  *   - 403 (credentials, policy) and NoSuchBucket: RETRY too, since an
  *     operator may fix them before retry_duration runs out, but logged
  *     at error level once per cause until an upload succeeds again;
+ *   - 409 ConditionalRequestConflict (an exclusive write raced another
+ *     conditional write of the key): RETRY;
  *   - any other 4xx: FAIL, the batch goes to backup at once.
+ *
+ * An exclusive batch (durability = disk: its key names it alone, and a
+ * replay after a crash sends it again) is a conditional write,
+ * If-None-Match: *. S3's 412 says the object is there already, this
+ * batch's own from before the crash: OK, with <existed> set and counted.
  *
  * Threads: deliver() runs on several workers at once; the client is
  * thread-safe, and the once-per-cause flags are atomics.
@@ -96,18 +103,21 @@ static void classify(const struct sl_s3_result *r, struct sl_sink_outcome *out)
         out->cause = SL_RETRY_BAD_DIGEST;
     else if (r->status == 408)
         out->cause = SL_RETRY_TIMEOUT;
+    else if (r->status == 409 && strcmp(r->code, "ConditionalRequestConflict") == 0)
+        out->cause = SL_RETRY_SINK;     /* the race is over by the next attempt */
     else
         out->result = SL_SINK_FAIL;
 }
 
-/* One object: one PUT below the threshold, a multipart upload above. */
+/* One object: one PUT below the threshold, a multipart upload above.
+ * SL_EEXIST: <exclusive> and the object was there. */
 static int store(struct s3_sink *k, const char *key, const void *data, size_t len,
-                 struct sl_s3_result *r, unsigned *parts)
+                 int exclusive, struct sl_s3_result *r, unsigned *parts)
 {
     *parts = 0;
     if (len >= k->threshold)
-        return sl_s3_put_multipart(k->s3, key, data, len, k->part_size, r, parts);
-    return sl_s3_put_object(k->s3, key, data, len, r);
+        return sl_s3_put_multipart(k->s3, key, data, len, k->part_size, exclusive, r, parts);
+    return sl_s3_put_object(k->s3, key, data, len, exclusive, r);
 }
 
 static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out)
@@ -116,13 +126,18 @@ static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     struct sl_s3_result r;
     unsigned parts;
     int64_t t0 = sl_clock_mono_ns();
-    int rc = store(k, b->key, b->data, b->len, &r, &parts);
+    int rc = store(k, b->key, b->data, b->len, b->exclusive, &r, &parts);
 
     sl_stat_add(&b->stats->parts, parts);
-    if (rc == SL_OK) {
-        sl_stat_add(&b->stats->uploads[0], 1);
-        sl_stat_add(&b->stats->upload_bytes, b->len);
-        sl_histogram_observe(&b->stats->upload, (double)(sl_clock_mono_ns() - t0) / 1e9);
+    if (rc == SL_OK || rc == SL_EEXIST) {
+        if (rc == SL_OK) {
+            sl_stat_add(&b->stats->uploads[0], 1);
+            sl_stat_add(&b->stats->upload_bytes, b->len);
+            sl_histogram_observe(&b->stats->upload, (double)(sl_clock_mono_ns() - t0) / 1e9);
+        } else {                /* neither stored nor failed: not in uploads */
+            sl_stat_add(&b->stats->existing, 1);
+            out->existed = 1;
+        }
         for (int i = 0; i < SL_RETRY_NCAUSES; i++)
             atomic_store_explicit(&k->loud[i], 0, memory_order_relaxed);
         out->result = SL_SINK_OK;
@@ -149,7 +164,7 @@ static int s3_put_backup(void *ctx, const char *key, const void *data, size_t le
     unsigned parts;
     int rc;
 
-    rc = store(k, key, data, len, &r, &parts);
+    rc = store(k, key, data, len, 0, &r, &parts);
     if (rc != SL_OK) {
         sl_s3_describe(&r, d, sizeof(d));
         snprintf(err, errlen, "s3://%s/%s: %s", k->bucket, key, d);

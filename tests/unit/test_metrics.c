@@ -37,6 +37,7 @@ START_TEST(test_metrics_page_has_fixed_names_and_labels)
     sl_stats_settle(&st, SL_OUTCOME_BACKED_UP, SL_BK_RETRIES_EXHAUSTED, 1, 10);
     sl_histogram_observe(&st.delivery, 0.02);
     sl_histogram_observe(&st.delivery, 1000);
+    sl_stat_add(&st.sink.existing, 7);
     char *page = render();
 
     HAS(page, "sluice_records_received_total{stream=\"clicks\",source=\"tcp\"} 10");
@@ -47,6 +48,8 @@ START_TEST(test_metrics_page_has_fixed_names_and_labels)
     HAS(page, "sluice_batches_sealed_total{stream=\"clicks\",reason=\"size\"} 4");
     HAS(page, "sluice_records_delivered_total{stream=\"clicks\",sink=\"file\"} 6");
     HAS(page, "sluice_bytes_delivered_total{stream=\"clicks\",sink=\"file\"} 60");
+    HAS(page, "sluice_objects_existing_total{stream=\"clicks\",sink=\"file\"} 7");
+    HAS(page, "# TYPE sluice_objects_existing_total counter");
     HAS(page, "sluice_records_backed_up_total{stream=\"clicks\",reason=\"retries_exhausted\"} 1");
     HAS(page, "sluice_records_dropped_total{stream=\"clicks\",reason=\"transform_dropped\"} 0");
     HAS(page, "sluice_delivery_retries_total{stream=\"clicks\",sink=\"file\",cause=\"sink\"} 5");

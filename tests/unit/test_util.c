@@ -1,5 +1,5 @@
-/* test_util.c - buf, backoff, fsio, deadline, base64, AWS credentials, and the
- * chunk/batch record layout. */
+/* test_util.c - buf, backoff, fsio (and the file sink over it), deadline,
+ * base64, AWS credentials, and the chunk/batch record layout. */
 #include <check.h>
 #include <poll.h>
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "deadline.h"
 #include "fsio.h"
+#include "sink.h"
 #include "sluice/err.h"
 #include "suites.h"
 
@@ -76,6 +77,157 @@ START_TEST(test_fsio_write_atomic_creates_dirs_and_leaves_no_temp)
     char cmd[200];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* The whole content of <path>, NUL-terminated, in <out>; its length or -1. */
+static long slurp(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f)
+        return -1;
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    return (long)n;
+}
+
+static void rm_rf(const char *dir)
+{
+    char cmd[200];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_fsio_write_exclusive_never_replaces_and_leaves_no_temp)
+{
+    char dir[] = "/tmp/sluice-fsio-XXXXXX", sub[128], file[160], tmp[160], got[64];
+    const char *what = NULL;
+    struct stat st;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sub, sizeof(sub), "%s/a/b", dir);
+    snprintf(file, sizeof(file), "%s/obj", sub);
+    snprintf(tmp, sizeof(tmp), "%s/.obj.tmp", sub);
+    ck_assert_int_eq(sl_fsio_write_exclusive(sub, "obj", "first", 5, &what), SL_OK);
+    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_str_eq(got, "first");
+    ck_assert_int_ne(stat(tmp, &st), 0);
+    /* the same name again: told so, and the first file is as it was */
+    ck_assert_int_eq(sl_fsio_write_exclusive(sub, "obj", "second!", 7, &what), SL_EEXIST);
+    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_str_eq(got, "first");
+    ck_assert_int_ne(stat(tmp, &st), 0);
+    /* a directory by that name is no object */
+    snprintf(file, sizeof(file), "%s/d", sub);
+    ck_assert_int_eq(mkdir(file, 0755), 0);
+    ck_assert_int_eq(sl_fsio_write_exclusive(sub, "d", "x", 1, &what), SL_EIO);
+    ck_assert_str_eq(what, "link");
+    snprintf(tmp, sizeof(tmp), "%s/.d.tmp", sub);
+    ck_assert_int_ne(stat(tmp, &st), 0);
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_fsio_write_over_a_stale_temp_succeeds)
+{
+    char dir[] = "/tmp/sluice-fsio-XXXXXX", file[160], tmp[160], got[64];
+    const char *what = NULL;
+    struct stat st;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/obj", dir);
+    snprintf(tmp, sizeof(tmp), "%s/.obj.tmp", dir);
+    for (int exclusive = 0; exclusive < 2; exclusive++) {
+        /* what a crash mid-write leaves: a longer, half-written temp */
+        FILE *f = fopen(tmp, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("stale bytes of an earlier attempt", f);
+        fclose(f);
+        ck_assert_int_eq(exclusive ? sl_fsio_write_exclusive(dir, "obj", "fresh", 5, &what)
+                                   : sl_fsio_write_atomic(dir, "obj", "fresh", 5, &what),
+                         SL_OK);
+        ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+        ck_assert_str_eq(got, "fresh");
+        ck_assert_int_ne(stat(tmp, &st), 0);
+        unlink(file);
+    }
+    rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_fsio_write_atomic_replaces)
+{
+    char dir[] = "/tmp/sluice-fsio-XXXXXX", file[160], got[64];
+    const char *what = NULL;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/obj", dir);
+    ck_assert_int_eq(sl_fsio_write_atomic(dir, "obj", "first", 5, &what), SL_OK);
+    ck_assert_int_eq(sl_fsio_write_atomic(dir, "obj", "second!", 7, &what), SL_OK);
+    ck_assert_int_eq(slurp(file, got, sizeof(got)), 7);
+    ck_assert_str_eq(got, "second!");
+    rm_rf(dir);
+}
+END_TEST
+
+/* Delivers <data> as <key> through a file sink rooted at <root>. */
+static struct sl_sink_outcome file_deliver(const char *root, const char *key, const char *data,
+                                           int exclusive, struct sl_sink_stats *stats)
+{
+    struct sl_stream_conf *conf = calloc(1, sizeof(*conf));
+    struct sl_sink_outcome out = { .result = -1 };
+    struct sl_sink_batch b = {
+        .stream = "s", .key = key, .data = (const uint8_t *)data, .len = strlen(data),
+        .stats = stats, .exclusive = exclusive,
+    };
+    char err[128];
+    void *ctx = NULL;
+
+    ck_assert_ptr_nonnull(conf);
+    snprintf(conf->file_path, sizeof(conf->file_path), "%s", root);
+    ck_assert_int_eq(sl_sink_file.create(conf, &ctx, err, sizeof(err)), SL_OK);
+    sl_sink_file.deliver(ctx, &b, &out);
+    sl_sink_file.destroy(ctx);
+    free(conf);
+    return out;
+}
+
+START_TEST(test_sink_file_exclusive_redelivery_is_ok_and_counted)
+{
+    char dir[] = "/tmp/sluice-fsink-XXXXXX", file[160], got[64];
+    struct sl_sink_stats stats;
+    struct sl_sink_outcome out;
+
+    memset(&stats, 0, sizeof(stats));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/p/2026/obj.gz", dir);
+    out = file_deliver(dir, "p/2026/obj.gz", "batch", 1, &stats);
+    ck_assert_int_eq(out.result, SL_SINK_OK);
+    ck_assert_int_eq(out.existed, 0);
+    ck_assert_uint_eq(atomic_load(&stats.existing), 0);
+    /* the replay after a crash: the object stays, the batch settles */
+    out = file_deliver(dir, "p/2026/obj.gz", "other", 1, &stats);
+    ck_assert_int_eq(out.result, SL_SINK_OK);
+    ck_assert_int_eq(out.existed, 1);
+    ck_assert_uint_eq(atomic_load(&stats.existing), 1);
+    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_str_eq(got, "batch");
+    /* without stats, still OK */
+    out = file_deliver(dir, "p/2026/obj.gz", "other", 1, NULL);
+    ck_assert_int_eq(out.result, SL_SINK_OK);
+    ck_assert_int_eq(out.existed, 1);
+    /* not exclusive: replaced, as before */
+    out = file_deliver(dir, "p/2026/obj.gz", "other", 0, &stats);
+    ck_assert_int_eq(out.result, SL_SINK_OK);
+    ck_assert_int_eq(out.existed, 0);
+    ck_assert_uint_eq(atomic_load(&stats.existing), 1);
+    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_str_eq(got, "other");
+    rm_rf(dir);
 }
 END_TEST
 
@@ -260,6 +412,10 @@ Suite *sl_util_suite(void)
     tcase_add_test(tc, test_buf_append_past_max_fails_and_keeps_contents);
     tcase_add_test(tc, test_backoff_grows_to_cap_with_jitter_in_upper_half);
     tcase_add_test(tc, test_fsio_write_atomic_creates_dirs_and_leaves_no_temp);
+    tcase_add_test(tc, test_fsio_write_exclusive_never_replaces_and_leaves_no_temp);
+    tcase_add_test(tc, test_fsio_write_over_a_stale_temp_succeeds);
+    tcase_add_test(tc, test_fsio_write_atomic_replaces);
+    tcase_add_test(tc, test_sink_file_exclusive_redelivery_is_ok_and_counted);
     tcase_add_test(tc, test_batch_iterates_spans_in_order);
     tcase_add_test(tc, test_batch_settle_runs_actions_once);
     tcase_add_test(tc, test_deadline_cuts_once_past_due_and_never_when_cleared);
