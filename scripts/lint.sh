@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 util="log units clock backoff buf fsio addr err deadline base64 curl_pool json_check uuid crc32c"
-core="config auth record chunk batch ring compress metrics objkey intake partition transform_json"
+core="config auth record chunk batch ring compress metrics objkey intake partition transform_json wal"
 edges="listener_tcp listener_http sink sink_file sink_s3 aws_s3 aws_creds backup admin_http firehose_api firehose_scan aws_sigv4 transform transform_plugin transform_lambda"
 top="stream batcher delivery process daemon main replay"
 status=0
@@ -21,7 +21,7 @@ layer_of() {
 for f in src/*.c src/*.h; do
     me=$(basename "$f"); me=${me%.*}
     mine=$(layer_of "$me")
-    for inc in $(grep -oE '^#include "[a-z_]+\.h"' "$f" | sed -E 's/.*"([a-z_]+)\.h"/\1/'); do
+    for inc in $(grep -oE '^#include "[a-z0-9_]+\.h"' "$f" | sed -E 's/.*"([a-z0-9_]+)\.h"/\1/'); do
         theirs=$(layer_of "$inc")
         if [ "$theirs" -gt "$mine" ]; then
             echo "lint: $f includes $inc.h from a higher layer"; status=1

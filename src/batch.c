@@ -120,7 +120,7 @@ static void oom(void)
 
 /* Makes <p> (its records added) a part of <b>: same root, generation and
  * delivery history. */
-static void join(struct sl_batch *p, struct sl_batch *b)
+static void join(struct sl_batch *p, struct sl_batch *b, const void *how, size_t howlen)
 {
     struct sl_batch *root = b->root ? b->root : b;
 
@@ -134,16 +134,18 @@ static void join(struct sl_batch *p, struct sl_batch *b)
     p->partitioned = b->partitioned;
     p->transformed = b->transformed;
     p->copy = b->copy;
+    p->version = b->version;
+    p->seq_first = b->seq_first;    /* logged, with a name of its own from the log */
+    p->seq_end = b->seq_end;
     if (b->partition) {
         if (!(p->partition = malloc(b->partition_len)))
             oom();
         memcpy(p->partition, b->partition, b->partition_len);
         p->partition_len = b->partition_len;
     }
-    if (sl_batch_new_uuid(p) != SL_OK) {
-        sl_error("msg=\"no randomness for a UUID\"");
-        abort();
-    }
+    /* A part's name follows from its parent's and what it was cut by, so
+     * a batch re-formed after a crash splits into parts of the same names. */
+    sl_uuid_derive(b->uuid, how, howlen, p->uuid);
     atomic_fetch_add_explicit(&root->parts, 1, memory_order_relaxed);
 }
 
@@ -153,7 +155,7 @@ struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c)
 
     if (!p || sl_batch_add_span(p, c, 0, c->len, c->nrecords, c->bytes) != SL_OK)
         oom();
-    join(p, b);
+    join(p, b, "transformed", 11);
     return p;
 }
 
@@ -167,7 +169,7 @@ struct sl_batch *sl_batch_copy(struct sl_batch *b)
         const struct sl_span *s = &b->spans[k];
         add_run(p, s->chunk, s->off, s->end, s->nrecords, s->bytes);
     }
-    join(p, b);
+    join(p, b, "copy", 4);
     return p;
 }
 
@@ -200,7 +202,8 @@ static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, un
         sl_batch_free(p);
         return NULL;
     }
-    join(p, b);
+    uint8_t how[3] = { (uint8_t)wide, (uint8_t)(want & 0xff), (uint8_t)(want >> 8) };
+    join(p, b, how, sizeof(how));
     return p;
 }
 

@@ -44,8 +44,9 @@ static void seal(struct sl_batcher *b, int reason)
     b->emit(b->emit_arg, batch);
 }
 
+/* Adds <n> records of <c> from byte <off> (its <idx>th record) to <end>. */
 static void add(struct sl_batcher *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                uint32_t n, uint64_t bytes)
+                uint32_t idx, uint32_t n, uint64_t bytes)
 {
     if (!b->open) {
         b->open = sl_batch_new();
@@ -53,6 +54,11 @@ static void add(struct sl_batcher *b, struct sl_chunk *c, uint32_t off, uint32_t
             sl_error("msg=\"out of memory opening a batch\"");
             abort();
         }
+    }
+    if (c->seq) {            /* logged: the batch's range grows (the log's order is ours) */
+        if (b->open->nrecords == 0)
+            b->open->seq_first = c->seq + idx;
+        b->open->seq_end = c->seq + idx + n;
     }
     if (sl_batch_add_span(b->open, c, off, end, n, bytes) != SL_OK) {
         sl_error("msg=\"out of memory growing a batch\"");
@@ -65,13 +71,13 @@ static void add(struct sl_batcher *b, struct sl_chunk *c, uint32_t off, uint32_t
 
 static void take(struct sl_batcher *b, struct sl_chunk *c)
 {
-    uint32_t off = 0, left_n = c->nrecords;
+    uint32_t off = 0, idx = 0, left_n = c->nrecords;
     uint64_t left_bytes = c->bytes;
 
     while (left_n > 0) {
         uint64_t have = b->open ? b->open->bytes : 0;
         if (have + left_bytes <= b->buffer_size) {
-            add(b, c, off, c->len, left_n, left_bytes);
+            add(b, c, off, c->len, idx, left_n, left_bytes);
             if (b->open->bytes == b->buffer_size)
                 seal(b, SL_SEAL_SIZE);
             break;
@@ -89,9 +95,10 @@ static void take(struct sl_batcher *b, struct sl_chunk *c)
             o = next;
         }
         if (n > 0)
-            add(b, c, off, o, n, acc);
+            add(b, c, off, o, idx, n, acc);
         seal(b, SL_SEAL_SIZE);
         off = o;
+        idx += n;
         left_n -= n;
         left_bytes -= acc;
     }

@@ -33,6 +33,8 @@ struct sl_chunk {
     uint32_t cap;              /* bytes of data allocated */
     uint32_t meta;             /* 0, or SL_CHUNK_META in a transformed chunk */
     uint64_t bytes;            /* sum of record lengths (source lengths if meta) */
+    uint64_t seq;              /* durability = disk: the log's sequence number of the
+                                * first record (the others follow); 0: not logged */
     int64_t  arrival_wall_ms;  /* when its records arrived: epoch ms */
     int64_t  arrival_mono_ms;  /* same instant, monotonic, for ages */
     uint8_t  data[];

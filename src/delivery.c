@@ -183,7 +183,7 @@ static int make_key(struct sl_batch *b, const struct sl_gen *g, const char *tpl,
     struct key_values kv = { &g->conf->partition, b };
     struct sl_objkey k = {
         .prefix = tpl,
-        .stream = g->conf->name, .version = g->version,
+        .stream = g->conf->name, .version = b->version ? b->version : g->version,
         .wall_ms = b->oldest_wall_ms, .uuid = uuid,
         .ext = sl_compress_ext(g->conf->compression), .error_type = error_type,
         .partition = key_value, .partition_arg = &kv,
@@ -474,7 +474,8 @@ static void deliver(struct worker *w, struct sl_batch *b)
     }
     view = (struct sl_sink_batch){ .stream = c->name, .key = b->key, .data = w->out.data,
                                    .len = w->out.len, .batch = b,
-                                   .stats = &g->stream->stats.sink };
+                                   .stats = &g->stream->stats.sink,
+                                   .exclusive = b->seq_end != 0 };
     if (g->sink.ops->per_record && !(out.record_results = calloc(b->nrecords, 1))) {
         snprintf(b->last_error, sizeof(b->last_error), "out of memory");
         b->attempts++;

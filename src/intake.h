@@ -19,10 +19,15 @@
 #include "chunk.h"
 #include "metrics.h"
 #include "ring.h"
+#include "sluice/err.h"
+#include "wal.h"
 
 struct sl_intake {
     const char *name;                     /* the stream's name */
     struct sl_ring *ring;                 /* chunks go here */
+    struct sl_wal *wal;                   /* durability = disk: ... through this log
+                                           * first; NULL: memory. Set before sources
+                                           * start, never changed. */
     struct sl_stream_stats *stats;
     _Atomic uint64_t max_buffered;        /* stop reading at or above this */
     _Atomic uint64_t low_water;           /* resume at or below this */
@@ -51,6 +56,57 @@ static inline void sl_intake_push(struct sl_intake *in, int source, struct sl_ch
     sl_stat_add(&in->stats->received_records[source], c->nrecords);
     sl_stat_add(&in->stats->received_bytes[source], c->bytes);
     sl_intake_hand_on(in, c);
+}
+
+/* The source whose chunk sl_intake_count_hand_on counts. */
+struct sl_intake_put { struct sl_intake *in; int source; };
+
+static inline void sl_intake_count_hand_on(void *arg, struct sl_chunk *c)
+{
+    struct sl_intake_put *p = arg;
+
+    sl_intake_push(p->in, p->source, c);
+}
+
+static inline void sl_intake_hand_on_cb(void *arg, struct sl_chunk *c)
+{
+    sl_intake_hand_on(arg, c);
+}
+
+/*
+ * Takes <c> from <source>, through the log when the stream has one:
+ * SL_OK (taken; *<pos> is the log position to sl_wal_wait for, 0 without
+ * a log), or, with a log, SL_EAGAIN (the log is at wal.max_size) or
+ * SL_EIO (the disk refused it): <c> not taken, not counted, the caller
+ * refuses its records (and counts them as rejected).
+ */
+static inline int sl_intake_put(struct sl_intake *in, int source, struct sl_chunk *c,
+                                uint64_t *pos)
+{
+    struct sl_intake_put p = { in, source };
+
+    *pos = 0;
+    if (!in->wal) {
+        sl_intake_push(in, source, c);
+        return SL_OK;
+    }
+    return sl_wal_append(in->wal, c, sl_intake_count_hand_on, &p, pos);
+}
+
+/* Like sl_intake_put, for a chunk counted already (TCP counts at parse). */
+static inline int sl_intake_put_counted(struct sl_intake *in, struct sl_chunk *c)
+{
+    uint64_t pos;
+
+    if (!in->wal)
+        return sl_ring_push_mp(in->ring, c);
+    return sl_wal_append(in->wal, c, sl_intake_hand_on_cb, in, &pos);
+}
+
+/* The rejection reason of an sl_intake_put error. */
+static inline int sl_intake_reject_reason(int rc)
+{
+    return rc == SL_EAGAIN ? SL_REJ_WAL_FULL : SL_REJ_WAL_ERROR;
 }
 
 /* Bytes the stream may still take before max_buffered; 0 when sources

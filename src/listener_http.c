@@ -31,6 +31,7 @@
 
 #define JSON_TYPE "application/x-amz-json-1.1"
 #define NDJSON_PREFIX "/v1/streams/"
+#define DURABLE_WAIT_MS 10000     /* a sync slower than this: 503, the producer retries */
 
 struct sl_http {
     struct MHD_Daemon *mhd;
@@ -121,6 +122,28 @@ static enum MHD_Result fh_error(struct req *q, struct MHD_Connection *c, const c
     return reply(q, c, (unsigned)status, JSON_TYPE, sl_fh_error_body(&e), NULL);
 }
 
+/*
+ * Takes <ch> into the stream and, durability = disk, waits until the log
+ * has it on disk. 1 if the records may be acknowledged; 0 if they must be
+ * refused: the log is full or failing (then <ch> was not taken, and its
+ * records are counted as rejected), or its sync failed or is late (then
+ * the records are in the stream, not known to be on disk: the producer
+ * retries, and may cause a duplicate, never a loss).
+ */
+static int durable(struct sl_intake *in, struct sl_chunk *ch)
+{
+    uint64_t pos;
+    uint32_t n = ch->nrecords;
+    int rc = sl_intake_put(in, SL_SRC_HTTP, ch, &pos);
+
+    if (rc != SL_OK) {
+        sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][sl_intake_reject_reason(rc)], n);
+        sl_chunk_unref(ch);
+        return 0;
+    }
+    return pos == 0 || sl_wal_wait(in->wal, pos, DURABLE_WAIT_MS) == SL_OK;
+}
+
 /* PutRecord and PutRecordBatch. */
 static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struct req *r,
                               int batch)
@@ -158,7 +181,11 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
         return reply(r, c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
     }
     sl_fh_chunk_truncate(ch, ok);
-    sl_intake_push(in, SL_SRC_HTTP, ch);
+    if (!durable(in, ch)) {
+        if (!batch)
+            return fh_error(r, c, "ServiceUnavailableException", 503, "Slow down.");
+        return reply(r, c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
+    }
     return reply(r, c, 200, JSON_TYPE, batch ? sl_fh_put_batch_response(n, ok)
                                           : sl_fh_put_record_response(), NULL);
 }
@@ -427,7 +454,9 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     if (!(s.ch = sl_chunk_new((uint32_t)s.need, sl_clock_wall_ms(), sl_clock_mono_ms())))
         return plain(r, c, 503, "1", "out of memory");
     each_line(r->body.data, r->body.len, ndj_add, &s);
-    sl_intake_push(in, SL_SRC_HTTP, s.ch);
+    if (!durable(in, s.ch))
+        return plain(r, c, 503, "1", "stream %s cannot take records now: retry later",
+                     in->name);
     json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);

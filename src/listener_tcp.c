@@ -102,10 +102,12 @@ static void resume_conn(struct iothread *th, struct conn *c)
     epoll_ctl(th->epfd, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-/* Hands a chunk to the ring; a full ring keeps it pending and pauses. */
+/* Hands a chunk on (through the log, durability = disk); a full ring, or
+ * a log that is full or failing, keeps it pending and pauses: the kernel
+ * pushes back on the producer. */
 static void hand_on(struct iothread *th, struct conn *c, struct sl_chunk *ch)
 {
-    if (sl_ring_push_mp(c->in->ring, ch) == SL_OK)
+    if (sl_intake_put_counted(c->in, ch) == SL_OK)
         return;
     c->pending = ch;
     pause_conn(th, c);
@@ -243,8 +245,14 @@ static void conn_close(struct iothread *th, struct conn *c, int eof)
                         c->len, (unsigned long long)suppressed);
         }
     }
-    if (c->pending) {
-        sl_intake_hand_on(c->in, c->pending);   /* counted when it was parsed */
+    if (c->pending) {                   /* counted when it was parsed */
+        if (sl_intake_put_counted(c->in, c->pending) != SL_OK) {
+            if (c->in->wal)
+                sl_warn("stream=%s source=tcp msg=\"log refused the last records of a "
+                        "closing connection: kept in memory only\" records=%u",
+                        c->in->name, c->pending->nrecords);
+            sl_intake_hand_on(c->in, c->pending);
+        }
         c->pending = NULL;
     }
     if (c->paused)
@@ -396,7 +404,7 @@ static void sweep(struct iothread *th, int64_t now, int idle_check)
     for (c = th->conns; c; c = next) {
         next = c->next;
         if (c->paused) {
-            if (c->pending && sl_ring_push_mp(c->in->ring, c->pending) == SL_OK)
+            if (c->pending && sl_intake_put_counted(c->in, c->pending) == SL_OK)
                 c->pending = NULL;
             if (!c->pending && sl_intake_drained(c->in)) {
                 resume_conn(th, c);

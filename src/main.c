@@ -175,6 +175,23 @@ static int start_http(struct sl_daemon *d)
     return SL_OK;
 }
 
+/* durability = disk: the stream's log, in DATA_DIR/STREAM. */
+static int open_wal(struct sl_stream *s, const struct sl_config *c)
+{
+    char dir[PATH_MAX], err[512];
+
+    if (snprintf(dir, sizeof(dir), "%s/%s", c->data_dir, s->name) >= (int)sizeof(dir)) {
+        sl_error("stream=%s msg=\"data_dir is too long\"", s->name);
+        return SL_ERR;
+    }
+    if (sl_stream_open_wal(s, dir, err, sizeof(err)) != SL_OK) {
+        sl_error("stream=%s msg=\"cannot open the write-ahead log\" error=\"%s\"", s->name,
+                 err);
+        return SL_ERR;
+    }
+    return SL_OK;
+}
+
 /* Builds every part from d->cfg. Returns SL_OK or logs why not. */
 static int start(struct sl_daemon *d)
 {
@@ -202,6 +219,8 @@ static int start(struct sl_daemon *d)
             return SL_ERR;
         }
         d->nstreams++;
+        if (sc->durability == SL_DUR_DISK && open_wal(d->streams[i], c) != SL_OK)
+            return SL_ERR;
         if (sc->tcp_listen[0] &&
             sl_tcp_listen(d->tcp, &sc->tcp_addr, &d->streams[i]->intake, err,
                           sizeof(err)) != SL_OK) {
@@ -222,6 +241,8 @@ static int start(struct sl_daemon *d)
             sl_error("stream=%s msg=\"cannot start its batcher\"", d->streams[i]->name);
             return SL_ERR;
         }
+    for (size_t i = 0; i < d->nstreams; i++)   /* before any source: the log's order */
+        sl_stream_recover(d->streams[i]);
     if (sl_tcp_start(d->tcp) != SL_OK) {
         sl_error("msg=\"cannot start the TCP threads\"");
         return SL_ERR;
@@ -258,7 +279,13 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
             snprintf(buf, len, "stream %s: tcp_listen changed (needs a restart)", ns->name);
             return buf;
         }
+        if (ns->durability != o->streams[i].durability) {
+            snprintf(buf, len, "stream %s: durability changed (needs a restart)", ns->name);
+            return buf;
+        }
     }
+    if (strcmp(n->data_dir, o->data_dir) != 0)
+        sl_warn("msg=\"data_dir applies at the next restart\"");
     if (strcmp(n->metrics_listen, o->metrics_listen) != 0 || n->workers != o->workers ||
         n->io_threads != o->io_threads || strcmp(n->http_listen, o->http_listen) != 0 ||
         n->http_max_body != o->http_max_body || n->http_threads != o->http_threads ||

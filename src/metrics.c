@@ -16,9 +16,9 @@
 
 #include "sluice/err.h"
 
-const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp", "http" };
+const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp", "http", "wal" };
 const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize", "incomplete",
-                                                        "throttled" };
+                                                        "throttled", "wal_full", "wal_error" };
 const char *const sl_backup_reason_names[SL_BK_NREASONS] = {
     "retries_exhausted", "sink_failed", "partitioning_failed", "partition_limit",
     "processing_failed",
@@ -29,6 +29,9 @@ const char *const sl_retry_cause_names[SL_RETRY_NCAUSES] = {
 };
 const double sl_hist_bounds[SL_HIST_BUCKETS] = {
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+};
+const double sl_hist_bounds_fast[SL_HIST_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
 };
 
 const char *const sl_http_op_names[SL_HOP_N] = {
@@ -107,7 +110,9 @@ void sl_histogram_observe(struct sl_histogram *h, double seconds)
 {
     int i = 0;
 
-    while (i < SL_HIST_BUCKETS && seconds > sl_hist_bounds[i])
+    const double *bounds = h->bounds ? h->bounds : sl_hist_bounds;
+
+    while (i < SL_HIST_BUCKETS && seconds > bounds[i])
         i++;
     sl_stat_add(&h->bucket[i], 1);
     sl_stat_add(&h->sum_us, (uint64_t)(seconds * 1e6));
@@ -159,7 +164,7 @@ static void histogram(struct sl_buf *o, const char *name, const char *labels,
     for (int b = 0; b <= SL_HIST_BUCKETS; b++) {
         cum += LD(h->bucket[b]);
         if (b < SL_HIST_BUCKETS)
-            snprintf(le, sizeof(le), "%g", sl_hist_bounds[b]);
+            snprintf(le, sizeof(le), "%g", (h->bounds ? h->bounds : sl_hist_bounds)[b]);
         else
             snprintf(le, sizeof(le), "+Inf");
         sl_buf_printf(o, "%s_bucket{%s,le=\"%s\"} %llu\n", name, labels, le,
@@ -179,6 +184,62 @@ static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *
         snprintf(labels, sizeof(labels), "stream=\"%s\",sink=\"%s\"", s[i].name, s[i].sink);
         histogram(o, "sluice_delivery_duration_seconds", labels, &s[i].st->delivery);
     }
+}
+
+/* The write-ahead log's families, for the streams that have one (none
+ * appear without). */
+static void render_wal(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
+{
+    static const struct { const char *name, *type, *help; size_t off; } fam[] = {
+        { "sluice_wal_bytes", "gauge", "Bytes of the write-ahead log on disk.",
+          offsetof(struct sl_wal_stats, bytes) },
+        { "sluice_wal_segments", "gauge", "Segment files of the write-ahead log.",
+          offsetof(struct sl_wal_stats, segments) },
+        { "sluice_wal_records_recovered_total", "counter",
+          "Records the log handed on again at start (unsettled at the last stop).",
+          offsetof(struct sl_wal_stats, recovered) },
+        { "sluice_wal_corrupt_entries_total", "counter",
+          "Log entries skipped at recovery: CRC or framing did not match.",
+          offsetof(struct sl_wal_stats, corrupt) },
+        { "sluice_wal_truncated_bytes_total", "counter",
+          "Bytes of torn segment tails cut off at recovery.",
+          offsetof(struct sl_wal_stats, truncated) },
+    };
+    char labels[96];
+    int any = 0;
+
+    for (size_t i = 0; i < n; i++)
+        any |= s[i].st->wal.on;
+    if (!any)
+        return;
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        family(o, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < n; i++)
+            if (s[i].st->wal.on)
+                sl_buf_printf(o, "%s{stream=\"%s\"} %llu\n", fam[f].name, s[i].name,
+                              (unsigned long long)LD(*(const _Atomic uint64_t *)
+                                  ((const char *)&s[i].st->wal + fam[f].off)));
+    }
+    family(o, "sluice_wal_recovery_duration_seconds", "gauge",
+           "How long the last recovery of the log took.");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].st->wal.on)
+            sl_buf_printf(o, "sluice_wal_recovery_duration_seconds{stream=\"%s\"} %.6f\n",
+                          s[i].name, (double)LD(s[i].st->wal.recovery_us) / 1e6);
+    family(o, "sluice_wal_errors_total", "counter",
+           "Failed writes and syncs of the log, by kind; producers were pushed back.");
+    for (size_t i = 0; i < n; i++)
+        for (int e = 0; s[i].st->wal.on && e < SL_WALERR_N; e++)
+            sl_buf_printf(o, "sluice_wal_errors_total{stream=\"%s\",reason=\"%s\"} %llu\n",
+                          s[i].name, sl_wal_error_names[e],
+                          (unsigned long long)LD(s[i].st->wal.errors[e]));
+    family(o, "sluice_wal_sync_duration_seconds", "histogram",
+           "One fdatasync of the log (a group commit: every write since the last).");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].st->wal.on) {
+            snprintf(labels, sizeof(labels), "stream=\"%s\"", s[i].name);
+            histogram(o, "sluice_wal_sync_duration_seconds", labels, &s[i].st->wal.sync);
+        }
 }
 
 /* The object store families, for the streams whose sink is s3 (none
@@ -323,7 +384,7 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
     family(o, "sluice_records_rejected_total", "counter",
            "Records refused to producers, by reason; they never entered.");
     for (size_t i = 0; i < n; i++)
-        for (int src = 0; src < SL_SRC_NSOURCES; src++)
+        for (int src = 0; src < SL_SRC_WAL; src++)     /* recovery refuses nothing */
             for (int r = 0; r < SL_REJ_NREASONS; r++)
                 sl_buf_printf(o, "sluice_records_rejected_total{stream=\"%s\",source=\"%s\","
                               "reason=\"%s\"} %llu\n", s[i].name, sl_source_names[src],
@@ -391,13 +452,13 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
                       s[i].freshness_s);
     family(o, "sluice_connections", "gauge", "Open producer connections.");
     for (size_t i = 0; i < n; i++)
-        for (int src = 0; src < SL_SRC_NSOURCES; src++)
+        for (int src = 0; src < SL_SRC_WAL; src++)     /* the sources that connect */
             sl_buf_printf(o, "sluice_connections{stream=\"%s\",source=\"%s\"} %lld\n",
                           s[i].name, sl_source_names[src],
                           (long long)atomic_load(&s[i].st->connections[src]));
     labelled(o, s, n, NULL, "sluice_connections_rejected_total",
              "Connections closed at once because max_connections was reached.", "source",
-             sl_source_names, SL_SRC_NSOURCES, OFF(connections_rejected), 0);
+             sl_source_names, SL_SRC_WAL, OFF(connections_rejected), 0);
 }
 
 /* process_* as the Prometheus client libraries define them, from /proc. */
@@ -460,6 +521,7 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, siz
     render_streams(out, s, n, ss);
     free(ss);
     render_s3(out, s, n);
+    render_wal(out, s, n);
     render_transforms(out, s, n);
     if (p->http)
         render_http(out, p->http);

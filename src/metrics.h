@@ -23,10 +23,12 @@
 #include "batch.h"
 #include "buf.h"
 
-enum sl_source { SL_SRC_TCP, SL_SRC_HTTP, SL_SRC_NSOURCES };
+enum sl_source { SL_SRC_TCP, SL_SRC_HTTP, SL_SRC_WAL /* recovered at start */,
+                 SL_SRC_NSOURCES };
 extern const char *const sl_source_names[SL_SRC_NSOURCES];
 
-enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_INCOMPLETE, SL_REJ_THROTTLED, SL_REJ_NREASONS };
+enum sl_reject { SL_REJ_OVERSIZE, SL_REJ_INCOMPLETE, SL_REJ_THROTTLED, SL_REJ_WAL_FULL,
+                 SL_REJ_WAL_ERROR, SL_REJ_NREASONS };
 extern const char *const sl_reject_names[SL_REJ_NREASONS];
 
 enum sl_backup_reason { SL_BK_RETRIES_EXHAUSTED, SL_BK_SINK_FAILED, SL_BK_PARTITION_FAILED,
@@ -45,8 +47,10 @@ extern const char *const sl_retry_cause_names[SL_RETRY_NCAUSES];
 
 #define SL_HIST_BUCKETS 14
 extern const double sl_hist_bounds[SL_HIST_BUCKETS];
+extern const double sl_hist_bounds_fast[SL_HIST_BUCKETS];   /* 100 us .. 5 s: disk syncs */
 
 struct sl_histogram {
+    const double *bounds;       /* NULL: sl_hist_bounds; set before the first observe */
     _Atomic uint64_t bucket[SL_HIST_BUCKETS + 1];  /* non-cumulative; last is +Inf */
     _Atomic uint64_t sum_us;
 };
@@ -71,6 +75,21 @@ struct sl_tf_stats {
     struct sl_histogram duration;       /* one batch through it */
 };
 
+/* A stream's write-ahead log (durability = disk). <on> is set by the main
+ * thread before the metrics thread starts; the log's threads count. */
+enum sl_wal_error { SL_WALERR_ENOSPC, SL_WALERR_EIO, SL_WALERR_OTHER, SL_WALERR_N };
+extern const char *const sl_wal_error_names[SL_WALERR_N];
+struct sl_wal_stats {
+    int on;
+    _Atomic uint64_t bytes, segments;         /* on disk now */
+    _Atomic uint64_t recovered;               /* records handed on by recovery */
+    _Atomic uint64_t corrupt;                 /* entries skipped: CRC or framing */
+    _Atomic uint64_t truncated;               /* bytes of torn tails cut off */
+    _Atomic uint64_t recovery_us;             /* the last recovery's duration */
+    _Atomic uint64_t errors[SL_WALERR_N];     /* failed writes and syncs */
+    struct sl_histogram sync;                 /* one fdatasync round */
+};
+
 struct sl_stream_stats {
     _Atomic uint64_t received_records[SL_SRC_NSOURCES];
     _Atomic uint64_t received_bytes[SL_SRC_NSOURCES];
@@ -88,6 +107,7 @@ struct sl_stream_stats {
     _Atomic uint64_t source_backup_records, source_backup_bytes;   /* backup = all */
     _Atomic uint64_t source_backup_pending;   /* bytes of source copies not yet written:
                                                * held too (their records have settled) */
+    struct sl_wal_stats wal;
     struct sl_tf_stats tf[SL_TF_STATS_MAX];
     _Atomic size_t ntf;                 /* slots published (release) */
 };

@@ -12,6 +12,7 @@
 #include "delivery.h"
 #include "log.h"
 #include "sluice/err.h"
+#include "wal.h"
 
 #define RING_SLOTS 4096
 
@@ -104,18 +105,25 @@ static void publish_limits(struct sl_stream *s, const struct sl_stream_conf *c)
 }
 
 /* Settle action: time, retire the ticket, drop the generation. (Records
- * are counted by delivery, part by part, as each part's fate is known.) */
+ * are counted by delivery, part by part, as each part's fate is known.)
+ * With a log: say the range is settled, and let the log retire what no
+ * unsettled batch needs; an abandoned batch (shutdown timed out) keeps
+ * its ticket unsettled, so its records stay in the log for the next start. */
 static void on_settle(void *arg, struct sl_batch *b, enum sl_outcome outcome)
 {
     struct sl_ticket *t = arg, *done;
     struct sl_gen *g = b->owner;
     struct sl_stream *s = g->stream;
     int64_t now = sl_clock_mono_ms();
+    int keep = s->wal && outcome == SL_OUTCOME_ABANDONED;
+    uint64_t low = 0;
 
     if (outcome != SL_OUTCOME_ABANDONED)
         sl_histogram_observe(&s->stats.delivery, (double)(now - b->sealed_mono_ms) / 1000.0);
+    if (s->wal && b->seq_end && !keep)
+        sl_wal_done(s->wal, b->seq_first, b->seq_end);
     pthread_mutex_lock(&s->lock);
-    t->settled = 1;
+    t->settled = !keep;
     while (s->t_head && s->t_head->settled) {
         done = s->t_head;
         s->t_head = done->next;
@@ -124,37 +132,140 @@ static void on_settle(void *arg, struct sl_batch *b, enum sl_outcome outcome)
     if (!s->t_head)
         s->t_tail = NULL;
     s->unsettled--;
+    if (s->wal && !s->recovering)
+        low = s->t_head ? s->t_head->seq_first : s->sealed_end;
     pthread_mutex_unlock(&s->lock);
+    if (low)
+        sl_wal_retire(s->wal, low);
     b->owner = NULL;
     sl_gen_unref(g);
 }
 
-/* The batcher's emit: stamp the batch, give it a ticket, hand it on. */
-static void emit(void *arg, struct sl_batch *b)
+/* The log has a batch's seal on disk: deliver it. (The log's sync thread.) */
+static void seal_synced(void *arg, struct sl_batch *b)
 {
     struct sl_stream *s = arg;
-    struct sl_ticket *t = calloc(1, sizeof(*t));
 
-    if (!t || sl_batch_new_uuid(b) != SL_OK) {
+    sl_delivery_submit(s->delivery, b);
+}
+
+/* Names a sealed batch, gives it a ticket, and hands it to delivery: at
+ * once, or (<log_seal>) once its seal is in the log. A batch recovered
+ * from the log keeps the version it was sealed under. */
+static void dispatch(struct sl_stream *s, struct sl_batch *b, int log_seal)
+{
+    struct sl_ticket *t = calloc(1, sizeof(*t));
+    int logged = s->wal && b->seq_end;
+
+    if (!t || (!logged && sl_batch_new_uuid(b) != SL_OK)) {
         sl_error("stream=%s msg=\"cannot stamp a sealed batch\"", s->name);
         abort();
     }
+    if (logged)
+        sl_wal_uuid(s->wal, b->seq_first, b->seq_end, b->uuid);
     t->oldest_mono_ms = b->oldest_mono_ms;
+    t->seq_first = b->seq_first;
     pthread_mutex_lock(&s->lock);
     b->owner = gen_ref(s->gen);
+    if (!b->version)
+        b->version = s->gen->version;
     if (s->t_tail)
         s->t_tail->next = t;
     else
         s->t_head = t;
     s->t_tail = t;
     s->unsettled++;
+    if (b->seq_end > s->sealed_end)
+        s->sealed_end = b->seq_end;
     pthread_mutex_unlock(&s->lock);
     sl_batch_on_settle(b, on_settle, t);
+    if (logged && log_seal)
+        sl_wal_seal(s->wal, b, seal_synced, s);
+    else
+        sl_delivery_submit(s->delivery, b);
+}
+
+/* The batcher's emit. */
+static void emit(void *arg, struct sl_batch *b)
+{
+    struct sl_stream *s = arg;
+
     sl_stat_add(&s->stats.sealed[b->seal_reason], 1);
     sl_debug("stream=%s msg=\"sealed\" reason=%s records=%llu bytes=%llu", s->name,
              sl_seal_reason_names[b->seal_reason], (unsigned long long)b->nrecords,
              (unsigned long long)b->bytes);
-    sl_delivery_submit(s->delivery, b);
+    dispatch(s, b, 1);
+}
+
+/* Recovery hands on what the stream may hold: waits while it is over
+ * max_buffered (unless it holds nothing: a batch larger than that still
+ * goes), then counts the records in, as from the source "wal". */
+static void take_recovered(struct sl_stream *s, uint64_t records, uint64_t bytes)
+{
+    const struct timespec nap = { 0, 5000000 };
+    uint64_t held;
+
+    while ((held = sl_stats_bytes_held(&s->stats)) > 0 &&
+           held + bytes > SL_LD(s->intake.max_buffered))
+        nanosleep(&nap, NULL);
+    sl_stat_add(&s->stats.received_records[SL_SRC_WAL], records);
+    sl_stat_add(&s->stats.received_bytes[SL_SRC_WAL], bytes);
+}
+
+static void recovered_batch(void *arg, struct sl_batch *b)
+{
+    struct sl_stream *s = arg;
+
+    take_recovered(s, b->nrecords, b->bytes);
+    b->sealed_mono_ms = sl_clock_mono_ms();
+    dispatch(s, b, 0);
+}
+
+static void recovered_tail(void *arg, struct sl_chunk *c)
+{
+    struct sl_stream *s = arg;
+
+    take_recovered(s, c->nrecords, c->bytes);
+    sl_intake_hand_on(&s->intake, c);
+}
+
+uint64_t sl_stream_recover(struct sl_stream *s)
+{
+    const struct sl_wal_recovery r = { s, recovered_batch, recovered_tail };
+    const struct sl_wal_stats *ws = &s->stats.wal;
+    uint64_t n, low, batches;
+
+    if (!s->wal)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    s->recovering = 1;
+    s->sealed_end = sl_wal_tail_seq(s->wal);
+    batches = s->unsettled;
+    pthread_mutex_unlock(&s->lock);
+    n = sl_wal_recover(s->wal, &r);
+    pthread_mutex_lock(&s->lock);
+    s->recovering = 0;
+    low = s->t_head ? s->t_head->seq_first : s->sealed_end;
+    batches = s->unsettled - batches;
+    pthread_mutex_unlock(&s->lock);
+    sl_wal_retire(s->wal, low);
+    sl_info("stream=%s msg=\"wal recovered\" records=%llu batches=%llu corrupt=%llu "
+            "truncated_bytes=%llu seconds=%.3f", s->name, (unsigned long long)n,
+            (unsigned long long)batches, (unsigned long long)atomic_load(&ws->corrupt),
+            (unsigned long long)atomic_load(&ws->truncated),
+            (double)atomic_load(&ws->recovery_us) / 1e6);
+    return n;
+}
+
+int sl_stream_open_wal(struct sl_stream *s, const char *dir, char *err, size_t errlen)
+{
+    const struct sl_stream_conf *c = s->gen->conf;
+
+    if (sl_wal_open(dir, c->wal_segment_size, c->wal_max_size, &s->stats.wal, &s->wal, err,
+                    errlen) != SL_OK)
+        return SL_ERR;
+    s->intake.wal = s->wal;
+    return SL_OK;
 }
 
 static void *batcher_main(void *arg)
@@ -231,6 +342,8 @@ void sl_stream_reload(struct sl_stream *s, struct sl_gen *gen)
     gen->stream = s;
     bind_stats(s, gen);
     publish_limits(s, gen->conf);
+    if (s->wal)
+        sl_wal_set_limits(s->wal, gen->conf->wal_segment_size, gen->conf->wal_max_size);
     pthread_mutex_lock(&s->lock);
     stale = s->next_gen;     /* two reloads before the batcher woke: keep the last */
     s->next_gen = gen;
@@ -247,6 +360,8 @@ void sl_stream_stop(struct sl_stream *s)
     sl_ring_wake(s->ring);
     pthread_join(s->thread, NULL);
     s->started = 0;
+    if (s->wal)       /* the last seals reach delivery before it drains */
+        sl_wal_flush(s->wal);
 }
 
 void sl_stream_free(struct sl_stream *s)
@@ -256,6 +371,7 @@ void sl_stream_free(struct sl_stream *s)
     if (!s)
         return;
     sl_batcher_destroy(&s->batcher);
+    sl_wal_close(s->wal);
     while ((t = s->t_head)) {
         s->t_head = t->next;
         free(t);

@@ -15,7 +15,7 @@
  *  - delivery workers: settle batches (under lock: the ticket list).
  *  - metrics thread: reads stats and freshness (under lock).
  * Lock order: stream->lock, then the delivery queue's lock; never the
- * other way round.
+ * other way round. The log's lock is never held with either.
  */
 #ifndef SL_STREAM_H
 #define SL_STREAM_H
@@ -51,6 +51,7 @@ struct sl_gen {
 struct sl_ticket {
     struct sl_ticket *next;
     int64_t oldest_mono_ms;
+    uint64_t seq_first;          /* durability = disk: its first record's sequence */
     int settled;
 };
 
@@ -73,6 +74,9 @@ struct sl_stream {
                                           * sealing the open batch ("reload") */
     struct sl_ticket *t_head, *t_tail;   /* unsettled batches, in seal order */
     uint64_t unsettled;                  /* batches sealed and not settled */
+    struct sl_wal *wal;                  /* durability = disk; owned; set before start */
+    uint64_t sealed_end;                 /* (lock) records below this are sealed */
+    int recovering;                      /* (lock) the log is being read: retire nothing */
 };
 
 /* Builds generation <version> of a stream from <cfg> (taking a reference to
@@ -83,7 +87,13 @@ void sl_gen_unref(struct sl_gen *g);
 
 /* Returns a new stream running <gen> (taken). Batcher not started yet. */
 struct sl_stream *sl_stream_new(struct sl_gen *gen, struct sl_delivery *d);
+/* durability = disk: opens the stream's log in <dir> (before start). */
+int sl_stream_open_wal(struct sl_stream *s, const char *dir, char *err, size_t errlen);
 int sl_stream_start(struct sl_stream *s);
+/* durability = disk, after start and before sources: hands on every
+ * record the log holds unsettled, pacing itself by max_buffered. Returns
+ * the records handed on. */
+uint64_t sl_stream_recover(struct sl_stream *s);
 /* Hands <gen> (taken) to the batcher, which seals the open batch under the
  * old generation (reason "reload") and then switches. */
 void sl_stream_reload(struct sl_stream *s, struct sl_gen *gen);

@@ -1,0 +1,1093 @@
+/*
+ * wal.c - see wal.h for the format, the threads and the lock.
+ *
+ * Order of durable steps, so that a crash anywhere leaves a log recovery
+ * understands:
+ *  - a new segment is written as a temp file (header only), fsynced and
+ *    renamed; its directory entry is fsynced by the sync thread before any
+ *    entry in it counts as synced;
+ *  - a record is acknowledged only once synced; a seal is handed to
+ *    delivery only once synced, so no object exists whose batch a
+ *    recovery could re-form differently;
+ *  - a segment is deleted only after a sync that covers the done entries
+ *    of every batch holding its records; deleting is the last step, and a
+ *    segment that comes back after a crash is harmless (all done).
+ * A failed write is cut off again (ftruncate) so that the file never holds
+ * half an entry that later ones would follow.
+ */
+#include "wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "crc32c.h"
+#include "fsio.h"
+#include "log.h"
+#include "sluice/err.h"
+#include "uuid.h"
+
+#define SEG_MAGIC   "SLWAL\0\0\1"
+#define SEG_HDR     40u
+#define ENT_MAGIC   0x4c41574cu            /* "LWAL" */
+#define ENT_HDR     12u
+#define ENT_MAX     ((uint64_t)1 << 31)    /* no chunk comes near: a length past it is junk */
+#define REC_HDR     24u                    /* type, pad, nrecords, first seq, arrival */
+#define SEAL_LEN    32u
+#define DONE_LEN    24u
+#define FAIL_PAUSE_MS 1000                 /* after a failed write, refuse this long */
+
+enum { T_RECORDS = 'R', T_SEAL = 'S', T_DONE = 'D' };
+
+/* A seal waiting for its sync. */
+struct waiting {
+    struct waiting *next;
+    uint64_t pos;
+    struct sl_batch *b;
+    sl_wal_ready_fn ready;
+    void *arg;
+};
+
+struct segment {
+    uint64_t no;                    /* its name: wal-<no>.log */
+    uint64_t first_seq;             /* of the first record it holds, or would */
+    uint64_t bytes;
+};
+
+/* A range found by the scan: a seal (with its version and reason) or done. */
+struct range {
+    uint64_t first, end;
+    unsigned version;
+    int reason;
+};
+
+struct ranges {
+    struct range *at;
+    size_t n, cap;
+};
+
+struct sl_wal {
+    char dir[PATH_MAX];
+    int dirfd;
+    uint8_t id[16];                 /* the log's identity: in every key it makes */
+    struct sl_wal_stats *st;        /* the stream's */
+    pthread_t thread;
+    int started;
+
+    pthread_mutex_t lock;           /* everything below */
+    pthread_cond_t work;            /* -> sync thread: something to sync or delete */
+    pthread_cond_t synced_cond;     /* -> waiters: <synced> moved */
+    int fd;                         /* the newest segment, appended to */
+    int dir_dirty;                  /* a segment was created: fsync the directory */
+    struct segment *segs;           /* oldest first; the last is <fd>'s */
+    size_t nsegs, segcap;
+    uint64_t segment_size, max_size;
+    uint64_t bytes;                 /* every segment's bytes */
+    uint64_t next_seq;
+    uint64_t next_no;               /* the first segment's number, when there is none */
+    uint64_t written, synced;       /* log positions: bytes appended since open */
+    uint64_t handed;                /* seals up to here are handed to delivery */
+    uint64_t bad_lo, bad_hi;        /* (lo, hi]: a sync over this range failed */
+    int64_t refuse_until_ms;        /* after a failed write (monotonic) */
+    uint64_t retire_below;          /* records below this are settled */
+    struct waiting *wait_head, *wait_tail;
+    int stopping;
+    struct sl_ratelimit rl;
+
+    /* From the scan, for sl_wal_recover (main thread only). */
+    struct ranges seals, dones;
+    uint64_t tail_seq;
+    size_t nold;                    /* segments that existed at open */
+};
+
+const char *const sl_wal_error_names[SL_WALERR_N] = { "enospc", "eio", "other" };
+
+static int error_kind(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG ? SL_WALERR_ENOSPC
+         : e == EIO ? SL_WALERR_EIO : SL_WALERR_OTHER;
+}
+
+/* ---- paths and segment files ---------------------------------------- */
+
+static void seg_path(const struct sl_wal *w, uint64_t no, char *out, size_t len,
+                     const char *ext)
+{
+    snprintf(out, len, "%s/wal-%020" PRIu64 ".log%s", w->dir, no, ext);
+}
+
+static int write_all(int fd, const struct iovec *iov, int n)
+{
+    struct iovec v[4];
+    ssize_t r;
+
+    memcpy(v, iov, (size_t)n * sizeof(*v));
+    while (n > 0) {
+        r = writev(fd, v, n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)r >= v[0].iov_len) {
+            r -= (ssize_t)v[0].iov_len;
+            memmove(v, v + 1, (size_t)--n * sizeof(*v));
+        }
+        if (n > 0) {
+            v[0].iov_base = (uint8_t *)v[0].iov_base + r;
+            v[0].iov_len -= (size_t)r;
+        }
+    }
+    return 0;
+}
+
+static void seg_header(const struct sl_wal *w, uint64_t first, uint8_t h[SEG_HDR])
+{
+    uint32_t crc;
+
+    memset(h, 0, SEG_HDR);
+    memcpy(h, SEG_MAGIC, 8);
+    memcpy(h + 8, w->id, 16);
+    memcpy(h + 24, &first, 8);
+    crc = sl_crc32c(0, h, 32);
+    memcpy(h + 32, &crc, 4);
+}
+
+/* Creates the next segment, its records from <first> on (temp, fsync,
+ * rename), and makes it the one appended to. Under the lock (or before
+ * the sync thread starts). errno is set on failure. */
+static int new_segment(struct sl_wal *w, uint64_t first)
+{
+    uint64_t no = w->nsegs ? w->segs[w->nsegs - 1].no + 1 : w->next_no;
+    char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
+    uint8_t h[SEG_HDR];
+    struct iovec v = { h, SEG_HDR };
+    int fd, e;
+
+    if (w->nsegs == w->segcap) {
+        size_t cap = w->segcap ? w->segcap * 2 : 16;
+        struct segment *s = realloc(w->segs, cap * sizeof(*s));
+        if (!s) {
+            errno = ENOMEM;
+            return SL_ENOMEM;
+        }
+        w->segs = s;
+        w->segcap = cap;
+    }
+    seg_path(w, no, tmp, sizeof(tmp), ".tmp");
+    seg_path(w, no, path, sizeof(path), "");
+    seg_header(w, first, h);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return SL_EIO;
+    if (write_all(fd, &v, 1) != 0 || fdatasync(fd) != 0 || rename(tmp, path) != 0) {
+        e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return SL_EIO;
+    }
+    if (w->fd >= 0) {
+        /* Synced whole before it is let go: the sync thread only ever
+         * syncs the newest segment. */
+        if (fdatasync(w->fd) != 0) {
+            e = errno;
+            close(fd);
+            unlink(path);
+            errno = e;
+            return SL_EIO;
+        }
+        close(w->fd);
+    }
+    w->fd = fd;
+    w->dir_dirty = 1;
+    w->segs[w->nsegs++] = (struct segment){ no, first, SEG_HDR };
+    w->bytes += SEG_HDR;
+    atomic_store(&w->st->bytes, w->bytes);
+    atomic_store(&w->st->segments, w->nsegs);
+    return SL_OK;
+}
+
+/* ---- writing entries --------------------------------------------------- */
+
+/* Appends one entry: <hdr> (type-specific, <hlen> bytes) and <data>.
+ * Under the lock. On failure the file is cut back and errno is set. */
+static int put_entry(struct sl_wal *w, const void *hdr, uint32_t hlen, const void *data,
+                     uint32_t dlen)
+{
+    uint32_t frame[3], len = hlen + dlen;
+    struct iovec v[3] = { { frame, ENT_HDR }, { (void *)hdr, hlen }, { (void *)data, dlen } };
+    struct segment *seg = &w->segs[w->nsegs - 1];
+    uint64_t total = ENT_HDR + (uint64_t)len;
+    int e;
+
+    frame[0] = ENT_MAGIC;
+    frame[1] = len;
+    frame[2] = sl_crc32c(sl_crc32c(sl_crc32c(0, &len, 4), hdr, hlen), data, dlen);
+    if (write_all(w->fd, v, dlen ? 3 : 2) != 0) {
+        e = errno;
+        if (ftruncate(w->fd, (off_t)seg->bytes) != 0)
+            sl_error("wal=%s msg=\"cannot cut a failed write off the log\" error=\"%s\"",
+                     w->dir, strerror(errno));
+        errno = e;
+        return SL_EIO;
+    }
+    seg->bytes += total;
+    w->bytes += total;
+    w->written += total;
+    atomic_store_explicit(&w->st->bytes, w->bytes, memory_order_relaxed);
+    return SL_OK;
+}
+
+static void count_error(struct sl_wal *w, const char *what, int e)
+{
+    uint64_t suppressed;
+
+    sl_stat_add(&w->st->errors[error_kind(e)], 1);
+    if (sl_ratelimit_ok(&w->rl, 5000, &suppressed))
+        sl_error("wal=%s msg=\"%s failed: producers are pushed back\" error=\"%s\" "
+                 "suppressed=%llu", w->dir, what, strerror(e), (unsigned long long)suppressed);
+}
+
+/* Rotates to a new segment when the current one is full. Under the lock. */
+static int room_for(struct sl_wal *w)
+{
+    if (w->segs[w->nsegs - 1].bytes < w->segment_size)
+        return SL_OK;
+    if (new_segment(w, w->next_seq) != SL_OK) {
+        count_error(w, "starting a log segment", errno);
+        return SL_EIO;
+    }
+    return SL_OK;
+}
+
+int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, sl_wal_hand_fn hand, void *arg,
+                  uint64_t *pos)
+{
+    uint8_t h[REC_HDR] = { T_RECORDS };
+    int rc = SL_OK;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->bytes >= w->max_size) {
+        rc = SL_EAGAIN;
+    } else if (w->refuse_until_ms > sl_clock_mono_ms()) {
+        rc = SL_EIO;
+    } else if ((rc = room_for(w)) == SL_OK) {
+        memcpy(h + 4, &c->nrecords, 4);
+        memcpy(h + 8, &w->next_seq, 8);
+        memcpy(h + 16, &c->arrival_wall_ms, 8);
+        if (put_entry(w, h, REC_HDR, c->data, c->len) != SL_OK) {
+            count_error(w, "writing the log", errno);
+            rc = SL_EIO;
+        }
+    } else {
+        rc = SL_EIO;
+    }
+    if (rc == SL_EIO)
+        w->refuse_until_ms = sl_clock_mono_ms() + FAIL_PAUSE_MS;
+    if (rc != SL_OK) {
+        pthread_mutex_unlock(&w->lock);
+        return rc;
+    }
+    c->seq = w->next_seq;
+    w->next_seq += c->nrecords;
+    *pos = w->written;
+    hand(arg, c);
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    return SL_OK;
+}
+
+int sl_wal_wait(struct sl_wal *w, uint64_t pos, int64_t timeout_ms)
+{
+    struct timespec until;
+    int rc = SL_OK;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (w->synced < pos && !(pos > w->bad_lo && pos <= w->bad_hi)) {
+        if (pthread_cond_timedwait(&w->synced_cond, &w->lock, &until) == ETIMEDOUT) {
+            rc = w->synced >= pos ? SL_OK : SL_EAGAIN;
+            break;
+        }
+    }
+    if (rc == SL_OK && pos > w->bad_lo && pos <= w->bad_hi)
+        rc = SL_EIO;
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+void sl_wal_seal(struct sl_wal *w, struct sl_batch *b, sl_wal_ready_fn ready, void *arg)
+{
+    uint8_t h[SEAL_LEN] = { T_SEAL };
+    struct waiting *q = malloc(sizeof(*q));
+    uint32_t version = b->version, reason = (uint32_t)b->seal_reason;
+    int ok;
+
+    memcpy(h + 4, &version, 4);
+    memcpy(h + 8, &b->seq_first, 8);
+    memcpy(h + 16, &b->seq_end, 8);
+    memcpy(h + 24, &reason, 4);
+    pthread_mutex_lock(&w->lock);
+    ok = q && room_for(w) == SL_OK && put_entry(w, h, SEAL_LEN, NULL, 0) == SL_OK;
+    if (ok) {
+        *q = (struct waiting){ NULL, w->written, b, ready, arg };
+        if (w->wait_tail)
+            w->wait_tail->next = q;
+        else
+            w->wait_head = q;
+        w->wait_tail = q;
+        pthread_cond_signal(&w->work);
+    } else {
+        if (q)
+            count_error(w, "writing a seal to the log", errno);
+        w->refuse_until_ms = sl_clock_mono_ms() + FAIL_PAUSE_MS;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (!ok) {
+        free(q);
+        ready(arg, b);
+    }
+}
+
+void sl_wal_done(struct sl_wal *w, uint64_t first, uint64_t end)
+{
+    uint8_t h[DONE_LEN] = { T_DONE };
+
+    memcpy(h + 8, &first, 8);
+    memcpy(h + 16, &end, 8);
+    pthread_mutex_lock(&w->lock);
+    /* Best effort: without it a recovery delivers the batch again, and an
+     * exclusive write finds it there. */
+    if (room_for(w) != SL_OK || put_entry(w, h, DONE_LEN, NULL, 0) != SL_OK)
+        sl_stat_add(&w->st->errors[error_kind(errno)], 1);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void sl_wal_retire(struct sl_wal *w, uint64_t seq)
+{
+    pthread_mutex_lock(&w->lock);
+    if (seq > w->retire_below) {
+        w->retire_below = seq;
+        if (w->nsegs > 1 && w->segs[1].first_seq <= seq)
+            pthread_cond_signal(&w->work);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+void sl_wal_flush(struct sl_wal *w)
+{
+    uint64_t target;
+
+    pthread_mutex_lock(&w->lock);
+    target = w->written;
+    pthread_cond_signal(&w->work);
+    while (w->handed < target && w->started)
+        pthread_cond_wait(&w->synced_cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void sl_wal_set_limits(struct sl_wal *w, uint64_t segment_size, uint64_t max_size)
+{
+    pthread_mutex_lock(&w->lock);
+    w->segment_size = segment_size;
+    w->max_size = max_size;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void sl_wal_uuid(const struct sl_wal *w, uint64_t first, uint64_t end, uint8_t out[16])
+{
+    uint64_t range[2] = { first, end };
+
+    sl_uuid_derive(w->id, range, sizeof(range), out);
+}
+
+/* ---- the sync thread --------------------------------------------------- */
+
+static int retirable(const struct sl_wal *w)
+{
+    return w->nsegs > 1 && w->segs[1].first_seq <= w->retire_below;
+}
+
+static void *sync_main(void *arg)
+{
+    struct sl_wal *w = arg;
+    struct waiting *ready, **pp, *q;
+    uint64_t target, before, below, gone[64];
+    struct timespec a, b;
+    size_t ngone;
+    int fd, dirty, rc, e = 0;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->stopping && w->written == w->synced && !retirable(w))
+            pthread_cond_wait(&w->work, &w->lock);
+        if (w->stopping && w->written == w->synced && !retirable(w))
+            break;
+        /* What this round covers: bytes written so far, and (their done
+         * entries being among them) the records settled so far. */
+        target = w->written;
+        before = w->synced;
+        below = w->retire_below;
+        dirty = w->dir_dirty;
+        w->dir_dirty = 0;
+        fd = dup(w->fd);     /* the segment may rotate (and close) meanwhile */
+        pthread_mutex_unlock(&w->lock);
+
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        rc = fd >= 0 && fdatasync(fd) == 0 && (!dirty || fsync(w->dirfd) == 0) ? 0 : -1;
+        e = errno;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (fd >= 0)
+            close(fd);
+        sl_histogram_observe(&w->st->sync, (double)(b.tv_sec - a.tv_sec) +
+                                           (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+
+        pthread_mutex_lock(&w->lock);
+        if (rc != 0) {
+            count_error(w, "syncing the log", e);
+            w->bad_lo = before;
+            w->bad_hi = target;
+            w->dir_dirty |= dirty;
+        }
+        if (target > w->synced)
+            w->synced = target;
+        pthread_cond_broadcast(&w->synced_cond);
+        /* Seals now on disk, in order. */
+        ready = NULL;
+        for (pp = &ready; w->wait_head && w->wait_head->pos <= target; pp = &(*pp)->next) {
+            *pp = w->wait_head;
+            w->wait_head = w->wait_head->next;
+            (*pp)->next = NULL;
+        }
+        if (!w->wait_head)
+            w->wait_tail = NULL;
+        /* Segments whose records were all settled when this round began:
+         * their done entries are synced now. Off the list; deleted below. */
+        ngone = 0;
+        while (rc == 0 && w->nsegs > 1 && w->segs[1].first_seq <= below && ngone < 64) {
+            gone[ngone++] = w->segs[0].no;
+            w->bytes -= w->segs[0].bytes;
+            memmove(w->segs, w->segs + 1, --w->nsegs * sizeof(*w->segs));
+        }
+        atomic_store(&w->st->bytes, w->bytes);
+        atomic_store(&w->st->segments, w->nsegs);
+        pthread_mutex_unlock(&w->lock);
+
+        while ((q = ready)) {
+            ready = q->next;
+            q->ready(q->arg, q->b);
+            free(q);
+        }
+        pthread_mutex_lock(&w->lock);
+        w->handed = target;
+        pthread_cond_broadcast(&w->synced_cond);
+        pthread_mutex_unlock(&w->lock);
+        for (size_t i = 0; i < ngone; i++) {
+            char path[PATH_MAX + 32];
+            seg_path(w, gone[i], path, sizeof(path), "");
+            if (unlink(path) != 0 && errno != ENOENT)
+                sl_warn("wal=%s msg=\"cannot delete a retired segment\" path=%s error=\"%s\"",
+                        w->dir, path, strerror(errno));
+        }
+        if (rc != 0) {      /* a failing disk: do not spin on it */
+            struct timespec pause = { 0, 100000000 };
+            nanosleep(&pause, NULL);
+        }
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* ---- reading segments: one walker for the scan and the recovery ------- */
+
+struct entry {
+    const uint8_t *p;               /* the payload */
+    uint32_t len;
+};
+
+/* 1 if a whole, intact entry starts at <off> of the <size> bytes at <m>. */
+static int entry_at(const uint8_t *m, size_t size, size_t off, struct entry *e)
+{
+    uint32_t frame[3], n, rlen;
+    const uint8_t *p;
+    uint64_t nrec, used = 0;
+
+    if (size - off < ENT_HDR)
+        return 0;
+    memcpy(frame, m + off, ENT_HDR);
+    if (frame[0] != ENT_MAGIC || frame[1] == 0 || frame[1] > size - off - ENT_HDR)
+        return 0;
+    p = m + off + ENT_HDR;
+    if (sl_crc32c(sl_crc32c(0, &frame[1], 4), p, frame[1]) != frame[2])
+        return 0;
+    e->p = p;
+    e->len = frame[1];
+    switch (p[0]) {
+    case T_SEAL: return e->len == SEAL_LEN;
+    case T_DONE: return e->len == DONE_LEN;
+    case T_RECORDS:
+        if (e->len < REC_HDR)
+            return 0;
+        memcpy(&n, p + 4, 4);
+        for (nrec = 0; nrec < n; nrec++) {      /* the records must fill it exactly */
+            if (e->len - REC_HDR - used < SL_CHUNK_HDR)
+                return 0;
+            memcpy(&rlen, p + REC_HDR + used, 4);
+            if (rlen > e->len - REC_HDR - used - SL_CHUNK_HDR)
+                return 0;
+            used += SL_CHUNK_HDR + rlen;
+        }
+        return used == e->len - REC_HDR && n > 0;
+    default: return 0;
+    }
+}
+
+/*
+ * Calls <fn> for each intact entry of a segment's body (after the header).
+ * A damaged entry followed by intact ones is skipped and counted in
+ * *<corrupt>; one followed by none is a torn tail. Returns where the
+ * intact data ends.
+ */
+static size_t walk(const uint8_t *m, size_t size,
+                   void (*fn)(void *arg, const struct entry *e), void *arg, uint64_t *corrupt)
+{
+    static const uint32_t magic = ENT_MAGIC;
+    size_t off = SEG_HDR;
+    struct entry e;
+
+    while (off < size) {
+        if (entry_at(m, size, off, &e)) {
+            fn(arg, &e);
+            off += ENT_HDR + e.len;
+            continue;
+        }
+        /* Look for the next intact entry; if there is one, this one is
+         * corrupt, else the log ends here. */
+        size_t from = off + 1, next = size;
+        while (from < size) {
+            const uint8_t *hit = memmem(m + from, size - from, &magic, 4);
+            if (!hit)
+                break;
+            if (entry_at(m, size, (size_t)(hit - m), &e)) {
+                next = (size_t)(hit - m);
+                break;
+            }
+            from = (size_t)(hit - m) + 1;
+        }
+        if (next == size)
+            return off;
+        (*corrupt)++;
+        off = next;
+    }
+    return off;
+}
+
+/* Maps segment <path> read-only; checks its header. */
+static const uint8_t *map_segment(const char *path, size_t *size, int *fd_out)
+{
+    struct stat st;
+    void *m;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) != 0 || st.st_size < (off_t)SEG_HDR) {
+        close(fd);
+        return NULL;
+    }
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+        close(fd);
+        return NULL;
+    }
+    *size = (size_t)st.st_size;
+    *fd_out = fd;
+    return m;
+}
+
+static int header_ok(const uint8_t *m, uint8_t id[16], uint64_t *first)
+{
+    uint32_t crc;
+
+    memcpy(&crc, m + 32, 4);
+    if (memcmp(m, SEG_MAGIC, 8) != 0 || sl_crc32c(0, m, 32) != crc)
+        return 0;
+    memcpy(id, m + 8, 16);
+    memcpy(first, m + 24, 8);
+    return 1;
+}
+
+static int add_range(struct ranges *r, uint64_t first, uint64_t end, unsigned version,
+                     int reason)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct range *a = realloc(r->at, cap * sizeof(*a));
+        if (!a)
+            return SL_ENOMEM;
+        r->at = a;
+        r->cap = cap;
+    }
+    r->at[r->n++] = (struct range){ first, end, version, reason };
+    return SL_OK;
+}
+
+/* The scan's view of one entry: seals, dones, the highest sequence. */
+struct scan {
+    struct sl_wal *w;
+    int oom;
+};
+
+static void scan_entry(void *arg, const struct entry *e)
+{
+    struct scan *sc = arg;
+    struct sl_wal *w = sc->w;
+    uint64_t first, end;
+    uint32_t n, version, reason;
+
+    memcpy(&first, e->p + 8, 8);
+    if (e->p[0] == T_RECORDS) {
+        memcpy(&n, e->p + 4, 4);
+        if (first + n > w->next_seq)
+            w->next_seq = first + n;
+        return;
+    }
+    memcpy(&end, e->p + 16, 8);
+    if (end > w->next_seq)
+        w->next_seq = end;
+    if (e->p[0] == T_DONE) {
+        sc->oom |= add_range(&w->dones, first, end, 0, 0) != SL_OK;
+        return;
+    }
+    memcpy(&version, e->p + 4, 4);
+    memcpy(&reason, e->p + 24, 4);
+    sc->oom |= add_range(&w->seals, first, end, version,
+                         reason < SL_SEAL_NREASONS ? (int)reason : SL_SEAL_SHUTDOWN) != SL_OK;
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const struct range *x = a, *y = b;
+
+    return x->first < y->first ? -1 : x->first > y->first ? 1 : x->end < y->end ? -1
+         : x->end > y->end;
+}
+
+static int is_done(const struct sl_wal *w, const struct range *seal)
+{
+    const struct range *d = bsearch(seal, w->dones.at, w->dones.n, sizeof(*d), by_first);
+
+    return d != NULL;
+}
+
+/* Scans segment <no>: checks it, cuts a torn tail, notes seals, dones and
+ * sequences. Adds it to the list unless its header is unreadable (then it
+ * is renamed *.bad and left to the operator). */
+static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
+{
+    char path[PATH_MAX + 32], bad[PATH_MAX + 40];
+    uint8_t id[16];
+    uint64_t first, corrupt = 0;
+    struct scan sc = { w, 0 };
+    size_t size, end;
+    const uint8_t *m;
+    int fd;
+
+    seg_path(w, no, path, sizeof(path), "");
+    if (!(m = map_segment(path, &size, &fd)) || !header_ok(m, id, &first)) {
+        if (m) {
+            munmap((void *)m, size);
+            close(fd);
+        }
+        seg_path(w, no, bad, sizeof(bad), ".bad");
+        sl_error("wal=%s msg=\"segment unreadable: set aside\" path=%s error=\"%s\"",
+                 w->dir, bad, m ? "bad header" : strerror(errno));
+        sl_stat_add(&w->st->corrupt, 1);
+        return rename(path, bad) == 0 ? SL_OK : SL_EIO;
+    }
+    if (!*have_id) {
+        memcpy(w->id, id, 16);
+        *have_id = 1;
+    } else if (memcmp(id, w->id, 16) != 0) {
+        sl_warn("wal=%s msg=\"segment from another log: read anyway\" path=%s", w->dir, path);
+    }
+    if (first > w->next_seq)
+        w->next_seq = first;
+    end = walk(m, size, scan_entry, &sc, &corrupt);
+    munmap((void *)m, size);
+    if (corrupt) {
+        sl_error("wal=%s msg=\"corrupt log entries skipped\" path=%s entries=%llu", w->dir,
+                 path, (unsigned long long)corrupt);
+        sl_stat_add(&w->st->corrupt, corrupt);
+    }
+    if (end < size) {
+        sl_warn("wal=%s msg=\"torn tail cut off\" path=%s bytes=%llu", w->dir, path,
+                (unsigned long long)(size - end));
+        sl_stat_add(&w->st->truncated, size - end);
+        if (ftruncate(fd, (off_t)end) != 0 || fdatasync(fd) != 0)
+            sl_error("wal=%s msg=\"cannot cut the torn tail\" path=%s error=\"%s\"", w->dir,
+                     path, strerror(errno));
+    }
+    close(fd);
+    if (sc.oom)
+        return SL_ENOMEM;
+    if (w->nsegs == w->segcap) {
+        size_t cap = w->segcap ? w->segcap * 2 : 16;
+        struct segment *s = realloc(w->segs, cap * sizeof(*s));
+        if (!s)
+            return SL_ENOMEM;
+        w->segs = s;
+        w->segcap = cap;
+    }
+    w->segs[w->nsegs++] = (struct segment){ no, first, end };
+    w->bytes += end;
+    return SL_OK;
+}
+
+static int by_no(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Lists the segment numbers in the directory, sorted; removes temp files. */
+static int list_segments(struct sl_wal *w, uint64_t **out, size_t *n)
+{
+    DIR *d = opendir(w->dir);
+    struct dirent *de;
+    uint64_t *a = NULL, no;
+    size_t cap = 0;
+    int len;
+
+    *n = 0;
+    if (!d)
+        return SL_EIO;
+    while ((de = readdir(d))) {
+        size_t nl = strlen(de->d_name);
+        if (nl > 4 && strcmp(de->d_name + nl - 4, ".tmp") == 0) {
+            if (unlinkat(w->dirfd, de->d_name, 0) == 0)
+                sl_info("wal=%s msg=\"removed a temp file a crash left\" file=%s", w->dir,
+                        de->d_name);
+            continue;
+        }
+        if (sscanf(de->d_name, "wal-%20" SCNu64 ".log%n", &no, &len) != 1 ||
+            (size_t)len != nl)
+            continue;
+        if (*n == cap) {
+            uint64_t *b = realloc(a, (cap = cap ? cap * 2 : 16) * sizeof(*b));
+            if (!b) {
+                free(a);
+                closedir(d);
+                return SL_ENOMEM;
+            }
+            a = b;
+        }
+        a[(*n)++] = no;
+    }
+    closedir(d);
+    qsort(a, *n, sizeof(*a), by_no);
+    *out = a;
+    return SL_OK;
+}
+
+int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
+                struct sl_wal_stats *st, struct sl_wal **out, char *err, size_t errlen)
+{
+    struct sl_wal *w = calloc(1, sizeof(*w));
+    uint64_t *nos = NULL;
+    size_t n = 0;
+    int have_id = 0, rc;
+
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return SL_ENOMEM;
+    }
+    w->fd = w->dirfd = -1;
+    w->st = st;
+    st->sync.bounds = sl_hist_bounds_fast;
+    w->segment_size = segment_size;
+    w->max_size = max_size;
+    w->next_seq = 1;
+    w->next_no = 1;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->synced_cond, NULL);
+    snprintf(w->dir, sizeof(w->dir), "%s", dir);
+    if (sl_fsio_mkdirs(dir) != SL_OK ||
+        (w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = list_segments(w, &nos, &n)) != SL_OK) {
+        snprintf(err, errlen, "%s: %s", dir, rc == SL_ENOMEM ? "out of memory"
+                                                             : strerror(errno));
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((rc = scan_segment(w, nos[i], &have_id)) != SL_OK) {
+            snprintf(err, errlen, "%s: scanning the log: %s", dir,
+                     rc == SL_ENOMEM ? "out of memory" : strerror(errno));
+            goto fail;
+        }
+    if (n)
+        w->next_no = nos[n - 1] + 1;
+    free(nos);
+    nos = NULL;
+    w->nold = w->nsegs;
+    if (!have_id && getrandom(w->id, sizeof(w->id), 0) != (ssize_t)sizeof(w->id)) {
+        snprintf(err, errlen, "no randomness for the log's id");
+        goto fail;
+    }
+    qsort(w->seals.at, w->seals.n, sizeof(struct range), by_first);
+    qsort(w->dones.at, w->dones.n, sizeof(struct range), by_first);
+    w->tail_seq = w->seals.n ? w->seals.at[w->seals.n - 1].end : 1;
+    for (size_t i = 0; i < w->seals.n; i++)
+        if (w->seals.at[i].end > w->tail_seq)
+            w->tail_seq = w->seals.at[i].end;
+    if (new_segment(w, w->next_seq) != SL_OK) {
+        snprintf(err, errlen, "%s: starting a segment: %s", dir, strerror(errno));
+        goto fail;
+    }
+    w->retire_below = 0;
+    if (pthread_create(&w->thread, NULL, sync_main, w) != 0) {
+        snprintf(err, errlen, "cannot start the log's sync thread");
+        goto fail;
+    }
+    w->started = 1;
+    st->on = 1;
+    *out = w;
+    return SL_OK;
+fail:
+    free(nos);
+    sl_wal_close(w);
+    return SL_EIO;
+}
+
+void sl_wal_close(struct sl_wal *w)
+{
+    struct waiting *q;
+
+    if (!w)
+        return;
+    if (w->started) {
+        pthread_mutex_lock(&w->lock);
+        w->stopping = 1;
+        pthread_cond_signal(&w->work);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->thread, NULL);
+    }
+    while ((q = w->wait_head)) {       /* none after sl_wal_flush */
+        w->wait_head = q->next;
+        sl_error("wal=%s msg=\"a sealed batch never reached delivery: left in the log\"",
+                 w->dir);
+        sl_batch_release(q->b, SL_OUTCOME_ABANDONED);
+        free(q);
+    }
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->dirfd >= 0)
+        close(w->dirfd);
+    free(w->segs);
+    free(w->seals.at);
+    free(w->dones.at);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->synced_cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+uint64_t sl_wal_tail_seq(const struct sl_wal *w)
+{
+    return w->tail_seq;
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+/* Recovery's state while entries stream by (main thread). */
+struct rec {
+    struct sl_wal *w;
+    const struct sl_wal_recovery *r;
+    size_t cur;                     /* the first seal whose end is past what was seen */
+    struct sl_batch *b;             /* the batch being re-formed */
+    const struct range *b_seal;     /* its seal; NULL: records no seal covers */
+    uint64_t handed;
+    int64_t now_wall, now_mono;
+};
+
+static void oom(void)
+{
+    sl_error("msg=\"out of memory recovering the log\"");
+    abort();
+}
+
+static void flush(struct rec *x)
+{
+    struct sl_batch *b = x->b;
+
+    if (!b)
+        return;
+    x->b = NULL;
+    if (x->b_seal) {
+        b->seq_first = x->b_seal->first;
+        b->seq_end = x->b_seal->end;
+        b->version = x->b_seal->version;
+        b->seal_reason = x->b_seal->reason;
+    } else {
+        b->seal_reason = SL_SEAL_SHUTDOWN;   /* its seal was lost: range of what is left */
+    }
+    x->handed += b->nrecords;
+    x->r->batch(x->r->arg, b);
+}
+
+/* Adds records [off, end) of <c> (<n> of them, from <seq>) to the batch of
+ * <seal> (NULL: none), starting it, or flushing another first. */
+static void add_run(struct rec *x, struct sl_chunk *c, uint32_t off, uint32_t end, uint32_t n,
+                    uint64_t bytes, uint64_t seq, const struct range *seal)
+{
+    if (x->b && x->b_seal != seal)
+        flush(x);
+    if (!x->b) {
+        if (!(x->b = sl_batch_new()))
+            oom();
+        x->b_seal = seal;
+        x->b->seq_first = seq;
+    }
+    if (sl_batch_add_span(x->b, c, off, end, n, bytes) != SL_OK)
+        oom();
+    x->b->seq_end = seq + n;
+}
+
+/* Where record <seq> goes: 0 skip (settled), 1 a seal's batch (*<seal>),
+ * 2 no seal's (lost seal), 3 the tail. */
+static int place(struct rec *x, uint64_t seq, const struct range **seal)
+{
+    const struct ranges *s = &x->w->seals;
+
+    if (seq >= x->w->tail_seq)
+        return 3;
+    while (x->cur < s->n && s->at[x->cur].end <= seq)
+        x->cur++;
+    if (x->cur < s->n && s->at[x->cur].first <= seq) {
+        *seal = &s->at[x->cur];
+        return is_done(x->w, *seal) ? 0 : 1;
+    }
+    *seal = NULL;
+    return 2;
+}
+
+static void rec_entry(void *arg, const struct entry *e)
+{
+    struct rec *x = arg;
+    const struct range *seal = NULL, *run_seal = NULL;
+    struct sl_chunk *c;
+    uint64_t first, seq, bytes = 0;
+    uint32_t n, len, off = 0, run_off = 0, run_n = 0, dlen = e->len - REC_HDR;
+    int64_t wall;
+    int where, run_where = -1;
+
+    if (e->p[0] != T_RECORDS)
+        return;
+    memcpy(&n, e->p + 4, 4);
+    memcpy(&first, e->p + 8, 8);
+    memcpy(&wall, e->p + 16, 8);
+    c = sl_chunk_new(dlen, wall, x->now_mono - (x->now_wall > wall ? x->now_wall - wall : 0));
+    if (!c)
+        oom();
+    memcpy(c->data, e->p + REC_HDR, dlen);
+    c->len = dlen;
+    c->nrecords = n;
+    c->seq = first;
+    /* Runs of records that go to the same place. */
+    for (uint32_t i = 0; i <= n; i++) {
+        seq = first + i;
+        where = i < n ? place(x, seq, &seal) : -2;
+        if (i > 0 && (where != run_where || seal != run_seal)) {
+            if (run_where == 1 || run_where == 2) {
+                add_run(x, c, run_off, off, run_n, bytes, seq - run_n, run_seal);
+            } else if (run_where == 3) {
+                struct sl_chunk *t = sl_chunk_new(off - run_off, wall, c->arrival_mono_ms);
+                if (!t)
+                    oom();
+                memcpy(t->data, c->data + run_off, off - run_off);
+                t->len = off - run_off;
+                t->nrecords = run_n;
+                t->bytes = bytes;
+                t->seq = seq - run_n;
+                if (x->b)
+                    flush(x);
+                x->handed += run_n;
+                x->r->tail(x->r->arg, t);
+            }
+            run_off = off, run_n = 0, bytes = 0;
+        }
+        if (i == n)
+            break;
+        run_where = where, run_seal = seal;
+        memcpy(&len, c->data + off, 4);
+        off += SL_CHUNK_HDR + len;
+        run_n++;
+        bytes += len;
+    }
+    sl_chunk_unref(c);     /* spans hold their own references */
+}
+
+uint64_t sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r)
+{
+    struct rec x = { w, r, 0, NULL, NULL, 0, sl_clock_wall_ms(), sl_clock_mono_ms() };
+    char path[PATH_MAX + 32];
+    uint64_t corrupt = 0;
+    struct timespec a, b;
+    size_t size, nold;
+    const uint8_t *m;
+    int fd;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    pthread_mutex_lock(&w->lock);
+    nold = w->nold;
+    pthread_mutex_unlock(&w->lock);
+    for (size_t i = 0; i < nold; i++) {
+        pthread_mutex_lock(&w->lock);
+        uint64_t no = w->segs[i].no;     /* none retire before recovery says so */
+        pthread_mutex_unlock(&w->lock);
+        seg_path(w, no, path, sizeof(path), "");
+        if (!(m = map_segment(path, &size, &fd))) {
+            sl_error("wal=%s msg=\"segment vanished before recovery\" path=%s", w->dir, path);
+            continue;
+        }
+        walk(m, size, rec_entry, &x, &corrupt);   /* counted by the scan already */
+        munmap((void *)m, size);
+        close(fd);
+    }
+    flush(&x);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    atomic_store(&w->st->recovery_us, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 +
+                                                 (b.tv_nsec - a.tv_nsec) / 1000));
+    sl_stat_add(&w->st->recovered, x.handed);
+    free(w->seals.at);
+    free(w->dones.at);
+    memset(&w->seals, 0, sizeof(w->seals));
+    memset(&w->dones, 0, sizeof(w->dones));
+    return x.handed;
+}

@@ -1,0 +1,105 @@
+/*
+ * wal.h - a stream's write-ahead log (durability = disk).
+ *
+ * Every chunk a source accepts is appended to the log, and given sequence
+ * numbers (one per record, monotonic for the life of the log), before it
+ * enters the ring; an HTTP source answers 200 only once the log has been
+ * fdatasync'ed past it. Each sealed batch's range of sequence numbers is
+ * logged too (a seal), and handed to delivery only once that seal is on
+ * disk; each settled batch's range is logged (done). After a crash,
+ * recovery re-forms exactly the batches that were sealed, with the same
+ * ranges, so their object keys (derived from the log's id and the range)
+ * come out the same and an exclusive write finds the first copy.
+ *
+ * On disk (DATA_DIR/STREAM/): segment files wal-<first seq, 20 digits>.log,
+ * each a 40-byte header (magic, log id, first sequence, CRC32C) and then
+ * entries framed as [u32 magic][u32 length][u32 CRC32C of length and
+ * payload][payload]. Payloads: records (a chunk as it is in memory), seal,
+ * done. Integers are in the host's byte order. The newest segment is
+ * appended to; an older one is deleted once every record in it is settled
+ * and the done entries that say so are synced.
+ *
+ * Threads:
+ *  - sources (HTTP and TCP threads) call sl_wal_append and sl_wal_wait;
+ *  - the batcher calls sl_wal_seal; delivery workers sl_wal_done;
+ *  - the WAL's own sync thread fdatasyncs, hands synced seals on, deletes
+ *    retired segments;
+ *  - the main thread opens, recovers, sets limits and closes.
+ * One mutex guards the file, the counters and the queues; appends hold it
+ * while they write (page cache) and hand the chunk to the ring, so the
+ * ring's order is the log's order. fdatasync runs outside it.
+ */
+#ifndef SL_WAL_H
+#define SL_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "chunk.h"
+#include "metrics.h"
+
+struct sl_wal;
+
+/* Opens (creating) the log in <dir>: removes temp files, scans every
+ * segment (truncating torn tails, skipping corrupt entries), starts a new
+ * segment and the sync thread. What must be delivered again is kept for
+ * sl_wal_recover. On error <err> says why. */
+int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
+                struct sl_wal_stats *st, struct sl_wal **out, char *err, size_t errlen);
+/* Waits until everything written so far is synced and every seal in it
+ * handed on (the batcher has stopped; delivery is about to drain). */
+void sl_wal_flush(struct sl_wal *w);
+/* Syncs, deletes what is retired, stops the sync thread, frees. */
+void sl_wal_close(struct sl_wal *w);
+void sl_wal_set_limits(struct sl_wal *w, uint64_t segment_size, uint64_t max_size);
+
+/* Called under the log's lock with a logged chunk: hands it on (to the
+ * ring: the order of calls is the log's order). */
+typedef void (*sl_wal_hand_fn)(void *arg, struct sl_chunk *c);
+
+/*
+ * Logs <c> (setting c->seq) and hands it to <hand>. Returns SL_OK with
+ * *<pos> the log position to wait for; SL_EAGAIN when the log holds
+ * max_size already; SL_EIO when writing failed (or failed lately and is
+ * waiting a moment before trying again). On error <c> is not taken.
+ */
+int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, sl_wal_hand_fn hand, void *arg,
+                  uint64_t *pos);
+/* Waits until the log is synced past <pos>. SL_OK; SL_EIO if the sync
+ * that covered it failed; SL_EAGAIN after <timeout_ms>. */
+int sl_wal_wait(struct sl_wal *w, uint64_t pos, int64_t timeout_ms);
+
+/* Called by the sync thread once a batch's seal is on disk. */
+typedef void (*sl_wal_ready_fn)(void *arg, struct sl_batch *b);
+/* Logs the seal of <b> (seq_first, seq_end, version, seal_reason); <ready>
+ * gets <b> once that is synced. If the seal cannot be written, <b> is
+ * handed on at once (it is delivered; a crash would then re-form its
+ * records differently). */
+void sl_wal_seal(struct sl_wal *w, struct sl_batch *b, sl_wal_ready_fn ready, void *arg);
+/* Logs that [first, end) is settled. Not synced by itself. */
+void sl_wal_done(struct sl_wal *w, uint64_t first, uint64_t end);
+/* Every record below <seq> is settled: segments wholly below it may go. */
+void sl_wal_retire(struct sl_wal *w, uint64_t seq);
+
+/* The object name of a batch of this log: a version-8 UUID from the log's
+ * id and the range [first, end). */
+void sl_wal_uuid(const struct sl_wal *w, uint64_t first, uint64_t end, uint8_t out[16]);
+
+/* What recovery hands back. */
+struct sl_wal_recovery {
+    void *arg;
+    /* A batch that was sealed and not settled, with seq_first, seq_end,
+     * version and seal_reason set as they were. Called in log order. */
+    void (*batch)(void *arg, struct sl_batch *b);
+    /* Records logged but never sealed, in order, with c->seq set. */
+    void (*tail)(void *arg, struct sl_chunk *c);
+};
+/* The first sequence number no seal covers: where the unsealed tail
+ * starts. */
+uint64_t sl_wal_tail_seq(const struct sl_wal *w);
+/* Streams what the scan found unsettled through <r> (sealed batches, then
+ * the tail), one segment at a time. Returns records handed on. */
+uint64_t sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r);
+
+#endif
