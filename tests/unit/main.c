@@ -21,6 +21,7 @@ int main(void)
     srunner_add_suite(sr, sl_compress_suite());
     srunner_add_suite(sr, sl_metrics_suite());
     srunner_add_suite(sr, sl_util_suite());
+    srunner_add_suite(sr, sl_wal_suite());
     srunner_add_suite(sr, sl_delivery_suite());
     srunner_add_suite(sr, sl_firehose_api_suite());
     srunner_add_suite(sr, sl_aws_sigv4_suite());

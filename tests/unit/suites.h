@@ -22,4 +22,6 @@ Suite *sl_json_check_suite(void);
 Suite *sl_transform_json_suite(void);
 Suite *sl_crc32c_suite(void);
 
+Suite *sl_wal_suite(void);
+
 #endif

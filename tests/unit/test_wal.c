@@ -1,0 +1,406 @@
+/*
+ * test_wal.c - the write-ahead log on a real directory: sequence numbers,
+ * group-committed waits, what recovery hands back (sealed batches with
+ * their ranges, the unsealed tail, nothing settled), torn tails, corrupt
+ * entries, retirement of settled segments, max_size, derived names.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "clock.h"
+#include "metrics.h"
+#include "sluice/err.h"
+#include "suites.h"
+#include "wal.h"
+
+/* What a test's log handed on: chunks at append, batches and tail at
+ * recovery. */
+struct seen {
+    struct sl_chunk *chunks[64];
+    size_t nchunks;
+    struct sl_batch *batches[16];
+    size_t nbatches;
+    uint64_t tail_first[16], tail_n[16];
+    size_t ntail;
+    int ready;
+};
+
+static void hand(void *arg, struct sl_chunk *c)
+{
+    struct seen *s = arg;
+
+    ck_assert_uint_lt(s->nchunks, 64);
+    s->chunks[s->nchunks++] = c;
+}
+
+static void on_batch(void *arg, struct sl_batch *b)
+{
+    struct seen *s = arg;
+
+    ck_assert_uint_lt(s->nbatches, 16);
+    s->batches[s->nbatches++] = b;
+}
+
+static void on_tail(void *arg, struct sl_chunk *c)
+{
+    struct seen *s = arg;
+
+    ck_assert_uint_lt(s->ntail, 16);
+    s->tail_first[s->ntail] = c->seq;
+    s->tail_n[s->ntail++] = c->nrecords;
+    sl_chunk_unref(c);
+}
+
+static void on_ready(void *arg, struct sl_batch *b)
+{
+    (void)b;
+    ((struct seen *)arg)->ready++;
+}
+
+static void seen_free(struct seen *s)
+{
+    for (size_t i = 0; i < s->nchunks; i++)
+        sl_chunk_unref(s->chunks[i]);
+    for (size_t i = 0; i < s->nbatches; i++)
+        sl_batch_free(s->batches[i]);
+    memset(s, 0, sizeof(*s));
+}
+
+static char dir[64];
+static struct sl_wal_stats st;
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/sluice-wal-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    memset(&st, 0, sizeof(st));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct sl_wal *open_log(uint64_t segment_size, uint64_t max_size)
+{
+    struct sl_wal *w = NULL;
+    char err[256] = "";
+
+    ck_assert_msg(sl_wal_open(dir, segment_size, max_size, &st, &w, err, sizeof(err)) == SL_OK,
+                  "open: %s", err);
+    return w;
+}
+
+/* A chunk of <n> records "<tag>-<i>", each <len> bytes or so. */
+static struct sl_chunk *chunk_of(const char *tag, uint32_t n)
+{
+    struct sl_chunk *c = sl_chunk_new(n * 64, 1700000000000LL, sl_clock_mono_ms());
+    char rec[48];
+
+    for (uint32_t i = 0; i < n; i++) {
+        int len = snprintf(rec, sizeof(rec), "%s-%u", tag, i);
+        sl_chunk_add(c, rec, (uint32_t)len);
+    }
+    return c;
+}
+
+static uint64_t append(struct sl_wal *w, struct seen *s, const char *tag, uint32_t n)
+{
+    uint64_t pos = 0;
+    struct sl_chunk *c = chunk_of(tag, n);
+
+    ck_assert_int_eq(sl_wal_append(w, c, hand, s, &pos), SL_OK);
+    ck_assert_uint_gt(pos, 0);
+    return pos;
+}
+
+/* Seals [first, end) as the batcher would, and waits for it to be ready. */
+static void seal(struct sl_wal *w, struct seen *s, uint64_t first, uint64_t end,
+                 unsigned version)
+{
+    struct sl_batch *b = sl_batch_new();
+    int before = s->ready;
+
+    b->seq_first = first;
+    b->seq_end = end;
+    b->version = version;
+    b->seal_reason = SL_SEAL_SIZE;
+    sl_wal_seal(w, b, on_ready, s);
+    sl_wal_flush(w);
+    ck_assert_int_eq(s->ready, before + 1);
+    sl_batch_free(b);
+}
+
+/* The newest segment file's path. */
+static void last_segment(char *out, size_t len)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char best[64] = "";
+
+    ck_assert_ptr_nonnull(d);
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, "wal-", 4) == 0 && strcmp(de->d_name, best) > 0)
+            snprintf(best, sizeof(best), "%s", de->d_name);
+    closedir(d);
+    ck_assert(best[0]);
+    snprintf(out, len, "%s/%s", dir, best);
+}
+
+static int count_segments(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0;
+
+    while ((de = readdir(d)))
+        n += strncmp(de->d_name, "wal-", 4) == 0;
+    closedir(d);
+    return n;
+}
+
+static struct sl_wal_recovery recovery(struct seen *s)
+{
+    return (struct sl_wal_recovery){ s, on_batch, on_tail };
+}
+
+START_TEST(test_wal_sequences_and_sync)
+{
+    struct seen s = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    uint64_t p1 = append(w, &s, "a", 3), p2 = append(w, &s, "b", 2);
+
+    ck_assert_uint_gt(p2, p1);
+    ck_assert_uint_eq(s.chunks[0]->seq, 1);
+    ck_assert_uint_eq(s.chunks[1]->seq, 4);
+    ck_assert_int_eq(sl_wal_wait(w, p2, 5000), SL_OK);
+    ck_assert_uint_ge(atomic_load(&st.sync.bucket[0]) + atomic_load(&st.sync.sum_us) +
+                      atomic_load(&st.sync.bucket[SL_HIST_BUCKETS]), 0);
+    uint64_t syncs = 0;
+    for (int i = 0; i <= SL_HIST_BUCKETS; i++)
+        syncs += atomic_load(&st.sync.bucket[i]);
+    ck_assert_uint_ge(syncs, 1);
+    sl_wal_close(w);
+    seen_free(&s);
+}
+END_TEST
+
+START_TEST(test_wal_recovers_sealed_batches_and_tail)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    struct sl_record rec;
+    struct sl_batch_iter it;
+
+    append(w, &s, "a", 3);                 /* seqs 1..3 */
+    append(w, &s, "b", 4);                 /* 4..7 */
+    append(w, &s, "c", 2);                 /* 8..9 */
+    seal(w, &s, 1, 5, 7);                  /* a0 a1 a2 b0: a chunk split by a seal */
+    seal(w, &s, 5, 8, 7);                  /* b1 b2 b3 */
+    sl_wal_done(w, 5, 8);                  /* ... settled */
+    sl_wal_close(w);                       /* as after kill -9: nothing else said */
+
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_uint_eq(sl_wal_tail_seq(w), 8);
+    ck_assert_uint_eq(sl_wal_recover(w, &rc), 4 + 2);
+    ck_assert_uint_eq(r.nbatches, 1);
+    ck_assert_uint_eq(r.batches[0]->seq_first, 1);
+    ck_assert_uint_eq(r.batches[0]->seq_end, 5);
+    ck_assert_uint_eq(r.batches[0]->version, 7);
+    ck_assert_uint_eq(r.batches[0]->nrecords, 4);
+    ck_assert_int_eq(r.batches[0]->oldest_wall_ms, 1700000000000LL);
+    sl_batch_iter_init(&it, r.batches[0]);
+    const char *want[] = { "a-0", "a-1", "a-2", "b-0" };
+    for (int i = 0; i < 4; i++) {
+        ck_assert(sl_batch_next(&it, &rec));
+        ck_assert_uint_eq(rec.len, strlen(want[i]));
+        ck_assert(memcmp(rec.data, want[i], rec.len) == 0);
+    }
+    ck_assert(!sl_batch_next(&it, &rec));
+    ck_assert_uint_eq(r.ntail, 1);
+    ck_assert_uint_eq(r.tail_first[0], 8);
+    ck_assert_uint_eq(r.tail_n[0], 2);
+    ck_assert_uint_eq(atomic_load(&st.recovered), 6);
+    /* New records continue the sequence. */
+    append(w, &s, "d", 1);
+    ck_assert_uint_eq(s.chunks[s.nchunks - 1]->seq, 10);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+START_TEST(test_wal_torn_tail_is_cut)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    char path[128];
+    struct stat sb;
+
+    append(w, &s, "a", 2);
+    append(w, &s, "b", 3);
+    sl_wal_close(w);
+    last_segment(path, sizeof(path));
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(truncate(path, sb.st_size - 5), 0);   /* inside b's entry */
+
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_uint_gt(atomic_load(&st.truncated), 0);
+    ck_assert_uint_eq(atomic_load(&st.corrupt), 0);
+    ck_assert_uint_eq(sl_wal_recover(w, &rc), 2);
+    ck_assert_uint_eq(r.ntail, 1);
+    ck_assert_uint_eq(r.tail_first[0], 1);
+    ck_assert_uint_eq(r.tail_n[0], 2);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+START_TEST(test_wal_corrupt_entry_is_skipped)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    char path[128], buf[8192];
+    ssize_t n;
+    int fd;
+
+    append(w, &s, "first", 2);
+    append(w, &s, "MIDDLE", 3);
+    append(w, &s, "last", 4);
+    sl_wal_close(w);
+    last_segment(path, sizeof(path));
+    fd = open(path, O_RDWR);
+    n = read(fd, buf, sizeof(buf));
+    char *hit = memmem(buf, (size_t)n, "MIDDLE-1", 8);
+    ck_assert_ptr_nonnull(hit);
+    hit[3] ^= 0x20;
+    ck_assert_int_eq(pwrite(fd, buf, (size_t)n, 0), n);
+    close(fd);
+
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_uint_eq(atomic_load(&st.corrupt), 1);
+    ck_assert_uint_eq(atomic_load(&st.truncated), 0);
+    ck_assert_uint_eq(sl_wal_recover(w, &rc), 2 + 4);
+    ck_assert_uint_eq(r.ntail, 2);
+    ck_assert_uint_eq(r.tail_first[0], 1);
+    ck_assert_uint_eq(r.tail_first[1], 6);
+    ck_assert_uint_eq(r.tail_n[1], 4);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+/* Polls for at most 5 s. */
+static int segments_become(int want)
+{
+    const struct timespec nap = { 0, 5000000 };
+
+    for (int i = 0; i < 1000; i++) {
+        if (count_segments() == want)
+            return 1;
+        nanosleep(&nap, NULL);
+    }
+    return 0;
+}
+
+START_TEST(test_wal_retires_settled_segments)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(64, 1 << 20);   /* every entry starts a segment */
+    struct sl_wal_recovery rc = recovery(&r);
+
+    append(w, &s, "a", 2);    /* 1..2 */
+    append(w, &s, "b", 2);    /* 3..4 */
+    append(w, &s, "c", 2);    /* 5..6 */
+    seal(w, &s, 1, 5, 1);
+    ck_assert_int_ge(count_segments(), 4);
+    ck_assert_int_eq(atomic_load(&st.segments), count_segments());
+    sl_wal_done(w, 1, 5);
+    sl_wal_retire(w, 5);
+    sl_wal_flush(w);
+    /* a's and b's segments go; c's (records 5..) and the newest stay. */
+    ck_assert_msg(segments_become(3), "segments: %d", count_segments());
+    ck_assert_int_eq(atomic_load(&st.segments), 3);
+    sl_wal_close(w);
+
+    w = open_log(64, 1 << 20);
+    ck_assert_uint_eq(sl_wal_recover(w, &rc), 2);
+    ck_assert_uint_eq(r.nbatches, 0);
+    ck_assert_uint_eq(r.ntail, 1);
+    ck_assert_uint_eq(r.tail_first[0], 5);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+START_TEST(test_wal_max_size_refuses)
+{
+    struct seen s = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 140);
+    struct sl_chunk *c = chunk_of("x", 20);
+    uint64_t pos;
+
+    append(w, &s, "a", 10);
+    ck_assert_int_eq(sl_wal_append(w, c, hand, &s, &pos), SL_EAGAIN);
+    ck_assert_uint_eq(s.nchunks, 1);
+    sl_chunk_unref(c);
+    sl_wal_close(w);
+    seen_free(&s);
+}
+END_TEST
+
+START_TEST(test_wal_uuid_is_the_logs)
+{
+    struct seen s = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 1 << 20);
+    uint8_t a[16], b[16], c[16];
+
+    append(w, &s, "a", 1);
+    sl_wal_uuid(w, 1, 5, a);
+    sl_wal_uuid(w, 1, 6, b);
+    ck_assert(memcmp(a, b, 16) != 0);
+    ck_assert_int_eq(a[6] >> 4, 8);
+    ck_assert_int_eq(a[8] & 0xc0, 0x80);
+    sl_wal_close(w);
+    w = open_log(1 << 20, 1 << 20);          /* the same log, reopened */
+    sl_wal_uuid(w, 1, 5, c);
+    ck_assert(memcmp(a, c, 16) == 0);
+    sl_wal_close(w);
+    seen_free(&s);
+}
+END_TEST
+
+Suite *sl_wal_suite(void)
+{
+    Suite *s = suite_create("wal");
+    TCase *t = tcase_create("wal");
+
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 30);
+    tcase_add_test(t, test_wal_sequences_and_sync);
+    tcase_add_test(t, test_wal_recovers_sealed_batches_and_tail);
+    tcase_add_test(t, test_wal_torn_tail_is_cut);
+    tcase_add_test(t, test_wal_corrupt_entry_is_skipped);
+    tcase_add_test(t, test_wal_retires_settled_segments);
+    tcase_add_test(t, test_wal_max_size_refuses);
+    tcase_add_test(t, test_wal_uuid_is_the_logs);
+    suite_add_tcase(s, t);
+    return s;
+}
