@@ -53,7 +53,12 @@ CONNS = int(os.environ.get("CONNS", "8"))
 # the disk's (this VM's disk takes ~280 MB/s of fsynced writes).
 WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
-                           "ndjson-zstd transform-zstd json-zstd latency overload s3-zstd").split()
+                           "ndjson-zstd transform-zstd json-zstd tcp-zstd-disk "
+                           "firehose-zstd-disk ndjson-zstd-disk latency overload "
+                           "s3-zstd").split()
+# The write-ahead log of the *-disk scenarios goes to a real disk (not
+# tmpfs, whose fdatasync costs nothing): that is what they measure.
+WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
 PERF = os.environ.get("PERF", "")
 TICK = os.sysconf("SC_CLK_TCK")
 MiB, GiB = 1 << 20, 1 << 30
@@ -99,9 +104,8 @@ class Daemon:
         self.mport, self.hport, self.tport = free_port(), free_port(), free_port()
         self.out = os.path.join(self.dir, "out")
         conf = ["[sluice]", "metrics_listen = 127.0.0.1:%d" % self.mport,
-                "http_listen = 127.0.0.1:%d" % self.hport, "data_dir = " + self.dir,
-                "log_level = warn"]
-        conf += ["%s = %s" % kv for kv in (process or {}).items()]
+                "http_listen = 127.0.0.1:%d" % self.hport, "log_level = warn"]
+        conf += ["%s = %s" % kv for kv in dict({"data_dir": self.dir}, **(process or {})).items()]
         conf += ["[stream bench]", "tcp_listen = 127.0.0.1:%d" % self.tport]
         if stream.get("sink", "file") == "file":
             conf += ["file.path = " + self.out]
@@ -129,6 +133,21 @@ class Daemon:
                 if line.startswith(name + "{") or line.startswith(name + " "):
                     total += float(line.rsplit(" ", 1)[1])
             return total
+
+    def histogram_quantile(self, name, q):
+        """The upper bound of the bucket holding quantile <q> of histogram <name>."""
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.mport, timeout=5) as r:
+            buckets = []
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + "_bucket{"):
+                    le = line.split('le="', 1)[1].split('"', 1)[0]
+                    buckets.append((float("inf") if le == "+Inf" else float(le),
+                                    float(line.rsplit(" ", 1)[1])))
+        total = buckets[-1][1] if buckets else 0
+        for le, cum in buckets:
+            if total and cum >= q * total:
+                return le
+        return float("nan")
 
     def cpu(self):
         with open("/proc/%d/stat" % self.proc.pid) as f:
@@ -169,10 +188,13 @@ def baselines(n):
 
 
 def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=None,
-             extra=(), fetch=None, sections=(), verify=()):
+             extra=(), fetch=None, sections=(), verify=(), wal=False):
     """Runs one scenario; returns a row for the table. <fetch>(dir), if
     given, brings the objects into dir for verify (an S3 bucket's);
     <sections> are more config lines; <verify> more loadgen verify flags."""
+    waldir = tempfile.mkdtemp(prefix="sluice-bench-wal-", dir=WALDIR) if wal else None
+    if waldir:
+        process = dict(process or {}, data_dir=waldir)
     d = Daemon(stream, process, sections)
     try:
         args = [mode, "-p", d.tport if mode == "tcp" else d.hport, "-c", CONNS, "-n", n]
@@ -236,12 +258,20 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
             "verify": ver, "retried": int(res.get("retried", 0)),
             "peak_buffered_mib": peak_buffered[0] / MiB,
         }
+        if wal:
+            syncs = d.metric("sluice_wal_sync_duration_seconds_count")
+            row["syncs"] = syncs
+            row["sync_ms"] = 1000 * d.metric("sluice_wal_sync_duration_seconds_sum") / max(syncs, 1)
+            row["sync_p99_ms"] = 1000 * d.histogram_quantile(
+                "sluice_wal_sync_duration_seconds", 0.99)
         return row
     except RuntimeError as e:
         log = open(os.path.join(d.dir, "log")).read()[-2000:]
         return {"scenario": name, "error": str(e) + "\n" + log}
     finally:
         d.stop()
+        if waldir:
+            shutil.rmtree(waldir, ignore_errors=True)
 
 
 def s3_scenario(name, base):
@@ -305,11 +335,13 @@ def main():
     rows, peak = [], None
     for name in SCENARIOS:
         if name.startswith(("tcp-", "firehose-", "ndjson-")):
-            mode, comp = name.split("-")
+            mode, comp, *disk = name.split("-")
             stream = dict(fast, compression=comp)
             if comp != "none":
                 stream["compression_level"] = "1"
-            row = scenario(name, mode, RECORDS, stream,
+            if disk:        # the same load, every record through the log first
+                stream["durability"] = "disk"
+            row = scenario(name, mode, RECORDS, stream, wal=bool(disk),
                            baseline=("discard", base["discard"]) if comp == "none" else
                            ("%s -1" % comp, base[comp]))
             if name == "tcp-zstd" and "error" not in row:
@@ -372,6 +404,9 @@ def report(rows):
         failed |= bad > 0
         fresh = "%.3f s / %.3f s" % (r["p50"], r["p99"]) if r["p50"] is not None else ""
         vs = "%.0f%% of %s" % (100 * r["vs"][1], r["vs"][0]) if r["vs"] else ""
+        if "syncs" in r:
+            vs += "; %d syncs, mean %.2f ms, p99 <= %g ms" % (r["syncs"], r["sync_ms"],
+                                                              r["sync_p99_ms"])
         if "limit_mib" in r:
             vs = "asked %.0f records/s; buffered peak %.1f MiB of %d" % (
                 r["asked"], r["peak_buffered_mib"], r["limit_mib"])
