@@ -712,7 +712,7 @@ class PushbackTest(WalTestCase):
         conn = Http(d)
         pending = list(refused)
         done = []
-        deadline = time.monotonic() + scaled(90)
+        deadline = time.monotonic() + scaled(60)
         try:
             while pending:
                 self.assertLess(time.monotonic(), deadline,
