@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +194,22 @@ static int open_wal(struct sl_stream *s, const struct sl_config *c)
     return SL_OK;
 }
 
+/* durability = memory, but a log is there from when it was disk: say so,
+ * since nothing delivers it. */
+static void warn_stale_wal(const struct sl_config *c, const char *name)
+{
+    char pattern[PATH_MAX];
+    glob_t g;
+
+    if (snprintf(pattern, sizeof(pattern), "%s/%s/wal-*.log", c->data_dir, name) >=
+        (int)sizeof(pattern) || glob(pattern, 0, NULL, &g) != 0)
+        return;
+    sl_warn("stream=%s msg=\"durability is memory, but a write-ahead log is there: its "
+            "records are not delivered until durability = disk again\" segments=%zu dir=%s/%s",
+            name, g.gl_pathc, c->data_dir, name);
+    globfree(&g);
+}
+
 /* Builds every part from d->cfg. Returns SL_OK or logs why not. */
 static int start(struct sl_daemon *d)
 {
@@ -221,6 +239,8 @@ static int start(struct sl_daemon *d)
         d->nstreams++;
         if (sc->durability == SL_DUR_DISK && open_wal(d->streams[i], c) != SL_OK)
             return SL_ERR;
+        if (sc->durability == SL_DUR_MEMORY)
+            warn_stale_wal(c, sc->name);
         if (sc->tcp_listen[0] &&
             sl_tcp_listen(d->tcp, &sc->tcp_addr, &d->streams[i]->intake, err,
                           sizeof(err)) != SL_OK) {
