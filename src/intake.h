@@ -90,7 +90,7 @@ static inline int sl_intake_put(struct sl_intake *in, int source, struct sl_chun
         sl_intake_push(in, source, c);
         return SL_OK;
     }
-    return sl_wal_append(in->wal, c, sl_intake_count_hand_on, &p, pos);
+    return sl_wal_append(in->wal, c, in->ring, sl_intake_count_hand_on, &p, pos);
 }
 
 /* Like sl_intake_put, for a chunk counted already (TCP counts at parse). */
@@ -100,7 +100,17 @@ static inline int sl_intake_put_counted(struct sl_intake *in, struct sl_chunk *c
 
     if (!in->wal)
         return sl_ring_push_mp(in->ring, c);
-    return sl_wal_append(in->wal, c, sl_intake_hand_on_cb, in, &pos);
+    return sl_wal_append(in->wal, c, in->ring, sl_intake_hand_on_cb, in, &pos);
+}
+
+/* Hands on a counted chunk that the log refused, unlogged (in order with
+ * the logged ones). */
+static inline void sl_intake_put_unlogged(struct sl_intake *in, struct sl_chunk *c)
+{
+    if (in->wal)
+        sl_wal_hand_unlogged(in->wal, c, in->ring, sl_intake_hand_on_cb, in);
+    else
+        sl_intake_hand_on(in, c);
 }
 
 /* The rejection reason of an sl_intake_put error. */

@@ -251,7 +251,7 @@ static void conn_close(struct iothread *th, struct conn *c, int eof)
                 sl_warn("stream=%s source=tcp msg=\"log refused the last records of a "
                         "closing connection: kept in memory only\" records=%u",
                         c->in->name, c->pending->nrecords);
-            sl_intake_hand_on(c->in, c->pending);
+            sl_intake_put_unlogged(c->in, c->pending);
         }
         c->pending = NULL;
     }

@@ -137,6 +137,14 @@ void sl_ring_wake(struct sl_ring *r)
         return;     /* EAGAIN: the counter is already non-zero, a wake is pending */
 }
 
+int sl_ring_has_room(const struct sl_ring *r)
+{
+    struct sl_ring *m = (struct sl_ring *)r;
+    size_t pos = atomic_load_explicit(&m->tail, memory_order_relaxed);
+
+    return atomic_load_explicit(&m->slots[pos & m->mask].seq, memory_order_acquire) == pos;
+}
+
 size_t sl_ring_count(const struct sl_ring *r)
 {
     size_t t = atomic_load_explicit(&((struct sl_ring *)r)->tail, memory_order_relaxed);

@@ -36,6 +36,9 @@ int sl_ring_pop_sc(struct sl_ring *r, void **p);
 void sl_ring_wait_sc(struct sl_ring *r, int timeout_ms);
 /* Makes the consumer's wait return (reload, shutdown). */
 void sl_ring_wake(struct sl_ring *r);
+/* 1 if a push would succeed now. Exact when producers are serialised (the
+ * write-ahead log's lock): the consumer only ever frees slots. */
+int sl_ring_has_room(const struct sl_ring *r);
 /* Slots in use (approximate while producers run). */
 size_t sl_ring_count(const struct sl_ring *r);
 

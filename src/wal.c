@@ -274,13 +274,34 @@ static int room_for(struct sl_wal *w)
     return SL_OK;
 }
 
-int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, sl_wal_hand_fn hand, void *arg,
-                  uint64_t *pos)
+/* Takes the lock once <ring> has room; never waits holding it. */
+static void lock_with_room(struct sl_wal *w, struct sl_ring *ring)
+{
+    const struct timespec nap = { 0, 1000000 };
+
+    pthread_mutex_lock(&w->lock);
+    while (!sl_ring_has_room(ring)) {
+        pthread_mutex_unlock(&w->lock);
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&w->lock);
+    }
+}
+
+void sl_wal_hand_unlogged(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
+                          sl_wal_hand_fn hand, void *arg)
+{
+    lock_with_room(w, ring);
+    hand(arg, c);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
+                  sl_wal_hand_fn hand, void *arg, uint64_t *pos)
 {
     uint8_t h[REC_HDR] = { T_RECORDS };
     int rc = SL_OK;
 
-    pthread_mutex_lock(&w->lock);
+    lock_with_room(w, ring);
     if (w->bytes >= w->max_size) {
         rc = SL_EAGAIN;
     } else if (w->refuse_until_ms > sl_clock_mono_ms()) {

@@ -38,6 +38,7 @@
 #include "batch.h"
 #include "chunk.h"
 #include "metrics.h"
+#include "ring.h"
 
 struct sl_wal;
 
@@ -54,18 +55,25 @@ void sl_wal_flush(struct sl_wal *w);
 void sl_wal_close(struct sl_wal *w);
 void sl_wal_set_limits(struct sl_wal *w, uint64_t segment_size, uint64_t max_size);
 
-/* Called under the log's lock with a logged chunk: hands it on (to the
- * ring: the order of calls is the log's order). */
+/* Called under the log's lock with a logged chunk: hands it to <ring>,
+ * which has room (the order of calls is the log's order). */
 typedef void (*sl_wal_hand_fn)(void *arg, struct sl_chunk *c);
 
 /*
- * Logs <c> (setting c->seq) and hands it to <hand>. Returns SL_OK with
- * *<pos> the log position to wait for; SL_EAGAIN when the log holds
- * max_size already; SL_EIO when writing failed (or failed lately and is
- * waiting a moment before trying again). On error <c> is not taken.
+ * Logs <c> (setting c->seq) and hands it to <hand>, once <ring> has room:
+ * every push into a logged stream's ring goes through here, so the lock
+ * is never held while the ring is full (the batcher, which drains it,
+ * takes the lock to log seals). Returns SL_OK with *<pos> the log position
+ * to wait for; SL_EAGAIN when the log holds max_size already; SL_EIO when
+ * writing failed (or failed lately and is waiting a moment before trying
+ * again). On error <c> is not taken.
  */
-int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, sl_wal_hand_fn hand, void *arg,
-                  uint64_t *pos);
+int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
+                  sl_wal_hand_fn hand, void *arg, uint64_t *pos);
+/* The same without logging <c>: a last resort when the log refuses the
+ * records a closing TCP connection had read (they are kept in memory). */
+void sl_wal_hand_unlogged(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
+                          sl_wal_hand_fn hand, void *arg);
 /* Waits until the log is synced past <pos>. SL_OK; SL_EIO if the sync
  * that covered it failed; SL_EAGAIN after <timeout_ms>. */
 int sl_wal_wait(struct sl_wal *w, uint64_t pos, int64_t timeout_ms);
