@@ -54,7 +54,7 @@ CONNS = int(os.environ.get("CONNS", "8"))
 WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp")
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
                            "ndjson-zstd transform-zstd json-zstd tcp-zstd-disk "
-                           "firehose-zstd-disk ndjson-zstd-disk latency overload "
+                           "firehose-zstd-disk ndjson-zstd-disk recovery-disk latency overload "
                            "s3-zstd").split()
 # The write-ahead log of the *-disk scenarios goes to a real disk (not
 # tmpfs, whose fdatasync costs nothing): that is what they measure.
@@ -111,13 +111,24 @@ class Daemon:
             conf += ["file.path = " + self.out]
         conf += ["%s = %s" % kv for kv in stream.items()]
         conf += list(sections)
-        path = os.path.join(self.dir, "sluice.conf")
-        with open(path, "w") as f:
+        self.conf = os.path.join(self.dir, "sluice.conf")
+        with open(self.conf, "w") as f:
             f.write("\n".join(conf) + "\n")
-        self.log = open(os.path.join(self.dir, "log"), "w")
-        self.proc = subprocess.Popen([SLUICE, "-c", path], stderr=self.log)
-        wait_for(self.ready, 10, "sluice to be ready")
+        self.spawn(10)
+
+    def spawn(self, timeout):
+        self.log = open(os.path.join(self.dir, "log"), "a")
+        self.proc = subprocess.Popen([SLUICE, "-c", self.conf], stderr=self.log)
+        wait_for(self.ready, timeout, "sluice to be ready")
         self.cpu0 = self.cpu()
+
+    def crash_and_restart(self, timeout):
+        """kill -9, then start again on the same config and data_dir; ready
+        comes after the log's recovery."""
+        self.proc.kill()
+        self.proc.wait(60)
+        self.log.close()
+        self.spawn(timeout)
 
     def ready(self):
         try:
@@ -274,6 +285,43 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
             shutil.rmtree(waldir, ignore_errors=True)
 
 
+def recovery_scenario(name, n):
+    """n records over TCP into a disk stream whose sink is blocked, kill -9,
+    unblock, restart: how long recovery takes to deliver a full log."""
+    waldir = tempfile.mkdtemp(prefix="sluice-bench-wal-", dir=WALDIR)
+    stream = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB",
+              "compression": "zstd", "compression_level": "1", "durability": "disk",
+              "wal.max_size": "64GiB", "retry_duration": "1h"}
+    d = Daemon(stream, {"data_dir": waldir})
+    try:
+        open(d.out, "w").close()                 # a file where the sink wants a directory
+        loadgen("tcp", "-p", d.tport, "-c", CONNS, "-n", n)
+        wait_for(lambda: d.metric("sluice_records_received_total") >= n, 300, "records in")
+        syncs = d.metric("sluice_wal_sync_duration_seconds_count")
+        wait_for(lambda: d.metric("sluice_wal_sync_duration_seconds_count") > syncs + 1, 60,
+                 "the log synced past the last records")
+        log_bytes = d.metric("sluice_wal_bytes")
+        os.remove(d.out)
+        t0 = time.time()
+        d.crash_and_restart(900)
+        wait_for(lambda: d.metric("sluice_records_delivered_total") >= n, 900,
+                 "every recovered record delivered")
+        seconds = time.time() - t0
+        _, ver, _ = loadgen("verify", "-d", d.out, "-n", n)
+        return {"scenario": name, "records_s": n / seconds, "mib_s": log_bytes / MiB / seconds,
+                "cpu_s_gib": (d.cpu() - d.cpu0) / (log_bytes / GiB),
+                "rss_mib": d.peak_rss() / MiB, "p50": None, "p99": None,
+                "vs": None, "verify": ver, "retried": 0, "peak_buffered_mib": 0,
+                "recovery": (log_bytes / MiB, d.metric("sluice_wal_recovery_duration_seconds"),
+                             d.metric("sluice_wal_records_recovered_total"))}
+    except RuntimeError as e:
+        log = open(os.path.join(d.dir, "log")).read()[-2000:]
+        return {"scenario": name, "error": str(e) + "\n" + log}
+    finally:
+        d.stop()
+        shutil.rmtree(waldir, ignore_errors=True)
+
+
 def s3_scenario(name, base):
     """TCP into an S3 bucket of s3rver (installed by scripts/deps.sh test),
     zstd level 1; the objects are fetched with boto3 for verify."""
@@ -348,6 +396,8 @@ def main():
                 peak = row["records_s"]
         elif name == "s3-zstd":
             row = s3_scenario(name, base)
+        elif name == "recovery-disk":
+            row = recovery_scenario(name, RECORDS)
         elif name == "transform-zstd":
             # every record rewritten by the example plugin: the stage's full
             # path (arena, one rebuilt chunk per batch); compare with tcp-zstd
@@ -404,6 +454,9 @@ def report(rows):
         failed |= bad > 0
         fresh = "%.3f s / %.3f s" % (r["p50"], r["p99"]) if r["p50"] is not None else ""
         vs = "%.0f%% of %s" % (100 * r["vs"][1], r["vs"][0]) if r["vs"] else ""
+        if "recovery" in r:
+            vs = "log of %.0f MiB: %d records recovered in %.1f s (start to all delivered: " \
+                 "MiB/s column)" % (r["recovery"][0], r["recovery"][2], r["recovery"][1])
         if "syncs" in r:
             vs += "; %d syncs, mean %.2f ms, p99 <= %g ms" % (r["syncs"], r["sync_ms"],
                                                               r["sync_p99_ms"])

@@ -305,20 +305,19 @@ int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
     if (w->bytes >= w->max_size) {
         rc = SL_EAGAIN;
     } else if (w->refuse_until_ms > sl_clock_mono_ms()) {
-        rc = SL_EIO;
-    } else if ((rc = room_for(w)) == SL_OK) {
+        rc = SL_EIO;                /* a write failed a moment ago: not yet again */
+    } else {
         memcpy(h + 4, &c->nrecords, 4);
         memcpy(h + 8, &w->next_seq, 8);
         memcpy(h + 16, &c->arrival_wall_ms, 8);
-        if (put_entry(w, h, REC_HDR, c->data, c->len) != SL_OK) {
+        if ((rc = room_for(w)) == SL_OK &&
+            (rc = put_entry(w, h, REC_HDR, c->data, c->len)) != SL_OK)
             count_error(w, "writing the log", errno);
+        if (rc != SL_OK) {          /* only a write that failed starts the pause */
             rc = SL_EIO;
+            w->refuse_until_ms = sl_clock_mono_ms() + FAIL_PAUSE_MS;
         }
-    } else {
-        rc = SL_EIO;
     }
-    if (rc == SL_EIO)
-        w->refuse_until_ms = sl_clock_mono_ms() + FAIL_PAUSE_MS;
     if (rc != SL_OK) {
         pthread_mutex_unlock(&w->lock);
         return rc;
@@ -717,9 +716,8 @@ static int by_first(const void *a, const void *b)
 
 static int is_done(const struct sl_wal *w, const struct range *seal)
 {
-    const struct range *d = bsearch(seal, w->dones.at, w->dones.n, sizeof(*d), by_first);
-
-    return d != NULL;
+    return w->dones.n &&
+           bsearch(seal, w->dones.at, w->dones.n, sizeof(struct range), by_first) != NULL;
 }
 
 /* Scans segment <no>: checks it, cuts a torn tail, notes seals, dones and
@@ -828,7 +826,8 @@ static int list_segments(struct sl_wal *w, uint64_t **out, size_t *n)
         a[(*n)++] = no;
     }
     closedir(d);
-    qsort(a, *n, sizeof(*a), by_no);
+    if (*n)
+        qsort(a, *n, sizeof(*a), by_no);
     *out = a;
     return SL_OK;
 }
@@ -881,8 +880,10 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
         snprintf(err, errlen, "no randomness for the log's id");
         goto fail;
     }
-    qsort(w->seals.at, w->seals.n, sizeof(struct range), by_first);
-    qsort(w->dones.at, w->dones.n, sizeof(struct range), by_first);
+    if (w->seals.n)         /* qsort's array may not be NULL, even for none */
+        qsort(w->seals.at, w->seals.n, sizeof(struct range), by_first);
+    if (w->dones.n)
+        qsort(w->dones.at, w->dones.n, sizeof(struct range), by_first);
     w->tail_seq = w->seals.n ? w->seals.at[w->seals.n - 1].end : 1;
     for (size_t i = 0; i < w->seals.n; i++)
         if (w->seals.at[i].end > w->tail_seq)
