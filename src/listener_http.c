@@ -31,7 +31,6 @@
 
 #define JSON_TYPE "application/x-amz-json-1.1"
 #define NDJSON_PREFIX "/v1/streams/"
-#define DURABLE_WAIT_MS 10000     /* a sync slower than this: 503, the producer retries */
 
 struct sl_http {
     struct MHD_Daemon *mhd;
@@ -43,15 +42,36 @@ struct sl_http {
     struct sl_http_stats *stats;            /* borrowed, see metrics.h */
     struct sl_deadlines *headers;           /* cuts clients slow to send a header */
     struct sl_ratelimit rl;                 /* of the warning when that fails */
+    _Atomic int suspended;                  /* connections waiting for a log's sync */
 };
 
-/* One request's state, from its first callback to its completion. */
+/* An answer prepared before it can be sent. */
+struct answer {
+    unsigned status;
+    const char *type;
+    char *body;                  /* owned */
+    const char *retry_after;
+};
+
+/*
+ * One request's state, from its first callback to its completion.
+ * durability = disk: once its records are logged, the connection is
+ * suspended until the log's sync thread says they are on disk (<synced>,
+ * then MHD_resume_connection); MHD then calls the handler again, which
+ * sends <ok> or <fail>. Meanwhile no HTTP thread waits: every request
+ * waiting shares the same fdatasync.
+ */
 struct req {
     struct sl_buf body;
     int too_big;
     int op;                      /* enum sl_http_op, for the metrics */
     int status;                  /* what was answered */
     int64_t t0_ns;               /* monotonic: the first callback */
+    int waiting;                 /* suspended for the log: answer on the next call */
+    _Atomic int synced;          /* sync thread -> handler: 1 on disk, -1 not known */
+    struct answer ok, fail;      /* while waiting */
+    struct MHD_Connection *conn; /* while waiting */
+    struct sl_http *h;           /* while waiting */
 };
 
 /* The header deadline of connection <c>: set when it opens and after each
@@ -122,15 +142,41 @@ static enum MHD_Result fh_error(struct req *q, struct MHD_Connection *c, const c
     return reply(q, c, (unsigned)status, JSON_TYPE, sl_fh_error_body(&e), NULL);
 }
 
+static char *plain_body(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static enum MHD_Result send_answer(struct req *r, struct MHD_Connection *c,
+                                   struct answer *a, struct answer *other)
+{
+    char *body = a->body;         /* reply() takes it */
+
+    free(other->body);
+    other->body = a->body = NULL;
+    return reply(r, c, a->status, a->type, body, a->retry_after);
+}
+
+/* The log's sync thread: the records of <arg>'s request are on disk (or
+ * not known to be). Wakes the connection; the handler answers. */
+static void on_synced(void *arg, int ok)
+{
+    struct req *r = arg;
+    struct sl_http *h = r->h;
+
+    atomic_store_explicit(&r->synced, ok ? 1 : -1, memory_order_release);
+    MHD_resume_connection(r->conn);   /* from here on <r> is the handler's again */
+    atomic_fetch_sub_explicit(&h->suspended, 1, memory_order_release);
+}
+
 /*
- * Takes <ch> into the stream and, durability = disk, waits until the log
- * has it on disk. 1 if the records may be acknowledged; 0 if they must be
- * refused: the log is full or failing (then <ch> was not taken, and its
- * records are counted as rejected), or its sync failed or is late (then
- * the records are in the stream, not known to be on disk: the producer
- * retries, and may cause a duplicate, never a loss).
+ * Takes <ch> into the stream and answers <ok>, or <fail> if it must be
+ * refused: the log is full or failing (then <ch> was not taken and its
+ * records are counted as rejected). With durability = disk, <ok> waits
+ * until the log has the records on disk, the connection suspended; if
+ * that sync fails, <fail> goes out although the records are in the stream
+ * (the producer retries: a possible duplicate, never a loss).
  */
-static int durable(struct sl_intake *in, struct sl_chunk *ch)
+static enum MHD_Result take(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                            struct sl_intake *in, struct sl_chunk *ch, struct answer ok,
+                            struct answer fail)
 {
     uint64_t pos;
     uint32_t n = ch->nrecords;
@@ -139,9 +185,19 @@ static int durable(struct sl_intake *in, struct sl_chunk *ch)
     if (rc != SL_OK) {
         sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][sl_intake_reject_reason(rc)], n);
         sl_chunk_unref(ch);
-        return 0;
+        return send_answer(r, c, &fail, &ok);
     }
-    return pos == 0 || sl_wal_wait(in->wal, pos, DURABLE_WAIT_MS) == SL_OK;
+    if (pos == 0)
+        return send_answer(r, c, &ok, &fail);
+    r->ok = ok, r->fail = fail, r->conn = c, r->h = h;
+    r->waiting = 1;
+    /* Suspended before the sync thread may resume it. */
+    atomic_fetch_add_explicit(&h->suspended, 1, memory_order_relaxed);
+    MHD_suspend_connection(c);
+    rc = sl_wal_notify(in->wal, pos, on_synced, r);
+    if (rc != SL_EAGAIN)               /* known already, or not to be waited for */
+        on_synced(r, rc == SL_OK);
+    return MHD_YES;
 }
 
 /* PutRecord and PutRecordBatch. */
@@ -181,13 +237,13 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
         return reply(r, c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
     }
     sl_fh_chunk_truncate(ch, ok);
-    if (!durable(in, ch)) {
-        if (!batch)
-            return fh_error(r, c, "ServiceUnavailableException", 503, "Slow down.");
-        return reply(r, c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
-    }
-    return reply(r, c, 200, JSON_TYPE, batch ? sl_fh_put_batch_response(n, ok)
-                                          : sl_fh_put_record_response(), NULL);
+    struct sl_fh_error slow = { .type = "ServiceUnavailableException", .status = 503 };
+    snprintf(slow.message, sizeof(slow.message), "Slow down.");
+    return take(h, c, r, in, ch,
+                (struct answer){ 200, JSON_TYPE, batch ? sl_fh_put_batch_response(n, ok)
+                                                       : sl_fh_put_record_response(), NULL },
+                batch ? (struct answer){ 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL }
+                      : (struct answer){ 503, JSON_TYPE, sl_fh_error_body(&slow), NULL });
 }
 
 /* ListDeliveryStreams: names in order, Limit and ExclusiveStartDeliveryStreamName. */
@@ -348,19 +404,39 @@ static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, str
 
 /* A short JSON message for the NDJSON endpoint. */
 
-static enum MHD_Result plain(struct req *q, struct MHD_Connection *c, unsigned status,
-                             const char *retry, const char *fmt, ...)
+static char *vplain_body(const char *fmt, va_list ap)
 {
     char msg[512];
-    va_list ap;
     json_t *j;
 
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     j = json_pack("{s:s}", "error", msg);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
+    return s;
+}
+
+/* {"error": MESSAGE}, or NULL when out of memory. */
+static char *plain_body(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    s = vplain_body(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static enum MHD_Result plain(struct req *q, struct MHD_Connection *c, unsigned status,
+                             const char *retry, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    s = vplain_body(fmt, ap);
+    va_end(ap);
     return reply(q, c, status, "application/json", s, retry);
 }
 
@@ -454,13 +530,13 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     if (!(s.ch = sl_chunk_new((uint32_t)s.need, sl_clock_wall_ms(), sl_clock_mono_ms())))
         return plain(r, c, 503, "1", "out of memory");
     each_line(r->body.data, r->body.len, ndj_add, &s);
-    if (!durable(in, s.ch))
-        return plain(r, c, 503, "1", "stream %s cannot take records now: retry later",
-                     in->name);
     json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    return reply(r, c, 200, "application/json", body, NULL);
+    return take(h, c, r, in, s.ch, (struct answer){ 200, "application/json", body, NULL },
+                (struct answer){ 503, "application/json",
+                                 plain_body("stream %s cannot take records now: retry later",
+                                            in->name), "1" });
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -488,6 +564,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return plain(r, c, 413, NULL, "body over %llu bytes",
                          (unsigned long long)h->lim.max_body);
         return MHD_YES;
+    }
+    if (r->waiting) {                 /* resumed: the log has answered */
+        r->waiting = 0;
+        return atomic_load_explicit(&r->synced, memory_order_acquire) > 0
+            ? send_answer(r, c, &r->ok, &r->fail) : send_answer(r, c, &r->fail, &r->ok);
     }
     if (*upload_size) {
         if (!r->too_big && sl_buf_append(&r->body, upload, *upload_size) != SL_OK)
@@ -525,6 +606,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
         sl_http_stats_request(h->stats, r->op, r->status,
                               (double)(sl_clock_mono_ns() - r->t0_ns) / 1e9);
     sl_buf_destroy(&r->body);
+    free(r->ok.body);              /* set only if the connection died while waiting */
+    free(r->fail.body);
     free(r);
     *state = NULL;
 }
@@ -575,7 +658,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
         free(h);
         return NULL;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (lim->tls_cert_pem ? MHD_USE_TLS : 0);
     /* Without TLS the two HTTPS options are skipped: MHD_OPTION_END ends
@@ -605,6 +688,12 @@ void sl_http_stop(struct sl_http *h)
 {
     if (!h)
         return;
+    /* A suspended connection must be resumed before MHD lets it go; the
+     * logs' sync threads (still running) do that within a sync. */
+    for (int i = 0; i < 30000 && atomic_load(&h->suspended) > 0; i++) {
+        const struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
     MHD_stop_daemon(h->mhd);
     sl_deadlines_free(h->headers);
     free(h);

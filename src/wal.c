@@ -52,6 +52,14 @@
 
 enum { T_RECORDS = 'R', T_SEAL = 'S', T_DONE = 'D' };
 
+/* A producer waiting for its records' sync. */
+struct notify {
+    struct notify *next;
+    uint64_t pos;
+    sl_wal_synced_fn fn;
+    void *arg;
+};
+
 /* A seal waiting for its sync. */
 struct waiting {
     struct waiting *next;
@@ -89,7 +97,7 @@ struct sl_wal {
 
     pthread_mutex_t lock;           /* everything below */
     pthread_cond_t work;            /* -> sync thread: something to sync or delete */
-    pthread_cond_t synced_cond;     /* -> waiters: <synced> moved */
+    pthread_cond_t synced_cond;     /* -> sl_wal_flush: <handed> moved */
     int fd;                         /* the newest segment, appended to */
     int dir_dirty;                  /* a segment was created: fsync the directory */
     struct segment *segs;           /* oldest first; the last is <fd>'s */
@@ -104,6 +112,7 @@ struct sl_wal {
     int64_t refuse_until_ms;        /* after a failed write (monotonic) */
     uint64_t retire_below;          /* records below this are settled */
     struct waiting *wait_head, *wait_tail;
+    struct notify *notify;          /* producers waiting, any order (as many as requests) */
     int stopping;
     struct sl_ratelimit rl;
 
@@ -331,27 +340,23 @@ int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
     return SL_OK;
 }
 
-int sl_wal_wait(struct sl_wal *w, uint64_t pos, int64_t timeout_ms)
+int sl_wal_notify(struct sl_wal *w, uint64_t pos, sl_wal_synced_fn fn, void *arg)
 {
-    struct timespec until;
-    int rc = SL_OK;
+    struct notify *n;
+    int rc;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&w->lock);
-    while (w->synced < pos && !(pos > w->bad_lo && pos <= w->bad_hi)) {
-        if (pthread_cond_timedwait(&w->synced_cond, &w->lock, &until) == ETIMEDOUT) {
-            rc = w->synced >= pos ? SL_OK : SL_EAGAIN;
-            break;
-        }
-    }
-    if (rc == SL_OK && pos > w->bad_lo && pos <= w->bad_hi)
+    if (pos > w->bad_lo && pos <= w->bad_hi) {
         rc = SL_EIO;
+    } else if (w->synced >= pos) {
+        rc = SL_OK;
+    } else if (!(n = malloc(sizeof(*n)))) {
+        rc = SL_ENOMEM;
+    } else {
+        *n = (struct notify){ w->notify, pos, fn, arg };
+        w->notify = n;
+        rc = SL_EAGAIN;
+    }
     pthread_mutex_unlock(&w->lock);
     return rc;
 }
@@ -491,7 +496,6 @@ static void *sync_main(void *arg)
         }
         if (target > w->synced)
             w->synced = target;
-        pthread_cond_broadcast(&w->synced_cond);
         /* Seals now on disk, in order. */
         ready = NULL;
         for (pp = &ready; w->wait_head && w->wait_head->pos <= target; pp = &(*pp)->next) {
@@ -501,6 +505,17 @@ static void *sync_main(void *arg)
         }
         if (!w->wait_head)
             w->wait_tail = NULL;
+        /* Producers whose records this round covered. */
+        struct notify *told = NULL, **np = &w->notify, *n;
+        while ((n = *np)) {
+            if (n->pos <= target) {
+                *np = n->next;
+                n->next = told;
+                told = n;
+            } else {
+                np = &n->next;
+            }
+        }
         /* Segments whose records were all settled when this round began:
          * their done entries are synced now. Off the list; deleted below. */
         ngone = 0;
@@ -513,6 +528,11 @@ static void *sync_main(void *arg)
         atomic_store(&w->st->segments, w->nsegs);
         pthread_mutex_unlock(&w->lock);
 
+        while ((n = told)) {
+            told = n->next;
+            n->fn(n->arg, rc == 0);
+            free(n);
+        }
         while ((q = ready)) {
             ready = q->next;
             q->ready(q->arg, q->b);
@@ -919,6 +939,10 @@ void sl_wal_close(struct sl_wal *w)
         pthread_cond_signal(&w->work);
         pthread_mutex_unlock(&w->lock);
         pthread_join(w->thread, NULL);
+    }
+    for (struct notify *n; (n = w->notify); free(n)) {   /* none: sources stop first */
+        w->notify = n->next;
+        n->fn(n->arg, 0);
     }
     while ((q = w->wait_head)) {       /* none after sl_wal_flush */
         w->wait_head = q->next;

@@ -20,7 +20,7 @@
  * and the done entries that say so are synced.
  *
  * Threads:
- *  - sources (HTTP and TCP threads) call sl_wal_append and sl_wal_wait;
+ *  - sources (HTTP and TCP threads) call sl_wal_append and sl_wal_notify;
  *  - the batcher calls sl_wal_seal; delivery workers sl_wal_done;
  *  - the WAL's own sync thread fdatasyncs, hands synced seals on, deletes
  *    retired segments;
@@ -74,9 +74,13 @@ int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
  * records a closing TCP connection had read (they are kept in memory). */
 void sl_wal_hand_unlogged(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
                           sl_wal_hand_fn hand, void *arg);
-/* Waits until the log is synced past <pos>. SL_OK; SL_EIO if the sync
- * that covered it failed; SL_EAGAIN after <timeout_ms>. */
-int sl_wal_wait(struct sl_wal *w, uint64_t pos, int64_t timeout_ms);
+/* Called by the sync thread once a sync covered a producer's position:
+ * <ok> 0 if that sync failed (the records may not be on disk). */
+typedef void (*sl_wal_synced_fn)(void *arg, int ok);
+/* Asks for <fn> once the log is synced past <pos>. SL_EAGAIN: it will be
+ * called (from the sync thread); SL_OK: synced already, SL_EIO: the sync
+ * that covered it failed, SL_ENOMEM: not registered; then it will not be. */
+int sl_wal_notify(struct sl_wal *w, uint64_t pos, sl_wal_synced_fn fn, void *arg);
 
 /* Called by the sync thread once a batch's seal is on disk. */
 typedef void (*sl_wal_ready_fn)(void *arg, struct sl_batch *b);

@@ -187,13 +187,37 @@ START_TEST(test_wal_sequences_and_sync)
     ck_assert_uint_gt(p2, p1);
     ck_assert_uint_eq(s.chunks[0]->seq, 1);
     ck_assert_uint_eq(s.chunks[1]->seq, 4);
-    ck_assert_int_eq(sl_wal_wait(w, p2, 5000), SL_OK);
+    sl_wal_flush(w);                       /* every write so far synced */
+    ck_assert_int_eq(sl_wal_notify(w, p2, NULL, NULL), SL_OK);
     ck_assert_uint_ge(atomic_load(&st.sync.bucket[0]) + atomic_load(&st.sync.sum_us) +
                       atomic_load(&st.sync.bucket[SL_HIST_BUCKETS]), 0);
     uint64_t syncs = 0;
     for (int i = 0; i <= SL_HIST_BUCKETS; i++)
         syncs += atomic_load(&st.sync.bucket[i]);
     ck_assert_uint_ge(syncs, 1);
+    sl_wal_close(w);
+    seen_free(&s);
+}
+END_TEST
+
+static void count_synced(void *arg, int ok)
+{
+    if (ok)
+        (*(int *)arg)++;
+}
+
+START_TEST(test_wal_notify_after_the_sync)
+{
+    struct seen s = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    int told = 0, rc;
+    uint64_t pos = append(w, &s, "a", 3);
+
+    rc = sl_wal_notify(w, pos, count_synced, &told);
+    ck_assert(rc == SL_EAGAIN || rc == SL_OK);
+    sl_wal_flush(w);
+    ck_assert_int_eq(told, rc == SL_EAGAIN ? 1 : 0);
+    ck_assert_int_eq(sl_wal_notify(w, pos, count_synced, &told), SL_OK);
     sl_wal_close(w);
     seen_free(&s);
 }
@@ -398,6 +422,7 @@ Suite *sl_wal_suite(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 30);
     tcase_add_test(t, test_wal_sequences_and_sync);
+    tcase_add_test(t, test_wal_notify_after_the_sync);
     tcase_add_test(t, test_wal_recovers_sealed_batches_and_tail);
     tcase_add_test(t, test_wal_torn_tail_is_cut);
     tcase_add_test(t, test_wal_corrupt_entry_is_skipped);
