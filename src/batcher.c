@@ -55,8 +55,9 @@ static void add(struct sl_batcher *b, struct sl_chunk *c, uint32_t off, uint32_t
             abort();
         }
     }
-    if (c->seq) {            /* logged: the batch's range grows (the log's order is ours) */
-        if (b->open->nrecords == 0)
+    if (c->seq) {            /* logged: the batch's range grows (the log's order is ours;
+                              * an unlogged chunk, a last resort, adds nothing to it) */
+        if (!b->open->seq_first)
             b->open->seq_first = c->seq + idx;
         b->open->seq_end = c->seq + idx + n;
     }

@@ -139,9 +139,14 @@ static int write_file(const char *dir, const char *name, const void *data, size_
     *what = "mkdir";
     if (sl_fsio_mkdirs(dir) != SL_OK)
         return SL_EIO;
-    /* O_TRUNC: a temp left by a crash is simply written over. */
+    /* A temp left by a crash is removed, not written over: after a link
+     * into place it is a second name of the published object, which
+     * O_TRUNC would cut. O_EXCL: this file is ours alone. */
+    *what = "unlink";
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        return SL_EIO;
     *what = "open";
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return SL_EIO;
     *what = "write";

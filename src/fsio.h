@@ -15,7 +15,7 @@ int sl_fsio_mkdirs(const char *dir);
 /*
  * Writes <len> bytes at <data> to <dir>/<name> so that a reader never sees
  * half a file: a hidden temp name in the same directory (".<name>.tmp",
- * truncated if a crash left one), fsync, rename, fsync of the directory.
+ * removed first if a crash left one), fsync, rename, fsync of the directory.
  * Replaces a file already there. Creates <dir> if needed. On failure
  * nothing is left behind and errno says why; *<what> names the step that
  * failed.
@@ -27,8 +27,10 @@ int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
  * As sl_fsio_write_atomic(), but never replaces: the temp is put in place
  * with link(2), which fails if <dir>/<name> exists. Then the temp is
  * removed, the existing file is left as it was, and SL_EEXIST returned
- * (errno EEXIST), once the directory is fsynced. Two writers of one <name>
- * at once share the temp: callers write a name from one thread at a time.
+ * (errno EEXIST), once the directory is fsynced. A temp a crash left after
+ * its link is another name of the object: it is unlinked, never written
+ * through. Two writers of one <name> at once share the temp: callers
+ * write a name from one thread at a time.
  * A file system without hard links (some FUSE and network ones) fails
  * every call at "link".
  */

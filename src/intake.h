@@ -90,17 +90,19 @@ static inline int sl_intake_put(struct sl_intake *in, int source, struct sl_chun
         sl_intake_push(in, source, c);
         return SL_OK;
     }
-    return sl_wal_append(in->wal, c, in->ring, sl_intake_count_hand_on, &p, pos);
+    return sl_wal_append(in->wal, c, in->ring, 1, sl_intake_count_hand_on, &p, pos);
 }
 
-/* Like sl_intake_put, for a chunk counted already (TCP counts at parse). */
+/* Like sl_intake_put, for a chunk counted already (TCP counts at parse),
+ * never waiting: SL_OK, or an error (a full ring among them) that leaves
+ * <c> with the caller, who pauses the connection and tries again. */
 static inline int sl_intake_put_counted(struct sl_intake *in, struct sl_chunk *c)
 {
     uint64_t pos;
 
     if (!in->wal)
         return sl_ring_push_mp(in->ring, c);
-    return sl_wal_append(in->wal, c, in->ring, sl_intake_hand_on_cb, in, &pos);
+    return sl_wal_append(in->wal, c, in->ring, 0, sl_intake_hand_on_cb, in, &pos);
 }
 
 /* Hands on a counted chunk that the log refused, unlogged (in order with

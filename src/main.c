@@ -261,13 +261,11 @@ static int start(struct sl_daemon *d)
             sl_error("stream=%s msg=\"cannot start its batcher\"", d->streams[i]->name);
             return SL_ERR;
         }
-    for (size_t i = 0; i < d->nstreams; i++) {   /* before any source: the log's order */
-        if (!d->streams[i]->wal)
-            continue;
-        sd_notifyf(0, "STATUS=recovering the write-ahead log of stream %s",
-                   d->streams[i]->name);
-        sl_stream_recover(d->streams[i]);
-    }
+    for (size_t i = 0; i < d->nstreams; i++)
+        if (sl_stream_recover(d->streams[i]) != SL_OK) {
+            sl_error("stream=%s msg=\"cannot start the log's recovery\"", d->streams[i]->name);
+            return SL_ERR;
+        }
     if (sl_tcp_start(d->tcp) != SL_OK) {
         sl_error("msg=\"cannot start the TCP threads\"");
         return SL_ERR;

@@ -104,6 +104,20 @@ static void publish_limits(struct sl_stream *s, const struct sl_stream_conf *c)
     atomic_store(&s->intake.idle_timeout_ms, c->idle_timeout_ms);
 }
 
+/* Every logged record below this is settled: the first record of the
+ * oldest unsettled batch that holds logged records (recovered batches are
+ * sealed alongside new ones, so the list is not in sequence order), or,
+ * with none, the end of the last sealed one. Under s->lock. */
+static uint64_t low_water(const struct sl_stream *s)
+{
+    uint64_t low = s->sealed_end;
+
+    for (const struct sl_ticket *t = s->t_head; t; t = t->next)
+        if (!t->settled && t->seq_first && t->seq_first < low)
+            low = t->seq_first;
+    return low;
+}
+
 /* Settle action: time, retire the ticket, drop the generation. (Records
  * are counted by delivery, part by part, as each part's fate is known.)
  * With a log: say the range is settled, and let the log retire what no
@@ -133,7 +147,7 @@ static void on_settle(void *arg, struct sl_batch *b, enum sl_outcome outcome)
         s->t_tail = NULL;
     s->unsettled--;
     if (s->wal && !s->recovering)
-        low = s->t_head ? s->t_head->seq_first : s->sealed_end;
+        low = low_water(s);
     pthread_mutex_unlock(&s->lock);
     if (low)
         sl_wal_retire(s->wal, low);
@@ -149,20 +163,19 @@ static void seal_synced(void *arg, struct sl_batch *b)
     sl_delivery_submit(s->delivery, b);
 }
 
-/* Names a sealed batch, gives it a ticket, and hands it to delivery: at
- * once, or (<log_seal>) once its seal is in the log. A batch recovered
- * from the log keeps the version it was sealed under. */
-static void dispatch(struct sl_stream *s, struct sl_batch *b, int log_seal)
+/* Names a sealed batch (a random UUID), gives it a ticket, and hands it
+ * to delivery: at once, or, if its records are logged, once its seal is.
+ * A batch <recovered> with its seal keeps its name and the version it was
+ * sealed under, and its seal is in the log already. */
+static void dispatch(struct sl_stream *s, struct sl_batch *b, int recovered)
 {
     struct sl_ticket *t = calloc(1, sizeof(*t));
     int logged = s->wal && b->seq_end;
 
-    if (!t || (!logged && sl_batch_new_uuid(b) != SL_OK)) {
+    if (!t || (!recovered && sl_batch_new_uuid(b) != SL_OK)) {
         sl_error("stream=%s msg=\"cannot stamp a sealed batch\"", s->name);
         abort();
     }
-    if (logged)
-        sl_wal_uuid(s->wal, b->seq_first, b->seq_end, b->uuid);
     t->oldest_mono_ms = b->oldest_mono_ms;
     t->seq_first = b->seq_first;
     pthread_mutex_lock(&s->lock);
@@ -179,7 +192,7 @@ static void dispatch(struct sl_stream *s, struct sl_batch *b, int log_seal)
         s->sealed_end = b->seq_end;
     pthread_mutex_unlock(&s->lock);
     sl_batch_on_settle(b, on_settle, t);
-    if (logged && log_seal)
+    if (logged && !recovered)
         sl_wal_seal(s->wal, b, seal_synced, s);
     else
         sl_delivery_submit(s->delivery, b);
@@ -194,67 +207,92 @@ static void emit(void *arg, struct sl_batch *b)
     sl_debug("stream=%s msg=\"sealed\" reason=%s records=%llu bytes=%llu", s->name,
              sl_seal_reason_names[b->seal_reason], (unsigned long long)b->nrecords,
              (unsigned long long)b->bytes);
-    dispatch(s, b, 1);
+    dispatch(s, b, 0);
 }
 
 /* Recovery hands on what the stream may hold: waits while it is over
  * max_buffered (unless it holds nothing: a batch larger than that still
- * goes), then counts the records in, as from the source "wal". */
-static void take_recovered(struct sl_stream *s, uint64_t records, uint64_t bytes)
+ * goes), then counts the records in, as from the source "wal". SL_ECLOSED
+ * when the stream stops meanwhile. (The recovery thread.) */
+static int take_recovered(struct sl_stream *s, uint64_t records, uint64_t bytes)
 {
     const struct timespec nap = { 0, 5000000 };
     uint64_t held;
 
     while ((held = sl_stats_bytes_held(&s->stats)) > 0 &&
-           held + bytes > SL_LD(s->intake.max_buffered))
+           held + bytes > SL_LD(s->intake.max_buffered)) {
+        if (atomic_load(&s->stopping))
+            return SL_ECLOSED;
         nanosleep(&nap, NULL);
+    }
     sl_stat_add(&s->stats.received_records[SL_SRC_WAL], records);
     sl_stat_add(&s->stats.received_bytes[SL_SRC_WAL], bytes);
+    return SL_OK;
 }
 
-static void recovered_batch(void *arg, struct sl_batch *b)
+static int recovered_batch(void *arg, struct sl_batch *b, int sealed)
 {
     struct sl_stream *s = arg;
 
-    take_recovered(s, b->nrecords, b->bytes);
+    if (take_recovered(s, b->nrecords, b->bytes) != SL_OK) {
+        sl_batch_free(b);            /* its records stay in the log */
+        return SL_ECLOSED;
+    }
     b->sealed_mono_ms = sl_clock_mono_ms();
-    dispatch(s, b, 0);
+    dispatch(s, b, sealed);          /* unsealed records get their seal now */
+    s->recovered_batches++;
+    return SL_OK;
 }
 
-static void recovered_tail(void *arg, struct sl_chunk *c)
+static int recovery_stop(void *arg)
+{
+    return atomic_load(&((struct sl_stream *)arg)->stopping);
+}
+
+static void *recovery_main(void *arg)
 {
     struct sl_stream *s = arg;
+    struct sl_wal_recovery r = { s, recovered_batch, recovery_stop, 0 };
+    const struct sl_wal_stats *ws = &s->stats.wal;
+    uint64_t n = 0, low = 0;
+    int rc;
 
-    take_recovered(s, c->nrecords, c->bytes);
-    sl_intake_hand_on(&s->intake, c);
+    pthread_mutex_lock(&s->lock);
+    r.max_batch = s->gen->conf->buffer_size;
+    pthread_mutex_unlock(&s->lock);
+    rc = sl_wal_recover(s->wal, &r, &n);
+    pthread_mutex_lock(&s->lock);
+    if (rc == SL_OK) {               /* else nothing may retire: records stay unread */
+        s->recovering = 0;
+        low = low_water(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (low)
+        sl_wal_retire(s->wal, low);
+    sl_info("stream=%s msg=\"wal recovered\" records=%llu batches=%llu corrupt=%llu "
+            "truncated_bytes=%llu seconds=%.3f%s", s->name, (unsigned long long)n,
+            (unsigned long long)s->recovered_batches,
+            (unsigned long long)atomic_load(&ws->corrupt),
+            (unsigned long long)atomic_load(&ws->truncated),
+            (double)atomic_load(&ws->recovery_us) / 1e6,
+            rc == SL_OK ? "" : rc == SL_ECLOSED ? " stopped=\"shutting down: the rest at the "
+            "next start\"" : " error=\"a segment could not be read: nothing is deleted until "
+            "a restart recovers it\"");
+    return NULL;
 }
 
-uint64_t sl_stream_recover(struct sl_stream *s)
+int sl_stream_recover(struct sl_stream *s)
 {
-    const struct sl_wal_recovery r = { s, recovered_batch, recovered_tail };
-    const struct sl_wal_stats *ws = &s->stats.wal;
-    uint64_t n, low, batches;
-
     if (!s->wal)
-        return 0;
+        return SL_OK;
     pthread_mutex_lock(&s->lock);
     s->recovering = 1;
-    s->sealed_end = sl_wal_tail_seq(s->wal);
-    batches = s->unsettled;
+    s->sealed_end = sl_wal_next_seq(s->wal);
     pthread_mutex_unlock(&s->lock);
-    n = sl_wal_recover(s->wal, &r);
-    pthread_mutex_lock(&s->lock);
-    s->recovering = 0;
-    low = s->t_head ? s->t_head->seq_first : s->sealed_end;
-    batches = s->unsettled - batches;
-    pthread_mutex_unlock(&s->lock);
-    sl_wal_retire(s->wal, low);
-    sl_info("stream=%s msg=\"wal recovered\" records=%llu batches=%llu corrupt=%llu "
-            "truncated_bytes=%llu seconds=%.3f", s->name, (unsigned long long)n,
-            (unsigned long long)batches, (unsigned long long)atomic_load(&ws->corrupt),
-            (unsigned long long)atomic_load(&ws->truncated),
-            (double)atomic_load(&ws->recovery_us) / 1e6);
-    return n;
+    if (pthread_create(&s->recovery, NULL, recovery_main, s) != 0)
+        return SL_ERR;
+    s->recovery_started = 1;
+    return SL_OK;
 }
 
 int sl_stream_open_wal(struct sl_stream *s, const char *dir, char *err, size_t errlen)
@@ -357,6 +395,10 @@ void sl_stream_stop(struct sl_stream *s)
     if (!s->started)
         return;
     atomic_store(&s->stopping, 1);
+    if (s->recovery_started) {       /* stops between batches; the rest stays logged */
+        pthread_join(s->recovery, NULL);
+        s->recovery_started = 0;
+    }
     sl_ring_wake(s->ring);
     pthread_join(s->thread, NULL);
     s->started = 0;

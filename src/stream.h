@@ -77,6 +77,10 @@ struct sl_stream {
     struct sl_wal *wal;                  /* durability = disk; owned; set before start */
     uint64_t sealed_end;                 /* (lock) records below this are sealed */
     int recovering;                      /* (lock) the log is being read: retire nothing */
+    pthread_t recovery;                  /* durability = disk: hands the log's unsettled
+                                          * records on, alongside new traffic */
+    int recovery_started;                /* main thread only */
+    uint64_t recovered_batches;          /* the recovery thread's, for its log line */
 };
 
 /* Builds generation <version> of a stream from <cfg> (taking a reference to
@@ -90,10 +94,10 @@ struct sl_stream *sl_stream_new(struct sl_gen *gen, struct sl_delivery *d);
 /* durability = disk: opens the stream's log in <dir> (before start). */
 int sl_stream_open_wal(struct sl_stream *s, const char *dir, char *err, size_t errlen);
 int sl_stream_start(struct sl_stream *s);
-/* durability = disk, after start and before sources: hands on every
- * record the log holds unsettled, pacing itself by max_buffered. Returns
- * the records handed on. */
-uint64_t sl_stream_recover(struct sl_stream *s);
+/* durability = disk, after start: starts a thread that hands on every
+ * record the log holds unsettled, alongside new traffic, pacing itself by
+ * max_buffered; sl_stream_stop stops it (the rest stays in the log). */
+int sl_stream_recover(struct sl_stream *s);
 /* Hands <gen> (taken) to the batcher, which seals the open batch under the
  * old generation (reason "reload") and then switches. */
 void sl_stream_reload(struct sl_stream *s, struct sl_gen *gen);

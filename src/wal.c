@@ -46,7 +46,7 @@
 #define ENT_HDR     12u
 #define ENT_MAX     ((uint64_t)1 << 31)    /* no chunk comes near: a length past it is junk */
 #define REC_HDR     24u                    /* type, pad, nrecords, first seq, arrival */
-#define SEAL_LEN    32u
+#define SEAL_LEN    48u                    /* type, version, range, reason, UUID */
 #define DONE_LEN    24u
 #define FAIL_PAUSE_MS 1000                 /* after a failed write, refuse this long */
 
@@ -58,6 +58,7 @@ struct notify {
     uint64_t pos;
     sl_wal_synced_fn fn;
     void *arg;
+    int ok;                         /* what the sync thread will say */
 };
 
 /* A seal waiting for its sync. */
@@ -71,15 +72,18 @@ struct waiting {
 
 struct segment {
     uint64_t no;                    /* its name: wal-<no>.log */
+    uint32_t seed;                  /* its entries' CRCs start here (seed_of) */
     uint64_t first_seq;             /* of the first record it holds, or would */
     uint64_t bytes;
 };
 
-/* A range found by the scan: a seal (with its version and reason) or done. */
+/* A range found by the scan: a seal (with its version, reason and the
+ * batch's object name) or done. */
 struct range {
     uint64_t first, end;
     unsigned version;
     int reason;
+    uint8_t uuid[16];
 };
 
 struct ranges {
@@ -116,9 +120,9 @@ struct sl_wal {
     int stopping;
     struct sl_ratelimit rl;
 
-    /* From the scan, for sl_wal_recover (main thread only). */
+    /* From the scan, for sl_wal_recover (main thread, then the recovery). */
     struct ranges seals, dones;
-    uint64_t tail_seq;
+    uint64_t open_seq;              /* next_seq at open: every record before is old */
     size_t nold;                    /* segments that existed at open */
 };
 
@@ -138,14 +142,18 @@ static void seg_path(const struct sl_wal *w, uint64_t no, char *out, size_t len,
     snprintf(out, len, "%s/wal-%020" PRIu64 ".log%s", w->dir, no, ext);
 }
 
-static int write_all(int fd, const struct iovec *iov, int n)
+/* Writes <iov> at <off>, whatever the file offset: a write that failed
+ * half-way and was cut back leaves the next one in the right place. */
+static int write_at(int fd, const struct iovec *iov, int n, off_t off)
 {
     struct iovec v[4];
     ssize_t r;
 
     memcpy(v, iov, (size_t)n * sizeof(*v));
     while (n > 0) {
-        r = writev(fd, v, n);
+        r = pwritev(fd, v, n, off);
+        if (r > 0)
+            off += r;
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -163,6 +171,26 @@ static int write_all(int fd, const struct iovec *iov, int n)
     return 0;
 }
 
+/*
+ * Where the CRCs of segment <no>'s entries start: from the log's id (which
+ * producers never see) and the segment. Each entry's CRC also covers its
+ * offset. So the bytes of an entry copied anywhere else, or a frame a
+ * producer forged inside a record, never check: recovery, looking for the
+ * next entry after a damaged one, cannot be fooled by record contents.
+ */
+static uint32_t seed_of(const uint8_t id[16], uint64_t no)
+{
+    return sl_crc32c(sl_crc32c(0, id, 16), &no, 8);
+}
+
+static uint32_t entry_crc(uint32_t seed, uint64_t off, uint32_t len, const void *hdr,
+                          uint32_t hlen, const void *data, uint32_t dlen)
+{
+    uint32_t crc = sl_crc32c(sl_crc32c(seed, &off, 8), &len, 4);
+
+    return sl_crc32c(sl_crc32c(crc, hdr, hlen), data, dlen);
+}
+
 static void seg_header(const struct sl_wal *w, uint64_t first, uint8_t h[SEG_HDR])
 {
     uint32_t crc;
@@ -173,6 +201,24 @@ static void seg_header(const struct sl_wal *w, uint64_t first, uint8_t h[SEG_HDR
     memcpy(h + 24, &first, 8);
     crc = sl_crc32c(0, h, 32);
     memcpy(h + 32, &crc, 4);
+}
+
+/* Positions up to <upto> not synced yet may not be on disk: a sync failed.
+ * Their waiters hear so (sl_wal_notify, the sync thread). Under the lock. */
+static void mark_bad(struct sl_wal *w, uint64_t upto)
+{
+    if (w->bad_hi >= w->synced) {        /* extends a failure not yet passed */
+        if (upto > w->bad_hi)
+            w->bad_hi = upto;
+    } else {
+        w->bad_lo = w->synced;
+        w->bad_hi = upto;
+    }
+}
+
+static int is_bad(const struct sl_wal *w, uint64_t pos)
+{
+    return pos > w->bad_lo && pos <= w->bad_hi;
 }
 
 /* Creates the next segment, its records from <first> on (temp, fsync,
@@ -202,7 +248,7 @@ static int new_segment(struct sl_wal *w, uint64_t first)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return SL_EIO;
-    if (write_all(fd, &v, 1) != 0 || fdatasync(fd) != 0 || rename(tmp, path) != 0) {
+    if (write_at(fd, &v, 1, 0) != 0 || fdatasync(fd) != 0 || rename(tmp, path) != 0) {
         e = errno;
         close(fd);
         unlink(tmp);
@@ -213,7 +259,10 @@ static int new_segment(struct sl_wal *w, uint64_t first)
         /* Synced whole before it is let go: the sync thread only ever
          * syncs the newest segment. */
         if (fdatasync(w->fd) != 0) {
+            /* The error is told once: the sync thread's next fdatasync of
+             * this file would succeed. Whoever waits for it hears now. */
             e = errno;
+            mark_bad(w, w->written);
             close(fd);
             unlink(path);
             errno = e;
@@ -223,7 +272,7 @@ static int new_segment(struct sl_wal *w, uint64_t first)
     }
     w->fd = fd;
     w->dir_dirty = 1;
-    w->segs[w->nsegs++] = (struct segment){ no, first, SEG_HDR };
+    w->segs[w->nsegs++] = (struct segment){ no, seed_of(w->id, no), first, SEG_HDR };
     w->bytes += SEG_HDR;
     atomic_store(&w->st->bytes, w->bytes);
     atomic_store(&w->st->segments, w->nsegs);
@@ -245,8 +294,8 @@ static int put_entry(struct sl_wal *w, const void *hdr, uint32_t hlen, const voi
 
     frame[0] = ENT_MAGIC;
     frame[1] = len;
-    frame[2] = sl_crc32c(sl_crc32c(sl_crc32c(0, &len, 4), hdr, hlen), data, dlen);
-    if (write_all(w->fd, v, dlen ? 3 : 2) != 0) {
+    frame[2] = entry_crc(seg->seed, seg->bytes, len, hdr, hlen, data, dlen);
+    if (write_at(w->fd, v, dlen ? 3 : 2, (off_t)seg->bytes) != 0) {
         e = errno;
         if (ftruncate(w->fd, (off_t)seg->bytes) != 0)
             sl_error("wal=%s msg=\"cannot cut a failed write off the log\" error=\"%s\"",
@@ -283,34 +332,39 @@ static int room_for(struct sl_wal *w)
     return SL_OK;
 }
 
-/* Takes the lock once <ring> has room; never waits holding it. */
-static void lock_with_room(struct sl_wal *w, struct sl_ring *ring)
+/* Takes the lock once <ring> has room, never waiting while holding it;
+ * without <wait>, SL_EBUSY at once (lock not held) if it has none. */
+static int lock_with_room(struct sl_wal *w, struct sl_ring *ring, int wait)
 {
     const struct timespec nap = { 0, 1000000 };
 
     pthread_mutex_lock(&w->lock);
     while (!sl_ring_has_room(ring)) {
         pthread_mutex_unlock(&w->lock);
+        if (!wait)
+            return SL_EBUSY;
         nanosleep(&nap, NULL);
         pthread_mutex_lock(&w->lock);
     }
+    return SL_OK;
 }
 
 void sl_wal_hand_unlogged(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
                           sl_wal_hand_fn hand, void *arg)
 {
-    lock_with_room(w, ring);
+    lock_with_room(w, ring, 1);
     hand(arg, c);
     pthread_mutex_unlock(&w->lock);
 }
 
-int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
+int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring, int wait,
                   sl_wal_hand_fn hand, void *arg, uint64_t *pos)
 {
     uint8_t h[REC_HDR] = { T_RECORDS };
     int rc = SL_OK;
 
-    lock_with_room(w, ring);
+    if (lock_with_room(w, ring, wait) != SL_OK)
+        return SL_EBUSY;
     if (w->bytes >= w->max_size) {
         rc = SL_EAGAIN;
     } else if (w->refuse_until_ms > sl_clock_mono_ms()) {
@@ -346,14 +400,14 @@ int sl_wal_notify(struct sl_wal *w, uint64_t pos, sl_wal_synced_fn fn, void *arg
     int rc;
 
     pthread_mutex_lock(&w->lock);
-    if (pos > w->bad_lo && pos <= w->bad_hi) {
+    if (is_bad(w, pos)) {
         rc = SL_EIO;
     } else if (w->synced >= pos) {
         rc = SL_OK;
     } else if (!(n = malloc(sizeof(*n)))) {
         rc = SL_ENOMEM;
     } else {
-        *n = (struct notify){ w->notify, pos, fn, arg };
+        *n = (struct notify){ w->notify, pos, fn, arg, 0 };
         w->notify = n;
         rc = SL_EAGAIN;
     }
@@ -372,6 +426,7 @@ void sl_wal_seal(struct sl_wal *w, struct sl_batch *b, sl_wal_ready_fn ready, vo
     memcpy(h + 8, &b->seq_first, 8);
     memcpy(h + 16, &b->seq_end, 8);
     memcpy(h + 24, &reason, 4);
+    memcpy(h + 32, b->uuid, 16);
     pthread_mutex_lock(&w->lock);
     ok = q && room_for(w) == SL_OK && put_entry(w, h, SEAL_LEN, NULL, 0) == SL_OK;
     if (ok) {
@@ -405,6 +460,7 @@ void sl_wal_done(struct sl_wal *w, uint64_t first, uint64_t end)
      * exclusive write finds it there. */
     if (room_for(w) != SL_OK || put_entry(w, h, DONE_LEN, NULL, 0) != SL_OK)
         sl_stat_add(&w->st->errors[error_kind(errno)], 1);
+    pthread_cond_signal(&w->work);     /* synced soon, even with no traffic */
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -439,13 +495,6 @@ void sl_wal_set_limits(struct sl_wal *w, uint64_t segment_size, uint64_t max_siz
     pthread_mutex_unlock(&w->lock);
 }
 
-void sl_wal_uuid(const struct sl_wal *w, uint64_t first, uint64_t end, uint8_t out[16])
-{
-    uint64_t range[2] = { first, end };
-
-    sl_uuid_derive(w->id, range, sizeof(range), out);
-}
-
 /* ---- the sync thread --------------------------------------------------- */
 
 static int retirable(const struct sl_wal *w)
@@ -457,7 +506,7 @@ static void *sync_main(void *arg)
 {
     struct sl_wal *w = arg;
     struct waiting *ready, **pp, *q;
-    uint64_t target, before, below, gone[64];
+    uint64_t target, below, gone[64];
     struct timespec a, b;
     size_t ngone;
     int fd, dirty, rc, e = 0;
@@ -471,7 +520,6 @@ static void *sync_main(void *arg)
         /* What this round covers: bytes written so far, and (their done
          * entries being among them) the records settled so far. */
         target = w->written;
-        before = w->synced;
         below = w->retire_below;
         dirty = w->dir_dirty;
         w->dir_dirty = 0;
@@ -490,8 +538,7 @@ static void *sync_main(void *arg)
         pthread_mutex_lock(&w->lock);
         if (rc != 0) {
             count_error(w, "syncing the log", e);
-            w->bad_lo = before;
-            w->bad_hi = target;
+            mark_bad(w, target);
             w->dir_dirty |= dirty;
         }
         if (target > w->synced)
@@ -509,6 +556,7 @@ static void *sync_main(void *arg)
         struct notify *told = NULL, **np = &w->notify, *n;
         while ((n = *np)) {
             if (n->pos <= target) {
+                n->ok = !is_bad(w, n->pos);
                 *np = n->next;
                 n->next = told;
                 told = n;
@@ -530,7 +578,7 @@ static void *sync_main(void *arg)
 
         while ((n = told)) {
             told = n->next;
-            n->fn(n->arg, rc == 0);
+            n->fn(n->arg, n->ok);
             free(n);
         }
         while ((q = ready)) {
@@ -566,8 +614,9 @@ struct entry {
     uint32_t len;
 };
 
-/* 1 if a whole, intact entry starts at <off> of the <size> bytes at <m>. */
-static int entry_at(const uint8_t *m, size_t size, size_t off, struct entry *e)
+/* 1 if a whole, intact entry of a segment seeded <seed> starts at <off> of
+ * the <size> bytes at <m>. */
+static int entry_at(const uint8_t *m, size_t size, size_t off, uint32_t seed, struct entry *e)
 {
     uint32_t frame[3], n, rlen;
     const uint8_t *p;
@@ -579,7 +628,7 @@ static int entry_at(const uint8_t *m, size_t size, size_t off, struct entry *e)
     if (frame[0] != ENT_MAGIC || frame[1] == 0 || frame[1] > size - off - ENT_HDR)
         return 0;
     p = m + off + ENT_HDR;
-    if (sl_crc32c(sl_crc32c(0, &frame[1], 4), p, frame[1]) != frame[2])
+    if (entry_crc(seed, off, frame[1], p, frame[1], NULL, 0) != frame[2])
         return 0;
     e->p = p;
     e->len = frame[1];
@@ -609,7 +658,7 @@ static int entry_at(const uint8_t *m, size_t size, size_t off, struct entry *e)
  * *<corrupt>; one followed by none is a torn tail. Returns where the
  * intact data ends.
  */
-static size_t walk(const uint8_t *m, size_t size,
+static size_t walk(const uint8_t *m, size_t size, uint32_t seed,
                    void (*fn)(void *arg, const struct entry *e), void *arg, uint64_t *corrupt)
 {
     static const uint32_t magic = ENT_MAGIC;
@@ -617,7 +666,7 @@ static size_t walk(const uint8_t *m, size_t size,
     struct entry e;
 
     while (off < size) {
-        if (entry_at(m, size, off, &e)) {
+        if (entry_at(m, size, off, seed, &e)) {
             fn(arg, &e);
             off += ENT_HDR + e.len;
             continue;
@@ -629,7 +678,7 @@ static size_t walk(const uint8_t *m, size_t size,
             const uint8_t *hit = memmem(m + from, size - from, &magic, 4);
             if (!hit)
                 break;
-            if (entry_at(m, size, (size_t)(hit - m), &e)) {
+            if (entry_at(m, size, (size_t)(hit - m), seed, &e)) {
                 next = (size_t)(hit - m);
                 break;
             }
@@ -689,7 +738,7 @@ static int add_range(struct ranges *r, uint64_t first, uint64_t end, unsigned ve
         r->at = a;
         r->cap = cap;
     }
-    r->at[r->n++] = (struct range){ first, end, version, reason };
+    r->at[r->n++] = (struct range){ first, end, version, reason, { 0 } };
     return SL_OK;
 }
 
@@ -714,6 +763,8 @@ static void scan_entry(void *arg, const struct entry *e)
         return;
     }
     memcpy(&end, e->p + 16, 8);
+    if (first == 0 || end <= first)      /* no batch has such a range */
+        return;
     if (end > w->next_seq)
         w->next_seq = end;
     if (e->p[0] == T_DONE) {
@@ -724,6 +775,8 @@ static void scan_entry(void *arg, const struct entry *e)
     memcpy(&reason, e->p + 24, 4);
     sc->oom |= add_range(&w->seals, first, end, version,
                          reason < SL_SEAL_NREASONS ? (int)reason : SL_SEAL_SHUTDOWN) != SL_OK;
+    if (!sc->oom)
+        memcpy(w->seals.at[w->seals.n - 1].uuid, e->p + 32, 16);
 }
 
 static int by_first(const void *a, const void *b)
@@ -734,10 +787,19 @@ static int by_first(const void *a, const void *b)
          : x->end > y->end;
 }
 
-static int is_done(const struct sl_wal *w, const struct range *seal)
+/* The done range holding <seq>, or NULL (dones sorted, not overlapping). */
+static const struct range *done_at(const struct sl_wal *w, uint64_t seq)
 {
-    return w->dones.n &&
-           bsearch(seal, w->dones.at, w->dones.n, sizeof(struct range), by_first) != NULL;
+    size_t lo = 0, hi = w->dones.n;
+
+    while (lo < hi) {                    /* the first with first > seq */
+        size_t mid = (lo + hi) / 2;
+        if (w->dones.at[mid].first <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && seq < w->dones.at[lo - 1].end ? &w->dones.at[lo - 1] : NULL;
 }
 
 /* Scans segment <no>: checks it, cuts a torn tail, notes seals, dones and
@@ -773,7 +835,7 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
     }
     if (first > w->next_seq)
         w->next_seq = first;
-    end = walk(m, size, scan_entry, &sc, &corrupt);
+    end = walk(m, size, seed_of(id, no), scan_entry, &sc, &corrupt);
     munmap((void *)m, size);
     if (corrupt) {
         sl_error("wal=%s msg=\"corrupt log entries skipped\" path=%s entries=%llu", w->dir,
@@ -799,7 +861,7 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
         w->segs = s;
         w->segcap = cap;
     }
-    w->segs[w->nsegs++] = (struct segment){ no, first, end };
+    w->segs[w->nsegs++] = (struct segment){ no, seed_of(id, no), first, end };
     w->bytes += end;
     return SL_OK;
 }
@@ -904,10 +966,7 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
         qsort(w->seals.at, w->seals.n, sizeof(struct range), by_first);
     if (w->dones.n)
         qsort(w->dones.at, w->dones.n, sizeof(struct range), by_first);
-    w->tail_seq = w->seals.n ? w->seals.at[w->seals.n - 1].end : 1;
-    for (size_t i = 0; i < w->seals.n; i++)
-        if (w->seals.at[i].end > w->tail_seq)
-            w->tail_seq = w->seals.at[i].end;
+    w->open_seq = w->next_seq;
     if (new_segment(w, w->next_seq) != SL_OK) {
         snprintf(err, errlen, "%s: starting a segment: %s", dir, strerror(errno));
         goto fail;
@@ -964,14 +1023,14 @@ void sl_wal_close(struct sl_wal *w)
     free(w);
 }
 
-uint64_t sl_wal_tail_seq(const struct sl_wal *w)
+uint64_t sl_wal_next_seq(const struct sl_wal *w)
 {
-    return w->tail_seq;
+    return w->open_seq;
 }
 
 /* ---- recovery ------------------------------------------------------------ */
 
-/* Recovery's state while entries stream by (main thread). */
+/* Recovery's state while entries stream by (its own thread). */
 struct rec {
     struct sl_wal *w;
     const struct sl_wal_recovery *r;
@@ -980,6 +1039,7 @@ struct rec {
     const struct range *b_seal;     /* its seal; NULL: records no seal covers */
     uint64_t handed;
     int64_t now_wall, now_mono;
+    int stopped;                    /* asked to stop, or refused a batch */
 };
 
 static void oom(void)
@@ -988,9 +1048,12 @@ static void oom(void)
     abort();
 }
 
+/* Hands the batch being formed on: as sealed, or as new (it gets a seal
+ * now, its range that of its records). */
 static void flush(struct rec *x)
 {
     struct sl_batch *b = x->b;
+    uint64_t n;
 
     if (!b)
         return;
@@ -1000,19 +1063,31 @@ static void flush(struct rec *x)
         b->seq_end = x->b_seal->end;
         b->version = x->b_seal->version;
         b->seal_reason = x->b_seal->reason;
+        memcpy(b->uuid, x->b_seal->uuid, 16);
     } else {
-        b->seal_reason = SL_SEAL_SHUTDOWN;   /* its seal was lost: range of what is left */
+        b->seal_reason = SL_SEAL_SHUTDOWN;    /* they were buffered at the crash */
     }
-    x->handed += b->nrecords;
-    x->r->batch(x->r->arg, b);
+    n = b->nrecords;
+    if (x->stopped) {                  /* its records stay in the log */
+        sl_batch_free(b);
+        return;
+    }
+    if (x->r->batch(x->r->arg, b, x->b_seal != NULL) != SL_OK) {   /* freed it */
+        x->stopped = 1;
+        return;
+    }
+    x->handed += n;
 }
 
 /* Adds records [off, end) of <c> (<n> of them, from <seq>) to the batch of
- * <seal> (NULL: none), starting it, or flushing another first. */
+ * <seal> (NULL: none), starting it, or handing on the one before. Records
+ * no seal covers form batches of their own, of contiguous records, about
+ * max_batch bytes each. */
 static void add_run(struct rec *x, struct sl_chunk *c, uint32_t off, uint32_t end, uint32_t n,
                     uint64_t bytes, uint64_t seq, const struct range *seal)
 {
-    if (x->b && x->b_seal != seal)
+    if (x->b && (x->b_seal != seal ||
+                 (!seal && (x->b->seq_end != seq || x->b->bytes >= x->r->max_batch))))
         flush(x);
     if (!x->b) {
         if (!(x->b = sl_batch_new()))
@@ -1025,22 +1100,23 @@ static void add_run(struct rec *x, struct sl_chunk *c, uint32_t off, uint32_t en
     x->b->seq_end = seq + n;
 }
 
-/* Where record <seq> goes: 0 skip (settled), 1 a seal's batch (*<seal>),
- * 2 no seal's (lost seal), 3 the tail. */
+enum { P_SKIP, P_SEALED, P_UNSEALED };
+
+/* Where record <seq> goes: skipped (settled), the batch of *<seal>, or
+ * one of the records no seal covers. */
 static int place(struct rec *x, uint64_t seq, const struct range **seal)
 {
     const struct ranges *s = &x->w->seals;
 
-    if (seq >= x->w->tail_seq)
-        return 3;
     while (x->cur < s->n && s->at[x->cur].end <= seq)
         x->cur++;
+    *seal = NULL;
     if (x->cur < s->n && s->at[x->cur].first <= seq) {
         *seal = &s->at[x->cur];
-        return is_done(x->w, *seal) ? 0 : 1;
+        return done_at(x->w, (*seal)->first) && done_at(x->w, (*seal)->first)->end ==
+               (*seal)->end ? P_SKIP : P_SEALED;
     }
-    *seal = NULL;
-    return 2;
+    return done_at(x->w, seq) ? P_SKIP : P_UNSEALED;
 }
 
 static void rec_entry(void *arg, const struct entry *e)
@@ -1053,8 +1129,12 @@ static void rec_entry(void *arg, const struct entry *e)
     int64_t wall;
     int where, run_where = -1;
 
-    if (e->p[0] != T_RECORDS)
+    if (e->p[0] != T_RECORDS || x->stopped)
         return;
+    if (x->r->stop && x->r->stop(x->r->arg)) {
+        x->stopped = 1;
+        return;
+    }
     memcpy(&n, e->p + 4, 4);
     memcpy(&first, e->p + 8, 8);
     memcpy(&wall, e->p + 16, 8);
@@ -1068,24 +1148,10 @@ static void rec_entry(void *arg, const struct entry *e)
     /* Runs of records that go to the same place. */
     for (uint32_t i = 0; i <= n; i++) {
         seq = first + i;
-        where = i < n ? place(x, seq, &seal) : -2;
+        where = i < n ? place(x, seq, &seal) : -1;
         if (i > 0 && (where != run_where || seal != run_seal)) {
-            if (run_where == 1 || run_where == 2) {
+            if (run_where != P_SKIP)
                 add_run(x, c, run_off, off, run_n, bytes, seq - run_n, run_seal);
-            } else if (run_where == 3) {
-                struct sl_chunk *t = sl_chunk_new(off - run_off, wall, c->arrival_mono_ms);
-                if (!t)
-                    oom();
-                memcpy(t->data, c->data + run_off, off - run_off);
-                t->len = off - run_off;
-                t->nrecords = run_n;
-                t->bytes = bytes;
-                t->seq = seq - run_n;
-                if (x->b)
-                    flush(x);
-                x->handed += run_n;
-                x->r->tail(x->r->arg, t);
-            }
             run_off = off, run_n = 0, bytes = 0;
         }
         if (i == n)
@@ -1099,34 +1165,41 @@ static void rec_entry(void *arg, const struct entry *e)
     sl_chunk_unref(c);     /* spans hold their own references */
 }
 
-uint64_t sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r)
+int sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r, uint64_t *handed)
 {
-    struct rec x = { w, r, 0, NULL, NULL, 0, sl_clock_wall_ms(), sl_clock_mono_ms() };
+    struct rec x = { w, r, 0, NULL, NULL, 0, sl_clock_wall_ms(), sl_clock_mono_ms(), 0 };
     char path[PATH_MAX + 32];
-    uint64_t corrupt = 0;
+    uint64_t corrupt = 0, no;
     struct timespec a, b;
-    size_t size, nold;
+    size_t size;
     const uint8_t *m;
-    int fd;
+    uint32_t seed;
+    int fd, rc = SL_OK;
 
     clock_gettime(CLOCK_MONOTONIC, &a);
-    pthread_mutex_lock(&w->lock);
-    nold = w->nold;
-    pthread_mutex_unlock(&w->lock);
-    for (size_t i = 0; i < nold; i++) {
+    for (size_t i = 0; i < w->nold && !x.stopped; i++) {
         pthread_mutex_lock(&w->lock);
-        uint64_t no = w->segs[i].no;     /* none retire before recovery says so */
+        no = w->segs[i].no;          /* none retire before recovery says so */
+        seed = w->segs[i].seed;
         pthread_mutex_unlock(&w->lock);
         seg_path(w, no, path, sizeof(path), "");
         if (!(m = map_segment(path, &size, &fd))) {
-            sl_error("wal=%s msg=\"segment vanished before recovery\" path=%s", w->dir, path);
-            continue;
+            sl_error("wal=%s msg=\"cannot read a segment to recover it: nothing is retired "
+                     "until a restart reads it\" path=%s error=\"%s\"", w->dir, path,
+                     strerror(errno));
+            rc = SL_EIO;
+            break;
         }
-        walk(m, size, rec_entry, &x, &corrupt);   /* counted by the scan already */
+        walk(m, size, seed, rec_entry, &x, &corrupt);   /* counted by the scan already */
         munmap((void *)m, size);
         close(fd);
     }
-    flush(&x);
+    if (rc == SL_OK && !x.stopped)
+        flush(&x);
+    if (x.b) {                       /* stopped, or a segment unread: stays logged */
+        sl_batch_free(x.b);
+        x.b = NULL;
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     atomic_store(&w->st->recovery_us, (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 +
                                                  (b.tv_nsec - a.tv_nsec) / 1000));
@@ -1135,5 +1208,6 @@ uint64_t sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r)
     free(w->dones.at);
     memset(&w->seals, 0, sizeof(w->seals));
     memset(&w->dones, 0, sizeof(w->dones));
-    return x.handed;
+    *handed = x.handed;
+    return rc != SL_OK ? rc : x.stopped ? SL_ECLOSED : SL_OK;
 }

@@ -4,27 +4,31 @@
  * Every chunk a source accepts is appended to the log, and given sequence
  * numbers (one per record, monotonic for the life of the log), before it
  * enters the ring; an HTTP source answers 200 only once the log has been
- * fdatasync'ed past it. Each sealed batch's range of sequence numbers is
- * logged too (a seal), and handed to delivery only once that seal is on
- * disk; each settled batch's range is logged (done). After a crash,
- * recovery re-forms exactly the batches that were sealed, with the same
- * ranges, so their object keys (derived from the log's id and the range)
- * come out the same and an exclusive write finds the first copy.
+ * fdatasync'ed past it. Each sealed batch's range of sequence numbers and
+ * its object name (a random UUID) are logged too (a seal), and the batch
+ * is handed to delivery only once that seal is on disk; each settled
+ * batch's range is logged (done). After a crash, recovery re-forms exactly
+ * the batches that were sealed, with the same ranges and names, so an
+ * exclusive write finds the first copy of an object instead of making a
+ * second.
  *
- * On disk (DATA_DIR/STREAM/): segment files wal-<first seq, 20 digits>.log,
+ * On disk (DATA_DIR/STREAM/): segment files wal-<number, 20 digits>.log,
  * each a 40-byte header (magic, log id, first sequence, CRC32C) and then
- * entries framed as [u32 magic][u32 length][u32 CRC32C of length and
- * payload][payload]. Payloads: records (a chunk as it is in memory), seal,
- * done. Integers are in the host's byte order. The newest segment is
- * appended to; an older one is deleted once every record in it is settled
- * and the done entries that say so are synced.
+ * entries framed as [u32 magic][u32 length][u32 CRC32C][payload]. The CRC
+ * starts from a seed made of the log's id and the segment's number, and
+ * covers the entry's offset, its length and payload. Payloads: records (a
+ * chunk as it is in memory), seal, done. Integers are in the host's byte
+ * order. The newest segment is appended to; an older one is deleted once
+ * every record in it is settled and the done entries that say so are
+ * synced.
  *
  * Threads:
  *  - sources (HTTP and TCP threads) call sl_wal_append and sl_wal_notify;
  *  - the batcher calls sl_wal_seal; delivery workers sl_wal_done;
  *  - the WAL's own sync thread fdatasyncs, hands synced seals on, deletes
  *    retired segments;
- *  - the main thread opens, recovers, sets limits and closes.
+ *  - the main thread opens, sets limits and closes; a thread of the
+ *    stream's runs the recovery (sl_wal_recover).
  * One mutex guards the file, the counters and the queues; appends hold it
  * while they write (page cache) and hand the chunk to the ring, so the
  * ring's order is the log's order. fdatasync runs outside it.
@@ -63,12 +67,13 @@ typedef void (*sl_wal_hand_fn)(void *arg, struct sl_chunk *c);
  * Logs <c> (setting c->seq) and hands it to <hand>, once <ring> has room:
  * every push into a logged stream's ring goes through here, so the lock
  * is never held while the ring is full (the batcher, which drains it,
- * takes the lock to log seals). Returns SL_OK with *<pos> the log position
- * to wait for; SL_EAGAIN when the log holds max_size already; SL_EIO when
- * writing failed (or failed lately and is waiting a moment before trying
- * again). On error <c> is not taken.
+ * takes the lock to log seals). With <wait> 0 a full ring is answered at
+ * once (SL_EBUSY: an I/O thread pauses the connection instead). Returns
+ * SL_OK with *<pos> the log position to wait for; SL_EAGAIN when the log
+ * holds max_size already; SL_EIO when writing failed (or failed lately and
+ * is waiting a moment before trying again). On error <c> is not taken.
  */
-int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring,
+int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring, int wait,
                   sl_wal_hand_fn hand, void *arg, uint64_t *pos);
 /* The same without logging <c>: a last resort when the log refuses the
  * records a closing TCP connection had read (they are kept in memory). */
@@ -94,24 +99,28 @@ void sl_wal_done(struct sl_wal *w, uint64_t first, uint64_t end);
 /* Every record below <seq> is settled: segments wholly below it may go. */
 void sl_wal_retire(struct sl_wal *w, uint64_t seq);
 
-/* The object name of a batch of this log: a version-8 UUID from the log's
- * id and the range [first, end). */
-void sl_wal_uuid(const struct sl_wal *w, uint64_t first, uint64_t end, uint8_t out[16]);
-
-/* What recovery hands back. */
+/* What recovery hands back, from a thread of the caller's, alongside new
+ * traffic (whose sequence numbers all come after). */
 struct sl_wal_recovery {
     void *arg;
-    /* A batch that was sealed and not settled, with seq_first, seq_end,
-     * version and seal_reason set as they were. Called in log order. */
-    void (*batch)(void *arg, struct sl_batch *b);
-    /* Records logged but never sealed, in order, with c->seq set. */
-    void (*tail)(void *arg, struct sl_chunk *c);
+    /* A batch of records not yet settled, in log order. <sealed>: as it
+     * was sealed (range, version, seal reason and object name set); else
+     * records that no seal covered (buffered at the crash, or sealed when
+     * the disk was full): seq_first and seq_end set, to be sealed now.
+     * Returns SL_OK (taken), or an error: the batch is freed and recovery
+     * stops (shutting down). */
+    int (*batch)(void *arg, struct sl_batch *b, int sealed);
+    /* Optional: 1 when recovery should stop (shutting down). */
+    int (*stop)(void *arg);
+    uint64_t max_batch;             /* bytes of a batch of unsealed records */
 };
-/* The first sequence number no seal covers: where the unsealed tail
- * starts. */
-uint64_t sl_wal_tail_seq(const struct sl_wal *w);
-/* Streams what the scan found unsettled through <r> (sealed batches, then
- * the tail), one segment at a time. Returns records handed on. */
-uint64_t sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r);
+/* The sequence number of the first record logged after open: every record
+ * recovery may hand back comes before it. */
+uint64_t sl_wal_next_seq(const struct sl_wal *w);
+/* Streams what the scan found unsettled through <r>, one segment at a
+ * time, and sets *<handed> to the records handed on. SL_OK when all was;
+ * SL_ECLOSED when stopped; SL_EIO when a segment could not be read (its
+ * records stay: do not retire anything until a restart recovers it). */
+int sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r, uint64_t *handed);
 
 #endif

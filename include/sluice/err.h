@@ -18,7 +18,8 @@
     X(SL_ECLOSED, -7,  "closed")                                     \
     X(SL_ETOOBIG, -8,  "too big")                                    \
     X(SL_ENOENT,  -9,  "not found")                                  \
-    X(SL_EEXIST,  -10, "already exists")
+    X(SL_EEXIST,  -10, "already exists")                             \
+    X(SL_EBUSY,   -11, "busy: try again shortly")
 
 enum sl_err {
 #define SL_ERR_ENUM(name, val, text) name = (val),

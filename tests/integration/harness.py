@@ -37,8 +37,8 @@ RECORDS = int(os.environ.get("SLUICE_RECORDS", "1000000") or "1000000")
 KEEP = os.environ.get("SLUICE_KEEP", "") not in ("", "0")
 
 # An object key below file.path: PREFIX YYYY/MM/DD/HH/STREAM-VERSION-YYYY-MM-DD-HH-MM-SS-UUID EXT
-# The UUID is random (version 4), or with durability = disk derived from the
-# log and the batch's sequence range (version 8).
+# The UUID is random (version 4); a part of a batch (a partition, its
+# transformed records) has one derived from its batch's (version 8).
 KEY_RE = re.compile(
     r"^(?P<prefix>.*?)(?P<y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})/"
     r"(?P<stream>[A-Za-z0-9_.-]+)-(?P<version>\d+)-"

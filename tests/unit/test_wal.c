@@ -7,6 +7,8 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +18,20 @@
 
 #include "batch.h"
 #include "clock.h"
+#include "crc32c.h"
 #include "metrics.h"
 #include "sluice/err.h"
 #include "suites.h"
 #include "wal.h"
 
-/* What a test's log handed on: chunks at append, batches and tail at
- * recovery. */
+/* What a test's log handed on: chunks at append, batches at recovery
+ * (with whether they came with their seal). */
 struct seen {
     struct sl_chunk *chunks[64];
     size_t nchunks;
     struct sl_batch *batches[16];
+    int sealed[16];
     size_t nbatches;
-    uint64_t tail_first[16], tail_n[16];
-    size_t ntail;
     int ready;
 };
 
@@ -41,22 +43,14 @@ static void hand(void *arg, struct sl_chunk *c)
     s->chunks[s->nchunks++] = c;
 }
 
-static void on_batch(void *arg, struct sl_batch *b)
+static int on_batch(void *arg, struct sl_batch *b, int sealed)
 {
     struct seen *s = arg;
 
     ck_assert_uint_lt(s->nbatches, 16);
+    s->sealed[s->nbatches] = sealed;
     s->batches[s->nbatches++] = b;
-}
-
-static void on_tail(void *arg, struct sl_chunk *c)
-{
-    struct seen *s = arg;
-
-    ck_assert_uint_lt(s->ntail, 16);
-    s->tail_first[s->ntail] = c->seq;
-    s->tail_n[s->ntail++] = c->nrecords;
-    sl_chunk_unref(c);
+    return SL_OK;
 }
 
 static void on_ready(void *arg, struct sl_batch *b)
@@ -123,18 +117,20 @@ static uint64_t append(struct sl_wal *w, struct seen *s, const char *tag, uint32
     uint64_t pos = 0;
     struct sl_chunk *c = chunk_of(tag, n);
 
-    ck_assert_int_eq(sl_wal_append(w, c, ring, hand, s, &pos), SL_OK);
+    ck_assert_int_eq(sl_wal_append(w, c, ring, 1, hand, s, &pos), SL_OK);
     ck_assert_uint_gt(pos, 0);
     return pos;
 }
 
-/* Seals [first, end) as the batcher would, and waits for it to be ready. */
+/* Seals [first, end) as the batcher would, and waits for it to be ready.
+ * Its name: 16 bytes of <first>. */
 static void seal(struct sl_wal *w, struct seen *s, uint64_t first, uint64_t end,
                  unsigned version)
 {
     struct sl_batch *b = sl_batch_new();
     int before = s->ready;
 
+    memset(b->uuid, (int)first, 16);
     b->seq_first = first;
     b->seq_end = end;
     b->version = version;
@@ -175,7 +171,26 @@ static int count_segments(void)
 
 static struct sl_wal_recovery recovery(struct seen *s)
 {
-    return (struct sl_wal_recovery){ s, on_batch, on_tail };
+    return (struct sl_wal_recovery){ s, on_batch, NULL, 1 << 20 };
+}
+
+static uint64_t recover(struct sl_wal *w, const struct sl_wal_recovery *r)
+{
+    uint64_t n = 0;
+
+    ck_assert_int_eq(sl_wal_recover(w, r, &n), SL_OK);
+    return n;
+}
+
+/* Batch <i> of what recovery handed on: its range, records and seal. */
+static void batch_is(const struct seen *r, size_t i, uint64_t first, uint64_t end,
+                     uint64_t nrecords, int sealed)
+{
+    ck_assert_uint_gt(r->nbatches, i);
+    ck_assert_uint_eq(r->batches[i]->seq_first, first);
+    ck_assert_uint_eq(r->batches[i]->seq_end, end);
+    ck_assert_uint_eq(r->batches[i]->nrecords, nrecords);
+    ck_assert_int_eq(r->sealed[i], sealed);
 }
 
 START_TEST(test_wal_sequences_and_sync)
@@ -240,13 +255,14 @@ START_TEST(test_wal_recovers_sealed_batches_and_tail)
     sl_wal_close(w);                       /* as after kill -9: nothing else said */
 
     w = open_log(1 << 20, 64 << 20);
-    ck_assert_uint_eq(sl_wal_tail_seq(w), 8);
-    ck_assert_uint_eq(sl_wal_recover(w, &rc), 4 + 2);
-    ck_assert_uint_eq(r.nbatches, 1);
-    ck_assert_uint_eq(r.batches[0]->seq_first, 1);
-    ck_assert_uint_eq(r.batches[0]->seq_end, 5);
+    ck_assert_uint_eq(sl_wal_next_seq(w), 10);
+    ck_assert_uint_eq(recover(w, &rc), 4 + 2);
+    ck_assert_uint_eq(r.nbatches, 2);
+    batch_is(&r, 0, 1, 5, 4, 1);
     ck_assert_uint_eq(r.batches[0]->version, 7);
-    ck_assert_uint_eq(r.batches[0]->nrecords, 4);
+    uint8_t name[16];
+    memset(name, 1, 16);
+    ck_assert(memcmp(r.batches[0]->uuid, name, 16) == 0);   /* the seal's */
     ck_assert_int_eq(r.batches[0]->oldest_wall_ms, 1700000000000LL);
     sl_batch_iter_init(&it, r.batches[0]);
     const char *want[] = { "a-0", "a-1", "a-2", "b-0" };
@@ -256,9 +272,7 @@ START_TEST(test_wal_recovers_sealed_batches_and_tail)
         ck_assert(memcmp(rec.data, want[i], rec.len) == 0);
     }
     ck_assert(!sl_batch_next(&it, &rec));
-    ck_assert_uint_eq(r.ntail, 1);
-    ck_assert_uint_eq(r.tail_first[0], 8);
-    ck_assert_uint_eq(r.tail_n[0], 2);
+    batch_is(&r, 1, 8, 10, 2, 0);          /* c: never sealed */
     ck_assert_uint_eq(atomic_load(&st.recovered), 6);
     /* New records continue the sequence. */
     append(w, &s, "d", 1);
@@ -287,10 +301,9 @@ START_TEST(test_wal_torn_tail_is_cut)
     w = open_log(1 << 20, 64 << 20);
     ck_assert_uint_gt(atomic_load(&st.truncated), 0);
     ck_assert_uint_eq(atomic_load(&st.corrupt), 0);
-    ck_assert_uint_eq(sl_wal_recover(w, &rc), 2);
-    ck_assert_uint_eq(r.ntail, 1);
-    ck_assert_uint_eq(r.tail_first[0], 1);
-    ck_assert_uint_eq(r.tail_n[0], 2);
+    ck_assert_uint_eq(recover(w, &rc), 2);
+    ck_assert_uint_eq(r.nbatches, 1);
+    batch_is(&r, 0, 1, 3, 2, 0);
     sl_wal_close(w);
     seen_free(&s);
     seen_free(&r);
@@ -322,11 +335,10 @@ START_TEST(test_wal_corrupt_entry_is_skipped)
     w = open_log(1 << 20, 64 << 20);
     ck_assert_uint_eq(atomic_load(&st.corrupt), 1);
     ck_assert_uint_eq(atomic_load(&st.truncated), 0);
-    ck_assert_uint_eq(sl_wal_recover(w, &rc), 2 + 4);
-    ck_assert_uint_eq(r.ntail, 2);
-    ck_assert_uint_eq(r.tail_first[0], 1);
-    ck_assert_uint_eq(r.tail_first[1], 6);
-    ck_assert_uint_eq(r.tail_n[1], 4);
+    ck_assert_uint_eq(recover(w, &rc), 2 + 4);
+    ck_assert_uint_eq(r.nbatches, 2);      /* not one batch across the hole */
+    batch_is(&r, 0, 1, 3, 2, 0);
+    batch_is(&r, 1, 6, 10, 4, 0);
     sl_wal_close(w);
     seen_free(&s);
     seen_free(&r);
@@ -367,10 +379,9 @@ START_TEST(test_wal_retires_settled_segments)
     sl_wal_close(w);
 
     w = open_log(64, 1 << 20);
-    ck_assert_uint_eq(sl_wal_recover(w, &rc), 2);
-    ck_assert_uint_eq(r.nbatches, 0);
-    ck_assert_uint_eq(r.ntail, 1);
-    ck_assert_uint_eq(r.tail_first[0], 5);
+    ck_assert_uint_eq(recover(w, &rc), 2);
+    ck_assert_uint_eq(r.nbatches, 1);
+    batch_is(&r, 0, 5, 7, 2, 0);
     sl_wal_close(w);
     seen_free(&s);
     seen_free(&r);
@@ -385,7 +396,7 @@ START_TEST(test_wal_max_size_refuses)
     uint64_t pos;
 
     append(w, &s, "a", 10);
-    ck_assert_int_eq(sl_wal_append(w, c, ring, hand, &s, &pos), SL_EAGAIN);
+    ck_assert_int_eq(sl_wal_append(w, c, ring, 1, hand, &s, &pos), SL_EAGAIN);
     ck_assert_uint_eq(s.nchunks, 1);
     sl_chunk_unref(c);
     sl_wal_close(w);
@@ -393,24 +404,126 @@ START_TEST(test_wal_max_size_refuses)
 }
 END_TEST
 
-START_TEST(test_wal_uuid_is_the_logs)
+/* Records delivered without a seal on disk (a full disk), then settled:
+ * not delivered again. */
+START_TEST(test_wal_done_covers_unsealed_records)
 {
-    struct seen s = { 0 };
-    struct sl_wal *w = open_log(1 << 20, 1 << 20);
-    uint8_t a[16], b[16], c[16];
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
 
-    append(w, &s, "a", 1);
-    sl_wal_uuid(w, 1, 5, a);
-    sl_wal_uuid(w, 1, 6, b);
-    ck_assert(memcmp(a, b, 16) != 0);
-    ck_assert_int_eq(a[6] >> 4, 8);
-    ck_assert_int_eq(a[8] & 0xc0, 0x80);
+    append(w, &s, "a", 2);                 /* 1..2 */
+    append(w, &s, "b", 2);                 /* 3..4 */
+    sl_wal_done(w, 1, 3);
     sl_wal_close(w);
-    w = open_log(1 << 20, 1 << 20);          /* the same log, reopened */
-    sl_wal_uuid(w, 1, 5, c);
-    ck_assert(memcmp(a, c, 16) == 0);
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_uint_eq(recover(w, &rc), 2);
+    ck_assert_uint_eq(r.nbatches, 1);
+    batch_is(&r, 0, 3, 5, 2, 0);
     sl_wal_close(w);
     seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+/* A producer's record holding what looks like a "done" entry for the
+ * batch before it: when the record's own entry is torn, recovery looks
+ * for the next entry and must not take the forgery for one. */
+START_TEST(test_wal_forged_entry_is_not_believed)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    uint8_t rec[256] = { 0 }, payload[24] = { 'D' };
+    uint32_t magic = 0x4c41574cu, len = sizeof(payload), crc;
+    uint64_t first = 1, end = 3, pos;
+    char path[128];
+    struct stat sb;
+
+    append(w, &s, "a", 2);                 /* 1..2, unsettled */
+    memcpy(payload + 8, &first, 8);
+    memcpy(payload + 16, &end, 8);
+    crc = sl_crc32c(sl_crc32c(0, &len, 4), payload, len);   /* as a naive log would */
+    memcpy(rec + 16, &magic, 4);
+    memcpy(rec + 20, &len, 4);
+    memcpy(rec + 24, &crc, 4);
+    memcpy(rec + 28, payload, len);
+    struct sl_chunk *c = sl_chunk_new(512, 1, 1);
+    sl_chunk_add(c, rec, sizeof(rec));
+    ck_assert_int_eq(sl_wal_append(w, c, ring, 1, hand, &s, &pos), SL_OK);
+    sl_wal_close(w);
+    last_segment(path, sizeof(path));
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(truncate(path, sb.st_size - 100), 0);   /* the record's entry, torn */
+
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_uint_eq(recover(w, &rc), 2);
+    batch_is(&r, 0, 1, 3, 2, 0);           /* a is still there */
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+/* A write that fails half-way (the file size limit) is cut back; the next
+ * entry lands where it should, and a second failure cuts nothing else. */
+START_TEST(test_wal_failed_write_is_cut_back)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    struct rlimit old, lim;
+    char path[128];
+    struct stat sb;
+    uint64_t pos;
+    int got = SL_EIO;
+
+    signal(SIGXFSZ, SIG_IGN);
+    append(w, &s, "a", 2);                 /* 1..2 */
+    last_segment(path, sizeof(path));
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)sb.st_size + 300;
+    struct sl_chunk *big = chunk_of("big-record-that-does-not-fit", 20);
+    struct sl_chunk *c = chunk_of("c", 2);
+    int first_rc, second_rc = SL_EIO;
+    uint64_t errors = 0;
+    /* No ck_assert while the limit is on: Check writes its own messages
+     * to a file, which the limit would cut too. */
+    int limited = setrlimit(RLIMIT_FSIZE, &lim);
+    first_rc = sl_wal_append(w, big, ring, 1, hand, &s, &pos);
+    for (int i = 0; i < 500 && got != SL_OK; i++) {   /* refused for a moment: poll */
+        const struct timespec nap = { 0, 10000000 };
+        if ((got = sl_wal_append(w, c, ring, 1, hand, &s, &pos)) != SL_OK)
+            nanosleep(&nap, NULL);
+    }
+    for (int i = 0; i < 500 && got == SL_OK; i++) {  /* fails again after the pause */
+        const struct timespec nap = { 0, 10000000 };
+        second_rc = sl_wal_append(w, big, ring, 1, hand, &s, &pos);
+        if ((errors = atomic_load(&st.errors[SL_WALERR_ENOSPC])) >= 2)
+            break;
+        nanosleep(&nap, NULL);
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    ck_assert_int_eq(limited, 0);
+    ck_assert_int_eq(first_rc, SL_EIO);
+    ck_assert_int_eq(got, SL_OK);          /* c: 3..4 */
+    ck_assert_int_eq(second_rc, SL_EIO);
+    ck_assert_uint_eq(errors, 2);
+    if (got != SL_OK)
+        sl_chunk_unref(c);
+    sl_chunk_unref(big);
+    sl_wal_close(w);
+
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_uint_eq(atomic_load(&st.truncated), 0);
+    ck_assert_uint_eq(recover(w, &rc), 4);
+    ck_assert_uint_eq(r.nbatches, 1);
+    batch_is(&r, 0, 1, 5, 4, 0);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
 }
 END_TEST
 
@@ -428,7 +541,9 @@ Suite *sl_wal_suite(void)
     tcase_add_test(t, test_wal_corrupt_entry_is_skipped);
     tcase_add_test(t, test_wal_retires_settled_segments);
     tcase_add_test(t, test_wal_max_size_refuses);
-    tcase_add_test(t, test_wal_uuid_is_the_logs);
+    tcase_add_test(t, test_wal_done_covers_unsealed_records);
+    tcase_add_test(t, test_wal_forged_entry_is_not_believed);
+    tcase_add_test(t, test_wal_failed_write_is_cut_back);
     suite_add_tcase(s, t);
     return s;
 }
