@@ -901,5 +901,64 @@ class WalTcpTest(WalTestCase):
         self.assertOnce([r for _, rs in objects for r in rs], recs + more)
 
 
+class RecoveryAlongsideTest(WalTestCase):
+
+    def test_recovery_waits_for_room_and_stops_on_sigterm(self):
+        """A log larger than max_buffered, its sink still down after the crash:
+        the daemon comes up and answers, recovery holds at max_buffered instead
+        of loading the log, SIGTERM stops it cleanly, and the next start (sink
+        back) delivers every record exactly once."""
+        d = self.sluice({"ra": disk_stream(max_record_size="1KiB")},
+                        process={"shutdown_timeout": "1s"}, start=False)
+        blocker = d.block("ra")
+        d.start(wait="listening")
+        recs = make_records(8000, tag=b"ra-")
+        self.send_all(d, "ra", [recs[i:i + 100] for i in range(0, len(recs), 100)])
+        d.kill()
+
+        d.streams["ra"]["max_buffered"] = "256KiB"   # the log holds ~1.6 MB
+        d.write_config()
+        lines = len(recovered_lines(d))             # the log file spans the runs
+        d.start(wait="listening")
+        budget = 256 * 1024
+        wait_for(lambda: d.metrics().get("sluice_bytes_buffered", stream="ra") >= budget // 2,
+                 20, msg=lambda: "recovery handing records on\n" + d.log_tail(20))
+        m = d.metrics()
+        got = m.get("sluice_records_received_total", stream="ra", source="wal")
+        self.assertGreater(got, 0)
+        self.assertLess(got, 8000, "recovery paced by max_buffered, not the whole log")
+        self.assertLessEqual(m.get("sluice_bytes_buffered", stream="ra"), budget + 96 * 1024)
+        self.assertEqual(recovered_lines(d)[lines:], [],
+                         "recovery cannot finish: the sink is down")
+        self.assertTrue(d.healthy())
+        conn = Http(d)
+        try:       # sources are open: a new request is answered (here: pushed back)
+            acked, refused, problem = conn.send("ra", [b"new-0"], "ndjson")
+            self.assertIsNone(problem)
+            self.assertEqual(len(acked) + len(refused), 1)
+        finally:
+            conn.close()
+        d.stop()                                      # exit 0: recovery stopped
+        self.assertEqual(len(recovered_lines(d)), lines + 1)
+        self.assertIn("stopped", recovered_lines(d)[-1])
+
+        os.remove(blocker)
+        d.streams["ra"]["max_buffered"] = "64MiB"
+        d.write_config()
+        d.start()
+        expect = recs + ([b"new-0"] if acked else [])
+        self.delivered(d, "ra", len(expect))
+        wait_for(lambda: len(recovered_lines(d)) == lines + 2, 20, msg="recovery finished")
+        self.assertNotIn("stopped", recovered_lines(d)[-1])
+        m = d.metrics()
+        self.assertBalanced(m, "ra")
+        wait_for(lambda: d.metrics().get("sluice_wal_segments", stream="ra") == 1, 20,
+                 msg="settled segments deleted once recovery finished")
+        d.stop()
+        objects = self.file_objects(d, "ra")
+        self.assertObjectKeys(objects, "ra")
+        self.assertOnce([r for _, rs in objects for r in rs], expect)
+
+
 if __name__ == "__main__":
     unittest.main()
