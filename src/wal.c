@@ -203,6 +203,23 @@ static void seg_header(const struct sl_wal *w, uint64_t first, uint8_t h[SEG_HDR
     memcpy(h + 32, &crc, 4);
 }
 
+/* Room for one more segment in the list. SL_ENOMEM (errno set). */
+static int grow_segs(struct sl_wal *w)
+{
+    size_t cap = w->segcap ? w->segcap * 2 : 16;
+    struct segment *s;
+
+    if (w->nsegs < w->segcap)
+        return SL_OK;
+    if (!(s = realloc(w->segs, cap * sizeof(*s)))) {
+        errno = ENOMEM;
+        return SL_ENOMEM;
+    }
+    w->segs = s;
+    w->segcap = cap;
+    return SL_OK;
+}
+
 /* Positions up to <upto> not synced yet may not be on disk: a sync failed.
  * Their waiters hear so (sl_wal_notify, the sync thread). Under the lock. */
 static void mark_bad(struct sl_wal *w, uint64_t upto)
@@ -232,16 +249,8 @@ static int new_segment(struct sl_wal *w, uint64_t first)
     struct iovec v = { h, SEG_HDR };
     int fd, e;
 
-    if (w->nsegs == w->segcap) {
-        size_t cap = w->segcap ? w->segcap * 2 : 16;
-        struct segment *s = realloc(w->segs, cap * sizeof(*s));
-        if (!s) {
-            errno = ENOMEM;
-            return SL_ENOMEM;
-        }
-        w->segs = s;
-        w->segcap = cap;
-    }
+    if (grow_segs(w) != SL_OK)
+        return SL_ENOMEM;
     seg_path(w, no, tmp, sizeof(tmp), ".tmp");
     seg_path(w, no, path, sizeof(path), "");
     seg_header(w, first, h);
@@ -853,14 +862,8 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
     close(fd);
     if (sc.oom)
         return SL_ENOMEM;
-    if (w->nsegs == w->segcap) {
-        size_t cap = w->segcap ? w->segcap * 2 : 16;
-        struct segment *s = realloc(w->segs, cap * sizeof(*s));
-        if (!s)
-            return SL_ENOMEM;
-        w->segs = s;
-        w->segcap = cap;
-    }
+    if (grow_segs(w) != SL_OK)
+        return SL_ENOMEM;
     w->segs[w->nsegs++] = (struct segment){ no, seed_of(id, no), first, end };
     w->bytes += end;
     return SL_OK;
