@@ -107,7 +107,8 @@ class SigV4Proxy:
     signature with sluice's verifier, and its body's SHA-256 and MD5, before
     passing it on. corrupt=N flips a byte in the first N bodies;
     fail_part2=N answers 500 to the first N uploads of a part 2. It answers
-    AbortMultipartUpload itself and prints "aborted ID" (see aborted())."""
+    AbortMultipartUpload itself and prints "aborted ID" (see aborted()), and
+    a conditional write of a key that exists with 412 (see existed())."""
 
     def __init__(self, s3, corrupt=0, fail_part2=0):
         self.port = free_port()
@@ -137,6 +138,10 @@ class SigV4Proxy:
     def aborted(self):
         """Upload ids aborted."""
         return [l.split()[1] for l in self.output() if l.startswith("aborted ")]
+
+    def existed(self):
+        """Paths of conditional writes (If-None-Match: *) refused with 412."""
+        return [l.split()[1] for l in self.output() if l.startswith("exists ")]
 
     def sse(self):
         """(method, query, value, kms key) of requests that asked for encryption."""

@@ -14,6 +14,7 @@ import gzip
 import base64
 import json
 import os
+import shutil
 import subprocess
 
 from harness import SluiceTestCase, make_records, scaled, split_records, wait_for
@@ -239,6 +240,52 @@ class S3FrontTest(SluiceTestCase):
         p = SigV4Proxy(self.s3, **kw)
         self.proxies.append(p)
         return p
+
+    def test_replayed_batches_meet_if_none_match(self):
+        """durability = disk: a batch delivered again after a crash (here for
+        sure: the log copied while every batch was sealed and undelivered, put
+        back after delivery) is written with If-None-Match: *; the proxy, like
+        S3, answers 412 for a key that exists; the batch counts as delivered,
+        no object is added or replaced."""
+        p = self.proxy()
+        d = self.sluice({"w": self.s3.stream(durability="disk", buffer_size="64KiB",
+                                             buffer_interval="200ms", prefix="w/",
+                                             **{"s3.endpoint": p.endpoint})},
+                        process={"shutdown_timeout": "1s"}, wait="listening")
+        self.s3.kill()                    # nothing can be delivered
+        recs = make_records(1000, tag=b"w-")
+        d.send(recs, sname="w")
+        wait_for(lambda: d.metrics().get("sluice_records_received_total", stream="w",
+                                         source="tcp") == 1000, scaled(20),
+                 msg="records in")
+        wait_for(lambda: d.metrics().sum("sluice_batches_sealed_total", stream="w") >= 1,
+                 scaled(20), msg="batches sealed")
+        d.stop()                          # the batches stay in the log
+        wal = os.path.join(d.process["data_dir"], "w")
+        copy = os.path.join(d.dir, "wal-copy")
+        shutil.copytree(wal, copy)
+        self.s3.start()
+        d.start(wait="listening")
+        delivered(d, "w", 1000)
+        d.stop()
+        first = {k: self.s3.get(k) for k in self.s3.keys(prefix="w/")}
+        self.assertSameRecords([r for k, v in sorted(first.items())
+                                for r in split_records(unpack(k, v))], recs)
+
+        shutil.rmtree(wal)
+        shutil.copytree(copy, wal)
+        d.start(wait="listening")
+        wait_for(lambda: d.metrics().get("sluice_objects_existing_total", stream="w",
+                                         sink="s3") == len(first), scaled(30),
+                 msg=lambda: "%d replayed batches met their objects\n%s" % (len(first),
+                                                                          d.log_tail()))
+        m = d.metrics()
+        self.assertEqual(m.get("sluice_records_delivered_total", stream="w", sink="s3"), 1000)
+        self.assertEqual(m.sum("sluice_records_backed_up_total", stream="w"), 0)
+        d.stop()
+        self.assertEqual(sorted(p.existed()), sorted("/logs/" + k for k in first))
+        again = {k: self.s3.get(k) for k in self.s3.keys(prefix="w/")}
+        self.assertEqual(again, first, "a replayed batch added or replaced an object")
 
     def test_right_secret_accepted_wrong_refused(self):
         p = self.proxy()

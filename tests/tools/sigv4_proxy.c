@@ -15,6 +15,10 @@
  * AbortMultipartUpload (which s3rver lacks) is answered 204 here and
  * printed as "aborted UPLOAD_ID"; each new connection prints "connection",
  * and a request asking for encryption "sse METHOD QUERY VALUE KMS_KEY".
+ * Conditional writes, which s3rver ignores, are done as S3 does them: a
+ * PutObject or CompleteMultipartUpload with If-None-Match: * whose key
+ * exists (a HEAD upstream says 200) is answered 412 PreconditionFailed and
+ * printed as "exists PATH".
  * Prints "listening" once it serves; stops on SIGTERM.
  */
 #include <arpa/inet.h>
@@ -119,6 +123,25 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* The status of HEAD <path> upstream (0: no answer). */
+static long head_status(const char *path)
+{
+    char url[8192];
+    long status = 0;
+    CURL *h = curl_easy_init();
+
+    if (!h)
+        return 0;
+    snprintf(url, sizeof(url), "%s%s", upstream, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status;
+}
+
 static void hex_sha256(const void *p, size_t n, char out[65])
 {
     unsigned char d[32];
@@ -192,6 +215,17 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *method, stru
     if (sl_sigv4_verify(&v, &r, (int64_t)time(NULL), &e) != SL_OK) {
         curl_slist_free_all(hs.fwd);
         return s3_error(c, 403, "SignatureDoesNotMatch", e.message);
+    }
+    /* If-None-Match: * on a whole object's write (not on a part's). */
+    const char *inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+    int whole = (strcmp(method, "PUT") == 0 && (!query || !strstr(query, "partNumber="))) ||
+                (strcmp(method, "POST") == 0 && query && strstr(query, "uploadId="));
+    if (inm && strcmp(inm, "*") == 0 && whole && head_status(path) == 200) {
+        printf("exists %s\n", path);
+        fflush(stdout);
+        curl_slist_free_all(hs.fwd);
+        return s3_error(c, 412, "PreconditionFailed",
+                        "At least one of the pre-conditions you specified did not hold");
     }
     /* On to s3rver. */
     struct sl_buf out;
