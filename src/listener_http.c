@@ -43,6 +43,7 @@ struct sl_http {
     struct sl_deadlines *headers;           /* cuts clients slow to send a header */
     struct sl_ratelimit rl;                 /* of the warning when that fails */
     _Atomic int suspended;                  /* connections waiting for a log's sync */
+    _Atomic int stopping;                   /* sl_http_stop: suspend no more */
 };
 
 /* An answer prepared before it can be sent. */
@@ -189,11 +190,19 @@ static enum MHD_Result take(struct sl_http *h, struct MHD_Connection *c, struct 
     }
     if (pos == 0)
         return send_answer(r, c, &ok, &fail);
+    /* Counted, then the stop checked (both seq_cst, against sl_http_stop's
+     * store then load): a connection is never suspended once the stop has
+     * seen none suspended. Stopping, this one waits here instead. */
+    atomic_fetch_add(&h->suspended, 1);
+    if (atomic_load(&h->stopping)) {
+        atomic_fetch_sub(&h->suspended, 1);
+        sl_wal_flush(in->wal);
+        return sl_wal_notify(in->wal, pos, NULL, NULL) == SL_OK
+            ? send_answer(r, c, &ok, &fail) : send_answer(r, c, &fail, &ok);
+    }
     r->ok = ok, r->fail = fail, r->conn = c, r->h = h;
     r->waiting = 1;
-    /* Suspended before the sync thread may resume it. */
-    atomic_fetch_add_explicit(&h->suspended, 1, memory_order_relaxed);
-    MHD_suspend_connection(c);
+    MHD_suspend_connection(c);           /* before the sync thread may resume it */
     rc = sl_wal_notify(in->wal, pos, on_synced, r);
     if (rc != SL_EAGAIN)               /* known already, or not to be waited for */
         on_synced(r, rc == SL_OK);
@@ -690,6 +699,7 @@ void sl_http_stop(struct sl_http *h)
         return;
     /* A suspended connection must be resumed before MHD lets it go; the
      * logs' sync threads (still running) do that within a sync. */
+    atomic_store(&h->stopping, 1);
     for (int i = 0; i < 30000 && atomic_load(&h->suspended) > 0; i++) {
         const struct timespec ms = { 0, 1000000 };
         nanosleep(&ms, NULL);

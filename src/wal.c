@@ -413,6 +413,8 @@ int sl_wal_notify(struct sl_wal *w, uint64_t pos, sl_wal_synced_fn fn, void *arg
         rc = SL_EIO;
     } else if (w->synced >= pos) {
         rc = SL_OK;
+    } else if (!fn) {                  /* only asked */
+        rc = SL_EAGAIN;
     } else if (!(n = malloc(sizeof(*n)))) {
         rc = SL_ENOMEM;
     } else {

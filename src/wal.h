@@ -84,7 +84,8 @@ void sl_wal_hand_unlogged(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *
 typedef void (*sl_wal_synced_fn)(void *arg, int ok);
 /* Asks for <fn> once the log is synced past <pos>. SL_EAGAIN: it will be
  * called (from the sync thread); SL_OK: synced already, SL_EIO: the sync
- * that covered it failed, SL_ENOMEM: not registered; then it will not be. */
+ * that covered it failed, SL_ENOMEM: not registered; then it will not be.
+ * With <fn> NULL it only answers (SL_EAGAIN: not yet). */
 int sl_wal_notify(struct sl_wal *w, uint64_t pos, sl_wal_synced_fn fn, void *arg);
 
 /* Called by the sync thread once a batch's seal is on disk. */
