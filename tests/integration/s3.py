@@ -102,6 +102,21 @@ PROXY = os.path.join(os.path.dirname(os.environ.get("SLUICE_BIN", os.path.join(
     ROOT, "build", "sluice"))), "sigv4-proxy")
 
 
+class WithS3rver:
+    """A test case mixin (before the TestCase class): self.s3, an s3rver
+    started for each test and cleaned up after it."""
+
+    def setUp(self):
+        super().setUp()
+        self.s3 = S3rver()
+
+    def tearDown(self):
+        try:
+            super().tearDown()
+        finally:
+            self.s3.cleanup()
+
+
 class SigV4Proxy:
     """tests/tools/sigv4_proxy.c in front of <s3>: checks each request's
     signature with sluice's verifier, and its body's SHA-256 and MD5, before

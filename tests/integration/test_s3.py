@@ -18,7 +18,7 @@ import shutil
 import subprocess
 
 from harness import SluiceTestCase, make_records, scaled, split_records, wait_for
-from s3 import SigV4Proxy, S3rver
+from s3 import SigV4Proxy, S3rver, WithS3rver
 
 
 def unpack(key, data):
@@ -43,17 +43,7 @@ def backed_up(d, stream, n, reason):
                                                                  d.log_tail()))
 
 
-class S3Test(SluiceTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.s3 = S3rver()
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            self.s3.cleanup()
+class S3Test(WithS3rver, SluiceTestCase):
 
     def read_back(self, prefix=""):
         recs = []

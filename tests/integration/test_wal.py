@@ -31,6 +31,7 @@ import unittest
 
 from harness import (BIN, KEY_RE, SluiceTestCase, make_records, scaled, split_records,
                      wait_for)
+from s3 import WithS3rver
 
 WAL_RE = re.compile(r"^wal-(\d{20})\.log$")
 MIB = 1024 * 1024
@@ -482,18 +483,7 @@ class CrashFileTest(WalTestCase, CrashMixin):
         self.crash_rounds(d, "cf", 5, lambda: self.file_objects(d, "cf"), "file")
 
 
-class CrashS3Test(WalTestCase, CrashMixin):
-
-    def setUp(self):
-        super().setUp()
-        from s3 import S3rver
-        self.s3 = S3rver()
-
-    def tearDown(self):
-        try:
-            super().tearDown()
-        finally:
-            self.s3.cleanup()
+class CrashS3Test(WithS3rver, WalTestCase, CrashMixin):
 
     def read_back(self):
         import gzip
