@@ -49,6 +49,7 @@
 #define SEAL_LEN    48u                    /* type, version, range, reason, UUID */
 #define DONE_LEN    24u
 #define FAIL_PAUSE_MS 1000                 /* after a failed write, refuse this long */
+#define CLOSING_MAX 16                     /* segments let go, awaiting their last sync */
 
 enum { T_RECORDS = 'R', T_SEAL = 'S', T_DONE = 'D' };
 
@@ -103,6 +104,9 @@ struct sl_wal {
     pthread_cond_t work;            /* -> sync thread: something to sync or delete */
     pthread_cond_t synced_cond;     /* -> sl_wal_flush: <handed> moved */
     int fd;                         /* the newest segment, appended to */
+    int closing[CLOSING_MAX];       /* older segments still open: the sync thread's
+                                     * next round syncs and closes them */
+    size_t nclosing;
     int dir_dirty;                  /* a segment was created: fsync the directory */
     struct segment *segs;           /* oldest first; the last is <fd>'s */
     size_t nsegs, segcap;
@@ -257,16 +261,22 @@ static int new_segment(struct sl_wal *w, uint64_t first)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return SL_EIO;
-    if (write_at(fd, &v, 1, 0) != 0 || fdatasync(fd) != 0 || rename(tmp, path) != 0) {
+    /* Not synced here, on whichever thread appends: the sync thread's next
+     * round syncs the segment let go, this one and the directory before
+     * anything in them counts as synced. A crash before that may leave this
+     * segment without its header; then it holds nothing synced, and
+     * recovery removes it (scan_segment). */
+    if (write_at(fd, &v, 1, 0) != 0 || rename(tmp, path) != 0) {
         e = errno;
         close(fd);
         unlink(tmp);
         errno = e;
         return SL_EIO;
     }
-    if (w->fd >= 0) {
-        /* Synced whole before it is let go: the sync thread only ever
-         * syncs the newest segment. */
+    if (w->fd >= 0 && w->nclosing < CLOSING_MAX) {
+        w->closing[w->nclosing++] = w->fd;
+    } else if (w->fd >= 0) {
+        /* The sync thread is far behind: sync it here, whole, first. */
         if (fdatasync(w->fd) != 0) {
             /* The error is told once: the sync thread's next fdatasync of
              * this file would succeed. Whoever waits for it hears now. */
@@ -519,7 +529,8 @@ static void *sync_main(void *arg)
     struct waiting *ready, **pp, *q;
     uint64_t target, below, gone[64];
     struct timespec a, b;
-    size_t ngone;
+    int closing[CLOSING_MAX];
+    size_t ngone, nclosing;
     int fd, dirty, rc, e = 0;
 
     pthread_mutex_lock(&w->lock);
@@ -535,11 +546,23 @@ static void *sync_main(void *arg)
         dirty = w->dir_dirty;
         w->dir_dirty = 0;
         fd = dup(w->fd);     /* the segment may rotate (and close) meanwhile */
+        nclosing = w->nclosing;
+        memcpy(closing, w->closing, nclosing * sizeof(*closing));
+        w->nclosing = 0;
         pthread_mutex_unlock(&w->lock);
 
+        /* The segments let go since the last round, then the newest, then
+         * the directory that names them. */
         clock_gettime(CLOCK_MONOTONIC, &a);
-        rc = fd >= 0 && fdatasync(fd) == 0 && (!dirty || fsync(w->dirfd) == 0) ? 0 : -1;
-        e = errno;
+        rc = 0;
+        for (size_t i = 0; i < nclosing; i++) {
+            if (fdatasync(closing[i]) != 0 && rc == 0)
+                rc = -1, e = errno;
+            close(closing[i]);
+        }
+        if (rc == 0 &&
+            (fd < 0 || fdatasync(fd) != 0 || (dirty && fsync(w->dirfd) != 0)))
+            rc = -1, e = errno;
         clock_gettime(CLOCK_MONOTONIC, &b);
         if (fd >= 0)
             close(fd);
@@ -871,6 +894,37 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
     return SL_OK;
 }
 
+/* 1 if segment <no> starts with a whole header. */
+static int header_whole(const struct sl_wal *w, uint64_t no)
+{
+    char path[PATH_MAX + 32];
+    uint8_t h[SEG_HDR], id[16];
+    uint64_t first;
+    int fd, ok;
+
+    seg_path(w, no, path, sizeof(path), "");
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    ok = pread(fd, h, SEG_HDR, 0) == (ssize_t)SEG_HDR && header_ok(h, id, &first);
+    close(fd);
+    return ok;
+}
+
+static void drop_unsynced(struct sl_wal *w, uint64_t no)
+{
+    char path[PATH_MAX + 32];
+    struct stat st = { 0 };
+
+    seg_path(w, no, path, sizeof(path), "");
+    if (stat(path, &st) == 0)
+        sl_stat_add(&w->st->truncated, (uint64_t)st.st_size);
+    sl_warn("wal=%s msg=\"segment created just before a crash and never synced: removed\" "
+            "path=%s bytes=%lld", w->dir, path, (long long)st.st_size);
+    if (unlink(path) != 0)
+        sl_error("wal=%s msg=\"cannot remove\" path=%s error=\"%s\"", w->dir, path,
+                 strerror(errno));
+}
+
 static int by_no(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -952,7 +1006,15 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
                                                              : strerror(errno));
         goto fail;
     }
-    for (size_t i = 0; i < n; i++)
+    /* Segments newer than the newest with a whole header were created
+     * just before a crash and never synced (a sync covers the header):
+     * nothing in them was acknowledged or delivered. */
+    size_t keep = n;
+    while (keep > 0 && !header_whole(w, nos[keep - 1]))
+        keep--;
+    for (size_t i = keep; i < n; i++)
+        drop_unsynced(w, nos[i]);
+    for (size_t i = 0; i < keep; i++)
         if ((rc = scan_segment(w, nos[i], &have_id)) != SL_OK) {
             snprintf(err, errlen, "%s: scanning the log: %s", dir,
                      rc == SL_ENOMEM ? "out of memory" : strerror(errno));
@@ -972,10 +1034,12 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
     if (w->dones.n)
         qsort(w->dones.at, w->dones.n, sizeof(struct range), by_first);
     w->open_seq = w->next_seq;
-    if (new_segment(w, w->next_seq) != SL_OK) {
+    if (new_segment(w, w->next_seq) != SL_OK || fdatasync(w->fd) != 0 ||
+        fsync(w->dirfd) != 0) {
         snprintf(err, errlen, "%s: starting a segment: %s", dir, strerror(errno));
         goto fail;
     }
+    w->dir_dirty = 0;
     w->retire_below = 0;
     if (pthread_create(&w->thread, NULL, sync_main, w) != 0) {
         snprintf(err, errlen, "cannot start the log's sync thread");
@@ -1014,6 +1078,11 @@ void sl_wal_close(struct sl_wal *w)
                  w->dir);
         sl_batch_release(q->b, SL_OUTCOME_ABANDONED);
         free(q);
+    }
+    for (size_t i = 0; i < w->nclosing; i++) {   /* none: each write makes a round */
+        if (fdatasync(w->closing[i]) != 0)
+            count_error(w, "syncing the log", errno);
+        close(w->closing[i]);
     }
     if (w->fd >= 0)
         close(w->fd);

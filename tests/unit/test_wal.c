@@ -404,6 +404,40 @@ START_TEST(test_wal_max_size_refuses)
 }
 END_TEST
 
+/* A segment created just before a crash, its header never synced (here:
+ * never written), is removed; an older one that lost its header is set
+ * aside as *.bad; the records of the others come back. */
+START_TEST(test_wal_unsynced_newest_segment_is_removed)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    char path[128], junk[160];
+    uint8_t zeros[300] = { 0 };
+    int fd;
+
+    append(w, &s, "a", 2);
+    sl_wal_close(w);
+    last_segment(path, sizeof(path));
+    snprintf(junk, sizeof(junk), "%s/wal-%020d.log", dir, 99);   /* newer than any */
+    fd = open(junk, O_WRONLY | O_CREAT, 0640);
+    ck_assert_int_eq(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+    close(fd);
+
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_int_eq(access(junk, F_OK), -1);
+    ck_assert_uint_eq(atomic_load(&st.truncated), sizeof(zeros));
+    ck_assert_uint_eq(atomic_load(&st.corrupt), 0);
+    ck_assert_uint_eq(recover(w, &rc), 2);
+    batch_is(&r, 0, 1, 3, 2, 0);
+    append(w, &s, "b", 1);                 /* and the log goes on after it */
+    ck_assert_uint_eq(s.chunks[s.nchunks - 1]->seq, 3);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
 /* Records delivered without a seal on disk (a full disk), then settled:
  * not delivered again. */
 START_TEST(test_wal_done_covers_unsealed_records)
@@ -541,6 +575,7 @@ Suite *sl_wal_suite(void)
     tcase_add_test(t, test_wal_corrupt_entry_is_skipped);
     tcase_add_test(t, test_wal_retires_settled_segments);
     tcase_add_test(t, test_wal_max_size_refuses);
+    tcase_add_test(t, test_wal_unsynced_newest_segment_is_removed);
     tcase_add_test(t, test_wal_done_covers_unsealed_records);
     tcase_add_test(t, test_wal_forged_entry_is_not_believed);
     tcase_add_test(t, test_wal_failed_write_is_cut_back);
