@@ -259,6 +259,25 @@ class WalTestCase(SluiceTestCase):
         finally:
             super().tearDown()
 
+    def sluice(self, streams=None, process=None, start=True, wait="ready", **kw):
+        """As SluiceTestCase's, but a start that waits for "ready" also waits
+        for the log's recovery to finish (it runs alongside new traffic, and
+        its counters and log line come at its end)."""
+        d = super().sluice(streams, process, start=False, **kw)
+        plain_start = d.start
+
+        def start_recovered(wait="ready", **skw):
+            before = len(recovered_lines(d))
+            plain_start(wait=wait, **skw)
+            if wait == "ready" and any(c.get("durability") == "disk"
+                                       for c in d.streams.values()):
+                wait_for(lambda: len(recovered_lines(d)) > before, scaled(30),
+                         msg=lambda: "the log's recovery finished\n" + d.log_tail(20))
+        d.start = start_recovered
+        if start:
+            d.start(wait=wait)
+        return d
+
     # -- helpers ------------------------------------------------------------------
     def send_all(self, d, stream, requests, kinds=("ndjson", "batch")):
         """Sends each request (a list of records) in turn; each must be acknowledged
