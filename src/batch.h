@@ -73,8 +73,9 @@ struct sl_batch {
     int64_t oldest_mono_ms;       /* same, monotonic: seal age and freshness */
     int64_t sealed_mono_ms;
     int seal_reason;              /* enum sl_seal_reason */
-    uint8_t uuid[16];             /* the object's name: random at seal, or (durability
-                                   * = disk) derived from the log and the range below */
+    uint8_t uuid[16];             /* the object's name: random at seal (durability =
+                                   * disk: kept in its seal); a part's derived from its
+                                   * parent's */
     uint64_t seq_first, seq_end;  /* durability = disk: its records' sequence numbers,
                                    * [first, end); 0, 0: not logged */
     unsigned version;             /* config version it was sealed under (keys) */

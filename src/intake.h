@@ -75,7 +75,7 @@ static inline void sl_intake_hand_on_cb(void *arg, struct sl_chunk *c)
 
 /*
  * Takes <c> from <source>, through the log when the stream has one:
- * SL_OK (taken; *<pos> is the log position to sl_wal_wait for, 0 without
+ * SL_OK (taken; *<pos> is the log position to sl_wal_notify for, 0 without
  * a log), or, with a log, SL_EAGAIN (the log is at wal.max_size) or
  * SL_EIO (the disk refused it): <c> not taken, not counted, the caller
  * refuses its records (and counts them as rejected).

@@ -3,9 +3,10 @@
  *
  * Order of durable steps, so that a crash anywhere leaves a log recovery
  * understands:
- *  - a new segment is written as a temp file (header only), fsynced and
- *    renamed; its directory entry is fsynced by the sync thread before any
- *    entry in it counts as synced;
+ *  - a new segment's header is written as a temp file and renamed; the
+ *    sync thread syncs the segment let go, the new one and the directory
+ *    before any entry in them counts as synced (a newest segment found
+ *    without its header after a crash held nothing synced: removed);
  *  - a record is acknowledged only once synced; a seal is handed to
  *    delivery only once synced, so no object exists whose batch a
  *    recovery could re-form differently;
