@@ -946,20 +946,39 @@ const struct sl_stream_conf *sl_config_stream(const struct sl_config *c, const c
     return NULL;
 }
 
-static void describe(struct sl_buf *out, const char *section, const struct conf_key *keys)
+static const char *shown_default(const struct conf_key *k)
+{
+    return k->def ? (k->def[0] ? k->def : "\"\"") : "-";
+}
+
+/* The widest name and default of <keys>, for the columns of describe(). */
+static void widths(const struct conf_key *keys, int *name_w, int *def_w)
+{
+    for (const struct conf_key *k = keys; k->name; k++) {
+        int n = (int)strlen(k->name), d = (int)strlen(shown_default(k));
+        *name_w = n > *name_w ? n : *name_w;
+        *def_w = d > *def_w ? d : *def_w;
+    }
+}
+
+static void describe(struct sl_buf *out, const char *section, const struct conf_key *keys,
+                     int name_w, int def_w)
 {
     sl_buf_printf(out, "[%s]\n", section);
     for (const struct conf_key *k = keys; k->name; k++)
-        sl_buf_printf(out, "  %-18s default %-16s %s\n", k->name,
-                      k->def ? (k->def[0] ? k->def : "\"\"") : "-", k->help);
+        sl_buf_printf(out, "  %-*s default %-*s %s\n", name_w, k->name, def_w,
+                      shown_default(k), k->help);
 }
 
 void sl_config_describe(struct sl_buf *out)
 {
-    describe(out, "sluice", process_keys);
-    describe(out, "stream NAME", stream_keys);
-    sl_buf_printf(out, "[transform NAME]\n  %-18s %s\n  %-18s %s\n  %-18s %s\n", "type",
-                  SL_TF_TYPES, "path",
-                  "plugin: the shared object to dlopen", "...",
-                  "the type's own keys (README.md, Transforms)");
+    int name_w = 0, def_w = 0;
+
+    widths(process_keys, &name_w, &def_w);
+    widths(stream_keys, &name_w, &def_w);
+    describe(out, "sluice", process_keys, name_w, def_w);
+    describe(out, "stream NAME", stream_keys, name_w, def_w);
+    sl_buf_printf(out, "[transform NAME]\n  %-*s %s\n  %-*s %s\n  %-*s %s\n", name_w, "type",
+                  SL_TF_TYPES, name_w, "path", "plugin: the shared object to dlopen", name_w,
+                  "...", "the type's own keys (README.md, Transforms)");
 }

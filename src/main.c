@@ -8,9 +8,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <glob.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,14 @@
 
 #define DRAIN_GRACE_MS 2000
 
+/* What each exit status means; --help prints it, README.md repeats it. */
+enum {
+    EXIT_CLEAN = 0,       /* stopped, nothing lost (or --check: the config is valid) */
+    EXIT_CONFIG = 1,      /* the config is invalid, or sluice could not start */
+    EXIT_USAGE = 2,       /* a bad command line */
+    EXIT_LOST = 3,        /* stopped with records of memory streams not delivered */
+};
+
 static void usage(FILE *f)
 {
     struct sl_buf keys;
@@ -41,14 +52,36 @@ static void usage(FILE *f)
     fprintf(f, "usage: sluice -c FILE          run with the config FILE\n"
                "       sluice --check -c FILE  validate FILE and exit 0, or 1 with its errors\n"
                "       sluice replay --help    re-send records from backup envelopes\n"
-               "       sluice --version\n"
-               "       sluice --help\n\n"
-               "signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads FILE\n\n"
+               "       sluice -V, --version\n"
+               "       sluice -h, --help\n\n"
+               "signals: SIGTERM/SIGINT drain and exit (a second one: exit at once),\n"
+               "         SIGHUP reloads FILE\n"
+               "exit status: 0 stopped, nothing lost; 1 config invalid or could not start;\n"
+               "             2 bad command line; 3 stopped with records of memory streams\n"
+               "             lost (shutdown_timeout, or a second signal): see the log\n\n"
                "config keys:\n");
     sl_buf_init(&keys, 1 << 20);
     sl_config_describe(&keys);
     fwrite(keys.data, 1, keys.len, f);
     sl_buf_destroy(&keys);
+}
+
+/* A bad command line: one line saying why, and where to look. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (fmt) {
+        va_start(ap, fmt);
+        fputs("sluice: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+    }
+    fputs("Try 'sluice --help' for more information.\n", stderr);
+    return EXIT_USAGE;
 }
 
 /* Loads <path>. Its errors go to stderr as they are (--check, start-up),
@@ -376,12 +409,104 @@ fail:
     sd_notify(0, "READY=1");
 }
 
-/* Stops in DESIGN.md's order and frees everything. Returns unsettled batches. */
-static size_t stop(struct sl_daemon *d)
+/*
+ * What stopping now leaves undelivered, one log line per stream that holds
+ * records: a memory stream loses them, a disk stream keeps them in its log
+ * for the next start. Returns the records lost. <why> names the cause.
+ */
+static uint64_t report_left(struct sl_daemon *d, const char *why)
+{
+    struct sl_stats_snapshot ss;
+    uint64_t lost = 0, records, bytes;
+
+    for (size_t i = 0; i < d->nstreams; i++) {
+        struct sl_stream *s = d->streams[i];
+        sl_stats_snapshot(&s->stats, &ss);
+        records = ss.received_total_records - ss.settled_records;
+        bytes = ss.received_total_bytes - ss.settled_bytes;
+        if (!records)
+            continue;
+        if (s->wal) {
+            sl_warn("stream=%s msg=\"stopping with records undelivered: they stay in the "
+                    "write-ahead log for the next start\" cause=\"%s\" records=%llu bytes=%llu",
+                    s->name, why, (unsigned long long)records, (unsigned long long)bytes);
+            continue;
+        }
+        sl_error("stream=%s msg=\"records lost at shutdown\" cause=\"%s\" records=%llu "
+                 "bytes=%llu", s->name, why, (unsigned long long)records,
+                 (unsigned long long)bytes);
+        lost += records;
+    }
+    return lost;
+}
+
+/*
+ * A second SIGTERM or SIGINT while stop() drains ends the process at once:
+ * report_left() says what that costs, then _exit (the other threads are
+ * mid-work; nothing may run after).
+ * Threads: the watcher reads the streams' counters (atomics); <lock> keeps
+ * the main thread from freeing the streams meanwhile: main sets <over>
+ * under it once the drain has ended, before it frees anything.
+ */
+struct hurry {
+    struct sl_daemon *d;
+    sigset_t set;               /* SIGTERM, SIGINT, SIGHUP: blocked everywhere */
+    pthread_mutex_t lock;
+    int over;                   /* main, under <lock>: the watcher must return */
+    pthread_t thread;
+};
+
+static void *hurry_watch(void *arg)
+{
+    struct hurry *h = arg;
+    const struct timespec tick = { 0, 100 * 1000000 };
+    int sig;
+
+    for (;;) {
+        sig = sigtimedwait(&h->set, NULL, &tick);
+        pthread_mutex_lock(&h->lock);
+        if (h->over)
+            break;
+        if (sig == SIGTERM || sig == SIGINT) {
+            sl_warn("msg=\"second %s: stopping at once\"", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            uint64_t lost = report_left(h->d, "second signal");
+            _exit(lost ? EXIT_LOST : EXIT_CLEAN);
+        }
+        if (sig == SIGHUP)
+            sl_warn("msg=\"SIGHUP ignored: stopping\"");
+        pthread_mutex_unlock(&h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+/* Ends the watcher, if it runs: from here on the main thread may free. */
+static void hurry_end(struct hurry *h, int started)
+{
+    if (!started)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->over = 1;
+    pthread_mutex_unlock(&h->lock);
+    pthread_join(h->thread, NULL);
+}
+
+/*
+ * Stops in DESIGN.md's order and frees everything; a second signal on the
+ * way ends the process (struct hurry). Returns the records lost: those of
+ * memory streams still undelivered at shutdown_timeout.
+ */
+static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
 {
     int64_t timeout = d->cfg ? d->cfg->shutdown_timeout_ms : 0;
+    struct hurry h = { .d = d, .set = *set, .lock = PTHREAD_MUTEX_INITIALIZER };
+    uint64_t lost = 0;
     size_t left = 0;
 
+    if (watch && pthread_create(&h.thread, NULL, hurry_watch, &h) != 0) {
+        sl_warn("msg=\"cannot watch for a second signal: the drain runs its course\"");
+        watch = 0;
+    }
     sl_http_stop(d->http);        /* finishes the requests in progress */
     d->http = NULL;
     sl_config_unref(d->http_cfg);
@@ -392,14 +517,19 @@ static size_t stop(struct sl_daemon *d)
     if (d->delivery)
         left = sl_delivery_drain(d->delivery, timeout);
     sl_admin_stop(d->admin);
-    sl_delivery_free(d->delivery);
+    sl_delivery_free(d->delivery);      /* joins the workers: counters are final */
+    hurry_end(&h, watch);
+    if (left) {
+        sl_error("msg=\"shutdown_timeout reached with batches undelivered\" batches=%zu", left);
+        lost = report_left(d, "shutdown_timeout");
+    }
     sl_tcp_free(d->tcp);
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_free(d->streams[i]);
     free(d->streams);
     free(d->hstreams);
     sl_config_unref(d->cfg);
-    return left;
+    return lost;
 }
 
 static void raise_fd_limit(void)
@@ -464,31 +594,32 @@ int main(int argc, char **argv)
     const char *path = NULL;
     int check = 0, opt, rc;
     sigset_t set;
-    size_t left;
+    uint64_t lost;
 
     if (argc > 1 && strcmp(argv[1], "replay") == 0)
         return sl_replay_main(argc - 1, argv + 1);
 
-    while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:hVv", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'k': check = 1; break;
-        case 'V': printf("sluice %s\n", SL_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'V': printf("sluice %s\n", SL_VERSION); return EXIT_CLEAN;
+        case 'h': usage(stdout); return EXIT_CLEAN;
+        case 'v': return usage_error("-v is not an option: -V prints the version, "
+                                     "log_level in the config sets the verbosity");
+        default: return usage_error(NULL);       /* getopt has said why */
         }
     }
-    if (!path || optind != argc) {
-        fprintf(stderr, "sluice: %s\n", path ? "unexpected argument" : "-c FILE is required");
-        usage(stderr);
-        return 2;
-    }
+    if (!path)
+        return usage_error("-c FILE is required");
+    if (optind != argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
     if (load(path, &d.cfg, 0) != SL_OK)
-        return 1;
+        return EXIT_CONFIG;
     if (check) {
         printf("%s: ok (%zu streams)\n", path, d.cfg->nstreams);
         sl_config_unref(d.cfg);
-        return 0;
+        return EXIT_CLEAN;
     }
     sl_log_set_level(d.cfg->log_level);
     raise_fd_limit();
@@ -508,12 +639,10 @@ int main(int argc, char **argv)
         sd_notify(0, "STOPPING=1");
         sl_info("msg=\"shutting down: draining\"");
     }
-    left = stop(&d);
+    lost = stop(&d, &set, rc == SL_OK);
     curl_global_cleanup();
     if (rc != SL_OK)
-        return 1;
-    if (left)
-        sl_error("msg=\"shutdown_timeout reached with batches undelivered\" batches=%zu", left);
-    sl_info("msg=\"sluice stopped\"");
-    return 0;
+        return EXIT_CONFIG;
+    sl_info("msg=\"sluice stopped\" records_lost=%llu", (unsigned long long)lost);
+    return lost ? EXIT_LOST : EXIT_CLEAN;
 }

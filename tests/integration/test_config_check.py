@@ -187,10 +187,45 @@ class CommandLineTest(unittest.TestCase):
                     "backup.path", "idle_timeout"):
             self.assertIn(key, out)
 
-    def test_usage_errors_exit_2(self):
-        self.assertEqual(self.run_bin().returncode, 2)                 # no -c
-        self.assertEqual(self.run_bin("--bogus").returncode, 2)
-        self.assertEqual(self.run_bin("-c", "x.conf", "extra").returncode, 2)
+    def test_usage_errors_exit_2_with_one_line_and_a_pointer_to_help(self):
+        for args, says in (((), "-c FILE is required"),
+                           (("--bogus",), "bogus"),
+                           (("-x", "-c", "x.conf"), "invalid option"),
+                           (("-c", "x.conf", "extra"), "unexpected argument 'extra'"),
+                           (("-v",), "-V prints the version")):
+            with self.subTest(args=args):
+                p = self.run_bin(*args)
+                err = p.stderr.decode()
+                self.assertEqual(p.returncode, 2, err)
+                self.assertIn(says, err)
+                self.assertTrue(err.endswith("Try 'sluice --help' for more information.\n"),
+                                err)
+                self.assertLessEqual(len(err.splitlines()), 2, err)   # not the whole help
+                self.assertEqual(p.stdout, b"")
+
+    def test_short_version_flag(self):
+        p = self.run_bin("-V")
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, self.run_bin("--version").stdout)
+
+    def test_help_states_exit_statuses(self):
+        out = self.run_bin("--help").stdout.decode()
+        for status in ("0 stopped, nothing lost", "1 config invalid", "2 bad command line",
+                       "3 stopped with records"):
+            self.assertIn(status, out)
+
+    def test_help_columns_are_aligned(self):
+        out = self.run_bin("-h").stdout.decode()
+        rows = [l for l in out.splitlines() if l.startswith("  ") and " default " in l]
+        self.assertGreater(len(rows), 40)
+        cols = {l.index(" default ") for l in rows}
+        self.assertEqual(len(cols), 1, "the default column moves:\n" + "\n".join(rows))
+        helps = set()
+        for l in rows:
+            m = re.match(r"  (\S+) +default (\S+) +", l)
+            self.assertIsNotNone(m, l)
+            helps.add(m.end())
+        self.assertEqual(len(helps), 1, "the help column moves")
 
 
 if __name__ == "__main__":

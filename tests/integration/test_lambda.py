@@ -430,9 +430,11 @@ class LambdaInvocationTest(LambdaTestCase):
         d.send(make_records(5, tag=b"cut-"), conns=1)
         wait_for(lambda: srv.count() >= 1, 10, msg="an invocation in flight")
         t0 = time.monotonic()
-        d.stop()                      # exit 0: the batch is abandoned, and logged
+        d.stop(expect=3)              # the batch is abandoned, logged, and counted lost
         self.assertLess(time.monotonic() - t0, 10, "shutdown waited for the function")
         self.assertIn("shutdown timed out: batch not delivered", d.log())
+        self.assertIn('msg="records lost at shutdown" cause="shutdown_timeout" records=5 ',
+                      d.log())
         self.assertEqual(srv.count(), 1, "not invoked again while stopping")
 
     def test_reload_points_the_transform_at_another_function(self):
