@@ -93,6 +93,8 @@ static const struct conf_key process_keys[] = {
       "PEM private key of http_tls_cert" },
     { "data_dir", K_STRING, STR(data_dir, struct sl_config), 1, 0,
       "/var/lib/sluice", NULL, "state directory; default parent of backup.path" },
+    { "region", K_STRING, STR(region, struct sl_config), 1, 0, "us-east-1", NULL,
+      "AWS region named in the ARNs of the HTTP API's answers (DescribeDeliveryStream)" },
     { "log_level", K_ENUM, P(log_level), 0, 0, 3, "info", level_enum,
       "debug, info, warn or error" },
     { "workers", K_UINT, P(workers), 0, 1, 256, NULL, NULL,
@@ -863,6 +865,10 @@ static void check_all(struct parse *p)
                      sizeof(aerr)) != SL_OK)
         perr(p, (p->c->marks.seen & (1ULL << fi)) ? p->c->marks.line[fi] : p->c->marks.line[mi],
              "sluice", "http_auth_file", "%s", aerr);
+    mi = key_index(process_keys, "region");
+    if (strspn(p->c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(p->c->region))
+        perr(p, p->c->marks.line[mi], "sluice", "region",
+             "'%s' is not a region (like us-east-1)", p->c->region);
     check_tls(p);
     check_transforms(p);
     mi = key_index(process_keys, "http_listen");

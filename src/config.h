@@ -135,6 +135,7 @@ struct sl_config {
     char     http_tls_key[PATH_MAX];
     char    *tls_cert_pem, *tls_key_pem;  /* their contents, checked; owned */
     char     data_dir[PATH_MAX];
+    char     region[32];                  /* in the ARNs the HTTP API answers with */
     int      log_level;                   /* enum sl_log_level */
     uint64_t workers;                     /* delivery workers */
     uint64_t io_threads;                  /* TCP I/O threads */

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "aws_s3.h"
 #include "base64.h"
 #include "config.h"
 #include "firehose_scan.h"
@@ -334,20 +335,42 @@ char *sl_fh_error_body(const struct sl_fh_error *err)
 }
 
 #define ACCOUNT "000000000000"
-#define REGION  "us-east-1"
 
-json_t *sl_fh_describe(const struct sl_stream_conf *c, unsigned version, int64_t created_s)
+/* The S3 destination's EncryptionConfiguration, from s3.sse: Firehose knows
+ * no encryption (the bucket's default, SSE-S3, applies: s3.sse = AES256
+ * asks for just that) or a KMS key, named by its ARN. */
+static json_t *describe_encryption(const struct sl_stream_conf *c)
+{
+    const char *key = c->s3_sse_kms_key_id;
+    char arn[400];
+
+    if (strcmp(c->sink, "s3") != 0 || c->s3_sse != SL_SSE_KMS)
+        return json_pack("{s:s}", "NoEncryptionConfig", "NoEncryption");
+    if (strncmp(key, "arn:", 4) == 0)
+        snprintf(arn, sizeof(arn), "%s", key);
+    else
+        snprintf(arn, sizeof(arn), "arn:aws:kms:%s:" ACCOUNT ":%s%s", c->s3_region,
+                 !key[0] || strncmp(key, "alias/", 6) == 0 ? "" : "key/",
+                 key[0] ? key : "alias/aws/s3");
+    return json_pack("{s:{s:s}}", "KMSEncryptionConfig", "AWSKMSKeyARN", arn);
+}
+
+json_t *sl_fh_describe(const struct sl_stream_conf *c, const char *region, unsigned version,
+                       int64_t created_s)
 {
     static const char *const formats[] = { "UNCOMPRESSED", "GZIP", "ZSTD" };
     char arn[160], bucket[160], ver[16];
     uint64_t mb = c->buffer_size >> 20;
     json_t *s3;
 
-    snprintf(arn, sizeof(arn), "arn:aws:firehose:" REGION ":" ACCOUNT ":deliverystream/%s",
+    snprintf(arn, sizeof(arn), "arn:aws:firehose:%s:" ACCOUNT ":deliverystream/%s", region,
              c->name);
-    snprintf(bucket, sizeof(bucket), "arn:aws:s3:::sluice-%s-%s", c->sink, c->name);
+    if (strcmp(c->sink, "s3") == 0)
+        snprintf(bucket, sizeof(bucket), "arn:aws:s3:::%s", c->s3_bucket);
+    else                            /* no bucket: a name that says where it goes */
+        snprintf(bucket, sizeof(bucket), "arn:aws:s3:::sluice-%s-%s", c->sink, c->name);
     snprintf(ver, sizeof(ver), "%u", version);
-    s3 = json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:s, s:{s:s}, s:{s:b}}",
+    s3 = json_pack("{s:s, s:s, s:s, s:s, s:{s:I, s:I}, s:s, s:o, s:{s:b}}",
                    "RoleARN", "arn:aws:iam::" ACCOUNT ":role/sluice",
                    "BucketARN", bucket,
                    "Prefix", c->prefix,
@@ -355,7 +378,7 @@ json_t *sl_fh_describe(const struct sl_stream_conf *c, unsigned version, int64_t
                    "BufferingHints", "SizeInMBs", (json_int_t)(mb ? mb : 1),
                    "IntervalInSeconds", (json_int_t)(c->buffer_interval_ms / 1000),
                    "CompressionFormat", formats[c->compression],
-                   "EncryptionConfiguration", "NoEncryptionConfig", "NoEncryption",
+                   "EncryptionConfiguration", describe_encryption(c),
                    "CloudWatchLoggingOptions", "Enabled", 0);
     if (!s3)
         return NULL;

@@ -169,7 +169,7 @@ static json_t *describe_cb(void *arg, const char *name)
         if (strcmp(d->streams[i]->name, name) != 0)
             continue;
         struct sl_gen *g = sl_stream_gen(d->streams[i]);
-        desc = sl_fh_describe(g->conf, g->version, (int64_t)d->start_time_s);
+        desc = sl_fh_describe(g->conf, g->cfg->region, g->version, (int64_t)d->start_time_s);
         sl_gen_unref(g);
     }
     return desc;

@@ -117,6 +117,11 @@ class CheckTest(unittest.TestCase):
         self.assertRefused(GOOD.replace("file.path = {dir}/out\n", ""),
                            [(6, "stream x", "file.path", "required")])
 
+    def test_region_must_look_like_one(self):
+        self.assertRefused(GOOD.replace("data_dir = {dir}/data",
+                                        "data_dir = {dir}/data\nregion = EU_WEST/1"),
+                           [(5, "sluice", "region", "not a region")])
+
     def test_bad_enum(self):
         self.assertRefused(GOOD.replace("compression = zstd", "compression = lz4"),
                            [(12, "stream x", "compression", "lz4")])

@@ -57,7 +57,8 @@ def delivered(d, stream, n):
 class HttpApiTest(SluiceTestCase):
 
     def test_aws_cli_and_boto3_records_arrive_once(self):
-        d = self.sluice({"web": {"buffer_interval": "200ms"}, "other": {}})
+        d = self.sluice({"web": {"buffer_interval": "200ms"}, "other": {}},
+                        process={"region": "eu-west-3"})
         env = dict(os.environ, **CREDS)
         url = "http://127.0.0.1:%d" % d.http_port
         out = subprocess.run(["aws", "--endpoint-url", url, "firehose", "put-record",
@@ -84,6 +85,8 @@ class HttpApiTest(SluiceTestCase):
         self.assertEqual(desc["DeliveryStreamName"], "web")
         self.assertEqual(desc["DeliveryStreamStatus"], "ACTIVE")
         self.assertEqual(desc["VersionId"], "1")
+        self.assertEqual(desc["DeliveryStreamARN"],
+                         "arn:aws:firehose:eu-west-3:000000000000:deliverystream/web")
         self.assertIn("ExtendedS3DestinationDescription", desc["Destinations"][0])
         page = c.list_delivery_streams(Limit=1)
         self.assertEqual(page["DeliveryStreamNames"], ["other"])

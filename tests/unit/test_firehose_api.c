@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws_s3.h"
+#include "config.h"
 #include "firehose_api.h"
 #include "firehose_scan.h"
 #include "sluice/err.h"
@@ -284,6 +286,69 @@ START_TEST(test_fh_responses_are_compact_and_ordered)
 }
 END_TEST
 
+/* The S3 destination of stream <c> described in <region>: its BucketARN
+ * and its encryption's KMS key ARN ("" if none), copied to <bucket>, <kms>. */
+static void describe_s3(const struct sl_stream_conf *c, const char *region, char *arn,
+                        char *bucket, char *kms)
+{
+    json_t *d = sl_fh_describe(c, region, 3, 1700000000);
+    json_t *dest, *enc, *k;
+
+    ck_assert_ptr_nonnull(d);
+    snprintf(arn, 160, "%s", json_string_value(json_object_get(d, "DeliveryStreamARN")));
+    dest = json_object_get(json_array_get(json_object_get(d, "Destinations"), 0),
+                           "ExtendedS3DestinationDescription");
+    snprintf(bucket, 160, "%s", json_string_value(json_object_get(dest, "BucketARN")));
+    enc = json_object_get(dest, "EncryptionConfiguration");
+    k = json_object_get(json_object_get(enc, "KMSEncryptionConfig"), "AWSKMSKeyARN");
+    if (k)
+        snprintf(kms, 400, "%s", json_string_value(k));
+    else {
+        ck_assert_str_eq(json_string_value(json_object_get(enc, "NoEncryptionConfig")),
+                         "NoEncryption");
+        kms[0] = '\0';
+    }
+    json_decref(d);
+}
+
+START_TEST(test_fh_describe_answers_from_the_config)
+{
+    struct sl_stream_conf *c = calloc(1, sizeof(*c));
+    char arn[160], bucket[160], kms[400];
+
+    ck_assert_ptr_nonnull(c);
+    snprintf(c->name, sizeof(c->name), "clicks");
+    snprintf(c->sink, sizeof(c->sink), "s3");
+    snprintf(c->s3_bucket, sizeof(c->s3_bucket), "my-events");
+    snprintf(c->s3_region, sizeof(c->s3_region), "eu-west-1");
+    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    ck_assert_str_eq(arn, "arn:aws:firehose:eu-central-1:000000000000:deliverystream/clicks");
+    ck_assert_str_eq(bucket, "arn:aws:s3:::my-events");
+    ck_assert_str_eq(kms, "");
+    c->s3_sse = SL_SSE_AES256;                 /* the bucket's default: no Firehose setting */
+    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    ck_assert_str_eq(kms, "");
+    c->s3_sse = SL_SSE_KMS;                    /* the AWS managed key */
+    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    ck_assert_str_eq(kms, "arn:aws:kms:eu-west-1:000000000000:alias/aws/s3");
+    snprintf(c->s3_sse_kms_key_id, sizeof(c->s3_sse_kms_key_id), "1234abcd-12ab");
+    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    ck_assert_str_eq(kms, "arn:aws:kms:eu-west-1:000000000000:key/1234abcd-12ab");
+    snprintf(c->s3_sse_kms_key_id, sizeof(c->s3_sse_kms_key_id), "alias/events");
+    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    ck_assert_str_eq(kms, "arn:aws:kms:eu-west-1:000000000000:alias/events");
+    snprintf(c->s3_sse_kms_key_id, sizeof(c->s3_sse_kms_key_id),
+             "arn:aws:kms:us-west-2:111122223333:key/k");
+    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    ck_assert_str_eq(kms, "arn:aws:kms:us-west-2:111122223333:key/k");
+    snprintf(c->sink, sizeof(c->sink), "file");   /* no bucket: a name for the stream */
+    describe_s3(c, "us-east-1", arn, bucket, kms);
+    ck_assert_str_eq(bucket, "arn:aws:s3:::sluice-file-clicks");
+    ck_assert_str_eq(kms, "");
+    free(c);
+}
+END_TEST
+
 Suite *sl_firehose_api_suite(void)
 {
     Suite *s = suite_create("firehose_api");
@@ -302,6 +367,7 @@ Suite *sl_firehose_api_suite(void)
                         sizeof(unusual) / sizeof(unusual[0]));
     tcase_add_test(tc, test_fh_parse_reads_declined_bodies_through_jansson);
     tcase_add_test(tc, test_fh_responses_are_compact_and_ordered);
+    tcase_add_test(tc, test_fh_describe_answers_from_the_config);
     suite_add_tcase(s, tc);
     return s;
 }
