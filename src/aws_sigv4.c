@@ -699,7 +699,7 @@ static int parse_credential(struct authz *a, const char *v, size_t vn, struct sl
             break;
         s = slash + 1;
     }
-    if (akid_ok(part[0], plen[0]) && plen[0] < sizeof(err->access_key_id)) {
+    if (np == 5 && akid_ok(part[0], plen[0]) && plen[0] < sizeof(err->access_key_id)) {
         memcpy(err->access_key_id, part[0], plen[0]);   /* for the caller's log line */
         err->access_key_id[plen[0]] = '\0';
     }
