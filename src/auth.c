@@ -177,15 +177,11 @@ static int read_file(const char *path, char **text, size_t *n, char *err, size_t
     struct stat st;
     char *buf = NULL;
     size_t got = 0;
-    ssize_t r;
+    ssize_t r = 1;
     int fd, rc = SL_EINVAL;
 
     *text = NULL;
-    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return SL_EINVAL;
-    }
-    if (fstat(fd, &st) != 0) {
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0 || fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
@@ -193,36 +189,32 @@ static int read_file(const char *path, char **text, size_t *n, char *err, size_t
         snprintf(err, errlen, "%s: not a regular file", path);
         goto out;
     }
-    if (st.st_size > SL_AUTH_FILE_MAX)
-        goto too_big;
-    rc = SL_ENOMEM;
-    if (!(buf = malloc(SL_AUTH_FILE_MAX + 2)))
+    if (st.st_size <= SL_AUTH_FILE_MAX && !(buf = malloc(SL_AUTH_FILE_MAX + 2))) {
+        snprintf(err, errlen, "out of memory");
+        rc = SL_ENOMEM;
         goto out;
-    rc = SL_EINVAL;
-    while (got <= SL_AUTH_FILE_MAX &&
-           (r = read(fd, buf + got, SL_AUTH_FILE_MAX + 1 - got)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
+    }
+    while (buf && got <= SL_AUTH_FILE_MAX && r != 0) {   /* one byte past the bound: grown */
+        r = read(fd, buf + got, SL_AUTH_FILE_MAX + 1 - got);
+        if (r < 0 && errno != EINTR) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));
             goto out;
         }
-        got += (size_t)r;
+        got += r > 0 ? (size_t)r : 0;
     }
-    if (got > SL_AUTH_FILE_MAX)
-        goto too_big;
+    if (!buf || got > SL_AUTH_FILE_MAX) {
+        snprintf(err, errlen, "%s: larger than %d bytes", path, SL_AUTH_FILE_MAX);
+        goto out;
+    }
     buf[got] = '\0';
     *text = buf;
     *n = got;
     buf = NULL;
     rc = SL_OK;
-    goto out;
-too_big:
-    snprintf(err, errlen, "%s: larger than %d bytes", path, SL_AUTH_FILE_MAX);
-    rc = SL_EINVAL;
 out:
     free(buf);
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }
 

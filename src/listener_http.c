@@ -344,16 +344,19 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-/* Adds one query parameter, as libmicrohttpd hands it over (decoded; a
- * NULL value: no '='), to the wire-form query being rebuilt in <cls>. */
+/* The wire-form query rebuilt from libmicrohttpd's decoded arguments. */
+struct args { struct sl_buf q; int over; };
+
+/* Adds one query parameter as libmicrohttpd hands it over (decoded; a
+ * NULL value: no '='). */
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                    size_t key_size, const char *value, size_t value_size)
 {
-    struct sl_buf *q = cls;
+    struct args *a = cls;
 
     (void)kind;
-    if (sl_sigv4_query_add(q, key, key_size, value, value_size) != SL_OK) {
-        q->max = 0;                    /* marks the query as too large */
+    if (sl_sigv4_query_add(&a->q, key, key_size, value, value_size) != SL_OK) {
+        a->over = 1;
         return MHD_NO;
     }
     return MHD_YES;
@@ -446,31 +449,32 @@ static int sigv4_ok(struct sl_http *h, struct MHD_Connection *c, struct req *r, 
     struct sl_sigv4_error e = { .code = "IncompleteSignatureException", .http_status = 400,
                                 .reason = SL_AUTH_R_MALFORMED };
     struct hdrs *hs = calloc(1, sizeof(*hs));
-    struct sl_buf query;
+    struct args args = { .over = 0 };
     int ok = 0;
 
-    sl_buf_init(&query, SL_SIGV4_CREQ_MAX);
+    sl_buf_init(&args.q, SL_SIGV4_CREQ_MAX);
     if (!hs) {
         *rc = MHD_NO;
         return 0;
     }
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect, hs);
     if (body_read)
-        MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &query);
-    struct sl_sigv4_request q = { .method = "POST", .path = url, .headers = hs->h,
+        MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    struct sl_sigv4_request q = { .method = "POST", .path = url, .query = "", .headers = hs->h,
                                   .nheaders = hs->n, .body = r->body.data,
                                   .body_len = r->body.len };
     if (hs->over)
         snprintf(e.message, sizeof(e.message), "too many headers");
-    else if (query.max == 0 || (query.len && sl_buf_append(&query, "", 1) != SL_OK))
+    else if (args.over || (args.q.len && sl_buf_append(&args.q, "", 1) != SL_OK))
         snprintf(e.message, sizeof(e.message), "query string too large");
     else {
-        q.query = query.len ? (const char *)query.data : "";
+        if (args.q.len)
+            q.query = (const char *)args.q.data;
         ok = (body_read ? sl_sigv4_verify(&v, &q, sl_clock_wall_ms() / 1000, &e)
                         : sl_sigv4_precheck(&v, &q, sl_clock_wall_ms() / 1000, &e)) == SL_OK;
     }
     free(hs);
-    sl_buf_destroy(&query);
+    sl_buf_destroy(&args.q);
     if (ok)
         return 1;
     *rc = fh_error(r, c, e.code, e.http_status, "%s", e.message);
