@@ -10,6 +10,11 @@
  * HMAC("AWS4"+secret, date) -> region -> service -> "aws4_request", HMAC
  * the string to sign. Verification compares the 32 bytes with
  * CRYPTO_memcmp.
+ * Verification runs in two steps: precheck(), everything the headers
+ * decide (also sl_sigv4_precheck(), for a server that has not read the
+ * body yet), then the payload hash and the signature. Every refusal
+ * carries a reason (enum sl_auth_reason) and, once the Credential could
+ * be read, the key id it names, for the server's log and metrics.
  *
  * Canonical request, one line each:
  *   METHOD \n URI \n QUERY \n name:v1,v2 \n ... \n \n signed;names \n payload-hash
