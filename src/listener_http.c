@@ -8,12 +8,12 @@
 #include "listener_http.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <netdb.h>
 #include <sys/random.h>
 
 #include <microhttpd.h>
@@ -383,7 +383,9 @@ static void peer_of(struct MHD_Connection *c, char *out, size_t len)
  * Counts a refusal by <reason> and logs it, at most one line per reason
  * every 5 s (the next one says how many were held back). <who> is the
  * access key id the request names, or what stands for it; never a secret,
- * a signature or a token. Only [A-Za-z0-9._+=@:/-] of it is printed as is.
+ * a signature or a token. Only [A-Za-z0-9._+=@:/-] and spaces of it are
+ * printed as they are, anything else as '?' (the line stays one line of
+ * key=value fields whatever a client sends).
  */
 static void refused(struct sl_http *h, struct MHD_Connection *c, const struct req *r,
                     int reason, const char *who)
