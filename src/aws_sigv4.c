@@ -10,6 +10,11 @@
  * HMAC("AWS4"+secret, date) -> region -> service -> "aws4_request", HMAC
  * the string to sign. Verification compares the 32 bytes with
  * CRYPTO_memcmp.
+ * Verification runs in two steps: precheck(), everything the headers
+ * decide (also sl_sigv4_precheck(), for a server that has not read the
+ * body yet), then the payload hash and the signature. Every refusal
+ * carries a reason (enum sl_auth_reason) and, once the Credential could
+ * be read, the key id it names, for the server's log and metrics.
  *
  * Canonical request, one line each:
  *   METHOD \n URI \n QUERY \n name:v1,v2 \n ... \n \n signed;names \n payload-hash
@@ -502,6 +507,23 @@ out:
     return rc;
 }
 
+int sl_sigv4_query_add(struct sl_buf *q, const char *name, size_t nlen, const char *value,
+                       size_t vlen)
+{
+    size_t len0 = q->len;
+    int rc = q->len ? sl_buf_append(q, "&", 1) : SL_OK;
+
+    if (rc == SL_OK)
+        rc = sl_sigv4_uri_encode(q, name, nlen, 0);
+    if (rc == SL_OK)
+        rc = sl_buf_append(q, "=", 1);
+    if (rc == SL_OK && value)
+        rc = sl_sigv4_uri_encode(q, value, vlen, 0);
+    if (rc != SL_OK)
+        q->len = len0;   /* all of the pair or none of it */
+    return rc;
+}
+
 /* Appends <v> trimmed, each inner run of whitespace as one space. */
 static int append_trimmed(struct sl_buf *out, const char *v)
 {
@@ -636,9 +658,22 @@ static int fail(struct sl_sigv4_error *err, int rc, const char *code, int status
 
     err->code = code;
     err->http_status = status;
+    err->reason = strcmp(code, E_MISSING) == 0      ? SL_AUTH_R_MISSING
+                : strcmp(code, E_UNRECOGNIZED) == 0 ? SL_AUTH_R_UNKNOWN_KEY
+                : strcmp(code, E_INVALID) == 0      ? SL_AUTH_R_BAD_SIGNATURE
+                : strcmp(code, E_INTERNAL) == 0     ? SL_AUTH_R_INTERNAL
+                                                    : SL_AUTH_R_MALFORMED;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+/* Sets <err>'s reason to <reason> (more precise than fail()'s guess from
+ * the code); returns <rc>. */
+static int because(struct sl_sigv4_error *err, int reason, int rc)
+{
+    err->reason = reason;
     return rc;
 }
 
@@ -669,6 +704,10 @@ static int parse_credential(struct authz *a, const char *v, size_t vn, struct sl
             break;
         s = slash + 1;
     }
+    if (np == 5 && akid_ok(part[0], plen[0]) && plen[0] < sizeof(err->access_key_id)) {
+        memcpy(err->access_key_id, part[0], plen[0]);   /* for the caller's log line */
+        err->access_key_id[plen[0]] = '\0';
+    }
     if (np != 5 || !akid_ok(part[0], plen[0]) || plen[1] != 8 || !scope_part_ok(part[2], plen[2]) ||
         !scope_part_ok(part[3], plen[3]))
         goto malformed;
@@ -676,8 +715,8 @@ static int parse_credential(struct authz *a, const char *v, size_t vn, struct sl
         if (part[1][i] < '0' || part[1][i] > '9')
             goto malformed;
     if (plen[4] != strlen(TERMINATOR) || memcmp(part[4], TERMINATOR, plen[4]) != 0)
-        return fail(err, SL_EINVAL, E_INCOMPLETE, 400,
-                    "Credential should be scoped with a valid terminator: '" TERMINATOR "'.");
+        return because(err, SL_AUTH_R_WRONG_SCOPE, fail(err, SL_EINVAL, E_INCOMPLETE, 400,
+                       "Credential should be scoped with a valid terminator: '" TERMINATOR "'."));
     memcpy(a->akid, part[0], plen[0]);
     a->akid[plen[0]] = '\0';
     memcpy(a->date8, part[1], 8);
@@ -851,9 +890,10 @@ static int check_date(const struct sl_sigv4_request *r, const struct authz *a,
         return fail(err, SL_EINVAL, E_INCOMPLETE, 400,
                     "X-Amz-Date must be in ISO-8601 basic format, YYYYMMDD'T'HHMMSS'Z'.");
     if (memcmp(a->date8, amzdate, 8) != 0)
-        return fail(err, SL_EINVAL, E_INVALID, 400, "Date in Credential scope does not match "
-                    "YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%.8s', from '%s'.",
-                    a->date8, amzdate, amzdate);
+        return because(err, SL_AUTH_R_WRONG_SCOPE, fail(err, SL_EINVAL, E_INVALID, 400,
+                       "Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
+                       "of date from HTTP: '%s' != '%.8s', from '%s'.",
+                       a->date8, amzdate, amzdate));
     return SL_OK;
 }
 
@@ -861,11 +901,11 @@ static int check_scope(const struct sl_sigv4_verifier *v, const struct authz *a,
                        struct sl_sigv4_error *err)
 {
     if (v->service && strcmp(a->service, v->service) != 0)
-        return fail(err, SL_EINVAL, E_INVALID, 400,
-                    "Credential should be scoped to correct service: '%.63s'.", v->service);
+        return because(err, SL_AUTH_R_WRONG_SCOPE, fail(err, SL_EINVAL, E_INVALID, 400,
+                       "Credential should be scoped to correct service: '%.63s'.", v->service));
     if (v->region && strcmp(a->region, v->region) != 0)
-        return fail(err, SL_EINVAL, E_INVALID, 400,
-                    "Credential should be scoped to a valid region, not '%s'.", a->region);
+        return because(err, SL_AUTH_R_WRONG_SCOPE, fail(err, SL_EINVAL, E_INVALID, 400,
+                       "Credential should be scoped to a valid region, not '%s'.", a->region));
     return SL_OK;
 }
 
@@ -917,42 +957,64 @@ static int check_skew(const char *amzdate, int64_t t, int64_t now, struct sl_sig
     fmt_or_unknown(now, nowd);
     if (t < now) {
         fmt_or_unknown(now - SL_SIGV4_MAX_SKEW_S, edge);
-        return fail(err, SL_EINVAL, E_INVALID, 400,
-                    "Signature expired: %s is now earlier than %s (%s - 5 min.)",
-                    amzdate, edge, nowd);
+        return because(err, SL_AUTH_R_STALE_DATE, fail(err, SL_EINVAL, E_INVALID, 400,
+                       "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+                       amzdate, edge, nowd));
     }
     fmt_or_unknown(now + SL_SIGV4_MAX_SKEW_S, edge);
-    return fail(err, SL_EINVAL, E_INVALID, 400,
-                "Signature not yet current: %s is still later than %s (%s + 5 min.)",
-                amzdate, edge, nowd);
+    return because(err, SL_AUTH_R_STALE_DATE, fail(err, SL_EINVAL, E_INVALID, 400,
+                   "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+                   amzdate, edge, nowd));
 }
 
-/* The payload hash to sign with: X-Amz-Content-Sha256 if it is
- * UNSIGNED-PAYLOAD or the body's hash, else the body's hash. */
-static int payload_hash(const struct sl_sigv4_request *r, char out[SL_SIGV4_HASH_HEX_LEN + 1],
-                        struct sl_sigv4_error *err)
+/* X-Amz-Content-Sha256, trimmed, into <claim,len>; <claim> NULL if absent.
+ * At most once; 64 hex digits, or UNSIGNED-PAYLOAD if <v> allows it. */
+static int check_claim(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+                       const char **claim, size_t *len, struct sl_sigv4_error *err)
 {
-    const char *claim = NULL;
-    size_t n = count_header(r, "x-amz-content-sha256", 20, &claim), len = 0;
-    int rc;
+    const char *c = NULL;
+    size_t n = count_header(r, "x-amz-content-sha256", 20, &c), l, i;
 
+    *claim = NULL;
+    *len = 0;
     if (n > 1)
         return fail(err, SL_EINVAL, E_INCOMPLETE, 400,
                     "X-Amz-Content-Sha256 must appear only once.");
-    if (n == 1) {
-        while (is_space((unsigned char)*claim))
-            claim++;
-        for (len = strlen(claim); len && is_space((unsigned char)claim[len - 1]); len--)
-            ;
-        if (len == strlen(UNSIGNED_PAYLOAD) && memcmp(claim, UNSIGNED_PAYLOAD, len) == 0) {
-            memcpy(out, UNSIGNED_PAYLOAD, sizeof(UNSIGNED_PAYLOAD));
-            return SL_OK;
-        }
+    if (n == 0)
+        return SL_OK;
+    while (is_space((unsigned char)*c))
+        c++;
+    for (l = strlen(c); l && is_space((unsigned char)c[l - 1]); l--)
+        ;
+    *claim = c;
+    *len = l;
+    if (l == strlen(UNSIGNED_PAYLOAD) && memcmp(c, UNSIGNED_PAYLOAD, l) == 0)
+        return v->unsigned_payload ? SL_OK : because(err, SL_AUTH_R_UNSIGNED_PAYLOAD,
+            fail(err, SL_EINVAL, E_INVALID, 400, "X-Amz-Content-Sha256: " UNSIGNED_PAYLOAD
+                 " is not accepted here: sign the body's SHA-256."));
+    for (i = 0; i < l && hex_val((unsigned char)c[i]) >= 0; i++)
+        ;
+    if (l != SL_SIGV4_HASH_HEX_LEN || i != l)   /* can never equal the body's hash */
+        return fail(err, SL_EINVAL, E_INVALID, 400, "The provided 'x-amz-content-sha256' "
+                    "header does not match what was computed.");
+    return SL_OK;
+}
+
+/* The payload hash to sign with: the checked <claim,len> if it is
+ * UNSIGNED-PAYLOAD or the body's hash, else the body's hash. */
+static int payload_hash(const struct sl_sigv4_request *r, const char *claim, size_t len,
+                        char out[SL_SIGV4_HASH_HEX_LEN + 1], struct sl_sigv4_error *err)
+{
+    int rc;
+
+    if (claim && len == strlen(UNSIGNED_PAYLOAD) && memcmp(claim, UNSIGNED_PAYLOAD, len) == 0) {
+        memcpy(out, UNSIGNED_PAYLOAD, sizeof(UNSIGNED_PAYLOAD));
+        return SL_OK;
     }
     rc = sha256_hex(r->body, r->body_len, out);
     if (rc != SL_OK)
         return fail_internal(err, rc);
-    if (n == 0)
+    if (!claim)
         return SL_OK;
     if (len != SL_SIGV4_HASH_HEX_LEN || strncasecmp(claim, out, len) != 0)
         return fail(err, SL_EINVAL, E_INVALID, 400, "The provided 'x-amz-content-sha256' "
@@ -985,12 +1047,20 @@ out:
     return rc;
 }
 
-int sl_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
-                    int64_t now_epoch_s, struct sl_sigv4_error *err)
-{
+/* What the headers told sl_sigv4_precheck(), for the signature check. */
+struct pre {
     struct authz a;
-    char amzdate[SL_SIGV4_AMZDATE_LEN + 1], payload[SL_SIGV4_HASH_HEX_LEN + 1];
-    const char *authorization = NULL, *secret;
+    char amzdate[SL_SIGV4_AMZDATE_LEN + 1];
+    const char *secret;                    /* borrowed from the verifier's callback */
+    const char *claim;                     /* X-Amz-Content-Sha256, trimmed; NULL: absent */
+    size_t claim_len;
+};
+
+/* Every check the headers decide, in the order AWS answers them. */
+static int precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+                    int64_t now_epoch_s, struct pre *p, struct sl_sigv4_error *err)
+{
+    const char *authorization = NULL;
     int64_t t = 0;
     size_t n;
     int rc;
@@ -998,6 +1068,8 @@ int sl_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_req
     err->code = NULL;
     err->message[0] = '\0';
     err->http_status = 0;
+    err->reason = SL_AUTH_R_INTERNAL;
+    err->access_key_id[0] = '\0';
     if (r && r->nheaders > SL_SIGV4_MAX_HEADERS)
         return fail(err, SL_ETOOBIG, E_INCOMPLETE, 400, "The request has too many headers.");
     if (!v || !v->secret || !request_ok(r))
@@ -1007,20 +1079,43 @@ int sl_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_req
         return fail(err, SL_EINVAL, E_MISSING, 403, "Missing Authentication Token");
     if (n > 1)
         return fail(err, SL_EINVAL, E_INCOMPLETE, 400, "Authorization must appear only once.");
-    if ((rc = parse_authz(authorization, &a, err)) != SL_OK ||
-        (rc = check_date(r, &a, amzdate, &t, err)) != SL_OK ||
-        (rc = check_scope(v, &a, err)) != SL_OK || (rc = check_signed(r, &a, err)) != SL_OK)
+    if ((rc = parse_authz(authorization, &p->a, err)) != SL_OK ||
+        (rc = check_date(r, &p->a, p->amzdate, &t, err)) != SL_OK ||
+        (rc = check_scope(v, &p->a, err)) != SL_OK || (rc = check_signed(r, &p->a, err)) != SL_OK)
         return rc;
-    secret = v->secret(v->arg, a.akid);
-    if (!secret)
+    p->secret = v->secret(v->arg, p->a.akid);
+    if (!p->secret)
         return fail(err, SL_EINVAL, E_UNRECOGNIZED, 400,
                     "The security token included in the request is invalid.");
-    if (strlen(secret) > MAX_SECRET)
+    if (strlen(p->secret) > MAX_SECRET)
         return fail(err, SL_EINVAL, E_INTERNAL, 500, "The secret for this key is too long.");
-    if ((rc = check_skew(amzdate, t, now_epoch_s, err)) != SL_OK ||
-        (rc = payload_hash(r, payload, err)) != SL_OK)
+    if ((rc = check_skew(p->amzdate, t, now_epoch_s, err)) != SL_OK)
         return rc;
-    return check_signature(r, &a, amzdate, payload, secret, err);
+    return check_claim(v, r, &p->claim, &p->claim_len, err);
+}
+
+int sl_sigv4_precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+                      int64_t now_epoch_s, struct sl_sigv4_error *err)
+{
+    struct pre p;
+    int rc = precheck(v, r, now_epoch_s, &p, err);
+
+    OPENSSL_cleanse(&p, sizeof(p));
+    return rc;
+}
+
+int sl_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+                    int64_t now_epoch_s, struct sl_sigv4_error *err)
+{
+    struct pre p;
+    char payload[SL_SIGV4_HASH_HEX_LEN + 1];
+    int rc;
+
+    if ((rc = precheck(v, r, now_epoch_s, &p, err)) == SL_OK &&
+        (rc = payload_hash(r, p.claim, p.claim_len, payload, err)) == SL_OK)
+        rc = check_signature(r, &p.a, p.amzdate, payload, p.secret, err);
+    OPENSSL_cleanse(&p, sizeof(p));
+    return rc;
 }
 
 /* ---- sign --------------------------------------------------------------- */

@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
+
 struct sl_buf;
 
 #define SL_SIGV4_AMZDATE_LEN  16            /* "YYYYMMDDTHHMMSSZ" */
@@ -74,6 +76,7 @@ struct sl_sigv4_verifier {
     void *arg;                              /* handed to <secret> */
     const char *service;                    /* NULL: any; else the scope must match */
     const char *region;                     /* NULL: any; else the scope must match */
+    int unsigned_payload;                   /* 1: accept X-Amz-Content-Sha256: UNSIGNED-PAYLOAD */
 };
 
 /*
@@ -84,6 +87,9 @@ struct sl_sigv4_error {
     const char *code;                       /* static, e.g. "InvalidSignatureException"; NULL on SL_OK */
     char message[256];                      /* NUL-terminated; never holds a secret */
     int http_status;                        /* 400, 403 or 500; 0 on SL_OK */
+    int reason;                             /* enum sl_auth_reason; meaningless on SL_OK */
+    char access_key_id[129];                /* the key id the request names; "" if none
+                                             * could be read (printable, no spaces) */
 };
 
 /*
@@ -96,13 +102,30 @@ struct sl_sigv4_error {
  * part, host or x-amz-date not signed), UnrecognizedClientException
  * (unknown key), InvalidSignatureException (mismatch, X-Amz-Content-Sha256
  * not the body's hash, scope date or service/region wrong, "Signature
- * expired"/"not yet current" beyond SL_SIGV4_MAX_SKEW_S).
+ * expired"/"not yet current" beyond SL_SIGV4_MAX_SKEW_S, UNSIGNED-PAYLOAD
+ * without v->unsigned_payload).
  * X-Amz-Content-Sha256, when sent, is used as the payload hash if it equals
- * the body's SHA-256; "UNSIGNED-PAYLOAD" is accepted as is (the body is
- * then not covered by the signature). X-Amz-Security-Token is only a header.
+ * the body's SHA-256; "UNSIGNED-PAYLOAD" only if v->unsigned_payload (the
+ * body is then not covered by the signature). X-Amz-Security-Token is
+ * only a header. sl_sigv4_precheck() runs first: every answer it gives,
+ * this gives too.
  */
 int sl_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
                     int64_t now_epoch_s, struct sl_sigv4_error *err);
+
+/*
+ * The part of sl_sigv4_verify() that the headers alone decide, for a
+ * request whose body has not been read: Authorization present, once and
+ * well formed; X-Amz-Date present, in the scope's day and within
+ * SL_SIGV4_MAX_SKEW_S; the scope's service/region (per <v>) and
+ * terminator; host and x-amz-date signed and every signed header present;
+ * the key id known; X-Amz-Content-Sha256 at most once and either 64 hex
+ * digits or an allowed UNSIGNED-PAYLOAD. <r>'s body is not looked at.
+ * Returns and fills <err> as sl_sigv4_verify() does; SL_OK means only
+ * that the signature is still to be checked.
+ */
+int sl_sigv4_precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+                      int64_t now_epoch_s, struct sl_sigv4_error *err);
 
 struct sl_sigv4_signer {
     const char *access_key_id;
@@ -136,6 +159,13 @@ int sl_sigv4_sign(const struct sl_sigv4_signer *s, const struct sl_sigv4_request
  * (and '/' if <keep_slash>) as they are, every other byte as %XX in
  * upper-case hex. SL_ETOOBIG past b->max, SL_ENOMEM. */
 int sl_sigv4_uri_encode(struct sl_buf *b, const char *p, size_t n, int keep_slash);
+
+/* Appends "&<name>=<value>" (no '&' when <q> is empty) to the wire-form
+ * query <q>, each part URI-encoded: for a server that is handed its query
+ * parameters already percent-decoded. A name without '=' (<value> NULL)
+ * signs as "<name>=", as SigV4 says. SL_ETOOBIG past q->max, SL_ENOMEM. */
+int sl_sigv4_query_add(struct sl_buf *q, const char *name, size_t nlen, const char *value,
+                       size_t vlen);
 
 /*
  * Internal, for tests: appends <r>'s canonical request to <out> for the

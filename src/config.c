@@ -87,6 +87,9 @@ static const struct conf_key process_keys[] = {
       "none, token (NDJSON endpoint) or sigv4 (every request)" },
     { "http_auth_file", K_STRING, STR(http_auth_file, struct sl_config), 0, 0, "", NULL,
       "token: a file holding the token; sigv4: ACCESS_KEY_ID SECRET lines" },
+    { "http_auth_unsigned_payload", K_ENUM, P(http_auth_unsigned_payload), 0, 0, 1, "false",
+      bool_enum, "sigv4: accept X-Amz-Content-Sha256: UNSIGNED-PAYLOAD (the body is then "
+      "not signed)" },
     { "http_tls_cert", K_STRING, STR(http_tls_cert, struct sl_config), 0, 0, "", NULL,
       "PEM certificate (chain) for HTTPS on http_listen; with http_tls_key" },
     { "http_tls_key", K_STRING, STR(http_tls_key, struct sl_config), 0, 0, "", NULL,
@@ -861,8 +864,9 @@ static void check_all(struct parse *p)
     int fi = key_index(process_keys, "http_auth_file");
     char aerr[512];
     if (!(p->c->marks.bad & ((1ULL << mi) | (1ULL << fi))) &&
-        sl_auth_load(p->c->http_auth, p->c->http_auth_file, &p->c->auth, aerr,
-                     sizeof(aerr)) != SL_OK)
+        sl_auth_load(p->c->http_auth, p->c->http_auth_file,
+                     p->c->http_auth_unsigned_payload ? SL_AUTH_UNSIGNED_PAYLOAD : 0,
+                     &p->c->auth, aerr, sizeof(aerr)) != SL_OK)
         perr(p, (p->c->marks.seen & (1ULL << fi)) ? p->c->marks.line[fi] : p->c->marks.line[mi],
              "sluice", "http_auth_file", "%s", aerr);
     mi = key_index(process_keys, "region");

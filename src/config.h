@@ -130,6 +130,7 @@ struct sl_config {
     uint64_t http_threads;
     int      http_auth;                   /* enum sl_auth_mode */
     char     http_auth_file[PATH_MAX];
+    int      http_auth_unsigned_payload;  /* sigv4: accept UNSIGNED-PAYLOAD */
     struct sl_auth *auth;                 /* loaded from http_auth_file; owned */
     char     http_tls_cert[PATH_MAX];     /* "" : plain HTTP */
     char     http_tls_key[PATH_MAX];

@@ -8,6 +8,7 @@
 #include "listener_http.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ struct sl_http {
     struct sl_ratelimit rl;                 /* of the warning when that fails */
     _Atomic int suspended;                  /* connections waiting for a log's sync */
     _Atomic int stopping;                   /* sl_http_stop: suspend no more */
+    struct sl_ratelimit auth_rl[SL_AUTH_R_N];  /* of the refusal lines, per reason */
 };
 
 /* An answer prepared before it can be sent. */
@@ -342,50 +344,168 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-/*
- * Checks the caller per http_auth (auth.h). Returns 1 if the request may
- * go on; else queues the refusal and returns 0 with *<rc> set.
- */
-static int authorized(struct sl_http *h, struct MHD_Connection *c, struct req *r,
-                      const char *url, int firehose_api, enum MHD_Result *rc)
-{
-    int mode = sl_auth_mode(h->lim.auth);
-    struct sl_sigv4_error e;
-    struct hdrs *hs;
+/* The wire-form query rebuilt from libmicrohttpd's decoded arguments. */
+struct args { struct sl_buf q; int over; };
 
-    if (mode == SL_AUTH_NONE)
-        return 1;
-    if (mode == SL_AUTH_TOKEN) {
-        if (!firehose_api && sl_auth_token_ok(h->lim.auth, MHD_lookup_connection_value(
-                                                  c, MHD_HEADER_KIND, "Authorization")))
-            return 1;
-        *rc = firehose_api
-            ? fh_error(r, c, "AccessDeniedException", 403, "http_auth = token covers only "
-                       "the NDJSON endpoint; the Firehose API needs http_auth = sigv4")
-            : plain(r, c, 401, NULL, "a valid Authorization: Bearer token is required");
-        return 0;
+/* Adds one query parameter as libmicrohttpd hands it over (decoded; a
+ * NULL value: no '='). */
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    struct args *a = cls;
+
+    (void)kind;
+    if (sl_sigv4_query_add(&a->q, key, key_size, value, value_size) != SL_OK) {
+        a->over = 1;
+        return MHD_NO;
     }
-    if (!(hs = calloc(1, sizeof(*hs)))) {
+    return MHD_YES;
+}
+
+/* "ADDR:PORT" of <c>'s peer ("[ADDR]:PORT" for IPv6), or "unknown". */
+static void peer_of(struct MHD_Connection *c, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    socklen_t salen = sa && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                     : sizeof(struct sockaddr_in);
+
+    if (!sa || getnameinfo(sa, salen, host, sizeof(host), port, sizeof(port),
+                           NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(out, len, "unknown");
+    else
+        snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+/*
+ * Counts a refusal by <reason> and logs it, at most one line per reason
+ * every 5 s (the next one says how many were held back). <who> is the
+ * access key id the request names, or what stands for it; never a secret,
+ * a signature or a token. Only [A-Za-z0-9._+=@:/-] and spaces of it are
+ * printed as they are, anything else as '?' (the line stays one line of
+ * key=value fields whatever a client sends).
+ */
+static void refused(struct sl_http *h, struct MHD_Connection *c, const struct req *r,
+                    int reason, const char *who)
+{
+    char peer[NI_MAXHOST + NI_MAXSERV + 4], key[129];
+    uint64_t suppressed;
+    size_t i;
+
+    sl_stat_add(&h->stats->auth_failures[reason], 1);
+    if (!sl_ratelimit_ok(&h->auth_rl[reason], 5000, &suppressed))
+        return;
+    for (i = 0; who[i] && i < sizeof(key) - 1; i++)
+        key[i] = (who[i] >= 'a' && who[i] <= 'z') || (who[i] >= 'A' && who[i] <= 'Z') ||
+                 (who[i] >= '0' && who[i] <= '9') || strchr("._+=@:/- ", who[i]) ? who[i] : '?';
+    key[i] = '\0';
+    peer_of(c, peer, sizeof(peer));
+    sl_warn("msg=\"HTTP request refused\" peer=%s key=\"%s\" operation=%s reason=%s status=%d "
+            "suppressed=%llu", peer, key, sl_http_op_names[r->op], sl_auth_reason_names[reason],
+            r->status, (unsigned long long)suppressed);
+}
+
+/* The operation of a Firehose API request, from X-Amz-Target. */
+static int fh_op(struct MHD_Connection *c)
+{
+    switch (sl_fh_operation(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target"))) {
+    case SL_FH_PUT_RECORD:       return SL_HOP_PUT_RECORD;
+    case SL_FH_PUT_RECORD_BATCH: return SL_HOP_PUT_RECORD_BATCH;
+    case SL_FH_LIST_STREAMS:     return SL_HOP_LIST;
+    case SL_FH_DESCRIBE_STREAM:  return SL_HOP_DESCRIBE;
+    default:                     return SL_HOP_OTHER;
+    }
+}
+
+/* http_auth = token: the NDJSON endpoint with the bearer token. */
+static int token_ok(struct sl_http *h, struct MHD_Connection *c, struct req *r, int firehose_api,
+                    enum MHD_Result *rc)
+{
+    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+
+    if (!firehose_api && sl_auth_token_ok(h->lim.auth, authz))
+        return 1;
+    *rc = firehose_api
+        ? fh_error(r, c, "AccessDeniedException", 403, "http_auth = token covers only "
+                   "the NDJSON endpoint; the Firehose API needs http_auth = sigv4")
+        : plain(r, c, 401, NULL, "a valid Authorization: Bearer token is required");
+    refused(h, c, r, firehose_api ? SL_AUTH_R_SIGV4_REQUIRED
+                     : authz ? SL_AUTH_R_BAD_TOKEN : SL_AUTH_R_MISSING,
+            authz ? "bearer token" : "no credentials");
+    return 0;
+}
+
+/*
+ * http_auth = sigv4: before the body (<body_read> 0) what the headers
+ * decide (sl_sigv4_precheck), after it the whole signature over the path,
+ * the query (rebuilt from libmicrohttpd's decoded arguments) and the body.
+ */
+static int sigv4_ok(struct sl_http *h, struct MHD_Connection *c, struct req *r, const char *url,
+                    int body_read, enum MHD_Result *rc)
+{
+    struct sl_sigv4_verifier v = { .secret = sl_auth_secret, .arg = (void *)h->lim.auth,
+                                   .service = "firehose",
+                                   .unsigned_payload = sl_auth_unsigned_payload(h->lim.auth) };
+    struct sl_sigv4_error e = { .code = "IncompleteSignatureException", .http_status = 400,
+                                .reason = SL_AUTH_R_MALFORMED };
+    struct hdrs *hs = calloc(1, sizeof(*hs));
+    struct args args = { .over = 0 };
+    int ok = 0;
+
+    sl_buf_init(&args.q, SL_SIGV4_CREQ_MAX);
+    if (!hs) {
         *rc = MHD_NO;
         return 0;
     }
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect, hs);
-    struct sl_sigv4_verifier v = { .secret = sl_auth_secret, .arg = (void *)h->lim.auth };
-    struct sl_sigv4_request q = { .method = "POST", .path = url, .query = "",
-                                  .headers = hs->h, .nheaders = hs->n, .body = r->body.data,
+    if (body_read)
+        MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+    struct sl_sigv4_request q = { .method = "POST", .path = url, .query = "", .headers = hs->h,
+                                  .nheaders = hs->n, .body = r->body.data,
                                   .body_len = r->body.len };
-    int over = hs->over, ok = 0;
-
-    if (!over)
-        ok = sl_sigv4_verify(&v, &q, sl_clock_wall_ms() / 1000, &e) == SL_OK;
+    if (hs->over)
+        snprintf(e.message, sizeof(e.message), "too many headers");
+    else if (args.over || (args.q.len && sl_buf_append(&args.q, "", 1) != SL_OK))
+        snprintf(e.message, sizeof(e.message), "query string too large");
+    else {
+        if (args.q.len)
+            q.query = (const char *)args.q.data;
+        ok = (body_read ? sl_sigv4_verify(&v, &q, sl_clock_wall_ms() / 1000, &e)
+                        : sl_sigv4_precheck(&v, &q, sl_clock_wall_ms() / 1000, &e)) == SL_OK;
+    }
     free(hs);
+    sl_buf_destroy(&args.q);
     if (ok)
         return 1;
-    if (over)
-        *rc = fh_error(r, c, "IncompleteSignatureException", 400, "too many headers");
-    else
-        *rc = fh_error(r, c, e.code, e.http_status, "%s", e.message);
+    *rc = fh_error(r, c, e.code, e.http_status, "%s", e.message);
+    refused(h, c, r, e.reason, e.access_key_id[0] ? e.access_key_id
+                               : e.reason == SL_AUTH_R_MISSING ? "no credentials" : "unreadable");
     return 0;
+}
+
+/*
+ * Checks the caller per http_auth (auth.h), for a POST to the Firehose API
+ * or the NDJSON endpoint; other requests pass (they are answered 404 or
+ * 405). Called before the body is read (<body_read> 0: only what the
+ * headers decide, so an unauthenticated client makes sluice hold no body)
+ * and once it is complete (1: everything). Returns 1 if the request may
+ * go on; else queues the refusal, counts it, logs it (rate-limited) and
+ * returns 0 with *<rc> set.
+ */
+static int authorized(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                      const char *url, const char *method, int body_read, enum MHD_Result *rc)
+{
+    int mode = sl_auth_mode(h->lim.auth), firehose_api = strcmp(url, "/") == 0;
+
+    if (mode == SL_AUTH_NONE || strcmp(method, "POST") != 0 ||
+        (!firehose_api && strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) != 0))
+        return 1;
+    r->op = firehose_api ? fh_op(c) : SL_HOP_NDJSON;
+    if (mode == SL_AUTH_TOKEN)
+        return token_ok(h, c, r, firehose_api, rc);
+    return sigv4_ok(h, c, r, url, body_read, rc);
 }
 
 static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, struct req *r)
@@ -572,7 +692,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (cl && sl_units_uint(cl, &clen) == SL_OK && clen > h->lim.max_body)
             return plain(r, c, 413, NULL, "body over %llu bytes",
                          (unsigned long long)h->lim.max_body);
-        return MHD_YES;
+        enum MHD_Result arc;          /* credentials before any body byte is held */
+        return authorized(h, c, r, url, method, 0, &arc) ? MHD_YES : arc;
     }
     if (r->waiting) {                 /* resumed: the log has answered */
         r->waiting = 0;
@@ -591,10 +712,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return plain(r, c, 405, NULL, "use POST");
     enum MHD_Result rc;
     if (strcmp(url, "/") == 0)
-        return authorized(h, c, r, url, 1, &rc) ? firehose(h, c, r) : rc;
+        return authorized(h, c, r, url, method, 1, &rc) ? firehose(h, c, r) : rc;
     if (strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) == 0) {
         r->op = SL_HOP_NDJSON;
-        return authorized(h, c, r, url, 0, &rc) ? ndjson(h, c, r, url) : rc;
+        return authorized(h, c, r, url, method, 1, &rc) ? ndjson(h, c, r, url) : rc;
     }
     return plain(r, c, 404, NULL, "try POST / (Firehose API) or POST /v1/streams/NAME/records");
 }

@@ -349,6 +349,7 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
         n->http_max_header != o->http_max_header ||
         n->http_max_connections != o->http_max_connections ||
         n->http_timeout_ms != o->http_timeout_ms || n->http_auth != o->http_auth ||
+        n->http_auth_unsigned_payload != o->http_auth_unsigned_payload ||
         n->http_header_timeout_ms != o->http_header_timeout_ms ||
         strcmp(n->http_tls_cert, o->http_tls_cert) != 0 ||
         strcmp(n->http_tls_key, o->http_tls_key) != 0 ||

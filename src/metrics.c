@@ -38,7 +38,8 @@ const char *const sl_http_op_names[SL_HOP_N] = {
     "PutRecord", "PutRecordBatch", "ListDeliveryStreams", "DescribeDeliveryStream",
     "ndjson", "other",
 };
-const int sl_http_statuses[SL_HTTP_NSTATUS] = { 200, 400, 403, 404, 405, 413, 415, 500, 503, 0 };
+const int sl_http_statuses[SL_HTTP_NSTATUS] = { 200, 400, 401, 403, 404, 405, 413, 415, 500, 503,
+                                                 0 };
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_acquire)
 
@@ -369,6 +370,11 @@ static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
            "http_header_timeout.");
     sl_buf_printf(o, "sluice_http_header_timeouts_total %llu\n",
                   (unsigned long long)atomic_load(&((struct sl_http_stats *)h)->header_timeouts));
+    family(o, "sluice_http_auth_failures_total", "counter",
+           "HTTP API requests refused by http_auth, by reason.");
+    for (int k = 0; k < SL_AUTH_R_N; k++)
+        sl_buf_printf(o, "sluice_http_auth_failures_total{reason=\"%s\"} %llu\n",
+                      sl_auth_reason_names[k], (unsigned long long)LD(h->auth_failures[k]));
 }
 
 static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "batch.h"
 #include "buf.h"
 
@@ -149,7 +150,7 @@ void sl_histogram_observe(struct sl_histogram *h, double seconds);
 enum sl_http_op { SL_HOP_PUT_RECORD, SL_HOP_PUT_RECORD_BATCH, SL_HOP_LIST, SL_HOP_DESCRIBE,
                   SL_HOP_NDJSON, SL_HOP_OTHER, SL_HOP_N };
 extern const char *const sl_http_op_names[SL_HOP_N];
-#define SL_HTTP_NSTATUS 10
+#define SL_HTTP_NSTATUS 11
 extern const int sl_http_statuses[SL_HTTP_NSTATUS];   /* the last slot: any other */
 
 struct sl_http_stats {
@@ -157,6 +158,7 @@ struct sl_http_stats {
     struct sl_histogram duration[SL_HOP_N];
     _Atomic int64_t connections;
     _Atomic uint64_t header_timeouts;   /* connections cut: header too slow */
+    _Atomic uint64_t auth_failures[SL_AUTH_R_N];  /* refused by http_auth, by reason */
 };
 
 /* Counts one finished request. */

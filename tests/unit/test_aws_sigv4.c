@@ -631,12 +631,27 @@ START_TEST(test_sigv4_content_sha256_header_must_match_body)
 }
 END_TEST
 
-START_TEST(test_sigv4_unsigned_payload_is_accepted_without_body_check)
+START_TEST(test_sigv4_unsigned_payload_is_refused_unless_allowed)
 {
+    struct sl_sigv4_error err;
     struct fh f;
 
     fh_sign(&f, T_NOW, "UNSIGNED-PAYLOAD", 1);
     ck_assert_str_eq(f.sig.content_sha256, "UNSIGNED-PAYLOAD");
+    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_str_eq(err.code, "InvalidSignatureException");
+    ck_assert_int_eq(err.reason, SL_AUTH_R_UNSIGNED_PAYLOAD);
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(err.reason, SL_AUTH_R_UNSIGNED_PAYLOAD);
+}
+END_TEST
+
+START_TEST(test_sigv4_unsigned_payload_is_accepted_without_body_check_when_allowed)
+{
+    struct fh f;
+
+    verifier.unsigned_payload = 1;
+    fh_sign(&f, T_NOW, "UNSIGNED-PAYLOAD", 1);
     expect(&f, T_NOW, SL_OK, NULL, 0);
     f.body[5] ^= 0x20;
     expect(&f, T_NOW, SL_OK, NULL, 0);
@@ -780,6 +795,173 @@ START_TEST(test_sigv4_query_is_reencoded_and_sorted)
 }
 END_TEST
 
+/* Canonical query of the pairs a server such as libmicrohttpd hands over
+ * decoded (NULL value: the name came without '='). */
+static void query_of(const char *const pairs[][2], size_t n, const char *want)
+{
+    struct sl_buf q;
+
+    sl_buf_init(&q, 4096);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(sl_sigv4_query_add(&q, pairs[i][0], strlen(pairs[i][0]), pairs[i][1],
+                                            pairs[i][1] ? strlen(pairs[i][1]) : 0), SL_OK);
+    ck_assert_int_eq(sl_buf_append(&q, "", 1), SL_OK);
+    creq_line("/", (const char *)q.data, 0, 2, want);
+    sl_buf_destroy(&q);
+}
+
+START_TEST(test_sigv4_query_add_encodes_decoded_pairs)
+{
+    static const char *const one[][2] = { { "source", "x" } };
+    static const char *const rep[][2] = { { "b", "2" }, { "a", "z" }, { "a", "y" }, { "c", NULL },
+                                          { "c", "" } };
+    static const char *const odd[][2] = { { "a b", "x+y/z&w=v" }, { "\xc3\xa9", "%41" },
+                                          { "~-._", "~-._" } };
+    struct sl_buf q;
+
+    query_of(one, 1, "source=x");
+    query_of(rep, 5, "a=y&a=z&b=2&c=&c=");     /* "c" and "c=" sign alike */
+    query_of(odd, 3, "%C3%A9=%2541&a%20b=x%2By%2Fz%26w%3Dv&~-._=~-._");
+    sl_buf_init(&q, 8);                          /* a pair that does not fit leaves nothing */
+    ck_assert_int_eq(sl_sigv4_query_add(&q, "a", 1, "b", 1), SL_OK);
+    ck_assert_int_eq(sl_sigv4_query_add(&q, "long", 4, "value", 5), SL_ETOOBIG);
+    ck_assert_uint_eq(q.len, 3);
+    sl_buf_destroy(&q);
+}
+END_TEST
+
+/* ---- refusals before the body, and their reasons ------------------------ */
+
+START_TEST(test_sigv4_precheck_passes_whatever_the_body)
+{
+    struct sl_sigv4_error err;
+    struct fh f;
+
+    fh_sign(&f, T_NOW, NULL, 1);
+    f.q.r.body = NULL;                 /* not read yet */
+    f.q.r.body_len = 0;
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
+    ck_assert_str_eq(ring.last, "AKIAFIREHOSE");
+    fh_sign(&f, T_NOW, NULL, 0);
+    f.body[3] ^= 1;                    /* the signature is the full check's business */
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
+    expect(&f, T_NOW, SL_EINVAL, "InvalidSignatureException", 400);
+}
+END_TEST
+
+START_TEST(test_sigv4_precheck_refuses_what_the_headers_decide)
+{
+    static const char *const none[][2] = { { NULL, NULL } };
+    struct sl_sigv4_error err;
+    struct fh f;
+
+    fh_sign(&f, T_NOW, NULL, 0);
+    f.q.r.body = NULL;
+    f.q.r.body_len = 0;
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW + 3600, &err), SL_EINVAL);
+    ck_assert_int_eq(err.reason, SL_AUTH_R_STALE_DATE);
+    verifier.service = "firehose";
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
+    verifier.service = "s3";
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_str_eq(err.message, "Credential should be scoped to correct service: 's3'.");
+    verifier.service = NULL;
+    ring.keys = none;
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_str_eq(err.code, "UnrecognizedClientException");
+    f.q.r.nheaders--;                  /* no Authorization */
+    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(err.http_status, 403);
+    ck_assert_str_eq(err.code, "MissingAuthenticationTokenException");
+}
+END_TEST
+
+/* How each refusal is classified, and the key id it names. */
+static const struct {
+    const char *header, *value;        /* replaces a header of a good request; */
+    const char *authz;                 /* or this Authorization (NULL: keep) */
+    int64_t skew;                      /* now - signing time */
+    const char *akid;                  /* the key id the error names */
+    int reason;
+} reasons[] = {
+    { NULL, NULL, NULL, 0, "AKIAFIREHOSE", SL_AUTH_R_BAD_SIGNATURE },   /* body changed */
+    { NULL, NULL, NULL, 900, "AKIAFIREHOSE", SL_AUTH_R_STALE_DATE },
+    { "X-Amz-Date", "20240508T134209Z", NULL, 0, "AKIAFIREHOSE", SL_AUTH_R_WRONG_SCOPE },
+    { "X-Amz-Content-Sha256", "abc", NULL, 0, "AKIAFIREHOSE", SL_AUTH_R_BAD_SIGNATURE },
+    { "X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD", NULL, 0, "AKIAFIREHOSE",
+      SL_AUTH_R_UNSIGNED_PAYLOAD },
+    { NULL, NULL, "AWS4-HMAC-SHA256 Credential=AKIAFIREHOSE/20240507/us-east-1/s3/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=" EMPTY_SHA, 0, "AKIAFIREHOSE",
+      SL_AUTH_R_WRONG_SCOPE },
+    { NULL, NULL, "AWS4-HMAC-SHA256 Credential=AKIAFIREHOSE/20240507/us-east-1/firehose/aws4_x, "
+      "SignedHeaders=host;x-amz-date, Signature=" EMPTY_SHA, 0, "AKIAFIREHOSE",
+      SL_AUTH_R_WRONG_SCOPE },
+    { NULL, NULL, "AWS4-HMAC-SHA256 Credential=AKIDWHO/20240507/us-east-1/firehose/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=" EMPTY_SHA, 0, "AKIDWHO",
+      SL_AUTH_R_UNKNOWN_KEY },
+    { NULL, NULL, "AWS4-HMAC-SHA256 Credential=AKIAFIREHOSE/2024/us-east-1/firehose/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=" EMPTY_SHA, 0, "AKIAFIREHOSE",
+      SL_AUTH_R_MALFORMED },
+    { NULL, NULL, "Bearer 0123456789abcdef", 0, "", SL_AUTH_R_MALFORMED },
+};
+
+START_TEST(test_sigv4_refusal_names_its_reason_and_key)
+{
+    struct sl_sigv4_error err;
+    struct fh f;
+
+    verifier.service = "firehose";
+    fh_sign(&f, T_NOW, NULL, 1);
+    if (reasons[_i].header)
+        fh_set(&f, reasons[_i].header, reasons[_i].value);
+    if (reasons[_i].authz)
+        fh_set(&f, "Authorization", reasons[_i].authz);
+    if (!reasons[_i].header && !reasons[_i].authz && !reasons[_i].skew)
+        f.body[2] ^= 1;
+    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW + reasons[_i].skew, &err),
+                     SL_EINVAL);
+    ck_assert_msg(err.reason == reasons[_i].reason, "reason %s (%s), want %s",
+                  sl_auth_reason_names[err.reason], err.message,
+                  sl_auth_reason_names[reasons[_i].reason]);
+    ck_assert_str_eq(err.access_key_id, reasons[_i].akid);
+}
+END_TEST
+
+/*
+ * A query string signed as a client sends it on the wire, verified with
+ * the query rebuilt from the decoded pairs a server gets (what the HTTP
+ * listener does): the same signature.
+ */
+START_TEST(test_sigv4_query_from_decoded_pairs_verifies)
+{
+    static const char *const pairs[][2] = { { "source", "web 1/2" }, { "tag", NULL },
+                                            { "a", "\xc3\xa9" }, { "a", "%" } };
+    struct sl_sigv4_signer s = { "AKIAFIREHOSE", "fh/secret+key", "us-east-1", "firehose", 0 };
+    struct sl_sigv4_header h[3] = { { "Host", "localhost:8440" } };
+    struct sl_sigv4_request r = { "POST", "/v1/streams/s/records",
+                                  "source=web%201%2F2&tag&a=%C3%A9&a=%25", h, 1, "x\n", 2, 0 };
+    struct sl_sigv4_signed out;
+    struct sl_sigv4_error err;
+    struct sl_buf q;
+
+    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_OK);
+    h[1] = (struct sl_sigv4_header){ "X-Amz-Date", out.amz_date };
+    h[2] = (struct sl_sigv4_header){ "Authorization", out.authorization };
+    r.nheaders = 3;
+    sl_buf_init(&q, 4096);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(sl_sigv4_query_add(&q, pairs[i][0], strlen(pairs[i][0]), pairs[i][1],
+                                            pairs[i][1] ? strlen(pairs[i][1]) : 0), SL_OK);
+    ck_assert_int_eq(sl_buf_append(&q, "", 1), SL_OK);
+    r.query = (const char *)q.data;
+    verifier.service = "firehose";
+    ck_assert_msg(sl_sigv4_verify(&verifier, &r, T_NOW, &err) == SL_OK, "%s", err.message);
+    r.query = "";                      /* what the listener used to hand over */
+    ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_EINVAL);
+    sl_buf_destroy(&q);
+}
+END_TEST
+
 /* ---- a real client's signatures ----------------------------------------- */
 
 /*
@@ -890,7 +1072,13 @@ Suite *sl_aws_sigv4_suite(void)
     tcase_add_test(tr, test_sigv4_scope_date_must_equal_x_amz_date);
     tcase_add_test(tr, test_sigv4_verifier_pins_service_and_region);
     tcase_add_test(tr, test_sigv4_content_sha256_header_must_match_body);
-    tcase_add_test(tr, test_sigv4_unsigned_payload_is_accepted_without_body_check);
+    tcase_add_test(tr, test_sigv4_unsigned_payload_is_refused_unless_allowed);
+    tcase_add_test(tr, test_sigv4_unsigned_payload_is_accepted_without_body_check_when_allowed);
+    tcase_add_test(tr, test_sigv4_precheck_passes_whatever_the_body);
+    tcase_add_test(tr, test_sigv4_precheck_refuses_what_the_headers_decide);
+    tcase_add_loop_test(tr, test_sigv4_refusal_names_its_reason_and_key, 0,
+                        sizeof(reasons) / sizeof(reasons[0]));
+    tcase_add_test(tr, test_sigv4_query_from_decoded_pairs_verifies);
     tcase_add_test(tr, test_sigv4_duplicate_authorization_is_incomplete);
     tcase_add_test(tr, test_sigv4_huge_signed_header_is_refused_not_truncated);
     tcase_add_test(tr, test_sigv4_too_many_headers_are_refused);
@@ -902,6 +1090,7 @@ Suite *sl_aws_sigv4_suite(void)
 
     tcase_add_test(tc, test_sigv4_non_s3_path_is_encoded_again_s3_path_once);
     tcase_add_test(tc, test_sigv4_query_is_reencoded_and_sorted);
+    tcase_add_test(tc, test_sigv4_query_add_encodes_decoded_pairs);
     suite_add_tcase(s, tc);
     return s;
 }

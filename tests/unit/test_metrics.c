@@ -97,6 +97,29 @@ START_TEST(test_metrics_held_bytes_are_received_minus_settled)
 }
 END_TEST
 
+START_TEST(test_metrics_auth_refusals_by_reason_and_401_as_its_own_status)
+{
+    static struct sl_http_stats hs;
+    struct sl_metrics_process p = { .version = "9.9.9", .http = &hs };
+    struct sl_buf out;
+
+    memset(&hs, 0, sizeof(hs));
+    sl_http_stats_request(&hs, SL_HOP_NDJSON, 401, 0.001);
+    sl_http_stats_request(&hs, SL_HOP_PUT_RECORD, 403, 0.001);
+    sl_stat_add(&hs.auth_failures[SL_AUTH_R_BAD_SIGNATURE], 3);
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_metrics_render(&out, NULL, 0, &p), SL_OK);
+    sl_buf_append(&out, "", 1);
+    HAS((char *)out.data, "sluice_http_requests_total{operation=\"ndjson\",status=\"401\"} 1");
+    HAS((char *)out.data, "sluice_http_requests_total{operation=\"PutRecord\",status=\"403\"} 1");
+    HAS((char *)out.data, "sluice_http_auth_failures_total{reason=\"bad_signature\"} 3");
+    for (int k = 0; k < SL_AUTH_R_N; k++)
+        ck_assert_ptr_nonnull(strstr((char *)out.data, sl_auth_reason_names[k]));
+    ck_assert_ptr_null(strstr((char *)out.data, "status=\"other\""));
+    sl_buf_destroy(&out);
+}
+END_TEST
+
 Suite *sl_metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -105,6 +128,7 @@ Suite *sl_metrics_suite(void)
     tcase_add_test(tc, test_metrics_page_has_fixed_names_and_labels);
     tcase_add_test(tc, test_metrics_each_family_declared_once);
     tcase_add_test(tc, test_metrics_held_bytes_are_received_minus_settled);
+    tcase_add_test(tc, test_metrics_auth_refusals_by_reason_and_401_as_its_own_status);
     suite_add_tcase(s, tc);
     return s;
 }
