@@ -187,7 +187,8 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *method, stru
                             "The Content-MD5 you specified did not match what we received.");
         }
     }
-    struct sl_sigv4_verifier v = { .secret = secret_of, .service = "s3" };
+    struct sl_sigv4_verifier v = { .secret = secret_of, .service = "s3",
+                                   .unsigned_payload = 1 };   /* as S3 does */
     const char *sse = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                   "x-amz-server-side-encryption");
     if (sse) {
