@@ -37,7 +37,9 @@ struct sl_http_limits {
     uint64_t max_body;           /* bytes of a request body */
     uint64_t max_decompressed;   /* ... once gzip/zstd is undone (NDJSON) */
     uint64_t max_header;         /* request line and headers */
+    uint64_t max_body_memory;    /* bytes all bodies being read or decoded may hold */
     unsigned max_connections;
+    unsigned max_per_ip;         /* open connections from one address; 0: no limit */
     unsigned timeout_s;          /* idle connection timeout */
     int64_t header_timeout_ms;   /* open or previous response to a whole header */
     unsigned threads;
