@@ -241,7 +241,8 @@ class BodyMemoryTest(SluiceTestCase):
         # a chunked body cannot grow past what is left either
         chunk = b"%x\r\n%s\r\n" % (mib, b"y" * mib)
         answer, _ = raw(d.http_port, request(NDJSON % "bm", chunk * 3 + b"0\r\n\r\n",
-                                             ["Transfer-Encoding: chunked"]))
+                                             ["Transfer-Encoding: chunked",
+                                              "Connection: close"]))
         self.assertEqual(statuses(answer), [503], answer[:200])
         # the four held ones complete and are taken; the memory is given back
         for i in held:
