@@ -5,7 +5,7 @@ gzip members or zstd frames, trailing junk; request smuggling through
 Content-Length and Transfer-Encoding; what the headers decide, answered
 before the body is read; the memory all bodies may hold; a flood of idle
 connections from one address on the API and the metrics port; plain HTTP
-sent to the HTTPS port and the start-up line.
+sent to the HTTPS port, the start-up line and the open-file limit.
 
 Raw sockets where the client must misbehave. Floods come from 127.0.0.2
 (Linux routes all of 127/8 to lo) so that the well-behaved client, on
@@ -20,7 +20,7 @@ import subprocess
 import time
 import unittest
 
-from harness import SluiceTestCase, scaled, wait_for
+from harness import BIN, SluiceTestCase, scaled, wait_for
 from test_http import delivered, make_cert, post
 
 NDJSON = "/v1/streams/%s/records"
@@ -335,6 +335,30 @@ class ConnectionFloodTest(SluiceTestCase):
 
 
 class StartupAndTlsLogTest(SluiceTestCase):
+
+    def test_soft_fd_limit_is_raised_and_a_limit_too_low_is_warned(self):
+        import resource
+        import signal
+        d = self.sluice({"fd": {}}, start=False)
+        d.write_config()
+
+        def low():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 1024))
+        with open(d.log_path, "ab") as logf:
+            p = subprocess.Popen([BIN, "-c", d.conf_path], stdout=logf,
+                                 stderr=subprocess.STDOUT, preexec_fn=low)
+        try:
+            wait_for(lambda: "sluice started" in d.log(), 10, msg="start-up")
+            with open("/proc/%d/limits" % p.pid) as f:
+                soft = [l.split()[3] for l in f if l.startswith("Max open files")][0]
+            self.assertEqual(soft, "1024")
+            warn = [l for l in d.log().splitlines() if "open file limit" in l]
+            self.assertEqual(len(warn), 1, d.log_tail())
+            self.assertIn("nofile=1024", warn[0])
+            self.assertIn("level=warn", warn[0])
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(scaled(30))
 
     def test_startup_line_names_tls_and_auth(self):
         d = self.sluice({"su": {}}, start=False)
