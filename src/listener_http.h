@@ -10,6 +10,10 @@
  * ServiceUnavailableException, PutRecordBatch accepts the records that fit
  * and marks the rest ServiceUnavailableException, and the NDJSON endpoint
  * answers 503 with Retry-After. A rejected request enqueues nothing.
+ * What the headers decide (framing, size, method, path, stream, encoding,
+ * Content-Type) is answered before the body is read; all bodies together
+ * hold at most max_body_memory (past it: 503); one address holds at most
+ * max_per_ip connections.
  *
  * Threads: libmicrohttpd's pool threads run every callback; they read the
  * stream table (fixed after start) and call the daemon's ops, which must
