@@ -266,6 +266,17 @@ class BodyMemoryTest(SluiceTestCase):
         self.assertEqual(len(d.read_records("bm")), n)
 
 
+    def test_body_memory_below_the_largest_body_is_a_config_error(self):
+        d = self.sluice({"cf": {}}, start=False,
+                        process={"http_max_body": "8MiB", "http_max_body_memory": "4MiB"})
+        d.write_config()
+        p = subprocess.run([BIN, "--check", "-c", d.conf_path], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=scaled(30))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b"http_max_body_memory", p.stderr)
+        self.assertIn(b"less than http_max_body", p.stderr)
+
+
 class ConnectionFloodTest(SluiceTestCase):
 
     def flood(self, port, n):
