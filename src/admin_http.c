@@ -83,8 +83,9 @@ struct sl_admin *sl_admin_start(const struct sl_addr *addr, const struct sl_admi
                               0, NULL, NULL,
                               handle, a,
                               MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)SL_ADMIN_MAX_CONNECTIONS,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)SL_ADMIN_MAX_PER_IP,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SL_ADMIN_TIMEOUT_S,
                               MHD_OPTION_END);
     if (!a->mhd) {
         snprintf(err, errlen, "%s", strerror(errno));

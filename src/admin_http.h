@@ -21,6 +21,13 @@ struct sl_admin_ops {
     int (*ready)(void *arg, struct sl_buf *why);
 };
 
+/* Connections the metrics listener takes: in all, from one address (more
+ * are closed as they open, so a flood from one peer leaves room for the
+ * scraper and health checks), and the seconds an idle one is kept. */
+#define SL_ADMIN_MAX_CONNECTIONS 512
+#define SL_ADMIN_MAX_PER_IP 32
+#define SL_ADMIN_TIMEOUT_S 5
+
 struct sl_admin;
 
 /* Starts serving on <addr>. Returns NULL with <err> set on failure. */

@@ -7,11 +7,13 @@
  */
 #include "compress.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "config.h"
 #include "sluice/err.h"
@@ -187,16 +189,31 @@ static int out_room(struct sl_buf *out)
     return want == 0 ? SL_ETOOBIG : sl_buf_reserve(out, want);
 }
 
+/*
+ * Every gzip member of <in> (RFC 1952 allows several, as `cat a.gz b.gz`
+ * makes), one after the other into <out>. After a member ends, what
+ * follows must be another member: anything else is trailing junk.
+ */
 static int gunzip(const void *in, size_t len, struct sl_buf *out)
 {
+    const unsigned char *p = in, *end = p + len;
     z_stream z = { 0 };
-    int zr = Z_OK, rc = SL_OK;
+    int zr = Z_STREAM_END, rc = SL_OK;
 
+    if (len == 0)
+        return SL_OK;              /* no member at all: nothing to decode */
     if (inflateInit2(&z, 15 + 16) != Z_OK)
         return SL_ENOMEM;
-    z.next_in = (unsigned char *)in;
-    z.avail_in = (uInt)len;
-    while (zr != Z_STREAM_END) {
+    while (p < end || zr != Z_STREAM_END) {
+        if (zr == Z_STREAM_END && inflateReset(&z) != Z_OK) {   /* the next member */
+            rc = SL_ERR;
+            break;
+        }
+        if (z.avail_in == 0) {     /* zlib counts in uInt: feed at most that much */
+            z.next_in = (unsigned char *)p;
+            z.avail_in = (uInt)((size_t)(end - p) < UINT_MAX ? (size_t)(end - p) : UINT_MAX);
+            p += z.avail_in;
+        }
         if ((rc = out_room(out)) != SL_OK)
             break;
         z.next_out = out->data + out->len;
@@ -204,39 +221,70 @@ static int gunzip(const void *in, size_t len, struct sl_buf *out)
         zr = inflate(&z, Z_NO_FLUSH);
         out->len = out->cap - z.avail_out;
         if (zr != Z_OK && zr != Z_STREAM_END) {
-            rc = SL_EINVAL;
+            rc = SL_EINVAL;        /* corrupt, or junk where a member should start */
             break;
         }
-        if (zr == Z_OK && z.avail_in == 0 && z.avail_out > 0) {
-            rc = SL_EINVAL;        /* input ended before the stream did */
+        if (zr == Z_OK && z.avail_in == 0 && p == end && z.avail_out > 0) {
+            rc = SL_EINVAL;        /* input ended before the member did */
             break;
+        }
+        if (zr == Z_STREAM_END) {  /* what is left of this feed goes first */
+            p -= z.avail_in;
+            z.avail_in = 0;
         }
     }
     inflateEnd(&z);
     return rc;
 }
 
+/* The largest window (log2) a frame may ask for: 8 MiB (what the zstd
+ * tool uses up to level 19, streamed), or more up to zstd's own default
+ * ceiling of 128 MiB when <max> bytes of output are allowed anyway. The
+ * decoder allocates the window a frame header asks for, so this bounds
+ * its memory whatever the body says; a bigger window is refused as too
+ * big (`zstd --long` or --ultra with a large http_max_decompressed works). */
+static int window_log_max(size_t max)
+{
+    int log = 23;
+
+    while (log < 27 && ((size_t)1 << log) < max)
+        log++;
+    return log;
+}
+
+/*
+ * Every zstd frame of <in> (several may follow one another; skippable
+ * frames are passed over by the decoder). <in> must end where a frame
+ * ends: a cut frame or junk after the last is refused.
+ */
 static int unzstd(const void *in, size_t len, struct sl_buf *out)
 {
     ZSTD_DCtx *d = ZSTD_createDCtx();
     ZSTD_inBuffer ib = { in, len, 0 };
-    size_t left = 1;
-    int rc = SL_OK;
+    size_t left;
+    int rc = SL_OK, in_frame = 0;
 
     if (!d)
         return SL_ENOMEM;
-    while (left != 0) {
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax,
+                                            window_log_max(out->max)))) {
+        ZSTD_freeDCtx(d);
+        return SL_ERR;
+    }
+    while (ib.pos < ib.size || in_frame) {
         if ((rc = out_room(out)) != SL_OK)
             break;
         ZSTD_outBuffer ob = { out->data + out->len, out->cap - out->len, 0 };
         left = ZSTD_decompressStream(d, &ob, &ib);
         out->len += ob.pos;
         if (ZSTD_isError(left)) {
-            rc = SL_EINVAL;
+            rc = ZSTD_getErrorCode(left) == ZSTD_error_frameParameter_windowTooLarge
+                ? SL_ETOOBIG : SL_EINVAL;
             break;
         }
-        if (left != 0 && ib.pos == ib.size && ob.pos < ob.size) {
-            rc = SL_EINVAL;        /* truncated */
+        in_frame = left != 0;      /* 0: a frame ended and is flushed */
+        if (in_frame && ib.pos == ib.size && ob.pos < ob.size) {
+            rc = SL_EINVAL;        /* input ended inside a frame */
             break;
         }
     }

@@ -36,10 +36,15 @@ int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kin
                       int level, int delimiter, struct sl_buf *out);
 
 /*
- * Decompresses a whole gzip or zstd stream (<kind>) from <in> into <out>
- * (appended). <out>'s max bounds the result: past it, SL_ETOOBIG (a
- * decompression bomb stops there). SL_EINVAL for a corrupt or truncated
- * stream. Allocates its codec state per call; any thread.
+ * Decompresses every gzip member or zstd frame (<kind>) of <in>, one after
+ * the other, into <out> (appended): `cat a.gz b.gz` decodes to both, and
+ * zstd's skippable frames are passed over. <in> must end exactly where a
+ * member or frame ends: SL_EINVAL for junk after one, a cut or corrupt
+ * one (an empty <in> is no member at all: SL_OK, nothing appended).
+ * <out>'s max bounds the total: past it, SL_ETOOBIG (a decompression bomb,
+ * one member or many, stops there), as for a zstd frame whose window
+ * would need more memory than that bound allows (at least 8 MiB).
+ * Allocates its codec state per call; any thread.
  */
 int sl_decompress(int kind, const void *in, size_t len, struct sl_buf *out);
 

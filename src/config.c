@@ -76,6 +76,11 @@ static const struct conf_key process_keys[] = {
       "request line and headers of one request (libmicrohttpd's connection memory)" },
     { "http_max_connections", K_UINT, P(http_max_connections), 0, 1, 100000, "1024", NULL,
       "open HTTP connections" },
+    { "http_max_connections_per_ip", K_UINT, P(http_max_connections_per_ip), 0, 0, 100000,
+      "128", NULL, "open HTTP connections from one client address; 0: no limit" },
+    { "http_max_body_memory", K_SIZE, P(http_max_body_memory), 0, MIB, 64 * GIB, "256MiB",
+      NULL, "bytes all HTTP request bodies being read or decoded may hold at once (past "
+      "it: 503); at least http_max_body" },
     { "http_timeout", K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
       "close an HTTP connection idle this long" },
     { "http_header_timeout", K_DURATION, P(http_header_timeout_ms), 0, SEC, 3600 * SEC, "30s",
@@ -875,6 +880,14 @@ static void check_all(struct parse *p)
              "'%s' is not a region (like us-east-1)", p->c->region);
     check_tls(p);
     check_transforms(p);
+    mi = key_index(process_keys, "http_max_body_memory");
+    fi = key_index(process_keys, "http_max_body");
+    if (!(p->c->marks.bad & ((1ULL << mi) | (1ULL << fi))) &&
+        p->c->http_max_body_memory < p->c->http_max_body)
+        perr(p, (p->c->marks.seen & (1ULL << mi)) ? p->c->marks.line[mi] : p->c->marks.line[fi],
+             "sluice", "http_max_body_memory", "%llu bytes is less than http_max_body (%llu): "
+             "no body could be read", (unsigned long long)p->c->http_max_body_memory,
+             (unsigned long long)p->c->http_max_body);
     mi = key_index(process_keys, "http_listen");
     if (!(p->c->marks.bad & (1ULL << mi)) && p->c->http_listen[0] &&
         sl_addr_parse(p->c->http_listen, &p->c->http_addr, &why) != SL_OK)

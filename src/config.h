@@ -125,6 +125,8 @@ struct sl_config {
     uint64_t http_max_decompressed;       /* ... once gzip/zstd is undone */
     uint64_t http_max_header;             /* request line + headers, per connection */
     uint64_t http_max_connections;
+    uint64_t http_max_connections_per_ip; /* 0: no limit */
+    uint64_t http_max_body_memory;        /* all bodies being read or decoded */
     int64_t  http_timeout_ms;             /* idle HTTP connections are closed */
     int64_t  http_header_timeout_ms;      /* ... and those slow to send a header */
     uint64_t http_threads;

@@ -1,14 +1,33 @@
 /*
  * listener_http.c - see listener_http.h.
  *
- * Each request collects its body in a struct sl_buf bounded by max_body
- * (a Content-Length over it is refused before the body is read); the
- * handler runs once the body is complete.
+ * A request is checked in two steps. The first call of the access handler
+ * comes with the headers and no body: whatever the headers decide is
+ * answered there, before a byte of the body is held (framing, size,
+ * method, path, stream, encoding, Content-Type, and the memory the body
+ * will need). An answer queued then makes libmicrohttpd close the
+ * connection instead of reading the body. The rest runs once the body is
+ * complete: credentials (SigV4 signs the body) and the records.
+ *
+ * Memory: each body is bounded by max_body (and max_decompressed once
+ * decoded), and all of them together by max_body_memory: a body is
+ * charged before it is held (its whole Content-Length at the first call;
+ * a chunked one as its buffer grows; a decoded copy up front, at most
+ * max_decompressed or what is left), and given back as soon as its
+ * records are in a chunk. A body that does not fit gets 503.
+ *
+ * Connections: at most max_per_ip open from one address (the accept
+ * policy refuses the next at once, counted and logged), so one greedy
+ * peer cannot take every slot.
  */
 #include "listener_http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +51,13 @@
 
 #define JSON_TYPE "application/x-amz-json-1.1"
 #define NDJSON_PREFIX "/v1/streams/"
+#define WARN_EVERY_MS 10000      /* the rate of each repeated warning below */
 
+/*
+ * Threads: MHD's pool threads run every callback. <peers> is guarded by
+ * <peers_lock>; the counters in <stats> and the fields marked atomic are
+ * shared lock-free; the rest is fixed after start.
+ */
 struct sl_http {
     struct MHD_Daemon *mhd;
     struct sl_http_limits lim;
@@ -43,9 +68,30 @@ struct sl_http {
     struct sl_http_stats *stats;            /* borrowed, see metrics.h */
     struct sl_deadlines *headers;           /* cuts clients slow to send a header */
     struct sl_ratelimit rl;                 /* of the warning when that fails */
+    struct sl_ratelimit peer_rl;            /* ... a connection refused per address */
+    struct sl_ratelimit framing_rl;         /* ... a request refused for its framing */
+    struct sl_ratelimit memory_rl;          /* ... a request refused for body memory */
+    struct sl_ratelimit tls_rl;             /* ... a failed TLS handshake */
     _Atomic int suspended;                  /* connections waiting for a log's sync */
     _Atomic int stopping;                   /* sl_http_stop: suspend no more */
     struct sl_ratelimit auth_rl[SL_AUTH_R_N];  /* of the refusal lines, per reason */
+    _Atomic unsigned tls_pending;           /* handshake failures whose peer is not named yet */
+    pthread_mutex_t peers_lock;
+    void *peers;                            /* tsearch tree of struct peer */
+};
+
+/* Open connections from one address; in <peers> while n > 0. */
+struct peer {
+    unsigned char addr[16];
+    unsigned len;                /* 4 or 16 */
+    unsigned n;
+};
+
+/* One connection (MHD's socket context), from its opening to its close. */
+struct conn {
+    struct sl_deadline *deadline;   /* NULL: none could be set */
+    int counted;                    /* in <peers> */
+    int requested;                  /* a request header came: TLS worked */
 };
 
 /* An answer prepared before it can be sent. */
@@ -55,6 +101,10 @@ struct answer {
     char *body;                  /* owned */
     const char *retry_after;
 };
+
+/* Why a body is not being taken in; answered once the client has sent it
+ * all (libmicrohttpd cannot answer in the middle of a body). */
+enum { REF_NONE, REF_TOO_BIG, REF_MEMORY };
 
 /*
  * One request's state, from its first callback to its completion.
@@ -66,7 +116,13 @@ struct answer {
  */
 struct req {
     struct sl_buf body;
-    int too_big;
+    uint64_t charged;            /* bytes of <body> counted in stats->body_bytes */
+    int clen_known;              /* Content-Length given: charged whole, body.max = it */
+    int refused;                 /* REF_*: the rest of the body is dropped */
+    int close;                   /* answer with Connection: close */
+    int firehose;                /* POST /, else NDJSON */
+    struct sl_intake *in;        /* NDJSON: the stream (first call) */
+    int kind;                    /* NDJSON: its Content-Encoding (first call) */
     int op;                      /* enum sl_http_op, for the metrics */
     int status;                  /* what was answered */
     int64_t t0_ns;               /* monotonic: the first callback */
@@ -77,14 +133,120 @@ struct req {
     struct sl_http *h;           /* while waiting */
 };
 
-/* The header deadline of connection <c>: set when it opens and after each
- * response, cleared when a request's header is complete. */
-static struct sl_deadline *header_deadline(struct MHD_Connection *c)
+static struct conn *conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
     return ci ? ci->socket_context : NULL;
+}
+
+/* The header deadline of connection <c>: set when it opens and after each
+ * response, cleared when a request's header is complete. */
+static struct sl_deadline *header_deadline(struct MHD_Connection *c)
+{
+    struct conn *k = conn_of(c);
+
+    return k ? k->deadline : NULL;
+}
+
+/* "ADDR:PORT" of <sa> into <buf>. */
+static const char *peer_name(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+        snprintf(buf, len, "%s:%u", ip, port);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+        snprintf(buf, len, "[%s]:%u", ip, port);
+    } else {
+        snprintf(buf, len, "?");
+    }
+    return buf;
+}
+
+/*
+ * Body memory: stats->body_bytes is what all bodies hold, never above
+ * lim.max_body_memory. Charges min(<want>, what is left), if that is at
+ * least <least>; returns what was charged (0: nothing).
+ */
+static uint64_t mem_take(struct sl_http *h, uint64_t want, uint64_t least)
+{
+    _Atomic uint64_t *held = &h->stats->body_bytes;
+    uint64_t cur = atomic_load_explicit(held, memory_order_relaxed), n;
+
+    do {
+        n = h->lim.max_body_memory - cur;
+        if (n > want)
+            n = want;
+        if (n < least || n == 0)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(held, &cur, cur + n, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return n;
+}
+
+static void mem_give(struct sl_http *h, uint64_t n)
+{
+    if (n)
+        atomic_fetch_sub_explicit(&h->stats->body_bytes, n, memory_order_relaxed);
+}
+
+/* Frees <r>'s body and gives its memory back. */
+static void drop_body(struct sl_http *h, struct req *r)
+{
+    sl_buf_destroy(&r->body);
+    mem_give(h, r->charged);
+    r->charged = 0;
+}
+
+/*
+ * Takes <n> more bytes of <r>'s body in, or marks it refused (and drops
+ * what it held). With a Content-Length the whole was charged at the first
+ * call and the buffer is made that size at once; a chunked body is charged
+ * before its buffer grows: sl_buf doubles from 256 bytes, so the new
+ * capacity is below 2 x the bytes needed, and the surplus is given back.
+ */
+static void body_in(struct sl_http *h, struct req *r, const char *p, size_t n)
+{
+    uint64_t need = (uint64_t)r->body.len + n, want;
+
+    if (r->refused)
+        return;
+    if (need > r->body.max) {
+        r->refused = REF_TOO_BIG;
+        drop_body(h, r);
+        return;
+    }
+    if (r->clen_known && !r->body.data && sl_buf_reserve(&r->body, r->body.max) != SL_OK)
+        goto nomem;
+    if (!r->clen_known && need > r->body.cap) {
+        want = need < 128 ? 256 : 2 * need;
+        if (want > r->body.max)
+            want = r->body.max;
+        if (want > r->charged) {
+            if (!mem_take(h, want - r->charged, want - r->charged))
+                goto nomem;
+            r->charged = want;
+        }
+    }
+    if (sl_buf_append(&r->body, p, n) != SL_OK)
+        goto nomem;
+    if (!r->clen_known && r->charged > r->body.cap) {
+        mem_give(h, r->charged - r->body.cap);
+        r->charged = r->body.cap;
+    }
+    return;
+nomem:
+    r->refused = REF_MEMORY;
+    drop_body(h, r);
 }
 
 static struct sl_intake *find(struct sl_http *h, const char *name, size_t len)
@@ -123,6 +285,8 @@ static enum MHD_Result reply(struct req *q, struct MHD_Connection *c, unsigned s
     MHD_add_response_header(r, "Content-Type", type);
     if (retry_after)
         MHD_add_response_header(r, "Retry-After", retry_after);
+    if (q->close)                 /* libmicrohttpd then closes after the answer */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     q->status = (int)status;
@@ -223,8 +387,11 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     uint64_t room, used = 0;
     const uint8_t *p;
 
-    if (sl_fh_parse_put((const char *)r->body.data, r->body.len, batch, stream,
-                        sl_clock_wall_ms(), sl_clock_mono_ms(), &ch, &e) != SL_OK)
+    int rc = sl_fh_parse_put((const char *)r->body.data, r->body.len, batch, stream,
+                             sl_clock_wall_ms(), sl_clock_mono_ms(), &ch, &e);
+
+    drop_body(h, r);                       /* the records are in <ch> now */
+    if (rc != SL_OK)
         return reply(r, c, (unsigned)e.status, JSON_TYPE, sl_fh_error_body(&e), NULL);
     if (!(in = find(h, stream, strlen(stream)))) {
         sl_chunk_unref(ch);
@@ -508,14 +675,24 @@ static int authorized(struct sl_http *h, struct MHD_Connection *c, struct req *r
     return sigv4_ok(h, c, r, url, body_read, rc);
 }
 
-static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, struct req *r)
+/* Firehose's API, first call: the Content-Type. Returns 1 if the request
+ * may go on; else queues the refusal with *<rc> set. */
+static int firehose_headers(struct MHD_Connection *c, struct req *r, enum MHD_Result *rc)
 {
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+
+    if (type && strncasecmp(type, JSON_TYPE, strlen(JSON_TYPE)) == 0)
+        return 1;
+    *rc = fh_error(r, c, "SerializationException", 400, "Content-Type must be %s, not %s",
+                   JSON_TYPE, type ? type : "missing");
+    return 0;
+}
+
+/* Firehose's API, the body complete (its Content-Type checked already). */
+static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, struct req *r)
+{
     const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
 
-    if (!type || strncasecmp(type, JSON_TYPE, strlen(JSON_TYPE)) != 0)
-        return fh_error(r, c, "SerializationException", 400, "Content-Type must be %s, not %s",
-                        JSON_TYPE, type ? type : "missing");
     switch (sl_fh_operation(target)) {
     case SL_FH_PUT_RECORD:       r->op = SL_HOP_PUT_RECORD; return fh_put(h, c, r, 0);
     case SL_FH_PUT_RECORD_BATCH: r->op = SL_HOP_PUT_RECORD_BATCH; return fh_put(h, c, r, 1);
@@ -613,37 +790,103 @@ static int ndj_add(void *arg, const uint8_t *p, uint32_t len)
     return SL_OK;
 }
 
-static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struct req *r,
-                              const char *url)
+/* 503 with Retry-After: the bodies being read hold max_body_memory. */
+static enum MHD_Result busy(struct sl_http *h, struct MHD_Connection *c, struct req *r)
+{
+    struct sl_fh_error e = { .type = "ServiceUnavailableException", .status = 503 };
+    uint64_t suppressed;
+
+    sl_stat_add(&h->stats->refused[SL_HREF_BODY_MEMORY], 1);
+    if (sl_ratelimit_ok(&h->memory_rl, WARN_EVERY_MS, &suppressed))
+        sl_warn("msg=\"HTTP request refused with 503: the request bodies being read hold "
+                "http_max_body_memory\" limit=%llu suppressed=%llu",
+                (unsigned long long)h->lim.max_body_memory, (unsigned long long)suppressed);
+    if (!r->firehose)
+        return plain(r, c, 503, "1", "too many request bodies are being read: retry later");
+    snprintf(e.message, sizeof(e.message), "Too many request bodies are being read: retry "
+             "later.");
+    return reply(r, c, 503, JSON_TYPE, sl_fh_error_body(&e), "1");
+}
+
+/*
+ * NDJSON, first call: the stream (404) and the Content-Encoding (415) are
+ * known from the URL and headers. Returns 1 if the request may go on
+ * (r->in and r->kind set); else queues the refusal with *<rc> set.
+ */
+static int ndjson_headers(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                          const char *url, enum MHD_Result *rc)
 {
     const char *name = url + strlen(NDJSON_PREFIX), *slash = strchr(name, '/');
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
-    struct sl_intake *in;
-    struct ndj s = { 0 };
-    int kind = SL_COMP_NONE, rc;
 
-    if (!slash || strcmp(slash, "/records") != 0 || !(in = find(h, name, (size_t)(slash - name))))
-        return plain(r, c, 404, NULL, "no such stream: %.*s", slash ? (int)(slash - name) : 64, name);
-    if (enc && strcasecmp(enc, "gzip") == 0)
-        kind = SL_COMP_GZIP;
-    else if (enc && strcasecmp(enc, "zstd") == 0)
-        kind = SL_COMP_ZSTD;
-    else if (enc && strcasecmp(enc, "identity") != 0)
-        return plain(r, c, 415, NULL, "Content-Encoding %.40s: use gzip, zstd or identity", enc);
-    if (kind != SL_COMP_NONE) {           /* undo it, bounded: a bomb stops at the limit */
-        struct sl_buf plainbuf;
-        sl_buf_init(&plainbuf, h->lim.max_decompressed);
-        rc = sl_decompress(kind, r->body.data, r->body.len, &plainbuf);
-        if (rc != SL_OK) {
-            sl_buf_destroy(&plainbuf);
-            return rc == SL_ETOOBIG
-                ? plain(r, c, 413, NULL, "body over %llu bytes once decompressed",
-                        (unsigned long long)h->lim.max_decompressed)
-                : plain(r, c, 400, NULL, "body is not valid %s", enc);
-        }
-        sl_buf_destroy(&r->body);
-        r->body = plainbuf;
+    if (!slash || strcmp(slash, "/records") != 0 ||
+        !(r->in = find(h, name, (size_t)(slash - name)))) {
+        *rc = plain(r, c, 404, NULL, "no such stream: %.*s",
+                    slash ? (int)(slash - name) : 64, name);
+        return 0;
     }
+    r->kind = SL_COMP_NONE;
+    if (enc && strcasecmp(enc, "gzip") == 0)
+        r->kind = SL_COMP_GZIP;
+    else if (enc && strcasecmp(enc, "zstd") == 0)
+        r->kind = SL_COMP_ZSTD;
+    else if (enc && strcasecmp(enc, "identity") != 0) {
+        *rc = plain(r, c, 415, NULL, "Content-Encoding %.40s: use gzip, zstd or identity", enc);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Replaces <r>'s compressed body by its decoding, bounded by
+ * max_decompressed (a bomb gets 413) and by the body memory left, charged
+ * up front and the unused part given back (short of it: 503). Returns
+ * SL_OK, or an error with the refusal queued and *<rc> set.
+ */
+static int decode(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                  enum MHD_Result *rc)
+{
+    uint64_t got = mem_take(h, h->lim.max_decompressed, 1);
+    struct sl_buf out;
+    int e;
+
+    if (!got) {
+        *rc = busy(h, c, r);
+        return SL_EAGAIN;
+    }
+    sl_buf_init(&out, got);
+    e = sl_decompress(r->kind, r->body.data, r->body.len, &out);
+    if (e == SL_OK) {
+        mem_give(h, got - out.cap);
+        drop_body(h, r);
+        r->body = out;
+        r->charged = out.cap;
+        return SL_OK;
+    }
+    sl_buf_destroy(&out);
+    mem_give(h, got);
+    if (e == SL_ENOMEM || (e == SL_ETOOBIG && got < h->lim.max_decompressed))
+        *rc = busy(h, c, r);
+    else if (e == SL_ETOOBIG)
+        *rc = plain(r, c, 413, NULL, "body over %llu bytes once decompressed",
+                    (unsigned long long)h->lim.max_decompressed);
+    else
+        *rc = plain(r, c, 400, NULL, "body is not valid %s: a stream cut short, corrupt, or "
+                    "with bytes after its end", r->kind == SL_COMP_GZIP ? "gzip" : "zstd");
+    return e;
+}
+
+/* NDJSON, the body complete: its lines become one chunk. */
+static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                              const char *url)
+{
+    struct sl_intake *in = r->in;
+    struct ndj s = { 0 };
+    enum MHD_Result rc;
+
+    (void)url;
+    if (r->kind != SL_COMP_NONE && decode(h, c, r, &rc) != SL_OK)
+        return rc;
     s.max = SL_LD(in->max_record_size);
     if (each_line(r->body.data, r->body.len, ndj_size, &s) != SL_OK) {
         sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_OVERSIZE], 1);
@@ -659,6 +902,7 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     if (!(s.ch = sl_chunk_new((uint32_t)s.need, sl_clock_wall_ms(), sl_clock_mono_ms())))
         return plain(r, c, 503, "1", "out of memory");
     each_line(r->body.data, r->body.len, ndj_add, &s);
+    drop_body(h, r);                       /* the records are in the chunk now */
     json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -668,16 +912,137 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
                                             in->name), "1" });
 }
 
+/* What the headers say of the body's length (RFC 9112 §6). */
+struct framing {
+    unsigned ncl, nte;           /* Content-Length and Transfer-Encoding headers */
+    int bad_cl, differ;          /* one not a plain decimal; two different */
+    uint64_t cl;                 /* the (last) Content-Length */
+    const char *te;              /* the (last) Transfer-Encoding */
+};
+
+/* 1 if <s> is 1 to 19 decimal digits and nothing else, its value in *<v>. */
+static int plain_decimal(const char *s, uint64_t *v)
+{
+    size_t n = 0;
+
+    *v = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++)
+        *v = *v * 10 + (uint64_t)(s[n] - '0');
+    return n > 0 && n <= 19 && s[n] == '\0';
+}
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct framing *f = cls;
+    uint64_t v;
+
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (!value || !plain_decimal(value, &v))
+            f->bad_cl = 1;
+        else if (f->ncl && v != f->cl)
+            f->differ = 1;
+        else
+            f->cl = v;
+        f->ncl++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->nte++;
+        f->te = value ? value : "";
+    }
+    return MHD_YES;
+}
+
+/*
+ * Request smuggling (RFC 9112 §6.1, §6.3): a body whose length two parties
+ * could read differently is refused, 400 (an unknown transfer coding 501),
+ * and the connection closed. libmicrohttpd 0.9.75 would take
+ * Transfer-Encoding over Content-Length, the first of two Content-Lengths,
+ * and any other coding as "read until close". Fills <f>; returns 1 with
+ * the refusal queued and *<rc> set, else 0.
+ */
+static int framing_refused(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                           const char *version, struct framing *f, enum MHD_Result *rc)
+{
+    const union MHD_ConnectionInfo *ci;
+    const char *why = NULL;
+    unsigned status = 400;
+    uint64_t suppressed;
+    char peer[64];
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, f);
+    if (f->nte && f->ncl)
+        why = "Content-Length and Transfer-Encoding together";
+    else if (f->bad_cl)
+        why = "a Content-Length that is not a plain decimal number";
+    else if (f->differ)
+        why = "Content-Length headers that differ";
+    else if (f->nte > 1)
+        why = "more than one Transfer-Encoding header";
+    else if (f->nte && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+        why = "Transfer-Encoding in an HTTP/1.0 request";
+    else if (f->nte && strcasecmp(f->te, "chunked") != 0)
+        why = "a Transfer-Encoding other than chunked", status = 501;
+    if (!why)
+        return 0;
+    sl_stat_add(&h->stats->refused[SL_HREF_FRAMING], 1);
+    if (sl_ratelimit_ok(&h->framing_rl, WARN_EVERY_MS, &suppressed)) {
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        sl_warn("msg=\"HTTP request refused: ambiguous body length (request smuggling?)\" "
+                "peer=%s status=%u reason=\"%s\" suppressed=%llu",
+                peer_name(ci ? ci->client_addr : NULL, peer, sizeof(peer)), status, why,
+                (unsigned long long)suppressed);
+    }
+    r->close = 1;
+    *rc = plain(r, c, status, NULL, "refused: %s", why);
+    return 1;
+}
+
+/*
+ * The first call: the headers are complete, no byte of the body is held.
+ * Refuses what they decide, in the order the answers had when they came
+ * after the body (framing first: nothing else can be trusted without it),
+ * then charges the body's Content-Length to max_body_memory.
+ */
+static enum MHD_Result first_call(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                                  const char *url, const char *method, const char *version)
+{
+    struct framing f = { 0 };
+    enum MHD_Result rc;
+
+    r->firehose = strcmp(url, "/") == 0;
+    if (framing_refused(h, c, r, version, &f, &rc))
+        return rc;
+    if (f.ncl && f.cl > h->lim.max_body)
+        return plain(r, c, 413, NULL, "body over %llu bytes",
+                     (unsigned long long)h->lim.max_body);
+    if (strcmp(method, "POST") != 0)
+        return plain(r, c, 405, NULL, "use POST");
+    if (!r->firehose && strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) != 0)
+        return plain(r, c, 404, NULL, "try POST / (Firehose API) or POST /v1/streams/NAME/records");
+    if (!r->firehose)
+        r->op = SL_HOP_NDJSON;
+    if (!authorized(h, c, r, url, method, 0, &rc))   /* credentials before any body */
+        return rc;
+    if (r->firehose ? !firehose_headers(c, r, &rc) : !ndjson_headers(h, c, r, url, &rc))
+        return rc;
+    if (f.ncl && f.cl) {
+        if (!mem_take(h, f.cl, f.cl))
+            return busy(h, c, r);
+        r->charged = f.cl;
+        r->body.max = (size_t)f.cl;        /* libmicrohttpd reads no more than that */
+        r->clen_known = 1;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
 {
     struct sl_http *h = cls;
     struct req *r = *state;
-    const char *cl;
-    uint64_t clen;
 
-    (void)version;
     if (!r) {
         if (!(r = calloc(1, sizeof(*r))))
             return MHD_NO;
@@ -685,15 +1050,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         r->op = SL_HOP_OTHER;
         r->t0_ns = sl_clock_mono_ns();
         *state = r;
-        struct sl_deadline *d = header_deadline(c);
-        if (d)
-            sl_deadline_set(d, 0);
-        cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && sl_units_uint(cl, &clen) == SL_OK && clen > h->lim.max_body)
-            return plain(r, c, 413, NULL, "body over %llu bytes",
-                         (unsigned long long)h->lim.max_body);
-        enum MHD_Result arc;          /* credentials before any body byte is held */
-        return authorized(h, c, r, url, method, 0, &arc) ? MHD_YES : arc;
+        struct conn *k = conn_of(c);
+        if (k)
+            k->requested = 1;
+        if (k && k->deadline)
+            sl_deadline_set(k->deadline, 0);
+        return first_call(h, c, r, url, method, version);
     }
     if (r->waiting) {                 /* resumed: the log has answered */
         r->waiting = 0;
@@ -701,23 +1063,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             ? send_answer(r, c, &r->ok, &r->fail) : send_answer(r, c, &r->fail, &r->ok);
     }
     if (*upload_size) {
-        if (!r->too_big && sl_buf_append(&r->body, upload, *upload_size) != SL_OK)
-            r->too_big = 1;
+        body_in(h, r, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
-    if (r->too_big)
+    if (r->refused == REF_TOO_BIG)
         return plain(r, c, 413, NULL, "body over %llu bytes", (unsigned long long)h->lim.max_body);
-    if (strcmp(method, "POST") != 0)
-        return plain(r, c, 405, NULL, "use POST");
+    if (r->refused == REF_MEMORY)
+        return busy(h, c, r);
     enum MHD_Result rc;
-    if (strcmp(url, "/") == 0)
+    if (r->firehose)
         return authorized(h, c, r, url, method, 1, &rc) ? firehose(h, c, r) : rc;
-    if (strncmp(url, NDJSON_PREFIX, strlen(NDJSON_PREFIX)) == 0) {
-        r->op = SL_HOP_NDJSON;
-        return authorized(h, c, r, url, method, 1, &rc) ? ndjson(h, c, r, url) : rc;
-    }
-    return plain(r, c, 404, NULL, "try POST / (Firehose API) or POST /v1/streams/NAME/records");
+    return authorized(h, c, r, url, method, 1, &rc) ? ndjson(h, c, r, url) : rc;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **state,
@@ -735,35 +1092,173 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     if (r->status)
         sl_http_stats_request(h->stats, r->op, r->status,
                               (double)(sl_clock_mono_ns() - r->t0_ns) / 1e9);
-    sl_buf_destroy(&r->body);
+    drop_body(h, r);
     free(r->ok.body);              /* set only if the connection died while waiting */
     free(r->fail.body);
     free(r);
     *state = NULL;
 }
 
-/* Keeps sluice_http_connections and each connection's header deadline. */
+/* The key of <sa> in <peers> (its address, without the port). 0 if it
+ * has none to count by (not IP). */
+static int peer_key(const struct sockaddr *sa, struct peer *k)
+{
+    memset(k, 0, sizeof(*k));
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(k->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        k->len = 4;
+    } else if (sa && sa->sa_family == AF_INET6) {
+        memcpy(k->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        k->len = 16;
+    }
+    return k->len != 0;
+}
+
+static int peer_cmp(const void *a, const void *b)
+{
+    const struct peer *x = a, *y = b;
+
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->addr, y->addr, x->len);
+}
+
+/* Open connections from the address of <sa>, plus <delta> (+1 opened,
+ * -1 closed, 0 just asks). A peer whose count falls to 0 leaves the tree,
+ * so the tree holds at most one node per open connection. */
+static unsigned peer_count(struct sl_http *h, const struct sockaddr *sa, int delta)
+{
+    struct peer key, **found, *p;
+    unsigned n = 0;
+
+    if (!peer_key(sa, &key))
+        return 0;
+    pthread_mutex_lock(&h->peers_lock);
+    found = tfind(&key, &h->peers, peer_cmp);
+    if (!found && delta > 0 && (p = malloc(sizeof(*p)))) {
+        *p = key;
+        found = tsearch(p, &h->peers, peer_cmp);
+        if (!found || *found != p) {       /* out of memory in tsearch */
+            free(p);
+            found = NULL;
+        }
+    }
+    if (found) {
+        p = *found;
+        p->n = (unsigned)((int)p->n + delta);
+        n = p->n;
+        if (n == 0) {
+            tdelete(p, &h->peers, peer_cmp);
+            free(p);
+        }
+    }
+    pthread_mutex_unlock(&h->peers_lock);
+    return n;
+}
+
+/*
+ * libmicrohttpd's accept policy: refuses a connection from an address that
+ * has max_per_ip open. The count goes up when the connection starts
+ * (on_connection), so threads accepting at the same moment can pass the
+ * limit by at most one each: never by a flood.
+ */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+    struct sl_http *h = cls;
+    uint64_t suppressed;
+    char peer[64];
+
+    (void)len;
+    if (!h->lim.max_per_ip || peer_count(h, sa, 0) < h->lim.max_per_ip)
+        return MHD_YES;
+    sl_stat_add(&h->stats->rejected_per_ip, 1);
+    if (sl_ratelimit_ok(&h->peer_rl, WARN_EVERY_MS, &suppressed))
+        sl_warn("msg=\"HTTP connection refused: too many open from one address\" peer=%s "
+                "limit=%u suppressed=%llu", peer_name(sa, peer, sizeof(peer)),
+                h->lim.max_per_ip, (unsigned long long)suppressed);
+    return MHD_NO;
+}
+
+/* A connection closes: one whose TLS handshake failed (libmicrohttpd said
+ * so in its log, without the peer) and that sent no request is named. */
+static void note_tls_failure(struct sl_http *h, struct MHD_Connection *c, struct conn *k)
+{
+    const union MHD_ConnectionInfo *ci;
+    unsigned pending = atomic_load_explicit(&h->tls_pending, memory_order_relaxed);
+    uint64_t suppressed;
+    char peer[64];
+
+    if (!h->lim.tls_cert_pem || !k || k->requested)
+        return;
+    do {
+        if (pending == 0)
+            return;
+    } while (!atomic_compare_exchange_weak_explicit(&h->tls_pending, &pending, pending - 1,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    if (!sl_ratelimit_ok(&h->tls_rl, WARN_EVERY_MS, &suppressed))
+        return;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    sl_warn("msg=\"TLS handshake failed on the HTTPS listener: plain HTTP sent to it, or a "
+            "client that refused its certificate\" peer=%s suppressed=%llu",
+            peer_name(ci ? ci->client_addr : NULL, peer, sizeof(peer)),
+            (unsigned long long)suppressed);
+}
+
+/* Keeps sluice_http_connections, the per-address counts and each
+ * connection's header deadline. */
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_state,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct sl_http *h = cls;
     const union MHD_ConnectionInfo *ci;
+    struct conn *k = *socket_state;
+    uint64_t suppressed;
 
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add_explicit(&h->stats->connections, 1, memory_order_relaxed);
+        if (!(k = calloc(1, sizeof(*k))))
+            return;                    /* neither counted nor cut: no worse than before */
+        *socket_state = k;
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        k->counted = ci && peer_count(h, ci->client_addr, 1) > 0;
         ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        *socket_state = ci ? sl_deadline_add(h->headers, ci->connect_fd,
-                                             sl_clock_mono_ms() + h->lim.header_timeout_ms)
-                           : NULL;
-        uint64_t suppressed;
-        if (!*socket_state && sl_ratelimit_ok(&h->rl, 5000, &suppressed))
+        k->deadline = ci ? sl_deadline_add(h->headers, ci->connect_fd,
+                                           sl_clock_mono_ms() + h->lim.header_timeout_ms)
+                         : NULL;
+        if (!k->deadline && sl_ratelimit_ok(&h->rl, 5000, &suppressed))
             sl_warn("msg=\"HTTP connection left without a header deadline\" err=\"%s\" "
                     "suppressed=%llu", strerror(errno), (unsigned long long)suppressed);
         return;
     }
     atomic_fetch_add_explicit(&h->stats->connections, -1, memory_order_relaxed);
-    sl_deadline_remove(*socket_state);
+    if (!k)
+        return;
+    note_tls_failure(h, c, k);
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (k->counted && ci)
+        peer_count(h, ci->client_addr, -1);
+    sl_deadline_remove(k->deadline);
+    free(k);
     *socket_state = NULL;
+}
+
+/* libmicrohttpd's error log (MHD_USE_ERROR_LOG). A failed TLS handshake
+ * is counted, and named when its connection closes; the rest is debug. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct sl_http *h = cls;
+    char msg[256];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strcspn(msg, "\r\n\"");
+    msg[n] = '\0';
+    if (strstr(msg, "handshake")) {
+        sl_stat_add(&h->stats->tls_failures, 1);
+        atomic_fetch_add_explicit(&h->tls_pending, 1, memory_order_relaxed);
+    }
+    sl_debug("msg=\"libmicrohttpd: %s\"", msg);
 }
 
 struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
@@ -779,21 +1274,24 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
     }
     *h = (struct sl_http){ .lim = *lim, .streams = streams, .nstreams = n, .ops = ops,
                            .arg = arg, .stats = stats };
+    pthread_mutex_init(&h->peers_lock, NULL);
     /* A tick of a quarter of the timeout, at most a second: a cut comes at
      * most that late. */
     int64_t tick = lim->header_timeout_ms / 4;
     h->headers = sl_deadlines_new(tick < 1000 ? tick : 1000, &stats->header_timeouts);
     if (!h->headers) {
         snprintf(err, errlen, "cannot start the header deadline thread");
+        pthread_mutex_destroy(&h->peers_lock);
         free(h);
         return NULL;
     }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG |
                      (addr->ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (lim->tls_cert_pem ? MHD_USE_TLS : 0);
     /* Without TLS the two HTTPS options are skipped: MHD_OPTION_END ends
      * the list where they would start. */
-    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
+    h->mhd = MHD_start_daemon(flags, 0, accept_policy, h, handle, h,
                               MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
                               MHD_OPTION_THREAD_POOL_SIZE, lim->threads,
                               MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
@@ -801,6 +1299,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)lim->max_header,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, h,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
                               lim->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
                               lim->tls_cert_pem,
                               MHD_OPTION_HTTPS_MEM_KEY, lim->tls_key_pem,
@@ -808,6 +1307,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
     if (!h->mhd) {
         snprintf(err, errlen, "%s", strerror(errno));
         sl_deadlines_free(h->headers);
+        pthread_mutex_destroy(&h->peers_lock);
         free(h);
         return NULL;
     }
@@ -825,7 +1325,9 @@ void sl_http_stop(struct sl_http *h)
         const struct timespec ms = { 0, 1000000 };
         nanosleep(&ms, NULL);
     }
-    MHD_stop_daemon(h->mhd);
+    MHD_stop_daemon(h->mhd);          /* every connection closed: <peers> is empty */
+    tdestroy(h->peers, free);
+    pthread_mutex_destroy(&h->peers_lock);
     sl_deadlines_free(h->headers);
     free(h);
 }

@@ -10,6 +10,10 @@
  * ServiceUnavailableException, PutRecordBatch accepts the records that fit
  * and marks the rest ServiceUnavailableException, and the NDJSON endpoint
  * answers 503 with Retry-After. A rejected request enqueues nothing.
+ * What the headers decide (framing, size, method, path, stream, encoding,
+ * Content-Type) is answered before the body is read; all bodies together
+ * hold at most max_body_memory (past it: 503); one address holds at most
+ * max_per_ip connections.
  *
  * Threads: libmicrohttpd's pool threads run every callback; they read the
  * stream table (fixed after start) and call the daemon's ops, which must
@@ -37,7 +41,9 @@ struct sl_http_limits {
     uint64_t max_body;           /* bytes of a request body */
     uint64_t max_decompressed;   /* ... once gzip/zstd is undone (NDJSON) */
     uint64_t max_header;         /* request line and headers */
+    uint64_t max_body_memory;    /* bytes all bodies being read or decoded may hold */
     unsigned max_connections;
+    unsigned max_per_ip;         /* open connections from one address; 0: no limit */
     unsigned timeout_s;          /* idle connection timeout */
     int64_t header_timeout_ms;   /* open or previous response to a whole header */
     unsigned threads;

@@ -177,6 +177,8 @@ static json_t *describe_cb(void *arg, const char *name)
 
 static const struct sl_http_ops http_ops = { .describe = describe_cb };
 
+static const char *const auth_names[] = { "none", "token", "sigv4" };   /* http_auth */
+
 /* Starts the HTTP source on every stream, if http_listen is set. */
 static int start_http(struct sl_daemon *d)
 {
@@ -185,6 +187,8 @@ static int start_http(struct sl_daemon *d)
         .max_body = c->http_max_body, .max_decompressed = c->http_max_decompressed,
         .max_header = c->http_max_header,
         .max_connections = (unsigned)c->http_max_connections,
+        .max_per_ip = (unsigned)c->http_max_connections_per_ip,
+        .max_body_memory = c->http_max_body_memory,
         .timeout_s = (unsigned)((c->http_timeout_ms + 999) / 1000),
         .header_timeout_ms = c->http_header_timeout_ms,
         .threads = (unsigned)c->http_threads, .auth = c->auth,
@@ -207,6 +211,12 @@ static int start_http(struct sl_daemon *d)
                  c->http_listen, err);
         return SL_ERR;
     }
+    sl_info("msg=\"http listening\" addr=%s tls=%s auth=%s max_connections=%llu "
+            "max_connections_per_ip=%llu max_body_memory=%llu", c->http_listen,
+            c->tls_cert_pem ? "on" : "off", auth_names[c->http_auth % 3],
+            (unsigned long long)c->http_max_connections,
+            (unsigned long long)c->http_max_connections_per_ip,
+            (unsigned long long)c->http_max_body_memory);
     return SL_OK;
 }
 
@@ -348,6 +358,8 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
         n->http_max_decompressed != o->http_max_decompressed ||
         n->http_max_header != o->http_max_header ||
         n->http_max_connections != o->http_max_connections ||
+        n->http_max_connections_per_ip != o->http_max_connections_per_ip ||
+        n->http_max_body_memory != o->http_max_body_memory ||
         n->http_timeout_ms != o->http_timeout_ms || n->http_auth != o->http_auth ||
         n->http_auth_unsigned_payload != o->http_auth_unsigned_payload ||
         n->http_header_timeout_ms != o->http_header_timeout_ms ||
@@ -533,14 +545,44 @@ static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
     return lost;
 }
 
-static void raise_fd_limit(void)
+/* File descriptors the configured connections may take: each HTTP
+ * connection holds two (its socket and the header deadline's duplicate),
+ * a TCP or metrics connection one, each S3 stream its connection pool,
+ * plus a margin for listeners, logs, objects and threads. */
+static uint64_t fds_needed(const struct sl_config *c)
+{
+    uint64_t n = 64 + SL_ADMIN_MAX_CONNECTIONS;
+
+    if (c->http_listen[0])
+        n += 2 * c->http_max_connections + 4 * c->http_threads;
+    for (size_t i = 0; i < c->nstreams; i++) {
+        const struct sl_stream_conf *s = &c->streams[i];
+        n += 16 + (s->tcp_listen[0] ? s->max_connections : 0);
+        if (strcmp(s->sink, "s3") == 0)
+            n += s->s3_max_connections;
+    }
+    return n;
+}
+
+/* Raises the soft open-file limit to the hard one, and warns if even that
+ * cannot hold every connection the config allows. */
+static void raise_fd_limit(const struct sl_config *c)
 {
     struct rlimit rl;
+    uint64_t need = fds_needed(c);
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        sl_warn("msg=\"the open file limit is below what the configured connections may "
+                "take: past it connections are refused\" nofile=%llu needed=%llu hint=\"raise "
+                "LimitNOFILE (ulimit -n), or lower http_max_connections and the streams' "
+                "max_connections\"", (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
 /* 1 if every batcher has looped lately: they wake at least once a second,
@@ -623,7 +665,7 @@ int main(int argc, char **argv)
         return EXIT_CLEAN;
     }
     sl_log_set_level(d.cfg->log_level);
-    raise_fd_limit();
+    raise_fd_limit(d.cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT);       /* before any thread: not thread-safe */
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);

@@ -38,8 +38,9 @@ const char *const sl_http_op_names[SL_HOP_N] = {
     "PutRecord", "PutRecordBatch", "ListDeliveryStreams", "DescribeDeliveryStream",
     "ndjson", "other",
 };
-const int sl_http_statuses[SL_HTTP_NSTATUS] = { 200, 400, 401, 403, 404, 405, 413, 415, 500, 503,
-                                                 0 };
+const int sl_http_statuses[SL_HTTP_NSTATUS] = { 200, 400, 401, 403, 404, 405, 413, 415, 500,
+                                                 501, 503, 0 };
+const char *const sl_http_refusal_names[SL_HREF_N] = { "body_memory", "framing" };
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_acquire)
 
@@ -375,6 +376,26 @@ static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
     for (int k = 0; k < SL_AUTH_R_N; k++)
         sl_buf_printf(o, "sluice_http_auth_failures_total{reason=\"%s\"} %llu\n",
                       sl_auth_reason_names[k], (unsigned long long)LD(h->auth_failures[k]));
+    family(o, "sluice_http_requests_refused_total", "counter",
+           "HTTP requests refused before their body was read, by reason: body_memory (503, "
+           "http_max_body_memory reached), framing (400/501, ambiguous or unsupported "
+           "Content-Length / Transfer-Encoding).");
+    for (int k = 0; k < SL_HREF_N; k++)
+        sl_buf_printf(o, "sluice_http_requests_refused_total{reason=\"%s\"} %llu\n",
+                      sl_http_refusal_names[k], (unsigned long long)LD(h->refused[k]));
+    family(o, "sluice_http_body_bytes", "gauge",
+           "Bytes held by HTTP request bodies being read or decoded (at most "
+           "http_max_body_memory).");
+    sl_buf_printf(o, "sluice_http_body_bytes %llu\n", (unsigned long long)LD(h->body_bytes));
+    family(o, "sluice_http_connections_rejected_total", "counter",
+           "HTTP API connections closed as they opened, by reason: per_ip (their address "
+           "had http_max_connections_per_ip open).");
+    sl_buf_printf(o, "sluice_http_connections_rejected_total{reason=\"per_ip\"} %llu\n",
+                  (unsigned long long)LD(h->rejected_per_ip));
+    family(o, "sluice_http_tls_handshake_failures_total", "counter",
+           "TLS handshakes on an HTTPS http_listen that failed (plain HTTP sent to it, ...).");
+    sl_buf_printf(o, "sluice_http_tls_handshake_failures_total %llu\n",
+                  (unsigned long long)LD(h->tls_failures));
 }
 
 static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,

@@ -150,8 +150,14 @@ void sl_histogram_observe(struct sl_histogram *h, double seconds);
 enum sl_http_op { SL_HOP_PUT_RECORD, SL_HOP_PUT_RECORD_BATCH, SL_HOP_LIST, SL_HOP_DESCRIBE,
                   SL_HOP_NDJSON, SL_HOP_OTHER, SL_HOP_N };
 extern const char *const sl_http_op_names[SL_HOP_N];
-#define SL_HTTP_NSTATUS 11
+#define SL_HTTP_NSTATUS 12
 extern const int sl_http_statuses[SL_HTTP_NSTATUS];   /* the last slot: any other */
+
+/* Why a request was refused before its body was taken in (besides the
+ * status it got): the bodies being read hold http_max_body_memory, or its
+ * framing is ambiguous (Content-Length with Transfer-Encoding, ...). */
+enum sl_http_refusal { SL_HREF_BODY_MEMORY, SL_HREF_FRAMING, SL_HREF_N };
+extern const char *const sl_http_refusal_names[SL_HREF_N];
 
 struct sl_http_stats {
     _Atomic uint64_t requests[SL_HOP_N][SL_HTTP_NSTATUS];
@@ -159,6 +165,12 @@ struct sl_http_stats {
     _Atomic int64_t connections;
     _Atomic uint64_t header_timeouts;   /* connections cut: header too slow */
     _Atomic uint64_t auth_failures[SL_AUTH_R_N];  /* refused by http_auth, by reason */
+    _Atomic uint64_t refused[SL_HREF_N];
+    _Atomic uint64_t body_bytes;        /* held by request bodies now: the listener
+                                         * charges and releases it (CAS, bounded) */
+    _Atomic uint64_t rejected_per_ip;   /* connections closed at once: their address
+                                         * had http_max_connections_per_ip open */
+    _Atomic uint64_t tls_failures;      /* TLS handshakes that failed */
 };
 
 /* Counts one finished request. */

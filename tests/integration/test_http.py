@@ -237,8 +237,8 @@ class HttpApiTest(SluiceTestCase):
         # over the same connection (raw HTTP: 200 boto3 clients would cost
         # the test more than the daemon).
         import http.client
-        d = self.sluice({"cc": {"buffer_interval": "200ms"}},
-                        process={"http_threads": "4"})
+        d = self.sluice({"cc": {"buffer_interval": "200ms"}},     # all from one address:
+                        process={"http_threads": "4", "http_max_connections_per_ip": "0"})
         errors, conns = [], []
         barrier = threading.Barrier(201)
 

@@ -181,6 +181,176 @@ START_TEST(test_decompress_round_trip_limit_and_corruption)
 }
 END_TEST
 
+/* <text> compressed whole as one gzip member or zstd frame, appended to <z>. */
+static void pack(int kind, const char *text, struct sl_buf *z)
+{
+    struct sl_compressor *c = sl_compressor_new();
+
+    ck_assert_int_eq(sl_compress_begin(c, kind, 3, z), SL_OK);
+    ck_assert_int_eq(sl_compress_write(c, text, strlen(text)), SL_OK);
+    ck_assert_int_eq(sl_compress_end(c), SL_OK);
+    sl_compressor_free(c);
+}
+
+static int dec_kind(int i)
+{
+    return i ? SL_COMP_ZSTD : SL_COMP_GZIP;
+}
+
+START_TEST(test_decompress_reads_every_member_or_frame)
+{
+    int kind = dec_kind(_i);
+    struct sl_buf z, out;
+
+    sl_buf_init(&z, 1 << 20);
+    pack(kind, "a1\na2\n", &z);
+    pack(kind, "b1\nb2\n", &z);
+    pack(kind, "", &z);                               /* an empty member counts too */
+    pack(kind, "c1\n", &z);
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_OK);
+    ck_assert_uint_eq(out.len, 15);
+    ck_assert_int_eq(memcmp(out.data, "a1\na2\nb1\nb2\nc1\n", 15), 0);
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&z);
+}
+END_TEST
+
+START_TEST(test_decompress_skips_zstd_skippable_frames)
+{
+    /* a skippable frame: magic 0x184D2A50 (LE), 4-byte LE size, payload */
+    static const unsigned char skip[] = { 0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 'x', 'y', 'z' };
+    struct sl_buf z, out;
+
+    sl_buf_init(&z, 1 << 20);
+    sl_buf_append(&z, skip, sizeof(skip));
+    pack(SL_COMP_ZSTD, "one\n", &z);
+    sl_buf_append(&z, skip, sizeof(skip));
+    pack(SL_COMP_ZSTD, "two\n", &z);
+    sl_buf_append(&z, skip, sizeof(skip));
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_decompress(SL_COMP_ZSTD, z.data, z.len, &out), SL_OK);
+    ck_assert_uint_eq(out.len, 8);
+    ck_assert_int_eq(memcmp(out.data, "one\ntwo\n", 8), 0);
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&z);
+}
+END_TEST
+
+START_TEST(test_decompress_refuses_trailing_junk)
+{
+    static const char *const junk[] = { "x", "\n", "junk after the stream", "\0\0\0\0" };
+    int kind = dec_kind(_i / 4);
+    const char *j = junk[_i % 4];
+    size_t jlen = _i % 4 == 3 ? 4 : strlen(j);
+    struct sl_buf z, out;
+
+    sl_buf_init(&z, 1 << 20);
+    pack(kind, "r1\nr2\n", &z);
+    sl_buf_append(&z, j, jlen);
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_EINVAL);
+    sl_buf_destroy(&out);
+    /* the same after a second member: junk is junk wherever it is */
+    sl_buf_reset(&z);
+    pack(kind, "r1\n", &z);
+    pack(kind, "r2\n", &z);
+    sl_buf_append(&z, j, jlen);
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_EINVAL);
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&z);
+}
+END_TEST
+
+START_TEST(test_decompress_refuses_a_truncated_second_member)
+{
+    int kind = dec_kind(_i);
+    struct sl_buf z, out;
+    size_t first;
+
+    sl_buf_init(&z, 1 << 20);
+    pack(kind, "whole\n", &z);
+    first = z.len;
+    pack(kind, "this member is cut short\n", &z);
+    for (size_t cut = first + 1; cut < z.len; cut++) {   /* every cut inside it */
+        sl_buf_init(&out, 1 << 20);
+        ck_assert_int_eq(sl_decompress(kind, z.data, cut, &out), SL_EINVAL);
+        sl_buf_destroy(&out);
+    }
+    sl_buf_destroy(&z);
+}
+END_TEST
+
+START_TEST(test_decompress_empty_body_is_empty)
+{
+    struct sl_buf out;
+
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_decompress(dec_kind(_i), "", 0, &out), SL_OK);
+    ck_assert_uint_eq(out.len, 0);
+    sl_buf_destroy(&out);
+}
+END_TEST
+
+START_TEST(test_decompress_bomb_across_members_stops_at_the_bound)
+{
+    int kind = dec_kind(_i);
+    char *zeros = calloc(1, 1 << 20);
+    struct sl_compressor *c = sl_compressor_new();
+    struct sl_buf z, out;
+
+    /* 8 members of 1 MiB of zeros each: each alone fits, together they do not */
+    sl_buf_init(&z, 1 << 24);
+    for (int m = 0; m < 8; m++) {
+        ck_assert_int_eq(sl_compress_begin(c, kind, 9, &z), SL_OK);
+        ck_assert_int_eq(sl_compress_write(c, zeros, 1 << 20), SL_OK);
+        ck_assert_int_eq(sl_compress_end(c), SL_OK);
+    }
+    ck_assert_uint_lt(z.len, 1 << 16);
+    sl_buf_init(&out, (3 << 20) + 5);
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_ETOOBIG);
+    ck_assert_uint_le(out.len, out.max);
+    ck_assert_uint_le(out.cap, out.max);
+    sl_buf_destroy(&out);
+    sl_buf_init(&out, 8 << 20);                      /* exactly enough */
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_OK);
+    ck_assert_uint_eq(out.len, 8 << 20);
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&z);
+    sl_compressor_free(c);
+    free(zeros);
+}
+END_TEST
+
+START_TEST(test_decompress_zstd_window_over_the_bound_is_too_big)
+{
+    static char data[64 << 10];
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    unsigned char z[(64 << 10) + 1024];
+    ZSTD_inBuffer in = { data, sizeof(data), 0 };
+    ZSTD_outBuffer zo = { z, sizeof(z), 0 };
+    struct sl_buf out;
+
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 2654435761u >> 13);
+    /* streamed (no size known), so the header asks for the whole 32 MiB */
+    ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, 25)));
+    ck_assert(!ZSTD_isError(ZSTD_compressStream2(cc, &zo, &in, ZSTD_e_continue)));
+    ck_assert_uint_eq(ZSTD_compressStream2(cc, &zo, &in, ZSTD_e_end), 0);
+    sl_buf_init(&out, 1 << 20);                     /* 1 MiB allowed: 8 MiB window max */
+    ck_assert_int_eq(sl_decompress(SL_COMP_ZSTD, z, zo.pos, &out), SL_ETOOBIG);
+    ck_assert_uint_le(out.cap, 1 << 20);
+    sl_buf_destroy(&out);
+    sl_buf_init(&out, 32 << 20);                    /* 32 MiB allowed: so is the window */
+    ck_assert_int_eq(sl_decompress(SL_COMP_ZSTD, z, zo.pos, &out), SL_OK);
+    ck_assert_uint_eq(out.len, sizeof(data));
+    ck_assert_int_eq(memcmp(out.data, data, sizeof(data)), 0);
+    sl_buf_destroy(&out);
+    ZSTD_freeCCtx(cc);
+}
+END_TEST
+
 Suite *sl_compress_suite(void)
 {
     Suite *s = suite_create("compress");
@@ -192,6 +362,13 @@ Suite *sl_compress_suite(void)
     tcase_add_test(tc, test_compress_newline_not_doubled);
     tcase_add_test(tc, test_compress_output_bounded_by_buffer_max);
     tcase_add_loop_test(tc, test_decompress_round_trip_limit_and_corruption, 0, 2);
+    tcase_add_loop_test(tc, test_decompress_reads_every_member_or_frame, 0, 2);
+    tcase_add_test(tc, test_decompress_skips_zstd_skippable_frames);
+    tcase_add_loop_test(tc, test_decompress_refuses_trailing_junk, 0, 8);
+    tcase_add_loop_test(tc, test_decompress_refuses_a_truncated_second_member, 0, 2);
+    tcase_add_loop_test(tc, test_decompress_empty_body_is_empty, 0, 2);
+    tcase_add_loop_test(tc, test_decompress_bomb_across_members_stops_at_the_bound, 0, 2);
+    tcase_add_test(tc, test_decompress_zstd_window_over_the_bound_is_too_big);
     suite_add_tcase(s, tc);
     return s;
 }
