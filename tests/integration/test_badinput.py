@@ -1,0 +1,578 @@
+"""
+test_badinput.py - the bad-input matrix of issue 13: what a careless client
+or an attacker sends first, over raw sockets so that no client library
+fixes the request up.
+
+Each case asserts a clear answer to the sender (status code and body
+shape), that the daemon still serves (a valid request right after it
+succeeds, /healthz answers), that the balance law holds on /metrics, and
+that the valid records sent around the bad input are delivered exactly
+once (read back from the objects after a clean stop).
+"""
+import base64
+import gzip
+import json
+import os
+import socket
+import subprocess
+import time
+import unittest
+import zlib
+from unittest import mock
+
+from harness import SLOW, SluiceTestCase, scaled, send_payload, wait_for
+
+FH_TARGET = "Firehose_20150804."
+AMZ_JSON = "application/x-amz-json-1.1"
+MIB = 1 << 20
+
+
+# -- raw HTTP ------------------------------------------------------------------
+
+def exchange(port, data, timeout=5, src=None):
+    """Connects (from <src> if given), sends <data>, reads until the daemon
+    closes or <timeout> seconds (scaled) of silence. Returns (bytes read,
+    how it ended: "eof", "reset" or "timeout")."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    out, end = b"", "timeout"
+    try:
+        s.settimeout(scaled(timeout))
+        if src:
+            s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(data)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                end = "eof"
+                break
+            out += b
+    except socket.timeout:
+        end = "timeout"
+    except (ConnectionResetError, BrokenPipeError):
+        end = "reset"
+    finally:
+        s.close()
+    return out, end
+
+
+def responses(data):
+    """The HTTP responses in <data>, in order, as (status, {header: value},
+    body): each body is as long as its Content-Length. Stops at what does
+    not parse."""
+    out = []
+    while data.startswith(b"HTTP/1."):
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ")[1])
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            hdrs[k.strip().lower().decode()] = v.strip().decode("latin-1")
+        n = int(hdrs.get("content-length", "0"))
+        out.append((status, hdrs, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def request(path, body, headers=(), version=b"HTTP/1.1", length=True):
+    """A POST's bytes; <headers> as (name, value) pairs of bytes."""
+    h = b"POST " + path.encode() + b" " + version + b"\r\nHost: 127.0.0.1\r\n"
+    h += b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+    if length:
+        h += b"Content-Length: %d\r\n" % len(body)
+    return h + b"\r\n" + body
+
+
+def fh_request(op, body, headers=()):
+    return request("/", body, [(b"Content-Type", AMZ_JSON.encode()),
+                               (b"X-Amz-Target", (FH_TARGET + op).encode())] + list(headers))
+
+
+def nd_path(stream):
+    return "/v1/streams/%s/records" % stream
+
+
+def fh_body(stream, records, batch=True):
+    """A PutRecordBatch (or PutRecord) body for <records> (bytes)."""
+    enc = [{"Data": base64.b64encode(r).decode()} for r in records]
+    if batch:
+        return json.dumps({"DeliveryStreamName": stream, "Records": enc}).encode()
+    return json.dumps({"DeliveryStreamName": stream, "Record": enc[0]}).encode()
+
+
+def status_of(data):
+    r = responses(data)
+    return r[0][0] if r else None
+
+
+def proc_status(pid, field):
+    """A /proc/PID/status field in bytes (VmRSS, VmHWM)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def memory_bound(nbytes):
+    """What a bounded daemon may grow by while handling <nbytes> at a time:
+    the bytes, a margin, and the sanitizers' shadow memory and quarantine."""
+    return (nbytes + 64 * MIB) * (1 if SLOW <= 1 else 6)
+
+
+_bombs = {}
+
+
+def gzip_bomb(size=1 << 30):
+    """<size> zero bytes as one gzip member (~1 MB for 1 GiB)."""
+    if size not in _bombs:
+        c = zlib.compressobj(9, zlib.DEFLATED, 31)
+        zero = bytes(MIB)
+        _bombs[size] = b"".join([c.compress(zero) for _ in range(size // MIB)] + [c.flush()])
+    return _bombs[size]
+
+
+def zstd(data, *args):
+    return subprocess.run(["zstd", "-q", "-c"] + list(args), input=data,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def zstd_bomb(size=1 << 30):
+    p = subprocess.run("head -c %d /dev/zero | zstd -q -c -1" % size, shell=True,
+                       stdout=subprocess.PIPE, check=True)
+    return p.stdout
+
+
+# -- the shared shape of every case ---------------------------------------------
+
+class BadInputCase(SluiceTestCase):
+    """A daemon with one stream; self.expected holds the valid records sent
+    around the bad input, which must all arrive exactly once."""
+
+    STREAM = "bi"
+
+    def start(self, stream_keys=None, process=None):
+        keys = {"buffer_interval": "200ms"}
+        keys.update(stream_keys or {})
+        self.d = self.sluice({self.STREAM: keys}, process=process)
+        self.expected = []
+        return self.d
+
+    def received(self):
+        return self.d.metrics().sum("sluice_records_received_total", stream=self.STREAM)
+
+    def assertNothingEnqueued(self, what):
+        self.assertEqual(self.received(), len(self.expected),
+                         "%s: records entered sluice (%s)" % (what, self.d.state()))
+
+    def valid_ndjson(self, tag):
+        """A valid NDJSON request on a fresh connection: 200, 2 records."""
+        recs = [b"%s-nd-1" % tag, b"%s-nd-2" % tag]
+        out, _ = exchange(self.d.http_port, request(nd_path(self.STREAM), b"\n".join(recs) + b"\n",
+                                                    [(b"Connection", b"close")]))
+        r = responses(out)
+        self.assertTrue(r, "no answer to a valid request after %s (%s)" % (tag, self.d.state()))
+        self.assertEqual((r[0][0], json.loads(r[0][2])), (200, {"accepted": 2}), tag)
+        self.expected += recs
+
+    def valid_fh(self, tag):
+        """A valid PutRecordBatch on a fresh connection: 200, 2 records."""
+        recs = [b"%s-fh-1" % tag, b"%s-fh-2" % tag]
+        out, _ = exchange(self.d.http_port, fh_request(
+            "PutRecordBatch", fh_body(self.STREAM, recs), [(b"Connection", b"close")]))
+        r = responses(out)
+        self.assertTrue(r, "no answer to a valid request after %s (%s)" % (tag, self.d.state()))
+        self.assertEqual(r[0][0], 200, (tag, r[0][2]))
+        self.assertEqual(json.loads(r[0][2])["FailedPutCount"], 0, tag)
+        self.expected += recs
+
+    def finish(self):
+        """Still serving, balanced, and every valid record delivered once."""
+        d = self.d
+        self.assertTrue(d.healthy(), d.state())
+        self.valid_ndjson(b"last")
+        wait_for(lambda: self.received() == len(self.expected), 10,
+                 msg=lambda: "%d records received" % len(self.expected))
+        self.assertBalanced(d.metrics(), self.STREAM)
+        d.stop()
+        self.assertSameRecords(d.read_records(self.STREAM), self.expected)
+
+
+# -- Firehose bodies --------------------------------------------------------------
+
+class FirehoseBodyTest(BadInputCase):
+
+    def fh_refused(self, op, body, types, what):
+        """<body> gets 400 with one of <types> as __type and a message."""
+        out, _ = exchange(self.d.http_port, fh_request(op, body, [(b"Connection", b"close")]))
+        r = responses(out)
+        self.assertTrue(r, "%s: no answer (%s)" % (what, self.d.state()))
+        status, hdrs, payload = r[0]
+        try:
+            err = json.loads(payload)
+        except ValueError:
+            self.fail("%s: the error body is not JSON: %r" % (what, payload[:200]))
+        self.assertEqual(status, 400, (what, err))
+        self.assertIn(err.get("__type"), types, (what, err))
+        self.assertTrue(err.get("message"), (what, err))
+        self.assertNothingEnqueued(what)
+
+    def test_malformed_and_wrongly_typed_bodies_get_400_and_enqueue_nothing(self):
+        self.start()
+        s = self.STREAM
+        ser, val = ("SerializationException",), ("ValidationException",)
+        b64 = base64.b64encode
+        cases = [
+            ("not an object", "PutRecord", b"[]", ser),
+            ("a string", "PutRecordBatch", b'"x"', ser),
+            ("null", "PutRecord", b"null", ser),
+            ("not JSON", "PutRecord", b"{not json", ser),
+            ("empty body", "PutRecord", b"", ser),
+            ("Records not an array", "PutRecordBatch",
+             b'{"DeliveryStreamName":"%s","Records":{"Data":"YQ=="}}' % s.encode(), ser),
+            ("a record not an object", "PutRecordBatch",
+             b'{"DeliveryStreamName":"%s","Records":[5]}' % s.encode(), ser),
+            ("Record not an object", "PutRecord",
+             b'{"DeliveryStreamName":"%s","Record":"YQ=="}' % s.encode(), ser),
+            ("Data a number", "PutRecord",
+             b'{"DeliveryStreamName":"%s","Record":{"Data":5}}' % s.encode(), ser),
+            ("Data not base64", "PutRecordBatch",
+             b'{"DeliveryStreamName":"%s","Records":[{"Data":"YQ=="},{"Data":"!!!!"}]}'
+             % s.encode(), ser),
+            ("DeliveryStreamName missing", "PutRecordBatch",
+             b'{"Records":[{"Data":"YQ=="}]}', val),
+            ("DeliveryStreamName a number", "PutRecord",
+             b'{"DeliveryStreamName":5,"Record":{"Data":"YQ=="}}', val + ser),
+            ("501 records", "PutRecordBatch", fh_body(s, [b"a"] * 501), val),
+            ("0 records", "PutRecordBatch", fh_body(s, []), val),
+            ("a record over 1,024,000 bytes", "PutRecordBatch",
+             fh_body(s, [b"ok", b"x" * 1024001]), val),
+            ("deep nesting", "PutRecord",
+             b'{"DeliveryStreamName":"%s","Record":{"Data":"YQ==","x":%s%s}}'
+             % (s.encode(), b"[" * 100000, b"]" * 100000), ser),
+            ("not UTF-8 in a string", "PutRecord",
+             b'{"DeliveryStreamName":"%s\xff","Record":{"Data":"YQ=="}}' % s.encode(), ser),
+            ("an overlong UTF-8 sequence", "PutRecordBatch",
+             b'{"DeliveryStreamName":"%s","Records":[{"Data":"YQ=="}],"x":"\xc0\xaf"}'
+             % s.encode(), ser),
+            ("trailing junk", "PutRecord",
+             b'{"DeliveryStreamName":"%s","Record":{"Data":"%s"}} junk' % (s.encode(), b64(b"j")),
+             ser),
+        ]
+        for i, (what, op, body, types) in enumerate(cases):
+            self.fh_refused(op, body, types, what)
+            if i % 4 == 0:
+                self.valid_fh(b"after-%d" % i)
+        self.finish()
+
+    def test_noncanonical_base64_is_refused(self):
+        # issue 13 item 15: 'QUB=' has non-zero pad bits ('QUA=' is canonical)
+        self.start()
+        for data in (b"QUB=", b"YR==", b"YWJjZB=="):
+            body = b'{"DeliveryStreamName":"%s","Record":{"Data":"%s"}}' % (
+                self.STREAM.encode(), data)
+            self.fh_refused("PutRecord", body, ("SerializationException",), data.decode())
+        self.valid_fh(b"b64")
+        self.finish()
+
+    def test_duplicate_keys_are_refused(self):
+        # Which of two values is meant is a guess: refused, never guessed.
+        self.start()
+        s = self.STREAM.encode()
+        for what, body in (
+                ("two DeliveryStreamName", b'{"DeliveryStreamName":"%s","DeliveryStreamName":'
+                                           b'"%s","Record":{"Data":"YQ=="}}' % (s, s)),
+                ("two Data", b'{"DeliveryStreamName":"%s","Record":{"Data":"YQ==",'
+                             b'"Data":"Yg=="}}' % s),
+                ("two Records", b'{"DeliveryStreamName":"%s","Records":[{"Data":"YQ=="}],'
+                                b'"Records":[{"Data":"Yg=="}]}' % s)):
+            op = "PutRecordBatch" if b"Records" in body else "PutRecord"
+            self.fh_refused(op, body, ("SerializationException", "ValidationException"), what)
+        self.valid_fh(b"dup")
+        self.finish()
+
+
+# -- headers and framing --------------------------------------------------------------
+
+class HeaderLimitTest(BadInputCase):
+
+    def test_headers_over_the_limits_are_refused(self):
+        self.start(process={"http_max_header": "8KiB"})
+        big_line = [(b"X-Big", b"h" * 16384)]
+        many = [(b"X-H%d" % i, b"v" * 10) for i in range(2000)]
+        for what, hdrs in (("one long header line", big_line), ("many headers", many)):
+            out, end = exchange(self.d.http_port,
+                                request(nd_path(self.STREAM), b"hidden-%d\n" % len(hdrs), hdrs))
+            self.assertIn(status_of(out), (413, 431), (what, out[:200]))
+            self.assertIn(end, ("eof", "reset"), what)
+            self.assertNothingEnqueued(what)
+            self.valid_ndjson(b"hdr-%d" % len(hdrs))
+        self.finish()
+
+
+class ContentLengthTest(BadInputCase):
+
+    def test_content_length_shorter_than_the_body(self):
+        # The rest of the body is read as the next request: garbage gets a
+        # 400 (or the connection closed), never a record.
+        self.start()
+        p = self.d.http_port
+        body = b"cl-short-1\nGARBAGE NOT HTTP\r\n\r\n"
+        out, end = exchange(p, request(nd_path(self.STREAM), body)
+                            .replace(b"Content-Length: %d" % len(body), b"Content-Length: 11"))
+        r = responses(out)
+        self.assertEqual([x[0] for x in r], [200, 400], out)
+        self.assertEqual(json.loads(r[0][2]), {"accepted": 1})
+        self.assertEqual(end, "eof")
+        self.expected.append(b"cl-short-1")
+        body = b"cl-short-2\nnot-a-record-1\nnot-a-record-2\n"
+        out, end = exchange(p, request(nd_path(self.STREAM), body)
+                            .replace(b"Content-Length: %d" % len(body), b"Content-Length: 11"))
+        r = responses(out)
+        self.assertEqual(r[0][0], 200, out)
+        self.assertTrue(all(x[0] >= 400 for x in r[1:]), out)
+        self.assertEqual(end, "eof")
+        self.expected.append(b"cl-short-2")
+        self.assertNothingEnqueued("the rest of a body past its Content-Length")
+        self.finish()
+
+    def test_content_length_longer_than_the_body_times_out(self):
+        self.start(process={"http_timeout": "2s"})
+        t0 = time.monotonic()
+        out, end = exchange(self.d.http_port, request(nd_path(self.STREAM), b"cl-long-1\n")
+                            .replace(b"Content-Length: 10", b"Content-Length: 11"), timeout=20)
+        waited = time.monotonic() - t0
+        self.assertEqual((out, end), (b"", "eof"), "a body one byte short is not a request")
+        self.assertGreaterEqual(waited, 1.5)
+        self.assertNothingEnqueued("a body shorter than its Content-Length")
+        self.finish()
+
+    def test_content_length_not_a_number(self):
+        self.start()
+        for value in (b"abc", b"-5", b"1e3", b"0x10", b"99999999999999999999999"):
+            out, end = exchange(self.d.http_port, request(nd_path(self.STREAM), b"nan-1\n")
+                                .replace(b"Content-Length: 6", b"Content-Length: " + value))
+            self.assertIn(status_of(out), (400, 413), (value, out[:200]))
+            self.assertEqual(end, "eof", value)
+            self.assertNothingEnqueued(value.decode())
+        self.valid_ndjson(b"nan")
+        self.finish()
+
+    def test_a_body_that_never_finishes_is_cut_at_http_timeout(self):
+        self.start(process={"http_timeout": "2s"})
+        t0 = time.monotonic()
+        head = fh_request("PutRecord", b"").replace(b"Content-Length: 0", b"Content-Length: 1000")
+        out, end = exchange(self.d.http_port, head + b'{"Deliver', timeout=30)
+        waited = time.monotonic() - t0
+        self.assertEqual(out, b"")
+        self.assertIn(end, ("eof", "reset"))
+        self.assertGreaterEqual(waited, 1.5, "cut before http_timeout")
+        self.assertLess(waited, scaled(10), "not cut near http_timeout (2s)")
+        self.assertNothingEnqueued("an unfinished body")
+        self.assertEqual(self.d.metrics().get("sluice_http_connections"), 0)
+        self.finish()
+
+
+def chunked_request(stream, chunks, extra=()):
+    return (b"POST " + nd_path(stream).encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + b"".join(k + b": " + v + b"\r\n" for k, v in extra)
+            + b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+
+
+class ChunkedTest(BadInputCase):
+
+    def test_malformed_chunked_bodies(self):
+        self.start()
+        p = self.d.http_port
+        out, _ = exchange(p, chunked_request(self.STREAM, b"5\r\nck-1\n\r\n5\r\nck-2\n\r\n0\r\n\r\n",
+                                             [(b"Connection", b"close")]))
+        self.assertEqual(status_of(out), 200, out)
+        self.expected += [b"ck-1", b"ck-2"]
+        for what, chunks in (
+                ("a chunk size that is not hex", b"zz\r\nbad-1\n\r\n0\r\n\r\n"),
+                ("a chunk without its CRLF", b"6\r\nbad-2\nXX0\r\n\r\n"),
+                ("a chunk size that overflows", b"f" * 40 + b"\r\nbad-3\n\r\n0\r\n\r\n"),
+                ("a negative chunk size", b"-6\r\nbad-4\n\r\n0\r\n\r\n"),
+                ("a chunk longer than its size", b"2\r\nbad-5\n\r\n0\r\n\r\n")):
+            out, end = exchange(p, chunked_request(self.STREAM, chunks))
+            st = status_of(out)
+            self.assertTrue(st in (400, 413) or (st is None and end != "timeout"),
+                            (what, out[:200], end))
+            self.assertIn(end, ("eof", "reset"), what)
+            self.assertNothingEnqueued(what)
+            self.valid_ndjson(b"chunk-%d" % len(self.expected))
+        self.finish()
+
+
+class SmugglingTest(BadInputCase):
+
+    def test_content_length_with_transfer_encoding_is_refused_and_closed(self):
+        # issue 13 item 12
+        self.start()
+        hidden = request(nd_path(self.STREAM), b"smuggled-1\nsmuggled-2\n")
+        outer = b"0\r\n\r\n" + hidden
+        req = (b"POST " + nd_path(self.STREAM).encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n" % len(outer) + outer)
+        out, end = exchange(self.d.http_port, req)
+        r = responses(out)
+        self.assertEqual([x[0] for x in r], [400], "one 400 and the connection closed: %r" % out)
+        self.assertEqual(end, "eof")
+        self.assertNothingEnqueued("Content-Length with Transfer-Encoding")
+        self.valid_ndjson(b"smuggle")
+        self.finish()
+
+    def test_two_different_content_lengths_are_refused_and_closed(self):
+        self.start()
+        req = (b"POST " + nd_path(self.STREAM).encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Content-Length: 5\r\nContent-Length: 10\r\n\r\ntwo-1\ntwo-2\n")
+        out, end = exchange(self.d.http_port, req)
+        self.assertEqual([x[0] for x in responses(out)], [400], out)
+        self.assertEqual(end, "eof")
+        self.assertNothingEnqueued("two Content-Length headers")
+        self.valid_ndjson(b"twocl")
+        self.finish()
+
+
+class VersionAndPipelineTest(BadInputCase):
+
+    def test_http_1_0_requests_work_and_close(self):
+        self.start()
+        p = self.d.http_port
+        out, end = exchange(p, request(nd_path(self.STREAM), b"h10-1\nh10-2\n",
+                                       version=b"HTTP/1.0"))
+        r = responses(out)
+        self.assertEqual([(x[0], json.loads(x[2])) for x in r], [(200, {"accepted": 2})], out)
+        self.assertEqual(end, "eof", "HTTP/1.0 without keep-alive closes")
+        self.expected += [b"h10-1", b"h10-2"]
+        out, end = exchange(p, fh_request("PutRecord", fh_body(self.STREAM, [b"h10-fh"], False))
+                            .replace(b"HTTP/1.1", b"HTTP/1.0"))
+        self.assertEqual(status_of(out), 200, out)
+        self.assertEqual(end, "eof")
+        self.expected.append(b"h10-fh")
+        # without Content-Length a request has no body (RFC 9112 6.3): what
+        # follows is not a record
+        out, end = exchange(p, request(nd_path(self.STREAM), b"h10-no-length\n",
+                                       version=b"HTTP/1.0", length=False))
+        r = responses(out)
+        self.assertTrue(r, out)
+        self.assertTrue(r[0][0] in (400, 411) or json.loads(r[0][2]) == {"accepted": 0}, out)
+        self.assertEqual(end, "eof")
+        self.assertNothingEnqueued("HTTP/1.0 without Content-Length")
+        self.finish()
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        self.start()
+        reqs = b"".join(request(nd_path(self.STREAM), b"pl-%d-a\npl-%d-b\n" % (i, i) + b"x\n" * i)
+                        for i in range(3))
+        reqs += request(nd_path(self.STREAM), b"pl-last\n", [(b"Connection", b"close")])
+        out, end = exchange(self.d.http_port, reqs)
+        r = responses(out)
+        self.assertEqual([(x[0], json.loads(x[2])) for x in r],
+                         [(200, {"accepted": 2 + i}) for i in range(3)] + [(200, {"accepted": 1})])
+        self.assertEqual(end, "eof")
+        for i in range(3):
+            self.expected += [b"pl-%d-a" % i, b"pl-%d-b" % i] + [b"x"] * i
+        self.expected.append(b"pl-last")
+        self.assertNothingEnqueued("pipelined requests")  # exactly those
+        self.finish()
+
+
+# -- compressed NDJSON bodies --------------------------------------------------------------
+
+class CompressedBodyTest(BadInputCase):
+
+    def post_encoded(self, body, encoding):
+        out, _ = exchange(self.d.http_port, request(
+            nd_path(self.STREAM), body, [(b"Content-Encoding", encoding.encode()),
+                                         (b"Connection", b"close")]), timeout=60)
+        r = responses(out)
+        self.assertTrue(r, "no answer (%s)" % self.d.state())
+        return r[0]
+
+    def test_gzip_and_zstd_bombs_get_413_and_memory_stays_flat(self):
+        limit = 16 * MIB
+        self.start(process={"http_max_decompressed": "16MiB"})
+        pid = self.d.proc.pid
+        self.valid_ndjson(b"before-bomb")
+        rss0 = proc_status(pid, "VmRSS")
+        bombs = (("gzip", gzip_bomb()), ("zstd", zstd_bomb()))
+        for enc, bomb in bombs:
+            self.assertLess(len(bomb), 2 * MIB)
+            for _ in range(2):
+                st, _, body = self.post_encoded(bomb, enc)
+                self.assertEqual(st, 413, (enc, body[:200]))
+                self.assertNothingEnqueued(enc + " bomb")
+            self.valid_ndjson(b"after-" + enc.encode())
+        grown = proc_status(pid, "VmHWM") - rss0
+        self.assertLess(grown, memory_bound(limit),
+                        "the daemon's peak RSS grew by %d MiB for %d MiB bombs capped at %d MiB"
+                        % (grown >> 20, 1 << 10, limit >> 20))
+        self.finish()
+
+    def test_truncated_and_corrupt_gzip_get_400(self):
+        self.start()
+        whole = gzip.compress(b"tr-1\ntr-2\n" * 100)
+        for what, body in (("truncated", whole[:len(whole) // 2]),
+                           ("without its trailer", whole[:-8]),
+                           ("a bad CRC", whole[:-8] + b"\0\0\0\0" + whole[-4:]),
+                           ("not gzip", b"\x1f\x8bnot really")):
+            st, _, out = self.post_encoded(body, "gzip")
+            self.assertEqual(st, 400, (what, out))
+            self.assertNothingEnqueued(what)
+        self.valid_ndjson(b"trunc")
+        self.finish()
+
+    def test_trailing_junk_after_compressed_data_gets_400(self):
+        # issue 13 item 10
+        self.start()
+        for enc, body in (("gzip", gzip.compress(b"junk-1\n") + b"junk after the member"),
+                          ("gzip", gzip.compress(b"junk-2\n") + b"\0" * 16),
+                          ("zstd", zstd(b"junk-3\n") + b"junk after the frame")):
+            st, _, out = self.post_encoded(body, enc)
+            self.assertEqual(st, 400, (enc, out))
+            self.assertNothingEnqueued(enc + " with trailing junk")
+        self.valid_ndjson(b"junk")
+        self.finish()
+
+    def test_every_gzip_member_and_zstd_frame_is_delivered(self):
+        # issue 13 item 10: `cat a.gz b.gz` is one gzip body of two members
+        self.start()
+        for enc, pack in (("gzip", gzip.compress), ("zstd", zstd)):
+            a = [b"%s-a-%d" % (enc.encode(), i) for i in range(3)]
+            b = [b"%s-b-%d" % (enc.encode(), i) for i in range(2)]
+            body = pack(b"\n".join(a) + b"\n") + pack(b"\n".join(b) + b"\n")
+            st, _, out = self.post_encoded(body, enc)
+            self.assertEqual((st, json.loads(out)), (200, {"accepted": 5}), enc)
+            self.expected += a + b
+            self.assertNothingEnqueued(enc + " members")          # exactly these
+        self.finish()
+
+
+# -- records are opaque ---------------------------------------------------------------
+
+class OpaqueRecordTest(BadInputCase):
+
+    def test_nul_bytes_and_invalid_utf8_are_delivered_byte_for_byte(self):
+        self.start()
+        odd = [b"nul-\0-inside", b"\0", b"\0\0\0lead", b"\xff\xfe invalid", b"\xc0\xaf overlong",
+               b"\xed\xa0\x80 surrogate", b"\x80 lone continuation", b"mixed \xe2\x82 cut",
+               b"\x01\x02\x1b[31m escape"]
+        tcp = [b"tcp:" + r for r in odd]
+        self.d.send(tcp, conns=2, sname=self.STREAM)
+        self.expected += tcp
+        nd = [b"nd:" + r for r in odd]
+        out, _ = exchange(self.d.http_port, request(nd_path(self.STREAM), b"\n".join(nd) + b"\n",
+                                                    [(b"Connection", b"close")]))
+        self.assertEqual(responses(out)[0][:1], (200,), out)
+        self.expected += nd
+        fh = [b"fh:" + r for r in odd]
+        out, _ = exchange(self.d.http_port, fh_request(
+            "PutRecordBatch", fh_body(self.STREAM, fh), [(b"Connection", b"close")]))
+        r = responses(out)
+        self.assertEqual(r[0][0], 200, out)
+        self.assertEqual(json.loads(r[0][2])["FailedPutCount"], 0)
+        self.expected += fh
+        self.finish()
