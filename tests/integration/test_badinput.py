@@ -576,3 +576,249 @@ class OpaqueRecordTest(BadInputCase):
         self.assertEqual(json.loads(r[0][2])["FailedPutCount"], 0)
         self.expected += fh
         self.finish()
+
+
+# -- TCP: a 100 MB line -------------------------------------------------------------------
+
+class TcpHugeLineTest(BadInputCase):
+
+    def test_a_100mb_line_is_oversize_and_the_connection_stays_usable(self):
+        self.start({"max_record_size": "64KiB"})
+        d = self.d
+        pid = d.proc.pid
+        rss0 = proc_status(pid, "VmRSS")
+        s = d.connect(self.STREAM, timeout=60)
+        s.sendall(b"line-before\n")
+        block = b"L" * MIB
+        for _ in range(100):                     # 100 MB without a newline
+            s.sendall(block)
+        s.sendall(b"\nline-after-1\n")
+        wait_for(lambda: d.metrics().get("sluice_records_rejected_total", stream=self.STREAM,
+                                         source="tcp", reason="oversize") == 1, 30,
+                 msg="the 100 MB line counted as oversize")
+        s.sendall(b"line-after-2\n")            # the same connection, still usable
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(scaled(30))
+        self.assertEqual(s.recv(1), b"", "sluice closes after the producer's EOF")
+        s.close()
+        self.expected += [b"line-before", b"line-after-1", b"line-after-2"]
+        grown = proc_status(pid, "VmHWM") - rss0
+        self.assertLess(grown, memory_bound(4 * MIB),
+                        "peak RSS grew by %d MiB reading one 100 MB line" % (grown >> 20))
+        r = send_payload(d.port(self.STREAM), b"line-next-conn\n")
+        self.assertTrue(r.eof, r.error)
+        self.expected.append(b"line-next-conn")
+        self.finish()
+
+
+# -- a flood of idle connections --------------------------------------------------------------
+
+class IdleFloodTest(BadInputCase):
+
+    FLOOD = 2000
+
+    def flood(self, port):
+        """FLOOD idle connections to <port> from 127.0.0.2 (the daemon may
+        close any of them); returns the sockets."""
+        socks = []
+        for _ in range(self.FLOOD):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(scaled(5))
+            try:
+                s.connect(("127.0.0.1", port))
+            except OSError:
+                pass                              # refused outright: also fine
+            socks.append(s)
+        return socks
+
+    def test_thousands_of_idle_connections_do_not_lock_others_out(self):
+        # issue 13 item 13: relies on the default of http_max_connections_per_ip
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 3 * self.FLOOD:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4 * self.FLOOD), hard))
+        d = self.start()
+        socks = []
+        try:
+            socks += self.flood(d.port(self.STREAM))
+            socks += self.flood(d.http_port)
+            # TCP: past max_connections (1024) the rest are closed and counted
+            wait_for(lambda: d.metrics().get("sluice_connections_rejected_total",
+                                             stream=self.STREAM, source="tcp")
+                     == self.FLOOD - 1024, 20, msg="the TCP flood's excess counted")
+            t0 = time.monotonic()
+            self.assertTrue(d.healthy(), "/healthz under the flood")
+            m = d.metrics()
+            self.assertLess(time.monotonic() - t0, scaled(5))
+            # a well-behaved client from another address is served at once
+            out, end = exchange(d.http_port, request(nd_path(self.STREAM), b"polite-1\n",
+                                                     [(b"Connection", b"close")]),
+                                timeout=5, src="127.0.0.1")
+            r = responses(out)
+            self.assertTrue(r, "a client from 127.0.0.1 was not served under the flood "
+                            "(%s, %d HTTP connections open)"
+                            % (end, m.get("sluice_http_connections", 0)))
+            self.assertEqual((r[0][0], json.loads(r[0][2])), (200, {"accepted": 1}))
+            self.expected.append(b"polite-1")
+            m = d.metrics()
+            # the HTTP flood's excess is counted too (the metric's name is the fix's)
+            refused = sum(v for (n, _), v in m.items() if n.startswith("sluice_http_")
+                          and ("rejected" in n or "refused" in n))
+            self.assertGreaterEqual(refused, self.FLOOD - 1024, "HTTP connections refused")
+        finally:
+            for s in socks:
+                s.close()
+        wait_for(lambda: (d.metrics().get("sluice_http_connections") == 0
+                          and d.metrics().get("sluice_connections", stream=self.STREAM,
+                                              source="tcp") == 0), 20,
+                 msg="the flood's connections closed")
+        r = send_payload(d.port(self.STREAM), b"polite-tcp\n", timeout=10)
+        self.assertTrue(r.eof, r.error)
+        self.expected.append(b"polite-tcp")
+        self.finish()
+
+
+# -- SigV4 ---------------------------------------------------------------------------------
+
+def sigv4_headers(port, op, body, service="firehose", region="us-east-1", extra=None,
+                  skew=None, no_host=False, unsigned_payload=False,
+                  akid="AKIDBAD", secret="the-bad-input-secret"):
+    """The headers of a PutRecord(Batch) request signed with botocore's
+    SigV4Auth: (name, value) pairs of bytes, Host included."""
+    import datetime
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    class Auth(SigV4Auth):
+        def headers_to_sign(self, request):
+            h = super().headers_to_sign(request)
+            if no_host:
+                del h["host"]
+            return h
+
+        def payload(self, request):
+            return "UNSIGNED-PAYLOAD" if unsigned_payload else super().payload(request)
+
+    host = "127.0.0.1:%d" % port
+    headers = {"Host": host, "Content-Type": AMZ_JSON, "X-Amz-Target": FH_TARGET + op}
+    if unsigned_payload:
+        headers["X-Amz-Content-Sha256"] = "UNSIGNED-PAYLOAD"
+    headers.update(extra or {})
+    req = AWSRequest(method="POST", url="http://%s/" % host, data=body, headers=headers)
+    auth = Auth(Credentials(akid, secret), service, region)
+    if skew is None:
+        auth.add_auth(req)
+    else:
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + skew
+        with mock.patch("botocore.auth.get_current_datetime", return_value=now):
+            auth.add_auth(req)
+    return [(k.encode(), v.encode() if isinstance(v, str) else v) for k, v in req.headers.items()]
+
+
+def raw_signed(body, headers, replace=None):
+    """The request's bytes; <replace> maps a header name (bytes, lower case)
+    to the value sent instead of the signed one (None: leave it out)."""
+    replace = replace or {}
+    lines = []
+    for k, v in headers:
+        if k.lower() in replace:
+            v = replace[k.lower()]
+            if v is None:
+                continue
+        lines.append(k + b": " + v + b"\r\n")
+    return (b"POST / HTTP/1.1\r\n" + b"".join(lines) + b"Connection: close\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+class SigV4Test(BadInputCase):
+
+    def start_sigv4(self):
+        d = self.sluice({self.STREAM: {"buffer_interval": "200ms"}}, start=False)
+        keys = os.path.join(d.dir, "keys")
+        with open(keys, "w") as f:
+            f.write("AKIDBAD the-bad-input-secret\n")
+        d.process.update({"http_auth": "sigv4", "http_auth_file": keys})
+        d.start()
+        self.d, self.expected = d, []
+        return d
+
+    def send_signed(self, tag, replace=None, sign_body=None, **kw):
+        """A PutRecord of record <tag>, signed as <kw> say (over <sign_body>
+        if given); (status, body)."""
+        body = fh_body(self.STREAM, [tag], batch=False)
+        headers = sigv4_headers(self.d.http_port, "PutRecord", sign_body or body, **kw)
+        out, _ = exchange(self.d.http_port, raw_signed(body, headers, replace))
+        r = responses(out)
+        self.assertTrue(r, "no answer to %r (%s)" % (tag, self.d.state()))
+        return r[0][0], json.loads(r[0][2] or b"{}")
+
+    def accepted(self, tag, **kw):
+        st, body = self.send_signed(tag, **kw)
+        self.assertEqual(st, 200, (tag, body))
+        self.assertIn("RecordId", body)
+        self.expected.append(tag)
+
+    def refused(self, tag, types, **kw):
+        st, body = self.send_signed(tag, **kw)
+        self.assertIn(st, (400, 403), (tag, body))
+        self.assertIn(body.get("__type"), types, (tag, body))
+        self.assertNothingEnqueued(tag.decode())
+
+    def finish_signed(self):
+        self.accepted(b"signed-last")
+        self.assertTrue(self.d.healthy())
+        self.assertBalanced(self.d.metrics(), self.STREAM)
+        self.d.stop()
+        self.assertSameRecords(self.d.read_records(self.STREAM), self.expected)
+
+    def test_stale_date_region_and_unsigned_headers(self):
+        import datetime
+        self.start_sigv4()
+        self.accepted(b"signed-1")
+        for minutes in (-6, 6, -60 * 24):
+            self.refused(b"stale-%d" % minutes, ("InvalidSignatureException",),
+                         skew=datetime.timedelta(minutes=minutes))
+        self.accepted(b"within-4-minutes", skew=datetime.timedelta(minutes=-4))
+        self.accepted(b"other-region", region="ap-southeast-2")      # regions are free
+        # a header that is not signed may change; a signed one may not
+        self.accepted(b"unsigned-changed", extra={"User-Agent": "signed-as-this"},
+                      replace={b"user-agent": b"sent-as-that"})
+        self.refused(b"signed-changed", ("InvalidSignatureException",),
+                     extra={"X-Custom": "signed-as-this"},
+                     replace={b"x-custom": b"sent-as-that"})
+        self.refused(b"signed-dropped", ("InvalidSignatureException",
+                                         "IncompleteSignatureException"),
+                     extra={"X-Custom": "signed-but-not-sent"}, replace={b"x-custom": None})
+        # the body is signed: another body under the same signature is refused
+        self.refused(b"body-changed", ("InvalidSignatureException",),
+                     sign_body=fh_body(self.STREAM, [b"the-signed-body"], batch=False))
+        self.finish_signed()
+
+    def test_a_signature_scoped_to_another_service_is_refused(self):
+        # issue 13 item 14
+        self.start_sigv4()
+        for service in ("s3", "kinesis", "sts"):
+            self.refused(b"service-" + service.encode(),
+                         ("InvalidSignatureException", "IncompleteSignatureException",
+                          "AccessDeniedException"), service=service)
+        self.finish_signed()
+
+    def test_signed_headers_must_include_host(self):
+        self.start_sigv4()
+        self.refused(b"no-host", ("InvalidSignatureException", "IncompleteSignatureException"),
+                     no_host=True)
+        self.finish_signed()
+
+    def test_unsigned_payload_is_refused_by_default(self):
+        # issue 13 item 14: a captured signature must not carry another body
+        self.start_sigv4()
+        self.refused(b"unsigned-payload", ("InvalidSignatureException",
+                                           "IncompleteSignatureException",
+                                           "AccessDeniedException"), unsigned_payload=True)
+        self.finish_signed()
+
+
+if __name__ == "__main__":
+    unittest.main()
