@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,7 +46,7 @@ ODD = [b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"\x80", b"\xf4\x90\x80\x80", 
        b"!{timestamp:", b"\"", b"'", b"\\", b"%s%n%x", b",", b" = "]
 
 
-def seeds(tmp):
+def seeds():
     """The seed configs (bytes): the shipped example and harness configs."""
     with open(os.path.join(ROOT, "conf", "sluice.conf"), "rb") as f:
         out = [f.read()]
@@ -233,7 +232,7 @@ class ConfigMutationTest(unittest.TestCase):
 
     def test_mutated_configs_never_crash_hang_or_lose_the_line(self):
         rnd = random.Random(SEED)
-        base = seeds(self.dir)
+        base = seeds()
         results = self.check_all([("seed%d.conf" % i, s) for i, s in enumerate(base)])
         self.assertEqual([r[0] for r in results], [0] * len(base), "the seeds are valid")
         mutants = []
@@ -250,7 +249,7 @@ class ConfigMutationTest(unittest.TestCase):
 
     def test_special_files_as_path_values(self):
         # issue 13 item 14: http_auth_file = /dev/zero made --check spin forever
-        base = seeds(self.dir)[1]
+        base = seeds()[1]
         mutants = []
         for value in (b"/dev/zero", b"/dev/urandom", b"/dev/null", b"/", self.dir.encode(),
                       b"/nonexistent"):
