@@ -168,6 +168,16 @@ class BadInputCase(SluiceTestCase):
         self.assertEqual(self.received(), len(self.expected),
                          "%s: records entered sluice (%s)" % (what, self.d.state()))
 
+    def assertNdError(self, status, body, want, what):
+        """An NDJSON error: <want> status and {"error": "why"}."""
+        self.assertEqual(status, want, (what, body[:200]))
+        try:
+            err = json.loads(body)
+        except ValueError:
+            self.fail("%s: the error body is not JSON: %r" % (what, body[:200]))
+        self.assertIsInstance(err.get("error"), str, (what, err))
+        self.assertTrue(err["error"], (what, err))
+
     def valid_ndjson(self, tag):
         """A valid NDJSON request on a fresh connection: 200, 2 records."""
         recs = [b"%s-nd-1" % tag, b"%s-nd-2" % tag]
@@ -211,6 +221,7 @@ class FirehoseBodyTest(BadInputCase):
         r = responses(out)
         self.assertTrue(r, "%s: no answer (%s)" % (what, self.d.state()))
         status, hdrs, payload = r[0]
+        self.assertEqual(hdrs.get("content-type"), AMZ_JSON, what)
         try:
             err = json.loads(payload)
         except ValueError:
@@ -504,7 +515,7 @@ class CompressedBodyTest(BadInputCase):
             self.assertLess(len(bomb), 2 * MIB)
             for _ in range(2):
                 st, _, body = self.post_encoded(bomb, enc)
-                self.assertEqual(st, 413, (enc, body[:200]))
+                self.assertNdError(st, body, 413, enc + " bomb")
                 self.assertNothingEnqueued(enc + " bomb")
             self.valid_ndjson(b"after-" + enc.encode())
         grown = proc_status(pid, "VmHWM") - rss0
@@ -521,7 +532,7 @@ class CompressedBodyTest(BadInputCase):
                            ("a bad CRC", whole[:-8] + b"\0\0\0\0" + whole[-4:]),
                            ("not gzip", b"\x1f\x8bnot really")):
             st, _, out = self.post_encoded(body, "gzip")
-            self.assertEqual(st, 400, (what, out))
+            self.assertNdError(st, out, 400, what)
             self.assertNothingEnqueued(what)
         self.valid_ndjson(b"trunc")
         self.finish()
@@ -533,7 +544,7 @@ class CompressedBodyTest(BadInputCase):
                           ("gzip", gzip.compress(b"junk-2\n") + b"\0" * 16),
                           ("zstd", zstd(b"junk-3\n") + b"junk after the frame")):
             st, _, out = self.post_encoded(body, enc)
-            self.assertEqual(st, 400, (enc, out))
+            self.assertNdError(st, out, 400, enc + " with trailing junk")
             self.assertNothingEnqueued(enc + " with trailing junk")
         self.valid_ndjson(b"junk")
         self.finish()

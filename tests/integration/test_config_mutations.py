@@ -29,7 +29,7 @@ from harness import BIN, ROOT, SANITIZER_RE, SLOW, Sluice, scaled
 
 SEED = 13
 COUNT = int(os.environ.get("SLUICE_MUTANTS", "0") or "0") or max(300, int(3000 / SLOW))
-TIMEOUT = 10                               # seconds per --check, scaled
+TIMEOUT = 5                                # seconds per --check, scaled
 
 ERROR_LINE = re.compile(rb"^[^\n]+:\d+: \S")
 
