@@ -248,11 +248,14 @@ class ConfigMutationTest(unittest.TestCase):
         self.assertGreater(COUNT - refused, COUNT // 50)
 
     def test_special_files_as_path_values(self):
-        # issue 13 item 14: http_auth_file = /dev/zero made --check spin forever
+        # issue 13 item 14: http_auth_file = /dev/zero made --check spin forever;
+        # a FIFO blocks its open() forever
         base = seeds()[1]
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)                     # opening it for reading blocks without a writer
         mutants = []
         for value in (b"/dev/zero", b"/dev/urandom", b"/dev/null", b"/", self.dir.encode(),
-                      b"/nonexistent"):
+                      b"/nonexistent", fifo.encode()):
             for auth in (b"sigv4", b"token"):
                 mutants.append(("auth-%s-%d.conf" % (auth.decode(), len(mutants)), base.replace(
                     b"[sluice]\n", b"[sluice]\nhttp_auth = %s\nhttp_auth_file = %s\n"
