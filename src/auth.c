@@ -18,6 +18,7 @@
 
 #include <openssl/crypto.h>
 
+#include "fsio.h"
 #include "sluice/err.h"
 
 #define KEYS_MAX 1024
@@ -166,58 +167,6 @@ out:
     return rc;
 }
 
-/*
- * Reads <path> whole into *<text> (NUL-terminated, malloc'd), *<n> bytes.
- * Only a regular file of at most SL_AUTH_FILE_MAX bytes: a device or a
- * FIFO (/dev/zero, a pipe) would be read forever or block. Opened
- * non-blocking so that a FIFO cannot hang the open itself.
- */
-static int read_file(const char *path, char **text, size_t *n, char *err, size_t errlen)
-{
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
-    ssize_t r = 1;
-    int fd, rc = SL_EINVAL;
-
-    *text = NULL;
-    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if (st.st_size <= SL_AUTH_FILE_MAX && !(buf = malloc(SL_AUTH_FILE_MAX + 2))) {
-        snprintf(err, errlen, "out of memory");
-        rc = SL_ENOMEM;
-        goto out;
-    }
-    while (buf && got <= SL_AUTH_FILE_MAX && r != 0) {   /* one byte past the bound: grown */
-        r = read(fd, buf + got, SL_AUTH_FILE_MAX + 1 - got);
-        if (r < 0 && errno != EINTR) {
-            snprintf(err, errlen, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        got += r > 0 ? (size_t)r : 0;
-    }
-    if (!buf || got > SL_AUTH_FILE_MAX) {
-        snprintf(err, errlen, "%s: larger than %d bytes", path, SL_AUTH_FILE_MAX);
-        goto out;
-    }
-    buf[got] = '\0';
-    *text = buf;
-    *n = got;
-    buf = NULL;
-    rc = SL_OK;
-out:
-    free(buf);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
 int sl_auth_load(int mode, const char *path, unsigned flags, struct sl_auth **out, char *err,
                  size_t errlen)
 {
@@ -233,7 +182,7 @@ int sl_auth_load(int mode, const char *path, unsigned flags, struct sl_auth **ou
         snprintf(err, errlen, "http_auth_file is required for this http_auth");
         return SL_EINVAL;
     }
-    if ((rc = read_file(path, &text, &n, err, errlen)) != SL_OK)
+    if ((rc = sl_fsio_read_small(path, SL_AUTH_FILE_MAX, &text, &n, err, errlen)) != SL_OK)
         return rc;
     rc = SL_ENOMEM;
     if (!(a = calloc(1, sizeof(*a)))) {

@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <ini.h>
+#include <openssl/crypto.h>
 
+#include "fsio.h"
 #include "sluice/err.h"
 
 struct profile_read {
@@ -54,15 +57,17 @@ static int from_file(const char *path, const char *profile, struct sl_aws_creds 
                      char *err, size_t errlen)
 {
     struct profile_read r = { .profile = profile, .c = c };
-    FILE *f = fopen(path, "r");
+    char *text;
+    size_t n;
+    int rc = sl_fsio_read_small(path, 1 << 20, &text, &n, err, errlen);
 
-    if (!f) {
-        int e = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return e == ENOENT ? SL_ENOENT : SL_ERR;
+    if (rc != SL_OK) {
+        struct stat st;
+        return stat(path, &st) != 0 && errno == ENOENT ? SL_ENOENT : rc;
     }
-    int line = ini_parse_file(f, on_key, &r);
-    fclose(f);
+    int line = ini_parse_string(text, on_key, &r);
+    OPENSSL_cleanse(text, n);
+    free(text);
     if (line != 0) {
         snprintf(err, errlen, "%s: not a credentials file (line %d)", path, line);
         return SL_EINVAL;

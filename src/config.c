@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "fsio.h"
 #include "log.h"
 #include "sluice/err.h"
 #include "objkey.h"
@@ -781,25 +782,10 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
 /* Reads a whole PEM file (at most 1 MiB) into a new string, or NULL. */
 static char *slurp(const char *path, char *why, size_t whylen)
 {
-    FILE *f = fopen(path, "r");
-    char *s = NULL;
+    char *s;
     size_t n;
 
-    if (!f) {
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    s = malloc((1 << 20) + 1);
-    n = s ? fread(s, 1, 1 << 20, f) : 0;
-    if (s && (ferror(f) || !feof(f))) {
-        snprintf(why, whylen, "%s: unreadable or over 1 MiB", path);
-        free(s);
-        s = NULL;
-    } else if (s) {
-        s[n] = '\0';
-    }
-    fclose(f);
-    return s;
+    return sl_fsio_read_small(path, 1 << 20, &s, &n, why, whylen) == SL_OK ? s : NULL;
 }
 
 /* http_tls_cert and http_tls_key: both or neither, each a PEM that

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -179,4 +181,52 @@ int sl_fsio_write_exclusive(const char *dir, const char *name, const void *data,
                             size_t len, const char **what)
 {
     return write_file(dir, name, data, len, 1, what);
+}
+
+int sl_fsio_read_small(const char *path, size_t max, char **text, size_t *n, char *err,
+                       size_t errlen)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    ssize_t r = 1;
+    int fd, rc = SL_EINVAL;
+
+    *text = NULL;
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0 ||
+        fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto out;
+    }
+    if ((uint64_t)st.st_size <= max && !(buf = malloc(max + 2))) {
+        snprintf(err, errlen, "out of memory");
+        rc = SL_ENOMEM;
+        goto out;
+    }
+    while (buf && got <= max && r != 0) {   /* one byte past the bound: it grew */
+        r = read(fd, buf + got, max + 1 - got);
+        if (r < 0 && errno != EINTR) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        got += r > 0 ? (size_t)r : 0;
+    }
+    if (!buf || got > max) {
+        snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+        goto out;
+    }
+    buf[got] = '\0';
+    *text = buf;
+    *n = got;
+    buf = NULL;
+    rc = SL_OK;
+out:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }

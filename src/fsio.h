@@ -37,4 +37,15 @@ int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
 int sl_fsio_write_exclusive(const char *dir, const char *name, const void *data,
                             size_t len, const char **what);
 
+/*
+ * Reads the small file <path> (a key, a token, a certificate) whole into
+ * *<text>, NUL-terminated and malloc'd (the caller frees it), its length
+ * in *<n>. Only a regular file of at most <max> bytes: a device or a FIFO
+ * (/dev/zero, a pipe) would be read forever or block, so it is refused,
+ * and the open itself is non-blocking. On failure *<text> is NULL and
+ * <err> says why, naming <path>.
+ */
+int sl_fsio_read_small(const char *path, size_t max, char **text, size_t *n, char *err,
+                       size_t errlen);
+
 #endif
