@@ -914,7 +914,7 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
 
 /* What the headers say of the body's length (RFC 9112 §6). */
 struct framing {
-    unsigned ncl, nte;           /* Content-Length and Transfer-Encoding headers */
+    unsigned ncl, nte, nhost;    /* Content-Length, Transfer-Encoding and Host headers */
     int bad_cl, differ;          /* one not a plain decimal; two different */
     uint64_t cl;                 /* the (last) Content-Length */
     const char *te;              /* the (last) Transfer-Encoding */
@@ -949,6 +949,8 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
     } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
         f->nte++;
         f->te = value ? value : "";
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        f->nhost++;
     }
     return MHD_YES;
 }
@@ -958,8 +960,10 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * could read differently is refused, 400 (an unknown transfer coding 501),
  * and the connection closed. libmicrohttpd 0.9.75 would take
  * Transfer-Encoding over Content-Length, the first of two Content-Lengths,
- * and any other coding as "read until close". Fills <f>; returns 1 with
- * the refusal queued and *<rc> set, else 0.
+ * and any other coding as "read until close". So is a request whose Host
+ * a proxy and sluice could read differently (RFC 9112 §3.2: none in
+ * HTTP/1.1, or several). Fills <f>; returns 1 with the refusal queued and
+ * *<rc> set, else 0.
  */
 static int framing_refused(struct sl_http *h, struct MHD_Connection *c, struct req *r,
                            const char *version, struct framing *f, enum MHD_Result *rc)
@@ -983,6 +987,8 @@ static int framing_refused(struct sl_http *h, struct MHD_Connection *c, struct r
         why = "Transfer-Encoding in an HTTP/1.0 request";
     else if (f->nte && strcasecmp(f->te, "chunked") != 0)
         why = "a Transfer-Encoding other than chunked", status = 501;
+    else if (f->nhost > 1 || (!f->nhost && strcmp(version, MHD_HTTP_VERSION_1_1) == 0))
+        why = f->nhost ? "more than one Host header" : "an HTTP/1.1 request without Host";
     if (!why)
         return 0;
     sl_stat_add(&h->stats->refused[SL_HREF_FRAMING], 1);

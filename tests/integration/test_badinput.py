@@ -707,7 +707,9 @@ class IdleFloodTest(BadInputCase):
         wait_for(lambda: (d.metrics().get("sluice_http_connections") == 0
                           and d.metrics().get("sluice_connections", stream=self.STREAM,
                                               source="tcp") == 0), 20,
-                 msg="the flood's connections closed")
+                 msg=lambda: "the flood's connections closed (http %s, tcp %s)" % (
+                     d.metrics().get("sluice_http_connections"),
+                     d.metrics().get("sluice_connections", stream=self.STREAM, source="tcp")))
         r = send_payload(d.port(self.STREAM), b"polite-tcp\n", timeout=10)
         self.assertTrue(r.eof, r.error)
         self.expected.append(b"polite-tcp")

@@ -146,6 +146,11 @@ class SmugglingTest(SluiceTestCase):
             "Transfer-Encoding: gzip, chunked"]), status=501)
         self.assertRefusedAndClosed(d, b"POST /v1/streams/sm/records HTTP/1.0\r\n"
                                     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + self.HIDDEN)
+        # a Host that a proxy could read otherwise: none in HTTP/1.1, or two
+        self.assertRefusedAndClosed(d, b"POST /v1/streams/sm/records HTTP/1.1\r\n"
+                                    b"Content-Length: 2\r\n\r\nx\n" + self.HIDDEN)
+        self.assertRefusedAndClosed(d, request(NDJSON % "sm", b"x\n", [
+            "Host: y", "Content-Length: 2"]))
         # what is well framed still works, chunked and kept alive included
         same = request(NDJSON % "sm", b"a\n", ["Content-Length: 2", "Content-Length: 2"])
         chunk = request(NDJSON % "sm", b"2\r\nb\n\r\n0\r\n\r\n", ["Transfer-Encoding: chunked"])
@@ -154,7 +159,7 @@ class SmugglingTest(SluiceTestCase):
         self.assertEqual(statuses(answer), [200, 200, 200], answer)
         delivered(d, "sm", 3)
         m = d.metrics()
-        self.assertEqual(m.get("sluice_http_requests_refused_total", reason="framing"), 7)
+        self.assertEqual(m.get("sluice_http_requests_refused_total", reason="framing"), 9)
         self.assertIn("ambiguous body length", d.log())
         d.stop()
         self.assertSameRecords(d.read_records("sm"), [b"a", b"b", b"c"])
