@@ -24,7 +24,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <search.h>
@@ -150,7 +149,7 @@ static struct sl_deadline *header_deadline(struct MHD_Connection *c)
     return k ? k->deadline : NULL;
 }
 
-/* "ADDR:PORT" of <sa> into <buf>. */
+/* "ADDR:PORT" ("[ADDR]:PORT" for IPv6) of <sa> into <buf>, "?" if unknown. */
 static const char *peer_name(const struct sockaddr *sa, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
@@ -170,6 +169,15 @@ static const char *peer_name(const struct sockaddr *sa, char *buf, size_t len)
         snprintf(buf, len, "?");
     }
     return buf;
+}
+
+/* peer_name() of connection <c>'s client. */
+static const char *conn_peer(struct MHD_Connection *c, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    return peer_name(ci ? ci->client_addr : NULL, buf, len);
 }
 
 /*
@@ -529,23 +537,6 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* "ADDR:PORT" of <c>'s peer ("[ADDR]:PORT" for IPv6), or "unknown". */
-static void peer_of(struct MHD_Connection *c, char *out, size_t len)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char host[NI_MAXHOST], port[NI_MAXSERV];
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-    socklen_t salen = sa && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                     : sizeof(struct sockaddr_in);
-
-    if (!sa || getnameinfo(sa, salen, host, sizeof(host), port, sizeof(port),
-                           NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        snprintf(out, len, "unknown");
-    else
-        snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
-}
-
 /*
  * Counts a refusal by <reason> and logs it, at most one line per reason
  * every 5 s (the next one says how many were held back). <who> is the
@@ -557,7 +548,7 @@ static void peer_of(struct MHD_Connection *c, char *out, size_t len)
 static void refused(struct sl_http *h, struct MHD_Connection *c, const struct req *r,
                     int reason, const char *who)
 {
-    char peer[NI_MAXHOST + NI_MAXSERV + 4], key[129];
+    char peer[64], key[129];
     uint64_t suppressed;
     size_t i;
 
@@ -568,7 +559,7 @@ static void refused(struct sl_http *h, struct MHD_Connection *c, const struct re
         key[i] = (who[i] >= 'a' && who[i] <= 'z') || (who[i] >= 'A' && who[i] <= 'Z') ||
                  (who[i] >= '0' && who[i] <= '9') || strchr("._+=@:/- ", who[i]) ? who[i] : '?';
     key[i] = '\0';
-    peer_of(c, peer, sizeof(peer));
+    conn_peer(c, peer, sizeof(peer));
     sl_warn("msg=\"HTTP request refused\" peer=%s key=\"%s\" operation=%s reason=%s status=%d "
             "suppressed=%llu", peer, key, sl_http_op_names[r->op], sl_auth_reason_names[reason],
             r->status, (unsigned long long)suppressed);
@@ -968,7 +959,6 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 static int framing_refused(struct sl_http *h, struct MHD_Connection *c, struct req *r,
                            const char *version, struct framing *f, enum MHD_Result *rc)
 {
-    const union MHD_ConnectionInfo *ci;
     const char *why = NULL;
     unsigned status = 400;
     uint64_t suppressed;
@@ -993,10 +983,9 @@ static int framing_refused(struct sl_http *h, struct MHD_Connection *c, struct r
         return 0;
     sl_stat_add(&h->stats->refused[SL_HREF_FRAMING], 1);
     if (sl_ratelimit_ok(&h->framing_rl, WARN_EVERY_MS, &suppressed)) {
-        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         sl_warn("msg=\"HTTP request refused: ambiguous body length (request smuggling?)\" "
                 "peer=%s status=%u reason=\"%s\" suppressed=%llu",
-                peer_name(ci ? ci->client_addr : NULL, peer, sizeof(peer)), status, why,
+                conn_peer(c, peer, sizeof(peer)), status, why,
                 (unsigned long long)suppressed);
     }
     r->close = 1;
@@ -1189,7 +1178,6 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa, sockl
  * so in its log, without the peer) and that sent no request is named. */
 static void note_tls_failure(struct sl_http *h, struct MHD_Connection *c, struct conn *k)
 {
-    const union MHD_ConnectionInfo *ci;
     unsigned pending = atomic_load_explicit(&h->tls_pending, memory_order_relaxed);
     uint64_t suppressed;
     char peer[64];
@@ -1204,10 +1192,9 @@ static void note_tls_failure(struct sl_http *h, struct MHD_Connection *c, struct
                                                     memory_order_relaxed));
     if (!sl_ratelimit_ok(&h->tls_rl, WARN_EVERY_MS, &suppressed))
         return;
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     sl_warn("msg=\"TLS handshake failed on the HTTPS listener: plain HTTP sent to it, or a "
             "client that refused its certificate\" peer=%s suppressed=%llu",
-            peer_name(ci ? ci->client_addr : NULL, peer, sizeof(peer)),
+            conn_peer(c, peer, sizeof(peer)),
             (unsigned long long)suppressed);
 }
 
