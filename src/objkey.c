@@ -104,6 +104,9 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
             run++;
         switch (c) {
         case 'y':                                 /* years past 9999 take more */
+            if (run > 19)                         /* Java refuses wider fields */
+                return bad(why, whylen, "'%.*s...' in a timestamp pattern: a year is at most "
+                           "19 letters", 8, pat + i);
             if (run == 2)
                 putnum(o, ((long)tm->tm_year + 1900) % 100, 2);
             else
@@ -120,6 +123,9 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
             break;
         case 'S': {                               /* fraction of the second */
             char f[4];
+            if (run > 9)                          /* nanoseconds, as in Java */
+                return bad(why, whylen, "'%.*s...' in a timestamp pattern: a fraction of "
+                           "the second is at most 9 letters", 8, pat + i);
             snprintf(f, sizeof(f), "%03d", ms);
             for (size_t k = 0; k < run && !(o && o->over); k++)
                 put(o, k < 3 ? &f[k] : "0", 1);

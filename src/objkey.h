@@ -7,6 +7,8 @@
  *   !{timestamp:PATTERN}        the time, in a Java DateTimeFormatter
  *                               pattern: y M d H m s S, 'quoted text',
  *                               '' for a quote; other characters as they are
+ *                               (Java's widths: y at most 19 letters, S 9,
+ *                               M d H m s 2)
  *   !{firehose:random-string}   11 characters of [0-9a-z]
  *   !{firehose:error-output-type}   error prefix only: why the batch failed
  *   !{partitionKeyFromQuery:KEY}    prefix only: a dynamic partition key
