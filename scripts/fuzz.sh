@@ -4,6 +4,7 @@
 #                                       FUZZ_S seconds, one after another; new crash,
 #                                       leak, timeout and OOM inputs are saved under
 #                                       tests/fuzz/crashes/T/. Fails if any target did.
+#   (no TARGET: all of tests/fuzz/fuzz_*.c)
 #   scripts/fuzz.sh regress TARGET...   every saved input of tests/fuzz/corpus/T and
 #                                       tests/fuzz/crashes/T once through $BUILD/fuzz/T;
 #                                       ends with "fuzz: N passed, M failed" (inputs).
@@ -46,26 +47,32 @@ run() {
 }
 
 regress() {
-    local t=$1 bin=${BUILD:-build}/fuzz/$1 n f
+    local t=$1 bin=${BUILD:-build}/fuzz/$1 n f err
+    err=$(mktemp)
     mapfile -t files < <(inputs_of "$t")
     n=${#files[@]}
     [ "$n" -eq 0 ] && { echo "fuzz-regress: $t: no saved inputs"; return; }
-    if timeout 600 "$bin" "${files[@]}" >/dev/null 2>"build-fuzz-regress.$t.log"; then
+    if timeout 600 "$bin" "${files[@]}" >/dev/null 2>"$err"; then
         passed=$((passed + n))
         echo "fuzz-regress: $t: $n inputs ok"
     else    # one at a time, to name each input that fails
         for f in "${files[@]}"; do
-            if timeout 120 "$bin" "$f" >/dev/null 2>"build-fuzz-regress.$t.log"; then
+            if timeout 120 "$bin" "$f" >/dev/null 2>"$err"; then
                 passed=$((passed + 1))
             else
                 failed=$((failed + 1))
                 echo "fuzz-regress: $t: FAILED on $f:"
-                grep -v '^standalone:' "build-fuzz-regress.$t.log" | head -40
+                grep -v '^standalone:' "$err" | head -40
             fi
         done
     fi
-    rm -f "build-fuzz-regress.$t.log"
+    rm -f "$err"
 }
+
+# No target named: every tests/fuzz/fuzz_*.c.
+if [ $# -eq 0 ]; then
+    set -- $(ls tests/fuzz/fuzz_*.c | sed -E 's|.*/fuzz_(.*)\.c|\1|')
+fi
 
 case $mode in
 run)     for t in "$@"; do run "$t"; done ;;
