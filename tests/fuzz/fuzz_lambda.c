@@ -24,7 +24,7 @@
 static struct {
     pthread_mutex_t lock;
     int lfd;
-    const uint8_t *body;                      /* the answer: the current input */
+    uint8_t body[60000];                      /* the answer: a copy of the current input */
     size_t len;
     const char *status;
     int function_error;
@@ -99,14 +99,18 @@ static void serve(int fd)
                 break;
         }
     }
+    static uint8_t body[sizeof(srv.body)];   /* the server thread's copy: the input
+                                              * may change once the client gave up */
     pthread_mutex_lock(&srv.lock);
+    size_t len = srv.len;
+    memcpy(body, srv.body, len);
     int hn = snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
                       "%sContent-Length: %zu\r\nConnection: close\r\n\r\n", srv.status,
-                      srv.function_error ? "X-Amz-Function-Error: Unhandled\r\n" : "", srv.len);
-    (void)!write(fd, head, (size_t)hn);
-    for (size_t off = 0; off < srv.len && (n = write(fd, srv.body + off, srv.len - off)) > 0;)
-        off += (size_t)n;
+                      srv.function_error ? "X-Amz-Function-Error: Unhandled\r\n" : "", len);
     pthread_mutex_unlock(&srv.lock);
+    (void)!send(fd, head, (size_t)hn, MSG_NOSIGNAL);
+    for (size_t off = 0; off < len && (n = send(fd, body + off, len - off, MSG_NOSIGNAL)) > 0;)
+        off += (size_t)n;
     shutdown(fd, SHUT_WR);
     while (read(fd, req, sizeof(req)) > 0)
         ;
@@ -163,10 +167,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sl_tf_error err;
     int rc;
 
-    if (size < 1 || size > 60000)
+    if (size < 1 || size > sizeof(srv.body))
         return 0;
     pthread_mutex_lock(&srv.lock);
-    srv.body = data + 1;
+    memcpy(srv.body, data + 1, size - 1);
     srv.len = size - 1;
     srv.status = status[data[0] & 7];
     srv.function_error = (data[0] >> 3) & 1;
