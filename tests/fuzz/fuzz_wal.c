@@ -9,7 +9,10 @@
  *   data[0] bit 0 = 0: a log of up to 8 chunks (records cut from the
  *     input), the first chunk sealed and, if bit 1, settled; the rest of
  *     the input is 3-byte edits (offset u16, xor u8) of its segment, and
- *     if bit 2 a cut to a length taken from the input.
+ *     if bit 2 a cut to a length taken from the input. With bit 3 the
+ *     segments are 256 bytes, so the log may roll: damage in the first
+ *     segment is then followed by intact entries in the next, and must
+ *     count as corrupt entries, never as a torn tail (truncated bytes).
  *   data[0] bit 0 = 1: the rest of the input is written after a valid
  *     segment header, as the segment's entries.
  */
@@ -33,6 +36,7 @@ struct log {
     struct sl_wal_stats st;
     uint64_t first, end;                   /* the first chunk's sequence numbers */
     uint64_t logged;                       /* records appended */
+    uint64_t segment_size;
     int ready;
 };
 
@@ -64,15 +68,15 @@ static struct sl_wal *open_log(struct log *l)
     struct sl_wal *w = NULL;
     char err[256];
 
-    if (sl_wal_open(l->dir, 1 << 20, 64 << 20, &l->st, &w, err, sizeof(err)) != SL_OK)
+    if (sl_wal_open(l->dir, l->segment_size, 64 << 20, &l->st, &w, err, sizeof(err)) != SL_OK)
         return NULL;
     return w;
 }
 
-/* The newest segment's path (the one the first open made: number 1). */
-static void segment(const struct log *l, char *out, size_t len)
+/* Segment <no>'s path (the first open made number 1). */
+static void segment(const struct log *l, int no, char *out, size_t len)
 {
-    snprintf(out, len, "%s/wal-%020d.log", l->dir, 1);
+    snprintf(out, len, "%s/wal-%020d.log", l->dir, no);
 }
 
 static void remove_dir(const char *dir)
@@ -152,16 +156,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sl_wal *w;
     uint64_t handed = 0, counted = 0;
     char path[128];
+    int rolled = 0;
 
     if (size < 2 || size > 1 << 16)
         return 0;
+    l.segment_size = data[0] & 8 ? 256 : 1 << 20;
     snprintf(l.dir, sizeof(l.dir), "/dev/shm/sluice-fuzz-wal-%ld-%u", (long)getpid(), serial++);
     l.ring = sl_ring_new(16);
     if (!l.ring || !(w = open_log(&l)))
         goto out;
     if (data[0] & 1) {
         sl_wal_close(w);
-        segment(&l, path, sizeof(path));
+        segment(&l, 1, path, sizeof(path));
         FILE *f = fopen(path, "ab");
         if (f) {
             fwrite(data + 1, 1, size - 1, f);
@@ -171,7 +177,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t logn = data[1] < size - 2 ? data[1] : size - 2;   /* bytes of records */
         write_log(&l, w, data + 2, logn, data[0] & 2);
         sl_wal_close(w);
-        segment(&l, path, sizeof(path));
+        segment(&l, 2, path, sizeof(path));
+        rolled = access(path, F_OK) == 0;
+        segment(&l, 1, path, sizeof(path));
         garble(path, data + 2 + logn, size - 2 - logn, data[0] & 4);
     }
     memset(&l.st, 0, sizeof(l.st));
@@ -181,6 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)sl_wal_recover(w, &r, &handed);
     FUZZ_ASSERT(handed == counted, "handed %llu, batches held %llu", (unsigned long long)handed,
                 (unsigned long long)counted);
+    FUZZ_ASSERT(!rolled || l.st.truncated == 0, "damage before intact entries cut off as a "
+                "torn tail: %llu bytes", (unsigned long long)l.st.truncated);
     FUZZ_ASSERT(data[0] & 1 || handed <= l.logged, "recovered %llu of %llu logged",
                 (unsigned long long)handed, (unsigned long long)l.logged);
     sl_wal_close(w);
