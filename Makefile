@@ -47,7 +47,8 @@ ifneq ($(V),1)
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all run test check unit integration asan tsan bench lint install clean deps help
+.PHONY: all run test check unit integration asan tsan bench lint install clean deps help \
+        fuzz fuzz-regress
 all: deps $(BUILD)/sluice $(BUILD)/transform_upper.so
 
 deps:
@@ -74,6 +75,42 @@ $(BUILD)/loadgen: $(LOADGEN) bench/loadgen.h bench/gen.h | $(BUILD)
 $(BUILD)/sigv4-proxy: tests/tools/sigv4_proxy.c $(OBJ) | $(BUILD)
 	$(call say,LINK,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
+# Fuzzing (tests/fuzz/, docs/testing-fuzz.md). `make fuzz`: each target
+# under libFuzzer for FUZZ_S seconds (clang, ASan+UBSan, into build-fuzz/);
+# `make fuzz-regress`: every saved corpus and crash input once, through the
+# same harnesses built with $(CC) and a plain main() into $(BUILD)/fuzz/.
+FUZZ_T      := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_S      ?= 60
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all -pthread -MMD -MP -D_GNU_SOURCE -Iinclude -Isrc \
+               -DSL_VERSION='"$(VERSION)"' $(shell $(PKG_CONFIG) --cflags $(PKGS))
+FUZZ_OBJ    := $(SRC:src/%.c=build-fuzz/obj/%.o)
+FUZZ_BIN    := $(FUZZ_T:%=build-fuzz/fuzz_%)
+REGRESS_BIN := $(FUZZ_T:%=$(BUILD)/fuzz/%)
+
+build-fuzz/obj/%.o: src/%.c | build-fuzz/obj
+	$(call say,CLANG,$<) $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) | build-fuzz/obj
+	$(call say,FUZZ,$@) $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) \
+	    $(LDLIBS) -ldl
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c tests/fuzz/standalone.c $(OBJ) | $(BUILD)/fuzz
+	$(call say,LINK,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/standalone.c $(OBJ) \
+	    $(LDLIBS) -ldl
+build-fuzz/obj $(BUILD)/fuzz:
+	$(Q)mkdir -p $@
+.SECONDARY: $(FUZZ_OBJ)
+-include $(FUZZ_OBJ:.o=.d) $(FUZZ_BIN:=.d) $(REGRESS_BIN:=.d)
+
+fuzz:
+	$(Q)scripts/deps.sh fuzz
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BIN)
+	$(Q)FUZZ_S=$(FUZZ_S) scripts/fuzz.sh run $(FUZZ_T)
+
+fuzz-regress:
+	$(Q)$(MAKE) --no-print-directory $(REGRESS_BIN)
+	$(Q)BUILD=$(BUILD) scripts/fuzz.sh regress $(FUZZ_T)
+
 $(BUILD)/unit-tests: $(OBJ) $(UNIT_OBJ)
 	$(call say,LINK,$@) $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
@@ -97,7 +134,8 @@ run: all
 test check:
 	$(Q)scripts/deps.sh test
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/sluice $(BUILD)/unit-tests $(BUILD)/loadgen \
-	    $(BUILD)/sigv4-proxy $(BUILD)/transform_upper.so $(BUILD)/transform_badabi.so
+	    $(BUILD)/sigv4-proxy $(BUILD)/transform_upper.so $(BUILD)/transform_badabi.so \
+	    $(REGRESS_BIN)
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
 
 asan:
@@ -123,7 +161,7 @@ install: all
 	install -Dm644 $(BUILD)/sluice.service $(DESTDIR)/lib/systemd/system/sluice.service
 
 clean:
-	rm -rf build build-asan build-tsan var
+	rm -rf build build-asan build-tsan build-fuzz var
 
 help:
-	@echo "targets: all run test check asan tsan bench lint install clean"
+	@echo "targets: all run test check asan tsan bench lint install clean fuzz fuzz-regress"

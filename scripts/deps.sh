@@ -4,6 +4,7 @@
 # var/npm. Idempotent; safe to run on every `make`.
 #   scripts/deps.sh          build dependencies
 #   scripts/deps.sh test     build + test dependencies
+#   scripts/deps.sh fuzz     build + clang and its libFuzzer runtime (make fuzz)
 set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libinih-dev zlib1g-dev
@@ -11,10 +12,12 @@ build_pkgs=(build-essential pkg-config libinih-dev zlib1g-dev
             libcurl4-openssl-dev
             netcat-openbsd curl)   # the last two: to try `make run` as README shows
 test_pkgs=(python3 zstd gzip prometheus systemd)
+fuzz_pkgs=(clang libclang-rt-14-dev)   # clang 14 (Debian 12); the runtime has libFuzzer
 S3RVER=s3rver@3.7.1          # the S3 server of the S3 sink's tests
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = test ] && want+=("${test_pkgs[@]}")
+[ "${1:-}" = fuzz ] && want+=("${fuzz_pkgs[@]}")
 
 # npm: the machine's own Node.js may carry it (Debian's npm would conflict).
 [ "${1:-}" = test ] && ! command -v npm >/dev/null && want+=(nodejs npm)

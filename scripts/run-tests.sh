@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the Check unit suites, the integration suite against the
-# real daemon, and the systemd unit check. Ends with one line
+# Runs every test: the Check unit suites, the fuzz targets' saved inputs
+# (scripts/fuzz.sh regress), the integration suite against the real daemon,
+# and the systemd unit check. Ends with one line
 # "N passed, N failed" and exits non-zero if anything failed.
 #   BUILD=build|build-asan|build-tsan   which build to test (make sets it)
 #   SANITIZE=...                         set under `make asan` / `make tsan`
@@ -40,6 +41,10 @@ fi
 echo "== unit tests ($BUILD)"
 "./$BUILD/unit-tests" 2>&1 | tee "$log"
 tally "$log" unit
+
+echo "== fuzz regression ($BUILD): every saved corpus and crash input once"
+BUILD=$BUILD scripts/fuzz.sh regress 2>&1 | tee "$log"
+tally "$log" fuzz
 
 echo "== lint"
 if scripts/lint.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi

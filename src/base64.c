@@ -6,6 +6,8 @@
  * of their own (bits 24 to 27) for a character of the alphabet. OR-ing the
  * four gives the three bytes and, in the top nibble, 0xF exactly when all
  * four characters were valid: four loads and one test per quantum.
+ * In the padded last quantum the bits no byte takes must be zero, so each
+ * byte string has exactly one encoding ("QUB=" is refused, "QUA=" is "AP").
  */
 #include "base64.h"
 
@@ -68,6 +70,7 @@ long sl_base64_decode(const char *s, size_t n, uint8_t *out)
     if (len % 3 != 0) {                     /* "xx==" or "xxx=" */
         x = t0[p[0]] | t1[p[1]] | (len % 3 == 2 ? t2[p[2]] : 1u << 26) | (1u << 27);
         bad |= (x >> 24) ^ 0xF;
+        bad |= x & (len % 3 == 2 ? 0xFFu : 0xFFFFu);     /* canonical: unused bits 0 */
         out[0] = (uint8_t)(x >> 16);
         if (len % 3 == 2)
             out[1] = (uint8_t)(x >> 8);

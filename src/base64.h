@@ -3,7 +3,9 @@
  * Firehose's Data members carry it.
  *
  * Strict: the length is a multiple of 4, only the standard alphabet, '='
- * only as one or two final characters, no whitespace. libcrypto's
+ * only as one or two final characters, no whitespace, and canonical: the
+ * bits of the last character that no decoded byte takes are zero ("QUB="
+ * is refused; RFC 4648 section 3.5 lets a decoder refuse it). libcrypto's
  * EVP_DecodeBlock forgives whitespace and writes padding bytes, and takes
  * a second pass to validate; this decoder validates as it decodes.
  *

@@ -4,8 +4,8 @@
  * One pass, no allocation: a stack of open containers (one byte each) and
  * a state per position. Anything it is not sure jansson would accept the
  * same way (a number that may overflow, a \u escape in the surrogate
- * range, a raw NUL, deep nesting, bytes that are not UTF-8) answers "not
- * sure", and the caller asks jansson.
+ * range, a raw NUL, \u0000 in a key, deep nesting, bytes that are not
+ * UTF-8) answers "not sure", and the caller asks jansson.
  */
 #include "json_check.h"
 
@@ -42,8 +42,10 @@ static int is_hex(unsigned char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* A string from its opening quote at p[*i]: 1 with *i past it, else 0. */
-static int string(const unsigned char *p, size_t n, size_t *i)
+/* A string from its opening quote at p[*i]: 1 with *i past it, else 0.
+ * An object's <key> may not hold \u0000 (jansson refuses a NUL in a key
+ * even with JSON_ALLOW_NUL). */
+static int string(const unsigned char *p, size_t n, size_t *i, int key)
 {
     size_t k = *i + 1;
 
@@ -67,6 +69,9 @@ static int string(const unsigned char *p, size_t n, size_t *i)
                 if ((p[k + 2] == 'd' || p[k + 2] == 'D') &&
                     ((p[k + 3] >= '8' && p[k + 3] <= '9') || (p[k + 3] >= 'a' && p[k + 3] <= 'f') ||
                      (p[k + 3] >= 'A' && p[k + 3] <= 'F')))
+                    return 0;
+                if (key && p[k + 2] == '0' && p[k + 3] == '0' && p[k + 4] == '0' &&
+                    p[k + 5] == '0')
                     return 0;
                 k += 6;
                 continue;
@@ -163,7 +168,7 @@ int sl_json_check(const unsigned char *p, size_t n, int want_object)
                 st = c == '{' ? KEY_OR_END : VALUE_OR_END;
                 break;
             }
-            if (c == '"' ? !string(p, n, &i)
+            if (c == '"' ? !string(p, n, &i, 0)
                 : c == 't' ? !word(p, n, &i, "true", 4)
                 : c == 'f' ? !word(p, n, &i, "false", 5)
                 : c == 'n' ? !word(p, n, &i, "null", 4)
@@ -191,7 +196,7 @@ int sl_json_check(const unsigned char *p, size_t n, int want_object)
             }
             /* fall through */
         case KEY:
-            if (c != '"' || !string(p, n, &i))
+            if (c != '"' || !string(p, n, &i, 1))
                 return 0;
             while (i < n && is_ws(p[i]))
                 i++;

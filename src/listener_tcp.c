@@ -135,6 +135,20 @@ static inline uint32_t rec_len(const uint8_t *p, const uint8_t *nl)
     return (uint32_t)(n && p[n - 1] == '\r' ? n - 1 : n);
 }
 
+size_t sl__tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
+                     sl_tcp_line_fn fn, void *arg)
+{
+    const uint8_t *q = p, *end = p + n, *nl;
+    uint32_t len;
+
+    for (; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1)
+        if ((len = rec_len(q, nl)) > 0)
+            fn(arg, q, len, len > max);
+    if (at_eof && q < end && (len = rec_len(q, end)) > 0)
+        fn(arg, q, len, len > max);
+    return (size_t)(q - p);
+}
+
 /* Keeps the partial line [tail, tail + len) in c->buf for the next read. */
 static int keep_tail(struct conn *c, const uint8_t *tail, uint32_t len)
 {
@@ -158,18 +172,48 @@ static int keep_tail(struct conn *c, const uint8_t *tail, uint32_t len)
     return SL_OK;
 }
 
+/* parse()'s two passes over a buffer: the records' sizes, then a chunk. */
+struct framing {
+    struct iothread *th;
+    struct conn *c;
+    struct sl_chunk *ch;          /* NULL: count (pass 1) */
+    uint32_t n;                   /* pass 1: records */
+    uint64_t need;                /* pass 1: their chunk bytes */
+};
+
+static void count_line(void *arg, const uint8_t *rec, uint32_t len, int oversize)
+{
+    struct framing *f = arg;
+
+    (void)rec;
+    if (!oversize)
+        f->need += SL_CHUNK_HDR + len, f->n++;
+}
+
+static void take_line(void *arg, const uint8_t *rec, uint32_t len, int oversize)
+{
+    struct framing *f = arg;
+
+    if (oversize)
+        reject_oversize(f->th, f->c, len);
+    else if (f->ch)
+        sl_chunk_add(f->ch, rec, len);
+}
+
 /*
  * Turns the complete lines in <buf> (<total> bytes: the connection's
  * partial line, then a read; or, at EOF, just the partial line) into a
- * chunk; keeps a partial line for the next read.
+ * chunk; keeps a partial line for the next read. Framing itself is
+ * sl__tcp_lines; this adds the connection's state (a line being
+ * discarded, the partial line kept).
  */
 static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t total,
                   int at_eof)
 {
-    uint8_t *p = buf, *end = buf + total, *q, *nl, *tail;
-    uint64_t max = SL_LD(c->in->max_record_size), need = 0;
-    uint32_t n = 0, len;
-    struct sl_chunk *ch;
+    uint8_t *p = buf, *end = buf + total, *nl, *tail;
+    uint64_t max = SL_LD(c->in->max_record_size);
+    struct framing f = { th, c, NULL, 0, 0 };
+    uint32_t len;
 
     if (c->discarding) {
         if (!(nl = memchr(p, '\n', total))) {
@@ -179,41 +223,22 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
         p = nl + 1;
         c->discarding = 0;
     }
-    for (q = p; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1) {
-        len = rec_len(q, nl);
-        if (len > 0 && len <= max)
-            need += SL_CHUNK_HDR + len, n++;
-    }
-    tail = q;
-    if (at_eof && tail < end && (len = rec_len(tail, end)) > 0 && len <= max)
-        need += SL_CHUNK_HDR + len, n++;
-    if (n > 0) {
-        ch = sl_chunk_new((uint32_t)need, sl_clock_wall_ms(), sl_clock_mono_ms());
-        if (!ch) {
+    tail = p + sl__tcp_lines(p, (size_t)(end - p), max, at_eof, count_line, &f);
+    if (f.n > 0) {
+        f.ch = sl_chunk_new((uint32_t)f.need, sl_clock_wall_ms(), sl_clock_mono_ms());
+        if (!f.ch) {
             sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
             abort();
         }
-        for (q = p; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1) {
-            len = rec_len(q, nl);
-            if (len > max)
-                reject_oversize(th, c, len);
-            else if (len > 0)
-                sl_chunk_add(ch, q, len);
-        }
-        if (at_eof && tail < end && (len = rec_len(tail, end)) > 0 && len <= max)
-            sl_chunk_add(ch, tail, len);
-        sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], ch->nrecords);
-        sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], ch->bytes);
-        hand_on(th, c, ch);
-    } else {
-        for (q = p; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1)
-            if ((len = rec_len(q, nl)) > max)
-                reject_oversize(th, c, len);
+    }
+    sl__tcp_lines(p, (size_t)(end - p), max, at_eof, take_line, &f);
+    if (f.ch) {
+        sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], f.ch->nrecords);
+        sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], f.ch->bytes);
+        hand_on(th, c, f.ch);
     }
     len = (uint32_t)(end - tail);
     if (at_eof) {
-        if (len > 0 && rec_len(tail, end) > max)
-            reject_oversize(th, c, len);
         c->len = 0;
     } else if (len > max + 1) {        /* +1: room for the '\r' of "\r\n" */
         reject_oversize(th, c, len);

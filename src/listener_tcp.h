@@ -43,4 +43,20 @@ int sl_tcp_start(struct sl_tcp *t);
 void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms);
 void sl_tcp_free(struct sl_tcp *t);
 
+/* One line of sl__tcp_lines: <len> bytes at <rec> ('\n' and a '\r' before
+ * it dropped, never 0), <oversize> if len > max (then not a record). */
+typedef void (*sl_tcp_line_fn)(void *arg, const uint8_t *rec, uint32_t len, int oversize);
+
+/*
+ * Internal (the I/O threads' framing, exposed for tests and fuzzing):
+ * calls <fn> for each '\n'-terminated line of <p> (<n> bytes) that is not
+ * empty once a '\r' before its '\n' is dropped, in order, and with
+ * <at_eof> for the bytes after the last '\n' too. Returns the offset of
+ * the partial line after the last '\n' (what a connection keeps for the
+ * next read; with <at_eof> it was handed to <fn>). No state, no
+ * allocation; <n> < 4 GiB.
+ */
+size_t sl__tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
+                     sl_tcp_line_fn fn, void *arg);
+
 #endif

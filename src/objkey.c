@@ -14,6 +14,8 @@
 
 #include "sluice/err.h"
 
+#define DEFAULT_FOLDERS 14              /* "YYYY/MM/DD/HH/" */
+
 /* Bounded output; <over> once something did not fit. */
 struct out {
     char *p;
@@ -34,16 +36,24 @@ static void put(struct out *o, const char *s, size_t n)
     o->p[o->len] = '\0';
 }
 
-static void putnum(struct out *o, long v, int width)
+/* Writes <v> zero-padded to <width> digits, whatever the width: the
+ * padding goes out a digit at a time, never through a fixed buffer. */
+static void putnum(struct out *o, long v, size_t width)
 {
     char b[24];
-    int n = snprintf(b, sizeof(b), "%0*ld", width, v);
+    int n = snprintf(b, sizeof(b), "%ld", v);
+
+    for (size_t i = (size_t)n; i < width && !(o && o->over); i++)
+        put(o, "0", 1);
     put(o, b, (size_t)n);
 }
 
-/* What the walk found, for the rules that look at the whole template. */
+/* What the walk found, for the rules that look at the whole template.
+ * <most>: the longest the evaluated prefix can be, partition values aside
+ * (they are bounded when read, and again by sl_objkey_format). */
 struct seen {
     int expressions, time, partition, error_type, randoms;
+    size_t most;
 };
 
 static int bad(char *why, size_t whylen, const char *fmt, ...)
@@ -62,7 +72,7 @@ static int bad(char *why, size_t whylen, const char *fmt, ...)
 
 /* !{timestamp:PATTERN}: Java DateTimeFormatter letters Firehose takes. */
 static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, struct out *o,
-                     char *why, size_t whylen)
+                     size_t *most, char *why, size_t whylen)
 {
     if (n == 0)
         return bad(why, whylen, "!{timestamp:} needs a pattern, e.g. yyyy/MM/dd");
@@ -72,6 +82,7 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
         if (c == '\'') {                          /* 'literal', '' is a quote */
             if (i + 1 < n && pat[i + 1] == '\'') {
                 put(o, "'", 1);
+                (*most)++;
                 i += 2;
                 continue;
             }
@@ -79,35 +90,46 @@ static int timestamp(const char *pat, size_t n, const struct tm *tm, int ms, str
             if (!end)
                 return bad(why, whylen, "unclosed quote in !{timestamp:%.*s}", (int)n, pat);
             put(o, pat + i + 1, (size_t)(end - pat - i - 1));
+            *most += (size_t)(end - pat - i - 1);
             i = (size_t)(end - pat) + 1;
             continue;
         }
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
             put(o, &c, 1);
+            (*most)++;
             i++;
             continue;
         }
         while (i + run < n && pat[i + run] == c)
             run++;
         switch (c) {
-        case 'y':
+        case 'y':                                 /* years past 9999 take more */
+            if (run > 19)                         /* Java refuses wider fields */
+                return bad(why, whylen, "'%.*s...' in a timestamp pattern: a year is at most "
+                           "19 letters", 8, pat + i);
             if (run == 2)
-                putnum(o, (tm->tm_year + 1900) % 100, 2);
+                putnum(o, ((long)tm->tm_year + 1900) % 100, 2);
             else
-                putnum(o, tm->tm_year + 1900, (int)(run > 4 ? run : 4));
+                putnum(o, (long)tm->tm_year + 1900, run > 4 ? run : 4);
+            *most += run == 2 ? 2 : run > 4 ? run : 4;
             break;
         case 'M': case 'd': case 'H': case 'm': case 's':
             if (run > 2)
                 return bad(why, whylen, "'%.*s' in a timestamp pattern: use one or two "
                            "letters (names of months are not supported)", (int)run, pat + i);
             putnum(o, c == 'M' ? tm->tm_mon + 1 : c == 'd' ? tm->tm_mday : c == 'H' ?
-                   tm->tm_hour : c == 'm' ? tm->tm_min : tm->tm_sec, (int)run);
+                   tm->tm_hour : c == 'm' ? tm->tm_min : tm->tm_sec, run);
+            *most += 2;
             break;
         case 'S': {                               /* fraction of the second */
             char f[4];
+            if (run > 9)                          /* nanoseconds, as in Java */
+                return bad(why, whylen, "'%.*s...' in a timestamp pattern: a fraction of "
+                           "the second is at most 9 letters", 8, pat + i);
             snprintf(f, sizeof(f), "%03d", ms);
-            for (size_t k = 0; k < run; k++)
+            for (size_t k = 0; k < run && !(o && o->over); k++)
                 put(o, k < 3 ? &f[k] : "0", 1);
+            *most += run;
             break;
         }
         default:
@@ -175,9 +197,11 @@ static int walk(const char *tpl, int is_error, const char *keys, int lambda,
         const char *e = strstr(p, "!{");
         if (!e) {
             put(o, p, strlen(p));
+            sn->most += strlen(p);
             break;
         }
         put(o, p, (size_t)(e - p));
+        sn->most += (size_t)(e - p);
         const char *close = strchr(e + 2, '}');
         if (!close)
             return bad(why, whylen, "'%.24s...': '!{' starts an expression that is not closed",
@@ -191,17 +215,19 @@ static int walk(const char *tpl, int is_error, const char *keys, int lambda,
         sn->expressions++;
         if (same(x, nn, "timestamp")) {
             sn->time = 1;
-            if ((rc = timestamp(v, vn, &tm, ms, o, why, whylen)) != SL_OK)
+            if ((rc = timestamp(v, vn, &tm, ms, o, &sn->most, why, whylen)) != SL_OK)
                 return rc;
         } else if (same(x, nn, "firehose") && same(v, vn, "random-string")) {
             if (k)
                 random_string(k->uuid, sn->randoms, o);
             sn->randoms++;
+            sn->most += 11;
         } else if (same(x, nn, "firehose") && same(v, vn, "error-output-type")) {
             if (!is_error)
                 return bad(why, whylen, "!{firehose:error-output-type} belongs in "
                            "error_prefix, not prefix");
             sn->error_type = 1;
+            sn->most += SL_ERROR_TYPE_MAX;
             if (k && k->error_type)
                 put(o, k->error_type, strlen(k->error_type));
         } else if (same(x, nn, "partitionKeyFromQuery")) {
@@ -269,35 +295,46 @@ int sl_objkey_check(const char *tpl, int is_error, const char *keys, int lambda,
     int rc = walk(tpl, is_error, keys, lambda, NULL, NULL, &sn, why, whylen);
 
     if (rc == SL_OK && !confined(tpl))
-        return bad(why, whylen, "'%s' would leave the sink's root: no leading '/', no '.' "
+        return bad(why, whylen, "'%.64s' would leave the sink's root: no leading '/', no '.' "
                    "or '..' folder", tpl);
+    if (rc == SL_OK && !sn.time && !sn.partition)
+        sn.most += DEFAULT_FOLDERS;
+    if (rc == SL_OK && sn.most > SL_EVAL_PREFIX_MAX)
+        return bad(why, whylen, "evaluates to up to %zu characters (before partition key "
+                   "values); the limit is %d", sn.most, SL_EVAL_PREFIX_MAX);
     return rc;
 }
 
 int sl_objkey_format(const struct sl_objkey *k, char *out, size_t len)
 {
+    static const char none[] = "";
     char prefix[SL_EVAL_PREFIX_MAX + 1], why[160];
     struct out o = { prefix, 0, sizeof(prefix), 0 };
     struct seen sn = { 0 };
     time_t t = (time_t)(k->wall_ms / 1000);
-    struct tm tm;
+    struct tm tm = { 0 };
     int n;
 
     prefix[0] = '\0';
+    if (len == 0)
+        return SL_ETOOBIG;
+    out[0] = '\0';
+    if (!k->prefix)
+        return SL_EINVAL;
     if (walk(k->prefix, k->error_type != NULL, NULL, 1, k, &o, &sn, why, sizeof(why)) != SL_OK)
         return SL_EINVAL;
     gmtime_r(&t, &tm);
     if (!sn.time && !sn.partition) {             /* Firehose's default time folders */
-        char hour[16];
-        int hn = snprintf(hour, sizeof(hour), "%04d/%02d/%02d/%02d/", tm.tm_year + 1900,
+        char hour[24];
+        int hn = snprintf(hour, sizeof(hour), "%04ld/%02d/%02d/%02d/", (long)tm.tm_year + 1900,
                           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
         put(&o, hour, (size_t)hn);
     }
     if (o.over)
         return SL_ETOOBIG;
-    n = snprintf(out, len, "%s%s-%u-%04d-%02d-%02d-%02d-%02d-%02d-%s%s", prefix, k->stream,
-                 k->version, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, k->uuid, k->ext);
+    n = snprintf(out, len, "%s%s-%u-%04ld-%02d-%02d-%02d-%02d-%02d-%s%s", prefix,
+                 k->stream ? k->stream : none, k->version, (long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, k->uuid ? k->uuid : none, k->ext ? k->ext : none);
     if (n < 0 || (size_t)n >= len)
         return SL_ETOOBIG;
     return confined(out) ? SL_OK : SL_EINVAL;

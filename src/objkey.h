@@ -7,6 +7,8 @@
  *   !{timestamp:PATTERN}        the time, in a Java DateTimeFormatter
  *                               pattern: y M d H m s S, 'quoted text',
  *                               '' for a quote; other characters as they are
+ *                               (Java's widths: y at most 19 letters, S 9,
+ *                               M d H m s 2)
  *   !{firehose:random-string}   11 characters of [0-9a-z]
  *   !{firehose:error-output-type}   error prefix only: why the batch failed
  *   !{partitionKeyFromQuery:KEY}    prefix only: a dynamic partition key
@@ -32,6 +34,7 @@
 
 #define SL_KEY_MAX 1536
 #define SL_EVAL_PREFIX_MAX 512          /* Firehose's limit after evaluation */
+#define SL_ERROR_TYPE_MAX 47            /* the longest error-output-type value */
 
 /* Looks up partition key <name>, from a transform if <lambda>, else from
  * partition_keys; returns its value or NULL. */
@@ -51,12 +54,15 @@ struct sl_objkey {
 
 /* Checks template <tpl>: an error prefix if <is_error>. <keys> lists the
  * partition keys a prefix may name (NULL: none), ','-separated; <lambda>
- * says whether it may name keys from transforms. SL_OK, or SL_EINVAL with
- * <why>. */
+ * says whether it may name keys from transforms. Also refuses a template
+ * whose evaluation could pass SL_EVAL_PREFIX_MAX characters without its
+ * partition values (an error-output-type counted as SL_ERROR_TYPE_MAX).
+ * SL_OK, or SL_EINVAL with <why>. */
 int sl_objkey_check(const char *tpl, int is_error, const char *keys, int lambda, char *why,
                     size_t whylen);
 
-/* Writes the key into <out>. SL_ETOOBIG if it does not fit in <len> or the
+/* Writes the key into <out> (<len> bytes, NUL included; never past them,
+ * whatever <k> holds: NULL stream, uuid or ext count as ""). SL_ETOOBIG if it does not fit in <len> or the
  * evaluated prefix passes SL_EVAL_PREFIX_MAX; SL_EINVAL if the template is
  * bad, a partition key has no value, or the key would leave its root (a
  * leading '/', a "." or ".." folder). */

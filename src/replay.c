@@ -688,7 +688,7 @@ static int sendable(struct replay *rp, const uint8_t *rec, size_t len)
     if (len > SL_FH_MAX_RECORD)
         complain(rp, "record of %zu bytes is over the limit of %u: not sent", len,
                  SL_FH_MAX_RECORD);
-    else if (rp->o.target == RP_TCP && memchr(rec, '\n', line))
+    else if (rp->o.target == RP_TCP && line > 0 && memchr(rec, '\n', line))
         complain(rp, "record holds a newline, which TCP cannot frame: not sent "
                  "(replay it with --to http://)");
     else if (rp->o.target == RP_TCP && line == 0)
@@ -729,7 +729,8 @@ static void envelope(struct replay *rp, const uint8_t *p, size_t n)
     }
     len = sl_base64_decoded_len(json_string_value(raw), json_string_length(raw));
     sl_buf_reset(&rp->rec);
-    if (len < 0 || sl_buf_reserve(&rp->rec, (size_t)len) != SL_OK ||
+    /* +1: rec.data is never NULL, even for an empty record (memchr, memcpy) */
+    if (len < 0 || sl_buf_reserve(&rp->rec, (size_t)len + 1) != SL_OK ||
         sl_base64_decode(json_string_value(raw), json_string_length(raw), rp->rec.data) != len) {
         complain(rp, "not an envelope: rawData is not base64");
         rp->c.bad++;

@@ -77,6 +77,8 @@ struct segment {
     uint32_t seed;                  /* its entries' CRCs start here (seed_of) */
     uint64_t first_seq;             /* of the first record it holds, or would */
     uint64_t bytes;
+    uint64_t damaged;               /* scan: unreadable bytes after <bytes> (its end) */
+    uint64_t entries;               /* scan: intact entries found in it */
 };
 
 /* A range found by the scan: a seal (with its version, reason and the
@@ -292,7 +294,7 @@ static int new_segment(struct sl_wal *w, uint64_t first)
     }
     w->fd = fd;
     w->dir_dirty = 1;
-    w->segs[w->nsegs++] = (struct segment){ no, seed_of(w->id, no), first, SEG_HDR };
+    w->segs[w->nsegs++] = (struct segment){ no, seed_of(w->id, no), first, SEG_HDR, 0, 0 };
     w->bytes += SEG_HDR;
     atomic_store(&w->st->bytes, w->bytes);
     atomic_store(&w->st->segments, w->nsegs);
@@ -781,6 +783,7 @@ static int add_range(struct ranges *r, uint64_t first, uint64_t end, unsigned ve
 struct scan {
     struct sl_wal *w;
     int oom;
+    uint64_t entries;               /* intact entries seen */
 };
 
 static void scan_entry(void *arg, const struct entry *e)
@@ -790,6 +793,7 @@ static void scan_entry(void *arg, const struct entry *e)
     uint64_t first, end;
     uint32_t n, version, reason;
 
+    sc->entries++;
     memcpy(&first, e->p + 8, 8);
     if (e->p[0] == T_RECORDS) {
         memcpy(&n, e->p + 4, 4);
@@ -837,15 +841,16 @@ static const struct range *done_at(const struct sl_wal *w, uint64_t seq)
     return lo > 0 && seq < w->dones.at[lo - 1].end ? &w->dones.at[lo - 1] : NULL;
 }
 
-/* Scans segment <no>: checks it, cuts a torn tail, notes seals, dones and
- * sequences. Adds it to the list unless its header is unreadable (then it
- * is renamed *.bad and left to the operator). */
+/* Scans segment <no>: checks it, notes seals, dones, sequences and where
+ * its intact entries end (what follows is judged by settle_tails). Adds it
+ * to the list unless its header is unreadable (then it is renamed *.bad
+ * and left to the operator). */
 static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
 {
     char path[PATH_MAX + 32], bad[PATH_MAX + 40];
     uint8_t id[16];
     uint64_t first, corrupt = 0;
-    struct scan sc = { w, 0 };
+    struct scan sc = { w, 0, 0 };
     size_t size, end;
     const uint8_t *m;
     int fd;
@@ -877,22 +882,54 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
                  path, (unsigned long long)corrupt);
         sl_stat_add(&w->st->corrupt, corrupt);
     }
-    if (end < size) {
-        sl_warn("wal=%s msg=\"torn tail cut off\" path=%s bytes=%llu", w->dir, path,
-                (unsigned long long)(size - end));
-        sl_stat_add(&w->st->truncated, size - end);
-        if (ftruncate(fd, (off_t)end) != 0 || fdatasync(fd) != 0)
-            sl_error("wal=%s msg=\"cannot cut the torn tail\" path=%s error=\"%s\"", w->dir,
-                     path, strerror(errno));
-    }
     close(fd);
     if (sc.oom)
         return SL_ENOMEM;
     if (grow_segs(w) != SL_OK)
         return SL_ENOMEM;
-    w->segs[w->nsegs++] = (struct segment){ no, seed_of(id, no), first, end };
+    w->segs[w->nsegs++] = (struct segment){ no, seed_of(id, no), first, end, size - end,
+                                            sc.entries };
     w->bytes += end;
     return SL_OK;
+}
+
+/*
+ * Judges the unreadable bytes at the end of each scanned segment. Only the
+ * end of the log can be torn by a crash: damage followed by an intact
+ * entry, in this segment (walk) or in a later one (here), is a corrupt
+ * entry, counted and left in place. A real torn tail, after which nothing
+ * intact was written, is counted in bytes and cut off.
+ */
+static void settle_tails(struct sl_wal *w)
+{
+    char path[PATH_MAX + 32];
+    size_t last = 0;                /* 1 + the last segment with an intact entry */
+    int fd;
+
+    for (size_t i = 0; i < w->nsegs; i++)
+        if (w->segs[i].entries)
+            last = i + 1;
+    for (size_t i = 0; i < w->nsegs; i++) {
+        struct segment *g = &w->segs[i];
+        if (!g->damaged)
+            continue;
+        seg_path(w, g->no, path, sizeof(path), "");
+        if (i + 1 < last) {
+            sl_error("wal=%s msg=\"corrupt log entries skipped\" path=%s entries=1 "
+                     "where=end bytes=%llu", w->dir, path, (unsigned long long)g->damaged);
+            sl_stat_add(&w->st->corrupt, 1);
+            continue;
+        }
+        sl_warn("wal=%s msg=\"torn tail cut off\" path=%s bytes=%llu", w->dir, path,
+                (unsigned long long)g->damaged);
+        sl_stat_add(&w->st->truncated, g->damaged);
+        if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 || ftruncate(fd, (off_t)g->bytes) != 0 ||
+            fdatasync(fd) != 0)
+            sl_error("wal=%s msg=\"cannot cut the torn tail\" path=%s error=\"%s\"", w->dir,
+                     path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
 }
 
 /* 1 if segment <no> starts with a whole header. */
@@ -1021,6 +1058,7 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
                      rc == SL_ENOMEM ? "out of memory" : strerror(errno));
             goto fail;
         }
+    settle_tails(w);
     if (n)
         w->next_no = nos[n - 1] + 1;
     free(nos);

@@ -100,6 +100,10 @@ static const struct { int batch; const char *body; const char *type; const char 
       "SerializationException", "not valid base64" },
     { 0, "{\"DeliveryStreamName\":\"s\",\"Record\":{\"Data\":\"Y!==\"}}",
       "SerializationException", "not valid base64" },
+    { 0, "{\"DeliveryStreamName\":\"s\",\"Record\":{\"Data\":\"QUB=\"}}",
+      "SerializationException", "not valid base64" },          /* non-canonical */
+    { 1, "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"QR==\"}]}",
+      "SerializationException", "not valid base64" },
     { 0, "{\"DeliveryStreamName\":\"s\",\"Record\":{\"Data\":5}}",
       "SerializationException", "not a base64 string" },
     { 1, "{\"DeliveryStreamName\":\"s\",\"Records\":[]}", "ValidationException",

@@ -51,6 +51,21 @@ START_TEST(test_json_check_sure_of_common_records)
 }
 END_TEST
 
+/* Found by fuzz_json_check: jansson refuses \u0000 in an object's key
+ * (NUL allowed or not), so the check must not be sure of it. */
+START_TEST(test_json_check_not_sure_of_nul_in_a_key)
+{
+    static const char *const keys[] = { "{\"ab\":[],\"\\u0000\":[]}", "{\"a\\u0000\":1}",
+                                        "[{\"\\u0000x\":1}]" };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        ck_assert_int_eq(jansson_ok((const unsigned char *)keys[i], strlen(keys[i]), 0), 0);
+        ck_assert_msg(check(keys[i], 0) == 0, "sure of %s", keys[i]);
+    }
+    ck_assert_int_eq(check("{\"a\":\"\\u0000\"}", 1), 1);      /* in a value it is fine */
+}
+END_TEST
+
 static uint64_t next(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -106,6 +121,7 @@ Suite *sl_json_check_suite(void)
     TCase *tc = tcase_create("check");
 
     tcase_add_test(tc, test_json_check_sure_of_common_records);
+    tcase_add_test(tc, test_json_check_not_sure_of_nul_in_a_key);
     tcase_add_test(tc, test_json_check_never_sure_of_what_jansson_refuses);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

@@ -1,5 +1,6 @@
 /* test_objkey.c - Firehose's object key layout and prefix expressions. */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "objkey.h"
@@ -165,6 +166,65 @@ START_TEST(test_objkey_evaluated_prefix_is_bounded)
 }
 END_TEST
 
+/* Issue 13 item 8: a long year pattern went through a 24-byte buffer.
+ * Java (so Firehose) takes at most 19 letters of y and 9 of S. */
+START_TEST(test_objkey_long_timestamp_is_safe)
+{
+    char key[SL_KEY_MAX], why[256] = "", want[64];
+    struct sl_objkey k = { .prefix = "s/!{timestamp:yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy}/",
+                           .stream = "S", .version = 1, .wall_ms = WHEN, .uuid = UUID,
+                           .ext = "" };
+
+    ck_assert_int_eq(sl_objkey_check(k.prefix, 0, NULL, 0, why, sizeof(why)), SL_EINVAL);
+    ck_assert_msg(strstr(why, "a year is at most 19 letters"), "%s", why);
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_EINVAL);
+    ck_assert_int_eq(sl_objkey_check("!{timestamp:SSSSSSSSSS}/", 0, NULL, 0, why, sizeof(why)),
+                     SL_EINVAL);
+    ck_assert_msg(strstr(why, "at most 9 letters"), "%s", why);
+    k.prefix = "s/!{timestamp:yyyyyyyyyyyyyyyyyyy.SSSSSSSSS}/";
+    ck_assert_int_eq(sl_objkey_check(k.prefix, 0, NULL, 0, why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_OK);
+    snprintf(want, sizeof(want), "s/%019d.123000000/S-1-", 2024);
+    ck_assert_msg(strncmp(key, want, strlen(want)) == 0, "%s", key);
+}
+END_TEST
+
+/* A template that may evaluate past SL_EVAL_PREFIX_MAX is refused at load. */
+START_TEST(test_objkey_check_bounds_evaluation)
+{
+    char tpl[1100] = "", why[256] = "";
+    size_t n = 0;
+
+    for (int i = 0; i < 27; i++)                  /* 27 x 19 = 513 characters */
+        n += (size_t)snprintf(tpl + n, sizeof(tpl) - n, "!{timestamp:yyyyyyyyyyyyyyyyyyy}");
+    ck_assert_int_eq(sl_objkey_check(tpl, 0, NULL, 0, why, sizeof(why)), SL_EINVAL);
+    ck_assert_msg(strstr(why, "evaluates to up to 513 characters"), "%s", why);
+    memset(tpl, 'p', 500);                     /* 500 + the default folders */
+    tpl[500] = '\0';
+    ck_assert_int_eq(sl_objkey_check(tpl, 0, NULL, 0, why, sizeof(why)), SL_EINVAL);
+    ck_assert_msg(strstr(why, "514"), "%s", why);
+    tpl[498] = '\0';
+    ck_assert_int_eq(sl_objkey_check(tpl, 0, NULL, 0, why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl_objkey_check("e/!{firehose:error-output-type}/", 1, NULL, 0, why,
+                                     sizeof(why)), SL_OK);
+}
+END_TEST
+
+/* sl_objkey_format never writes past <len>, whatever it is given. */
+START_TEST(test_objkey_format_stays_in_bounds)
+{
+    char key[40];
+    struct sl_objkey k = { .prefix = "!{timestamp:yyyyyyyyyyyyyyyyyyy}/", .wall_ms = WHEN };
+
+    memset(key, 'x', sizeof(key));
+    ck_assert_int_eq(sl_objkey_format(&k, key, 8), SL_ETOOBIG);
+    ck_assert_int_eq(key[8], 'x');
+    k.prefix = "a/";
+    ck_assert_int_eq(sl_objkey_format(&k, key, sizeof(key)), SL_OK);   /* NULL stream etc. */
+    ck_assert_int_eq(sl_objkey_format(&k, key, 0), SL_ETOOBIG);
+}
+END_TEST
+
 Suite *sl_objkey_suite(void)
 {
     Suite *s = suite_create("objkey");
@@ -177,6 +237,9 @@ Suite *sl_objkey_suite(void)
     tcase_add_test(tc, test_objkey_partition_keys);
     tcase_add_loop_test(tc, test_objkey_check_refuses, 0, sizeof(refused) / sizeof(refused[0]));
     tcase_add_test(tc, test_objkey_evaluated_prefix_is_bounded);
+    tcase_add_test(tc, test_objkey_long_timestamp_is_safe);
+    tcase_add_test(tc, test_objkey_check_bounds_evaluation);
+    tcase_add_test(tc, test_objkey_format_stays_in_bounds);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -354,6 +354,23 @@ START_TEST(test_base64_is_strict)
 }
 END_TEST
 
+/* Issue 13 item 15: the bits of the last character that no byte takes
+ * must be zero, so each byte string has one encoding. */
+START_TEST(test_base64_refuses_non_canonical)
+{
+    static const char *const bad[] = { "QUB=", "QR==", "QV==", "QUJ=", "YWJjZB==", "//9=" };
+    uint8_t out[16];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(sl_base64_decode(bad[i], strlen(bad[i]), out) < 0, "accepted \"%s\"",
+                      bad[i]);
+    ck_assert_int_eq(sl_base64_decode("QUA=", 4, out), 2);
+    ck_assert(out[0] == 'A' && out[1] == '@');
+    ck_assert_int_eq(sl_base64_decode("QQ==", 4, out), 1);
+    ck_assert_int_eq(out[0], 'A');
+}
+END_TEST
+
 /* Writes <text> to a new temp file; returns its path (static). */
 static const char *temp_file(const char *text)
 {
@@ -421,6 +438,7 @@ Suite *sl_util_suite(void)
     tcase_add_test(tc, test_deadline_cuts_once_past_due_and_never_when_cleared);
     tcase_add_test(tc, test_base64_decodes_what_libcrypto_encodes);
     tcase_add_test(tc, test_base64_is_strict);
+    tcase_add_test(tc, test_base64_refuses_non_canonical);
     tcase_add_test(tc, test_aws_creds_are_found_in_order);
     suite_add_tcase(s, tc);
     return s;

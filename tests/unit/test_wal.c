@@ -345,6 +345,47 @@ START_TEST(test_wal_corrupt_entry_is_skipped)
 }
 END_TEST
 
+/* Issue 13 item 15: damage at the end of an older segment, with intact
+ * entries in the segments after it, is a corrupt entry, not a torn tail
+ * (only the end of the log can be torn by a crash). */
+START_TEST(test_wal_damaged_end_of_older_segment_is_corrupt)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(4096, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    char path[128], first[64] = "";
+    struct stat sb;
+    struct dirent *de;
+    DIR *d;
+    uint64_t n = 0;
+    int fd;
+
+    for (int i = 0; i < 60; i++)
+        append(w, &s, "x", 20);
+    sl_wal_close(w);
+    ck_assert_int_ge(count_segments(), 3);
+    ck_assert_ptr_nonnull(d = opendir(dir));
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, "wal-", 4) == 0 && (!first[0] || strcmp(de->d_name, first) < 0))
+            snprintf(first, sizeof(first), "%s", de->d_name);
+    closedir(d);
+    snprintf(path, sizeof(path), "%s/%s", dir, first);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_ge(fd = open(path, O_RDWR), 0);
+    ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, sb.st_size - 4), 4);
+    close(fd);
+
+    w = open_log(4096, 64 << 20);
+    ck_assert_uint_eq(atomic_load(&st.corrupt), 1);
+    ck_assert_uint_eq(atomic_load(&st.truncated), 0);
+    n = recover(w, &rc);
+    ck_assert_uint_eq(n, 59 * 20);          /* all but the damaged entry's records */
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
 /* Polls for at most 5 s. */
 static int segments_become(int want)
 {
@@ -573,6 +614,7 @@ Suite *sl_wal_suite(void)
     tcase_add_test(t, test_wal_recovers_sealed_batches_and_tail);
     tcase_add_test(t, test_wal_torn_tail_is_cut);
     tcase_add_test(t, test_wal_corrupt_entry_is_skipped);
+    tcase_add_test(t, test_wal_damaged_end_of_older_segment_is_corrupt);
     tcase_add_test(t, test_wal_retires_settled_segments);
     tcase_add_test(t, test_wal_max_size_refuses);
     tcase_add_test(t, test_wal_unsynced_newest_segment_is_removed);
