@@ -73,7 +73,8 @@ static int split(struct req *q, const uint8_t *data, size_t size)
 
 static void verify_as_sent(const struct req *q)
 {
-    struct sl_sigv4_verifier v = { secret, NULL, "firehose", "us-east-1" };
+    struct sl_sigv4_verifier v = { .secret = secret, .service = "firehose",
+                                   .region = "us-east-1" };
     struct sl_sigv4_error err;
     int rc = sl_sigv4_verify(&v, &q->r, NOW, &err);
 
@@ -108,7 +109,8 @@ static void sign_then_verify(struct req *q, int s3)
 {
     struct sl_sigv4_signer s = { "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
                                  "us-east-1", "firehose", s3 };
-    struct sl_sigv4_verifier v = { secret, NULL, "firehose", "us-east-1" };
+    struct sl_sigv4_verifier v = { .secret = secret, .service = "firehose",
+                                   .region = "us-east-1" };
     struct sl_sigv4_signed out;
     struct sl_sigv4_error err;
     size_t n = 0;
