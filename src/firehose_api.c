@@ -128,7 +128,9 @@ static int records_of(json_t *root, int batch, struct sl_fh_span *recs, size_t *
 }
 
 /* Finds the stream name and records with jansson, for the bodies the
- * scanner declines; <root> keeps the strings alive. */
+ * scanner declines; <root> keeps the strings alive. A key twice in one
+ * object is refused: which one counts is not for sluice to guess (the
+ * scanner declines such bodies too). */
 static int parse_tree(const char *body, size_t len, int batch, json_t **root,
                       struct sl_fh_span *name, struct sl_fh_span *recs, size_t *n,
                       struct sl_fh_error *err)
@@ -136,7 +138,7 @@ static int parse_tree(const char *body, size_t len, int batch, json_t **root,
     json_error_t jerr;
     json_t *j;
 
-    *root = j = len ? json_loadb(body, len, 0, &jerr) : NULL;
+    *root = j = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!j || !json_is_object(j))
         return fail(err, "SerializationException", "Request body is not a JSON object%s%s",
                     j ? "" : ": ", j ? "" : len ? jerr.text : "it is empty");

@@ -435,7 +435,8 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
 /* ListDeliveryStreams: names in order, Limit and ExclusiveStartDeliveryStreamName. */
 static enum MHD_Result fh_list(struct sl_http *h, struct MHD_Connection *c, struct req *r)
 {
-    json_t *req = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+    json_t *req = json_loadb((const char *)r->body.data, r->body.len, JSON_REJECT_DUPLICATES,
+                             NULL);
     json_t *lim = req ? json_object_get(req, "Limit") : NULL;
     json_t *start = req ? json_object_get(req, "ExclusiveStartDeliveryStreamName") : NULL;
     json_t *names = json_array(), *out;
@@ -474,7 +475,8 @@ static enum MHD_Result fh_list(struct sl_http *h, struct MHD_Connection *c, stru
 
 static enum MHD_Result fh_describe(struct sl_http *h, struct MHD_Connection *c, struct req *r)
 {
-    json_t *req = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+    json_t *req = json_loadb((const char *)r->body.data, r->body.len, JSON_REJECT_DUPLICATES,
+                             NULL);
     json_t *name = req ? json_object_get(req, "DeliveryStreamName") : NULL, *desc, *out;
     enum MHD_Result rc;
 
