@@ -10,8 +10,7 @@
  *   decoder chosen by its first bytes (1f 8b gzip, 28 b5 2f fd zstd, else
  *   plain); concatenated gzip members and zstd frames are all read, as
  *   `cat a.gz b.gz | sluice replay -` would give. sl_decompress() is not
- *   used because it needs the whole object in memory and stops after the
- *   first member or frame.
+ *   used because it needs the whole object in memory.
  * - Lines. Each '\n'-terminated line (the last may lack it) is one
  *   envelope: a JSON object (jansson) with a rawData string holding strict
  *   base64 (base64.h). Anything else is a bad line, reported as FILE:LINE.
