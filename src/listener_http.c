@@ -51,6 +51,8 @@
 #define JSON_TYPE "application/x-amz-json-1.1"
 #define NDJSON_PREFIX "/v1/streams/"
 #define WARN_EVERY_MS 10000      /* the rate of each repeated warning below */
+#define TOKEN_CHARS "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz" \
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"   /* RFC 9110 §5.6.2 tchar */
 
 /*
  * Threads: MHD's pool threads run every callback. <peers> is guarded by
@@ -909,6 +911,7 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
 struct framing {
     unsigned ncl, nte, nhost;    /* Content-Length, Transfer-Encoding and Host headers */
     int bad_cl, differ;          /* one not a plain decimal; two different */
+    int bad_name;                /* a header name that is not an RFC 9110 token */
     uint64_t cl;                 /* the (last) Content-Length */
     const char *te;              /* the (last) Transfer-Encoding */
 };
@@ -931,6 +934,14 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
     uint64_t v;
 
     (void)kind;
+    /* libmicrohttpd 0.9.75 keeps "Transfer-Encoding :" (a space before the
+     * colon) as "Transfer-Encoding ", and "Transfer-Encoding:" folded onto
+     * " chunked" as "Transfer-Encodingchunked", which a proxy may read as
+     * the real header: RFC 9112 §5.1, §5.2 want both refused. */
+    if (!key[0] || strspn(key, TOKEN_CHARS) != strlen(key) ||
+        (strncasecmp(key, "content-length", 14) == 0 && key[14]) ||
+        (strncasecmp(key, "transfer-encoding", 17) == 0 && key[17]))
+        f->bad_name = 1;
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         if (!value || !plain_decimal(value, &v))
             f->bad_cl = 1;
@@ -967,7 +978,9 @@ static int framing_refused(struct sl_http *h, struct MHD_Connection *c, struct r
     char peer[64];
 
     MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, f);
-    if (f->nte && f->ncl)
+    if (f->bad_name)
+        why = "a header name that is not a token (a space before its colon, or a folded line)";
+    else if (f->nte && f->ncl)
         why = "Content-Length and Transfer-Encoding together";
     else if (f->bad_cl)
         why = "a Content-Length that is not a plain decimal number";
