@@ -866,14 +866,19 @@ static void check_all(struct parse *p)
              "'%s' is not a region (like us-east-1)", p->c->region);
     check_tls(p);
     check_transforms(p);
+    /* A compressed body and its decoded copy are held together: one of
+     * each must fit, or such a request would get 503 for ever. */
     mi = key_index(process_keys, "http_max_body_memory");
     fi = key_index(process_keys, "http_max_body");
-    if (!(p->c->marks.bad & ((1ULL << mi) | (1ULL << fi))) &&
-        p->c->http_max_body_memory < p->c->http_max_body)
-        perr(p, (p->c->marks.seen & (1ULL << mi)) ? p->c->marks.line[mi] : p->c->marks.line[fi],
-             "sluice", "http_max_body_memory", "%llu bytes is less than http_max_body (%llu): "
-             "no body could be read", (unsigned long long)p->c->http_max_body_memory,
-             (unsigned long long)p->c->http_max_body);
+    int di = key_index(process_keys, "http_max_decompressed");
+    uint64_t need = p->c->http_max_body + p->c->http_max_decompressed;
+    if (!(p->c->marks.bad & ((1ULL << mi) | (1ULL << fi) | (1ULL << di))) &&
+        p->c->http_max_body_memory < need)
+        perr(p, p->c->marks.line[(p->c->marks.seen & (1ULL << mi)) ? mi
+                                 : (p->c->marks.seen & (1ULL << fi)) ? fi : di],
+             "sluice", "http_max_body_memory", "%llu bytes is less than http_max_body + "
+             "http_max_decompressed (%llu): a compressed body and its decoded copy must fit",
+             (unsigned long long)p->c->http_max_body_memory, (unsigned long long)need);
     mi = key_index(process_keys, "http_listen");
     if (!(p->c->marks.bad & (1ULL << mi)) && p->c->http_listen[0] &&
         sl_addr_parse(p->c->http_listen, &p->c->http_addr, &why) != SL_OK)

@@ -118,7 +118,6 @@ enum { REF_NONE, REF_TOO_BIG, REF_MEMORY };
 struct req {
     struct sl_buf body;
     uint64_t charged;            /* bytes of <body> counted in stats->body_bytes */
-    int clen_known;              /* Content-Length given: charged whole, body.max = it */
     int refused;                 /* REF_*: the rest of the body is dropped */
     int close;                   /* answer with Connection: close */
     int firehose;                /* POST /, else NDJSON */
@@ -219,10 +218,10 @@ static void drop_body(struct sl_http *h, struct req *r)
 
 /*
  * Takes <n> more bytes of <r>'s body in, or marks it refused (and drops
- * what it held). With a Content-Length the whole was charged at the first
- * call and the buffer is made that size at once; a chunked body is charged
- * before its buffer grows: sl_buf doubles from 256 bytes, so the new
- * capacity is below 2 x the bytes needed, and the surplus is given back.
+ * what it held). A body is charged as it arrives, before its buffer grows
+ * (a Content-Length only sets body.max): sl_buf doubles from 256 bytes,
+ * so the new capacity is below 2 x the bytes needed (and at most
+ * body.max), and the surplus is given back.
  */
 static void body_in(struct sl_http *h, struct req *r, const char *p, size_t n)
 {
@@ -235,9 +234,7 @@ static void body_in(struct sl_http *h, struct req *r, const char *p, size_t n)
         drop_body(h, r);
         return;
     }
-    if (r->clen_known && !r->body.data && sl_buf_reserve(&r->body, r->body.max) != SL_OK)
-        goto nomem;
-    if (!r->clen_known && need > r->body.cap) {
+    if (need > r->body.cap) {
         want = need < 128 ? 256 : 2 * need;
         if (want > r->body.max)
             want = r->body.max;
@@ -249,7 +246,7 @@ static void body_in(struct sl_http *h, struct req *r, const char *p, size_t n)
     }
     if (sl_buf_append(&r->body, p, n) != SL_OK)
         goto nomem;
-    if (!r->clen_known && r->charged > r->body.cap) {
+    if (r->charged > r->body.cap) {
         mem_give(h, r->charged - r->body.cap);
         r->charged = r->body.cap;
     }
@@ -1037,11 +1034,12 @@ static enum MHD_Result first_call(struct sl_http *h, struct MHD_Connection *c, s
     if (r->firehose ? !firehose_headers(c, r, &rc) : !ndjson_headers(h, c, r, url, &rc))
         return rc;
     if (f.ncl && f.cl) {
-        if (!mem_take(h, f.cl, f.cl))
+        /* Refused now if it could not fit now; charged as it arrives, so
+         * headers that announce a body and send none hold nothing. */
+        if (f.cl > h->lim.max_body_memory -
+                   atomic_load_explicit(&h->stats->body_bytes, memory_order_relaxed))
             return busy(h, c, r);
-        r->charged = f.cl;
         r->body.max = (size_t)f.cl;        /* libmicrohttpd reads no more than that */
-        r->clen_known = 1;
     }
     return MHD_YES;
 }

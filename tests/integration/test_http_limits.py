@@ -205,40 +205,45 @@ class BodyMemoryTest(SluiceTestCase):
         mib = 1 << 20
         d = self.sluice({"bm": {"buffer_interval": "100ms", "max_buffered": "64MiB"}},
                         process={"http_max_body": "4MiB", "http_max_body_memory": "16MiB",
+                                 "http_max_decompressed": "8MiB",
                                  "http_max_connections": "200",
                                  "http_max_connections_per_ip": "0",
                                  "http_timeout": "120s", "http_header_timeout": "120s"})
         base = vmrss_kib(d.proc.pid)
         body = (b"x" * 1000 + b"\n") * (4 * mib // 1001)
         head = request(NDJSON % "bm", b"", ["Content-Length: %d" % len(body)])
-        # 40 connections announce 4 MB each: 4 fit, the others are answered
-        # at once, before their body
+        # 40 connections announce 4 MB each and send nothing: that holds no
+        # memory (it used to hold it all until http_timeout), so others go on
         socks = []
         for i in range(40):
             s = socket.create_connection(("127.0.0.1", d.http_port), timeout=scaled(30))
             s.sendall(head)
             socks.append(s)
-        wait_for(lambda: d.metrics().get("sluice_http_requests_refused_total",
-                                         reason="body_memory") == 36, 10,
-                 msg="36 requests refused for body memory")
-        answers = []
-        for s in socks:
-            s.setblocking(False)
-            try:
-                answers.append(s.recv(4096))
-            except BlockingIOError:
-                answers.append(b"")
-            s.setblocking(True)
-        held = [i for i in range(40) if answers[i] == b""]
-        busy = [i for i in range(40) if statuses(answers[i]) == [503]]
-        self.assertEqual((len(held), len(busy)), (4, 36), answers)
-        self.assertIn(b"Retry-After: 1", answers[busy[0]])
-        self.assertIn(b'"error"', answers[busy[0]])
-        self.assertEqual(d.metrics().get("sluice_http_body_bytes"), 4 * len(body))
-        # the four send all but their last byte, slowly: memory stays flat
+        wait_for(lambda: d.metrics().get("sluice_http_connections") >= 40, 10,
+                 msg="40 connections open")
+        st, _, out = post(d, NDJSON % "bm", b"after-0\n")
+        self.assertEqual((st, json.loads(out)), (200, {"accepted": 1}))
+        self.assertEqual(d.metrics().get("sluice_http_body_bytes"), 0)
+        # four send all but their last byte: they hold the 16 MiB
+        held, rest = socks[:4], socks[4:]
         for k in range(0, len(body) - 1, 256 * 1024):
-            for i in held:
-                socks[i].sendall(body[k:min(k + 256 * 1024, len(body) - 1)])
+            for s in held:
+                s.sendall(body[k:min(k + 256 * 1024, len(body) - 1)])
+        wait_for(lambda: d.metrics().get("sluice_http_body_bytes") == 4 * len(body), 10,
+                 msg="the four bodies held")
+        # the other 36 send theirs whole: no room, so each is read, dropped,
+        # and answered 503 once sent; memory stays flat
+        for s in rest:
+            s.sendall(body)
+        for s in rest:
+            s.settimeout(scaled(30))
+            answer = s.recv(4096)
+            self.assertEqual(statuses(answer), [503], answer[:200])
+            self.assertIn(b"Retry-After: 1", answer)
+            self.assertIn(b'"error"', answer)
+        self.assertEqual(d.metrics().get("sluice_http_requests_refused_total",
+                                         reason="body_memory"), 36)
+        self.assertEqual(d.metrics().get("sluice_http_body_bytes"), 4 * len(body))
         grown = vmrss_kib(d.proc.pid) - base
         self.assertLess(grown, 48 * 1024, "RSS grew by %d KiB with 16 MiB allowed" % grown)
         # the Firehose API is refused the same way, in its own words
@@ -256,10 +261,10 @@ class BodyMemoryTest(SluiceTestCase):
                                               "Connection: close"]))
         self.assertEqual(statuses(answer), [503], answer[:200])
         # the four held ones complete and are taken; the memory is given back
-        for i in held:
-            socks[i].settimeout(scaled(30))
-            socks[i].sendall(body[-1:])
-            self.assertEqual(statuses(socks[i].recv(4096)), [200])
+        for s in held:
+            s.settimeout(scaled(30))
+            s.sendall(body[-1:])
+            self.assertEqual(statuses(s.recv(4096)), [200])
         for s in socks:
             s.close()
         wait_for(lambda: d.metrics().get("sluice_http_body_bytes") == 0, 10,
@@ -271,21 +276,26 @@ class BodyMemoryTest(SluiceTestCase):
         self.assertEqual((st, json.loads(out)), (200, {"accepted": 1}))
         m = d.metrics()
         self.assertEqual(m.get("sluice_http_requests_refused_total", reason="body_memory"), 38)
-        n = 4 * (4 * mib // 1001) + 3
+        n = 4 * (4 * mib // 1001) + 4
         delivered(d, "bm", n)
         d.stop()
         self.assertEqual(len(d.read_records("bm")), n)
 
 
-    def test_body_memory_below_the_largest_body_is_a_config_error(self):
-        d = self.sluice({"cf": {}}, start=False,
-                        process={"http_max_body": "8MiB", "http_max_body_memory": "4MiB"})
-        d.write_config()
-        p = subprocess.run([BIN, "--check", "-c", d.conf_path], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=scaled(30))
-        self.assertEqual(p.returncode, 1)
-        self.assertIn(b"http_max_body_memory", p.stderr)
-        self.assertIn(b"less than http_max_body", p.stderr)
+    def test_body_memory_below_a_body_and_its_decoded_copy_is_a_config_error(self):
+        for body, decoded, memory, ok in (("8MiB", "32MiB", "4MiB", False),
+                                          ("1MiB", "32MiB", "2MiB", False),
+                                          ("1MiB", "1MiB", "2MiB", True)):
+            d = self.sluice({"cf": {}}, start=False,
+                            process={"http_max_body": body, "http_max_decompressed": decoded,
+                                     "http_max_body_memory": memory})
+            d.write_config()
+            p = subprocess.run([BIN, "--check", "-c", d.conf_path], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=scaled(30))
+            self.assertEqual(p.returncode, 0 if ok else 1, p.stderr)
+            if not ok:
+                self.assertIn(b"http_max_body_memory", p.stderr)
+                self.assertIn(b"less than http_max_body + http_max_decompressed", p.stderr)
 
 
 class ConnectionFloodTest(SluiceTestCase):
