@@ -1205,8 +1205,9 @@ static void note_tls_failure(struct sl_http *h, struct MHD_Connection *c, struct
                                                     memory_order_relaxed));
     if (!sl_ratelimit_ok(&h->tls_rl, WARN_EVERY_MS, &suppressed))
         return;
-    sl_warn("msg=\"TLS handshake failed on the HTTPS listener: plain HTTP sent to it, or a "
-            "client that refused its certificate\" peer=%s suppressed=%llu",
+    sl_warn("msg=\"TLS handshake failed on the HTTPS listener: plain HTTP sent to it, a "
+            "client that refused its certificate, or one that closed before its "
+            "handshake\" peer=%s suppressed=%llu",
             conn_peer(c, peer, sizeof(peer)),
             (unsigned long long)suppressed);
 }
@@ -1298,6 +1299,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
     /* Without TLS the two HTTPS options are skipped: MHD_OPTION_END ends
      * the list where they would start. */
     h->mhd = MHD_start_daemon(flags, 0, accept_policy, h, handle, h,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,   /* first: all */
                               MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr->ss,
                               MHD_OPTION_THREAD_POOL_SIZE, lim->threads,
                               MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
@@ -1305,7 +1307,6 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)lim->max_header,
                               MHD_OPTION_NOTIFY_COMPLETED, completed, h,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
                               lim->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
                               lim->tls_cert_pem,
                               MHD_OPTION_HTTPS_MEM_KEY, lim->tls_key_pem,
