@@ -6,9 +6,13 @@
  * The input is lines: METHOD, PATH, QUERY, then "Name: value" headers up
  * to an empty line, then the body. Three passes:
  *  1. sl_sigv4_verify as it comes (the Authorization header is fuzzed);
- *     it must answer SL_OK or an error with a code and a 4xx/5xx status,
- *     and never SL_OK (no such key's secret could sign it by chance).
- *  2. sl__sigv4_canonical_request for the lower-case header names sent.
+ *     it must answer SL_OK (a seed may carry a good signature) or an
+ *     error with a code and a 4xx/5xx status.
+ *  2. sl__sigv4_canonical_request for the lower-case header names sent:
+ *     SL_OK, SL_EINVAL or SL_ETOOBIG, and when SL_OK the method first,
+ *     then (after the blank line that ends the headers) the names and the
+ *     payload hash last. (Its cap, SL_SIGV4_CREQ_MAX, is the buffer's own
+ *     ceiling, which no code can pass: not a property to check.)
  *  3. sign-then-verify: the request without Authorization and X-Amz-Date,
  *     signed by sl_sigv4_sign, must verify (both directions share the
  *     canonical request, so they must agree whatever the input).
@@ -97,10 +101,21 @@ static void canonical(const struct req *q)
         sl_buf_append(&names, i + 1 < q->r.nheaders ? ";" : "", i + 1 < q->r.nheaders);
     }
     sl_buf_append(&names, "", 1);
-    if (names.data)
-        (void)sl__sigv4_canonical_request(&q->r, (const char *)names.data, "UNSIGNED-PAYLOAD",
-                                          &out);
-    FUZZ_ASSERT(out.len <= SL_SIGV4_CREQ_MAX, "canonical request of %zu", out.len);
+    if (names.data) {
+        int rc = sl__sigv4_canonical_request(&q->r, (const char *)names.data,
+                                             "UNSIGNED-PAYLOAD", &out);
+        size_t ml = strlen(q->r.method), nl = names.len - 1, tail = nl + 17;
+        FUZZ_ASSERT(rc == SL_OK || rc == SL_EINVAL || rc == SL_ETOOBIG, "rc %d", rc);
+        /* METHOD\npath\nquery\n(name:value\n)*\nnames\nUNSIGNED-PAYLOAD */
+        FUZZ_ASSERT(rc != SL_OK ||
+                    (out.len >= ml + 5 + tail && memcmp(out.data, q->r.method, ml) == 0 &&
+                     out.data[ml] == '\n' &&
+                     memcmp(out.data + out.len - tail - 2, "\n\n", 2) == 0 &&
+                     memcmp(out.data + out.len - tail, names.data, nl) == 0 &&
+                     memcmp(out.data + out.len - 17, "\nUNSIGNED-PAYLOAD", 17) == 0),
+                    "canonical request of %zu: %.*s", out.len, (int)out.len,
+                    (const char *)out.data);
+    }
     sl_buf_destroy(&out);
     sl_buf_destroy(&names);
 }

@@ -15,7 +15,7 @@
 
 struct lines {
     size_t n, bytes;
-    uint8_t out[1 << 17];                   /* the lines, each as len, oversize, bytes */
+    uint8_t out[3 << 16];   /* the lines, each as len, oversize, bytes: "a\n" (2 bytes) is 6 */
 };
 
 static void take(void *arg, const uint8_t *rec, uint32_t len, int oversize)

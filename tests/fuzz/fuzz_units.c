@@ -1,7 +1,7 @@
 /*
  * fuzz_units.c - sizes, durations and plain integers (units.h), as every
  * config value passes through them: no crash, and what is accepted is in
- * range.
+ * range; a plain integer is accepted only as decimal digits, read as such.
  */
 #include "fuzz.h"
 
@@ -20,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(u <= (1ull << 62), "size %s = %llu", s, (unsigned long long)u);
     if (sl_units_duration(s, &ms) == SL_OK)
         FUZZ_ASSERT(ms >= 0, "duration %s = %lld", s, (long long)ms);
-    (void)sl_units_uint(s, &u);
+    if (sl_units_uint(s, &u) == SL_OK)
+        FUZZ_ASSERT(s[0] && strspn(s, "0123456789") == strlen(s) &&
+                    u == strtoull(s, NULL, 10), "integer %s = %llu", s, (unsigned long long)u);
     free(s);
     return 0;
 }
