@@ -5,8 +5,9 @@
 #                                       leak, timeout and OOM inputs are saved under
 #                                       tests/fuzz/crashes/T/. Fails if any target did.
 #   (no TARGET: all of tests/fuzz/fuzz_*.c)
-#   scripts/fuzz.sh regress TARGET...   every saved input of tests/fuzz/corpus/T and
-#                                       tests/fuzz/crashes/T once through $BUILD/fuzz/T;
+#   scripts/fuzz.sh regress TARGET...   every saved input of tests/fuzz/corpus/T,
+#                                       tests/fuzz/crashes/T and tests/fuzz/regress/T
+#                                       once through $BUILD/fuzz/T;
 #                                       ends with "fuzz: N passed, M failed" (inputs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ failed=0
 
 inputs_of() {   # the saved inputs of target $1, one per line
     local d
-    for d in tests/fuzz/corpus/$1 tests/fuzz/crashes/$1; do
+    for d in tests/fuzz/corpus/$1 tests/fuzz/crashes/$1 tests/fuzz/regress/$1; do
         [ -d "$d" ] && find "$d" -maxdepth 1 -type f ! -name '.*' | sort
     done
 }
