@@ -56,6 +56,12 @@ def scaled(seconds):
     return seconds * SLOW
 
 
+def memory_bound(nbytes, margin=64 << 20):
+    """What a bounded daemon may grow by while handling <nbytes> at a time:
+    the bytes, a margin, and the sanitizers' shadow memory and quarantine."""
+    return (nbytes + margin) * (1 if SLOW <= 1 else 6)
+
+
 _given_ports = set()
 
 

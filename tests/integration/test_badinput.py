@@ -20,7 +20,7 @@ import unittest
 import zlib
 from unittest import mock
 
-from harness import SLOW, SluiceTestCase, scaled, send_payload, wait_for
+from harness import SluiceTestCase, memory_bound, scaled, send_payload, wait_for
 
 FH_TARGET = "Firehose_20150804."
 AMZ_JSON = "application/x-amz-json-1.1"
@@ -115,12 +115,6 @@ def proc_status(pid, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     raise KeyError(field)
-
-
-def memory_bound(nbytes):
-    """What a bounded daemon may grow by while handling <nbytes> at a time:
-    the bytes, a margin, and the sanitizers' shadow memory and quarantine."""
-    return (nbytes + 64 * MIB) * (1 if SLOW <= 1 else 6)
 
 
 _bombs = {}
