@@ -310,6 +310,14 @@ class Sluice:
         self.streams[sname][key] = os.path.join(blocker, sub)
         return blocker
 
+    def use_token(self, token="0123456789abcdef0123"):
+        """http_auth = token, with <token> in a file of the daemon's dir."""
+        path = os.path.join(self.dir, "token")
+        with open(path, "w") as f:
+            f.write(token + "\n")
+        self.process.update({"http_auth": "token", "http_auth_file": path})
+        return token
+
     def port(self, sname=None):
         return self.ports[sname or next(iter(self.ports))]
 

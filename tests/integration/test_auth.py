@@ -210,10 +210,7 @@ class AuthTest(SluiceTestCase):
 
     def test_token_refusals_are_logged_and_401_is_its_own_status(self):
         d = self.sluice({"a": {}}, start=False)
-        tok = os.path.join(d.dir, "token")
-        with open(tok, "w") as f:
-            f.write("0123456789abcdef0123\n")
-        d.process.update({"http_auth": "token", "http_auth_file": tok})
+        d.use_token()
         d.start()
         url = "http://127.0.0.1:%d/v1/streams/a/records" % d.http_port
         self.assertEqual(http(url, b"a\n", {})[0], 401)

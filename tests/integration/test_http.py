@@ -352,10 +352,7 @@ class HttpAuthTest(SluiceTestCase):
 
     def test_token_guards_the_ndjson_endpoint(self):
         d = self.sluice({"tk": {"buffer_interval": "100ms"}}, start=False)
-        tok = os.path.join(d.dir, "token")
-        with open(tok, "w") as f:
-            f.write("0123456789abcdef0123\n")
-        d.process.update({"http_auth": "token", "http_auth_file": tok})
+        d.use_token()
         d.start()
         st, _, _ = post(d, "/v1/streams/tk/records", b"a\n")
         self.assertEqual(st, 401)

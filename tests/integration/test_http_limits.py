@@ -403,10 +403,7 @@ class StartupAndTlsLogTest(SluiceTestCase):
 
     def test_startup_line_names_tls_and_auth(self):
         d = self.sluice({"su": {}}, start=False)
-        tok = os.path.join(d.dir, "token")
-        with open(tok, "w") as f:
-            f.write("0123456789abcdef0123\n")
-        d.process.update({"http_auth": "token", "http_auth_file": tok})
+        d.use_token()
         d.start()
         line = [l for l in d.log().splitlines() if 'msg="http listening"' in l]
         self.assertEqual(len(line), 1, d.log_tail())
