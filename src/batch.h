@@ -61,6 +61,7 @@ struct sl_notes {
 void sl_notes_free(struct sl_notes *n);
 
 struct sl_batch;
+struct sl_gen;                    /* stream.h */
 typedef void (*sl_settle_fn)(void *arg, struct sl_batch *b, enum sl_outcome outcome);
 
 #define SL_SETTLE_MAX 4
@@ -79,7 +80,7 @@ struct sl_batch {
     uint64_t seq_first, seq_end;  /* durability = disk: its records' sequence numbers,
                                    * [first, end); 0, 0: not logged */
     unsigned version;             /* config version it was sealed under (keys) */
-    void *owner;                  /* the stream generation it was sealed under */
+    struct sl_gen *owner;         /* the stream generation it was sealed under */
     struct { sl_settle_fn fn; void *arg; } settle[SL_SETTLE_MAX];
     int nsettle;
     /* Delivery state: only the worker holding the batch touches these. */

@@ -28,170 +28,133 @@
 #include "sluice/err.h"
 #include "objkey.h"
 #include "partition.h"
+#include "sink.h"
 #include "units.h"
-
-enum key_type { K_SIZE, K_DURATION, K_UINT, K_STRING, K_ENUM, K_ADDR };
-
-struct conf_key {
-    const char *name;
-    enum key_type type;
-    size_t off;                 /* offsetof in the section's struct */
-    size_t size;                /* K_STRING: the field's size */
-    uint64_t min, max;          /* bounds, in bytes, ms or units */
-    const char *def;            /* default, parsed like a user value; NULL: none */
-    const char *const *enums;   /* K_ENUM: NULL-terminated names, index stored */
-    const char *help;
-};
 
 static const char *const level_enum[] = { "debug", "info", "warn", "error", NULL };
 static const char *const comp_enum[]  = { "none", "gzip", "zstd", NULL };
 static const char *const delim_enum[] = { "newline", "none", NULL };
-static const char *const sink_enum[]  = { "file", "s3", NULL };
-static const char *const bool_enum[]  = { "false", "true", NULL };
-static const char *const sse_enum[]   = { "none", "AES256", "aws:kms", NULL };
-static const char *const class_enum[] = { "", "STANDARD", "STANDARD_IA", "ONEZONE_IA",
-                                          "INTELLIGENT_TIERING", "GLACIER", "GLACIER_IR",
-                                          "DEEP_ARCHIVE", "REDUCED_REDUNDANCY", NULL };
 static const char *const auth_enum[]  = { "none", "token", "sigv4", NULL };
 static const char *const backup_enum[] = { "failed", "all", NULL };
 static const char *const durability_enum[] = { "memory", "disk", NULL };
 
-#define KIB 1024ULL
-#define MIB (1024ULL * KIB)
-#define GIB (1024ULL * MIB)
-#define SEC 1000ULL
+#define KIB SL_KB
+#define MIB SL_MB
+#define GIB SL_GB
+#define SEC SL_SEC
 #define P(f) offsetof(struct sl_config, f)
 #define S(f) offsetof(struct sl_stream_conf, f)
-#define STR(f, t) offsetof(t, f), sizeof(((t *)0)->f)
+#define STR(f, t) SL_KSTR(t, f)
 
-static const struct conf_key process_keys[] = {
-    { "metrics_listen", K_ADDR, STR(metrics_listen, struct sl_config), 0, 0,
+static const struct sl_conf_key process_keys[] = {
+    { "metrics_listen", SL_K_ADDR, STR(metrics_listen, struct sl_config), 0, 0,
       "127.0.0.1:9440", NULL, "HOST:PORT of /metrics, /healthz, /readyz" },
-    { "http_listen", K_ADDR, STR(http_listen, struct sl_config), 0, 0,
+    { "http_listen", SL_K_ADDR, STR(http_listen, struct sl_config), 0, 0,
       "127.0.0.1:8440", NULL, "HOST:PORT of the HTTP API (Firehose's and NDJSON); empty: off" },
-    { "http_max_body", K_SIZE, P(http_max_body), 0, KIB, 64 * MIB, "8MiB", NULL,
+    { "http_max_body", SL_K_SIZE, P(http_max_body), 0, KIB, 64 * MIB, "8MiB", NULL,
       "largest HTTP request body" },
-    { "http_max_decompressed", K_SIZE, P(http_max_decompressed), 0, KIB, GIB, "32MiB", NULL,
+    { "http_max_decompressed", SL_K_SIZE, P(http_max_decompressed), 0, KIB, GIB, "32MiB", NULL,
       "largest NDJSON body once its Content-Encoding is undone (bombs get 413)" },
-    { "http_max_header", K_SIZE, P(http_max_header), 0, 4 * KIB, MIB, "32KiB", NULL,
+    { "http_max_header", SL_K_SIZE, P(http_max_header), 0, 4 * KIB, MIB, "32KiB", NULL,
       "request line and headers of one request (libmicrohttpd's connection memory)" },
-    { "http_max_connections", K_UINT, P(http_max_connections), 0, 1, 100000, "1024", NULL,
+    { "http_max_connections", SL_K_UINT, P(http_max_connections), 0, 1, 100000, "1024", NULL,
       "open HTTP connections" },
-    { "http_max_connections_per_ip", K_UINT, P(http_max_connections_per_ip), 0, 0, 100000,
+    { "http_max_connections_per_ip", SL_K_UINT, P(http_max_connections_per_ip), 0, 0, 100000,
       "128", NULL, "open HTTP connections from one client address; 0: no limit" },
-    { "http_max_body_memory", K_SIZE, P(http_max_body_memory), 0, MIB, 64 * GIB, "256MiB",
+    { "http_max_body_memory", SL_K_SIZE, P(http_max_body_memory), 0, MIB, 64 * GIB, "256MiB",
       NULL, "bytes all HTTP request bodies being read or decoded may hold at once (past "
       "it: 503); at least http_max_body" },
-    { "http_timeout", K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
+    { "http_timeout", SL_K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
       "close an HTTP connection idle this long" },
-    { "http_header_timeout", K_DURATION, P(http_header_timeout_ms), 0, SEC, 3600 * SEC, "30s",
+    { "http_header_timeout", SL_K_DURATION, P(http_header_timeout_ms), 0, SEC, 3600 * SEC, "30s",
       NULL, "a request header must be complete this long after the connection opens or "
       "the previous response" },
-    { "http_threads", K_UINT, P(http_threads), 0, 1, 64, "2", NULL,
+    { "http_threads", SL_K_UINT, P(http_threads), 0, 1, 64, "2", NULL,
       "HTTP threads (libmicrohttpd's pool)" },
-    { "http_auth", K_ENUM, P(http_auth), 0, 0, 2, "none", auth_enum,
+    { "http_auth", SL_K_ENUM, P(http_auth), 0, 0, 2, "none", auth_enum,
       "none, token (NDJSON endpoint) or sigv4 (every request)" },
-    { "http_auth_file", K_STRING, STR(http_auth_file, struct sl_config), 0, 0, "", NULL,
+    { "http_auth_file", SL_K_STRING, STR(http_auth_file, struct sl_config), 0, 0, "", NULL,
       "token: a file holding the token; sigv4: ACCESS_KEY_ID SECRET lines" },
-    { "http_auth_unsigned_payload", K_ENUM, P(http_auth_unsigned_payload), 0, 0, 1, "false",
-      bool_enum, "sigv4: accept X-Amz-Content-Sha256: UNSIGNED-PAYLOAD (the body is then "
+    { "http_auth_unsigned_payload", SL_K_ENUM, P(http_auth_unsigned_payload), 0, 0, 1, "false",
+      sl_conf_bool, "sigv4: accept X-Amz-Content-Sha256: UNSIGNED-PAYLOAD (the body is then "
       "not signed)" },
-    { "http_tls_cert", K_STRING, STR(http_tls_cert, struct sl_config), 0, 0, "", NULL,
+    { "http_tls_cert", SL_K_STRING, STR(http_tls_cert, struct sl_config), 0, 0, "", NULL,
       "PEM certificate (chain) for HTTPS on http_listen; with http_tls_key" },
-    { "http_tls_key", K_STRING, STR(http_tls_key, struct sl_config), 0, 0, "", NULL,
+    { "http_tls_key", SL_K_STRING, STR(http_tls_key, struct sl_config), 0, 0, "", NULL,
       "PEM private key of http_tls_cert" },
-    { "data_dir", K_STRING, STR(data_dir, struct sl_config), 1, 0,
+    { "data_dir", SL_K_STRING, STR(data_dir, struct sl_config), 1, 0,
       "/var/lib/sluice", NULL, "state directory; default parent of backup.path" },
-    { "region", K_STRING, STR(region, struct sl_config), 1, 0, "us-east-1", NULL,
+    { "region", SL_K_STRING, STR(region, struct sl_config), 1, 0, "us-east-1", NULL,
       "AWS region named in the ARNs of the HTTP API's answers (DescribeDeliveryStream)" },
-    { "log_level", K_ENUM, P(log_level), 0, 0, 3, "info", level_enum,
+    { "log_level", SL_K_ENUM, P(log_level), 0, 0, 3, "info", level_enum,
       "debug, info, warn or error" },
-    { "workers", K_UINT, P(workers), 0, 1, 256, NULL, NULL,
+    { "workers", SL_K_UINT, P(workers), 0, 1, 256, NULL, NULL,
       "delivery workers shared by all streams (default: number of cores)" },
-    { "io_threads", K_UINT, P(io_threads), 0, 1, 64, "2", NULL,
+    { "io_threads", SL_K_UINT, P(io_threads), 0, 1, 64, "2", NULL,
       "TCP I/O threads shared by all streams" },
-    { "shutdown_timeout", K_DURATION, P(shutdown_timeout_ms), 0, 0, 3600 * SEC,
+    { "shutdown_timeout", SL_K_DURATION, P(shutdown_timeout_ms), 0, 0, 3600 * SEC,
       "30s", NULL, "how long SIGTERM waits for in-flight deliveries" },
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
-static const struct conf_key stream_keys[] = {
-    { "tcp_listen", K_ADDR, STR(tcp_listen, struct sl_stream_conf), 0, 0, NULL, NULL,
+static const struct sl_conf_key stream_keys[] = {
+    { "tcp_listen", SL_K_ADDR, STR(tcp_listen, struct sl_stream_conf), 0, 0, NULL, NULL,
       "HOST:PORT for newline-delimited records (unset: no TCP source)" },
-    { "buffer_size", K_SIZE, S(buffer_size), 0, KIB, 128 * MIB, "5MiB", NULL,
+    { "buffer_size", SL_K_SIZE, S(buffer_size), 0, KIB, 128 * MIB, "5MiB", NULL,
       "seal a batch when its records reach this many bytes" },
-    { "buffer_interval", K_DURATION, S(buffer_interval_ms), 0, 0, 900 * SEC, "60s", NULL,
+    { "buffer_interval", SL_K_DURATION, S(buffer_interval_ms), 0, 0, 900 * SEC, "60s", NULL,
       "seal a batch when its oldest record is this old" },
-    { "max_buffered", K_SIZE, S(max_buffered), 0, KIB, 64 * GIB, "256MiB", NULL,
+    { "max_buffered", SL_K_SIZE, S(max_buffered), 0, KIB, 64 * GIB, "256MiB", NULL,
       "bytes held in all stages before producers are pushed back" },
-    { "max_record_size", K_SIZE, S(max_record_size), 0, 1, 1000 * KIB, "1000KiB", NULL,
+    { "max_record_size", SL_K_SIZE, S(max_record_size), 0, 1, 1000 * KIB, "1000KiB", NULL,
       "longer records are rejected and counted" },
-    { "record_delimiter", K_ENUM, S(delimiter), 0, 0, 1, "newline", delim_enum,
+    { "record_delimiter", SL_K_ENUM, S(delimiter), 0, 0, 1, "newline", delim_enum,
       "newline: append \\n to each record that lacks one; none" },
-    { "compression", K_ENUM, S(compression), 0, 0, 2, "gzip", comp_enum,
+    { "compression", SL_K_ENUM, S(compression), 0, 0, 2, "gzip", comp_enum,
       "none, gzip or zstd" },
-    { "compression_level", K_UINT, S(compression_level), 0, 1, 19, NULL, NULL,
+    { "compression_level", SL_K_UINT, S(compression_level), 0, 1, 19, NULL, NULL,
       "gzip 1-9 (default 6), zstd 1-19 (default 3)" },
-    { "prefix", K_STRING, STR(prefix, struct sl_stream_conf), 0, 0, "", NULL,
+    { "prefix", SL_K_STRING, STR(prefix, struct sl_stream_conf), 0, 0, "", NULL,
       "object key prefix, with expressions; YYYY/MM/DD/HH/ is appended if it has no time" },
-    { "partition_keys", K_STRING, STR(partition_keys, struct sl_stream_conf), 0, 0, "", NULL,
+    { "partition_keys", SL_K_STRING, STR(partition_keys, struct sl_stream_conf), 0, 0, "", NULL,
       "dynamic partitioning: NAME=.json.path, ... (use !{partitionKeyFromQuery:NAME} in prefix)" },
-    { "max_partitions", K_UINT, S(max_partitions), 0, 1, 5000, "500", NULL,
+    { "max_partitions", SL_K_UINT, S(max_partitions), 0, 1, 5000, "500", NULL,
       "distinct partition key sets in one batch; records of more go to backup" },
-    { "error_prefix", K_STRING, STR(error_prefix, struct sl_stream_conf), 0, 0,
+    { "error_prefix", SL_K_STRING, STR(error_prefix, struct sl_stream_conf), 0, 0,
       "", NULL, "key prefix of failed records' objects (default PREFIX + the error "
       "output type + /)" },
-    { "retry_duration", K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
+    { "retry_duration", SL_K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
       "how long a failing batch is retried before it goes to backup" },
-    { "sink", K_ENUM, STR(sink, struct sl_stream_conf), 0, 0, "file", sink_enum,
-      "where batches go: file or s3" },
-    { "file.path", K_STRING, STR(file_path, struct sl_stream_conf), 1, 0, NULL, NULL,
-      "file sink: root directory of the objects" },
-    { "s3.bucket", K_STRING, STR(s3_bucket, struct sl_stream_conf), 0, 0, "", NULL,
-      "s3 sink: the bucket (required)" },
-    { "s3.region", K_STRING, STR(s3_region, struct sl_stream_conf), 1, 0, "us-east-1", NULL,
-      "s3 sink: the bucket's region, signed into every request" },
-    { "s3.endpoint", K_STRING, STR(s3_endpoint, struct sl_stream_conf), 0, 0, "", NULL,
-      "s3 sink: http(s)://HOST[:PORT] of an S3-compatible store (default: AWS)" },
-    { "s3.path_style", K_ENUM, S(s3_path_style), 0, 0, 1, "false", bool_enum,
-      "s3 sink: true: ENDPOINT/BUCKET/KEY; false: BUCKET.HOST/KEY" },
-    { "s3.credentials_file", K_STRING, STR(s3_credentials_file, struct sl_stream_conf), 0, 0,
-      "", NULL, "s3 sink: a shared-credentials-format file (else environment, ~/.aws)" },
-    { "s3.storage_class", K_ENUM, STR(s3_storage_class, struct sl_stream_conf), 0, 0, "",
-      class_enum, "s3 sink: x-amz-storage-class of new objects (default: the bucket's)" },
-    { "s3.sse", K_ENUM, S(s3_sse), 0, 0, 2, "none", sse_enum,
-      "s3 sink: server-side encryption: none, AES256 or aws:kms" },
-    { "s3.sse_kms_key_id", K_STRING, STR(s3_sse_kms_key_id, struct sl_stream_conf), 0, 0, "",
-      NULL, "s3 sink: the KMS key of s3.sse = aws:kms (default: the AWS managed key)" },
-    { "s3.multipart_threshold", K_SIZE, S(s3_multipart_threshold), 0, 5 * MIB, 5 * GIB,
-      "16MiB", NULL, "s3 sink: objects this large or larger go up in parts" },
-    { "s3.part_size", K_SIZE, S(s3_part_size), 0, 5 * MIB, 5 * GIB, "8MiB", NULL,
-      "s3 sink: size of each part but the last" },
-    { "s3.max_connections", K_UINT, S(s3_max_connections), 0, 1, 256, "8", NULL,
-      "s3 sink: connections to the store, kept alive and reused" },
-    { "s3.timeout", K_DURATION, S(s3_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
-      "s3 sink: one request's time limit" },
-    { "transforms", K_STRING, STR(transforms, struct sl_stream_conf), 0, 0, "", NULL,
+    { "sink", SL_K_STRING, STR(sink, struct sl_stream_conf), 1, 0, SL_SINK_DEFAULT, NULL,
+      "where batches go: a sink's name (its keys are listed under it)" },
+    { "transforms", SL_K_STRING, STR(transforms, struct sl_stream_conf), 0, 0, "", NULL,
       "[transform NAME] sections each batch goes through, in order: a, b, c" },
-    { "backup", K_ENUM, S(backup_mode), 0, 0, 1, "failed", backup_enum,
+    { "backup", SL_K_ENUM, S(backup_mode), 0, 0, 1, "failed", backup_enum,
       "failed: back up what fails; all: also keep every source record untransformed" },
-    { "backup.prefix", K_STRING, STR(backup_prefix, struct sl_stream_conf), 0, 0,
+    { "backup.prefix", SL_K_STRING, STR(backup_prefix, struct sl_stream_conf), 0, 0,
       "source-records/", NULL, "backup = all: key prefix of the source records' objects" },
-    { "backup.path", K_STRING, STR(backup_path, struct sl_stream_conf), 1, 0, NULL, NULL,
+    { "backup.path", SL_K_STRING, STR(backup_path, struct sl_stream_conf), 1, 0, NULL, NULL,
       "root directory for failed records (default DATA_DIR/backup; S3: the bucket)" },
-    { "durability", K_ENUM, S(durability), 0, 0, 1, "memory", durability_enum,
+    { "durability", SL_K_ENUM, S(durability), 0, 0, 1, "memory", durability_enum,
       "memory: a crash loses what is buffered; disk: a write-ahead log under "
       "DATA_DIR/STREAM/ keeps every acknowledged record (needs a restart to change)" },
-    { "wal.segment_size", K_SIZE, S(wal_segment_size), 0, MIB, GIB, "64MiB", NULL,
+    { "wal.segment_size", SL_K_SIZE, S(wal_segment_size), 0, MIB, GIB, "64MiB", NULL,
       "durability = disk: size of one log file; whole files are deleted once settled" },
-    { "wal.max_size", K_SIZE, S(wal_max_size), 0, 4 * MIB, 1024 * GIB, "2GiB", NULL,
+    { "wal.max_size", SL_K_SIZE, S(wal_max_size), 0, 4 * MIB, 1024 * GIB, "2GiB", NULL,
       "durability = disk: log bytes on disk before producers are pushed back" },
-    { "max_connections", K_UINT, S(max_connections), 0, 1, 1000000, "1024", NULL,
+    { "max_connections", SL_K_UINT, S(max_connections), 0, 1, 1000000, "1024", NULL,
       "open TCP connections; more are closed at once and counted" },
-    { "idle_timeout", K_DURATION, S(idle_timeout_ms), 0, 0, 86400 * SEC, "300s", NULL,
+    { "idle_timeout", SL_K_DURATION, S(idle_timeout_ms), 0, 0, 86400 * SEC, "300s", NULL,
       "close a TCP connection silent this long (0: never)" },
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
+
+static int key_index(const struct sl_conf_key *keys, const char *name);
+static int any_bad(const struct sl_stream_conf *s, const char *a, const char *b,
+                   const char *c);
+static int key_line(const struct sl_stream_conf *s, const char *name);
+
+#define SL_SINKS_MAX 16              /* built-in sinks the parser can hold keys of */
 
 /* Parser state while one file is read. */
 struct parse {
@@ -207,6 +170,10 @@ struct parse {
     size_t tcap;                  /* transforms allocated */
     struct sl_buf *errs;
     int nerr;
+    /* The current stream's sink keys, by sink (registry order), parsed
+     * into each sink's struct: the stream's sink is known only once its
+     * section ends (end_stream). conf owned; NULL: no key of that sink. */
+    struct { void *conf; struct sl_conf_marks marks; } sinks[SL_SINKS_MAX];
 };
 
 static void perr(struct parse *p, int line, const char *section, const char *key,
@@ -224,95 +191,6 @@ static void perr(struct parse *p, int line, const char *section, const char *key
     sl_buf_printf(p->errs, "%s:%d: [%s]%s%s: %s\n", p->path, line, section,
                   key ? " " : "", key ? key : "", msg);
     p->nerr++;
-}
-
-/* Stores <value> for key <k> into <base>; on failure writes why into <why>. */
-static int set_key(const struct conf_key *k, void *base, const char *value,
-                   char *why, size_t whylen)
-{
-    char *field = (char *)base + k->off;
-    uint64_t u;
-    int64_t ms;
-    struct sl_addr addr;
-    const char *reason;
-
-    switch (k->type) {
-    case K_SIZE:
-        if (sl_units_size(value, &u) != SL_OK) {
-            snprintf(why, whylen, "'%s' is not a size (e.g. 512KiB, 5MiB, 1GiB)", value);
-            return SL_EINVAL;
-        }
-        goto range;
-    case K_UINT:
-        if (sl_units_uint(value, &u) != SL_OK) {
-            snprintf(why, whylen, "'%s' is not a whole number", value);
-            return SL_EINVAL;
-        }
-    range:
-        if (u < k->min || u > k->max) {
-            snprintf(why, whylen, "%s is out of range %llu..%llu", value,
-                     (unsigned long long)k->min, (unsigned long long)k->max);
-            return SL_ERANGE;
-        }
-        *(uint64_t *)field = u;
-        return SL_OK;
-    case K_DURATION:
-        if (sl_units_duration(value, &ms) != SL_OK) {
-            snprintf(why, whylen, "'%s' is not a duration (e.g. 250ms, 60s, 15m)", value);
-            return SL_EINVAL;
-        }
-        if ((uint64_t)ms < k->min || (uint64_t)ms > k->max) {
-            snprintf(why, whylen, "%s is out of range %llums..%llums", value,
-                     (unsigned long long)k->min, (unsigned long long)k->max);
-            return SL_ERANGE;
-        }
-        *(int64_t *)field = ms;
-        return SL_OK;
-    case K_ENUM:
-        for (int i = 0; k->enums[i]; i++) {
-            if (strcmp(value, k->enums[i]) == 0) {
-                if (k->size) /* an enum stored as its name (sink) */
-                    snprintf(field, k->size, "%s", value);
-                else
-                    *(int *)field = i;
-                return SL_OK;
-            }
-        }
-        snprintf(why, whylen, "'%s' is not one of:", value);
-        for (int i = 0; k->enums[i]; i++) {
-            size_t n = strlen(why);
-            snprintf(why + n, whylen - n, " %s", k->enums[i]);
-        }
-        return SL_EINVAL;
-    case K_ADDR:
-        if (value[0] && sl_addr_parse(value, &addr, &reason) != SL_OK) {
-            snprintf(why, whylen, "'%s': %s", value, reason);
-            return SL_EINVAL;
-        }
-        /* the text is kept; the resolved form is set by check_stream */
-        __attribute__((fallthrough));
-    case K_STRING:
-        if (strlen(value) >= k->size) {
-            snprintf(why, whylen, "longer than %zu characters", k->size - 1);
-            return SL_ETOOBIG;
-        }
-        if (k->min && value[0] == '\0') {
-            snprintf(why, whylen, "must not be empty");
-            return SL_EINVAL;
-        }
-        memcpy(field, value, strlen(value) + 1);
-        return SL_OK;
-    }
-    return SL_EINVAL;
-}
-
-static void apply_defaults(const struct conf_key *keys, void *base)
-{
-    char why[256];
-
-    for (const struct conf_key *k = keys; k->name; k++)
-        if (k->def)
-            set_key(k, base, k->def, why, sizeof(why));
 }
 
 static int valid_stream_name(const char *s)
@@ -412,9 +290,102 @@ static void transform_key(struct parse *p, const char *section, const char *name
     t->lines[t->nkv++] = p->line;
 }
 
+/* The registry position of <ops>. */
+static size_t sink_slot(const struct sl_sink_ops *ops)
+{
+    size_t i = 0;
+
+    while (sl_sink_at(i) != ops)
+        i++;
+    return i;
+}
+
+/* A new struct for <ops>'s keys, with its defaults; NULL if out of memory. */
+static void *sink_conf_new(const struct sl_sink_ops *ops)
+{
+    void *conf = calloc(1, ops->conf_size ? ops->conf_size : 1);
+
+    if (conf && ops->keys)
+        sl_conf_key_defaults(ops->keys, conf);
+    return conf;
+}
+
+/* A key under a sink's prefix, in a [stream NAME] section. */
+static void sink_key(struct parse *p, const struct sl_sink_ops *ops, const char *section,
+                     const char *name, const char *value)
+{
+    size_t slot = sink_slot(ops);
+    int i = ops->keys ? sl_conf_key_index(ops->keys, name) : -1;
+    char why[512];
+
+    if (i < 0 || slot >= SL_SINKS_MAX) {
+        perr(p, p->line, section, name, "unknown key");
+        return;
+    }
+    struct sl_conf_marks *mk = &p->sinks[slot].marks;
+    if (!p->sinks[slot].conf && !(p->sinks[slot].conf = sink_conf_new(ops))) {
+        perr(p, p->line, section, name, "out of memory");
+        return;
+    }
+    if (mk->seen & (1ULL << i)) {
+        perr(p, p->line, section, name, "set twice in one section (first at line %d)",
+             mk->line[i]);
+        return;
+    }
+    mk->seen |= 1ULL << i;
+    mk->line[i] = p->line;
+    if (sl_conf_key_set(&ops->keys[i], p->sinks[slot].conf, value, why, sizeof(why)) != SL_OK) {
+        mk->bad |= 1ULL << i;
+        perr(p, p->line, section, name, "%s", why);
+    }
+}
+
+/* The end of a [stream NAME] section: its sink is known now. Its keys go
+ * to the stream; keys of any other sink are mistakes, not settings to
+ * ignore. */
+static void end_stream(struct parse *p)
+{
+    struct sl_stream_conf *s = p->cur;
+    const struct sl_sink_ops *ops = NULL;
+    char sec[80];
+
+    if (!s)
+        return;
+    snprintf(sec, sizeof(sec), "stream %s", s->name);
+    if (!any_bad(s, "sink", NULL, NULL) && !(ops = sl_sink_find(s->sink))) {
+        struct sl_buf names;
+        sl_buf_init(&names, 1024);
+        sl_sink_names(&names);
+        perr(p, key_line(s, "sink"), sec, "sink", "'%s' is not one of:%.*s", s->sink,
+             (int)names.len, names.data ? (const char *)names.data : "");
+        sl_buf_destroy(&names);
+        s->marks.bad |= 1ULL << key_index(stream_keys, "sink");
+    }
+    for (size_t i = 0; i < SL_SINKS_MAX; i++) {
+        const struct sl_sink_ops *o = sl_sink_at(i);
+        if (!p->sinks[i].conf)
+            continue;
+        if (o == ops) {
+            s->sink_conf = p->sinks[i].conf;
+            s->sink_marks = p->sinks[i].marks;
+            continue;
+        }
+        for (int k = 0; ops && o->keys[k].name; k++)
+            if (p->sinks[i].marks.seen & (1ULL << k))
+                perr(p, p->sinks[i].marks.line[k], sec, o->keys[k].name, "set, but sink = %s",
+                     s->sink);
+        free(p->sinks[i].conf);
+    }
+    memset(p->sinks, 0, sizeof(p->sinks));
+    if (ops && !s->sink_conf && !(s->sink_conf = sink_conf_new(ops)))
+        perr(p, s->line, sec, "sink", "out of memory");
+    s->sink_ops = s->sink_conf ? ops : NULL;
+}
+
 /* A new section header: [sluice], [stream NAME] or [transform NAME]. */
 static void begin_section(struct parse *p, const char *section)
 {
+    end_stream(p);
     p->cur = NULL;
     p->tf = NULL;
     p->in_process = 0;
@@ -463,13 +434,13 @@ static void begin_section(struct parse *p, const char *section)
     memset(p->cur, 0, sizeof(*p->cur));
     snprintf(p->cur->name, sizeof(p->cur->name), "%s", name);
     p->cur->line = p->line;
-    apply_defaults(stream_keys, p->cur);
+    sl_conf_key_defaults(stream_keys, p->cur);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse *p = user;
-    const struct conf_key *keys;
+    const struct sl_conf_key *keys;
     struct sl_conf_marks *mk;
     void *base;
     char why[512];
@@ -498,13 +469,17 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         mk->seen |= 1ULL << i;
         mk->line[i] = p->line;
-        if (set_key(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
+        if (sl_conf_key_set(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
             mk->bad |= 1ULL << i;
             perr(p, p->line, section, name, "%s", why);
         }
         return 1;
     }
-    perr(p, p->line, section, name, "unknown key");
+    const struct sl_sink_ops *ops = p->cur ? sl_sink_by_key(name) : NULL;
+    if (ops)
+        sink_key(p, ops, section, name, value);
+    else
+        perr(p, p->line, section, name, "unknown key");
     return 1;
 }
 
@@ -554,13 +529,9 @@ static char *line_reader(char *str, int num, void *stream)
 }
 
 /* Index of <name> in <keys>; the name is one of ours, so it is there. */
-static int key_index(const struct conf_key *keys, const char *name)
+static int key_index(const struct sl_conf_key *keys, const char *name)
 {
-    int i = 0;
-
-    while (strcmp(keys[i].name, name) != 0)
-        i++;
-    return i;
+    return sl_conf_key_index(keys, name);
 }
 
 /* 1 if any of the named stream keys was set to a value that failed: a
@@ -571,7 +542,7 @@ static int any_bad(const struct sl_stream_conf *s, const char *a, const char *b,
     const char *names[] = { a, b, c };
 
     for (int i = 0; i < 3; i++)
-        if (names[i] && (s->marks.bad & (1ULL << key_index(stream_keys, names[i]))))
+        if (names[i] && sl_conf_key_bad(stream_keys, &s->marks, names[i]))
             return 1;
     return 0;
 }
@@ -580,9 +551,7 @@ static int any_bad(const struct sl_stream_conf *s, const char *a, const char *b,
  * else the section header. */
 static int key_line(const struct sl_stream_conf *s, const char *name)
 {
-    int i = key_index(stream_keys, name);
-
-    return (s->marks.seen & (1ULL << i)) ? s->marks.line[i] : s->line;
+    return sl_conf_key_line(stream_keys, &s->marks, name, s->line);
 }
 
 /* 1 if a transform of <s>'s chain can set partition keys (lambda, plugin). */
@@ -694,32 +663,28 @@ static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char
              "required when prefix holds expressions");
 }
 
-/* Keys of another sink are mistakes, not settings to ignore. */
-static void check_sink_keys(struct parse *p, struct sl_stream_conf *s, const char *sec)
-{
-    int s3 = strcmp(s->sink, "s3") == 0;
+/* A sink's or a source's report of a problem with its keys. */
+struct report_to {
+    struct parse *p;
+    const char *sec;
+};
 
-    for (int i = 0; stream_keys[i].name; i++) {
-        const char *k = stream_keys[i].name;
-        int mine = strncmp(k, "s3.", 3) == 0 ? s3 : strncmp(k, "file.", 5) == 0 ? !s3 : 1;
-        if (!mine && (s->marks.seen & (1ULL << i)))
-            perr(p, s->marks.line[i], sec, k, "set, but sink = %s", s->sink);
-    }
-    if (!s3)
-        return;
-    size_t n = strlen(s->s3_bucket);
-    if (n == 0)
-        perr(p, s->line, sec, "s3.bucket", "required when sink = s3");
-    else if (n < 3 || n > 63 || strspn(s->s3_bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
-        perr(p, key_line(s, "s3.bucket"), sec, "s3.bucket",
-             "'%s' is not a bucket name: 3-63 characters of a-z 0-9 . -", s->s3_bucket);
-    if (s->s3_endpoint[0] && strncmp(s->s3_endpoint, "http://", 7) != 0 &&
-        strncmp(s->s3_endpoint, "https://", 8) != 0)
-        perr(p, key_line(s, "s3.endpoint"), sec, "s3.endpoint",
-             "'%s' must start with http:// or https://", s->s3_endpoint);
-    if (s->s3_sse_kms_key_id[0] && s->s3_sse != 2)
-        perr(p, key_line(s, "s3.sse_kms_key_id"), sec, "s3.sse_kms_key_id",
-             "set, but s3.sse is not aws:kms");
+static void report(void *arg, int line, const char *key, const char *msg)
+{
+    struct report_to *r = arg;
+
+    perr(r->p, line, r->sec, key, "%s", msg);
+}
+
+/* The stream's sink checks its own keys, once they are all read. */
+static void check_sink(struct parse *p, struct sl_stream_conf *s, const char *sec)
+{
+    struct report_to to = { p, sec };
+    struct sl_conf_check chk = { .keys = s->sink_ops->keys, .marks = &s->sink_marks,
+                                 .section_line = s->line, .report = report, .arg = &to };
+
+    if (s->sink_ops->check)
+        s->sink_ops->check(s->sink_conf, &chk);
 }
 
 static void check_stream(struct parse *p, struct sl_stream_conf *s)
@@ -756,15 +721,13 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
         perr(p, key_line(s, "wal.max_size"), sec, "wal.max_size",
              "must be at least twice wal.segment_size (%llu bytes): the file being "
              "written is never deleted", (unsigned long long)(2 * s->wal_segment_size));
-    if (!any_bad(s, "sink", "file.path", NULL) && strcmp(s->sink, "file") == 0 &&
-        s->file_path[0] == '\0')
-        perr(p, s->line, sec, "file.path", "required when sink = file");
-    if (!any_bad(s, "sink", NULL, NULL))
-        check_sink_keys(p, s, sec);
+    if (s->sink_ops)
+        check_sink(p, s, sec);
     resolve_chain(p, s, sec);
     check_prefixes(p, s, sec);
-    /* An S3 stream's backup goes to its bucket unless backup.path is set. */
-    s->backup_in_sink = strcmp(s->sink, "s3") == 0 && s->backup_path[0] == '\0';
+    /* A sink that stores backups (S3: its bucket) takes them unless
+     * backup.path is set. */
+    s->backup_in_sink = s->sink_ops && s->sink_ops->put_backup && s->backup_path[0] == '\0';
     if (s->backup_path[0] == '\0' &&
         snprintf(s->backup_path, sizeof(s->backup_path), "%s/backup",
                  p->c->data_dir) >= (int)sizeof(s->backup_path))
@@ -898,7 +861,7 @@ int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *errs
         return SL_ENOMEM;
     atomic_init(&p.c->refs, 1);
     snprintf(p.c->path, sizeof(p.c->path), "%s", path);
-    apply_defaults(process_keys, p.c);
+    sl_conf_key_defaults(process_keys, p.c);
     p.fp = fopen(path, "r");
     if (!p.fp) {
         sl_buf_printf(errs, "%s: cannot open: %s\n", path, strerror(errno));
@@ -907,6 +870,7 @@ int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *errs
     }
     rc = ini_parse_stream(line_reader, &p, handler, &p);
     fclose(p.fp);
+    end_stream(&p);
     if (rc > 0)
         perr(&p, rc, "-", NULL, "syntax error (expected [section], key = value or a comment)");
     else if (rc < 0)
@@ -938,6 +902,8 @@ void sl_config_unref(struct sl_config *c)
     if (c->tls_key_pem)
         OPENSSL_cleanse(c->tls_key_pem, strlen(c->tls_key_pem));
     free(c->tls_key_pem);
+    for (size_t i = 0; i < c->nstreams; i++)
+        free(c->streams[i].sink_conf);
     free(c->streams);
     for (size_t i = 0; i < c->ntransforms; i++) {
         struct sl_transform_conf *t = &c->transforms[i];
@@ -960,39 +926,52 @@ const struct sl_stream_conf *sl_config_stream(const struct sl_config *c, const c
     return NULL;
 }
 
-static const char *shown_default(const struct conf_key *k)
-{
-    return k->def ? (k->def[0] ? k->def : "\"\"") : "-";
-}
-
-/* The widest name and default of <keys>, for the columns of describe(). */
-static void widths(const struct conf_key *keys, int *name_w, int *def_w)
-{
-    for (const struct conf_key *k = keys; k->name; k++) {
-        int n = (int)strlen(k->name), d = (int)strlen(shown_default(k));
-        *name_w = n > *name_w ? n : *name_w;
-        *def_w = d > *def_w ? d : *def_w;
-    }
-}
-
-static void describe(struct sl_buf *out, const char *section, const struct conf_key *keys,
-                     int name_w, int def_w)
-{
-    sl_buf_printf(out, "[%s]\n", section);
-    for (const struct conf_key *k = keys; k->name; k++)
-        sl_buf_printf(out, "  %-*s default %-*s %s\n", name_w, k->name, def_w,
-                      shown_default(k), k->help);
-}
-
 void sl_config_describe(struct sl_buf *out)
 {
+    const struct sl_conf_key *tables[2 + SL_SINKS_MAX] = { process_keys, stream_keys };
+    const struct sl_sink_ops *o;
     int name_w = 0, def_w = 0;
+    size_t n = 2;
 
-    widths(process_keys, &name_w, &def_w);
-    widths(stream_keys, &name_w, &def_w);
-    describe(out, "sluice", process_keys, name_w, def_w);
-    describe(out, "stream NAME", stream_keys, name_w, def_w);
+    for (size_t i = 0; (o = sl_sink_at(i)) && n < 2 + SL_SINKS_MAX; i++)
+        if (o->keys)
+            tables[n++] = o->keys;
+    for (size_t i = 0; i < n; i++)
+        sl_conf_key_widths(tables[i], &name_w, &def_w);
+    sl_buf_printf(out, "[sluice]\n");
+    sl_conf_key_describe(out, process_keys, name_w, def_w);
+    sl_buf_printf(out, "[stream NAME]\n");
+    sl_conf_key_describe(out, stream_keys, name_w, def_w);
+    for (size_t i = 0; (o = sl_sink_at(i)); i++) {
+        sl_buf_printf(out, "[stream NAME] with sink = %s\n", o->name);
+        if (o->keys && o->keys[0].name)
+            sl_conf_key_describe(out, o->keys, name_w, def_w);
+        else
+            sl_buf_printf(out, "  (no keys)\n");
+    }
     sl_buf_printf(out, "[transform NAME]\n  %-*s %s\n  %-*s %s\n  %-*s %s\n", name_w, "type",
                   SL_TF_TYPES, name_w, "path", "plugin: the shared object to dlopen", name_w,
-                  "...", "the type's own keys (README.md, Transforms)");
+                  "...", "the type's own keys (docs/transforms.md)");
+}
+
+void sl_config_markdown(struct sl_buf *out)
+{
+    const struct sl_sink_ops *o;
+
+    sl_buf_printf(out, "## [sluice]\n\nThe process: listeners, threads, limits. At most one "
+                  "section.\n\n");
+    sl_conf_key_markdown(out, process_keys);
+    sl_buf_printf(out, "\n## [stream NAME]\n\nOne delivery stream: its sources, batching, "
+                  "compression, object keys, backup and durability.\n\n");
+    sl_conf_key_markdown(out, stream_keys);
+    for (size_t i = 0; (o = sl_sink_at(i)); i++) {
+        sl_buf_printf(out, "\n### sink = %s\n\n", o->name);
+        if (o->keys && o->keys[0].name)
+            sl_conf_key_markdown(out, o->keys);
+        else
+            sl_buf_printf(out, "No keys of its own.\n");
+    }
+    sl_buf_printf(out, "\n## [transform NAME]\n\n| key | meaning |\n|---|---|\n"
+                  "| `type` | %s |\n| `path` | plugin: the shared object to dlopen |\n"
+                  "| ... | the type's own keys ([transforms](transforms.md)) |\n", SL_TF_TYPES);
 }

@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "buf.h"
+#include "conf_key.h"
 
 #include "sluice/transform.h"
 
@@ -31,12 +32,6 @@
 enum sl_compression { SL_COMP_NONE, SL_COMP_GZIP, SL_COMP_ZSTD };
 enum sl_delimiter   { SL_DELIM_NEWLINE, SL_DELIM_NONE };
 
-/* Where each key of a section was set, for messages about it. */
-struct sl_conf_marks {
-    uint64_t seen;                        /* bit i: table key i was set */
-    uint64_t bad;                         /* bit i: ... to a value that failed */
-    int      line[64];                    /* line of key i, when seen */
-};
 
 /* Dynamic partitioning: each key's name and the JSON path of its value. */
 #define SL_PART_KEYS 8
@@ -64,6 +59,8 @@ struct sl_transform_conf {
     int     *lines;                       /* owned: where each was set */
 };
 
+struct sl_sink_ops;
+
 enum sl_backup_mode { SL_BACKUP_FAILED, SL_BACKUP_ALL };
 enum sl_durability { SL_DUR_MEMORY, SL_DUR_DISK };
 
@@ -87,25 +84,19 @@ struct sl_stream_conf {
     char     error_prefix[SL_PREFIX_MAX + 1];
     int64_t  retry_duration_ms;
     char     sink[32];                    /* a name from sink.c's registry */
-    char     file_path[PATH_MAX];         /* file sink: the root directory */
-    /* s3 sink (aws_s3.h says what each does) */
-    char     s3_bucket[64];
-    char     s3_region[32];
-    char     s3_endpoint[256];
-    int      s3_path_style;
-    char     s3_credentials_file[PATH_MAX];
-    char     s3_storage_class[32];
-    int      s3_sse;                      /* enum sl_s3_sse */
-    char     s3_sse_kms_key_id[256];
-    uint64_t s3_multipart_threshold, s3_part_size, s3_max_connections;
-    int64_t  s3_timeout_ms;
+    const struct sl_sink_ops *sink_ops;   /* ... that sink (sink.h) */
+    void    *sink_conf;                   /* its keys, parsed into its own struct; owned */
+    struct sl_conf_marks sink_marks;      /* where they were set */
     char     transforms[SL_PREFIX_MAX + 1];   /* "a, b, c" as written */
     size_t   chain[SL_CHAIN_MAX];         /* ... as indexes into cfg->transforms */
     size_t   nchain;
-    int      backup_mode;                 /* enum sl_backup_mode */
+    int      backup_mode;                 /* struct sl_sink_ops;
+
+enum sl_backup_mode */
     char     backup_prefix[SL_PREFIX_MAX + 1];  /* backup = all: source records' prefix */
     char     backup_path[PATH_MAX];       /* where failed batches go */
-    int      backup_in_sink;              /* s3 without backup.path: into the bucket */
+    int      backup_in_sink;              /* no backup.path, and the sink stores backups
+                                           * (put_backup, sink.h): into its store */
     int      durability;                  /* enum sl_durability */
     uint64_t wal_segment_size;            /* bytes of one WAL segment file */
     uint64_t wal_max_size;                /* WAL bytes before producers are pushed back */
@@ -164,5 +155,7 @@ const struct sl_stream_conf *sl_config_stream(const struct sl_config *c, const c
 
 /* Writes every key of every section with its default and help (--help). */
 void sl_config_describe(struct sl_buf *out);
+/* The same as Markdown: docs/configuration.md's tables (make docs). */
+void sl_config_markdown(struct sl_buf *out);
 
 #endif

@@ -307,10 +307,9 @@ static void to_backup(struct worker *w, struct sl_batch *b)
         return;
     }
     sl_warn("stream=%s msg=\"records written to backup\" reason=%s records=%llu bytes=%llu "
-            "path=%s%s/%s error=\"%s\"", c->name, sl_backup_reason_names[b->backup_reason],
+            "path=%s/%s error=\"%s\"", c->name, sl_backup_reason_names[b->backup_reason],
             (unsigned long long)b->nrecords, (unsigned long long)b->bytes,
-            c->backup_in_sink ? "s3://" : c->backup_path, c->backup_in_sink ? c->s3_bucket : "",
-            key, b->last_error);
+            c->backup_in_sink ? g->dest.location : c->backup_path, key, b->last_error);
     settle(b, SL_OUTCOME_BACKED_UP);
 }
 
@@ -318,7 +317,7 @@ static void to_backup(struct worker *w, struct sl_batch *b)
  * or retry_duration has run out, else try again later. */
 static void after_failure(struct worker *w, struct sl_batch *b, int fail, int cause)
 {
-    const struct sl_stream_conf *c = ((struct sl_gen *)b->owner)->conf;
+    const struct sl_stream_conf *c = b->owner->conf;
 
     if (fail || sl_clock_mono_ms() - b->first_attempt_mono_ms >= c->retry_duration_ms) {
         b->in_backup = 1;
@@ -337,13 +336,16 @@ static void after_failure(struct worker *w, struct sl_batch *b, int fail, int ca
  */
 static void split(struct worker *w, struct sl_batch *b, const uint8_t *results)
 {
-    const struct sl_stream_conf *c = ((struct sl_gen *)b->owner)->conf;
+    struct sl_gen *g = b->owner;
+    const struct sl_stream_conf *c = g->conf;
     struct sl_batch *retry = sl_batch_pick(b, results, SL_SINK_RETRY);
     struct sl_batch *fail = sl_batch_pick(b, results, SL_SINK_FAIL);
     struct sl_batch *ok = sl_batch_pick(b, results, SL_SINK_OK);
 
-    if (ok)
+    if (ok) {
+        sl_stat_add(&g->stream->stats.sink.bytes, ok->bytes);
         settle(ok, SL_OUTCOME_DELIVERED);
+    }
     sl_batch_release(b, SL_OUTCOME_DELIVERED);   /* its records live on in parts */
     if (fail) {
         fail->in_backup = 1;
@@ -374,7 +376,7 @@ static void part_to_backup(struct worker *w, struct sl_batch *part, int reason, 
  * records that have none (or come past max_partitions) go to backup. */
 static void partition(struct worker *w, struct sl_batch *b)
 {
-    const struct sl_stream_conf *c = ((struct sl_gen *)b->owner)->conf;
+    const struct sl_stream_conf *c = b->owner->conf;
     struct sl_partitioned p;
 
     if (sl_partition_batch(&c->partition, (unsigned)c->max_partitions, b, &p) != SL_OK) {
@@ -433,16 +435,66 @@ static struct sl_batch *transform(struct worker *w, struct sl_batch *b)
     return p.ok;
 }
 
+/* Counts one write of <b> to its sink: <bytes> taken, <ns> long. */
+static void count_write(struct sl_sink_stats *st, const struct sl_sink_outcome *out,
+                        uint64_t bytes, int64_t ns)
+{
+    int ok = out->result == SL_SINK_OK;
+
+    sl_stat_add(&st->writes[!ok], 1);
+    if (!ok)
+        sl_stat_add(&st->errors[out->result == SL_SINK_FAIL ? SL_SINK_ERR_REFUSED
+                                : out->cause > 0 && out->cause < SL_RETRY_NCAUSES ? out->cause
+                                : SL_RETRY_SINK], 1);
+    sl_stat_add(&st->bytes, bytes);
+    if (out->existed)
+        sl_stat_add(&st->existing, 1);
+    sl_histogram_observe(&st->write, (double)ns / 1e9);
+}
+
+/* An object sink's view of <b>: its key (made at the first attempt) and
+ * the object, compressed into w->out. SL_OK, or <b> was put back or sent
+ * to backup. */
+static int as_object(struct worker *w, struct sl_batch *b, struct sl_sink_batch *view)
+{
+    struct sl_gen *g = b->owner;
+    const struct sl_stream_conf *c = g->conf;
+    char key[SL_KEY_MAX];
+    int rc;
+
+    if (!b->key && (make_key(b, g, c->prefix, NULL, key, sizeof(key)) != SL_OK ||
+                    !(b->key = strdup(key)))) {
+        b->in_backup = 1;
+        b->backup_reason = SL_BK_SINK_FAILED;
+        snprintf(b->last_error, sizeof(b->last_error), "cannot build the object key");
+        to_backup(w, b);
+        return SL_ERR;
+    }
+    rc = sl_compress_batch(w->comp, b, c->compression, (int)c->compression_level,
+                           c->delimiter, &w->out);
+    if (rc != SL_OK) {
+        snprintf(b->last_error, sizeof(b->last_error), "compression: %s", sl_strerror(rc));
+        b->attempts++;
+        retry_later(w, b, SL_RETRY_SINK, NULL);
+        return rc;
+    }
+    view->key = b->key;
+    view->data = w->out.data;
+    view->len = w->out.len;
+    view->exclusive = b->seq_end != 0;
+    return SL_OK;
+}
+
 /* One attempt at <b>: settles it or puts it back. */
 static void deliver(struct worker *w, struct sl_batch *b)
 {
     struct sl_gen *g = b->owner;
     const struct sl_stream_conf *c = g->conf;
+    const struct sl_sink_ops *ops = g->sink.ops;
+    struct sl_sink_stats *st = &g->stream->stats.sink;
     struct sl_sink_outcome out = { .result = SL_SINK_RETRY };
-    struct sl_sink_batch view;
-    char key[SL_KEY_MAX];
-    int64_t now = sl_clock_mono_ms();
-    int rc;
+    struct sl_sink_batch view = { .stream = c->name, .batch = b, .stats = st };
+    int64_t now = sl_clock_mono_ms(), t0;
 
     if (!b->transformed && !b->in_backup && !(b = transform(w, b)))
         return;
@@ -456,41 +508,27 @@ static void deliver(struct worker *w, struct sl_batch *b)
         to_backup(w, b);
         return;
     }
-    if (!b->key && (make_key(b, g, c->prefix, NULL, key, sizeof(key)) != SL_OK ||
-                    !(b->key = strdup(key)))) {
-        b->in_backup = 1;
-        b->backup_reason = SL_BK_SINK_FAILED;
-        snprintf(b->last_error, sizeof(b->last_error), "cannot build the object key");
-        to_backup(w, b);
+    view.batch = b;
+    if (ops->shape == SL_SINK_OBJECTS && as_object(w, b, &view) != SL_OK)
         return;
-    }
-    rc = sl_compress_batch(w->comp, b, c->compression, (int)c->compression_level,
-                           c->delimiter, &w->out);
-    if (rc != SL_OK) {
-        snprintf(b->last_error, sizeof(b->last_error), "compression: %s", sl_strerror(rc));
-        b->attempts++;
-        retry_later(w, b, SL_RETRY_SINK, NULL);
-        return;
-    }
-    view = (struct sl_sink_batch){ .stream = c->name, .key = b->key, .data = w->out.data,
-                                   .len = w->out.len, .batch = b,
-                                   .stats = &g->stream->stats.sink,
-                                   .exclusive = b->seq_end != 0 };
-    if (g->sink.ops->per_record && !(out.record_results = calloc(b->nrecords, 1))) {
+    if (ops->shape == SL_SINK_RECORDS && !(out.record_results = calloc(b->nrecords, 1))) {
         snprintf(b->last_error, sizeof(b->last_error), "out of memory");
         b->attempts++;
         retry_later(w, b, SL_RETRY_SINK, NULL);
         return;
     }
-    g->sink.ops->deliver(g->sink.ctx, &view, &out);
+    t0 = sl_clock_mono_ns();
+    ops->deliver(g->sink.ctx, &view, &out);
     b->attempts++;
+    count_write(st, &out, out.result != SL_SINK_OK ? 0 : view.data ? view.len
+                          : out.bytes ? out.bytes : b->bytes, sl_clock_mono_ns() - t0);
     if (out.result == SL_SINK_OK) {
         free(out.record_results);
         settle(b, SL_OUTCOME_DELIVERED);
         return;
     }
     snprintf(b->last_error, sizeof(b->last_error), "%s", out.error);
-    if (out.per_record) {
+    if (out.per_record && out.record_results) {
         split(w, b, out.record_results);
         free(out.record_results);
         return;

@@ -16,10 +16,10 @@
 
 #include <jansson.h>
 
-#include "aws_s3.h"
 #include "base64.h"
 #include "config.h"
 #include "firehose_scan.h"
+#include "sink.h"
 #include "sluice/err.h"
 
 static const struct { const char *name; enum sl_fh_op op; } ops[] = {
@@ -338,27 +338,18 @@ char *sl_fh_error_body(const struct sl_fh_error *err)
 
 #define ACCOUNT "000000000000"
 
-/* The S3 destination's EncryptionConfiguration, from s3.sse: Firehose knows
- * no encryption (the bucket's default, SSE-S3, applies: s3.sse = AES256
- * asks for just that) or a KMS key, named by its ARN. */
-static json_t *describe_encryption(const struct sl_stream_conf *c)
+/* The S3 destination's EncryptionConfiguration: Firehose knows no
+ * encryption (the bucket's default, SSE-S3, applies) or a KMS key, named
+ * by its ARN. */
+static json_t *describe_encryption(const struct sl_sink_dest *d)
 {
-    const char *key = c->s3_sse_kms_key_id;
-    char arn[400];
-
-    if (strcmp(c->sink, "s3") != 0 || c->s3_sse != SL_SSE_KMS)
+    if (!d->kms_key_arn[0])
         return json_pack("{s:s}", "NoEncryptionConfig", "NoEncryption");
-    if (strncmp(key, "arn:", 4) == 0)
-        snprintf(arn, sizeof(arn), "%s", key);
-    else
-        snprintf(arn, sizeof(arn), "arn:aws:kms:%s:" ACCOUNT ":%s%s", c->s3_region,
-                 !key[0] || strncmp(key, "alias/", 6) == 0 ? "" : "key/",
-                 key[0] ? key : "alias/aws/s3");
-    return json_pack("{s:{s:s}}", "KMSEncryptionConfig", "AWSKMSKeyARN", arn);
+    return json_pack("{s:{s:s}}", "KMSEncryptionConfig", "AWSKMSKeyARN", d->kms_key_arn);
 }
 
-json_t *sl_fh_describe(const struct sl_stream_conf *c, const char *region, unsigned version,
-                       int64_t created_s)
+json_t *sl_fh_describe(const struct sl_stream_conf *c, const struct sl_sink_dest *dest,
+                       const char *region, unsigned version, int64_t created_s)
 {
     static const char *const formats[] = { "UNCOMPRESSED", "GZIP", "ZSTD" };
     char arn[160], bucket[160], ver[16];
@@ -367,8 +358,8 @@ json_t *sl_fh_describe(const struct sl_stream_conf *c, const char *region, unsig
 
     snprintf(arn, sizeof(arn), "arn:aws:firehose:%s:" ACCOUNT ":deliverystream/%s", region,
              c->name);
-    if (strcmp(c->sink, "s3") == 0)
-        snprintf(bucket, sizeof(bucket), "arn:aws:s3:::%s", c->s3_bucket);
+    if (dest->bucket[0])
+        snprintf(bucket, sizeof(bucket), "arn:aws:s3:::%s", dest->bucket);
     else                            /* no bucket: a name that says where it goes */
         snprintf(bucket, sizeof(bucket), "arn:aws:s3:::sluice-%s-%s", c->sink, c->name);
     snprintf(ver, sizeof(ver), "%u", version);
@@ -380,7 +371,7 @@ json_t *sl_fh_describe(const struct sl_stream_conf *c, const char *region, unsig
                    "BufferingHints", "SizeInMBs", (json_int_t)(mb ? mb : 1),
                    "IntervalInSeconds", (json_int_t)(c->buffer_interval_ms / 1000),
                    "CompressionFormat", formats[c->compression],
-                   "EncryptionConfiguration", describe_encryption(c),
+                   "EncryptionConfiguration", describe_encryption(dest),
                    "CloudWatchLoggingOptions", "Enabled", 0);
     if (!s3)
         return NULL;

@@ -74,15 +74,17 @@ char *sl_fh_put_batch_response(uint32_t n, uint32_t accepted);
 char *sl_fh_error_body(const struct sl_fh_error *err);
 
 struct sl_stream_conf;
+struct sl_sink_dest;
 /*
  * A DeliveryStreamDescription for stream <c> at config <version>, created
  * (started) at <created_s>, with ARNs in <region>, with every member the
  * API model requires, so that clients that describe a stream before writing
  * (Vector) work. The destination is described as ExtendedS3 (mirrored as
- * S3, as AWS does): an S3 stream's bucket and encryption as configured.
+ * S3, as AWS does): the bucket and encryption its sink names in <dest>
+ * (sink.h), or a made-up bucket that says where the stream goes.
  * Returns a new reference, or NULL when out of memory.
  */
-json_t *sl_fh_describe(const struct sl_stream_conf *c, const char *region, unsigned version,
-                       int64_t created_s);
+json_t *sl_fh_describe(const struct sl_stream_conf *c, const struct sl_sink_dest *dest,
+                       const char *region, unsigned version, int64_t created_s);
 
 #endif

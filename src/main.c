@@ -128,6 +128,7 @@ static int metrics_cb(void *arg, struct sl_buf *out)
         struct sl_gen *g = sl_stream_gen(d->streams[i]);
         ms[i].name = d->streams[i]->name;
         ms[i].sink = g->sink.ops->name;     /* static string: outlives g */
+        ms[i].sink_metrics = g->sink.ops->metrics;
         ms[i].st = &d->streams[i]->stats;
         ms[i].freshness_s = sl_stream_freshness(d->streams[i]);
         sl_gen_unref(g);
@@ -169,7 +170,8 @@ static json_t *describe_cb(void *arg, const char *name)
         if (strcmp(d->streams[i]->name, name) != 0)
             continue;
         struct sl_gen *g = sl_stream_gen(d->streams[i]);
-        desc = sl_fh_describe(g->conf, g->cfg->region, g->version, (int64_t)d->start_time_s);
+        desc = sl_fh_describe(g->conf, &g->dest, g->cfg->region, g->version,
+                              (int64_t)d->start_time_s);
         sl_gen_unref(g);
     }
     return desc;
@@ -557,9 +559,11 @@ static uint64_t fds_needed(const struct sl_config *c)
         n += 2 * c->http_max_connections + 4 * c->http_threads;
     for (size_t i = 0; i < c->nstreams; i++) {
         const struct sl_stream_conf *s = &c->streams[i];
+        struct sl_sink_dest dest = { .connections = 0 };
         n += 16 + (s->tcp_listen[0] ? s->max_connections : 0);
-        if (strcmp(s->sink, "s3") == 0)
-            n += s->s3_max_connections;
+        if (s->sink_ops->dest)
+            s->sink_ops->dest(s->sink_conf, &dest);
+        n += dest.connections;
     }
     return n;
 }

@@ -120,7 +120,7 @@ void sl_histogram_observe(struct sl_histogram *h, double seconds)
     sl_stat_add(&h->sum_us, (uint64_t)(seconds * 1e6));
 }
 
-static void family(struct sl_buf *o, const char *name, const char *type, const char *help)
+void sl_metrics_family(struct sl_buf *o, const char *name, const char *type, const char *help)
 {
     sl_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -139,7 +139,7 @@ static void labelled(struct sl_buf *o, const struct sl_metrics_stream *s, size_t
 {
     uint64_t v;
 
-    family(o, family_name, "counter", help);
+    sl_metrics_family(o, family_name, "counter", help);
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < count; k++) {
             if (snaps)
@@ -157,7 +157,7 @@ static void labelled(struct sl_buf *o, const struct sl_metrics_stream *s, size_t
 #define SNAP(f) offsetof(struct sl_stats_snapshot, f)
 
 /* One histogram's samples, <labels> being its label pairs ("a=\"b\",..."). */
-static void histogram(struct sl_buf *o, const char *name, const char *labels,
+void sl_metrics_histogram(struct sl_buf *o, const char *name, const char *labels,
                       const struct sl_histogram *h)
 {
     uint64_t cum = 0;
@@ -180,11 +180,11 @@ static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *
 {
     char labels[160];
 
-    family(o, "sluice_delivery_duration_seconds", "histogram",
+    sl_metrics_family(o, "sluice_delivery_duration_seconds", "histogram",
            "Time from seal to settle of a batch.");
     for (size_t i = 0; i < n; i++) {
         snprintf(labels, sizeof(labels), "stream=\"%s\",sink=\"%s\"", s[i].name, s[i].sink);
-        histogram(o, "sluice_delivery_duration_seconds", labels, &s[i].st->delivery);
+        sl_metrics_histogram(o, "sluice_delivery_duration_seconds", labels, &s[i].st->delivery);
     }
 }
 
@@ -215,72 +215,89 @@ static void render_wal(struct sl_buf *o, const struct sl_metrics_stream *s, size
     if (!any)
         return;
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-        family(o, fam[f].name, fam[f].type, fam[f].help);
+        sl_metrics_family(o, fam[f].name, fam[f].type, fam[f].help);
         for (size_t i = 0; i < n; i++)
             if (s[i].st->wal.on)
                 sl_buf_printf(o, "%s{stream=\"%s\"} %llu\n", fam[f].name, s[i].name,
                               (unsigned long long)LD(*(const _Atomic uint64_t *)
                                   ((const char *)&s[i].st->wal + fam[f].off)));
     }
-    family(o, "sluice_wal_recovery_duration_seconds", "gauge",
+    sl_metrics_family(o, "sluice_wal_recovery_duration_seconds", "gauge",
            "How long the last recovery of the log took.");
     for (size_t i = 0; i < n; i++)
         if (s[i].st->wal.on)
             sl_buf_printf(o, "sluice_wal_recovery_duration_seconds{stream=\"%s\"} %.6f\n",
                           s[i].name, (double)LD(s[i].st->wal.recovery_us) / 1e6);
-    family(o, "sluice_wal_errors_total", "counter",
+    sl_metrics_family(o, "sluice_wal_errors_total", "counter",
            "Failed writes and syncs of the log, by kind; producers were pushed back.");
     for (size_t i = 0; i < n; i++)
         for (int e = 0; s[i].st->wal.on && e < SL_WALERR_N; e++)
             sl_buf_printf(o, "sluice_wal_errors_total{stream=\"%s\",reason=\"%s\"} %llu\n",
                           s[i].name, sl_wal_error_names[e],
                           (unsigned long long)LD(s[i].st->wal.errors[e]));
-    family(o, "sluice_wal_sync_duration_seconds", "histogram",
+    sl_metrics_family(o, "sluice_wal_sync_duration_seconds", "histogram",
            "One fdatasync of the log (a group commit: every write since the last).");
     for (size_t i = 0; i < n; i++)
         if (s[i].st->wal.on) {
             snprintf(labels, sizeof(labels), "stream=\"%s\"", s[i].name);
-            histogram(o, "sluice_wal_sync_duration_seconds", labels, &s[i].st->wal.sync);
+            sl_metrics_histogram(o, "sluice_wal_sync_duration_seconds", labels, &s[i].st->wal.sync);
         }
 }
 
-/* The object store families, for the streams whose sink is s3 (none
- * appear without one). */
-static void render_s3(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
+/* The families every sink has (counted by the delivery engine), then each
+ * sink's own, through its hook, once for all the streams using it. */
+static int render_sinks(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n)
 {
-    static const struct { const char *name, *type, *help; } fam[] = {
-        { "sluice_s3_uploads_total", "counter", "Objects put to S3, by result (ok, error)." },
-        { "sluice_s3_upload_bytes_total", "counter", "Bytes of the objects stored in S3." },
-        { "sluice_s3_parts_total", "counter", "Parts sent in multipart uploads." },
-        { "sluice_s3_upload_duration_seconds", "histogram",
-          "Time to store one object, all its parts included." },
-    };
-    char labels[96];
-    int any = 0;
+    static const char *const results[] = { "ok", "error" };
+    char labels[160];
 
+    sl_metrics_family(o, "sluice_sink_writes_total", "counter",
+                      "Batches and parts handed to the sink, by result.");
     for (size_t i = 0; i < n; i++)
-        any |= strcmp(s[i].sink, "s3") == 0;
-    if (!any)
-        return;
-    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-        family(o, fam[f].name, fam[f].type, fam[f].help);
-        for (size_t i = 0; i < n; i++) {
-            const struct sl_sink_stats *k = &s[i].st->sink;
-            if (strcmp(s[i].sink, "s3") != 0)
+        for (int r = 0; r < 2; r++)
+            sl_buf_printf(o, "sluice_sink_writes_total{stream=\"%s\",sink=\"%s\",result=\"%s\"} "
+                          "%llu\n", s[i].name, s[i].sink, results[r],
+                          (unsigned long long)LD(s[i].st->sink.writes[r]));
+    sl_metrics_family(o, "sluice_sink_errors_total", "counter",
+                      "Writes the sink did not take, by class: a retry's cause, or refused "
+                      "(its records go to backup).");
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < SL_SINK_NERRORS; c++) {
+            if (c == SL_RETRY_BACKUP || c == SL_RETRY_TRANSFORM)   /* not the sink's */
                 continue;
-            if (f == 0)
-                sl_buf_printf(o, "%s{stream=\"%s\",result=\"ok\"} %llu\n"
-                              "%s{stream=\"%s\",result=\"error\"} %llu\n",
-                              fam[f].name, s[i].name, (unsigned long long)LD(k->uploads[0]),
-                              fam[f].name, s[i].name, (unsigned long long)LD(k->uploads[1]));
-            else if (f == 3) {
-                snprintf(labels, sizeof(labels), "stream=\"%s\"", s[i].name);
-                histogram(o, fam[f].name, labels, &k->upload);
-            } else
-                sl_buf_printf(o, "%s{stream=\"%s\"} %llu\n", fam[f].name, s[i].name,
-                              (unsigned long long)(f == 1 ? LD(k->upload_bytes) : LD(k->parts)));
+            sl_buf_printf(o, "sluice_sink_errors_total{stream=\"%s\",sink=\"%s\",class=\"%s\"} "
+                          "%llu\n", s[i].name, s[i].sink,
+                          c == SL_SINK_ERR_REFUSED ? "refused" : sl_retry_cause_names[c],
+                          (unsigned long long)LD(s[i].st->sink.errors[c]));
         }
+    sl_metrics_family(o, "sluice_sink_bytes_total", "counter",
+                      "Bytes the sink took: objects as written (compressed), or records.");
+    for (size_t i = 0; i < n; i++)
+        sl_buf_printf(o, "sluice_sink_bytes_total{stream=\"%s\",sink=\"%s\"} %llu\n",
+                      s[i].name, s[i].sink, (unsigned long long)LD(s[i].st->sink.bytes));
+    sl_metrics_family(o, "sluice_sink_write_duration_seconds", "histogram",
+                      "Time of one write to the sink, all its requests included.");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(labels, sizeof(labels), "stream=\"%s\",sink=\"%s\"", s[i].name, s[i].sink);
+        sl_metrics_histogram(o, "sluice_sink_write_duration_seconds", labels,
+                             &s[i].st->sink.write);
     }
+    struct sl_metrics_sink *mine = calloc(n ? n : 1, sizeof(*mine));
+    if (!mine)
+        return SL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0, j;
+        for (j = 0; j < i && s[j].sink_metrics != s[i].sink_metrics; j++)
+            ;
+        if (!s[i].sink_metrics || j < i)    /* none, or done with an earlier stream */
+            continue;
+        for (j = i; j < n; j++)
+            if (s[j].sink_metrics == s[i].sink_metrics)
+                mine[k++] = (struct sl_metrics_sink){ s[j].name, &s[j].st->sink };
+        s[i].sink_metrics(o, mine, k);
+    }
+    free(mine);
+    return SL_OK;
 }
 
 struct sl_tf_stats *sl_stats_tf(struct sl_stream_stats *st, const char *name)
@@ -310,7 +327,7 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
         any += atomic_load_explicit(&s[i].st->ntf, memory_order_acquire);
     if (!any)
         return;
-    family(o, "sluice_transform_records_total", "counter",
+    sl_metrics_family(o, "sluice_transform_records_total", "counter",
            "Records out of each transform, by result (ok, dropped, failed).");
     for (size_t i = 0; i < n; i++)
         for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++)
@@ -319,7 +336,7 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
                               "result=\"%s\"} %llu\n", s[i].name, s[i].st->tf[t].name,
                               k == 0 ? "ok" : k == 1 ? "dropped" : "failed",
                               (unsigned long long)LD(s[i].st->tf[t].records[k]));
-    family(o, "sluice_transform_invocations_total", "counter",
+    sl_metrics_family(o, "sluice_transform_invocations_total", "counter",
            "Invocations of each transform (calls out, for lambda), by result; an error "
            "is retried or fails its records.");
     for (size_t i = 0; i < n; i++)
@@ -329,13 +346,13 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
                               "transform=\"%s\",result=\"%s\"} %llu\n", s[i].name,
                               s[i].st->tf[t].name, inv[k],
                               (unsigned long long)LD(s[i].st->tf[t].invocations[k]));
-    family(o, "sluice_transform_duration_seconds", "histogram",
+    sl_metrics_family(o, "sluice_transform_duration_seconds", "histogram",
            "Time one batch spends in each transform.");
     for (size_t i = 0; i < n; i++)
         for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++) {
             snprintf(labels, sizeof(labels), "stream=\"%s\",transform=\"%s\"", s[i].name,
                      s[i].st->tf[t].name);
-            histogram(o, "sluice_transform_duration_seconds", labels, &s[i].st->tf[t].duration);
+            sl_metrics_histogram(o, "sluice_transform_duration_seconds", labels, &s[i].st->tf[t].duration);
         }
 }
 
@@ -343,7 +360,7 @@ static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
 {
     char labels[96];
 
-    family(o, "sluice_http_requests_total", "counter",
+    sl_metrics_family(o, "sluice_http_requests_total", "counter",
            "HTTP API requests by operation and status (samples appear once seen).");
     for (int op = 0; op < SL_HOP_N; op++)
         for (int k = 0; k < SL_HTTP_NSTATUS; k++) {
@@ -357,42 +374,42 @@ static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
             sl_buf_printf(o, "sluice_http_requests_total{operation=\"%s\",status=\"%s\"} "
                           "%llu\n", sl_http_op_names[op], labels, (unsigned long long)v);
         }
-    family(o, "sluice_http_request_duration_seconds", "histogram",
+    sl_metrics_family(o, "sluice_http_request_duration_seconds", "histogram",
            "Time from a request's first byte of headers to its answer.");
     for (int op = 0; op < SL_HOP_N; op++) {
         snprintf(labels, sizeof(labels), "operation=\"%s\"", sl_http_op_names[op]);
-        histogram(o, "sluice_http_request_duration_seconds", labels, &h->duration[op]);
+        sl_metrics_histogram(o, "sluice_http_request_duration_seconds", labels, &h->duration[op]);
     }
-    family(o, "sluice_http_connections", "gauge", "Open HTTP API connections.");
+    sl_metrics_family(o, "sluice_http_connections", "gauge", "Open HTTP API connections.");
     sl_buf_printf(o, "sluice_http_connections %lld\n",
                   (long long)atomic_load(&((struct sl_http_stats *)h)->connections));
-    family(o, "sluice_http_header_timeouts_total", "counter",
+    sl_metrics_family(o, "sluice_http_header_timeouts_total", "counter",
            "HTTP connections cut for not sending a whole request header within "
            "http_header_timeout.");
     sl_buf_printf(o, "sluice_http_header_timeouts_total %llu\n",
                   (unsigned long long)atomic_load(&((struct sl_http_stats *)h)->header_timeouts));
-    family(o, "sluice_http_auth_failures_total", "counter",
+    sl_metrics_family(o, "sluice_http_auth_failures_total", "counter",
            "HTTP API requests refused by http_auth, by reason.");
     for (int k = 0; k < SL_AUTH_R_N; k++)
         sl_buf_printf(o, "sluice_http_auth_failures_total{reason=\"%s\"} %llu\n",
                       sl_auth_reason_names[k], (unsigned long long)LD(h->auth_failures[k]));
-    family(o, "sluice_http_requests_refused_total", "counter",
+    sl_metrics_family(o, "sluice_http_requests_refused_total", "counter",
            "HTTP requests refused before their body was read, by reason: body_memory (503, "
            "http_max_body_memory reached), framing (400/501, ambiguous or unsupported "
            "Content-Length / Transfer-Encoding).");
     for (int k = 0; k < SL_HREF_N; k++)
         sl_buf_printf(o, "sluice_http_requests_refused_total{reason=\"%s\"} %llu\n",
                       sl_http_refusal_names[k], (unsigned long long)LD(h->refused[k]));
-    family(o, "sluice_http_body_bytes", "gauge",
+    sl_metrics_family(o, "sluice_http_body_bytes", "gauge",
            "Bytes held by HTTP request bodies being read or decoded (at most "
            "http_max_body_memory).");
     sl_buf_printf(o, "sluice_http_body_bytes %llu\n", (unsigned long long)LD(h->body_bytes));
-    family(o, "sluice_http_connections_rejected_total", "counter",
+    sl_metrics_family(o, "sluice_http_connections_rejected_total", "counter",
            "HTTP API connections closed as they opened, by reason: per_ip (their address "
            "had http_max_connections_per_ip open).");
     sl_buf_printf(o, "sluice_http_connections_rejected_total{reason=\"per_ip\"} %llu\n",
                   (unsigned long long)LD(h->rejected_per_ip));
-    family(o, "sluice_http_tls_handshake_failures_total", "counter",
+    sl_metrics_family(o, "sluice_http_tls_handshake_failures_total", "counter",
            "TLS handshakes on an HTTPS http_listen that failed (plain HTTP sent to it, ...).");
     sl_buf_printf(o, "sluice_http_tls_handshake_failures_total %llu\n",
                   (unsigned long long)LD(h->tls_failures));
@@ -408,7 +425,7 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
     labelled(o, s, n, ss, "sluice_bytes_received_total",
              "Payload bytes accepted from producers.", "source", sl_source_names,
              SL_SRC_NSOURCES, SNAP(received_bytes), 0);
-    family(o, "sluice_records_rejected_total", "counter",
+    sl_metrics_family(o, "sluice_records_rejected_total", "counter",
            "Records refused to producers, by reason; they never entered.");
     for (size_t i = 0; i < n; i++)
         for (int src = 0; src < SL_SRC_WAL; src++)     /* recovery refuses nothing */
@@ -417,12 +434,12 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
                               "reason=\"%s\"} %llu\n", s[i].name, sl_source_names[src],
                               sl_reject_names[r],
                               (unsigned long long)LD(s[i].st->rejected[src][r]));
-    family(o, "sluice_records_buffered", "gauge",
+    sl_metrics_family(o, "sluice_records_buffered", "gauge",
            "Records inside sluice, in any stage: received and not yet settled.");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_records_buffered{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)(ss[i].received_total_records - ss[i].settled_records));
-    family(o, "sluice_bytes_buffered", "gauge",
+    sl_metrics_family(o, "sluice_bytes_buffered", "gauge",
            "Payload bytes inside sluice; compared with max_buffered.");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_bytes_buffered{stream=\"%s\"} %llu\n", s[i].name,
@@ -431,14 +448,14 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
              "reason", sl_seal_reason_names, SL_SEAL_NREASONS, OFF(sealed), 0);
     for (int k = 0; k < 2; k++) {
         const char *name = k ? "sluice_bytes_delivered_total" : "sluice_records_delivered_total";
-        family(o, name, "counter", k ? "Payload bytes delivered by the sink."
+        sl_metrics_family(o, name, "counter", k ? "Payload bytes delivered by the sink."
                                      : "Records delivered by the sink.");
         for (size_t i = 0; i < n; i++)
             sl_buf_printf(o, "%s{stream=\"%s\",sink=\"%s\"} %llu\n", name, s[i].name,
                           s[i].sink, (unsigned long long)(k ? ss[i].delivered_bytes
                                                             : ss[i].delivered_records));
     }
-    family(o, "sluice_objects_existing_total", "counter",
+    sl_metrics_family(o, "sluice_objects_existing_total", "counter",
            "Objects a re-delivery found already written (exclusive writes, durability = disk).");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_objects_existing_total{stream=\"%s\",sink=\"%s\"} %llu\n",
@@ -452,17 +469,17 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
     labelled(o, s, n, ss, "sluice_records_dropped_total",
              "Records dropped on purpose (a transform's Dropped).", "reason", drop_reasons, 1,
              SNAP(dropped_records), 0);
-    family(o, "sluice_source_backup_records_total", "counter",
+    sl_metrics_family(o, "sluice_source_backup_records_total", "counter",
            "Records also kept untransformed in the source backup (backup = all).");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_source_backup_records_total{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)LD(s[i].st->source_backup_records));
-    family(o, "sluice_source_backup_bytes_total", "counter",
+    sl_metrics_family(o, "sluice_source_backup_bytes_total", "counter",
            "Payload bytes kept in the source backup (backup = all).");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_source_backup_bytes_total{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)LD(s[i].st->source_backup_bytes));
-    family(o, "sluice_source_backup_pending_bytes", "gauge",
+    sl_metrics_family(o, "sluice_source_backup_pending_bytes", "gauge",
            "Bytes of source copies (backup = all) not yet written; they count toward "
            "max_buffered.");
     for (size_t i = 0; i < n; i++)
@@ -472,12 +489,12 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
              "Delivery attempts that failed and will be retried, by cause.", "cause",
              sl_retry_cause_names, SL_RETRY_NCAUSES, OFF(retries), 1);
     render_histograms(o, s, n);
-    family(o, "sluice_data_freshness_seconds", "gauge",
+    sl_metrics_family(o, "sluice_data_freshness_seconds", "gauge",
            "Age of the oldest record not yet delivered or backed up.");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_data_freshness_seconds{stream=\"%s\"} %.3f\n", s[i].name,
                       s[i].freshness_s);
-    family(o, "sluice_connections", "gauge", "Open producer connections.");
+    sl_metrics_family(o, "sluice_connections", "gauge", "Open producer connections.");
     for (size_t i = 0; i < n; i++)
         for (int src = 0; src < SL_SRC_WAL; src++)     /* the sources that connect */
             sl_buf_printf(o, "sluice_connections{stream=\"%s\",source=\"%s\"} %lld\n",
@@ -522,17 +539,17 @@ static void render_process(struct sl_buf *o, const struct sl_metrics_process *p)
         nfd -= 3;   /* ".", ".." and the directory's own fd */
     }
     getrlimit(RLIMIT_NOFILE, &rl);
-    family(o, "process_cpu_seconds_total", "counter", "User and system CPU time.");
+    sl_metrics_family(o, "process_cpu_seconds_total", "counter", "User and system CPU time.");
     sl_buf_printf(o, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
-    family(o, "process_resident_memory_bytes", "gauge", "Resident memory size.");
+    sl_metrics_family(o, "process_resident_memory_bytes", "gauge", "Resident memory size.");
     sl_buf_printf(o, "process_resident_memory_bytes %ld\n", rss * page);
-    family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size.");
+    sl_metrics_family(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size.");
     sl_buf_printf(o, "process_virtual_memory_bytes %lu\n", vsize);
-    family(o, "process_open_fds", "gauge", "Open file descriptors.");
+    sl_metrics_family(o, "process_open_fds", "gauge", "Open file descriptors.");
     sl_buf_printf(o, "process_open_fds %d\n", nfd);
-    family(o, "process_max_fds", "gauge", "Limit on open file descriptors.");
+    sl_metrics_family(o, "process_max_fds", "gauge", "Limit on open file descriptors.");
     sl_buf_printf(o, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
-    family(o, "process_start_time_seconds", "gauge", "Start time, epoch seconds.");
+    sl_metrics_family(o, "process_start_time_seconds", "gauge", "Start time, epoch seconds.");
     sl_buf_printf(o, "process_start_time_seconds %.3f\n", p->start_time_s);
 }
 
@@ -547,16 +564,17 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, siz
         sl_stats_snapshot(s[i].st, &ss[i]);
     render_streams(out, s, n, ss);
     free(ss);
-    render_s3(out, s, n);
+    if (render_sinks(out, s, n) != SL_OK)
+        return SL_ENOMEM;
     render_wal(out, s, n);
     render_transforms(out, s, n);
     if (p->http)
         render_http(out, p->http);
-    family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");
+    sl_metrics_family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");
     sl_buf_printf(out, "sluice_config_reloads_total{result=\"success\"} %llu\n"
                   "sluice_config_reloads_total{result=\"failure\"} %llu\n",
                   (unsigned long long)p->reloads_ok, (unsigned long long)p->reloads_failed);
-    family(out, "sluice_build_info", "gauge", "Always 1; the version is a label.");
+    sl_metrics_family(out, "sluice_build_info", "gauge", "Always 1; the version is a label.");
     sl_buf_printf(out, "sluice_build_info{version=\"%s\"} 1\n", p->version);
     render_process(out, p);
     return out->len < out->max ? SL_OK : SL_ETOOBIG;

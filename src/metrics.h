@@ -56,14 +56,33 @@ struct sl_histogram {
     _Atomic uint64_t sum_us;
 };
 
-/* What an object store sink counts (S3): requests that put objects. */
+/*
+ * What a stream's sink did, counted by the delivery engine for every sink
+ * alike: writes (one deliver() of a batch or a part), the failed ones by
+ * class, bytes accepted, objects found already written, time per write.
+ * own[] and own_hist are the sink's own, counted by it and rendered by its
+ * metrics hook (sink.h): they live with the stream, across reloads.
+ */
+#define SL_SINK_OWN 8
+enum { SL_SINK_ERR_REFUSED = SL_RETRY_NCAUSES, SL_SINK_NERRORS };  /* FAIL answers */
 struct sl_sink_stats {
-    _Atomic uint64_t uploads[2];        /* objects: [0] stored, [1] failed */
-    _Atomic uint64_t upload_bytes;      /* bytes of the objects stored */
-    _Atomic uint64_t parts;             /* multipart parts sent */
-    _Atomic uint64_t existing;          /* exclusive writes that found the object there */
-    struct sl_histogram upload;         /* time to store one object */
+    _Atomic uint64_t writes[2];             /* [0] ok, [1] not */
+    _Atomic uint64_t errors[SL_SINK_NERRORS];   /* not ok: by enum sl_retry_cause, or
+                                             * SL_SINK_ERR_REFUSED */
+    _Atomic uint64_t bytes;                 /* objects' bytes, or records' */
+    _Atomic uint64_t existing;              /* exclusive writes that found the object there */
+    struct sl_histogram write;              /* one write */
+    _Atomic uint64_t own[SL_SINK_OWN];
+    struct sl_histogram own_hist;
 };
+
+/* What a sink's metrics hook gets of each stream using it. */
+struct sl_metrics_sink {
+    const char *stream;
+    const struct sl_sink_stats *st;
+};
+typedef void (*sl_sink_metrics_fn)(struct sl_buf *out, const struct sl_metrics_sink *s,
+                                   size_t n);
 
 /* One transform of a stream's chain, by its section name. Slots are made
  * by the main thread only (sl_stats_tf), counted by delivery workers
@@ -180,6 +199,7 @@ void sl_http_stats_request(struct sl_http_stats *h, int op, int status, double s
 struct sl_metrics_stream {
     const char *name;
     const char *sink;
+    sl_sink_metrics_fn sink_metrics;   /* the sink's own families; NULL: none */
     const struct sl_stream_stats *st;
     double freshness_s;          /* age of the oldest unsettled record */
 };
@@ -191,6 +211,12 @@ struct sl_metrics_process {
     double start_time_s;         /* epoch seconds */
     const struct sl_http_stats *http;   /* NULL: no HTTP listener */
 };
+
+/* For a sink's metrics hook: a family's HELP and TYPE lines, and one
+ * histogram's samples (<labels>: its label pairs, "a=\"b\",..."). */
+void sl_metrics_family(struct sl_buf *o, const char *name, const char *type, const char *help);
+void sl_metrics_histogram(struct sl_buf *o, const char *name, const char *labels,
+                          const struct sl_histogram *h);
 
 /* Appends the whole /metrics page to <out>. */
 int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, size_t n,

@@ -1,17 +1,24 @@
 /*
- * sink.h - the sink interface and its registry.
+ * sink.h - the sink interface and the registry of built-in sinks.
  *
- * A sink is a const struct of function pointers (Fluent Bit's out_*
- * plugins): create an instance from a stream's config, deliver one batch,
- * optionally say whether the destination is reachable, destroy. The
- * engine (delivery.c) owns retries, backoff and the hand-off to backup;
- * a sink only answers OK, RETRY or FAIL, for the batch as a whole or, for
- * destinations that accept records one by one, for each record.
+ * A sink is a module of its own (Fluent Bit's out_* plugins, an nginx
+ * module): one const struct of function pointers, one table of keys under
+ * its prefix ("s3." ...) parsed into a struct of its own, its own metrics
+ * beyond the ones every sink has. Nothing outside the sink's file names it;
+ * the registry in sink.c lists them.
+ *
+ * Two shapes. An object sink (file, S3) gets each batch as one compressed
+ * object and its key. A record sink (null, and the bulk APIs to come) gets
+ * the batch's records, uncompressed and with no key, and answers for each
+ * record. The engine (delivery.c) owns retries, backoff and the hand-off to
+ * backup; a sink answers OK, RETRY or FAIL, for the batch as a whole or for
+ * each record.
  *
  * Threads: deliver() and ready() may be called from several delivery
  * workers and the metrics thread at once; an instance must allow that.
  * create() and destroy() run on the main thread (destroy may run on a
- * worker, when the last batch of an old config generation settles).
+ * worker, when the last batch of an old config generation settles). The
+ * key table, check() and dest() run while a config is loaded or read.
  */
 #ifndef SL_SINK_H
 #define SL_SINK_H
@@ -20,55 +27,82 @@
 #include <stdint.h>
 
 #include "batch.h"
-#include "config.h"
+#include "buf.h"
+#include "conf_key.h"
 #include "metrics.h"
 
-enum sl_sink_result { SL_SINK_OK, SL_SINK_RETRY, SL_SINK_FAIL };
+/* The sink of a stream that names none. */
+#define SL_SINK_DEFAULT "file"
 
-/* What deliver() gets: the object to write and the records it holds. */
+enum sl_sink_result { SL_SINK_OK, SL_SINK_RETRY, SL_SINK_FAIL };
+enum sl_sink_shape { SL_SINK_OBJECTS, SL_SINK_RECORDS };
+
+/* What deliver() gets. */
 struct sl_sink_batch {
     const char *stream;
-    const char *key;              /* object key, see objkey.h */
-    const uint8_t *data;          /* the compressed object */
+    const char *key;              /* objects: the object key (objkey.h); records: NULL */
+    const uint8_t *data;          /* objects: the compressed object; records: NULL */
     size_t len;
-    const struct sl_batch *batch; /* its records, for per-record sinks */
-    struct sl_sink_stats *stats;  /* the stream's; the sink counts what it does */
-    int exclusive;                /* 1: <key> names this batch alone (durability =
-                                   * disk, key from its sequence range): never
-                                   * replace an object already there; if one is,
+    const struct sl_batch *batch; /* its records (sl_batch_iter) */
+    struct sl_sink_stats *stats;  /* the stream's; own[] is the sink's to count */
+    int exclusive;                /* objects: 1 when <key> names this batch alone
+                                   * (durability = disk, key from its sequence range):
+                                   * never replace an object already there; if one is,
                                    * it is this batch's from before a crash: answer
                                    * OK with <existed> set */
 };
 
 /*
- * What deliver() answers. <result> speaks for the whole batch. A sink whose
- * ops say per_record gets <record_results>, one slot per record in order;
- * when some records failed and others did not, it fills every slot with
- * that record's enum sl_sink_result and sets <per_record>: the engine then
- * settles the OK records, retries the RETRY ones and backs up the FAIL ones.
+ * What deliver() answers. <result> speaks for the whole batch. A record
+ * sink gets <record_results>, one slot per record in order; when some
+ * records failed and others did not, it fills every slot with that
+ * record's enum sl_sink_result and sets <per_record>: the engine then
+ * settles the OK records, retries the RETRY ones alone and backs up the
+ * FAIL ones.
  */
 struct sl_sink_outcome {
     int result;                   /* enum sl_sink_result, for the batch */
-    uint8_t *record_results;      /* per_record sinks only; else NULL */
+    uint8_t *record_results;      /* record sinks only; else NULL */
     int per_record;               /* set by the sink: record_results decide */
     int cause;                    /* enum sl_retry_cause of a RETRY; 0: "sink" */
     int existed;                  /* OK because the object was there already (exclusive) */
+    uint64_t bytes;               /* record sinks: bytes accepted, when not the records' */
     char error[256];              /* why, when not OK */
 };
 
+/* What the rest of sluice may say about a sink's destination. */
+struct sl_sink_dest {
+    char bucket[64];              /* the object store bucket objects go to; "" none */
+    char kms_key_arn[400];        /* ... encrypted with this KMS key; "" none */
+    char location[320];           /* where put_backup() writes ("s3://BUCKET") */
+    unsigned connections;         /* sockets the sink may hold open */
+};
+
 struct sl_sink_ops {
-    const char *name;
-    int per_record;               /* answers per record (bulk APIs), see above */
+    const char *name;             /* sink = NAME */
+    const char *prefix;           /* its keys' prefix, with the dot: "s3." */
+    enum sl_sink_shape shape;
+    const struct sl_conf_key *keys;   /* names include the prefix; offsets into conf */
+    size_t conf_size;             /* bytes of its parsed keys */
+    /* Optional: cross-key checks once the section is read (a key the sink
+     * needs is missing, two disagree); reports through sl_conf_check_err. */
+    void (*check)(void *conf, struct sl_conf_check *chk);
     /* Returns SL_OK with *<ctx> set, or an error with a message in <err>. */
-    int (*create)(const struct sl_stream_conf *conf, void **ctx, char *err, size_t errlen);
+    int (*create)(const char *stream, const void *conf, void **ctx, char *err, size_t errlen);
     void (*deliver)(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out);
     /* Optional: 1 if the destination looks usable, else 0 with <why>. */
     int (*ready)(void *ctx, char *why, size_t whylen);
     void (*destroy)(void *ctx);
     /* Optional: stores a backup object at <key> in the sink's own store
-     * (S3: the same bucket). SL_OK, or an error with <err>. */
+     * (S3: the same bucket), used when backup.path is not set. SL_OK, or
+     * an error with <err>. */
     int (*put_backup)(void *ctx, const char *key, const void *data, size_t len, char *err,
                       size_t errlen);
+    /* Optional: fills <d> from the sink's keys (zeroed before). */
+    void (*dest)(const void *conf, struct sl_sink_dest *d);
+    /* Optional: appends the families only this sink has, from the own[]
+     * counters of the streams using it (metrics.h). */
+    sl_sink_metrics_fn metrics;
 };
 
 /* An instance: the ops and their state. */
@@ -77,15 +111,19 @@ struct sl_sink {
     void *ctx;
 };
 
-/* Returns the built-in sink called <name>, or NULL. */
+/* The built-in sink called <name>, or NULL. */
 const struct sl_sink_ops *sl_sink_find(const char *name);
+/* The built-in sink whose prefix <key> starts with, or NULL. */
+const struct sl_sink_ops *sl_sink_by_key(const char *key);
+/* The <i>th built-in sink, or NULL past the last. */
+const struct sl_sink_ops *sl_sink_at(size_t i);
+/* Appends the built-in sinks' names, each after a space: " a b c". */
+void sl_sink_names(struct sl_buf *out);
 
-/* Creates the sink <conf> names. On error <err> says why. */
-int sl_sink_open(struct sl_sink *s, const struct sl_stream_conf *conf, char *err,
-                 size_t errlen);
+/* Creates an instance of <ops> for stream <stream> from <conf> (its parsed
+ * keys). On error <err> says why. */
+int sl_sink_open(struct sl_sink *s, const struct sl_sink_ops *ops, const char *stream,
+                 const void *conf, char *err, size_t errlen);
 void sl_sink_close(struct sl_sink *s);
-
-extern const struct sl_sink_ops sl_sink_file;
-extern const struct sl_sink_ops sl_sink_s3;
 
 #endif

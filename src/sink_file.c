@@ -22,19 +22,41 @@
 #include "sink.h"
 #include "sluice/err.h"
 
+/* Its keys, as the config loader parses them. */
+struct file_conf {
+    char path[PATH_MAX];
+};
+
+static const struct sl_conf_key file_keys[] = {
+    { "file.path", SL_K_STRING, SL_KSTR(struct file_conf, path), 1, 0, NULL, NULL,
+      "file sink: root directory of the objects" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+static void file_check(void *conf, struct sl_conf_check *chk)
+{
+    struct file_conf *c = conf;
+
+    if (!sl_conf_check_bad(chk, "file.path") && !c->path[0])
+        sl_conf_check_err(chk, "file.path", "required when sink = file");
+}
+
 struct file_sink {
     char root[PATH_MAX];
 };
 
-static int file_create(const struct sl_stream_conf *conf, void **ctx, char *err, size_t errlen)
+static int file_create(const char *stream, const void *conf, void **ctx, char *err,
+                       size_t errlen)
 {
+    const struct file_conf *c = conf;
     struct file_sink *f = calloc(1, sizeof(*f));
 
+    (void)stream;
     if (!f) {
         snprintf(err, errlen, "out of memory");
         return SL_ENOMEM;
     }
-    snprintf(f->root, sizeof(f->root), "%s", conf->file_path);
+    snprintf(f->root, sizeof(f->root), "%s", c->path);
     *ctx = f;
     return SL_OK;
 }
@@ -66,8 +88,6 @@ static void file_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sin
                           : sl_fsio_write_atomic(dir, name, b->data, b->len, &what);
     if (rc == SL_EEXIST) {
         out->existed = 1;
-        if (b->stats)
-            sl_stat_add(&b->stats->existing, 1);
     } else if (rc != SL_OK) {
         int e = errno;
         out->result = SL_SINK_RETRY;
@@ -103,6 +123,11 @@ static void file_destroy(void *ctx)
 
 const struct sl_sink_ops sl_sink_file = {
     .name = "file",
+    .prefix = "file.",
+    .shape = SL_SINK_OBJECTS,
+    .keys = file_keys,
+    .conf_size = sizeof(struct file_conf),
+    .check = file_check,
     .create = file_create,
     .deliver = file_deliver,
     .ready = file_ready,

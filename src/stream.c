@@ -54,7 +54,10 @@ struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *co
         g->chain_of[i] = &g->chain[i];
         g->nchain = i + 1;
     }
-    if (sl_sink_open(&g->sink, conf, err, errlen) != SL_OK) {
+    if (conf->sink_ops->dest)
+        conf->sink_ops->dest(conf->sink_conf, &g->dest);
+    if (sl_sink_open(&g->sink, conf->sink_ops, conf->name, conf->sink_conf, err,
+                     errlen) != SL_OK) {
         close_chain(g);
         free(g);
         return NULL;

@@ -39,6 +39,7 @@ struct sl_gen {
     struct sl_config *cfg;               /* holds a reference */
     const struct sl_stream_conf *conf;   /* this stream's part of cfg */
     struct sl_sink sink;                 /* owned */
+    struct sl_sink_dest dest;            /* what the sink says of its destination */
     struct sl_tf chain[SL_CHAIN_MAX];    /* owned: conf->chain's instances, in order */
     struct sl_tf *chain_of[SL_CHAIN_MAX];/* ... as the pointers a run wants */
     size_t nchain;

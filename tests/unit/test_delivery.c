@@ -78,16 +78,16 @@ static void mem_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink
     snprintf(out->error, sizeof(out->error), "some records refused");
 }
 
-static int mem_create(const struct sl_stream_conf *c, void **ctx, char *e, size_t n)
+static int mem_create(const char *stream, const void *c, void **ctx, char *e, size_t n)
 {
-    (void)c, (void)ctx, (void)e, (void)n;
+    (void)stream, (void)c, (void)ctx, (void)e, (void)n;
     return SL_EINVAL;   /* never created by name: the test builds the instance */
 }
 
 static void mem_destroy(void *ctx) { (void)ctx; }
 
 static const struct sl_sink_ops mem_ops = {
-    .name = "mem", .per_record = 1, .create = mem_create,
+    .name = "mem", .shape = SL_SINK_RECORDS, .create = mem_create,
     .deliver = mem_deliver, .destroy = mem_destroy,
 };
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws_s3.h"
 #include "config.h"
 #include "firehose_api.h"
 #include "firehose_scan.h"
+#include "sink.h"
 #include "sluice/err.h"
 #include "suites.h"
 
@@ -290,20 +290,26 @@ START_TEST(test_fh_responses_are_compact_and_ordered)
 }
 END_TEST
 
-/* The S3 destination of stream <c> described in <region>: its BucketARN
- * and its encryption's KMS key ARN ("" if none), copied to <bucket>, <kms>. */
-static void describe_s3(const struct sl_stream_conf *c, const char *region, char *arn,
-                        char *bucket, char *kms)
+/* The destination of stream <c> (its sink's keys in <conf>) described in
+ * <region>: its BucketARN and its encryption's KMS key ARN ("" if none),
+ * copied to <bucket>, <kms>. */
+static void describe_s3(const struct sl_stream_conf *c, const void *conf, const char *region,
+                        char *arn, char *bucket, char *kms)
 {
-    json_t *d = sl_fh_describe(c, region, 3, 1700000000);
-    json_t *dest, *enc, *k;
+    const struct sl_sink_ops *ops = sl_sink_find(c->sink);
+    struct sl_sink_dest dest;
+    json_t *d, *dst, *enc, *k;
 
+    memset(&dest, 0, sizeof(dest));
+    if (ops->dest)
+        ops->dest(conf, &dest);
+    d = sl_fh_describe(c, &dest, region, 3, 1700000000);
     ck_assert_ptr_nonnull(d);
     snprintf(arn, 160, "%s", json_string_value(json_object_get(d, "DeliveryStreamARN")));
-    dest = json_object_get(json_array_get(json_object_get(d, "Destinations"), 0),
-                           "ExtendedS3DestinationDescription");
-    snprintf(bucket, 160, "%s", json_string_value(json_object_get(dest, "BucketARN")));
-    enc = json_object_get(dest, "EncryptionConfiguration");
+    dst = json_object_get(json_array_get(json_object_get(d, "Destinations"), 0),
+                          "ExtendedS3DestinationDescription");
+    snprintf(bucket, 160, "%s", json_string_value(json_object_get(dst, "BucketARN")));
+    enc = json_object_get(dst, "EncryptionConfiguration");
     k = json_object_get(json_object_get(enc, "KMSEncryptionConfig"), "AWSKMSKeyARN");
     if (k)
         snprintf(kms, 400, "%s", json_string_value(k));
@@ -315,40 +321,55 @@ static void describe_s3(const struct sl_stream_conf *c, const char *region, char
     json_decref(d);
 }
 
+/* Sets key <name> of the s3 sink in <conf>, as the config loader does. */
+static void s3_set(void *conf, const char *name, const char *value)
+{
+    const struct sl_sink_ops *s3 = sl_sink_find("s3");
+    char why[256];
+    int i = sl_conf_key_index(s3->keys, name);
+
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(sl_conf_key_set(&s3->keys[i], conf, value, why, sizeof(why)), SL_OK);
+}
+
 START_TEST(test_fh_describe_answers_from_the_config)
 {
     struct sl_stream_conf *c = calloc(1, sizeof(*c));
+    const struct sl_sink_ops *s3 = sl_sink_find("s3");
+    void *conf = calloc(1, s3->conf_size);
     char arn[160], bucket[160], kms[400];
 
     ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(conf);
+    sl_conf_key_defaults(s3->keys, conf);
     snprintf(c->name, sizeof(c->name), "clicks");
     snprintf(c->sink, sizeof(c->sink), "s3");
-    snprintf(c->s3_bucket, sizeof(c->s3_bucket), "my-events");
-    snprintf(c->s3_region, sizeof(c->s3_region), "eu-west-1");
-    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    s3_set(conf, "s3.bucket", "my-events");
+    s3_set(conf, "s3.region", "eu-west-1");
+    describe_s3(c, conf, "eu-central-1", arn, bucket, kms);
     ck_assert_str_eq(arn, "arn:aws:firehose:eu-central-1:000000000000:deliverystream/clicks");
     ck_assert_str_eq(bucket, "arn:aws:s3:::my-events");
     ck_assert_str_eq(kms, "");
-    c->s3_sse = SL_SSE_AES256;                 /* the bucket's default: no Firehose setting */
-    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    s3_set(conf, "s3.sse", "AES256");          /* the bucket's default: no Firehose setting */
+    describe_s3(c, conf, "eu-central-1", arn, bucket, kms);
     ck_assert_str_eq(kms, "");
-    c->s3_sse = SL_SSE_KMS;                    /* the AWS managed key */
-    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    s3_set(conf, "s3.sse", "aws:kms");         /* the AWS managed key */
+    describe_s3(c, conf, "eu-central-1", arn, bucket, kms);
     ck_assert_str_eq(kms, "arn:aws:kms:eu-west-1:000000000000:alias/aws/s3");
-    snprintf(c->s3_sse_kms_key_id, sizeof(c->s3_sse_kms_key_id), "1234abcd-12ab");
-    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    s3_set(conf, "s3.sse_kms_key_id", "1234abcd-12ab");
+    describe_s3(c, conf, "eu-central-1", arn, bucket, kms);
     ck_assert_str_eq(kms, "arn:aws:kms:eu-west-1:000000000000:key/1234abcd-12ab");
-    snprintf(c->s3_sse_kms_key_id, sizeof(c->s3_sse_kms_key_id), "alias/events");
-    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    s3_set(conf, "s3.sse_kms_key_id", "alias/events");
+    describe_s3(c, conf, "eu-central-1", arn, bucket, kms);
     ck_assert_str_eq(kms, "arn:aws:kms:eu-west-1:000000000000:alias/events");
-    snprintf(c->s3_sse_kms_key_id, sizeof(c->s3_sse_kms_key_id),
-             "arn:aws:kms:us-west-2:111122223333:key/k");
-    describe_s3(c, "eu-central-1", arn, bucket, kms);
+    s3_set(conf, "s3.sse_kms_key_id", "arn:aws:kms:us-west-2:111122223333:key/k");
+    describe_s3(c, conf, "eu-central-1", arn, bucket, kms);
     ck_assert_str_eq(kms, "arn:aws:kms:us-west-2:111122223333:key/k");
     snprintf(c->sink, sizeof(c->sink), "file");   /* no bucket: a name for the stream */
-    describe_s3(c, "us-east-1", arn, bucket, kms);
+    describe_s3(c, NULL, "us-east-1", arn, bucket, kms);
     ck_assert_str_eq(bucket, "arn:aws:s3:::sluice-file-clicks");
     ck_assert_str_eq(kms, "");
+    free(conf);
     free(c);
 }
 END_TEST

@@ -178,7 +178,6 @@ END_TEST
 static struct sl_sink_outcome file_deliver(const char *root, const char *key, const char *data,
                                            int exclusive, struct sl_sink_stats *stats)
 {
-    struct sl_stream_conf *conf = calloc(1, sizeof(*conf));
     struct sl_sink_outcome out = { .result = -1 };
     struct sl_sink_batch b = {
         .stream = "s", .key = key, .data = (const uint8_t *)data, .len = strlen(data),
@@ -187,11 +186,14 @@ static struct sl_sink_outcome file_deliver(const char *root, const char *key, co
     char err[128];
     void *ctx = NULL;
 
+    const struct sl_sink_ops *file = sl_sink_find("file");
+    void *conf = calloc(1, file->conf_size);
+
     ck_assert_ptr_nonnull(conf);
-    snprintf(conf->file_path, sizeof(conf->file_path), "%s", root);
-    ck_assert_int_eq(sl_sink_file.create(conf, &ctx, err, sizeof(err)), SL_OK);
-    sl_sink_file.deliver(ctx, &b, &out);
-    sl_sink_file.destroy(ctx);
+    ck_assert_int_eq(sl_conf_key_set(&file->keys[0], conf, root, err, sizeof(err)), SL_OK);
+    ck_assert_int_eq(file->create("s", conf, &ctx, err, sizeof(err)), SL_OK);
+    file->deliver(ctx, &b, &out);
+    file->destroy(ctx);
     free(conf);
     return out;
 }
@@ -208,23 +210,16 @@ START_TEST(test_sink_file_exclusive_redelivery_is_ok_and_counted)
     out = file_deliver(dir, "p/2026/obj.gz", "batch", 1, &stats);
     ck_assert_int_eq(out.result, SL_SINK_OK);
     ck_assert_int_eq(out.existed, 0);
-    ck_assert_uint_eq(atomic_load(&stats.existing), 0);
     /* the replay after a crash: the object stays, the batch settles */
     out = file_deliver(dir, "p/2026/obj.gz", "other", 1, &stats);
     ck_assert_int_eq(out.result, SL_SINK_OK);
-    ck_assert_int_eq(out.existed, 1);
-    ck_assert_uint_eq(atomic_load(&stats.existing), 1);
+    ck_assert_int_eq(out.existed, 1);   /* the engine counts it (objects_existing) */
     ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
     ck_assert_str_eq(got, "batch");
-    /* without stats, still OK */
-    out = file_deliver(dir, "p/2026/obj.gz", "other", 1, NULL);
-    ck_assert_int_eq(out.result, SL_SINK_OK);
-    ck_assert_int_eq(out.existed, 1);
     /* not exclusive: replaced, as before */
     out = file_deliver(dir, "p/2026/obj.gz", "other", 0, &stats);
     ck_assert_int_eq(out.result, SL_SINK_OK);
     ck_assert_int_eq(out.existed, 0);
-    ck_assert_uint_eq(atomic_load(&stats.existing), 1);
     ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
     ck_assert_str_eq(got, "other");
     rm_rf(dir);
