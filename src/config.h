@@ -22,6 +22,7 @@
 #include "addr.h"
 #include "auth.h"
 #include "buf.h"
+#include "partition-t.h"
 
 #include "sluice/transform.h"
 
@@ -36,15 +37,6 @@ struct sl_conf_marks {
     uint64_t seen;                        /* bit i: table key i was set */
     uint64_t bad;                         /* bit i: ... to a value that failed */
     int      line[64];                    /* line of key i, when seen */
-};
-
-/* Dynamic partitioning: each key's name and the JSON path of its value. */
-#define SL_PART_KEYS 8
-struct sl_partition_spec {
-    unsigned n;
-    uint8_t lambda[SL_PART_KEYS];          /* 1: set by a transform (no path) */
-    char name[SL_PART_KEYS][64];
-    char path[SL_PART_KEYS][192];          /* ".a.b": object members, one per dot */
 };
 
 /* A [transform NAME] section: its type, and its other keys as written,
