@@ -23,6 +23,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "conf_key.h"
+#include "partition-t.h"
 
 #include "sluice/transform.h"
 
@@ -32,15 +33,6 @@
 enum sl_compression { SL_COMP_NONE, SL_COMP_GZIP, SL_COMP_ZSTD };
 enum sl_delimiter   { SL_DELIM_NEWLINE, SL_DELIM_NONE };
 
-
-/* Dynamic partitioning: each key's name and the JSON path of its value. */
-#define SL_PART_KEYS 8
-struct sl_partition_spec {
-    unsigned n;
-    uint8_t lambda[SL_PART_KEYS];          /* 1: set by a transform (no path) */
-    char name[SL_PART_KEYS][64];
-    char path[SL_PART_KEYS][192];          /* ".a.b": object members, one per dot */
-};
 
 /* A [transform NAME] section: its type, and its other keys as written,
  * for the transform's create() to read (transform.h). */

@@ -28,7 +28,7 @@
 #include "partition.h"
 #include "process.h"
 #include "sluice/err.h"
-#include "stream.h"
+#include "stream-t.h"
 
 static const struct sl_backoff retry_backoff = { .base_ms = 100, .cap_ms = 10000 };
 

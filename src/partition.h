@@ -19,7 +19,7 @@
 #include <stddef.h>
 
 #include "batch.h"
-#include "config.h"
+#include "partition-t.h"
 
 struct sl_partitioned {
     struct sl_batch **parts;       /* owned array of parts, each with ->partition */

@@ -7,7 +7,7 @@
 
 #include "log.h"
 #include "partition.h"
-#include "stream.h"
+#include "stream-t.h"      /* b->owner; no sl_stream_* call: no cycle */
 #include "transform.h"
 #include "sluice/err.h"
 

@@ -1,0 +1,2 @@
+/* core */
+struct sl_a;

@@ -1,0 +1,2 @@
+/* p's types alone */
+struct sl_p { int y; };

@@ -1,0 +1,2 @@
+#include "p-t.h"
+int sl_p_run(struct sl_p *p);

@@ -1,0 +1,2 @@
+/* top */
+struct sl_t;

@@ -1,0 +1,2 @@
+/* util; includes a higher layer, which the table allows */
+#include "a.h"
