@@ -6,11 +6,12 @@
 
 #include "sluice/err.h"
 
-extern const struct sl_sink_ops sl_sink_file, sl_sink_s3;
+extern const struct sl_sink_ops sl_sink_file, sl_sink_s3, sl_sink_null;
 
 static const struct sl_sink_ops *const builtin[] = {
     &sl_sink_file,
     &sl_sink_s3,
+    &sl_sink_null,
     NULL,
 };
 
