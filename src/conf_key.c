@@ -213,15 +213,74 @@ static void md_text(struct sl_buf *out, const char *s)
     }
 }
 
+/* <v> bytes as the largest unit that holds it whole: "5MiB", "1000KiB". */
+static void md_size(struct sl_buf *out, uint64_t v)
+{
+    static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    int u = 0;
+
+    while (u < 4 && v >= 1024 && v % 1024 == 0)
+        v /= 1024, u++;
+    sl_buf_printf(out, "%llu%s", (unsigned long long)v, unit[u]);
+}
+
+/* <ms> as the largest unit that holds it whole: "250ms", "60s", "1h". */
+static void md_duration(struct sl_buf *out, uint64_t ms)
+{
+    if (ms == 0)
+        sl_buf_printf(out, "0");
+    else if (ms % 3600000 == 0)
+        sl_buf_printf(out, "%lluh", (unsigned long long)(ms / 3600000));
+    else if (ms % 60000 == 0 && ms >= 600000)
+        sl_buf_printf(out, "%llum", (unsigned long long)(ms / 60000));
+    else if (ms % 1000 == 0)
+        sl_buf_printf(out, "%llus", (unsigned long long)(ms / 1000));
+    else
+        sl_buf_printf(out, "%llums", (unsigned long long)ms);
+}
+
+/* What values <k> takes, from its type and bounds. */
+static void md_range(struct sl_buf *out, const struct sl_conf_key *k)
+{
+    switch (k->type) {
+    case SL_K_SIZE:
+        md_size(out, k->min);
+        sl_buf_printf(out, "–");
+        md_size(out, k->max);
+        break;
+    case SL_K_DURATION:
+        md_duration(out, k->min);
+        sl_buf_printf(out, "–");
+        md_duration(out, k->max);
+        break;
+    case SL_K_UINT:
+        sl_buf_printf(out, "%llu–%llu", (unsigned long long)k->min, (unsigned long long)k->max);
+        break;
+    case SL_K_ENUM:
+        for (int i = 0, n = 0; k->enums[i]; i++)
+            if (k->enums[i][0])
+                sl_buf_printf(out, "%s`%s`", n++ ? ", " : "", k->enums[i]);
+        break;
+    case SL_K_ADDR:
+        sl_buf_printf(out, "`HOST:PORT`, `[V6]:PORT`");
+        break;
+    case SL_K_STRING:
+        sl_buf_printf(out, "%s%zu characters", k->min ? "1–" : "≤ ", k->size - 1);
+        break;
+    }
+}
+
 void sl_conf_key_markdown(struct sl_buf *out, const struct sl_conf_key *keys)
 {
-    sl_buf_printf(out, "| key | default | meaning |\n|---|---|---|\n");
+    sl_buf_printf(out, "| key | default | range | meaning |\n|---|---|---|---|\n");
     for (const struct sl_conf_key *k = keys; k->name; k++) {
         sl_buf_printf(out, "| `%s` | ", k->name);
         if (k->def && k->def[0])
             sl_buf_printf(out, "`%s`", k->def);
         else
-            sl_buf_printf(out, "%s", k->def ? "\"\"" : "-");
+            sl_buf_printf(out, "%s", k->def ? "empty" : "unset");
+        sl_buf_printf(out, " | ");
+        md_range(out, k);
         sl_buf_printf(out, " | ");
         md_text(out, k->help);
         sl_buf_printf(out, " |\n");
