@@ -207,7 +207,7 @@ void sl_conf_key_describe(struct sl_buf *out, const struct sl_conf_key *keys, in
 static void md_text(struct sl_buf *out, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '|' || *s == '*' || *s == '_' || *s == '<' || *s == '\\')
+        if (*s == '|' || *s == '<')
             sl_buf_append(out, "\\", 1);
         sl_buf_append(out, s, 1);
     }

@@ -52,6 +52,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: sluice -c FILE          run with the config FILE\n"
                "       sluice --check -c FILE  validate FILE and exit 0, or 1 with its errors\n"
                "       sluice replay --help    re-send records from backup envelopes\n"
+               "       sluice --config-reference  every config key as Markdown\n"
                "       sluice -V, --version\n"
                "       sluice -h, --help\n\n"
                "signals: SIGTERM/SIGINT drain and exit (a second one: exit at once),\n"
@@ -64,6 +65,19 @@ static void usage(FILE *f)
     sl_config_describe(&keys);
     fwrite(keys.data, 1, keys.len, f);
     sl_buf_destroy(&keys);
+}
+
+/* --config-reference: every key as Markdown tables (make docs puts them in
+ * docs/configuration.md). */
+static int config_reference(void)
+{
+    struct sl_buf out;
+
+    sl_buf_init(&out, 1 << 20);
+    sl_config_markdown(&out);
+    fwrite(out.data, 1, out.len, stdout);
+    sl_buf_destroy(&out);
+    return EXIT_CLEAN;
 }
 
 /* A bad command line: one line saying why, and where to look. */
@@ -635,6 +649,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
         { "version", no_argument, NULL, 'V' },      { "help", no_argument, NULL, 'h' },
+        { "config-reference", no_argument, NULL, 'R' },
         { NULL, 0, NULL, 0 },
     };
     struct sl_daemon d = { .version = 1 };
@@ -652,6 +667,7 @@ int main(int argc, char **argv)
         case 'k': check = 1; break;
         case 'V': printf("sluice %s\n", SL_VERSION); return EXIT_CLEAN;
         case 'h': usage(stdout); return EXIT_CLEAN;
+        case 'R': return config_reference();
         case 'v': return usage_error("-v is not an option: -V prints the version, "
                                      "log_level in the config sets the verbosity");
         default: return usage_error(NULL);       /* getopt has said why */
