@@ -511,7 +511,8 @@ static void deliver(struct worker *w, struct sl_batch *b)
     view.batch = b;
     if (ops->shape == SL_SINK_OBJECTS && as_object(w, b, &view) != SL_OK)
         return;
-    if (ops->shape == SL_SINK_RECORDS && !(out.record_results = calloc(b->nrecords ? b->nrecords : 1, 1))) {
+    if (ops->shape == SL_SINK_RECORDS &&
+        !(out.record_results = calloc(b->nrecords ? b->nrecords : 1, 1))) {
         snprintf(b->last_error, sizeof(b->last_error), "out of memory");
         b->attempts++;
         retry_later(w, b, SL_RETRY_SINK, NULL);
