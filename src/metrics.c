@@ -352,7 +352,8 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
         for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++) {
             snprintf(labels, sizeof(labels), "stream=\"%s\",transform=\"%s\"", s[i].name,
                      s[i].st->tf[t].name);
-            sl_metrics_histogram(o, "sluice_transform_duration_seconds", labels, &s[i].st->tf[t].duration);
+            sl_metrics_histogram(o, "sluice_transform_duration_seconds", labels,
+                                 &s[i].st->tf[t].duration);
         }
 }
 
