@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test: the Check unit suites, the fuzz targets' saved inputs
-# (scripts/fuzz.sh regress), the integration suite against the real daemon,
-# and the systemd unit check. Ends with one line
+# Runs the tests: the Check unit suites, the fuzz targets' saved inputs
+# (scripts/fuzz.sh regress), lint, the systemd unit check and the
+# integration suite against the real daemon. Ends with one line
 # "N passed, N failed" and exits non-zero if anything failed.
+#   scripts/run-tests.sh [PART...]       PART: unit fuzz lint systemd integration;
+#                                        none: all of them (`make test`)
 #   BUILD=build|build-asan|build-tsan   which build to test (make sets it)
 #   SANITIZE=...                         set under `make asan` / `make tsan`
 #   FILTER=substring                     run only matching integration tests
@@ -10,6 +12,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(unit fuzz lint systemd integration)
+for p in "${parts[@]}"; do
+    case $p in
+    unit|fuzz|lint|systemd|integration) ;;
+    *) echo "run-tests: unknown part '$p' (unit fuzz lint systemd integration)" >&2; exit 2 ;;
+    esac
+done
 passed=0
 failed=0
 
@@ -26,6 +36,13 @@ tally() {
     failed=$((failed + $(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")))
 }
 
+# Whether <part> was asked for.
+wanted() {
+    local p
+    for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done
+    return 1
+}
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -38,19 +55,25 @@ if [ -n "${SANITIZE:-}" ]; then
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 fi
 
-echo "== unit tests ($BUILD)"
-"./$BUILD/unit-tests" 2>&1 | tee "$log"
-tally "$log" unit
+if wanted unit; then
+    echo "== unit tests ($BUILD)"
+    "./$BUILD/unit-tests" 2>&1 | tee "$log"
+    tally "$log" unit
+fi
 
-echo "== fuzz regression ($BUILD): every saved corpus and crash input once"
-BUILD=$BUILD scripts/fuzz.sh regress 2>&1 | tee "$log"
-tally "$log" fuzz
+if wanted fuzz; then
+    echo "== fuzz regression ($BUILD): every saved corpus and crash input once"
+    BUILD=$BUILD scripts/fuzz.sh regress 2>&1 | tee "$log"
+    tally "$log" fuzz
+fi
 
-echo "== lint"
-if scripts/lint.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if wanted lint; then
+    echo "== lint"
+    if scripts/lint.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
 
-echo "== systemd unit"
-if command -v systemd-analyze >/dev/null; then
+if wanted systemd && command -v systemd-analyze >/dev/null; then
+    echo "== systemd unit"
     unit=$(mktemp -d)/sluice.service
     sed "s|@BINDIR@|$PWD/$BUILD|" systemd/sluice.service > "$unit"
     if ! systemd-analyze verify "$unit" >"$log" 2>&1 || [ -s "$log" ]; then
@@ -61,9 +84,12 @@ if command -v systemd-analyze >/dev/null; then
     rm -rf "$(dirname "$unit")"
 fi
 
-echo "== integration tests ($BUILD)"
-SLUICE_BIN="$PWD/$BUILD/sluice" python3 tests/integration/run.py ${FILTER:-} 2>&1 | tee "$log"
-tally "$log" integration
+if wanted integration; then
+    echo "== integration tests ($BUILD)"
+    SLUICE_BIN="$PWD/$BUILD/sluice" python3 tests/integration/run.py ${FILTER:-} 2>&1 \
+        | tee "$log"
+    tally "$log" integration
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

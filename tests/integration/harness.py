@@ -462,6 +462,58 @@ class Sluice:
     def healthy(self):
         return self.alive() and self.http_get("/healthz")[0] == 200
 
+    # -- waiting for records --------------------------------------------
+    def wait_records(self, stream, delivered=None, backed_up=None, settled=None, *, sink=None,
+                     reason=None, source=None, at_least=False, until=None, timeout=20,
+                     interval=0.02):
+        """Polls /metrics until the records of <stream> are where the test
+        wants them, and returns that scrape's Metrics. Every condition given
+        must hold in one scrape:
+          delivered=N  sluice_records_delivered_total (of <sink>) == N
+          backed_up=N  sluice_records_backed_up_total (of <reason>) == N
+                       (both >= N with <at_least>)
+          settled=N    N records received (from <source>), none buffered, and
+                       each delivered, backed up or dropped: received ==
+                       delivered + backed_up + dropped, buffered 0
+          settled=True the same for whatever was received
+          until(m)     also true; called on every scrape (it may keep a peak)
+        Fails after <timeout> seconds (scaled by SLUICE_SLOW), saying what the
+        last scrape showed."""
+        want, last = [], {}
+        if delivered is not None:
+            want.append(("delivered", "sluice_records_delivered_total",
+                         {"sink": sink} if sink else {}, delivered))
+        if backed_up is not None:
+            want.append(("backed up", "sluice_records_backed_up_total",
+                         {"reason": reason} if reason else {}, backed_up))
+
+        def done():
+            m = self.metrics()
+            ok = until(m) if until is not None else True
+            for what, name, labels, n in want:
+                got = last[what] = m.sum(name, stream=stream, **labels)
+                ok = ok and (got >= n if at_least else got == n)
+            if settled is not None:
+                received = m.sum("sluice_records_received_total", stream=stream,
+                                 **({"source": source} if source else {}))
+                rec, right = m.balance(stream)
+                last["received"], last["balance"] = received, (rec, right)
+                last["buffered"] = m.get("sluice_records_buffered", stream=stream)
+                ok = (ok and (settled is True or received == settled)
+                      and last["buffered"] == 0 and rec == right)
+            return m if ok else None
+
+        def msg():
+            asked = ["%s %s%d%s" % (what, ">= " if at_least else "", n,
+                                    " (%s)" % labels if labels else "")
+                     for what, _, labels, n in want]
+            if settled is not None:
+                asked.append("settled %s%s" % ("all" if settled is True else settled,
+                                                " (from %s)" % source if source else ""))
+            return "%s on stream %s; last scrape %s; %s\n%s" % (
+                ", ".join(asked) or "until()", stream, last, self.state(), self.log_tail(20))
+        return wait_for(done, timeout, interval=interval, msg=msg)
+
     # -- producing ------------------------------------------------------
     def send(self, records, conns=8, sname=None, **kw):
         """Sends <records> (a list of bytes) over <conns> concurrent

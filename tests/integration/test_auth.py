@@ -149,8 +149,7 @@ class AuthTest(SluiceTestCase):
         st, out = http(p.url.replace("source=x", "source=y"), p.body, dict(p.headers))
         self.assertEqual(st, 400)
         self.assertEqual(json.loads(out)["__type"], "InvalidSignatureException")
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="a",
-                                         sink="file") >= 7, 20, msg="7 records delivered")
+        d.wait_records("a", delivered=7, sink="file", at_least=True, timeout=20)
         d.stop()
         self.assertSameRecords(d.read_records("a"),
                                [b"q1", b"q2", b"q1", b"q2", b"q3", b"q3", b"q4"])

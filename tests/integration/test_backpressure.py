@@ -68,16 +68,13 @@ class BackpressureTest(SluiceTestCase):
         os.remove(blocker)         # the sink can make its directory again
         deadline_ok = False
 
-        def done():
-            m = d.metrics()
+        def producer_done(m):
             nonlocal peak
             peak = max(peak, m.get("sluice_bytes_buffered", stream="bp"))
-            return (not producer.is_alive()
-                    and m.get("sluice_records_delivered_total", stream="bp", sink="file")
-                    == len(recs)
-                    and m.get("sluice_records_buffered", stream="bp") == 0)
+            return not producer.is_alive()
 
-        wait_for(done, 60, interval=0.05, msg="all records delivered after recovery")
+        d.wait_records("bp", delivered=len(recs), sink="file", settled=True, until=producer_done,
+                       timeout=60, interval=0.05)
         deadline_ok = True
         self.assertTrue(deadline_ok)
         self.assertLessEqual(peak, MAX_BUFFERED + SLACK)
@@ -123,14 +120,12 @@ class BackpressureTest(SluiceTestCase):
         os.remove(blocker)
         peak = 0
 
-        def done():
+        def producers_done(m):
             nonlocal peak
-            m = d.metrics()
             peak = max(peak, m.get("sluice_bytes_buffered", stream="bm"))
-            return (not any(t.is_alive() for t in threads)
-                    and m.get("sluice_records_buffered", stream="bm") == 0)
+            return not any(t.is_alive() for t in threads)
 
-        wait_for(done, 60, interval=0.05, msg="all producers done, nothing buffered")
+        d.wait_records("bm", settled=True, until=producers_done, timeout=60, interval=0.05)
         self.assertLessEqual(peak, MAX_BUFFERED + SLACK)
         for r in results:
             self.assertTrue(r.eof and r.error is None, (r.error, r.eof))
@@ -177,8 +172,7 @@ class BackpressureTest(SluiceTestCase):
         # once the sink works, what was taken in is delivered and the dead
         # connection is noticed and closed
         os.unlink(blocker)
-        wait_for(lambda: d.metrics().get("sluice_records_buffered", stream="rs") == 0, 30,
-                 msg="held records delivered")
+        d.wait_records("rs", settled=True, timeout=30)
         wait_for(lambda: d.metrics().get("sluice_connections", stream="rs", source="tcp") == 0,
                  10, msg="the reset connection closed")
         d.stop()

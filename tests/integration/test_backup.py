@@ -56,9 +56,7 @@ class BackupTest(SluiceTestCase):
                                       "compression": "gzip"})
         recs = make_records(10, tag=b"bk-")
         d.send(recs, conns=1)
-        m = wait_for(lambda: (lambda m: m if m.get("sluice_records_backed_up_total", stream="bk",
-                                                   reason="retries_exhausted") == 10 else None)(
-            d.metrics()), 15, msg="10 records backed up")
+        m = d.wait_records("bk", backed_up=10, reason="retries_exhausted", timeout=15)
         self.assertEqual(m.get("sluice_bytes_backed_up_total", stream="bk",
                                reason="retries_exhausted"), sum(map(len, recs)))
         self.assertEqual(m.get("sluice_records_backed_up_total", stream="bk",
@@ -82,8 +80,7 @@ class BackupTest(SluiceTestCase):
         self.assertNotIn("backup.path", d.config_text())
         recs = [b"bd-1", b"bd-2"]
         d.send(recs, conns=1)
-        wait_for(lambda: d.metrics().sum("sluice_records_backed_up_total", stream="bd") == 2,
-                 10, msg="backed up")
+        d.wait_records("bd", backed_up=2, timeout=10)
         root = os.path.join(d.process["data_dir"], "backup")
         files = d.object_files(root=root)
         self.assertEqual(len(files), 1, files)
@@ -105,9 +102,7 @@ class BackupTest(SluiceTestCase):
         self.assertBalanced(m, "bb")
         # the backup location becomes writable: the batch lands there
         os.remove(os.path.join(d.dir, "blocked-backup"))
-        m = wait_for(lambda: (lambda m: m if m.sum("sluice_records_backed_up_total",
-                                                   stream="bb") == 20 else None)(d.metrics()),
-                     15, msg="backup written once possible")
+        m = d.wait_records("bb", backed_up=20, timeout=15)
         self.assertEqual(m.get("sluice_records_buffered", stream="bb"), 0)
         self.assertEqual(m.get("sluice_records_backed_up_total", stream="bb",
                                reason="retries_exhausted"), 20)

@@ -26,8 +26,7 @@ class SizeSealTest(SluiceTestCase):
         self.assertEqual(m.get("sluice_batches_sealed_total", stream="sz", reason="interval"), 0)
         sealed_size = m.get("sluice_batches_sealed_total", stream="sz", reason="size")
         self.assertGreater(sealed_size, 0)
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="sz",
-                                         sink="file") > 0, 10, msg="first delivery")
+        d.wait_records("sz", delivered=1, sink="file", at_least=True, timeout=10)
         d.stop()
 
         got, per_object = d.read_records("sz", with_objects=True)
@@ -68,8 +67,7 @@ class IntervalSealTest(SluiceTestCase):
             self.assertEqual(len(files), round_)
             self.assertGreaterEqual(elapsed, 0.8, "sealed before buffer_interval (%.2fs)" % elapsed)
             self.assertLess(elapsed, scaled(3))
-            m = wait_for(lambda: (lambda m: m if m.get("sluice_records_buffered", stream="iv") == 0
-                                  else None)(d.metrics()), 3, msg="buffered back to 0")
+            m = d.wait_records("iv", settled=True, timeout=3)
             self.assertEqual(m.get("sluice_batches_sealed_total", stream="iv", reason="interval"),
                              round_)
             self.assertEqual(m.get("sluice_batches_sealed_total", stream="iv", reason="size"), 0)

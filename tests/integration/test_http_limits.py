@@ -21,7 +21,7 @@ import time
 import unittest
 
 from harness import BIN, SluiceTestCase, memory_bound, scaled, wait_for
-from test_http import delivered, make_cert, post
+from test_http import make_cert, post
 
 NDJSON = "/v1/streams/%s/records"
 
@@ -89,7 +89,7 @@ class CompressedBodiesTest(SluiceTestCase):
         split = gzip.compress(b"spl") + gzip.compress(b"it\n")
         st, _, body = post(d, NDJSON % "mm", split, {"Content-Encoding": "gzip"})
         self.assertEqual((st, json.loads(body)), (200, {"accepted": 1}))
-        delivered(d, "mm", 10)
+        d.wait_records("mm", delivered=10, sink="file", at_least=True)
         d.stop()
         self.assertSameRecords(d.read_records("mm"),
                                [b"g-1", b"g-2", b"g-3", b"g-4", b"z-1", b"z-2", b"z-3",
@@ -108,7 +108,7 @@ class CompressedBodiesTest(SluiceTestCase):
             self.assertIn(b"not valid", out)
         st, _, out = post(d, NDJSON % "jk", gzip.compress(b"good\n"), {"Content-Encoding": "gzip"})
         self.assertEqual((st, json.loads(out)), (200, {"accepted": 1}))
-        delivered(d, "jk", 1)
+        d.wait_records("jk", delivered=1, sink="file", at_least=True)
         m = d.metrics()
         self.assertEqual(m.sum("sluice_records_received_total", stream="jk"), 1)
         d.stop()
@@ -163,7 +163,7 @@ class SmugglingTest(SluiceTestCase):
         answer, _ = raw(d.http_port, same + chunk + request(NDJSON % "sm", b"c\n", [
             "Content-Length: 2", "Connection: close"]))
         self.assertEqual(statuses(answer), [200, 200, 200], answer)
-        delivered(d, "sm", 3)
+        d.wait_records("sm", delivered=3, sink="file", at_least=True)
         m = d.metrics()
         self.assertEqual(m.get("sluice_http_requests_refused_total", reason="framing"), 11)
         self.assertIn("ambiguous body length", d.log())
@@ -278,7 +278,7 @@ class BodyMemoryTest(SluiceTestCase):
         m = d.metrics()
         self.assertEqual(m.get("sluice_http_requests_refused_total", reason="body_memory"), 38)
         n = 4 * (4 * mib // 1001) + 4
-        delivered(d, "bm", n)
+        d.wait_records("bm", delivered=n, sink="file", at_least=True)
         d.stop()
         self.assertEqual(len(d.read_records("bm")), n)
 
@@ -356,7 +356,7 @@ class ConnectionFloodTest(SluiceTestCase):
         finally:
             for s in socks:
                 s.close()
-        delivered(d, "fl", 1)
+        d.wait_records("fl", delivered=1, sink="file", at_least=True)
         d.stop()
 
     def test_metrics_port_answers_under_a_flood_of_itself(self):

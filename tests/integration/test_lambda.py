@@ -76,18 +76,6 @@ class LambdaTestCase(SluiceTestCase):
         return d
 
     # -- waiting and reading ---------------------------------------------
-    def settled(self, d, n, stream="s", timeout=30):
-        """Waits until <n> records were received and every one settled;
-        returns the metrics then."""
-        def done():
-            m = d.metrics()
-            rec, settled = m.balance(stream)
-            if rec == n and m.get("sluice_records_buffered", stream=stream) == 0 \
-                    and settled == n:
-                return m
-            return None
-        return wait_for(done, timeout, msg=lambda: "%d records settled on %s" % (n, stream))
-
     def envelopes(self, d, stream="s"):
         """[(object key, envelope dict)] of every backup object."""
         root = d.backup_path(stream)
@@ -164,7 +152,7 @@ class LambdaContractTest(LambdaTestCase):
         recs = ok[:10] + drop + ok[10:20] + fail + ok[20:]
         t0_ms = time.time() * 1000
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs))
+        m = d.wait_records("s", settled=len(recs), timeout=30)
         self.check_metrics(m, ok=30, dropped=10, failed=10)
         n_inv = srv.count()
         self.assertEqual(m.get("sluice_transform_invocations_total", stream="s", transform="fn",
@@ -209,7 +197,7 @@ class LambdaContractTest(LambdaTestCase):
         dup = make_records(5, tag=b"DUP-")
         recs = ok[:7] + omit + ok[7:14] + dup + ok[14:]
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs))
+        m = d.wait_records("s", settled=len(recs), timeout=30)
         self.check_metrics(m, ok=20, dropped=0, failed=10)
         # per-record problems are not retried
         self.assertEqual(m.get("sluice_transform_invocations_total", stream="s", transform="fn",
@@ -249,7 +237,7 @@ class LambdaContractTest(LambdaTestCase):
         dropbare = make_records(3, tag=b"DROPBARE-")
         recs = ok[:6] + list(bad) + dropbare + ok[6:]
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs))
+        m = d.wait_records("s", settled=len(recs), timeout=30)
         self.check_metrics(m, ok=12, dropped=3, failed=len(bad))
         self.assertEqual(m.get("sluice_transform_invocations_total", stream="s", transform="fn",
                                result="error"), 0)
@@ -271,7 +259,7 @@ class LambdaInvocationTest(LambdaTestCase):
         d = self.lambda_sluice(srv.url, tf={"retries": "2"})
         recs = make_records(10, tag=b"nj-")
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs))
+        m = d.wait_records("s", settled=len(recs), timeout=30)
         self.check_metrics(m, ok=0, dropped=0, failed=10)
         n_inv = srv.count()
         self.assertEqual(n_inv % 3, 0, "1 + retries invocations per batch")
@@ -294,7 +282,7 @@ class LambdaInvocationTest(LambdaTestCase):
         d = self.lambda_sluice(srv.url)
         recs = make_records(25, tag=b"rt-")
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs))
+        m = d.wait_records("s", settled=len(recs), timeout=30)
         self.check_metrics(m, ok=25, dropped=0, failed=0)
         self.assertEqual(m.get("sluice_transform_invocations_total", stream="s", transform="fn",
                                result="error"), 1)
@@ -318,7 +306,7 @@ class LambdaInvocationTest(LambdaTestCase):
         d = self.lambda_sluice(srv.url, tf={"timeout": "500ms", "retries": "1"})
         recs = make_records(8, tag=b"slow-")
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs), timeout=40)
+        m = d.wait_records("s", settled=len(recs), timeout=40)
         self.check_metrics(m, ok=0, dropped=0, failed=8)
         n_inv = srv.count()
         self.assertEqual(n_inv % 2, 0, "1 + retries invocations per batch")
@@ -357,7 +345,7 @@ class LambdaInvocationTest(LambdaTestCase):
                 d = self.lambda_sluice(url, tf=keys)
                 recs = make_records(6, tag=b"wf-")
                 d.send(recs, conns=1)
-                m = self.settled(d, len(recs))
+                m = d.wait_records("s", settled=len(recs), timeout=30)
                 self.check_metrics(m, ok=0, dropped=0, failed=6)
                 inv = m.get("sluice_transform_invocations_total", stream="s", transform="fn",
                             result="error")
@@ -378,7 +366,7 @@ class LambdaInvocationTest(LambdaTestCase):
         big = b"TOOBIG-" + b"y" * 60000            # its base64 alone is over 64 KiB
         recs = recs[:70] + [big] + recs[70:]
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs))
+        m = d.wait_records("s", settled=len(recs), timeout=30)
         self.check_metrics(m, ok=150, dropped=0, failed=1)
         d.stop()
         reqs = srv.invocations()
@@ -403,7 +391,7 @@ class LambdaInvocationTest(LambdaTestCase):
         for i in range(100):
             recs += ok[15 * i:15 * (i + 1)] + [fail[i], drop[i]]
         d.send(recs, conns=8)
-        m = self.settled(d, len(recs), timeout=60)
+        m = d.wait_records("s", settled=len(recs), timeout=60)
         self.check_metrics(m, ok=1500, dropped=100, failed=100)
         self.assertGreater(srv.count(), 10, "many batches, many invocations")
         d.stop()
@@ -443,7 +431,7 @@ class LambdaInvocationTest(LambdaTestCase):
         d = self.lambda_sluice(first.url)
         before = make_records(10, tag=b"before-")
         d.send(before, conns=1)
-        self.settled(d, 10)
+        d.wait_records("s", settled=10, timeout=30)
         d.tf_sections["fn"]["url"] = second.url
         d.tf_sections["fn"]["retries"] = "5"
         d.reload()
@@ -451,7 +439,7 @@ class LambdaInvocationTest(LambdaTestCase):
                  10, msg="reload counted as success")
         after = make_records(10, tag=b"after-")
         d.send(after, conns=1)
-        self.settled(d, 20)
+        d.wait_records("s", settled=20, timeout=30)
         # a lambda section create() refuses fails the reload; the running one stays
         d.tf_sections["fn"]["retries"] = "99"
         d.reload()
@@ -460,7 +448,7 @@ class LambdaInvocationTest(LambdaTestCase):
         self.assertIn("retries", d.log())
         after += make_records(5, tag=b"kept-")
         d.send(after[10:], conns=1)
-        m = self.settled(d, 25)
+        m = d.wait_records("s", settled=25, timeout=30)
         self.assertBalanced(m, "s")
         d.stop()
         self.assertEachSentOnce(first, before)
@@ -486,7 +474,7 @@ class LambdaPartitionTest(LambdaTestCase):
         keyless = [json.dumps({"n": 200 + i}).encode() for i in range(2)]
         recs += numeric + keyless
         d.send(recs, conns=1)
-        m = self.settled(d, len(recs))
+        m = d.wait_records("s", settled=len(recs), timeout=30)
         self.assertBalanced(m, "s")
         self.assertEqual(m.sum("sluice_records_delivered_total", stream="s"), 40)
         self.assertEqual(m.sum("sluice_records_backed_up_total", stream="s"), 5)

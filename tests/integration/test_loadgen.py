@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 
-from harness import LOADGEN, SluiceTestCase, scaled, wait_for
+from harness import LOADGEN, SluiceTestCase, scaled
 
 
 def loadgen(*args):
@@ -33,8 +33,7 @@ class LoadgenTest(SluiceTestCase):
             out = loadgen(*args)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertIn("records=%d" % args[args.index("-n") + 1], out.stdout)
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="lg",
-                                          sink="file") >= 7000, 30, msg="7000 delivered")
+        d.wait_records("lg", delivered=7000, sink="file", at_least=True, timeout=30)
         d.stop()
         out = loadgen("verify", "-d", d.file_path("lg"), "-n", 7000)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)

@@ -11,7 +11,7 @@ import subprocess
 import unittest
 
 from harness import (Metrics, SluiceTestCase, make_records, parse_metrics, producer_records,
-                     start_producer, wait_for)
+                     start_producer)
 
 FIXED = [
     # (family, sample name, labels every sample of the stream must carry)
@@ -50,8 +50,7 @@ class PromtoolTest(SluiceTestCase):
         rc, out = promtool(d.metrics_text())
         self.assertEqual(rc, 0, "promtool check metrics (idle page):\n" + out)
         d.send(make_records(1000, tag=b"pa-"), conns=2, sname="pa")
-        wait_for(lambda: d.metrics().sum("sluice_records_buffered") == 0
-                 and d.metrics().sum("sluice_records_delivered_total") == 1000, 10)
+        d.wait_records("pa", delivered=1000, settled=True, timeout=10)
         text = d.metrics_text()
         rc, out = promtool(text)
         self.assertEqual(rc, 0, "promtool check metrics (after traffic):\n" + out)
@@ -138,11 +137,7 @@ class BalanceTest(SluiceTestCase):
                       "dropped + buffered; first (what, received, right side): %r"
                       % (len(unbalanced), during, unbalanced[:5]))
 
-        def quiet():
-            m = d.metrics()
-            return m if m.get("sluice_records_buffered", stream="bal") == 0 else None
-
-        m = wait_for(quiet, 10, msg="buffered back to 0")
+        m = d.wait_records("bal", settled=True, timeout=10)
         expected = [r for i, n in enumerate(counts) for r in producer_records(i, n)]
         nbytes = sum(map(len, expected))
         self.assertEqual(m.get("sluice_records_received_total", stream="bal", source="tcp"), sent)

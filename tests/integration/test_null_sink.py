@@ -8,17 +8,9 @@ through the engine's per-record path.
 import os
 import subprocess
 
-from harness import BIN, LOADGEN, SluiceTestCase, make_records, scaled, wait_for
+from harness import BIN, LOADGEN, SluiceTestCase, make_records, scaled
 
 NULL = {"sink": "null", "file.path": None, "buffer_interval": "100ms"}
-
-
-def settled(d, stream, n):
-    """The metrics once <n> records of <stream> settled, else None."""
-    m = d.metrics()
-    done = (m.get("sluice_records_delivered_total", stream=stream, sink="null") +
-            m.sum("sluice_records_backed_up_total", stream=stream))
-    return m if done >= n else None
 
 
 class NullSinkTest(SluiceTestCase):
@@ -29,7 +21,7 @@ class NullSinkTest(SluiceTestCase):
                               "-n", "20000"], capture_output=True, text=True,
                              timeout=scaled(60))
         self.assertEqual(out.returncode, 0, out.stderr)
-        m = wait_for(lambda: settled(d, "nl", 20000), scaled(30), msg="20000 settled")
+        m = d.wait_records("nl", settled=20000, timeout=30)
         self.assertEqual(m.get("sluice_records_delivered_total", stream="nl", sink="null"),
                          20000)
         self.assertEqual(m.sum("sluice_records_backed_up_total", stream="nl"), 0)
@@ -60,7 +52,7 @@ class NullSinkTest(SluiceTestCase):
         for i in retry:
             recs[i] = recs[i][:20] + b"RETRY-ME" + recs[i][20:]
         d.send(recs, conns=1)
-        m = wait_for(lambda: settled(d, "nr", 200), scaled(30), msg="200 settled")
+        m = d.wait_records("nr", settled=200, timeout=30)
         self.assertEqual(m.get("sluice_records_delivered_total", stream="nr", sink="null"),
                          200 - len(refuse))
         self.assertEqual(m.get("sluice_records_backed_up_total", stream="nr",

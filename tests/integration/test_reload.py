@@ -159,13 +159,7 @@ class ReloadTest(SluiceTestCase):
         counts = json.loads(out)
         expected = [r for i, n in enumerate(counts) for r in producer_records(i, n)]
 
-        def quiet():
-            m = d.metrics()
-            return m if (m.get("sluice_records_received_total", stream="ru", source="tcp")
-                         == len(expected) and m.get("sluice_records_buffered", stream="ru") == 0
-                         ) else None
-
-        m = wait_for(quiet, 15, msg="all records settled")
+        m = d.wait_records("ru", settled=len(expected), source="tcp", timeout=15)
         self.assertEqual(m.get("sluice_records_delivered_total", stream="ru", sink="file"),
                          len(expected))
         self.assertEqual(m.get("sluice_config_reloads_total", result="failure"), 0)

@@ -269,8 +269,7 @@ class ReplayTest(SluiceTestCase):
                 proc.wait()
         self.assertEqual(proc.returncode, 0, err.decode())
         self.assertEqual(SUMMARY_RE.match(out.decode()).group(1), "400")
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="bp",
-                                         sink="file") >= 400, 20, msg="400 delivered")
+        d.wait_records("bp", delivered=400, sink="file", at_least=True, timeout=20)
         d.stop()
         # each record exactly once: only the refused entries were sent again
         self.assertSameRecords(d.read_records("bp"), recs)

@@ -14,17 +14,6 @@ from harness import (SluiceTestCase, frame_model, join_records, make_records, sc
                      send_concurrently, send_payload, wait_for)
 
 
-def settled(d, stream, n):
-    """Waits until <n> records were received and nothing is buffered; returns metrics."""
-    def ok():
-        m = d.metrics()
-        if (m.get("sluice_records_received_total", stream=stream, source="tcp") == n
-                and m.get("sluice_records_buffered", stream=stream) == 0):
-            return m
-        return None
-    return wait_for(ok, 10, msg=lambda: "%d records received and settled" % n)
-
-
 def read_until_eof(s, timeout):
     s.settimeout(scaled(timeout))
     while True:
@@ -67,7 +56,7 @@ class OversizeTest(SluiceTestCase):
 
         expected = [b"ok-1", b"ok-2", b"B" * 1024, b"C" * 1024, b"ok-3", b"G" * 1024, b"ok-4",
                     b"ok-5", b"ok-6", b"ok-7"]
-        m = settled(d, "ov", len(expected))
+        m = d.wait_records("ov", settled=len(expected), source="tcp", timeout=10)
         self.assertEqual(rejected(), 5)
         self.assertEqual(m.get("sluice_bytes_received_total", stream="ov", source="tcp"),
                          sum(map(len, expected)))
@@ -88,7 +77,7 @@ class OversizeTest(SluiceTestCase):
         r = send_payload(d.port("lim"), payload, chunk=7777)
         self.assertTrue(r.eof, r.error)
         expected = [b"a" * big, b"c" * (big - 1), b"small", b"d" * big, b"e" * big]
-        m = settled(d, "lim", len(expected))
+        m = d.wait_records("lim", settled=len(expected), source="tcp", timeout=10)
         self.assertEqual(m.get("sluice_records_rejected_total", stream="lim", source="tcp",
                                reason="oversize"), 1)
         self.assertSameRecords(d.read_records("lim"), expected)
@@ -129,7 +118,7 @@ class JunkTest(SluiceTestCase):
         d.send(clean, conns=2)
         expected += clean
 
-        m = settled(d, "junk", len(expected))
+        m = d.wait_records("junk", settled=len(expected), source="tcp", timeout=10)
         self.assertEqual(m.get("sluice_records_rejected_total", stream="junk", source="tcp",
                                reason="oversize"), rejected)
         self.assertBalanced(m, "junk")
@@ -187,7 +176,7 @@ class HalfOpenTest(SluiceTestCase):
         self.assertTrue(r.eof, r.error)
         expected = [b"h-1", b"h-2", b"h-3-no-newline", b"h-4", b"h-5"] + \
                    [b"held-%d" % i for i in range(5)]
-        m = settled(d, "ho", len(expected))
+        m = d.wait_records("ho", settled=len(expected), source="tcp", timeout=10)
         self.assertBalanced(m, "ho")
         self.assertSameRecords(d.read_records("ho"), expected)
         d.stop()
@@ -222,7 +211,7 @@ class IdleTest(SluiceTestCase):
         read_until_eof(busy, 5)
         busy.close()
 
-        m = settled(d, "idle", 1 + len(recs))
+        m = d.wait_records("idle", settled=1 + len(recs), source="tcp", timeout=10)
         self.assertEqual(m.get("sluice_connections", stream="idle", source="tcp"), 0)
         self.assertSameRecords(d.read_records("idle"), [b"idle-1"] + recs)
         self.assertTrue(d.healthy())
@@ -246,8 +235,7 @@ class IdleTest(SluiceTestCase):
         r.close()                                    # reset mid-record
         wait_for(lambda: d.metrics().get("sluice_connections", stream="cut",
                                          source="tcp") == 0, 5)
-        m = settled(d, "cut", d.metrics().get("sluice_records_received_total", stream="cut",
-                                              source="tcp"))
+        m = d.wait_records("cut", settled=True, timeout=10)
         got = d.read_records("cut")
         self.assertSameRecords(got, [b"cut-whole-1", b"cut-whole-2"],
                                "records after idle close and reset (truncated ones must not "
@@ -291,14 +279,14 @@ class FloodTest(SluiceTestCase):
         for s in socks:
             s.close()
 
-        m = settled(d, "fl", len(expected))
+        m = d.wait_records("fl", settled=len(expected), source="tcp", timeout=10)
         self.assertEqual(m.get("sluice_connections", stream="fl", source="tcp"), 0)
         self.assertBalanced(m, "fl")
         # slots are free again: a new producer gets in
         r = send_payload(d.port("fl"), b"after-flood\n")
         self.assertTrue(r.eof, r.error)
         expected.append(b"after-flood")
-        settled(d, "fl", len(expected))
+        d.wait_records("fl", settled=len(expected), source="tcp", timeout=10)
         self.assertTrue(d.healthy())
         self.assertSameRecords(d.read_records("fl"), expected)
         d.stop()

@@ -30,19 +30,6 @@ def unpack(key, data):
     return data
 
 
-def delivered(d, stream, n, timeout=30):
-    wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream=stream,
-                                     sink="s3") >= n, timeout,
-             msg=lambda: "%d records delivered to S3\n%s" % (n, d.log_tail()))
-
-
-def backed_up(d, stream, n, reason):
-    wait_for(lambda: d.metrics().get("sluice_records_backed_up_total", stream=stream,
-                                     reason=reason) == n, scaled(30),
-             msg=lambda: "%d records of %s backed up (%s)\n%s" % (n, stream, reason,
-                                                                 d.log_tail()))
-
-
 class S3Test(WithS3rver, SluiceTestCase):
 
     def read_back(self, prefix=""):
@@ -50,9 +37,6 @@ class S3Test(WithS3rver, SluiceTestCase):
         for key in self.s3.keys(prefix=prefix):
             recs += split_records(unpack(key, self.s3.get(key)))
         return recs
-
-    def delivered(self, d, stream, n, timeout=30):
-        delivered(d, stream, n, timeout)
 
     def test_records_arrive_once_gzip_and_zstd(self):
         d = self.sluice(start=False, streams={})
@@ -65,7 +49,7 @@ class S3Test(WithS3rver, SluiceTestCase):
         for n in recs:
             d.send(recs[n], sname=n, conns=4)
         for n in recs:
-            self.delivered(d, n, 3000)
+            d.wait_records(n, delivered=3000, sink="s3", at_least=True, timeout=30)
         for n, ext in (("gz", ".gz"), ("zs", ".zst")):
             keys = self.s3.keys(prefix=n + "/")
             self.assertTrue(keys)
@@ -108,7 +92,7 @@ class S3Test(WithS3rver, SluiceTestCase):
             error_prefix="e/!{firehose:error-output-type}/", buffer_interval="100ms")})
         recs = make_records(500)
         d.send(recs)
-        self.delivered(d, "ex", 500)
+        d.wait_records("ex", delivered=500, sink="s3", at_least=True, timeout=30)
         keys = self.s3.keys()
         self.assertTrue(keys)
         for k in keys:
@@ -126,11 +110,8 @@ class S3Test(WithS3rver, SluiceTestCase):
         junk = [b"not json %d" % i for i in range(7)] + [b'{"who":{}}']
         mixed = [r for trio in zip(*recs.values()) for r in trio] + junk
         d.send(mixed, conns=2)
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="dp",
-                                         sink="s3") == 900 and
-                 d.metrics().get("sluice_records_backed_up_total", stream="dp",
-                                 reason="partitioning_failed") == 8, scaled(30),
-                 msg=lambda: "partitioned and backed up\n" + d.log_tail())
+        d.wait_records("dp", delivered=900, sink="s3", backed_up=8, reason="partitioning_failed",
+                       timeout=scaled(30))
         for c, want in recs.items():
             keys = self.s3.keys(prefix="cust=%s/" % c)
             self.assertTrue(keys, c)
@@ -159,7 +140,7 @@ class S3Test(WithS3rver, SluiceTestCase):
         good = [b'{"k":"a","n":%d}' % i for i in range(50)]
         junk = [b"junk %d" % i for i in range(5)]
         d.send(good + junk)
-        backed_up(d, "bb", 5, "partitioning_failed")
+        d.wait_records("bb", backed_up=5, reason="partitioning_failed", timeout=scaled(30))
         failed = self.s3.keys(prefix="failed/partitioning-failed/")
         self.assertEqual(len(failed), 1, failed)
         envs = [json.loads(l) for l in self.s3.get(failed[0]).splitlines()]
@@ -167,7 +148,7 @@ class S3Test(WithS3rver, SluiceTestCase):
         self.assertEqual({e["errorCode"] for e in envs},
                          {"DynamicPartitioning.MetadataExtractionFailed"})
         self.assertIn("s3://logs/failed/partitioning-failed/", d.log())
-        self.delivered(d, "bb", 50)
+        d.wait_records("bb", delivered=50, sink="s3", at_least=True, timeout=30)
         d.stop()
         self.assertFalse(os.path.exists(os.path.join(d.dir, "data", "backup")))
 
@@ -179,7 +160,7 @@ class S3Test(WithS3rver, SluiceTestCase):
         self.assertEqual(d.http_get("/readyz")[0], 503)
         recs = make_records(200)
         d.send(recs)
-        backed_up(d, "nb", 200, "retries_exhausted")
+        d.wait_records("nb", backed_up=200, reason="retries_exhausted", timeout=scaled(30))
         m = d.metrics()
         self.assertGreater(m.get("sluice_delivery_retries_total", stream="nb", sink="s3",
                                  cause="no_such_bucket"), 0)
@@ -199,14 +180,14 @@ class S3Test(WithS3rver, SluiceTestCase):
         d = self.sluice({"k": self.s3.stream(buffer_interval="100ms", compression="zstd")})
         first, second = make_records(2000, tag=b"a"), make_records(2000, tag=b"b")
         d.send(first)
-        self.delivered(d, "k", 2000)
+        d.wait_records("k", delivered=2000, sink="s3", at_least=True, timeout=30)
         self.s3.kill()
         d.send(second)
         wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="k",
                                          sink="s3", cause="connection") > 0, scaled(20),
                  msg="retries while the server is down")
         self.s3.start()
-        self.delivered(d, "k", 4000, timeout=scaled(60))
+        d.wait_records("k", delivered=4000, sink="s3", at_least=True, timeout=scaled(60))
         d.stop()
         self.assertSameRecords(self.read_back(), first + second)
 
@@ -256,7 +237,7 @@ class S3FrontTest(SluiceTestCase):
         shutil.copytree(wal, copy)
         self.s3.start()
         d.start(wait="listening")
-        delivered(d, "w", 1000)
+        d.wait_records("w", delivered=1000, sink="s3", at_least=True, timeout=30)
         d.stop()
         first = {k: self.s3.get(k) for k in self.s3.keys(prefix="w/")}
         self.assertSameRecords([r for k, v in sorted(first.items())
@@ -291,14 +272,12 @@ class S3FrontTest(SluiceTestCase):
         small = make_records(300, tag=b"s")
         d.send(big, sname="good", conns=4)
         d.send(small, sname="bad")
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="good",
-                                         sink="s3") == len(big), scaled(30),
-                 msg=lambda: "signed uploads through the verifier\n" + d.log_tail())
+        d.wait_records("good", delivered=len(big), sink="s3", timeout=scaled(30))
         self.assertGreaterEqual(d.metrics().get("sluice_s3_parts_total", stream="good"), 2)
         self.assertSameRecords(
             [r for k in self.s3.keys(prefix="good/") for r in split_records(self.s3.get(k))],
             big)
-        backed_up(d, "bad", 300, "retries_exhausted")
+        d.wait_records("bad", backed_up=300, reason="retries_exhausted", timeout=scaled(30))
         m = d.metrics()
         self.assertGreater(m.get("sluice_delivery_retries_total", stream="bad", sink="s3",
                                  cause="forbidden"), 0)
@@ -341,7 +320,7 @@ class S3FrontTest(SluiceTestCase):
                                                 "s3.max_connections": "1"})})
         for i in range(5):                       # five batches, one after another
             d.send(make_records(100, start=i * 100))
-            delivered(d, "r", (i + 1) * 100)
+            d.wait_records("r", delivered=(i + 1) * 100, sink="s3", at_least=True, timeout=30)
         uploads = d.metrics().get("sluice_s3_uploads_total", stream="r", result="ok")
         d.stop()
         self.assertGreaterEqual(uploads, 5)
@@ -353,8 +332,7 @@ class S3FrontTest(SluiceTestCase):
                                              **{"s3.endpoint": p.endpoint})})
         recs = make_records(1000)
         d.send(recs)
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="c",
-                                         sink="s3") == 1000, scaled(30), msg="delivered")
+        d.wait_records("c", delivered=1000, sink="s3", timeout=scaled(30))
         self.assertEqual(d.metrics().get("sluice_delivery_retries_total", stream="c", sink="s3",
                                          cause="bad_digest"), 2)
         self.assertIn("XAmzContentSHA256Mismatch", d.log())

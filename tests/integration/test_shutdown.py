@@ -108,8 +108,7 @@ class ShutdownTest(SluiceTestCase):
         self.assertNotIn("records lost at shutdown", d.log())
         os.remove(blocker)                           # the sink heals; the next start delivers
         d.start()
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="sw",
-                                         sink="file") == 2, 20)
+        d.wait_records("sw", delivered=2, sink="file", timeout=20)
         d.stop()
         self.assertSameRecords(d.read_records("sw"), [b"sw-1", b"sw-2"])
 

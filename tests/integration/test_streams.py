@@ -25,13 +25,8 @@ class TwoStreamsTest(SluiceTestCase):
         d.send(r1, conns=2, sname="one")
         d.send(r2, conns=2, sname="two")
 
-        def settled():
-            m = d.metrics()
-            return (m.get("sluice_records_delivered_total", stream="one", sink="file") == 300
-                    and m.get("sluice_records_delivered_total", stream="two", sink="file") == 200
-                    and m.sum("sluice_records_buffered") == 0)
-
-        wait_for(settled, 10, msg="both streams delivered")
+        d.wait_records("one", delivered=300, sink="file", settled=True, timeout=10)
+        d.wait_records("two", delivered=200, sink="file", settled=True, timeout=10)
         self.assertSameRecords(d.read_records("one"), r1, "stream one")
         self.assertSameRecords(d.read_records("two"), r2, "stream two")
         for rel in d.object_files("one"):
@@ -59,12 +54,7 @@ class FailingStreamIsolationTest(SluiceTestCase):
         ta.start()
         d.send(rb, conns=4, sname="b")
 
-        def b_done():
-            m = d.metrics()
-            return (m.get("sluice_records_delivered_total", stream="b", sink="file") == N_B
-                    and m.get("sluice_records_buffered", stream="b") == 0)
-
-        wait_for(b_done, 60, interval=0.05, msg="stream b delivered all its records")
+        d.wait_records("b", delivered=N_B, sink="file", settled=True, timeout=60, interval=0.05)
         elapsed = time.monotonic() - t0
         ta.join(scaled(30))
         self.assertTrue(result_a["r"].eof, result_a["r"].error)
@@ -73,8 +63,7 @@ class FailingStreamIsolationTest(SluiceTestCase):
     def test_failing_stream_does_not_stall_healthy_one(self):
         # baseline: both healthy
         d, ra, rb, baseline, _ = self.run_pair(break_a=False)
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="a",
-                                         sink="file") == N_A, 10)
+        d.wait_records("a", delivered=N_A, sink="file", timeout=10)
         d.stop()
         self.assertSameRecords(d.read_records("b"), rb, "baseline stream b")
         d.cleanup()
@@ -102,9 +91,7 @@ class FailingStreamIsolationTest(SluiceTestCase):
 
         # once a's directory can be made, its held records arrive, each once
         os.remove(blocker)
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream="a",
-                                         sink="file") == N_A, 30,
-                 msg="stream a delivered after recovery")
+        d.wait_records("a", delivered=N_A, sink="file", timeout=30)
         d.stop()
         self.assertSameRecords(d.read_records("a"), ra, "stream a after recovery")
         self.assertEqual(d.object_files(root=d.backup_path("a")), [])

@@ -20,15 +20,6 @@ PLUGIN = os.path.join(os.path.dirname(BIN), "transform_upper.so")
 BADABI = os.path.join(os.path.dirname(BIN), "transform_badabi.so")
 
 
-def settled(d, stream, n):
-    """Waits until <n> records of <stream> have settled; returns the metrics."""
-    def done():
-        m = d.metrics()
-        rec, _ = m.balance(stream)
-        return m if rec == n and m.get("sluice_records_buffered", stream=stream) == 0 else None
-    return wait_for(done, scaled(20), msg=lambda: "%d records settled\n%s" % (n, d.log_tail()))
-
-
 class TransformTest(SluiceTestCase):
 
     def upper(self, **keys):
@@ -43,7 +34,7 @@ class TransformTest(SluiceTestCase):
         good = [b"rec %d abc" % i for i in range(300)]
         bad = [b"poison %d" % i for i in range(7)]
         d.send(good[:150] + bad + good[150:], conns=1)
-        m = settled(d, "p", 307)
+        m = d.wait_records("p", settled=307, timeout=scaled(20))
         self.assertEqual(m.get("sluice_records_delivered_total", stream="p", sink="file"), 300)
         self.assertEqual(m.get("sluice_records_backed_up_total", stream="p",
                                reason="processing_failed"), 7)
@@ -83,7 +74,7 @@ class TransformTest(SluiceTestCase):
                         transforms={"up": self.upper(key="letter", fail_on="zz")})
         recs = [b"%s-%d" % (c, i) for i in range(40) for c in (b"a", b"b", b"c")]
         d.send(recs + [b"azz"], conns=1)
-        settled(d, "k", 121)
+        d.wait_records("k", settled=121, timeout=scaled(20))
         got, per = d.read_records("k", with_objects=True)
         self.assertSameRecords(got, [r.upper() for r in recs])
         for rel, objrecs in per:
@@ -102,7 +93,7 @@ class TransformTest(SluiceTestCase):
                         transforms={"up": self.upper(fail_on="bad")})
         recs = make_records(500, tag=b"all-") + [b"bad one", b"bad two"]
         d.send(recs, conns=2)
-        m = settled(d, "a", 502)
+        m = d.wait_records("a", settled=502, timeout=scaled(20))
         wait_for(lambda: d.metrics().get("sluice_source_backup_records_total", stream="a")
                  == 502, scaled(10), msg="source backup written")
         m = d.metrics()
@@ -153,7 +144,7 @@ class TransformTest(SluiceTestCase):
         os.remove(blocker)
         producer.join(scaled(60))
         self.assertTrue(result["r"].eof)
-        m = settled(d, "c", 20000)
+        m = d.wait_records("c", settled=20000, timeout=scaled(20))
         wait_for(lambda: d.metrics().get("sluice_source_backup_records_total", stream="c")
                  == 20000, scaled(20), msg="every copy written")
         self.assertEqual(d.metrics().get("sluice_source_backup_pending_bytes", stream="c"), 0)
@@ -166,15 +157,14 @@ class TransformTest(SluiceTestCase):
         blocker = d.block("w", "blocked-backup", "backup", key="backup.path")
         d.start()
         d.send([b"ok 1", b"bad 1", b"ok 2"], conns=1)
-        wait_for(lambda: d.metrics().get("sluice_delivery_retries_total", stream="w",
-                                         sink="file", cause="backup") >= 1 and
-                 d.metrics().get("sluice_records_delivered_total", stream="w", sink="file") == 2,
-                 scaled(10), msg="backup write retried, the good records delivered")
+        d.wait_records("w", delivered=2, sink="file", timeout=scaled(10),
+                       until=lambda m: m.get("sluice_delivery_retries_total", stream="w",
+                                             sink="file", cause="backup") >= 1)
         m = d.metrics()
         self.assertEqual(m.get("sluice_records_buffered", stream="w"), 1, "held, not dropped")
         self.assertBalanced(m, "w")
         os.remove(blocker)
-        m = settled(d, "w", 3)
+        m = d.wait_records("w", settled=3, timeout=scaled(20))
         self.assertEqual(m.get("sluice_records_backed_up_total", stream="w",
                                reason="processing_failed"), 1)
         d.stop()
@@ -183,7 +173,7 @@ class TransformTest(SluiceTestCase):
         d = self.sluice({"r": {"transforms": "up", "buffer_interval": "100ms"}},
                         transforms={"up": self.upper()})
         d.send([b"first"], conns=1)
-        settled(d, "r", 1)
+        d.wait_records("r", settled=1, timeout=scaled(20))
         d.streams["r"]["transforms"] = None          # no chain any more
         d.reload()
         wait_for(lambda: d.metrics().get("sluice_config_reloads_total", result="success") == 1,
@@ -194,11 +184,11 @@ class TransformTest(SluiceTestCase):
         def plain():
             sent.append(b"second-%d" % len(sent))
             d.send([sent[-1]], conns=1)
-            settled(d, "r", len(sent))
+            d.wait_records("r", settled=len(sent), timeout=scaled(20))
             return sent[-1] in d.read_records("r")
         wait_for(plain, scaled(20), interval=0.05, msg="the new chain in use")
         d.send([b"third"], conns=1)
-        settled(d, "r", len(sent) + 1)
+        d.wait_records("r", settled=len(sent) + 1, timeout=scaled(20))
         got = d.read_records("r")
         self.assertIn(b"FIRST", got)
         self.assertIn(b"third", got)
@@ -213,7 +203,7 @@ class TransformTest(SluiceTestCase):
         good = [b'{"n":%d}' % i for i in range(100)]
         bad = [b"not json %d" % i for i in range(20)] + [b"{broken"]
         d.send(good[:50] + bad + good[50:], sname="v", conns=1)
-        m = settled(d, "v", 121)
+        m = d.wait_records("v", settled=121, timeout=scaled(20))
         self.assertEqual(m.get("sluice_records_backed_up_total", stream="v",
                                reason="processing_failed"), 21)
         self.assertSameRecords(d.read_records("v"), good)
@@ -224,7 +214,7 @@ class TransformTest(SluiceTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=scaled(60))
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         self.assertIn("replayed 21 records from 1 files", r.stdout.decode())
-        settled(d, "fixed", 21)
+        d.wait_records("fixed", settled=21, timeout=scaled(20))
         d.stop()
         self.assertSameRecords(d.read_records("fixed"), bad)
 

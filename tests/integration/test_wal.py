@@ -294,14 +294,6 @@ class WalTestCase(SluiceTestCase):
         finally:
             conn.close()
 
-    def delivered(self, d, stream, n, sink="file", timeout=60):
-        wait_for(lambda: d.metrics().get("sluice_records_delivered_total", stream=stream,
-                                         sink=sink) >= n, timeout,
-                 msg=lambda: "%d records of %s delivered (%s); %s\n%s" % (
-                     n, stream, d.metrics().get("sluice_records_delivered_total",
-                                                stream=stream, sink=sink),
-                     d.state(), d.log_tail(20)))
-
     def file_objects(self, d, stream):
         """[(key, records)] of the file sink."""
         return d.read_records(stream, with_objects=True)[1]
@@ -381,10 +373,10 @@ class WalBasicsTest(WalTestCase):
 
         # the memory stream beside it keeps no log
         d.send([b"mem-1", b"mem-2"], sname="mem")
-        self.delivered(d, "mem", 2)
+        d.wait_records("mem", delivered=2, sink="file", at_least=True, timeout=60)
 
         os.remove(blocker)
-        self.delivered(d, "wb", len(sent))
+        d.wait_records("wb", delivered=len(sent), sink="file", at_least=True, timeout=60)
         wait_for(lambda: wal_metric(d, "sluice_wal_segments", "wb") == 1, 30,
                  msg=lambda: "sluice_wal_segments back to 1 (is %s; files %s)" % (
                      wal_metric(d, "sluice_wal_segments", "wb"),
@@ -551,9 +543,8 @@ class DamagedLogTest(WalTestCase):
             f.write(b"half a segment from a crash")
         d.start()
         self.assertFalse(os.path.exists(junk), "a leftover *.tmp survived the start")
-        self.delivered(d, stream, expect)
-        wait_for(lambda: d.metrics().get("sluice_records_buffered", stream=stream) == 0, 30,
-                 msg="nothing buffered")
+        d.wait_records(stream, delivered=expect, sink="file", at_least=True, timeout=60)
+        d.wait_records(stream, settled=True, timeout=30)
         m = d.metrics()
         self.assertTrue(d.healthy())
         self.assertBalanced(m, stream)
@@ -648,7 +639,7 @@ class DamagedLogTest(WalTestCase):
         shutil.copytree(wal_dir(d, "rp"), copy)
         os.remove(blocker)
         d.start()
-        self.delivered(d, "rp", len(sent))
+        d.wait_records("rp", delivered=len(sent), sink="file", at_least=True, timeout=60)
         m = d.metrics()
         self.assertEqual(m.sum("sluice_batches_sealed_total", stream="rp"), 0,
                          "precondition: every record was sealed before the stop (the "
@@ -668,8 +659,7 @@ class DamagedLogTest(WalTestCase):
                  msg=lambda: "%d replayed batches found their objects (%s)\n%s" % (
                      batches, d.metrics().get("sluice_objects_existing_total", stream="rp",
                                               sink="file"), d.log_tail(20)))
-        wait_for(lambda: d.metrics().get("sluice_records_buffered", stream="rp") == 0, 30,
-                 msg="replayed batches settled")
+        d.wait_records("rp", settled=True, timeout=30)
         m = d.metrics()
         self.assertEqual(m.get("sluice_wal_records_recovered_total", stream="rp"), len(sent))
         self.assertEqual(m.sum("sluice_records_backed_up_total", stream="rp"), 0)
@@ -759,7 +749,7 @@ class PushbackTest(WalTestCase):
         self.assertTrue(d.healthy(), d.state())
         os.remove(blocker)
         acked += self.retry_until_acked(d, "fd", refused)
-        self.delivered(d, "fd", len(acked))
+        d.wait_records("fd", delivered=len(acked), sink="file", at_least=True, timeout=60)
         d.stop()
         objects = self.file_objects(d, "fd")
         self.assertObjectKeys(objects, "fd")
@@ -789,7 +779,7 @@ class PushbackTest(WalTestCase):
         self.assertTrue(d.healthy())
         os.remove(blocker)
         acked += self.retry_until_acked(d, "ms", refused)
-        self.delivered(d, "ms", len(acked))
+        d.wait_records("ms", delivered=len(acked), sink="file", at_least=True, timeout=60)
         d.stop()
         objects = self.file_objects(d, "ms")
         self.assertObjectKeys(objects, "ms")
@@ -861,7 +851,7 @@ class WalConfigTest(WalTestCase):
             self.assertTrue(d.healthy())
             recs = make_records(50, tag=b"rd-")
             self.send_all(d, "rd", [recs], kinds=("ndjson",))
-            self.delivered(d, "rd", 50)
+            d.wait_records("rd", delivered=50, sink="file", at_least=True, timeout=60)
             d.stop()
             objects = self.file_objects(d, "rd")
             self.assertOnce([r for _, rs in objects for r in rs], recs)
@@ -895,7 +885,7 @@ class WalTcpTest(WalTestCase):
         d.kill()
         os.remove(blocker)
         d.start()
-        self.delivered(d, "tc", 3000)
+        d.wait_records("tc", delivered=3000, sink="file", at_least=True, timeout=60)
         m = d.metrics()
         self.assertEqual(m.get("sluice_wal_records_recovered_total", stream="tc"), 3000)
         self.assertEqual(m.get("sluice_records_received_total", stream="tc", source="wal"), 3000)
@@ -903,7 +893,7 @@ class WalTcpTest(WalTestCase):
         # and after the restart, TCP records go on being delivered
         more = make_records(500, start=3000, tag=b"tc-")
         d.send(more, conns=2)
-        self.delivered(d, "tc", 3500)
+        d.wait_records("tc", delivered=3500, sink="file", at_least=True, timeout=60)
         d.stop()
         objects = self.file_objects(d, "tc")
         self.assertObjectKeys(objects, "tc")
@@ -956,7 +946,7 @@ class RecoveryAlongsideTest(WalTestCase):
         d.write_config()
         d.start()
         expect = recs + ([b"new-0"] if acked else [])
-        self.delivered(d, "ra", len(expect))
+        d.wait_records("ra", delivered=len(expect), sink="file", at_least=True, timeout=60)
         wait_for(lambda: len(recovered_lines(d)) == lines + 2, 20, msg="recovery finished")
         self.assertNotIn("stopped", recovered_lines(d)[-1])
         m = d.metrics()

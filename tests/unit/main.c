@@ -20,7 +20,14 @@ int main(void)
     srunner_add_suite(sr, sl_objkey_suite());
     srunner_add_suite(sr, sl_compress_suite());
     srunner_add_suite(sr, sl_metrics_suite());
-    srunner_add_suite(sr, sl_util_suite());
+    srunner_add_suite(sr, sl_buf_suite());
+    srunner_add_suite(sr, sl_backoff_suite());
+    srunner_add_suite(sr, sl_fsio_suite());
+    srunner_add_suite(sr, sl_sink_file_suite());
+    srunner_add_suite(sr, sl_batch_suite());
+    srunner_add_suite(sr, sl_deadline_suite());
+    srunner_add_suite(sr, sl_base64_suite());
+    srunner_add_suite(sr, sl_aws_creds_suite());
     srunner_add_suite(sr, sl_wal_suite());
     srunner_add_suite(sr, sl_delivery_suite());
     srunner_add_suite(sr, sl_firehose_api_suite());
