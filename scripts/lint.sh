@@ -4,9 +4,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-util="log units clock backoff buf fsio addr err deadline base64 curl_pool json_check uuid crc32c"
+util="log units clock backoff buf fsio addr err deadline base64 json_check uuid crc32c"
 core="config auth record chunk batch ring compress metrics objkey intake partition transform_json wal"
-edges="listener_tcp listener_http sink sink_file sink_s3 aws_s3 aws_creds backup admin_http firehose_api firehose_scan aws_sigv4 transform transform_plugin transform_lambda"
+edges="listener_tcp listener_http sink sink_file sink_s3 aws_s3 http_client aws_creds backup admin_http firehose_api firehose_scan aws_sigv4 transform transform_plugin transform_lambda"
 top="stream batcher delivery process daemon main replay"
 status=0
 
