@@ -400,6 +400,29 @@ static int make_url(const struct sl_http_client *c, const struct sl_http_request
     return sl_buf_append(url, "", 1);
 }
 
+/* What a performed transfer came to, into x->r. */
+static void outcome(const struct xfer *x, CURLcode cc, const char *errbuf)
+{
+    struct sl_http_result *r = x->r;
+
+    if (x->too_big || x->oom) {                      /* the status is kept: it came */
+        r->curl_code = (int)cc;
+        if (x->too_big)
+            snprintf(r->error, sizeof(r->error), "the answer is larger than %zu bytes",
+                     x->rq->answer->max);
+        else
+            snprintf(r->error, sizeof(r->error), "out of memory");
+        set_cause(r, x->too_big ? SL_HTTP_CAUSE_TOO_BIG : SL_HTTP_CAUSE_NOMEM);
+    } else if (cc != CURLE_OK) {
+        r->status = 0;
+        r->curl_code = (int)cc;
+        snprintf(r->error, sizeof(r->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        sl_http_client_classify(0, (int)cc, r);
+    } else {
+        sl_http_client_classify(r->status, 0, r);
+    }
+}
+
 int sl_http_client_request(struct sl_http_client *c, const struct sl_http_request *rq,
                            struct sl_http_result *r)
 {
@@ -415,10 +438,11 @@ int sl_http_client_request(struct sl_http_client *c, const struct sl_http_reques
     sl_buf_init(&url, URL_MAX);
     if (rq->answer)
         sl_buf_reset(rq->answer);
-    if (rq->nheaders > SL_HTTP_MAX_HEADERS || make_url(c, rq, &url, &path, &query) != SL_OK) {
-        snprintf(r->error, sizeof(r->error), "%s", rq->nheaders > SL_HTTP_MAX_HEADERS ?
-                 "too many headers" : "the URL is too long");
-        set_cause(r, SL_HTTP_CAUSE_SETUP);
+    rc = rq->nheaders > SL_HTTP_MAX_HEADERS ? SL_EINVAL : make_url(c, rq, &url, &path, &query);
+    if (rc != SL_OK) {
+        snprintf(r->error, sizeof(r->error), "%s", rc == SL_EINVAL ? "too many headers"
+                 : rc == SL_ETOOBIG ? "the URL is too long" : "out of memory");
+        set_cause(r, rc == SL_ENOMEM ? SL_HTTP_CAUSE_NOMEM : SL_HTTP_CAUSE_SETUP);
         goto out;
     }
     if ((rc = build_headers(c, rq, path, query, &hdrs, r)) != SL_OK) {
@@ -440,22 +464,7 @@ int sl_http_client_request(struct sl_http_client *c, const struct sl_http_reques
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     pool_give(&c->pool, h);
-    if (x.too_big || x.oom) {                        /* the status is kept: it came */
-        r->curl_code = (int)cc;
-        if (x.too_big)
-            snprintf(r->error, sizeof(r->error), "the answer is larger than %zu bytes",
-                     rq->answer->max);
-        else
-            snprintf(r->error, sizeof(r->error), "out of memory");
-        set_cause(r, x.too_big ? SL_HTTP_CAUSE_TOO_BIG : SL_HTTP_CAUSE_NOMEM);
-    } else if (cc != CURLE_OK) {
-        r->status = 0;
-        r->curl_code = (int)cc;
-        snprintf(r->error, sizeof(r->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
-        sl_http_client_classify(0, (int)cc, r);
-    } else {
-        sl_http_client_classify(r->status, 0, r);
-    }
+    outcome(&x, cc, errbuf);
 out:
     curl_slist_free_all(hdrs);
     sl_buf_destroy(&url);

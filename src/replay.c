@@ -63,7 +63,6 @@
 
 #include "addr.h"
 #include "aws_creds.h"
-#include "aws_sigv4.h"
 #include "backoff.h"
 #include "base64.h"
 #include "buf.h"
