@@ -1,75 +1,39 @@
 /*
  * aws_s3.c - see aws_s3.h.
  *
- * Every request goes through request(): take a handle from the pool, set
- * URL, method, body (from memory), headers and SigV4, run it, collect the
- * answer's body (bounded) and ETag, put the handle back. Error bodies are
- * S3's XML; only <Code> and <Message> are read, by string search.
+ * Every request goes through request(): build the path (bucket, encoded
+ * key) and the S3 headers (Content-MD5, storage class, encryption, the
+ * condition), and hand them to the HTTP client (http_client.h), which
+ * owns the connections, the timeouts, SigV4 (service "s3", S3's rules)
+ * and the bounded answer. Error bodies are S3's XML; only <Code> and
+ * <Message> are read, by string search.
+ *
+ * Threads: struct sl_s3 is read-only after sl_s3_new(); the client it
+ * holds is safe to call from any number of threads at once.
  */
 #include "aws_s3.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "aws_sigv4.h"
 #include "buf.h"
-#include "curl_pool.h"
+#include "http_client.h"
 #include "sluice/err.h"
 
-#define ANSWER_MAX (256 * 1024)       /* an S3 answer body we keep */
+#define ANSWER_MAX (256 * 1024)       /* an S3 answer body we keep; the rest is cut */
+#define PATH_MAX_LEN 8192             /* "/bucket/" + a key of SL_KEY_MAX (1536) encoded */
 
 struct sl_s3 {
     struct sl_s3_options o;           /* strings below point into <strs> */
     char strs[4][256];
     char kms[2048];
-    char origin[450];                 /* scheme://host[:port] */
-    char host[400];                   /* host[:port]: the Host header, signed */
     char path0[80];                   /* "/bucket" (path style) or "" */
-    struct sl_aws_creds creds;        /* the secret never leaves this struct */
-    struct sl_curl_pool pool;         /* kept-alive connections */
+    struct sl_http_client *http;      /* owned: connections, signing (holds the creds) */
 };
-
-/* One request's answer, filled by libcurl's callbacks. */
-struct answer {
-    struct sl_buf body;
-    char etag[128];
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    struct answer *a = arg;
-    size_t room = a->body.max - 1 - a->body.len;      /* 1: the NUL added at the end */
-
-    /* Past ANSWER_MAX the rest is dropped: only the start of an answer matters. */
-    sl_buf_append(&a->body, p, size * n < room ? size * n : room);
-    return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    struct answer *a = arg;
-    size_t len = size * n;
-
-    if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
-        const char *v = p + 5;
-        size_t vl = len - 5;
-        while (vl && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl < sizeof(a->etag)) {
-            memcpy(a->etag, v, vl);
-            a->etag[vl] = '\0';
-        }
-    }
-    return len;
-}
 
 /* Copies the text of the first <tag> element of <xml> into <out>. */
 static int xml_text(const char *xml, const char *tag, char *out, size_t len)
@@ -96,155 +60,113 @@ static void md5_base64(const void *data, size_t len, char md5[32])
     EVP_EncodeBlock((unsigned char *)md5, d, (int)dl);
 }
 
-/* The headers of one request: what is signed is what is sent. */
-#define MAX_HDRS 12
-struct headers {
-    struct sl_sigv4_header h[MAX_HDRS];
-    size_t n;
-};
-
-static void add(struct headers *hs, const char *name, const char *value)
-{
-    hs->h[hs->n++] = (struct sl_sigv4_header){ name, value };
-}
-
 /* What request() adds to the headers it always sends. */
 #define OBJECT_HEADERS 1              /* storage class and encryption */
 #define IF_ABSENT      2              /* If-None-Match: *, a conditional write */
+
+/* The S3 headers of a request: the client adds Host, the session token
+ * and the signature. Returns how many. */
+static size_t s3_headers(const struct sl_s3 *s, const void *body, const char *md5, int flags,
+                         struct sl_http_header *hs)
+{
+    size_t n = 0;
+
+    if (body) {
+        hs[n++] = (struct sl_http_header){ "Content-MD5", md5 };
+        hs[n++] = (struct sl_http_header){ "Content-Type", "application/octet-stream" };
+    }
+    if (flags & IF_ABSENT)
+        hs[n++] = (struct sl_http_header){ "If-None-Match", "*" };
+    if ((flags & OBJECT_HEADERS) && s->o.storage_class[0])
+        hs[n++] = (struct sl_http_header){ "X-Amz-Storage-Class", s->o.storage_class };
+    if ((flags & OBJECT_HEADERS) && s->o.sse != SL_SSE_NONE) {
+        hs[n++] = (struct sl_http_header){ "X-Amz-Server-Side-Encryption",
+                                           s->o.sse == SL_SSE_KMS ? "aws:kms" : "AES256" };
+        if (s->o.sse == SL_SSE_KMS && s->o.kms_key_id[0])
+            hs[n++] = (struct sl_http_header){ "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id",
+                                               s->o.kms_key_id };
+    }
+    return n;
+}
+
+/* <a> as a C string: the NUL may take one byte past its cap. */
+static char *answer_str(struct sl_buf *a)
+{
+    a->max++;
+    return sl_buf_append(a, "", 1) == SL_OK ? (char *)a->data : NULL;
+}
 
 /*
  * One signed request: <method> on <key> (NULL: the bucket) with <query>
  * (NULL: none) and <body>. <flags>: OBJECT_HEADERS for PutObject and
  * CreateMultipartUpload, IF_ABSENT for a PutObject or a
  * CompleteMultipartUpload that must not replace an object. The answer's
- * body, if wanted, lands in <out> (a NUL-terminated string), its ETag in
- * <etag>.
+ * body, if wanted, lands in <out> (a NUL-terminated string the caller
+ * frees), its ETag in <etag>.
  */
 static int request(struct sl_s3 *s, const char *method, const char *key, const char *query,
                    const void *body, size_t len, int flags, char **out,
                    char etag[128], struct sl_s3_result *r)
 {
-    struct answer a = { .etag = "" };
-    struct curl_slist *hdrs = NULL;
-    struct sl_buf url;
-    struct headers hs = { .n = 0 };
-    struct sl_sigv4_signed sig;
-    char md5[32], errbuf[CURL_ERROR_SIZE] = "";
-    CURL *h = NULL;
+    struct sl_http_header hs[6];
+    struct sl_http_result hr;
+    struct sl_buf path, answer;
+    char md5[32] = "", *text;
     int rc = SL_ERR;
 
     memset(r, 0, sizeof(*r));
-    /* Never full: origin 450 + path 80 + a key of SL_KEY_MAX (1536) encoded
-     * + query 1200. */
-    sl_buf_init(&url, 8192);
-    sl_buf_init(&a.body, ANSWER_MAX);
-    sl_buf_printf(&url, "%s%s/", s->origin, s->path0);
+    sl_buf_init(&path, PATH_MAX_LEN);
+    sl_buf_init(&answer, ANSWER_MAX);
+    sl_buf_printf(&path, "%s/", s->path0);
     if (key)
-        sl_sigv4_uri_encode(&url, key, strlen(key), 1);
-    sl_buf_append(&url, "", 1);
-    const char *path = (const char *)url.data + strlen(s->origin);
+        sl_sigv4_uri_encode(&path, key, strlen(key), 1);
+    if (sl_buf_append(&path, "", 1) != SL_OK) {
+        snprintf(r->message, sizeof(r->message), "out of memory, or the key is too long");
+        r->cause = SL_HTTP_CAUSE_NOMEM;
+        goto out;
+    }
     if (body)
         md5_base64(body, len, md5);
-    add(&hs, "Host", s->host);
-    if (body) {
-        add(&hs, "Content-MD5", md5);
-        add(&hs, "Content-Type", "application/octet-stream");
-    }
-    if (s->creds.session_token[0])
-        add(&hs, "X-Amz-Security-Token", s->creds.session_token);
-    if (flags & IF_ABSENT)
-        add(&hs, "If-None-Match", "*");
-    if ((flags & OBJECT_HEADERS) && s->o.storage_class[0])
-        add(&hs, "X-Amz-Storage-Class", s->o.storage_class);
-    if ((flags & OBJECT_HEADERS) && s->o.sse != SL_SSE_NONE) {
-        add(&hs, "X-Amz-Server-Side-Encryption", s->o.sse == SL_SSE_KMS ? "aws:kms" : "AES256");
-        if (s->o.sse == SL_SSE_KMS && s->o.kms_key_id[0])
-            add(&hs, "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", s->o.kms_key_id);
-    }
-    /* Signed here, not by libcurl's CURLOPT_AWS_SIGV4: libcurl 7.88 put the
-     * header "Expect:" (to turn off 100-continue) in SignedHeaders while
-     * leaving it off the wire, and ordered SignedHeaders wrongly when one
-     * name starts another (the two encryption headers). */
-    struct sl_sigv4_signer signer = {
-        .access_key_id = s->creds.access_key, .secret = s->creds.secret_key,
-        .region = s->o.region, .service = "s3", .content_sha256_header = 1,
+    struct sl_http_request rq = {
+        .method = method, .path = (const char *)path.data, .query = query, .headers = hs,
+        .nheaders = s3_headers(s, body, md5, flags, hs), .body = body, .body_len = len,
+        .answer = &answer, .cut_answer = 1,       /* only the start of an answer matters */
+        .capture = etag ? "ETag" : NULL,
     };
-    struct sl_sigv4_request sr = {
-        .method = method, .path = path, .query = query, .headers = hs.h, .nheaders = hs.n,
-        .body = body, .body_len = len, .s3_uri = 1,
-    };
-    /* The signer hashes the body into X-Amz-Content-Sha256. */
-    if (sl_sigv4_sign(&signer, &sr, NULL, (int64_t)time(NULL), &sig) != SL_OK) {
-        snprintf(r->message, sizeof(r->message), "cannot sign the request");
+    rc = sl_http_client_request(s->http, &rq, &hr);
+    r->cause = hr.cause;
+    text = answer_str(&answer);
+    if (hr.status == 0 || hr.curl_code) {            /* no answer, or not all of it */
+        r->curl_code = hr.curl_code;
+        r->timed_out = hr.cause == SL_HTTP_CAUSE_TIMEOUT;
+        snprintf(r->message, sizeof(r->message), "%s", hr.error);
+        rc = SL_ERR;
         goto out;
     }
-    int hrc = SL_OK;
-    for (size_t i = 1; i < hs.n && hrc == SL_OK; i++)   /* Host: libcurl sends it */
-        hrc = sl_curl_header(&hdrs, hs.h[i].name, hs.h[i].value);
-    if (hrc != SL_OK || sl_curl_header(&hdrs, "X-Amz-Date", sig.amz_date) != SL_OK ||
-        sl_curl_header(&hdrs, "X-Amz-Content-Sha256", sig.content_sha256) != SL_OK ||
-        sl_curl_header(&hdrs, "Authorization", sig.authorization) != SL_OK ||
-        sl_curl_header(&hdrs, "Expect", "") != SL_OK) {  /* not signed: no 100-continue */
-        snprintf(r->message, sizeof(r->message), "out of memory");
-        goto out;
-    }
-    if (query) {
-        url.len--;                                     /* the NUL */
-        sl_buf_printf(&url, "?%s", query);
-        sl_buf_append(&url, "", 1);
-    }
-    if (!(h = sl_curl_pool_take(&s->pool))) {
-        snprintf(r->message, sizeof(r->message), "cannot make a libcurl handle");
-        goto out;
-    }
-    curl_easy_reset(h);                               /* keeps the connection */
-    curl_easy_setopt(h, CURLOPT_URL, (char *)url.data);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    else {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)s->o.timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->o.timeout_ms < 10000 ?
-                                                          s->o.timeout_ms : 10000));
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    sl_curl_pool_give(&s->pool, h);
-    sl_buf_append(&a.body, "", 1);
-    if (cc != CURLE_OK) {
-        r->curl_code = (int)cc;
-        r->status = 0;
-        r->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
-        snprintf(r->message, sizeof(r->message), "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
-        goto out;
-    }
-    if (r->status < 200 || r->status > 299) {
-        xml_text((char *)a.body.data, "Code", r->code, sizeof(r->code));
-        xml_text((char *)a.body.data, "Message", r->message, sizeof(r->message));
+    r->status = hr.status;
+    if (rc != SL_OK) {
+        if (text) {
+            xml_text(text, "Code", r->code, sizeof(r->code));
+            xml_text(text, "Message", r->message, sizeof(r->message));
+        }
         goto out;
     }
     if (etag)
-        snprintf(etag, 128, "%s", a.etag);
-    if (out) {
-        *out = (char *)a.body.data;
-        a.body.data = NULL;                           /* handed over */
-        a.body.len = a.body.cap = 0;
+        snprintf(etag, 128, "%s", hr.header);
+    if (out && !text) {
+        snprintf(r->message, sizeof(r->message), "out of memory");
+        r->cause = SL_HTTP_CAUSE_NOMEM;
+        rc = SL_ERR;
+        goto out;
     }
-    rc = SL_OK;
+    if (out) {
+        *out = text;
+        answer.data = NULL;                           /* handed over */
+        answer.len = answer.cap = 0;
+    }
 out:
-    curl_slist_free_all(hdrs);
-    sl_buf_destroy(&url);
-    sl_buf_destroy(&a.body);
+    sl_buf_destroy(&path);
+    sl_buf_destroy(&answer);
     return rc;
 }
 
@@ -291,6 +213,7 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
     if (nparts == 0 || nparts > 10000) {
         memset(r, 0, sizeof(*r));
         snprintf(r->message, sizeof(r->message), "%zu parts: S3 takes 1 to 10000", nparts);
+        r->cause = SL_HTTP_CAUSE_SETUP;
         return SL_ERR;
     }
     if (request(s, "POST", key, "uploads=", NULL, 0, OBJECT_HEADERS, &answer, NULL, r) != SL_OK)
@@ -336,6 +259,7 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
         xml_text(answer, "Code", r->code, sizeof(r->code));
         xml_text(answer, "Message", r->message, sizeof(r->message));
         r->status = 500;
+        r->cause = SL_HTTP_CAUSE_SERVER;
         free(answer);
         goto out;
     }
@@ -361,10 +285,9 @@ struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds
                         char *err, size_t errlen)
 {
     struct sl_s3 *s = calloc(1, sizeof(*s));
-    char scheme[16] = "https", host[400];
+    char scheme[16] = "https", host[400], vhost[400], origin[450];
 
-    if (!s || sl_curl_pool_init(&s->pool, o->max_connections) != SL_OK) {
-        free(s);
+    if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -390,13 +313,22 @@ struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds
         snprintf(host, sizeof(host), "s3.%s.amazonaws.com", o->region);
     }
     if (o->path_style) {
-        snprintf(s->host, sizeof(s->host), "%s", host);
+        snprintf(vhost, sizeof(vhost), "%s", host);
         snprintf(s->path0, sizeof(s->path0), "/%s", o->bucket);
     } else {
-        snprintf(s->host, sizeof(s->host), "%s.%s", o->bucket, host);
+        snprintf(vhost, sizeof(vhost), "%s.%s", o->bucket, host);
     }
-    snprintf(s->origin, sizeof(s->origin), "%s://%s", scheme, s->host);
-    s->creds = *creds;
+    snprintf(origin, sizeof(origin), "%s://%s", scheme, vhost);
+    struct sl_http_client_options ho = {
+        .url = origin, .max_connections = s->o.max_connections, .timeout_ms = o->timeout_ms,
+        .sigv4 = { .creds = creds, .service = "s3", .region = s->o.region, .s3 = 1 },
+    };
+    char why[200];
+    if (sl_http_client_new(&ho, &s->http, why, sizeof(why)) != SL_OK) {
+        snprintf(err, errlen, "s3 endpoint %s: %s", origin, why);
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -404,8 +336,6 @@ void sl_s3_free(struct sl_s3 *s)
 {
     if (!s)
         return;
-    sl_curl_pool_destroy(&s->pool);
-    /* The secret leaves no copy behind in freed memory. */
-    OPENSSL_cleanse(&s->creds, sizeof(s->creds));
+    sl_http_client_free(s->http);                    /* wipes its copy of the secret */
     free(s);
 }

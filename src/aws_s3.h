@@ -1,5 +1,5 @@
 /*
- * aws_s3.h - a small S3 client over libcurl: PutObject, multipart upload,
+ * aws_s3.h - a small S3 client over http_client.h: PutObject, multipart upload,
  * HeadBucket. Shared by the S3 sink (and, later, Redshift's staging).
  *
  * Requests are signed with sluice's own SigV4 signer (aws_sigv4.h), the
@@ -11,12 +11,11 @@
  * request carries x-amz-content-sha256 (the body's SHA-256, signed) and
  * Content-MD5, so that a body corrupted on the way is refused by the store.
  *
- * Connections: a pool of libcurl easy handles, at most max_connections;
- * each keeps its connection alive, so consecutive uploads reuse it. A
- * caller that finds the pool empty waits for a handle.
+ * Connections, timeouts and signing are the HTTP client's (http_client.h):
+ * at most max_connections kept-alive connections, so consecutive uploads
+ * reuse one; a caller that finds them all busy waits for one.
  *
- * Threads: any number of threads may call at once; the pool is under a
- * mutex, a handle is used by one thread at a time.
+ * Threads: any number of threads may call at once.
  */
 #ifndef SL_AWS_S3_H
 #define SL_AWS_S3_H
@@ -47,6 +46,8 @@ struct sl_s3_result {
     int timed_out;                /* the request ran out of time */
     char code[64];                /* S3's error Code ("NoSuchBucket", ...), or "" */
     char message[256];            /* S3's Message, or libcurl's error text */
+    int cause;                    /* enum sl_http_cause (http_client.h): the HTTP
+                                   * classification, before S3's own codes */
 };
 
 struct sl_s3;

@@ -4,6 +4,11 @@
  * gzip: deflateInit2 with windowBits 15 + 16 writes the gzip header and
  * trailer; deflateReset reuses the state. zstd: one ZSTD_CCtx, parameters
  * set per stream, ZSTD_compressStream2 with e_continue / e_end.
+ *
+ * Decoding: one streaming decoder (struct sl_compress_dec: inflate with
+ * windowBits 15 + 16, reset between members; ZSTD_decompressStream, which
+ * moves from frame to frame by itself). sl_decompress() is that decoder
+ * run over one buffer into a bounded sl_buf.
  */
 #include "compress.h"
 
@@ -15,6 +20,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "batch.h"
 #include "config.h"
 #include "sluice/err.h"
 
@@ -181,60 +187,159 @@ int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kin
     return sl_compress_end(c);
 }
 
+/* ---- decoding ------------------------------------------------------------ */
+
+struct sl_compress_dec {
+    int kind;              /* of the stream begun */
+    int open;              /* gzip: a member is begun and not ended */
+    z_stream z;
+    int z_ready;           /* inflateInit2 done */
+    ZSTD_DCtx *zd;         /* owned; made at the first zstd stream */
+    size_t zret;           /* the last ZSTD_decompressStream result: 0 when a frame is
+                            * decoded and flushed (or none begun) */
+};
+
+struct sl_compress_dec *sl_compress_dec_new(void)
+{
+    return calloc(1, sizeof(struct sl_compress_dec));
+}
+
+void sl_compress_dec_free(struct sl_compress_dec *d)
+{
+    if (!d)
+        return;
+    if (d->z_ready)
+        inflateEnd(&d->z);
+    ZSTD_freeDCtx(d->zd);
+    free(d);
+}
+
+int sl_compress_dec_begin(struct sl_compress_dec *d, int kind, int window_log_max)
+{
+    d->kind = kind;
+    d->open = 0;
+    d->zret = 0;
+    if (kind == SL_COMP_GZIP) {
+        if (d->z_ready)
+            return inflateReset(&d->z) == Z_OK ? SL_OK : SL_ERR;
+        memset(&d->z, 0, sizeof(d->z));
+        if (inflateInit2(&d->z, 15 + 16) != Z_OK)       /* 16: a gzip header */
+            return SL_ENOMEM;
+        d->z_ready = 1;
+        return SL_OK;
+    }
+    if (kind != SL_COMP_ZSTD)
+        return SL_EINVAL;
+    if (!d->zd && !(d->zd = ZSTD_createDCtx()))
+        return SL_ENOMEM;
+    ZSTD_DCtx_reset(d->zd, ZSTD_reset_session_and_parameters);
+    if (window_log_max &&
+        ZSTD_isError(ZSTD_DCtx_setParameter(d->zd, ZSTD_d_windowLogMax, window_log_max)))
+        return SL_ERR;
+    return SL_OK;
+}
+
+/* gzip, member after member: after one ends, what follows must be another
+ * (RFC 1952 allows several); anything else is junk. */
+static int dec_gzip(struct sl_compress_dec *d, const unsigned char *in, size_t in_len,
+                    size_t *used, unsigned char *out, size_t cap, size_t *made)
+{
+    for (;;) {
+        if (!d->open) {
+            if (*used == in_len)
+                return SL_OK;                  /* between members, nothing more to read */
+            if (inflateReset(&d->z) != Z_OK)
+                return SL_ERR;
+            d->open = 1;
+        }
+        /* zlib counts in uInt: feed and take at most that much at a time */
+        size_t li = in_len - *used, lo = cap - *made;
+        uInt ai = (uInt)(li < UINT_MAX ? li : UINT_MAX), ao = (uInt)(lo < UINT_MAX ? lo : UINT_MAX);
+        d->z.next_in = (unsigned char *)in + *used;
+        d->z.avail_in = ai;
+        d->z.next_out = out + *made;
+        d->z.avail_out = ao;
+        int zr = inflate(&d->z, Z_NO_FLUSH);
+        *used += ai - d->z.avail_in;
+        *made += ao - d->z.avail_out;
+        if (zr == Z_STREAM_END)
+            d->open = 0;                       /* all its output is given */
+        else if (zr == Z_MEM_ERROR)
+            return SL_ENOMEM;
+        else if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return SL_EINVAL;                  /* corrupt, or junk where a member starts */
+        if (*made == cap)
+            return SL_OK;
+        if (zr == Z_BUF_ERROR)                 /* no progress: the input is used up */
+            return SL_OK;
+        if (zr == Z_OK && *used == in_len)
+            return SL_OK;
+    }
+}
+
+/* zstd, frame after frame (skippable frames are passed over by zstd). */
+static int dec_zstd(struct sl_compress_dec *d, const void *in, size_t in_len, size_t *used,
+                    void *out, size_t cap, size_t *made)
+{
+    ZSTD_inBuffer ib = { in, in_len, 0 };
+    ZSTD_outBuffer ob = { out, cap, 0 };
+    int rc = SL_OK;
+
+    /* 0: nothing pending; with no input, zstd would only ask for a header */
+    if (in_len == 0 && d->zret == 0)
+        return SL_OK;
+    for (;;) {
+        size_t in0 = ib.pos, out0 = ob.pos, ret = ZSTD_decompressStream(d->zd, &ob, &ib);
+        if (ZSTD_isError(ret)) {
+            ZSTD_ErrorCode e = ZSTD_getErrorCode(ret);
+            rc = e == ZSTD_error_frameParameter_windowTooLarge ? SL_ETOOBIG
+               : e == ZSTD_error_memory_allocation ? SL_ENOMEM : SL_EINVAL;
+            break;
+        }
+        d->zret = ret;
+        if (ob.pos == ob.size || ib.pos == ib.size || (ib.pos == in0 && ob.pos == out0))
+            break;                             /* the last: never spin without progress */
+    }
+    *used = ib.pos;
+    *made = ob.pos;
+    return rc;
+}
+
+int sl_compress_dec_run(struct sl_compress_dec *d, const void *in, size_t in_len,
+                        size_t *used, void *out, size_t out_cap, size_t *made)
+{
+    *used = *made = 0;
+    if (out_cap == 0)
+        return SL_OK;
+    if (d->kind == SL_COMP_GZIP)
+        return dec_gzip(d, in, in_len, used, out, out_cap, made);
+    return dec_zstd(d, in, in_len, used, out, out_cap, made);
+}
+
+int sl_compress_dec_end(const struct sl_compress_dec *d)
+{
+    int open = d->kind == SL_COMP_GZIP ? d->open : d->zret != 0;
+
+    return open ? SL_EINVAL : SL_OK;
+}
+
+int sl_compress_sniff(const void *p, size_t n)
+{
+    static const unsigned char gz[2] = { 0x1f, 0x8b }, zs[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+
+    if (n >= 2 && memcmp(p, gz, 2) == 0)
+        return SL_COMP_GZIP;
+    if (n >= 4 && memcmp(p, zs, 4) == 0)
+        return SL_COMP_ZSTD;
+    return SL_COMP_NONE;
+}
+
 /* Makes room for the next piece of output, up to out->max exactly. */
 static int out_room(struct sl_buf *out)
 {
     size_t want = out->max - out->len < STAGE ? out->max - out->len : STAGE;
 
     return want == 0 ? SL_ETOOBIG : sl_buf_reserve(out, want);
-}
-
-/*
- * Every gzip member of <in> (RFC 1952 allows several, as `cat a.gz b.gz`
- * makes), one after the other into <out>. After a member ends, what
- * follows must be another member: anything else is trailing junk.
- */
-static int gunzip(const void *in, size_t len, struct sl_buf *out)
-{
-    const unsigned char *p = in, *end = p + len;
-    z_stream z = { 0 };
-    int zr = Z_STREAM_END, rc = SL_OK;
-
-    if (len == 0)
-        return SL_OK;              /* no member at all: nothing to decode */
-    if (inflateInit2(&z, 15 + 16) != Z_OK)
-        return SL_ENOMEM;
-    while (p < end || zr != Z_STREAM_END) {
-        if (zr == Z_STREAM_END && inflateReset(&z) != Z_OK) {   /* the next member */
-            rc = SL_ERR;
-            break;
-        }
-        if (z.avail_in == 0) {     /* zlib counts in uInt: feed at most that much */
-            z.next_in = (unsigned char *)p;
-            z.avail_in = (uInt)((size_t)(end - p) < UINT_MAX ? (size_t)(end - p) : UINT_MAX);
-            p += z.avail_in;
-        }
-        if ((rc = out_room(out)) != SL_OK)
-            break;
-        z.next_out = out->data + out->len;
-        z.avail_out = (uInt)(out->cap - out->len);
-        zr = inflate(&z, Z_NO_FLUSH);
-        out->len = out->cap - z.avail_out;
-        if (zr != Z_OK && zr != Z_STREAM_END) {
-            rc = SL_EINVAL;        /* corrupt, or junk where a member should start */
-            break;
-        }
-        if (zr == Z_OK && z.avail_in == 0 && p == end && z.avail_out > 0) {
-            rc = SL_EINVAL;        /* input ended before the member did */
-            break;
-        }
-        if (zr == Z_STREAM_END) {  /* what is left of this feed goes first */
-            p -= z.avail_in;
-            z.avail_in = 0;
-        }
-    }
-    inflateEnd(&z);
-    return rc;
 }
 
 /* The largest window (log2) a frame may ask for: 8 MiB (what the zstd
@@ -252,51 +357,36 @@ static int window_log_max(size_t max)
     return log;
 }
 
-/*
- * Every zstd frame of <in> (several may follow one another; skippable
- * frames are passed over by the decoder). <in> must end where a frame
- * ends: a cut frame or junk after the last is refused.
- */
-static int unzstd(const void *in, size_t len, struct sl_buf *out)
-{
-    ZSTD_DCtx *d = ZSTD_createDCtx();
-    ZSTD_inBuffer ib = { in, len, 0 };
-    size_t left;
-    int rc = SL_OK, in_frame = 0;
-
-    if (!d)
-        return SL_ENOMEM;
-    if (ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax,
-                                            window_log_max(out->max)))) {
-        ZSTD_freeDCtx(d);
-        return SL_ERR;
-    }
-    while (ib.pos < ib.size || in_frame) {
-        if ((rc = out_room(out)) != SL_OK)
-            break;
-        ZSTD_outBuffer ob = { out->data + out->len, out->cap - out->len, 0 };
-        left = ZSTD_decompressStream(d, &ob, &ib);
-        out->len += ob.pos;
-        if (ZSTD_isError(left)) {
-            rc = ZSTD_getErrorCode(left) == ZSTD_error_frameParameter_windowTooLarge
-                ? SL_ETOOBIG : SL_EINVAL;
-            break;
-        }
-        in_frame = left != 0;      /* 0: a frame ended and is flushed */
-        if (in_frame && ib.pos == ib.size && ob.pos < ob.size) {
-            rc = SL_EINVAL;        /* input ended inside a frame */
-            break;
-        }
-    }
-    ZSTD_freeDCtx(d);
-    return rc;
-}
-
+/* The streaming decoder over one buffer: <in> must end where a member or
+ * frame ends, and <out>'s max bounds what it makes. */
 int sl_decompress(int kind, const void *in, size_t len, struct sl_buf *out)
 {
-    if (kind == SL_COMP_GZIP)
-        return gunzip(in, len, out);
-    if (kind == SL_COMP_ZSTD)
-        return unzstd(in, len, out);
-    return sl_buf_append(out, in, len);
+    struct sl_compress_dec *d;
+    size_t done = 0, used, made;
+    int rc;
+
+    if (kind != SL_COMP_GZIP && kind != SL_COMP_ZSTD)
+        return sl_buf_append(out, in, len);
+    if (len == 0)
+        return SL_OK;              /* no member at all: nothing to decode */
+    if (!(d = sl_compress_dec_new()))
+        return SL_ENOMEM;
+    rc = sl_compress_dec_begin(d, kind, kind == SL_COMP_ZSTD ? window_log_max(out->max) : 0);
+    while (rc == SL_OK) {
+        if (done == len && sl_compress_dec_end(d) == SL_OK)
+            break;                 /* all read, nothing pending: even with <out> full */
+        if ((rc = out_room(out)) != SL_OK)
+            break;                 /* more to come, and no room: a bomb stops here */
+        size_t room = out->cap - out->len;
+        rc = sl_compress_dec_run(d, (const unsigned char *)in + done, len - done, &used,
+                                 out->data + out->len, room, &made);
+        done += used;
+        out->len += made;
+        if (rc == SL_OK && done == len && made < room) {
+            rc = sl_compress_dec_end(d);        /* SL_EINVAL: cut short */
+            break;
+        }
+    }
+    sl_compress_dec_free(d);
+    return rc;
 }

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "batch.h"
+#include "batch-t.h"
 #include "buf.h"
 
 struct sl_compressor;
@@ -36,6 +36,48 @@ int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kin
                       int level, int delimiter, struct sl_buf *out);
 
 /*
+ * A streaming decoder: gzip or zstd in pieces of any size, out in pieces
+ * of any size, without the whole object in memory (`sluice replay` reads
+ * files this way; sl_decompress() is this over one buffer). Every gzip
+ * member and zstd frame is decoded, one after the other: `cat a.gz b.gz`
+ * decodes to both. Owned by one thread at a time; its codec state is made
+ * at the first stream of each kind and reused by the next.
+ */
+struct sl_compress_dec;
+
+/* Returns a new decoder (sl_compress_dec_free() releases it), or NULL. */
+struct sl_compress_dec *sl_compress_dec_new(void);
+void sl_compress_dec_free(struct sl_compress_dec *d);
+
+/* Starts a stream of <kind> (SL_COMP_GZIP or SL_COMP_ZSTD). A zstd frame
+ * asking for a window over 2^<window_log_max> bytes is refused
+ * (SL_ETOOBIG); 0: zstd's default ceiling (2^27). SL_OK, SL_ENOMEM,
+ * SL_EINVAL (another kind). */
+int sl_compress_dec_begin(struct sl_compress_dec *d, int kind, int window_log_max);
+
+/*
+ * Decodes from <in> (<in_len> bytes, 0 allowed: output still pending is
+ * given) into <out> (<out_cap> bytes). *<used> says how much input was
+ * taken, *<made> how much output was written. It returns when the output
+ * is full (*<made> == <out_cap>: call again, output may be pending) or
+ * the input is used up (*<used> == <in_len>). SL_OK; SL_EINVAL for
+ * corrupt data or junk after a member or frame; SL_ETOOBIG for a zstd
+ * window over the limit; SL_ENOMEM.
+ */
+int sl_compress_dec_run(struct sl_compress_dec *d, const void *in, size_t in_len,
+                        size_t *used, void *out, size_t out_cap, size_t *made);
+
+/* Whether the input may end here: SL_OK if no member or frame is open and
+ * no output is pending (nothing fed counts), SL_EINVAL if cut short. No
+ * side effect: ask at any time. */
+int sl_compress_dec_end(const struct sl_compress_dec *d);
+
+/* The kind <p> (at least its first 4 bytes, fewer when the data is that
+ * short) begins with: SL_COMP_GZIP (1f 8b), SL_COMP_ZSTD (28 b5 2f fd),
+ * else SL_COMP_NONE. */
+int sl_compress_sniff(const void *p, size_t n);
+
+/*
  * Decompresses every gzip member or zstd frame (<kind>) of <in>, one after
  * the other, into <out> (appended): `cat a.gz b.gz` decodes to both, and
  * zstd's skippable frames are passed over. <in> must end exactly where a
@@ -44,7 +86,7 @@ int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kin
  * <out>'s max bounds the total: past it, SL_ETOOBIG (a decompression bomb,
  * one member or many, stops there), as for a zstd frame whose window
  * would need more memory than that bound allows (at least 8 MiB).
- * Allocates its codec state per call; any thread.
+ * A streaming decoder made per call; any thread.
  */
 int sl_decompress(int kind, const void *in, size_t len, struct sl_buf *out);
 

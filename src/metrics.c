@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "sluice/err.h"
 
 const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp", "http", "wal" };

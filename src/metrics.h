@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "auth.h"
-#include "batch.h"
+#include "batch-t.h"
 #include "buf.h"
 
 enum sl_source { SL_SRC_TCP, SL_SRC_HTTP, SL_SRC_WAL /* recovered at start */,

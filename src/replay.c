@@ -8,9 +8,10 @@
  *   renames it into place, so a dot-file is an object being written) or
  *   "-" for stdin. A file is read 64 KiB at a time through a streaming
  *   decoder chosen by its first bytes (1f 8b gzip, 28 b5 2f fd zstd, else
- *   plain); concatenated gzip members and zstd frames are all read, as
- *   `cat a.gz b.gz | sluice replay -` would give. sl_decompress() is not
- *   used because it needs the whole object in memory.
+ *   plain; compress.h's streaming decoder); concatenated gzip members and
+ *   zstd frames are all read, as `cat a.gz b.gz | sluice replay -` would
+ *   give. sl_decompress() is not used because it needs the whole object
+ *   in memory.
  * - Lines. Each '\n'-terminated line (the last may lack it) is one
  *   envelope: a JSON object (jansson) with a rawData string holding strict
  *   base64 (base64.h). Anything else is a bad line, reported as FILE:LINE.
@@ -22,8 +23,8 @@
  *   ErrorCode, and whole calls that fail with 429, 5xx or a transport
  *   error, are sent again after a backoff (100 ms doubling to 5 s, equal
  *   jitter) until accepted, 10 attempts, or --timeout since the call's
- *   first attempt. Requests are signed with SigV4 (aws_sigv4.h) when
- *   aws_creds.h finds credentials. A call that fails for good, or a TCP
+ *   first attempt. Requests go through http_client.h (one kept-alive
+ *   connection), signed with SigV4 when aws_creds.h finds credentials. A call that fails for good, or a TCP
  *   connection that breaks, stops the run: whatever comes next would meet
  *   the same fate.
  * - Delivery is at least once: a retried call whose answer was lost, or a
@@ -57,20 +58,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
-#include <zlib.h>
-#include <zstd.h>
+#include <openssl/crypto.h>
 
 #include "addr.h"
 #include "aws_creds.h"
-#include "aws_sigv4.h"
 #include "backoff.h"
 #include "base64.h"
 #include "buf.h"
 #include "clock.h"
-#include "curl_pool.h"
+#include "compress.h"
+#include "config.h"
 #include "firehose_api.h"
+#include "http_client.h"
 #include "units.h"
 #include "sluice/err.h"
 
@@ -85,7 +85,6 @@
 
 static const struct sl_backoff retry_backoff = { .base_ms = 100, .cap_ms = 5000 };
 
-enum rp_kind { RP_PLAIN, RP_GZIP, RP_ZSTD };
 enum rp_target { RP_TCP, RP_HTTP };
 
 struct rp_opts {
@@ -112,13 +111,9 @@ struct rp_counts {
 /* One input file, decoded as a stream. */
 struct rp_reader {
     int fd;                         /* borrowed from the caller */
-    int kind;                       /* enum rp_kind */
-    z_stream z;                     /* made at the first gzip file, reset per file */
-    int z_live;                     /* inflateInit2 done */
-    ZSTD_DCtx *zd;                  /* owned; reset per file */
-    size_t zret;                    /* last ZSTD_decompressStream result: 0 at a frame end */
-    int member_done;                /* gzip: a member just ended */
-    int more;                       /* the codec filled the output: call again */
+    int kind;                       /* enum sl_compression, by the first bytes */
+    struct sl_compress_dec *dec;    /* owned; begun again per compressed file */
+    int more;                       /* the decoder filled the output: call again */
     int eof;
     size_t in_pos, in_len;
     uint8_t in[READ_SZ];
@@ -152,12 +147,7 @@ struct rp_batch {
 };
 
 struct rp_http {
-    CURL *h;                        /* owned; kept alive across calls */
-    char host[300];                 /* Host header value: host[:port] */
-    char *path;                     /* owned (curl_free) */
-    char *query;                    /* owned (curl_free), NULL: none */
-    struct sl_aws_creds creds;
-    int sign;                       /* credentials were found */
+    struct sl_http_client *client;  /* owned; signs when credentials were found */
     struct rp_batch b;
     struct sl_buf body;             /* request body */
     struct sl_buf answer;           /* response body */
@@ -416,53 +406,24 @@ static int tcp_finish(struct replay *rp)
 
 /* ---- HTTP: PutRecordBatch ------------------------------------------------ */
 
-static size_t on_answer(char *p, size_t size, size_t n, void *arg)
-{
-    struct sl_buf *b = arg;
-
-    return sl_buf_append(b, p, size * n) == SL_OK ? size * n : 0;
-}
-
-/* Parses the --to URL into the Host header, path and query to sign. */
+/* Makes the client for the --to URL. SL_EINVAL (a usage error) or
+ * SL_ENOMEM, said on stderr. */
 static int http_setup(struct replay *rp)
 {
-    struct rp_http *h = &rp->http;
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, err[256];
-    int rc = SL_EINVAL;
+    struct sl_aws_creds creds;
+    char err[256];
+    int sign = sl_aws_creds_load(NULL, &creds, err, sizeof(err)) == SL_OK, rc;
+    struct sl_http_client_options o = {
+        .url = rp->o.to, .max_connections = 1, .timeout_ms = rp->o.timeout_ms,
+        .cacert = rp->o.cacert,
+        .sigv4 = { .creds = sign ? &creds : NULL, .service = "firehose",
+                   .region = rp->o.region },
+    };
 
-    if (!u || curl_url_set(u, CURLUPART_URL, rp->o.to, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &h->path, 0) != CURLUE_OK) {
-        fprintf(stderr, "sluice replay: --to %s: not a URL\n", rp->o.to);
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_QUERY, &h->query, 0) != CURLUE_OK)
-        h->query = NULL;
-    curl_url_get(u, CURLUPART_PORT, &port, 0);      /* none: CURLUE_NO_PORT */
-    if ((size_t)snprintf(h->host, sizeof(h->host), "%s%s%s", host, port ? ":" : "",
-                         port ? port : "") >= sizeof(h->host)) {
-        fprintf(stderr, "sluice replay: --to %s: host name too long\n", rp->o.to);
-        goto out;
-    }
-    if (!(h->h = curl_easy_init())) {
-        fprintf(stderr, "sluice replay: cannot make a libcurl handle\n");
-        rc = SL_ENOMEM;
-        goto out;
-    }
-    h->sign = sl_aws_creds_load(NULL, &h->creds, err, sizeof(err)) == SL_OK;
-    curl_easy_setopt(h->h, CURLOPT_URL, rp->o.to);
-    curl_easy_setopt(h->h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h->h, CURLOPT_WRITEFUNCTION, on_answer);
-    curl_easy_setopt(h->h, CURLOPT_WRITEDATA, &h->answer);
-    if (rp->o.cacert)
-        curl_easy_setopt(h->h, CURLOPT_CAINFO, rp->o.cacert);
-    rc = SL_OK;
-out:
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
+    rc = sl_http_client_new(&o, &rp->http.client, err, sizeof(err));
+    OPENSSL_cleanse(&creds, sizeof(creds));
+    if (rc != SL_OK)
+        fprintf(stderr, "sluice replay: --to %s: %s\n", rp->o.to, err);
     return rc;
 }
 
@@ -487,65 +448,21 @@ static int http_body(struct replay *rp, const uint16_t *idx, unsigned n)
     return rc == SL_OK ? sl_buf_append(b, "]}", 2) : rc;
 }
 
-/* Signs and sends the body, waiting at most <wait_ms>. Returns the
- * CURLcode (CURLE_ABORTED_BY_CALLBACK: it could not be signed) and sets
- * *<status> to the HTTP status, <err> to what went wrong. */
-static CURLcode http_post(struct replay *rp, int64_t wait_ms, long *status, char *err,
-                          size_t errlen)
+/* Sends the body, waiting at most <wait_ms>; the answer lands in
+ * h->answer, what came of it in <r>. */
+static void http_post(struct replay *rp, int64_t wait_ms, struct sl_http_result *r)
 {
-    struct rp_http *h = &rp->http;
-    struct sl_sigv4_header hs[4] = {
-        { "Host", h->host },
+    static const struct sl_http_header hs[] = {
         { "Content-Type", "application/x-amz-json-1.1" },
         { "X-Amz-Target", SL_FH_TARGET_PREFIX "PutRecordBatch" },
     };
-    struct sl_sigv4_signed sig;
-    struct curl_slist *list = NULL;
-    char ebuf[CURL_ERROR_SIZE] = "";
-    size_t nh = 3;
-    CURLcode cc;
+    struct rp_http *h = &rp->http;
+    struct sl_http_request rq = {
+        .method = "POST", .headers = hs, .nheaders = 2, .body = h->body.data,
+        .body_len = h->body.len, .timeout_ms = wait_ms, .answer = &h->answer,
+    };
 
-    if (h->sign && h->creds.session_token[0])
-        hs[nh++] = (struct sl_sigv4_header){ "X-Amz-Security-Token", h->creds.session_token };
-    if (h->sign) {
-        struct sl_sigv4_signer s = {
-            .access_key_id = h->creds.access_key, .secret = h->creds.secret_key,
-            .region = rp->o.region, .service = "firehose",
-        };
-        struct sl_sigv4_request r = {
-            .method = "POST", .path = h->path, .query = h->query, .headers = hs,
-            .nheaders = nh, .body = h->body.data, .body_len = h->body.len,
-        };
-        if (sl_sigv4_sign(&s, &r, NULL, sl_clock_wall_ms() / 1000, &sig) != SL_OK) {
-            snprintf(err, errlen, "cannot sign the request");
-            return CURLE_ABORTED_BY_CALLBACK;      /* never retried: see http_flush */
-        }
-    }
-    int hrc = SL_OK;
-    for (size_t i = 0; i < nh && hrc == SL_OK; i++)
-        hrc = sl_curl_header(&list, hs[i].name, hs[i].value);
-    if (hrc == SL_OK && h->sign &&
-        (sl_curl_header(&list, "X-Amz-Date", sig.amz_date) != SL_OK ||
-         sl_curl_header(&list, "Authorization", sig.authorization) != SL_OK))
-        hrc = SL_ENOMEM;
-    if (hrc == SL_OK)
-        hrc = sl_curl_header(&list, "Expect", "");         /* no 100-continue round trip */
-    sl_buf_reset(&h->answer);
-    curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, h->body.data);
-    curl_easy_setopt(h->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body.len);
-    curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, (long)wait_ms);
-    curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT_MS, (long)(wait_ms < 10000 ? wait_ms : 10000));
-    curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, ebuf);
-    cc = hrc == SL_OK ? curl_easy_perform(h->h) : CURLE_OUT_OF_MEMORY;
-    *status = 0;
-    curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(list);
-    if (cc != CURLE_OK)
-        snprintf(err, errlen, "%s", ebuf[0] ? ebuf : curl_easy_strerror(cc));
-    return cc;
+    sl_http_client_request(h->client, &rq, r);
 }
 
 enum rp_verdict { RP_DONE, RP_RETRY, RP_FATAL };
@@ -606,7 +523,6 @@ static int http_flush(struct replay *rp)
     int64_t start = sl_clock_mono_ms(), delay;
     unsigned n = h->b.n, attempt = 0;
     char err[600] = "";
-    long status;
     int v;
 
     if (n == 0)
@@ -619,18 +535,18 @@ static int http_flush(struct replay *rp)
             snprintf(err, sizeof(err), "cannot build the request: out of memory");
             v = RP_FATAL;
         } else {
-            CURLcode cc = http_post(rp, left > 500 ? left : 500, &status, err, sizeof(err));
-            if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
-                cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ||
-                cc == CURLE_ABORTED_BY_CALLBACK)
-                v = RP_FATAL;
-            else if (cc != CURLE_OK)
-                v = RP_RETRY;
-            else if (status == 200)
+            struct sl_http_result r;
+            http_post(rp, left > 500 ? left : 500, &r);
+            if (r.status == 200 && r.verdict == SL_HTTP_OK) {
                 v = http_entries(rp, &n, err, sizeof(err));
-            else {
-                http_error_text(h, status, err, sizeof(err));
-                v = status == 429 || status >= 500 ? RP_RETRY : RP_FATAL;
+            } else {
+                if (r.status && r.cause != SL_HTTP_CAUSE_TOO_BIG)
+                    http_error_text(h, r.status, err, sizeof(err));
+                else
+                    snprintf(err, sizeof(err), "%s", r.error);
+                /* as the client says, but any 2xx other than 200 is not
+                 * PutRecordBatch's answer: final */
+                v = r.verdict == SL_HTTP_RETRY ? RP_RETRY : RP_FATAL;
             }
         }
         attempt++;
@@ -828,107 +744,48 @@ static int rd_fill(struct rp_reader *r)
 /* Starts reading <fd>: picks the codec by its first bytes. */
 static int rd_begin(struct rp_reader *r, int fd)
 {
-    static const uint8_t gz[2] = { 0x1f, 0x8b }, zs[4] = { 0x28, 0xb5, 0x2f, 0xfd };
     int rc;
 
     r->fd = fd;
     r->in_pos = r->in_len = 0;
-    r->eof = r->member_done = r->more = 0;
-    r->zret = 1;
+    r->eof = r->more = 0;
     while (r->in_len < 4 && !r->eof)
         if ((rc = rd_fill(r)) != SL_OK)
             return rc;
-    r->kind = r->in_len >= 2 && memcmp(r->in, gz, 2) == 0   ? RP_GZIP
-            : r->in_len >= 4 && memcmp(r->in, zs, 4) == 0 ? RP_ZSTD
-                                                          : RP_PLAIN;
-    if (r->kind == RP_GZIP && r->z_live) {
-        inflateReset(&r->z);
-    } else if (r->kind == RP_GZIP) {
-        memset(&r->z, 0, sizeof(r->z));
-        if (inflateInit2(&r->z, 15 + 16) != Z_OK)
-            return SL_ENOMEM;
-        r->z_live = 1;
-    } else if (r->kind == RP_ZSTD) {
-        ZSTD_DCtx_reset(r->zd, ZSTD_reset_session_only);
-    }
-    return SL_OK;
-}
-
-/* gzip, member after member. */
-static int rd_gunzip(struct rp_reader *r, size_t *n)
-{
-    int rc, zr;
-
-    for (;;) {
-        if (r->in_pos == r->in_len && !r->eof && (rc = rd_fill(r)) != SL_OK)
-            return rc;
-        int have = r->in_pos < r->in_len;
-        if (r->member_done) {
-            if (!have)
-                return SL_OK;                          /* *n == 0: the end */
-            inflateReset(&r->z);
-            r->member_done = 0;
-        }
-        if (!have && !r->more)
-            return SL_EINVAL;                          /* ended inside a member */
-        r->z.next_in = r->in + r->in_pos;
-        r->z.avail_in = (uInt)(r->in_len - r->in_pos);
-        r->z.next_out = r->out;
-        r->z.avail_out = READ_SZ;
-        zr = inflate(&r->z, Z_NO_FLUSH);
-        r->in_pos = r->in_len - r->z.avail_in;
-        *n = READ_SZ - r->z.avail_out;
-        r->more = r->z.avail_out == 0;
-        if (zr == Z_STREAM_END)
-            r->member_done = 1;
-        else if (zr != Z_OK && zr != Z_BUF_ERROR)
-            return SL_EINVAL;
-        if (*n)
-            return SL_OK;
-    }
-}
-
-/* zstd, frame after frame (the context moves on by itself). */
-static int rd_unzstd(struct rp_reader *r, size_t *n)
-{
-    int rc;
-
-    for (;;) {
-        if (r->in_pos == r->in_len && !r->eof && (rc = rd_fill(r)) != SL_OK)
-            return rc;
-        if (r->in_pos == r->in_len && !r->more)
-            return r->zret == 0 ? SL_OK : SL_EINVAL;   /* the end, or a cut frame */
-        ZSTD_inBuffer ib = { r->in, r->in_len, r->in_pos };
-        ZSTD_outBuffer ob = { r->out, READ_SZ, 0 };
-        r->zret = ZSTD_decompressStream(r->zd, &ob, &ib);
-        r->in_pos = ib.pos;
-        if (ZSTD_isError(r->zret))
-            return SL_EINVAL;
-        r->more = ob.pos == ob.size;
-        if ((*n = ob.pos))
-            return SL_OK;
-    }
+    r->kind = sl_compress_sniff(r->in, r->in_len);
+    return r->kind == SL_COMP_NONE ? SL_OK : sl_compress_dec_begin(r->dec, r->kind, 0);
 }
 
 /* The next decoded bytes: *<p>, *<n> of them (a plain file's straight from
  * the read buffer). *<n> == 0 at the end. SL_EIO (errno set), SL_EINVAL
- * (corrupt or cut), SL_ENOMEM. */
+ * (corrupt or cut), SL_ETOOBIG (a zstd window over 128 MiB), SL_ENOMEM. */
 static int rd_next(struct rp_reader *r, const uint8_t **p, size_t *n)
 {
+    size_t used;
     int rc;
 
     *n = 0;
     *p = r->out;
-    if (r->kind == RP_GZIP)
-        return rd_gunzip(r, n);
-    if (r->kind == RP_ZSTD)
-        return rd_unzstd(r, n);
-    if (r->in_pos == r->in_len && !r->eof && (rc = rd_fill(r)) != SL_OK)
-        return rc;
-    *p = r->in + r->in_pos;
-    *n = r->in_len - r->in_pos;
-    r->in_pos = r->in_len;
-    return SL_OK;
+    for (;;) {
+        if (r->in_pos == r->in_len && !r->eof && (rc = rd_fill(r)) != SL_OK)
+            return rc;
+        if (r->kind == SL_COMP_NONE) {
+            *p = r->in + r->in_pos;
+            *n = r->in_len - r->in_pos;
+            r->in_pos = r->in_len;
+            return SL_OK;
+        }
+        if (r->in_pos == r->in_len && r->eof && !r->more)
+            return sl_compress_dec_end(r->dec);       /* the end, or a cut member/frame */
+        rc = sl_compress_dec_run(r->dec, r->in + r->in_pos, r->in_len - r->in_pos, &used,
+                                 r->out, READ_SZ, n);
+        r->in_pos += used;
+        if (rc != SL_OK)
+            return rc;
+        r->more = *n == READ_SZ;
+        if (*n)
+            return SL_OK;
+    }
 }
 
 /* Reads every envelope of the open file <fd>, called <name>. */
@@ -1146,7 +1003,7 @@ static int rp_init(struct replay *rp)
     sl_buf_init(&rp->http.body, BODY_MAX);
     sl_buf_init(&rp->http.answer, ANSWER_MAX);
     rp->rd = calloc(1, sizeof(*rp->rd));
-    if (!rp->rd || !(rp->rd->zd = ZSTD_createDCtx()))
+    if (!rp->rd || !(rp->rd->dec = sl_compress_dec_new()))
         return SL_ENOMEM;
     return SL_OK;
 }
@@ -1162,13 +1019,10 @@ static void rp_destroy(struct replay *rp)
     sl_buf_destroy(&rp->http.b.data);
     sl_buf_destroy(&rp->http.body);
     sl_buf_destroy(&rp->http.answer);
-    curl_easy_cleanup(rp->http.h);
-    curl_free(rp->http.path);
-    curl_free(rp->http.query);
-    if (rp->rd && rp->rd->z_live)
-        inflateEnd(&rp->rd->z);
+    sl_http_client_free(rp->http.client);
+    rp->http.client = NULL;
     if (rp->rd)
-        ZSTD_freeDCtx(rp->rd->zd);
+        sl_compress_dec_free(rp->rd->dec);
     free(rp->rd);
     rp->rd = NULL;
 }
@@ -1192,7 +1046,10 @@ int sl_replay_main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (rp->o.target == RP_HTTP) {           /* a dry run checks the URL too */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (sl_http_client_global_init() != SL_OK) {
+            fprintf(stderr, "sluice replay: cannot set up libcurl\n");
+            goto out;
+        }
         curl_up = 1;
         int hrc = http_setup(rp);
         if (hrc != SL_OK) {
@@ -1221,6 +1078,6 @@ out:
     rp_destroy(rp);
     free(rp);
     if (curl_up)
-        curl_global_cleanup();
+        sl_http_client_global_cleanup();
     return rc;
 }

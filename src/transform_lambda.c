@@ -32,10 +32,13 @@
  * buffer, and one slot per record for matching recordIds. Nothing is
  * allocated per record but by jansson while it parses an answer.
  *
+ * HTTP goes through http_client.h: its kept-alive connections (at most
+ * max_connections), the timeout, no 100-continue, the answer's cap and
+ * the status's classification, refined here into Lambda's error codes.
+ *
  * Threads: process() runs on several delivery workers at once with one
  * state. After create() the state is read-only except:
- *  - the handle pool (curl_pool.h), guarded by its own mutex; between
- *    sl_curl_pool_take() and _give() a handle is its worker's.
+ *  - the HTTP client, safe to call from any number of threads;
  *  - <rl>, the failed-invocation warning's rate limit (relaxed atomics).
  * Everything else process() touches lives in its own struct call.
  * create() and destroy() run on one thread with no process() in flight.
@@ -50,13 +53,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "backoff.h"
 #include "base64.h"
 #include "buf.h"
-#include "curl_pool.h"
+#include "http_client.h"
 #include "json_check.h"
 #include "log.h"
 #include "units.h"
@@ -95,8 +97,7 @@ struct lambda {
     size_t max_response;              /* an answer's ceiling */
     unsigned max_connections;         /* handles in the pool */
     struct sl_ratelimit rl;           /* "invocation failed" warnings */
-    struct sl_curl_pool pool;         /* kept-alive connections (its own lock) */
-    struct curl_slist *hdrs;          /* the request's headers: made once, read-only */
+    struct sl_http_client *http;      /* owned; thread-safe */
 };
 
 /* ---- configuration ---- */
@@ -227,8 +228,7 @@ static void lambda_destroy(void *state)
 
     if (!l)
         return;
-    sl_curl_pool_destroy(&l->pool);
-    curl_slist_free_all(l->hdrs);
+    sl_http_client_free(l->http);
     free(l);
 }
 
@@ -260,12 +260,12 @@ static int lambda_create(const struct sl_tf_kv *kv, size_t nkv, void **state, ch
         free(l);
         return -1;
     }
-    if (sl_curl_header(&l->hdrs, "Content-Type", "application/json") != SL_OK ||
-        sl_curl_header(&l->hdrs, "X-Amz-Invocation-Type", "RequestResponse") != SL_OK ||
-        sl_curl_header(&l->hdrs, "Expect", "") != SL_OK ||   /* no 100-continue round trip */
-        sl_curl_pool_init(&l->pool, l->max_connections) != SL_OK) {
-        snprintf(err, errlen, "out of memory");
-        curl_slist_free_all(l->hdrs);
+    struct sl_http_client_options ho = {
+        .url = l->url, .max_connections = l->max_connections, .timeout_ms = l->timeout_ms,
+    };
+    char why[200];
+    if (sl_http_client_new(&ho, &l->http, why, sizeof(why)) != SL_OK) {
+        snprintf(err, errlen, "url: %s", why);
         free(l);
         return -1;
     }
@@ -287,7 +287,8 @@ struct call {
     const struct sl_tf_batch *b;
     struct sl_buf head;               /* the body up to the first record */
     struct sl_buf body;               /* one invocation's request */
-    struct sl_buf answer;             /* its answer, at most max_response_size */
+    struct sl_buf answer;             /* its answer, at most max_response_size (the cap
+                                       * the HTTP client keeps to) */
     struct sl_buf dec;                /* one record's decoded data */
     struct seen *seen;                /* one per batch record */
     uint64_t rnd;                     /* for backoff jitter */
@@ -298,14 +299,6 @@ struct verdict {
     int retry;                        /* another attempt may do better */
     const char *code;
     char message[MSG_MAX];
-};
-
-/* What libcurl's callbacks fill. */
-struct answer_ctx {
-    struct sl_buf *body;
-    int too_big, oom;
-    int function_error;               /* X-Amz-Function-Error was sent */
-    char function_error_value[64];
 };
 
 /* Writes a new version-4 UUID (36 characters, no NUL) at <p>. */
@@ -368,42 +361,6 @@ static int append_record(struct call *c, size_t i, int first)
     return SL_OK;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    struct answer_ctx *a = arg;
-    int rc = sl_buf_append(a->body, p, size * n);
-
-    if (rc == SL_OK)
-        return size * n;
-    if (rc == SL_ETOOBIG)
-        a->too_big = 1;
-    else
-        a->oom = 1;
-    return 0;                                         /* aborts the transfer */
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-    struct answer_ctx *a = arg;
-    size_t len = size * n;
-    static const char name[] = "x-amz-function-error:";
-
-    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {   /* a new response begins */
-        a->function_error = 0;
-        a->function_error_value[0] = '\0';
-    } else if (len >= LIT(name) && strncasecmp(p, name, LIT(name)) == 0) {
-        const char *v = p + LIT(name);
-        size_t vl = len - LIT(name);
-        while (vl && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        a->function_error = 1;
-        snprintf(a->function_error_value, sizeof(a->function_error_value), "%.*s", (int)vl, v);
-    }
-    return len;
-}
-
 /* "errorType: errorMessage" of a Lambda function error's body, if it has
  * them, else the start of the body. */
 static void describe_function_error(const struct sl_buf *body, char *out, size_t len)
@@ -423,51 +380,12 @@ static void describe_function_error(const struct sl_buf *body, char *out, size_t
             *p = ' ';
 }
 
-/* libcurl's progress callback: a nonzero answer aborts the transfer. */
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
+/* The HTTP client's abort poll: sluice is stopping. */
+static int stopping(void *arg)
 {
     const struct sl_tf_batch *b = arg;
 
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     return b->host->stopping(b->out);
-}
-
-/* One POST of the body, its answer into <a>. 0: no libcurl handle, 1: done
- * (<cc>, <status>, <errbuf> say how). */
-static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status,
-                char errbuf[CURL_ERROR_SIZE])
-{
-    const struct lambda *l = c->l;
-    CURL *h;
-
-    if (!(h = sl_curl_pool_take(&c->l->pool)))
-        return 0;
-    curl_easy_reset(h);                               /* keeps the connection */
-    curl_easy_setopt(h, CURLOPT_URL, l->url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)c->body.data);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body.len);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, l->hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)l->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(l->timeout_ms < 10000 ?
-                                                          l->timeout_ms : 10000));
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);   /* sluice stopping */
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->b);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    *cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    sl_curl_pool_give(&c->l->pool, h);
-    return 1;
 }
 
 /*
@@ -477,52 +395,55 @@ static int post(struct call *c, struct answer_ctx *a, CURLcode *cc, long *status
  */
 static int invoke(struct call *c, struct verdict *v)
 {
-    struct answer_ctx a = { .body = &c->answer };
-    char errbuf[CURL_ERROR_SIZE] = "", detail[300];
-    CURLcode cc = CURLE_OK;
-    long status = 0;
-    int rc;
+    static const struct sl_http_header hdrs[] = {
+        { "Content-Type", "application/json" },
+        { "X-Amz-Invocation-Type", "RequestResponse" },
+    };
+    struct sl_http_request rq = {
+        .method = "POST", .headers = hdrs, .nheaders = 2, .body = c->body.data,
+        .body_len = c->body.len, .answer = &c->answer, .capture = "X-Amz-Function-Error",
+        .abort = stopping, .abort_arg = (void *)c->b,
+    };
+    struct sl_http_result r;
+    char detail[300];
 
     v->retry = 1;
     v->code = "Lambda.FunctionError";
-    sl_buf_reset(&c->answer);
-    if ((rc = post(c, &a, &cc, &status, errbuf)) <= 0 || a.oom) {
-        snprintf(v->message, sizeof(v->message), "cannot make a libcurl handle");
-        return rc < 0 || a.oom ? -1 : 0;
-    }
-    if (a.too_big) {
+    sl_http_client_request(c->l->http, &rq, &r);
+    if (r.cause == SL_HTTP_CAUSE_NOMEM)
+        return -1;
+    if (r.cause == SL_HTTP_CAUSE_ABORTED)
+        return STOPPING;
+    if (r.cause == SL_HTTP_CAUSE_TOO_BIG) {
         snprintf(v->message, sizeof(v->message),
                  "the function's answer is larger than max_response_size (%zu bytes)",
                  c->l->max_response);
         return 0;
     }
-    if (cc == CURLE_ABORTED_BY_CALLBACK)
-        return STOPPING;
-    if (cc != CURLE_OK) {
+    if (r.status == 0) {                              /* every transport failure is retried */
         snprintf(v->message, sizeof(v->message), "%s: %s",
-                 cc == CURLE_OPERATION_TIMEDOUT ? "no answer within the timeout"
-                                                : "the invocation failed",
-                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                 r.cause == SL_HTTP_CAUSE_TIMEOUT ? "no answer within the timeout"
+                                                  : "the invocation failed", r.error);
         return 0;
     }
-    if (a.function_error) {
+    if (r.captured) {
         describe_function_error(&c->answer, detail, sizeof(detail));
         snprintf(v->message, sizeof(v->message), "function error (HTTP %ld, X-Amz-Function-Error: "
-                 "%s): %s", status, a.function_error_value, detail);
+                 "%s): %s", r.status, r.header, detail);
         return 0;
     }
-    if (status >= 200 && status <= 299)
+    if (r.verdict == SL_HTTP_OK)
         return 1;
     describe_function_error(&c->answer, detail, sizeof(detail));
-    snprintf(v->message, sizeof(v->message), "HTTP %ld from the function%s%s", status,
+    snprintf(v->message, sizeof(v->message), "HTTP %ld from the function%s%s", r.status,
              detail[0] ? ": " : "", detail);
-    if (status == 429) {
+    if (r.cause == SL_HTTP_CAUSE_THROTTLED) {
         v->code = "Lambda.InvokeLimitExceeded";
-    } else if (status < 500 || status > 599) {        /* 5xx: retried as they are */
+    } else if (r.cause != SL_HTTP_CAUSE_SERVER) {     /* 5xx: retried as they are */
         v->retry = 0;
-        if (status == 403)
+        if (r.status == 403)
             v->code = "Lambda.InvokeAccessDenied";
-        else if (status == 404)
+        else if (r.status == 404)
             v->code = "Lambda.ResourceNotFound";
     }
     return 0;

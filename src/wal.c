@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "clock.h"
 #include "crc32c.h"
 #include "fsio.h"

@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch.h"
+#include "batch-t.h"
 #include "chunk.h"
 #include "metrics.h"
 #include "ring.h"

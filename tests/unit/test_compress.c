@@ -7,6 +7,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "batch.h"
 #include "compress.h"
 #include "config.h"
 #include "sluice/err.h"
@@ -351,6 +352,111 @@ START_TEST(test_decompress_zstd_window_over_the_bound_is_too_big)
 }
 END_TEST
 
+/* Runs <z> through a streaming decoder <in_step> bytes in and <out_step>
+ * bytes out at a time into <out>. Returns what sl_compress_dec_run or,
+ * at the end, sl_compress_dec_end said. */
+static int stream_decode(struct sl_compress_dec *d, int kind, const struct sl_buf *z,
+                         size_t in_step, size_t out_step, struct sl_buf *out)
+{
+    unsigned char piece[64];
+    size_t at = 0, used, made;
+    int rc;
+
+    ck_assert_uint_le(out_step, sizeof(piece));
+    if ((rc = sl_compress_dec_begin(d, kind, 0)) != SL_OK)
+        return rc;
+    for (;;) {
+        size_t n = z->len - at < in_step ? z->len - at : in_step;
+        rc = sl_compress_dec_run(d, z->data + at, n, &used, piece, out_step, &made);
+        ck_assert_uint_le(used, n);
+        ck_assert_uint_le(made, out_step);
+        ck_assert_msg(rc != SL_OK || made == out_step || used == n,
+                      "returned with input and room left");
+        at += used;
+        ck_assert_int_eq(sl_buf_append(out, piece, made), SL_OK);
+        if (rc != SL_OK)
+            return rc;
+        if (at == z->len && made < out_step)
+            return sl_compress_dec_end(d);
+    }
+}
+
+/* Any split of input and output gives what the one-shot decoder gives,
+ * member after member, and one decoder serves stream after stream. */
+START_TEST(test_compress_dec_streams_in_any_pieces)
+{
+    static const size_t steps[][2] = { { 1, 1 }, { 1, 64 }, { 7, 3 }, { 64, 1 }, { 4096, 64 } };
+    int kind = dec_kind(_i);
+    struct sl_compress_dec *d = sl_compress_dec_new();
+    struct sl_buf z, once, out;
+
+    sl_buf_init(&z, 1 << 20);
+    pack(kind, "first member, long enough to take a few output pieces\n", &z);
+    pack(kind, "", &z);
+    pack(kind, "second\n", &z);
+    sl_buf_init(&once, 1 << 20);
+    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &once), SL_OK);
+    ck_assert_int_eq(sl_compress_sniff(z.data, z.len), kind);
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        sl_buf_init(&out, 1 << 20);
+        ck_assert_int_eq(stream_decode(d, kind, &z, steps[k][0], steps[k][1], &out), SL_OK);
+        ck_assert_uint_eq(out.len, once.len);
+        ck_assert_int_eq(memcmp(out.data, once.data, once.len), 0);
+        sl_buf_destroy(&out);
+    }
+    sl_buf_destroy(&once);
+    sl_buf_destroy(&z);
+    sl_compress_dec_free(d);
+}
+END_TEST
+
+/* Input that stops inside a member or frame is cut short at the end;
+ * junk after one is refused; nothing at all is a stream that is done. */
+START_TEST(test_compress_dec_end_says_cut_short)
+{
+    int kind = dec_kind(_i);
+    struct sl_compress_dec *d = sl_compress_dec_new();
+    struct sl_buf z, part, out;
+
+    sl_buf_init(&z, 1 << 20);
+    pack(kind, "one\n", &z);
+    pack(kind, "two\n", &z);
+    sl_buf_init(&part, 1 << 20);
+    sl_buf_init(&out, 1 << 20);
+    sl_buf_append(&part, z.data, z.len - 3);
+    ck_assert_int_eq(stream_decode(d, kind, &part, 5, 2, &out), SL_EINVAL);
+    sl_buf_reset(&part);
+    sl_buf_reset(&out);
+    ck_assert_int_eq(stream_decode(d, kind, &part, 5, 2, &out), SL_OK);   /* empty */
+    ck_assert_uint_eq(out.len, 0);
+    sl_buf_append(&part, z.data, z.len);
+    sl_buf_append(&part, "junk", 4);
+    ck_assert_int_eq(stream_decode(d, kind, &part, 5, 2, &out), SL_EINVAL);
+    ck_assert_uint_eq(out.len, 8);                     /* what came before the junk */
+    /* after a failure, the next stream starts clean */
+    sl_buf_reset(&out);
+    ck_assert_int_eq(stream_decode(d, kind, &z, 5, 2, &out), SL_OK);
+    ck_assert_uint_eq(out.len, 8);
+    ck_assert_int_eq(memcmp(out.data, "one\ntwo\n", 8), 0);
+    sl_buf_destroy(&part);
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&z);
+    sl_compress_dec_free(d);
+}
+END_TEST
+
+START_TEST(test_compress_sniff_by_magic)
+{
+    static const unsigned char gz[] = { 0x1f, 0x8b, 8, 0 }, zs[] = { 0x28, 0xb5, 0x2f, 0xfd };
+
+    ck_assert_int_eq(sl_compress_sniff(gz, 2), SL_COMP_GZIP);
+    ck_assert_int_eq(sl_compress_sniff(zs, 4), SL_COMP_ZSTD);
+    ck_assert_int_eq(sl_compress_sniff(zs, 3), SL_COMP_NONE);     /* too short to tell */
+    ck_assert_int_eq(sl_compress_sniff("{\"rawData\"", 10), SL_COMP_NONE);
+    ck_assert_int_eq(sl_compress_sniff("", 0), SL_COMP_NONE);
+}
+END_TEST
+
 Suite *sl_compress_suite(void)
 {
     Suite *s = suite_create("compress");
@@ -369,6 +475,9 @@ Suite *sl_compress_suite(void)
     tcase_add_loop_test(tc, test_decompress_empty_body_is_empty, 0, 2);
     tcase_add_loop_test(tc, test_decompress_bomb_across_members_stops_at_the_bound, 0, 2);
     tcase_add_test(tc, test_decompress_zstd_window_over_the_bound_is_too_big);
+    tcase_add_loop_test(tc, test_compress_dec_streams_in_any_pieces, 0, 2);
+    tcase_add_loop_test(tc, test_compress_dec_end_says_cut_short, 0, 2);
+    tcase_add_test(tc, test_compress_sniff_by_magic);
     suite_add_tcase(s, tc);
     return s;
 }
