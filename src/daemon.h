@@ -15,8 +15,8 @@
 #include "admin_http.h"
 #include "config.h"
 #include "delivery.h"
-#include "listener_http.h"
-#include "listener_tcp.h"
+#include "source_http.h"
+#include "source_tcp.h"
 #include "log.h"
 #include "stream.h"
 

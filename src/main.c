@@ -206,7 +206,7 @@ static int start_http(struct sl_daemon *d)
         return SL_ENOMEM;
     for (size_t i = 0; i < d->nstreams; i++)
         d->hstreams[i] = (struct sl_http_stream){ d->streams[i]->name, &d->streams[i]->intake };
-    d->http = sl_http_start(&c->http_addr, &lim, d->hstreams, d->nstreams, &http_ops, d,
+    d->http = sl_source_http_start(&c->http_addr, &lim, d->hstreams, d->nstreams, &http_ops, d,
                             &d->http_stats, err, sizeof(err));
     if (!d->http) {
         sl_error("msg=\"cannot start the HTTP listener\" addr=%s error=\"%s\"",
@@ -262,7 +262,7 @@ static int start(struct sl_daemon *d)
     char err[512];
 
     d->delivery = sl_delivery_new((unsigned)c->workers);
-    d->tcp = sl_tcp_new((unsigned)c->io_threads);
+    d->tcp = sl_source_tcp_new((unsigned)c->io_threads);
     d->streams = calloc(c->nstreams, sizeof(*d->streams));
     if (!d->delivery || !d->tcp || !d->streams) {
         sl_error("msg=\"cannot start: out of memory or threads\"");
@@ -287,7 +287,7 @@ static int start(struct sl_daemon *d)
         if (sc->durability == SL_DUR_MEMORY)
             warn_stale_wal(c, sc->name);
         if (sc->tcp_listen[0] &&
-            sl_tcp_listen(d->tcp, &sc->tcp_addr, &d->streams[i]->intake, err,
+            sl_source_tcp_listen(d->tcp, &sc->tcp_addr, &d->streams[i]->intake, err,
                           sizeof(err)) != SL_OK) {
             sl_error("stream=%s msg=\"cannot listen\" addr=%s error=\"%s\"", sc->name,
                      sc->tcp_listen, err);
@@ -311,7 +311,7 @@ static int start(struct sl_daemon *d)
             sl_error("stream=%s msg=\"cannot start the log's recovery\"", d->streams[i]->name);
             return SL_ERR;
         }
-    if (sl_tcp_start(d->tcp) != SL_OK) {
+    if (sl_source_tcp_start(d->tcp) != SL_OK) {
         sl_error("msg=\"cannot start the TCP threads\"");
         return SL_ERR;
     }
@@ -522,11 +522,11 @@ static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
         sl_warn("msg=\"cannot watch for a second signal: the drain runs its course\"");
         watch = 0;
     }
-    sl_http_stop(d->http);        /* finishes the requests in progress */
+    sl_source_http_stop(d->http);        /* finishes the requests in progress */
     d->http = NULL;
     sl_config_unref(d->http_cfg);
     d->http_cfg = NULL;
-    sl_tcp_stop(d->tcp, timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
+    sl_source_tcp_stop(d->tcp, timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_stop(d->streams[i]);
     if (d->delivery)
@@ -538,7 +538,7 @@ static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
         sl_error("msg=\"shutdown_timeout reached with batches undelivered\" batches=%zu", left);
         lost = report_left(d, "shutdown_timeout");
     }
-    sl_tcp_free(d->tcp);
+    sl_source_tcp_free(d->tcp);
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_free(d->streams[i]);
     free(d->streams);

@@ -1,5 +1,5 @@
 /*
- * listener_http.c - see listener_http.h.
+ * source_http.c - see source_http.h.
  *
  * A request is checked in two steps. The first call of the access handler
  * comes with the headers and no body: whatever the headers decide is
@@ -20,7 +20,7 @@
  * policy refuses the next at once, counted and logged), so one greedy
  * peer cannot take every slot.
  */
-#include "listener_http.h"
+#include "source_http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,7 +74,7 @@ struct sl_http {
     struct sl_ratelimit memory_rl;          /* ... a request refused for body memory */
     struct sl_ratelimit tls_rl;             /* ... a failed TLS handshake */
     _Atomic int suspended;                  /* connections waiting for a log's sync */
-    _Atomic int stopping;                   /* sl_http_stop: suspend no more */
+    _Atomic int stopping;                   /* sl_source_http_stop: suspend no more */
     struct sl_ratelimit auth_rl[SL_AUTH_R_N];  /* of the refusal lines, per reason */
     _Atomic unsigned tls_pending;           /* handshake failures whose peer is not named yet */
     pthread_mutex_t peers_lock;
@@ -363,7 +363,7 @@ static enum MHD_Result take(struct sl_http *h, struct MHD_Connection *c, struct 
     }
     if (pos == 0)
         return send_answer(r, c, &ok, &fail);
-    /* Counted, then the stop checked (both seq_cst, against sl_http_stop's
+    /* Counted, then the stop checked (both seq_cst, against sl_source_http_stop's
      * store then load): a connection is never suspended once the stop has
      * seen none suspended. Stopping, this one waits here instead. */
     atomic_fetch_add(&h->suspended, 1);
@@ -1268,10 +1268,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     sl_debug("msg=\"libmicrohttpd: %s\"", msg);
 }
 
-struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
-                              const struct sl_http_stream *streams, size_t n,
-                              const struct sl_http_ops *ops, void *arg,
-                              struct sl_http_stats *stats, char *err, size_t errlen)
+struct sl_http *sl_source_http_start(const struct sl_addr *addr,
+                                     const struct sl_http_limits *lim,
+                                     const struct sl_http_stream *streams, size_t n,
+                                     const struct sl_http_ops *ops, void *arg,
+                                     struct sl_http_stats *stats, char *err, size_t errlen)
 {
     struct sl_http *h = calloc(1, sizeof(*h));
 
@@ -1321,7 +1322,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
     return h;
 }
 
-void sl_http_stop(struct sl_http *h)
+void sl_source_http_stop(struct sl_http *h)
 {
     if (!h)
         return;

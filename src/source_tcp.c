@@ -1,5 +1,5 @@
 /*
- * listener_tcp.c - see listener_tcp.h for the contract.
+ * source_tcp.c - see source_tcp.h for the contract.
  *
  * Reads go through one buffer per I/O thread: a connection's partial line
  * from its last read is put first, then up to 256 KiB is read after it.
@@ -10,7 +10,7 @@
  * copies the records into it, so there is one allocation per read, never
  * one per record.
  */
-#include "listener_tcp.h"
+#include "source_tcp.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -135,8 +135,8 @@ static inline uint32_t rec_len(const uint8_t *p, const uint8_t *nl)
     return (uint32_t)(n && p[n - 1] == '\r' ? n - 1 : n);
 }
 
-size_t sl__tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
-                     sl_tcp_line_fn fn, void *arg)
+size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
+                            sl_source_tcp_line_fn fn, void *arg)
 {
     const uint8_t *q = p, *end = p + n, *nl;
     uint32_t len;
@@ -204,7 +204,7 @@ static void take_line(void *arg, const uint8_t *rec, uint32_t len, int oversize)
  * Turns the complete lines in <buf> (<total> bytes: the connection's
  * partial line, then a read; or, at EOF, just the partial line) into a
  * chunk; keeps a partial line for the next read. Framing itself is
- * sl__tcp_lines; this adds the connection's state (a line being
+ * sl__source_tcp_lines; this adds the connection's state (a line being
  * discarded, the partial line kept).
  */
 static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t total,
@@ -223,7 +223,7 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
         p = nl + 1;
         c->discarding = 0;
     }
-    tail = p + sl__tcp_lines(p, (size_t)(end - p), max, at_eof, count_line, &f);
+    tail = p + sl__source_tcp_lines(p, (size_t)(end - p), max, at_eof, count_line, &f);
     if (f.n > 0) {
         f.ch = sl_chunk_new((uint32_t)f.need, sl_clock_wall_ms(), sl_clock_mono_ms());
         if (!f.ch) {
@@ -231,7 +231,7 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
             abort();
         }
     }
-    sl__tcp_lines(p, (size_t)(end - p), max, at_eof, take_line, &f);
+    sl__source_tcp_lines(p, (size_t)(end - p), max, at_eof, take_line, &f);
     if (f.ch) {
         sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], f.ch->nrecords);
         sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], f.ch->bytes);
@@ -503,7 +503,7 @@ static void *io_main(void *arg)
     return NULL;
 }
 
-struct sl_tcp *sl_tcp_new(unsigned nthreads)
+struct sl_tcp *sl_source_tcp_new(unsigned nthreads)
 {
     struct sl_tcp *t = calloc(1, sizeof(*t));
     struct epoll_event ev;
@@ -526,15 +526,15 @@ struct sl_tcp *sl_tcp_new(unsigned nthreads)
         ev.data.ptr = th;
         if (th->epfd < 0 || th->evfd < 0 ||
             epoll_ctl(th->epfd, EPOLL_CTL_ADD, th->evfd, &ev) != 0) {
-            sl_tcp_free(t);
+            sl_source_tcp_free(t);
             return NULL;
         }
     }
     return t;
 }
 
-int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
-                  char *err, size_t errlen)
+int sl_source_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
+                         char *err, size_t errlen)
 {
     struct lsock **arr = realloc(t->ls, (t->nls + 1) * sizeof(*arr));
     struct lsock *ls;
@@ -567,7 +567,7 @@ int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake
     return SL_OK;
 }
 
-int sl_tcp_start(struct sl_tcp *t)
+int sl_source_tcp_start(struct sl_tcp *t)
 {
     for (unsigned i = 0; i < t->nth; i++) {
         if (pthread_create(&t->th[i].th, NULL, io_main, &t->th[i]) != 0) {
@@ -581,7 +581,7 @@ int sl_tcp_start(struct sl_tcp *t)
     return SL_OK;
 }
 
-void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
+void sl_source_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
 {
     uint64_t one = 1;
 
@@ -603,11 +603,11 @@ void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
     t->started = 0;
 }
 
-void sl_tcp_free(struct sl_tcp *t)
+void sl_source_tcp_free(struct sl_tcp *t)
 {
     if (!t)
         return;
-    sl_tcp_stop(t, 0);
+    sl_source_tcp_stop(t, 0);
     for (size_t i = 0; i < t->nls; i++) {
         close(t->ls[i]->fd);
         free(t->ls[i]);
