@@ -12,7 +12,7 @@ CC         ?= cc
 SRC := src/err.c src/log.c src/clock.c src/units.c src/backoff.c src/buf.c \
        src/fsio.c src/addr.c src/deadline.c src/base64.c src/json_check.c src/uuid.c src/crc32c.c src/conf_key.c src/config.c src/chunk.c src/ring.c src/batch.c src/wal.c \
        src/compress.c src/metrics.c src/objkey.c src/partition.c src/sink.c src/sink_file.c src/sink_s3.c src/sink_null.c src/aws_s3.c src/aws_creds.c src/curl_pool.c \
-       src/backup.c src/source_tcp.c src/batcher.c src/stream.c \
+       src/backup.c src/source.c src/source_tcp.c src/batcher.c src/stream.c \
        src/delivery.c src/admin_http.c src/firehose_api.c src/firehose_scan.c src/source_http.c \
        src/aws_sigv4.c src/auth.c src/transform.c src/transform_json.c src/transform_plugin.c src/transform_lambda.c \
        src/process.c src/replay.c

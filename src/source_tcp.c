@@ -26,6 +26,7 @@
 #include "chunk.h"
 #include "clock.h"
 #include "log.h"
+#include "source.h"
 #include "sluice/err.h"
 
 #define READ_SIZE   262144u
@@ -624,3 +625,151 @@ void sl_source_tcp_free(struct sl_tcp *t)
     free(t->th);
     free(t);
 }
+
+/* --- The module (source.h): its keys, and the listener driven by them. --- */
+
+/* [sluice] keys. */
+struct tcp_process {
+    uint64_t io_threads;                  /* I/O threads shared by all streams */
+};
+
+/* [stream NAME] keys. */
+struct tcp_stream {
+    char     listen[256];                 /* tcp_listen; "" when the stream has none */
+    struct sl_addr addr;                  /* ... resolved by the check */
+    uint64_t max_connections;             /* open connections; a reload may change it */
+    int64_t  idle_timeout_ms;             /* 0: never; a reload may change it */
+};
+
+static const struct sl_conf_key tcp_process_keys[] = {
+    { "io_threads", SL_K_UINT, offsetof(struct tcp_process, io_threads), 0, 1, 64, "2", NULL,
+      "TCP I/O threads shared by all streams" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+#define TCP_LISTEN_KEY                                                                  \
+    { "tcp_listen", SL_K_ADDR, SL_KSTR(struct tcp_stream, listen), 0, 0, NULL, NULL,    \
+      "HOST:PORT for newline-delimited records (unset: no TCP source)" }
+
+static const struct sl_conf_key tcp_stream_keys[] = {
+    TCP_LISTEN_KEY,
+    { "max_connections", SL_K_UINT, offsetof(struct tcp_stream, max_connections), 0, 1,
+      1000000, "1024", NULL, "open TCP connections; more are closed at once and counted" },
+    { "idle_timeout", SL_K_DURATION, offsetof(struct tcp_stream, idle_timeout_ms), 0, 0,
+      86400 * SL_SEC, "300s", NULL, "close a TCP connection silent this long (0: never)" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+/* What a reload cannot change: the listening socket is bound once. */
+static const struct sl_conf_key tcp_stream_restart[] = {
+    TCP_LISTEN_KEY,
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+/* tcp_listen resolves, and no earlier stream listens on the same text. */
+static void tcp_check_stream(void *conf, const struct sl_source_peers *before,
+                             struct sl_conf_check *chk)
+{
+    struct tcp_stream *s = conf;
+    const char *why;
+
+    if (!s->listen[0] || sl_conf_check_bad(chk, "tcp_listen"))
+        return;
+    if (sl_addr_parse(s->listen, &s->addr, &why) != SL_OK)
+        sl_conf_check_err(chk, "tcp_listen", "%s", why);
+    for (size_t i = 0; i < before->n; i++) {
+        const struct tcp_stream *o = before->conf[i];
+        if (o && strcmp(o->listen, s->listen) == 0)
+            sl_conf_check_err(chk, "tcp_listen", "%s is already used by stream %s", s->listen,
+                              before->names[i]);
+    }
+}
+
+/* One connection, one descriptor. */
+static uint64_t tcp_fds(const void *pconf, const void *sconf)
+{
+    const struct tcp_stream *s = sconf;
+
+    (void)pconf;
+    return s && s->listen[0] ? s->max_connections : 0;
+}
+
+static void tcp_log_stream(const void *sconf, struct sl_buf *out)
+{
+    const struct tcp_stream *s = sconf;
+
+    sl_buf_printf(out, " tcp_listen=%s", s->listen[0] ? s->listen : "-");
+}
+
+static void tcp_apply(const void *sconf, struct sl_intake *in)
+{
+    const struct tcp_stream *s = sconf;
+
+    atomic_store(&in->max_connections, s->max_connections);
+    atomic_store(&in->idle_timeout_ms, s->idle_timeout_ms);
+}
+
+/* The I/O threads, and a listening socket for each stream with tcp_listen.
+ * The threads run even when no stream has one, as they always have. */
+static int tcp_open(const struct sl_source_host *h, void **ctx)
+{
+    const struct tcp_process *pc = h->conf;
+    struct sl_tcp *t = sl_source_tcp_new((unsigned)pc->io_threads);
+    char err[512];
+
+    *ctx = NULL;
+    if (!t) {
+        sl_error("msg=\"cannot start: out of memory or threads\"");
+        return SL_ERR;
+    }
+    for (size_t i = 0; i < h->nstreams; i++) {
+        const struct tcp_stream *s = h->streams[i].conf;
+        if (!s->listen[0])
+            continue;
+        if (sl_source_tcp_listen(t, &s->addr, h->streams[i].in, err, sizeof(err)) != SL_OK) {
+            sl_error("stream=%s msg=\"cannot listen\" addr=%s error=\"%s\"", h->streams[i].name,
+                     s->listen, err);
+            sl_source_tcp_free(t);
+            return SL_ERR;
+        }
+    }
+    *ctx = t;
+    return SL_OK;
+}
+
+static int tcp_start(void *ctx)
+{
+    if (sl_source_tcp_start(ctx) != SL_OK) {
+        sl_error("msg=\"cannot start the TCP threads\"");
+        return SL_ERR;
+    }
+    return SL_OK;
+}
+
+static void tcp_stop(void *ctx, int64_t grace_ms)
+{
+    sl_source_tcp_stop(ctx, grace_ms);
+}
+
+static void tcp_free(void *ctx)
+{
+    sl_source_tcp_free(ctx);
+}
+
+const struct sl_source_ops sl_source_tcp = {
+    .name = "tcp",
+    .process_keys = tcp_process_keys,
+    .process_size = sizeof(struct tcp_process),
+    .process_restart = tcp_process_keys,
+    .stream_keys = tcp_stream_keys,
+    .stream_size = sizeof(struct tcp_stream),
+    .stream_restart = tcp_stream_restart,
+    .check_stream = tcp_check_stream,
+    .fds = tcp_fds,
+    .log_stream = tcp_log_stream,
+    .apply = tcp_apply,
+    .open = tcp_open,
+    .start = tcp_start,
+    .stop = tcp_stop,
+    .free = tcp_free,
+};
