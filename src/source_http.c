@@ -19,6 +19,9 @@
  * Connections: at most max_per_ip open from one address (the accept
  * policy refuses the next at once, counted and logged), so one greedy
  * peer cannot take every slot.
+ *
+ * The module (source.h: its keys, checks and hooks) is at the end of the
+ * file.
  */
 #include "source_http.h"
 

@@ -15,6 +15,11 @@
  * hold at most max_body_memory (past it: 503); one address holds at most
  * max_per_ip connections.
  *
+ * The module (source.h) is sl_source_http, in source_http.c: its keys are
+ * http_listen and the other http_* of [sluice]; its checks load the
+ * auth file and the TLS PEMs into its conf, which owns them. It serves
+ * every stream, or is not opened when http_listen is empty.
+ *
  * Threads: libmicrohttpd's pool threads run every callback; they read the
  * stream table (fixed after start) and call the daemon's ops, which must
  * be thread-safe.

@@ -9,6 +9,8 @@
  * passes over the complete lines: the first sizes the chunk, the second
  * copies the records into it, so there is one allocation per read, never
  * one per record.
+ *
+ * The module (source.h: its keys and hooks) is at the end of the file.
  */
 #include "source_tcp.h"
 

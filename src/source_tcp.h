@@ -14,8 +14,14 @@
  * (or its ring is full), the thread stops reading its connections, so the
  * kernel pushes back on producers; it reads again below the low-water mark.
  *
- * Threads: sl_source_tcp_* are called by the main thread; everything else runs on
- * the I/O threads, each touching only its own connections.
+ * The module (source.h) is sl_source_tcp, in source_tcp.c: its keys are
+ * tcp_listen, max_connections and idle_timeout of [stream NAME] and
+ * io_threads of [sluice]; it drives the functions below. max_connections
+ * and idle_timeout reach the I/O threads through the intake's atomics
+ * (its apply hook), so a reload changes them.
+ *
+ * Threads: sl_source_tcp_* are called by the main thread; everything else
+ * runs on the I/O threads, each touching only its own connections.
  */
 #ifndef SL_SOURCE_TCP_H
 #define SL_SOURCE_TCP_H
