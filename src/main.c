@@ -541,7 +541,7 @@ static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
         sl_warn("msg=\"cannot watch for a second signal: the drain runs its course\"");
         watch = 0;
     }
-    for (size_t k = SL_SOURCES_MAX; k-- > 0;)      /* in reverse: HTTP, then TCP */
+    for (size_t k = SL_SOURCES_MAX; k-- > 0;)      /* in reverse registry order */
         if (d->sources[k])
             sl_source_at(k)->stop(d->sources[k],
                                   timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
