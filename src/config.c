@@ -271,34 +271,48 @@ static void *sink_conf_new(const struct sl_sink_ops *ops)
     return conf_new(ops->keys, ops->conf_size);
 }
 
+/* Sets key <name> of <keys> (NULL: none) into <base>, marked in <mk>.
+ * Returns 0 if <keys> has no such key. */
+static int table_key(struct parse *p, const struct sl_conf_key *keys, void *base,
+                     struct sl_conf_marks *mk, const char *section, const char *name,
+                     const char *value)
+{
+    int i = keys ? sl_conf_key_index(keys, name) : -1;
+    char why[512];
+
+    if (i < 0)
+        return 0;
+    if (!base) {
+        perr(p, p->line, section, name, "out of memory");
+    } else if (mk->seen & (1ULL << i)) {
+        perr(p, p->line, section, name, "set twice in one section (first at line %d)",
+             mk->line[i]);
+    } else {
+        mk->seen |= 1ULL << i;
+        mk->line[i] = p->line;
+        if (sl_conf_key_set(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
+            mk->bad |= 1ULL << i;
+            perr(p, p->line, section, name, "%s", why);
+        }
+    }
+    return 1;
+}
+
 /* A key under a sink's prefix, in a [stream NAME] section. */
 static void sink_key(struct parse *p, const struct sl_sink_ops *ops, const char *section,
                      const char *name, const char *value)
 {
     size_t slot = sink_slot(ops);
-    int i = ops->keys ? sl_conf_key_index(ops->keys, name) : -1;
-    char why[512];
 
-    if (i < 0 || slot >= SL_SINKS_MAX) {
+    if (!ops->keys || sl_conf_key_index(ops->keys, name) < 0 || slot >= SL_SINKS_MAX) {
         perr(p, p->line, section, name, "unknown key");
         return;
     }
-    struct sl_conf_marks *mk = &p->sinks[slot].marks;
     if (!p->sinks[slot].conf && !(p->sinks[slot].conf = sink_conf_new(ops))) {
         perr(p, p->line, section, name, "out of memory");
         return;
     }
-    if (mk->seen & (1ULL << i)) {
-        perr(p, p->line, section, name, "set twice in one section (first at line %d)",
-             mk->line[i]);
-        return;
-    }
-    mk->seen |= 1ULL << i;
-    mk->line[i] = p->line;
-    if (sl_conf_key_set(&ops->keys[i], p->sinks[slot].conf, value, why, sizeof(why)) != SL_OK) {
-        mk->bad |= 1ULL << i;
-        perr(p, p->line, section, name, "%s", why);
-    }
+    table_key(p, ops->keys, p->sinks[slot].conf, &p->sinks[slot].marks, section, name, value);
 }
 
 /* The end of a [stream NAME] section: its sink is known now. Its keys go
@@ -400,33 +414,6 @@ static void begin_section(struct parse *p, const char *section)
     for (size_t i = 0; (o = sl_source_at(i)); i++)
         if (!(p->cur->source_conf[i] = conf_new(o->stream_keys, o->stream_size)))
             perr(p, p->line, section, NULL, "out of memory");
-}
-
-/* Sets key <name> of <keys> (NULL: none) into <base>, marked in <mk>.
- * Returns 0 if <keys> has no such key. */
-static int table_key(struct parse *p, const struct sl_conf_key *keys, void *base,
-                     struct sl_conf_marks *mk, const char *section, const char *name,
-                     const char *value)
-{
-    int i = keys ? sl_conf_key_index(keys, name) : -1;
-    char why[512];
-
-    if (i < 0)
-        return 0;
-    if (!base) {
-        perr(p, p->line, section, name, "out of memory");
-    } else if (mk->seen & (1ULL << i)) {
-        perr(p, p->line, section, name, "set twice in one section (first at line %d)",
-             mk->line[i]);
-    } else {
-        mk->seen |= 1ULL << i;
-        mk->line[i] = p->line;
-        if (sl_conf_key_set(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
-            mk->bad |= 1ULL << i;
-            perr(p, p->line, section, name, "%s", why);
-        }
-    }
-    return 1;
 }
 
 /* A key of [sluice] or [stream NAME] that a source owns: a row of one of
