@@ -19,22 +19,18 @@
 #include <unistd.h>
 
 #include <ini.h>
-#include <openssl/crypto.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
-#include "fsio.h"
 #include "log.h"
 #include "sluice/err.h"
 #include "objkey.h"
 #include "partition.h"
 #include "sink.h"
+#include "source.h"
 #include "units.h"
 
 static const char *const level_enum[] = { "debug", "info", "warn", "error", NULL };
 static const char *const comp_enum[]  = { "none", "gzip", "zstd", NULL };
 static const char *const delim_enum[] = { "newline", "none", NULL };
-static const char *const auth_enum[]  = { "none", "token", "sigv4", NULL };
 static const char *const backup_enum[] = { "failed", "all", NULL };
 static const char *const durability_enum[] = { "memory", "disk", NULL };
 
@@ -49,39 +45,6 @@ static const char *const durability_enum[] = { "memory", "disk", NULL };
 static const struct sl_conf_key process_keys[] = {
     { "metrics_listen", SL_K_ADDR, STR(metrics_listen, struct sl_config), 0, 0,
       "127.0.0.1:9440", NULL, "HOST:PORT of /metrics, /healthz, /readyz" },
-    { "http_listen", SL_K_ADDR, STR(http_listen, struct sl_config), 0, 0,
-      "127.0.0.1:8440", NULL, "HOST:PORT of the HTTP API (Firehose's and NDJSON); empty: off" },
-    { "http_max_body", SL_K_SIZE, P(http_max_body), 0, KIB, 64 * MIB, "8MiB", NULL,
-      "largest HTTP request body" },
-    { "http_max_decompressed", SL_K_SIZE, P(http_max_decompressed), 0, KIB, GIB, "32MiB", NULL,
-      "largest NDJSON body once its Content-Encoding is undone (bombs get 413)" },
-    { "http_max_header", SL_K_SIZE, P(http_max_header), 0, 4 * KIB, MIB, "32KiB", NULL,
-      "request line and headers of one request (libmicrohttpd's connection memory)" },
-    { "http_max_connections", SL_K_UINT, P(http_max_connections), 0, 1, 100000, "1024", NULL,
-      "open HTTP connections" },
-    { "http_max_connections_per_ip", SL_K_UINT, P(http_max_connections_per_ip), 0, 0, 100000,
-      "128", NULL, "open HTTP connections from one client address; 0: no limit" },
-    { "http_max_body_memory", SL_K_SIZE, P(http_max_body_memory), 0, MIB, 64 * GIB, "256MiB",
-      NULL, "bytes all HTTP request bodies being read or decoded may hold at once (past "
-      "it: 503); at least http_max_body" },
-    { "http_timeout", SL_K_DURATION, P(http_timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
-      "close an HTTP connection idle this long" },
-    { "http_header_timeout", SL_K_DURATION, P(http_header_timeout_ms), 0, SEC, 3600 * SEC, "30s",
-      NULL, "a request header must be complete this long after the connection opens or "
-      "the previous response" },
-    { "http_threads", SL_K_UINT, P(http_threads), 0, 1, 64, "2", NULL,
-      "HTTP threads (libmicrohttpd's pool)" },
-    { "http_auth", SL_K_ENUM, P(http_auth), 0, 0, 2, "none", auth_enum,
-      "none, token (NDJSON endpoint) or sigv4 (every request)" },
-    { "http_auth_file", SL_K_STRING, STR(http_auth_file, struct sl_config), 0, 0, "", NULL,
-      "token: a file holding the token; sigv4: ACCESS_KEY_ID SECRET lines" },
-    { "http_auth_unsigned_payload", SL_K_ENUM, P(http_auth_unsigned_payload), 0, 0, 1, "false",
-      sl_conf_bool, "sigv4: accept X-Amz-Content-Sha256: UNSIGNED-PAYLOAD (the body is then "
-      "not signed)" },
-    { "http_tls_cert", SL_K_STRING, STR(http_tls_cert, struct sl_config), 0, 0, "", NULL,
-      "PEM certificate (chain) for HTTPS on http_listen; with http_tls_key" },
-    { "http_tls_key", SL_K_STRING, STR(http_tls_key, struct sl_config), 0, 0, "", NULL,
-      "PEM private key of http_tls_cert" },
     { "data_dir", SL_K_STRING, STR(data_dir, struct sl_config), 1, 0,
       "/var/lib/sluice", NULL, "state directory; default parent of backup.path" },
     { "region", SL_K_STRING, STR(region, struct sl_config), 1, 0, "us-east-1", NULL,
@@ -90,16 +53,12 @@ static const struct sl_conf_key process_keys[] = {
       "debug, info, warn or error" },
     { "workers", SL_K_UINT, P(workers), 0, 1, 256, NULL, NULL,
       "delivery workers shared by all streams (default: number of cores)" },
-    { "io_threads", SL_K_UINT, P(io_threads), 0, 1, 64, "2", NULL,
-      "TCP I/O threads shared by all streams" },
     { "shutdown_timeout", SL_K_DURATION, P(shutdown_timeout_ms), 0, 0, 3600 * SEC,
       "30s", NULL, "how long SIGTERM waits for in-flight deliveries" },
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct sl_conf_key stream_keys[] = {
-    { "tcp_listen", SL_K_ADDR, STR(tcp_listen, struct sl_stream_conf), 0, 0, NULL, NULL,
-      "HOST:PORT for newline-delimited records (unset: no TCP source)" },
     { "buffer_size", SL_K_SIZE, S(buffer_size), 0, KIB, 128 * MIB, "5MiB", NULL,
       "seal a batch when its records reach this many bytes" },
     { "buffer_interval", SL_K_DURATION, S(buffer_interval_ms), 0, 0, 900 * SEC, "60s", NULL,
@@ -142,10 +101,6 @@ static const struct sl_conf_key stream_keys[] = {
       "durability = disk: size of one log file; whole files are deleted once settled" },
     { "wal.max_size", SL_K_SIZE, S(wal_max_size), 0, 4 * MIB, 1024 * GIB, "2GiB", NULL,
       "durability = disk: log bytes on disk before producers are pushed back" },
-    { "max_connections", SL_K_UINT, S(max_connections), 0, 1, 1000000, "1024", NULL,
-      "open TCP connections; more are closed at once and counted" },
-    { "idle_timeout", SL_K_DURATION, S(idle_timeout_ms), 0, 0, 86400 * SEC, "300s", NULL,
-      "close a TCP connection silent this long (0: never)" },
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -300,14 +255,47 @@ static size_t sink_slot(const struct sl_sink_ops *ops)
     return i;
 }
 
-/* A new struct for <ops>'s keys, with its defaults; NULL if out of memory. */
+/* A new struct of <size> bytes for <keys> (NULL: none), with its
+ * defaults; NULL if out of memory. */
+static void *conf_new(const struct sl_conf_key *keys, size_t size)
+{
+    void *conf = calloc(1, size ? size : 1);
+
+    if (conf && keys)
+        sl_conf_key_defaults(keys, conf);
+    return conf;
+}
+
 static void *sink_conf_new(const struct sl_sink_ops *ops)
 {
-    void *conf = calloc(1, ops->conf_size ? ops->conf_size : 1);
+    return conf_new(ops->keys, ops->conf_size);
+}
 
-    if (conf && ops->keys)
-        sl_conf_key_defaults(ops->keys, conf);
-    return conf;
+/* Sets key <name> of <keys> (NULL: none) into <base>, marked in <mk>.
+ * Returns 0 if <keys> has no such key. */
+static int table_key(struct parse *p, const struct sl_conf_key *keys, void *base,
+                     struct sl_conf_marks *mk, const char *section, const char *name,
+                     const char *value)
+{
+    int i = keys ? sl_conf_key_index(keys, name) : -1;
+    char why[512];
+
+    if (i < 0)
+        return 0;
+    if (!base) {
+        perr(p, p->line, section, name, "out of memory");
+    } else if (mk->seen & (1ULL << i)) {
+        perr(p, p->line, section, name, "set twice in one section (first at line %d)",
+             mk->line[i]);
+    } else {
+        mk->seen |= 1ULL << i;
+        mk->line[i] = p->line;
+        if (sl_conf_key_set(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
+            mk->bad |= 1ULL << i;
+            perr(p, p->line, section, name, "%s", why);
+        }
+    }
+    return 1;
 }
 
 /* A key under a sink's prefix, in a [stream NAME] section. */
@@ -315,29 +303,16 @@ static void sink_key(struct parse *p, const struct sl_sink_ops *ops, const char 
                      const char *name, const char *value)
 {
     size_t slot = sink_slot(ops);
-    int i = ops->keys ? sl_conf_key_index(ops->keys, name) : -1;
-    char why[512];
 
-    if (i < 0 || slot >= SL_SINKS_MAX) {
+    if (!ops->keys || sl_conf_key_index(ops->keys, name) < 0 || slot >= SL_SINKS_MAX) {
         perr(p, p->line, section, name, "unknown key");
         return;
     }
-    struct sl_conf_marks *mk = &p->sinks[slot].marks;
     if (!p->sinks[slot].conf && !(p->sinks[slot].conf = sink_conf_new(ops))) {
         perr(p, p->line, section, name, "out of memory");
         return;
     }
-    if (mk->seen & (1ULL << i)) {
-        perr(p, p->line, section, name, "set twice in one section (first at line %d)",
-             mk->line[i]);
-        return;
-    }
-    mk->seen |= 1ULL << i;
-    mk->line[i] = p->line;
-    if (sl_conf_key_set(&ops->keys[i], p->sinks[slot].conf, value, why, sizeof(why)) != SL_OK) {
-        mk->bad |= 1ULL << i;
-        perr(p, p->line, section, name, "%s", why);
-    }
+    table_key(p, ops->keys, p->sinks[slot].conf, &p->sinks[slot].marks, section, name, value);
 }
 
 /* The end of a [stream NAME] section: its sink is known now. Its keys go
@@ -435,15 +410,45 @@ static void begin_section(struct parse *p, const char *section)
     snprintf(p->cur->name, sizeof(p->cur->name), "%s", name);
     p->cur->line = p->line;
     sl_conf_key_defaults(stream_keys, p->cur);
+    const struct sl_source_ops *o;
+    for (size_t i = 0; (o = sl_source_at(i)); i++)
+        if (!(p->cur->source_conf[i] = conf_new(o->stream_keys, o->stream_size)))
+            perr(p, p->line, section, NULL, "out of memory");
 }
 
+/* A key of [sluice] or [stream NAME] that a source owns: a row of one of
+ * its tables, or, in a stream, a key under its prefix it takes as it is.
+ * Returns 0 if no source owns it. */
+static int source_key(struct parse *p, const char *section, const char *name,
+                      const char *value)
+{
+    const struct sl_source_ops *o;
+    char why[512];
+
+    for (size_t i = 0; (o = sl_source_at(i)); i++) {
+        if (p->in_process ? table_key(p, o->process_keys, p->c->source_conf[i],
+                                      &p->c->source_marks[i], section, name, value)
+                          : table_key(p, o->stream_keys, p->cur->source_conf[i],
+                                      &p->cur->source_marks[i], section, name, value))
+            return 1;
+    }
+    for (size_t i = 0; p->cur && (o = sl_source_at(i)); i++) {
+        if (!o->prefix || !o->stream_other || strncmp(name, o->prefix, strlen(o->prefix)) != 0)
+            continue;
+        if (!p->cur->source_conf[i])
+            perr(p, p->line, section, name, "out of memory");
+        else if (o->stream_other(p->cur->source_conf[i], name, value, why, sizeof(why)) != SL_OK)
+            perr(p, p->line, section, name, "%s", why);
+        return 1;
+    }
+    return 0;
+}
+
+/* One key: the section's own table first, then the sources', then the
+ * stream's sinks'. */
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     struct parse *p = user;
-    const struct sl_conf_key *keys;
-    struct sl_conf_marks *mk;
-    void *base;
-    char why[512];
 
     if (p->bad_section)
         return 1;
@@ -451,30 +456,15 @@ static int handler(void *user, const char *section, const char *name, const char
         transform_key(p, section, name, value);
         return 1;
     }
-    if (p->in_process) {
-        keys = process_keys, base = p->c, mk = &p->c->marks;
-    } else if (p->cur) {
-        keys = stream_keys, base = p->cur, mk = &p->cur->marks;
-    } else {
+    if (!p->in_process && !p->cur) {
         perr(p, p->line, section[0] ? section : "-", name, "key outside of any section");
         return 1;
     }
-    for (size_t i = 0; keys[i].name; i++) {
-        if (strcmp(keys[i].name, name) != 0)
-            continue;
-        if (mk->seen & (1ULL << i)) {
-            perr(p, p->line, section, name, "set twice in one section (first at line %d)",
-                 mk->line[i]);
-            return 1;
-        }
-        mk->seen |= 1ULL << i;
-        mk->line[i] = p->line;
-        if (sl_conf_key_set(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
-            mk->bad |= 1ULL << i;
-            perr(p, p->line, section, name, "%s", why);
-        }
+    if (p->in_process ? table_key(p, process_keys, p->c, &p->c->marks, section, name, value)
+                      : table_key(p, stream_keys, p->cur, &p->cur->marks, section, name, value))
         return 1;
-    }
+    if (source_key(p, section, name, value))
+        return 1;
     const struct sl_sink_ops *ops = p->cur ? sl_sink_by_key(name) : NULL;
     if (ops)
         sink_key(p, ops, section, name, value);
@@ -676,6 +666,44 @@ static void report(void *arg, int line, const char *key, const char *msg)
     perr(r->p, line, r->sec, key, "%s", msg);
 }
 
+static const struct sl_conf_key no_keys[] = { { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL } };
+
+/* Each source checks its keys of [sluice], once they are all read. */
+static void check_sources(struct parse *p)
+{
+    struct report_to to = { p, "sluice" };
+    const struct sl_source_ops *o;
+
+    for (size_t i = 0; (o = sl_source_at(i)); i++) {
+        struct sl_conf_check chk = { .keys = o->process_keys ? o->process_keys : no_keys,
+                                     .marks = &p->c->source_marks[i], .section_line = 0,
+                                     .report = report, .arg = &to };
+        if (o->check_process && p->c->source_conf[i])
+            o->check_process(p->c->source_conf[i], &chk);
+    }
+}
+
+/* Each source checks its keys of stream <s>, the <idx>th, with the
+ * streams before it at hand: their <names>, and <confs> to fill. */
+static void check_stream_sources(struct parse *p, struct sl_stream_conf *s, const char *sec,
+                                 size_t idx, const char *const *names, const void **confs)
+{
+    struct report_to to = { p, sec };
+    const struct sl_source_ops *o;
+
+    for (size_t i = 0; (o = sl_source_at(i)); i++) {
+        struct sl_conf_check chk = { .keys = o->stream_keys ? o->stream_keys : no_keys,
+                                     .marks = &s->source_marks[i], .section_line = s->line,
+                                     .report = report, .arg = &to };
+        struct sl_source_peers before = { idx, names, confs };
+        if (!o->check_stream || !s->source_conf[i])
+            continue;
+        for (size_t k = 0; k < idx; k++)
+            confs[k] = p->c->streams[k].source_conf[i];
+        o->check_stream(s->source_conf[i], &before, &chk);
+    }
+}
+
 /* The stream's sink checks its own keys, once they are all read. */
 static void check_sink(struct parse *p, struct sl_stream_conf *s, const char *sec)
 {
@@ -687,10 +715,10 @@ static void check_sink(struct parse *p, struct sl_stream_conf *s, const char *se
         s->sink_ops->check(s->sink_conf, &chk);
 }
 
-static void check_stream(struct parse *p, struct sl_stream_conf *s)
+static void check_stream(struct parse *p, struct sl_stream_conf *s, size_t idx,
+                         const char *const *names, const void **confs)
 {
     char sec[80];
-    const char *why;
 
     snprintf(sec, sizeof(sec), "stream %s", s->name);
     if (!any_bad(s, "compression", "compression_level", NULL)) {
@@ -732,71 +760,7 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s)
         snprintf(s->backup_path, sizeof(s->backup_path), "%s/backup",
                  p->c->data_dir) >= (int)sizeof(s->backup_path))
         perr(p, s->line, sec, "backup.path", "data_dir is too long to derive it");
-    if (s->tcp_listen[0] && !any_bad(s, "tcp_listen", NULL, NULL)) {
-        if (sl_addr_parse(s->tcp_listen, &s->tcp_addr, &why) != SL_OK)
-            perr(p, key_line(s, "tcp_listen"), sec, "tcp_listen", "%s", why);
-        for (struct sl_stream_conf *o = p->c->streams; o < s; o++)
-            if (strcmp(o->tcp_listen, s->tcp_listen) == 0)
-                perr(p, key_line(s, "tcp_listen"), sec, "tcp_listen",
-                     "%s is already used by stream %s", s->tcp_listen, o->name);
-    }
-}
-
-/* Reads a whole PEM file (at most 1 MiB) into a new string, or NULL. */
-static char *slurp(const char *path, char *why, size_t whylen)
-{
-    char *s;
-    size_t n;
-
-    return sl_fsio_read_small(path, 1 << 20, &s, &n, why, whylen) == SL_OK ? s : NULL;
-}
-
-/* http_tls_cert and http_tls_key: both or neither, each a PEM that
- * libcrypto can read, and the key must match the certificate. */
-static void check_tls(struct parse *p)
-{
-    struct sl_config *c = p->c;
-    int ci = key_index(process_keys, "http_tls_cert"), ki = key_index(process_keys, "http_tls_key");
-    int line = c->marks.line[(c->marks.seen & (1ULL << ci)) ? ci : ki];
-    char why[512];
-    X509 *x = NULL;
-    EVP_PKEY *k = NULL;
-    BIO *b;
-
-    if (!c->http_tls_cert[0] && !c->http_tls_key[0])
-        return;
-    if (!c->http_tls_cert[0] || !c->http_tls_key[0]) {
-        perr(p, line, "sluice", c->http_tls_cert[0] ? "http_tls_key" : "http_tls_cert",
-             "http_tls_cert and http_tls_key go together");
-        return;
-    }
-    if (!(c->tls_cert_pem = slurp(c->http_tls_cert, why, sizeof(why)))) {
-        perr(p, c->marks.line[ci], "sluice", "http_tls_cert", "%s", why);
-        return;
-    }
-    if (!(c->tls_key_pem = slurp(c->http_tls_key, why, sizeof(why)))) {
-        perr(p, c->marks.line[ki], "sluice", "http_tls_key", "%s", why);
-        return;
-    }
-    if ((b = BIO_new_mem_buf(c->tls_cert_pem, -1))) {
-        x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-        BIO_free(b);
-    }
-    if ((b = BIO_new_mem_buf(c->tls_key_pem, -1))) {
-        k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-        BIO_free(b);
-    }
-    if (!x)
-        perr(p, c->marks.line[ci], "sluice", "http_tls_cert", "%s: not a PEM certificate",
-             c->http_tls_cert);
-    else if (!k)
-        perr(p, c->marks.line[ki], "sluice", "http_tls_key", "%s: not a PEM private key "
-             "(or it is encrypted)", c->http_tls_key);
-    else if (X509_check_private_key(x, k) != 1)
-        perr(p, c->marks.line[ki], "sluice", "http_tls_key", "%s does not match %s",
-             c->http_tls_key, c->http_tls_cert);
-    X509_free(x);
-    EVP_PKEY_free(k);
+    check_stream_sources(p, s, sec, idx, names, confs);
 }
 
 static void check_all(struct parse *p)
@@ -814,40 +778,25 @@ static void check_all(struct parse *p)
     if (!(p->c->marks.bad & (1ULL << mi)) &&
         sl_addr_parse(p->c->metrics_listen, &p->c->metrics_addr, &why) != SL_OK)
         perr(p, p->c->marks.line[mi], "sluice", "metrics_listen", "%s", why);
-    mi = key_index(process_keys, "http_auth");
-    int fi = key_index(process_keys, "http_auth_file");
-    char aerr[512];
-    if (!(p->c->marks.bad & ((1ULL << mi) | (1ULL << fi))) &&
-        sl_auth_load(p->c->http_auth, p->c->http_auth_file,
-                     p->c->http_auth_unsigned_payload ? SL_AUTH_UNSIGNED_PAYLOAD : 0,
-                     &p->c->auth, aerr, sizeof(aerr)) != SL_OK)
-        perr(p, (p->c->marks.seen & (1ULL << fi)) ? p->c->marks.line[fi] : p->c->marks.line[mi],
-             "sluice", "http_auth_file", "%s", aerr);
     mi = key_index(process_keys, "region");
     if (strspn(p->c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(p->c->region))
         perr(p, p->c->marks.line[mi], "sluice", "region",
              "'%s' is not a region (like us-east-1)", p->c->region);
-    check_tls(p);
+    check_sources(p);
     check_transforms(p);
-    /* A compressed body and its decoded copy are held together: one of
-     * each must fit, or such a request would get 503 for ever. */
-    mi = key_index(process_keys, "http_max_body_memory");
-    fi = key_index(process_keys, "http_max_body");
-    int di = key_index(process_keys, "http_max_decompressed");
-    uint64_t need = p->c->http_max_body + p->c->http_max_decompressed;
-    if (!(p->c->marks.bad & ((1ULL << mi) | (1ULL << fi) | (1ULL << di))) &&
-        p->c->http_max_body_memory < need)
-        perr(p, p->c->marks.line[(p->c->marks.seen & (1ULL << mi)) ? mi
-                                 : (p->c->marks.seen & (1ULL << fi)) ? fi : di],
-             "sluice", "http_max_body_memory", "%llu bytes is less than http_max_body + "
-             "http_max_decompressed (%llu): a compressed body and its decoded copy must fit",
-             (unsigned long long)p->c->http_max_body_memory, (unsigned long long)need);
-    mi = key_index(process_keys, "http_listen");
-    if (!(p->c->marks.bad & (1ULL << mi)) && p->c->http_listen[0] &&
-        sl_addr_parse(p->c->http_listen, &p->c->http_addr, &why) != SL_OK)
-        perr(p, p->c->marks.line[mi], "sluice", "http_listen", "%s", why);
-    for (size_t i = 0; i < p->c->nstreams; i++)
-        check_stream(p, &p->c->streams[i]);
+    /* The sources' stream checks see the streams before: their names, and
+     * (filled per source) their confs. */
+    size_t n = p->c->nstreams;
+    const char **names = calloc(n ? n : 1, sizeof(*names));
+    const void **confs = calloc(n ? n : 1, sizeof(*confs));
+    if (!names || !confs)
+        perr(p, 0, "-", NULL, "out of memory");
+    for (size_t i = 0; names && confs && i < n; i++) {
+        names[i] = p->c->streams[i].name;
+        check_stream(p, &p->c->streams[i], i, names, confs);
+    }
+    free(names);
+    free(confs);
 }
 
 int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *errs)
@@ -862,6 +811,10 @@ int sl_config_load(const char *path, struct sl_config **out, struct sl_buf *errs
     atomic_init(&p.c->refs, 1);
     snprintf(p.c->path, sizeof(p.c->path), "%s", path);
     sl_conf_key_defaults(process_keys, p.c);
+    const struct sl_source_ops *o;
+    for (size_t i = 0; (o = sl_source_at(i)); i++)
+        if (!(p.c->source_conf[i] = conf_new(o->process_keys, o->process_size)))
+            perr(&p, 0, "sluice", NULL, "out of memory");
     p.fp = fopen(path, "r");
     if (!p.fp) {
         sl_buf_printf(errs, "%s: cannot open: %s\n", path, strerror(errno));
@@ -897,11 +850,18 @@ void sl_config_unref(struct sl_config *c)
     /* acq_rel: the last holder must see every other holder's reads done */
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
-    sl_auth_free(c->auth);
-    free(c->tls_cert_pem);
-    if (c->tls_key_pem)
-        OPENSSL_cleanse(c->tls_key_pem, strlen(c->tls_key_pem));
-    free(c->tls_key_pem);
+    const struct sl_source_ops *o;
+    for (size_t k = 0; (o = sl_source_at(k)); k++) {
+        if (c->source_conf[k] && o->free_process)
+            o->free_process(c->source_conf[k]);
+        free(c->source_conf[k]);
+        for (size_t i = 0; i < c->nstreams; i++) {
+            void *sc = c->streams[i].source_conf[k];
+            if (sc && o->free_stream)
+                o->free_stream(sc);
+            free(sc);
+        }
+    }
     for (size_t i = 0; i < c->nstreams; i++)
         free(c->streams[i].sink_conf);
     free(c->streams);
@@ -928,20 +888,37 @@ const struct sl_stream_conf *sl_config_stream(const struct sl_config *c, const c
 
 void sl_config_describe(struct sl_buf *out)
 {
-    const struct sl_conf_key *tables[2 + SL_SINKS_MAX] = { process_keys, stream_keys };
     const struct sl_sink_ops *o;
+    const struct sl_source_ops *so;
     int name_w = 0, def_w = 0;
-    size_t n = 2;
 
-    for (size_t i = 0; (o = sl_sink_at(i)) && n < 2 + SL_SINKS_MAX; i++)
+    sl_conf_key_widths(process_keys, &name_w, &def_w);
+    sl_conf_key_widths(stream_keys, &name_w, &def_w);
+    for (size_t i = 0; (so = sl_source_at(i)); i++) {
+        if (so->process_keys)
+            sl_conf_key_widths(so->process_keys, &name_w, &def_w);
+        if (so->stream_keys)
+            sl_conf_key_widths(so->stream_keys, &name_w, &def_w);
+    }
+    for (size_t i = 0; (o = sl_sink_at(i)); i++)
         if (o->keys)
-            tables[n++] = o->keys;
-    for (size_t i = 0; i < n; i++)
-        sl_conf_key_widths(tables[i], &name_w, &def_w);
+            sl_conf_key_widths(o->keys, &name_w, &def_w);
     sl_buf_printf(out, "[sluice]\n");
     sl_conf_key_describe(out, process_keys, name_w, def_w);
+    for (size_t i = 0; (so = sl_source_at(i)); i++)
+        if (so->process_keys && so->process_keys[0].name) {
+            sl_buf_printf(out, "[sluice] for the %s source\n", so->name);
+            sl_conf_key_describe(out, so->process_keys, name_w, def_w);
+        }
     sl_buf_printf(out, "[stream NAME]\n");
     sl_conf_key_describe(out, stream_keys, name_w, def_w);
+    for (size_t i = 0; (so = sl_source_at(i)); i++)
+        if (so->stream_keys && so->stream_keys[0].name) {
+            sl_buf_printf(out, "[stream NAME] for the %s source%s%s%s\n", so->name,
+                          so->prefix ? " (and " : "", so->prefix ? so->prefix : "",
+                          so->prefix ? "*)" : "");
+            sl_conf_key_describe(out, so->stream_keys, name_w, def_w);
+        }
     for (size_t i = 0; (o = sl_sink_at(i)); i++) {
         sl_buf_printf(out, "[stream NAME] with sink = %s\n", o->name);
         if (o->keys && o->keys[0].name)
@@ -957,13 +934,24 @@ void sl_config_describe(struct sl_buf *out)
 void sl_config_markdown(struct sl_buf *out)
 {
     const struct sl_sink_ops *o;
+    const struct sl_source_ops *so;
 
     sl_buf_printf(out, "## [sluice]\n\nThe process: listeners, threads, limits. At most one "
                   "section.\n\n");
     sl_conf_key_markdown(out, process_keys);
+    for (size_t i = 0; (so = sl_source_at(i)); i++)
+        if (so->process_keys && so->process_keys[0].name) {
+            sl_buf_printf(out, "\n### the %s source\n\n", so->name);
+            sl_conf_key_markdown(out, so->process_keys);
+        }
     sl_buf_printf(out, "\n## [stream NAME]\n\nOne delivery stream: its sources, batching, "
                   "compression, object keys, backup and durability.\n\n");
     sl_conf_key_markdown(out, stream_keys);
+    for (size_t i = 0; (so = sl_source_at(i)); i++)
+        if (so->stream_keys && so->stream_keys[0].name) {
+            sl_buf_printf(out, "\n### the %s source\n\n", so->name);
+            sl_conf_key_markdown(out, so->stream_keys);
+        }
     for (size_t i = 0; (o = sl_sink_at(i)); i++) {
         sl_buf_printf(out, "\n### sink = %s\n\n", o->name);
         if (o->keys && o->keys[0].name)

@@ -3,7 +3,10 @@
  *
  * sl_config_load() reads one INI file (libinih) into a struct sl_config.
  * Every key comes from a static table (name, type, default, bounds,
- * offsetof, help); parsing is generic. Every problem is reported as
+ * offsetof, help); parsing is generic. The loader names no sink and no
+ * source: it hands a sink's keys (PREFIX.*) to the stream's sink, and each
+ * source's keys of [sluice] and [stream NAME] to that source's struct
+ * (sink.h, source.h), and runs their checks. Every problem is reported as
  * "FILE:LINE: [SECTION] KEY: why", all of them, not just the first.
  *
  * A loaded config never changes. SIGHUP loads a new one and swaps it in;
@@ -20,10 +23,10 @@
 #include <stdint.h>
 
 #include "addr.h"
-#include "auth.h"
 #include "buf.h"
 #include "conf_key.h"
 #include "partition-t.h"
+#include "source.h"
 
 #include "sluice/transform.h"
 
@@ -60,8 +63,6 @@ struct sl_stream_conf {
     char     name[SL_NAME_MAX + 1];
     int      line;                        /* line of the [stream NAME] header */
     struct sl_conf_marks marks;
-    char     tcp_listen[256];             /* "" when the stream has no TCP source */
-    struct sl_addr tcp_addr;              /* tcp_listen, resolved */
     uint64_t buffer_size;                 /* bytes; seal at this size */
     int64_t  buffer_interval_ms;          /* seal when the oldest is this old */
     uint64_t max_buffered;                /* bytes held before backpressure */
@@ -82,9 +83,7 @@ struct sl_stream_conf {
     char     transforms[SL_PREFIX_MAX + 1];   /* "a, b, c" as written */
     size_t   chain[SL_CHAIN_MAX];         /* ... as indexes into cfg->transforms */
     size_t   nchain;
-    int      backup_mode;                 /* struct sl_sink_ops;
-
-enum sl_backup_mode */
+    int      backup_mode;                 /* enum sl_backup_mode */
     char     backup_prefix[SL_PREFIX_MAX + 1];  /* backup = all: source records' prefix */
     char     backup_path[PATH_MAX];       /* where failed batches go */
     int      backup_in_sink;              /* no backup.path, and the sink stores backups
@@ -92,8 +91,11 @@ enum sl_backup_mode */
     int      durability;                  /* enum sl_durability */
     uint64_t wal_segment_size;            /* bytes of one WAL segment file */
     uint64_t wal_max_size;                /* WAL bytes before producers are pushed back */
-    uint64_t max_connections;             /* per stream, per source */
-    int64_t  idle_timeout_ms;             /* 0: never */
+    /* Each source's keys of this section (source.h), by registry slot
+     * (sl_source_at), parsed into its own struct: every source has one,
+     * set or not. Owned. */
+    void    *source_conf[SL_SOURCES_MAX];
+    struct sl_conf_marks source_marks[SL_SOURCES_MAX];    /* where they were set */
 };
 
 struct sl_config {
@@ -102,34 +104,18 @@ struct sl_config {
     struct sl_conf_marks marks;
     char     metrics_listen[256];
     struct sl_addr metrics_addr;
-    char     http_listen[256];            /* "" when there is no HTTP source */
-    struct sl_addr http_addr;
-    uint64_t http_max_body;               /* bytes of one request body */
-    uint64_t http_max_decompressed;       /* ... once gzip/zstd is undone */
-    uint64_t http_max_header;             /* request line + headers, per connection */
-    uint64_t http_max_connections;
-    uint64_t http_max_connections_per_ip; /* 0: no limit */
-    uint64_t http_max_body_memory;        /* all bodies being read or decoded */
-    int64_t  http_timeout_ms;             /* idle HTTP connections are closed */
-    int64_t  http_header_timeout_ms;      /* ... and those slow to send a header */
-    uint64_t http_threads;
-    int      http_auth;                   /* enum sl_auth_mode */
-    char     http_auth_file[PATH_MAX];
-    int      http_auth_unsigned_payload;  /* sigv4: accept UNSIGNED-PAYLOAD */
-    struct sl_auth *auth;                 /* loaded from http_auth_file; owned */
-    char     http_tls_cert[PATH_MAX];     /* "" : plain HTTP */
-    char     http_tls_key[PATH_MAX];
-    char    *tls_cert_pem, *tls_key_pem;  /* their contents, checked; owned */
     char     data_dir[PATH_MAX];
     char     region[32];                  /* in the ARNs the HTTP API answers with */
     int      log_level;                   /* enum sl_log_level */
     uint64_t workers;                     /* delivery workers */
-    uint64_t io_threads;                  /* TCP I/O threads */
     int64_t  shutdown_timeout_ms;
     struct sl_transform_conf *transforms; /* owned array */
     size_t   ntransforms;
     struct sl_stream_conf *streams;       /* owned array */
     size_t   nstreams;
+    /* Each source's keys of [sluice], as a stream's (source_conf above). */
+    void    *source_conf[SL_SOURCES_MAX];
+    struct sl_conf_marks source_marks[SL_SOURCES_MAX];
 };
 
 /*

@@ -15,9 +15,8 @@
 #include "admin_http.h"
 #include "config.h"
 #include "delivery.h"
-#include "listener_http.h"
-#include "listener_tcp.h"
 #include "log.h"
+#include "source.h"
 #include "stream.h"
 
 struct sl_daemon {
@@ -26,14 +25,16 @@ struct sl_daemon {
     struct sl_stream **streams;     /* owned; same order as cfg->streams at start */
     size_t nstreams;
     struct sl_delivery *delivery;   /* owned */
-    struct sl_tcp *tcp;             /* owned */
     struct sl_admin *admin;         /* owned */
-    struct sl_http *http;           /* owned; NULL without http_listen */
-    struct sl_http_stream *hstreams;/* owned; what the HTTP source sees */
-    struct sl_http_stats http_stats;/* written by the HTTP threads (atomics) */
-    int http_enabled;               /* set before the metrics thread starts */
-    struct sl_config *http_cfg;     /* the config the HTTP listener started with */
-    _Atomic int tcp_up;             /* listeners started */
+    void *sources[SL_SOURCES_MAX];  /* each source's instance, by registry slot
+                                     * (sl_source_at); NULL: not open */
+    struct sl_source_stream *sstreams;  /* owned; SL_SOURCES_MAX rows of nstreams:
+                                         * what each source sees of the streams */
+    struct sl_config *sources_cfg;  /* the config the sources opened with: their
+                                     * keys live in it (one reference) */
+    const struct sl_http_stats *http_stats; /* a source's HTTP API counters, or NULL;
+                                     * set before the metrics thread starts */
+    _Atomic int sources_up;         /* every source started */
     _Atomic uint64_t reloads_ok, reloads_failed;
     double start_time_s;
     struct sl_ratelimit wd_rl;      /* "batcher stuck" log lines */

@@ -132,7 +132,7 @@ static int metrics_cb(void *arg, struct sl_buf *out)
         .reloads_ok = atomic_load(&d->reloads_ok),
         .reloads_failed = atomic_load(&d->reloads_failed),
         .start_time_s = d->start_time_s,
-        .http = d->http_enabled ? &d->http_stats : NULL,
+        .http = d->http_stats,
     };
     int rc;
 
@@ -156,7 +156,7 @@ static int ready_cb(void *arg, struct sl_buf *why)
 {
     struct sl_daemon *d = arg;
     char msg[512];
-    int ok = atomic_load(&d->tcp_up);
+    int ok = atomic_load(&d->sources_up);
 
     if (!ok)
         sl_buf_printf(why, "listeners not started\n");
@@ -191,48 +191,59 @@ static json_t *describe_cb(void *arg, const char *name)
     return desc;
 }
 
-static const struct sl_http_ops http_ops = { .describe = describe_cb };
+/* Each source's keys of [sluice] and of stream <s>, by registry slot. */
+#define PCONF(c, k) ((c)->source_conf[k])
+#define SCONF(s, k) ((s)->source_conf[k])
 
-static const char *const auth_names[] = { "none", "token", "sigv4" };   /* http_auth */
+/* Publishes each source's reloadable stream keys into the intakes. */
+static void apply_sources(struct sl_daemon *d, const struct sl_config *c)
+{
+    const struct sl_source_ops *o;
 
-/* Starts the HTTP source on every stream, if http_listen is set. */
-static int start_http(struct sl_daemon *d)
+    for (size_t k = 0; (o = sl_source_at(k)); k++)
+        for (size_t i = 0; o->apply && i < d->nstreams; i++)
+            o->apply(SCONF(sl_config_stream(c, d->streams[i]->name), k),
+                     &d->streams[i]->intake);
+}
+
+/* Opens every source on every stream, in registry order: binds what must
+ * be bound before the metrics listener serves. Each logs its own errors. */
+static int open_sources(struct sl_daemon *d)
 {
     const struct sl_config *c = d->cfg;
-    struct sl_http_limits lim = {
-        .max_body = c->http_max_body, .max_decompressed = c->http_max_decompressed,
-        .max_header = c->http_max_header,
-        .max_connections = (unsigned)c->http_max_connections,
-        .max_per_ip = (unsigned)c->http_max_connections_per_ip,
-        .max_body_memory = c->http_max_body_memory,
-        .timeout_s = (unsigned)((c->http_timeout_ms + 999) / 1000),
-        .header_timeout_ms = c->http_header_timeout_ms,
-        .threads = (unsigned)c->http_threads, .auth = c->auth,
-        .tls_cert_pem = c->tls_cert_pem, .tls_key_pem = c->tls_key_pem,
-    };
-    char err[256];
+    const struct sl_source_ops *o;
 
-    if (!c->http_listen[0])
-        return SL_OK;
-    d->http_cfg = sl_config_ref(d->cfg);     /* keeps <auth> alive across reloads */
-    d->hstreams = calloc(d->nstreams, sizeof(*d->hstreams));
-    if (!d->hstreams)
-        return SL_ENOMEM;
-    for (size_t i = 0; i < d->nstreams; i++)
-        d->hstreams[i] = (struct sl_http_stream){ d->streams[i]->name, &d->streams[i]->intake };
-    d->http = sl_http_start(&c->http_addr, &lim, d->hstreams, d->nstreams, &http_ops, d,
-                            &d->http_stats, err, sizeof(err));
-    if (!d->http) {
-        sl_error("msg=\"cannot start the HTTP listener\" addr=%s error=\"%s\"",
-                 c->http_listen, err);
+    d->sources_cfg = sl_config_ref(d->cfg);
+    d->sstreams = calloc(SL_SOURCES_MAX * (d->nstreams ? d->nstreams : 1),
+                         sizeof(*d->sstreams));
+    if (!d->sstreams) {
+        sl_error("msg=\"cannot start: out of memory or threads\"");
         return SL_ERR;
     }
-    sl_info("msg=\"http listening\" addr=%s tls=%s auth=%s max_connections=%llu "
-            "max_connections_per_ip=%llu max_body_memory=%llu", c->http_listen,
-            c->tls_cert_pem ? "on" : "off", auth_names[c->http_auth % 3],
-            (unsigned long long)c->http_max_connections,
-            (unsigned long long)c->http_max_connections_per_ip,
-            (unsigned long long)c->http_max_body_memory);
+    for (size_t k = 0; (o = sl_source_at(k)); k++) {
+        struct sl_source_stream *ss = &d->sstreams[k * d->nstreams];
+        for (size_t i = 0; i < d->nstreams; i++)
+            ss[i] = (struct sl_source_stream){ d->streams[i]->name, &d->streams[i]->intake,
+                                               SCONF(&c->streams[i], k) };
+        struct sl_source_host h = { .conf = PCONF(c, k), .streams = ss,
+                                    .nstreams = d->nstreams, .describe = describe_cb,
+                                    .arg = d };
+        if (o->open(&h, &d->sources[k]) != SL_OK)
+            return SL_ERR;
+        if (d->sources[k] && o->http_stats && !d->http_stats)
+            d->http_stats = o->http_stats(d->sources[k]);
+    }
+    return SL_OK;
+}
+
+/* Starts the sources opened, in registry order. */
+static int start_sources(struct sl_daemon *d)
+{
+    const struct sl_source_ops *o;
+
+    for (size_t k = 0; (o = sl_source_at(k)); k++)
+        if (d->sources[k] && o->start(d->sources[k]) != SL_OK)
+            return SL_ERR;
     return SL_OK;
 }
 
@@ -269,6 +280,32 @@ static void warn_stale_wal(const struct sl_config *c, const char *name)
     globfree(&g);
 }
 
+/* The start-up lines: one per stream, then one for the process, each
+ * with the fields its sources add (where they listen). */
+static void log_started(const struct sl_config *c)
+{
+    const struct sl_source_ops *o;
+    struct sl_buf f;
+
+    sl_buf_init(&f, 4096);
+    for (size_t i = 0; i < c->nstreams; i++) {
+        sl_buf_reset(&f);
+        for (size_t k = 0; (o = sl_source_at(k)); k++)
+            if (o->log_stream)
+                o->log_stream(SCONF(&c->streams[i], k), &f);
+        sl_info("stream=%s msg=\"ready\"%.*s sink=%s", c->streams[i].name, (int)f.len,
+                f.data ? (const char *)f.data : "", c->streams[i].sink);
+    }
+    sl_buf_reset(&f);
+    for (size_t k = 0; (o = sl_source_at(k)); k++)
+        if (o->log_process)
+            o->log_process(PCONF(c, k), &f);
+    sl_info("msg=\"sluice started\" version=%s config=%s metrics=%s%.*s workers=%llu",
+            SL_VERSION, c->path, c->metrics_listen, (int)f.len,
+            f.data ? (const char *)f.data : "", (unsigned long long)c->workers);
+    sl_buf_destroy(&f);
+}
+
 /* Builds every part from d->cfg. Returns SL_OK or logs why not. */
 static int start(struct sl_daemon *d)
 {
@@ -276,9 +313,8 @@ static int start(struct sl_daemon *d)
     char err[512];
 
     d->delivery = sl_delivery_new((unsigned)c->workers);
-    d->tcp = sl_tcp_new((unsigned)c->io_threads);
     d->streams = calloc(c->nstreams, sizeof(*d->streams));
-    if (!d->delivery || !d->tcp || !d->streams) {
+    if (!d->delivery || !d->streams) {
         sl_error("msg=\"cannot start: out of memory or threads\"");
         return SL_ERR;
     }
@@ -300,15 +336,10 @@ static int start(struct sl_daemon *d)
             return SL_ERR;
         if (sc->durability == SL_DUR_MEMORY)
             warn_stale_wal(c, sc->name);
-        if (sc->tcp_listen[0] &&
-            sl_tcp_listen(d->tcp, &sc->tcp_addr, &d->streams[i]->intake, err,
-                          sizeof(err)) != SL_OK) {
-            sl_error("stream=%s msg=\"cannot listen\" addr=%s error=\"%s\"", sc->name,
-                     sc->tcp_listen, err);
-            return SL_ERR;
-        }
     }
-    d->http_enabled = c->http_listen[0] != '\0';   /* before the metrics thread reads it */
+    apply_sources(d, c);
+    if (open_sources(d) != SL_OK)       /* sets http_stats: before the metrics thread */
+        return SL_ERR;
     d->admin = sl_admin_start(&c->metrics_addr, &admin_ops, d, err, sizeof(err));
     if (!d->admin) {
         sl_error("msg=\"cannot start the metrics listener\" addr=%s error=\"%s\"",
@@ -325,20 +356,10 @@ static int start(struct sl_daemon *d)
             sl_error("stream=%s msg=\"cannot start the log's recovery\"", d->streams[i]->name);
             return SL_ERR;
         }
-    if (sl_tcp_start(d->tcp) != SL_OK) {
-        sl_error("msg=\"cannot start the TCP threads\"");
+    if (start_sources(d) != SL_OK)
         return SL_ERR;
-    }
-    if (start_http(d) != SL_OK)
-        return SL_ERR;
-    atomic_store(&d->tcp_up, 1);
-    for (size_t i = 0; i < c->nstreams; i++)
-        sl_info("stream=%s msg=\"ready\" tcp_listen=%s sink=%s", c->streams[i].name,
-                c->streams[i].tcp_listen[0] ? c->streams[i].tcp_listen : "-",
-                c->streams[i].sink);
-    sl_info("msg=\"sluice started\" version=%s config=%s metrics=%s http=%s workers=%llu",
-            SL_VERSION, c->path, c->metrics_listen, c->http_listen[0] ? c->http_listen : "-",
-            (unsigned long long)c->workers);
+    atomic_store(&d->sources_up, 1);
+    log_started(c);
     return SL_OK;
 }
 
@@ -346,6 +367,10 @@ static int start(struct sl_daemon *d)
 static const char *incompatible(const struct sl_config *o, const struct sl_config *n,
                                 char *buf, size_t len)
 {
+    const struct sl_source_ops *so;
+    const char *which;
+    int later;
+
     if (n->nstreams != o->nstreams) {
         snprintf(buf, len, "streams were added or removed (needs a restart)");
         return buf;
@@ -357,9 +382,12 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
                      o->streams[i].name);
             return buf;
         }
-        if (strcmp(ns->tcp_listen, o->streams[i].tcp_listen) != 0) {
-            snprintf(buf, len, "stream %s: tcp_listen changed (needs a restart)", ns->name);
-            return buf;
+        for (size_t k = 0; (so = sl_source_at(k)); k++) {
+            if (!sl_source_same(so->stream_restart, SCONF(&o->streams[i], k), SCONF(ns, k),
+                                &which)) {
+                snprintf(buf, len, "stream %s: %s changed (needs a restart)", ns->name, which);
+                return buf;
+            }
         }
         if (ns->durability != o->streams[i].durability) {
             snprintf(buf, len, "stream %s: durability changed (needs a restart)", ns->name);
@@ -368,20 +396,10 @@ static const char *incompatible(const struct sl_config *o, const struct sl_confi
     }
     if (strcmp(n->data_dir, o->data_dir) != 0)
         sl_warn("msg=\"data_dir applies at the next restart\"");
-    if (strcmp(n->metrics_listen, o->metrics_listen) != 0 || n->workers != o->workers ||
-        n->io_threads != o->io_threads || strcmp(n->http_listen, o->http_listen) != 0 ||
-        n->http_max_body != o->http_max_body || n->http_threads != o->http_threads ||
-        n->http_max_decompressed != o->http_max_decompressed ||
-        n->http_max_header != o->http_max_header ||
-        n->http_max_connections != o->http_max_connections ||
-        n->http_max_connections_per_ip != o->http_max_connections_per_ip ||
-        n->http_max_body_memory != o->http_max_body_memory ||
-        n->http_timeout_ms != o->http_timeout_ms || n->http_auth != o->http_auth ||
-        n->http_auth_unsigned_payload != o->http_auth_unsigned_payload ||
-        n->http_header_timeout_ms != o->http_header_timeout_ms ||
-        strcmp(n->http_tls_cert, o->http_tls_cert) != 0 ||
-        strcmp(n->http_tls_key, o->http_tls_key) != 0 ||
-        strcmp(n->http_auth_file, o->http_auth_file) != 0)
+    later = strcmp(n->metrics_listen, o->metrics_listen) != 0 || n->workers != o->workers;
+    for (size_t k = 0; (so = sl_source_at(k)); k++)
+        later |= !sl_source_same(so->process_restart, PCONF(o, k), PCONF(n, k), &which);
+    if (later)          /* the sources' restart keys today: io_threads and http_* */
         sl_warn("msg=\"metrics_listen, workers, io_threads and the http_* keys apply at the "
                 "next restart\"");
     return NULL;
@@ -421,6 +439,7 @@ static void reload(struct sl_daemon *d)
     d->version++;
     for (i = 0; i < d->nstreams; i++)
         sl_stream_reload(d->streams[i], gens[i]);
+    apply_sources(d, n);
     free(gens);
     sl_log_set_level(n->log_level);
     sl_config_unref(d->cfg);
@@ -536,11 +555,10 @@ static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
         sl_warn("msg=\"cannot watch for a second signal: the drain runs its course\"");
         watch = 0;
     }
-    sl_http_stop(d->http);        /* finishes the requests in progress */
-    d->http = NULL;
-    sl_config_unref(d->http_cfg);
-    d->http_cfg = NULL;
-    sl_tcp_stop(d->tcp, timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
+    for (size_t k = SL_SOURCES_MAX; k-- > 0;)      /* in reverse registry order */
+        if (d->sources[k])
+            sl_source_at(k)->stop(d->sources[k],
+                                  timeout < DRAIN_GRACE_MS ? timeout : DRAIN_GRACE_MS);
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_stop(d->streams[i]);
     if (d->delivery)
@@ -552,29 +570,37 @@ static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
         sl_error("msg=\"shutdown_timeout reached with batches undelivered\" batches=%zu", left);
         lost = report_left(d, "shutdown_timeout");
     }
-    sl_tcp_free(d->tcp);
+    for (size_t k = 0; k < SL_SOURCES_MAX; k++)  /* the metrics thread is gone */
+        if (d->sources[k])
+            sl_source_at(k)->free(d->sources[k]);
+    sl_config_unref(d->sources_cfg);
     for (size_t i = 0; i < d->nstreams; i++)
         sl_stream_free(d->streams[i]);
     free(d->streams);
-    free(d->hstreams);
+    free(d->sstreams);
     sl_config_unref(d->cfg);
     return lost;
 }
 
-/* File descriptors the configured connections may take: each HTTP
- * connection holds two (its socket and the header deadline's duplicate),
- * a TCP or metrics connection one, each S3 stream its connection pool,
- * plus a margin for listeners, logs, objects and threads. */
+/* File descriptors the configured connections may take: what each source
+ * says it may hold, a metrics connection one, each S3 stream its
+ * connection pool, plus a margin for listeners, logs, objects and
+ * threads. */
 static uint64_t fds_needed(const struct sl_config *c)
 {
+    const struct sl_source_ops *o;
     uint64_t n = 64 + SL_ADMIN_MAX_CONNECTIONS;
 
-    if (c->http_listen[0])
-        n += 2 * c->http_max_connections + 4 * c->http_threads;
+    for (size_t k = 0; (o = sl_source_at(k)); k++)
+        if (o->fds)
+            n += o->fds(PCONF(c, k), NULL);
     for (size_t i = 0; i < c->nstreams; i++) {
         const struct sl_stream_conf *s = &c->streams[i];
         struct sl_sink_dest dest = { .connections = 0 };
-        n += 16 + (s->tcp_listen[0] ? s->max_connections : 0);
+        n += 16;
+        for (size_t k = 0; (o = sl_source_at(k)); k++)
+            if (o->fds)
+                n += o->fds(PCONF(c, k), SCONF(s, k));
         if (s->sink_ops->dest)
             s->sink_ops->dest(s->sink_conf, &dest);
         n += dest.connections;

@@ -103,8 +103,8 @@ static void publish_limits(struct sl_stream *s, const struct sl_stream_conf *c)
     atomic_store(&s->intake.max_buffered, c->max_buffered);
     atomic_store(&s->intake.low_water, c->max_buffered / 4 * 3);
     atomic_store(&s->intake.max_record_size, c->max_record_size);
-    atomic_store(&s->intake.max_connections, c->max_connections);
-    atomic_store(&s->intake.idle_timeout_ms, c->idle_timeout_ms);
+    /* max_connections and idle_timeout are a source's keys: its apply()
+     * (source.h) publishes them, called by main.c at start and reload. */
 }
 
 /* Every logged record below this is settled: the first record of the

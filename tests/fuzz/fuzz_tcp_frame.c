@@ -1,6 +1,6 @@
 /*
- * fuzz_tcp_frame.c - the TCP source's framing (sl__tcp_lines in
- * listener_tcp.c): records end at '\n', a '\r' before it is dropped, empty
+ * fuzz_tcp_frame.c - the TCP source's framing (sl__source_tcp_lines in
+ * source_tcp.c): records end at '\n', a '\r' before it is dropped, empty
  * lines are skipped, a line over max_record_size is oversize, a last line
  * without '\n' counts only at EOF. Checked against a model written here
  * from that contract, and for streaming: the same bytes cut into two reads
@@ -11,7 +11,7 @@
  */
 #include "fuzz.h"
 
-#include "listener_tcp.h"
+#include "source_tcp.h"
 
 struct lines {
     size_t n, bytes;
@@ -62,16 +62,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cut = (size_t)(data[1] | data[2] << 8) % (n + 1);
     one.n = one.bytes = two.n = two.bytes = want.n = want.bytes = 0;
     model(p, n, max, &want);
-    off = sl__tcp_lines(p, n, max, 1, take, &one);
+    off = sl__source_tcp_lines(p, n, max, 1, take, &one);
     FUZZ_ASSERT(off <= n && (off == 0 || p[off - 1] == '\n') && !memchr(p + off, '\n', n - off),
                 "tail at %zu of %zu", off, n);
     FUZZ_ASSERT(one.bytes == want.bytes && memcmp(one.out, want.out, one.bytes) == 0,
                 "%zu lines, the model has %zu", one.n, want.n);
-    tail = sl__tcp_lines(p, cut, max, 0, take, &two);        /* a read, then the rest */
+    tail = sl__source_tcp_lines(p, cut, max, 0, take, &two);        /* a read, then the rest */
     FUZZ_ASSERT(tail <= cut, "tail %zu past %zu", tail, cut);
     memcpy(carry, p + tail, cut - tail);
     memcpy(carry + cut - tail, p + cut, n - cut);
-    sl__tcp_lines(carry, n - tail, max, 1, take, &two);
+    sl__source_tcp_lines(carry, n - tail, max, 1, take, &two);
     FUZZ_ASSERT(two.bytes == want.bytes && memcmp(two.out, want.out, two.bytes) == 0,
                 "cut at %zu: %zu lines, the model has %zu", cut, two.n, want.n);
     return 0;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sink.h"
+#include "source.h"
 #include "sluice/err.h"
 #include "suites.h"
 
@@ -126,6 +128,20 @@ static const struct { const char *text; const char *want; } bad[] = {
       "[stream s3]\ntcp_listen = 127.0.0.1:7\nfile.path = /x\n"
       "[stream s4]\ntcp_listen = 127.0.0.1:7\nfile.path = /x\n",
       "tcp_listen: 127.0.0.1:7 is already used by stream s3" },
+    /* the sources' keys, at the level each belongs to */
+    { "[sluice]\ntcp_listen = 127.0.0.1:1\n" GOOD_STREAM, ":2: [sluice] tcp_listen: unknown key" },
+    { GOOD_STREAM "io_threads = 2\n", ":4: [stream s1] io_threads: unknown key" },
+    { GOOD_STREAM "http_listen = 127.0.0.1:1\n", ":4: [stream s1] http_listen: unknown key" },
+    { "[sluice]\nio_threads = 0\n" GOOD_STREAM, ":2: [sluice] io_threads: 0 is out of range 1..64" },
+    { "[sluice]\nhttp_listen = 127.0.0.1:1\nhttp_listen = 127.0.0.1:2\n" GOOD_STREAM,
+      ":3: [sluice] http_listen: set twice in one section (first at line 2)" },
+    { GOOD_STREAM "max_connections = 0\n", ":4: [stream s1] max_connections: 0 is out of range" },
+    { "[sluice]\nhttp_tls_cert = /x.pem\n" GOOD_STREAM,
+      ":2: [sluice] http_tls_key: http_tls_cert and http_tls_key go together" },
+    { "[sluice]\nhttp_max_decompressed = 300MiB\n" GOOD_STREAM,
+      ":2: [sluice] http_max_body_memory: 268435456 bytes is less than http_max_body + "
+      "http_max_decompressed (322961408)" },
+    { "[sluice]\nhttp_auth = token\n" GOOD_STREAM, ":2: [sluice] http_auth_file: " },
 };
 
 START_TEST(test_config_bad_input_names_file_line_and_key)
@@ -201,6 +217,102 @@ START_TEST(test_config_example_file_is_valid)
 }
 END_TEST
 
+/* Every key is one source's, one sink's or sluice's own: --help lists
+ * each name once, and no source key falls under a sink's prefix. */
+START_TEST(test_config_every_key_has_one_owner)
+{
+    const struct sl_source_ops *o;
+    struct sl_buf help;
+    char name[128];
+
+    sl_buf_init(&help, 1 << 20);
+    sl_config_describe(&help);
+    sl_buf_append(&help, "", 1);
+    for (const char *l = (const char *)help.data; l && *l; l = strchr(l, '\n') + 1) {
+        if (strncmp(l, "  ", 2) == 0 && sscanf(l, "%127s default ", name) == 1) {
+            char row[160];
+            snprintf(row, sizeof(row), "\n  %s ", name);
+            const char *first = strstr((const char *)help.data, row);
+            ck_assert_msg(first && !strstr(first + 1, row), "%s is listed twice", name);
+        }
+        if (!strchr(l, '\n'))
+            break;
+    }
+    for (size_t i = 0; (o = sl_source_at(i)); i++)
+        for (const struct sl_conf_key *k = o->stream_keys; k && k->name; k++)
+            ck_assert_msg(!sl_sink_by_key(k->name), "%s: under a sink's prefix", k->name);
+    sl_buf_destroy(&help);
+}
+END_TEST
+
+/* A registered source has the hooks main.c calls, and its restart tables
+ * name rows of its key tables. */
+START_TEST(test_config_sources_are_complete)
+{
+    const struct sl_source_ops *o;
+    size_t n = 0;
+
+    for (size_t i = 0; (o = sl_source_at(i)); i++, n++) {
+        ck_assert_ptr_nonnull(o->name);
+        ck_assert_ptr_eq(sl_source_find(o->name), o);
+        ck_assert(o->open && o->start && o->stop && o->free);
+        const struct sl_conf_key *pairs[2][2] = { { o->process_restart, o->process_keys },
+                                                  { o->stream_restart, o->stream_keys } };
+        for (int t = 0; t < 2; t++)
+            for (const struct sl_conf_key *r = pairs[t][0]; r && r->name; r++) {
+                int k = pairs[t][1] ? sl_conf_key_index(pairs[t][1], r->name) : -1;
+                ck_assert_msg(k >= 0, "%s: restart key %s is not a key", o->name, r->name);
+                ck_assert_uint_eq(pairs[t][1][k].off, r->off);
+                ck_assert_int_eq(pairs[t][1][k].type, r->type);
+            }
+    }
+    ck_assert_uint_ge(n, 2);
+    ck_assert_uint_le(n, SL_SOURCES_MAX);
+    ck_assert_ptr_null(sl_source_find("nope"));
+}
+END_TEST
+
+/* The slot of source <name> in the registry. */
+static size_t source_slot(const char *name)
+{
+    size_t i = 0;
+
+    while (sl_source_at(i) && strcmp(sl_source_at(i)->name, name) != 0)
+        i++;
+    ck_assert_ptr_nonnull(sl_source_at(i));
+    return i;
+}
+
+/* What a reload compares: tcp_listen and the http_* keys need a restart,
+ * max_connections and idle_timeout do not. */
+START_TEST(test_config_source_restart_keys_tell_a_reload_apart)
+{
+    size_t tcp = source_slot("tcp"), http = source_slot("http");
+    const struct sl_source_ops *t = sl_source_at(tcp), *h = sl_source_at(http);
+    struct sl_config *a, *b;
+    struct sl_buf e;
+    const char *which = NULL;
+
+    ck_assert_int_eq(load_text(GOOD_STREAM "[stream s2]\nfile.path = /x\n", &a, &e), SL_OK);
+    sl_buf_destroy(&e);
+    ck_assert_int_eq(load_text("[sluice]\nhttp_threads = 3\n" GOOD_STREAM "max_connections = 9\n"
+                               "idle_timeout = 0\n[stream s2]\nfile.path = /x\n", &b, &e), SL_OK);
+    sl_buf_destroy(&e);
+    ck_assert(sl_source_same(t->stream_restart, a->streams[0].source_conf[tcp],
+                             b->streams[0].source_conf[tcp], &which));
+    ck_assert(!sl_source_same(t->stream_restart, a->streams[0].source_conf[tcp],
+                              a->streams[1].source_conf[tcp], &which));
+    ck_assert_str_eq(which, "tcp_listen");
+    ck_assert(sl_source_same(t->process_restart, a->source_conf[tcp], b->source_conf[tcp],
+                             &which));
+    ck_assert(!sl_source_same(h->process_restart, a->source_conf[http], b->source_conf[http],
+                              &which));
+    ck_assert_str_eq(which, "http_threads");
+    sl_config_unref(a);
+    sl_config_unref(b);
+}
+END_TEST
+
 Suite *sl_config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -214,6 +326,9 @@ Suite *sl_config_suite(void)
     tcase_add_test(tc, test_config_overlong_line_is_refused_whole);
     tcase_add_test(tc, test_config_missing_file_is_an_error);
     tcase_add_test(tc, test_config_example_file_is_valid);
+    tcase_add_test(tc, test_config_every_key_has_one_owner);
+    tcase_add_test(tc, test_config_sources_are_complete);
+    tcase_add_test(tc, test_config_source_restart_keys_tell_a_reload_apart);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,5 @@
 /*
- * listener_http.h - the HTTP source: Firehose's producer API on POST /
+ * source_http.h - the HTTP source: Firehose's producer API on POST /
  * (firehose_api.h does the protocol) and newline-delimited records on
  * POST /v1/streams/NAME/records.
  *
@@ -15,12 +15,17 @@
  * hold at most max_body_memory (past it: 503); one address holds at most
  * max_per_ip connections.
  *
+ * The module (source.h) is sl_source_http, in source_http.c: its keys are
+ * http_listen and the other http_* of [sluice]; its checks load the
+ * auth file and the TLS PEMs into its conf, which owns them. It serves
+ * every stream, or is not opened when http_listen is empty.
+ *
  * Threads: libmicrohttpd's pool threads run every callback; they read the
  * stream table (fixed after start) and call the daemon's ops, which must
  * be thread-safe.
  */
-#ifndef SL_LISTENER_HTTP_H
-#define SL_LISTENER_HTTP_H
+#ifndef SL_SOURCE_HTTP_H
+#define SL_SOURCE_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,7 +52,7 @@ struct sl_http_limits {
     unsigned timeout_s;          /* idle connection timeout */
     int64_t header_timeout_ms;   /* open or previous response to a whole header */
     unsigned threads;
-    const struct sl_auth *auth;  /* NULL: none; borrowed until sl_http_stop */
+    const struct sl_auth *auth;  /* NULL: none; borrowed until sl_source_http_stop */
     const char *tls_cert_pem;    /* NULL: plain HTTP; else HTTPS (borrowed, as auth) */
     const char *tls_key_pem;
 };
@@ -60,14 +65,15 @@ struct sl_http_ops {
 
 struct sl_http;
 
-/* Starts serving <streams> (borrowed, n entries, until sl_http_stop) on
+/* Starts serving <streams> (borrowed, n entries, until sl_source_http_stop) on
  * <addr>, counting into <stats> (borrowed as long). Returns NULL with <err>
  * set on failure. */
-struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
-                              const struct sl_http_stream *streams, size_t n,
-                              const struct sl_http_ops *ops, void *arg,
-                              struct sl_http_stats *stats, char *err, size_t errlen);
+struct sl_http *sl_source_http_start(const struct sl_addr *addr,
+                                     const struct sl_http_limits *lim,
+                                     const struct sl_http_stream *streams, size_t n,
+                                     const struct sl_http_ops *ops, void *arg,
+                                     struct sl_http_stats *stats, char *err, size_t errlen);
 /* Stops accepting and finishes requests in progress. */
-void sl_http_stop(struct sl_http *h);
+void sl_source_http_stop(struct sl_http *h);
 
 #endif

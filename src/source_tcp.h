@@ -1,5 +1,5 @@
 /*
- * listener_tcp.h - newline-delimited records over TCP.
+ * source_tcp.h - newline-delimited records over TCP.
  *
  * A few I/O threads, each with its own epoll set, share every stream's
  * listening socket (EPOLLEXCLUSIVE wakes one of them per connection) and
@@ -14,11 +14,17 @@
  * (or its ring is full), the thread stops reading its connections, so the
  * kernel pushes back on producers; it reads again below the low-water mark.
  *
- * Threads: sl_tcp_* are called by the main thread; everything else runs on
- * the I/O threads, each touching only its own connections.
+ * The module (source.h) is sl_source_tcp, in source_tcp.c: its keys are
+ * tcp_listen, max_connections and idle_timeout of [stream NAME] and
+ * io_threads of [sluice]; it drives the functions below. max_connections
+ * and idle_timeout reach the I/O threads through the intake's atomics
+ * (its apply hook), so a reload changes them.
+ *
+ * Threads: sl_source_tcp_* are called by the main thread; everything else
+ * runs on the I/O threads, each touching only its own connections.
  */
-#ifndef SL_LISTENER_TCP_H
-#define SL_LISTENER_TCP_H
+#ifndef SL_SOURCE_TCP_H
+#define SL_SOURCE_TCP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,23 +35,23 @@
 struct sl_tcp;
 
 /* Returns a new listener with <nthreads> I/O threads (not started), or NULL. */
-struct sl_tcp *sl_tcp_new(unsigned nthreads);
-/* Binds <addr> for the stream behind <in> (borrowed until sl_tcp_free).
+struct sl_tcp *sl_source_tcp_new(unsigned nthreads);
+/* Binds <addr> for the stream behind <in> (borrowed until sl_source_tcp_free).
  * On error <err> says why. */
-int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
-                  char *err, size_t errlen);
-int sl_tcp_start(struct sl_tcp *t);
+int sl_source_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
+                         char *err, size_t errlen);
+int sl_source_tcp_start(struct sl_tcp *t);
 /*
  * Stops accepting, reads what open connections have already sent (until
  * each has nothing more to read, or <grace_ms> pass), hands it on, closes
  * every connection and joins the threads.
  */
-void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms);
-void sl_tcp_free(struct sl_tcp *t);
+void sl_source_tcp_stop(struct sl_tcp *t, int64_t grace_ms);
+void sl_source_tcp_free(struct sl_tcp *t);
 
-/* One line of sl__tcp_lines: <len> bytes at <rec> ('\n' and a '\r' before
+/* One line of sl__source_tcp_lines: <len> bytes at <rec> ('\n' and a '\r' before
  * it dropped, never 0), <oversize> if len > max (then not a record). */
-typedef void (*sl_tcp_line_fn)(void *arg, const uint8_t *rec, uint32_t len, int oversize);
+typedef void (*sl_source_tcp_line_fn)(void *arg, const uint8_t *rec, uint32_t len, int oversize);
 
 /*
  * Internal (the I/O threads' framing, exposed for tests and fuzzing):
@@ -56,7 +62,7 @@ typedef void (*sl_tcp_line_fn)(void *arg, const uint8_t *rec, uint32_t len, int 
  * next read; with <at_eof> it was handed to <fn>). No state, no
  * allocation; <n> < 4 GiB.
  */
-size_t sl__tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
-                     sl_tcp_line_fn fn, void *arg);
+size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
+                            sl_source_tcp_line_fn fn, void *arg);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * listener_tcp.c - see listener_tcp.h for the contract.
+ * source_tcp.c - see source_tcp.h for the contract.
  *
  * Reads go through one buffer per I/O thread: a connection's partial line
  * from its last read is put first, then up to 256 KiB is read after it.
@@ -9,8 +9,10 @@
  * passes over the complete lines: the first sizes the chunk, the second
  * copies the records into it, so there is one allocation per read, never
  * one per record.
+ *
+ * The module (source.h: its keys and hooks) is at the end of the file.
  */
-#include "listener_tcp.h"
+#include "source_tcp.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +28,7 @@
 #include "chunk.h"
 #include "clock.h"
 #include "log.h"
+#include "source.h"
 #include "sluice/err.h"
 
 #define READ_SIZE   262144u
@@ -135,8 +138,8 @@ static inline uint32_t rec_len(const uint8_t *p, const uint8_t *nl)
     return (uint32_t)(n && p[n - 1] == '\r' ? n - 1 : n);
 }
 
-size_t sl__tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
-                     sl_tcp_line_fn fn, void *arg)
+size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
+                            sl_source_tcp_line_fn fn, void *arg)
 {
     const uint8_t *q = p, *end = p + n, *nl;
     uint32_t len;
@@ -204,7 +207,7 @@ static void take_line(void *arg, const uint8_t *rec, uint32_t len, int oversize)
  * Turns the complete lines in <buf> (<total> bytes: the connection's
  * partial line, then a read; or, at EOF, just the partial line) into a
  * chunk; keeps a partial line for the next read. Framing itself is
- * sl__tcp_lines; this adds the connection's state (a line being
+ * sl__source_tcp_lines; this adds the connection's state (a line being
  * discarded, the partial line kept).
  */
 static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t total,
@@ -223,7 +226,7 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
         p = nl + 1;
         c->discarding = 0;
     }
-    tail = p + sl__tcp_lines(p, (size_t)(end - p), max, at_eof, count_line, &f);
+    tail = p + sl__source_tcp_lines(p, (size_t)(end - p), max, at_eof, count_line, &f);
     if (f.n > 0) {
         f.ch = sl_chunk_new((uint32_t)f.need, sl_clock_wall_ms(), sl_clock_mono_ms());
         if (!f.ch) {
@@ -231,7 +234,7 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
             abort();
         }
     }
-    sl__tcp_lines(p, (size_t)(end - p), max, at_eof, take_line, &f);
+    sl__source_tcp_lines(p, (size_t)(end - p), max, at_eof, take_line, &f);
     if (f.ch) {
         sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], f.ch->nrecords);
         sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], f.ch->bytes);
@@ -503,7 +506,7 @@ static void *io_main(void *arg)
     return NULL;
 }
 
-struct sl_tcp *sl_tcp_new(unsigned nthreads)
+struct sl_tcp *sl_source_tcp_new(unsigned nthreads)
 {
     struct sl_tcp *t = calloc(1, sizeof(*t));
     struct epoll_event ev;
@@ -526,15 +529,15 @@ struct sl_tcp *sl_tcp_new(unsigned nthreads)
         ev.data.ptr = th;
         if (th->epfd < 0 || th->evfd < 0 ||
             epoll_ctl(th->epfd, EPOLL_CTL_ADD, th->evfd, &ev) != 0) {
-            sl_tcp_free(t);
+            sl_source_tcp_free(t);
             return NULL;
         }
     }
     return t;
 }
 
-int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
-                  char *err, size_t errlen)
+int sl_source_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake *in,
+                         char *err, size_t errlen)
 {
     struct lsock **arr = realloc(t->ls, (t->nls + 1) * sizeof(*arr));
     struct lsock *ls;
@@ -567,7 +570,7 @@ int sl_tcp_listen(struct sl_tcp *t, const struct sl_addr *addr, struct sl_intake
     return SL_OK;
 }
 
-int sl_tcp_start(struct sl_tcp *t)
+int sl_source_tcp_start(struct sl_tcp *t)
 {
     for (unsigned i = 0; i < t->nth; i++) {
         if (pthread_create(&t->th[i].th, NULL, io_main, &t->th[i]) != 0) {
@@ -581,7 +584,7 @@ int sl_tcp_start(struct sl_tcp *t)
     return SL_OK;
 }
 
-void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
+void sl_source_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
 {
     uint64_t one = 1;
 
@@ -603,11 +606,11 @@ void sl_tcp_stop(struct sl_tcp *t, int64_t grace_ms)
     t->started = 0;
 }
 
-void sl_tcp_free(struct sl_tcp *t)
+void sl_source_tcp_free(struct sl_tcp *t)
 {
     if (!t)
         return;
-    sl_tcp_stop(t, 0);
+    sl_source_tcp_stop(t, 0);
     for (size_t i = 0; i < t->nls; i++) {
         close(t->ls[i]->fd);
         free(t->ls[i]);
@@ -624,3 +627,151 @@ void sl_tcp_free(struct sl_tcp *t)
     free(t->th);
     free(t);
 }
+
+/* --- The module (source.h): its keys, and the listener driven by them. --- */
+
+/* [sluice] keys. */
+struct tcp_process {
+    uint64_t io_threads;                  /* I/O threads shared by all streams */
+};
+
+/* [stream NAME] keys. */
+struct tcp_stream {
+    char     listen[256];                 /* tcp_listen; "" when the stream has none */
+    struct sl_addr addr;                  /* ... resolved by the check */
+    uint64_t max_connections;             /* open connections; a reload may change it */
+    int64_t  idle_timeout_ms;             /* 0: never; a reload may change it */
+};
+
+static const struct sl_conf_key tcp_process_keys[] = {
+    { "io_threads", SL_K_UINT, offsetof(struct tcp_process, io_threads), 0, 1, 64, "2", NULL,
+      "TCP I/O threads shared by all streams" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+#define TCP_LISTEN_KEY                                                                  \
+    { "tcp_listen", SL_K_ADDR, SL_KSTR(struct tcp_stream, listen), 0, 0, NULL, NULL,    \
+      "HOST:PORT for newline-delimited records (unset: no TCP source)" }
+
+static const struct sl_conf_key tcp_stream_keys[] = {
+    TCP_LISTEN_KEY,
+    { "max_connections", SL_K_UINT, offsetof(struct tcp_stream, max_connections), 0, 1,
+      1000000, "1024", NULL, "open TCP connections; more are closed at once and counted" },
+    { "idle_timeout", SL_K_DURATION, offsetof(struct tcp_stream, idle_timeout_ms), 0, 0,
+      86400 * SL_SEC, "300s", NULL, "close a TCP connection silent this long (0: never)" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+/* What a reload cannot change: the listening socket is bound once. */
+static const struct sl_conf_key tcp_stream_restart[] = {
+    TCP_LISTEN_KEY,
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+/* tcp_listen resolves, and no earlier stream listens on the same text. */
+static void tcp_check_stream(void *conf, const struct sl_source_peers *before,
+                             struct sl_conf_check *chk)
+{
+    struct tcp_stream *s = conf;
+    const char *why;
+
+    if (!s->listen[0] || sl_conf_check_bad(chk, "tcp_listen"))
+        return;
+    if (sl_addr_parse(s->listen, &s->addr, &why) != SL_OK)
+        sl_conf_check_err(chk, "tcp_listen", "%s", why);
+    for (size_t i = 0; i < before->n; i++) {
+        const struct tcp_stream *o = before->conf[i];
+        if (o && strcmp(o->listen, s->listen) == 0)
+            sl_conf_check_err(chk, "tcp_listen", "%s is already used by stream %s", s->listen,
+                              before->names[i]);
+    }
+}
+
+/* One connection, one descriptor. */
+static uint64_t tcp_fds(const void *pconf, const void *sconf)
+{
+    const struct tcp_stream *s = sconf;
+
+    (void)pconf;
+    return s && s->listen[0] ? s->max_connections : 0;
+}
+
+static void tcp_log_stream(const void *sconf, struct sl_buf *out)
+{
+    const struct tcp_stream *s = sconf;
+
+    sl_buf_printf(out, " tcp_listen=%s", s->listen[0] ? s->listen : "-");
+}
+
+static void tcp_apply(const void *sconf, struct sl_intake *in)
+{
+    const struct tcp_stream *s = sconf;
+
+    atomic_store(&in->max_connections, s->max_connections);
+    atomic_store(&in->idle_timeout_ms, s->idle_timeout_ms);
+}
+
+/* The I/O threads, and a listening socket for each stream with tcp_listen.
+ * The threads run even when no stream has one, as they always have. */
+static int tcp_open(const struct sl_source_host *h, void **ctx)
+{
+    const struct tcp_process *pc = h->conf;
+    struct sl_tcp *t = sl_source_tcp_new((unsigned)pc->io_threads);
+    char err[512];
+
+    *ctx = NULL;
+    if (!t) {
+        sl_error("msg=\"cannot start: out of memory or threads\"");
+        return SL_ERR;
+    }
+    for (size_t i = 0; i < h->nstreams; i++) {
+        const struct tcp_stream *s = h->streams[i].conf;
+        if (!s->listen[0])
+            continue;
+        if (sl_source_tcp_listen(t, &s->addr, h->streams[i].in, err, sizeof(err)) != SL_OK) {
+            sl_error("stream=%s msg=\"cannot listen\" addr=%s error=\"%s\"", h->streams[i].name,
+                     s->listen, err);
+            sl_source_tcp_free(t);
+            return SL_ERR;
+        }
+    }
+    *ctx = t;
+    return SL_OK;
+}
+
+static int tcp_start(void *ctx)
+{
+    if (sl_source_tcp_start(ctx) != SL_OK) {
+        sl_error("msg=\"cannot start the TCP threads\"");
+        return SL_ERR;
+    }
+    return SL_OK;
+}
+
+static void tcp_stop(void *ctx, int64_t grace_ms)
+{
+    sl_source_tcp_stop(ctx, grace_ms);
+}
+
+static void tcp_free(void *ctx)
+{
+    sl_source_tcp_free(ctx);
+}
+
+const struct sl_source_ops sl_source_tcp = {
+    .name = "tcp",
+    .process_keys = tcp_process_keys,
+    .process_size = sizeof(struct tcp_process),
+    .process_restart = tcp_process_keys,
+    .stream_keys = tcp_stream_keys,
+    .stream_size = sizeof(struct tcp_stream),
+    .stream_restart = tcp_stream_restart,
+    .check_stream = tcp_check_stream,
+    .fds = tcp_fds,
+    .log_stream = tcp_log_stream,
+    .apply = tcp_apply,
+    .open = tcp_open,
+    .start = tcp_start,
+    .stop = tcp_stop,
+    .free = tcp_free,
+};

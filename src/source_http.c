@@ -1,5 +1,5 @@
 /*
- * listener_http.c - see listener_http.h.
+ * source_http.c - see source_http.h.
  *
  * A request is checked in two steps. The first call of the access handler
  * comes with the headers and no body: whatever the headers decide is
@@ -19,8 +19,11 @@
  * Connections: at most max_per_ip open from one address (the accept
  * policy refuses the next at once, counted and logged), so one greedy
  * peer cannot take every slot.
+ *
+ * The module (source.h: its keys, checks and hooks) is at the end of the
+ * file.
  */
-#include "listener_http.h"
+#include "source_http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <pthread.h>
 #include <search.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,9 @@
 #include <sys/random.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "aws_sigv4.h"
 #include "buf.h"
@@ -44,7 +51,9 @@
 #include "config.h"
 #include "deadline.h"
 #include "firehose_api.h"
+#include "fsio.h"
 #include "log.h"
+#include "source.h"
 #include "sluice/err.h"
 #include "units.h"
 
@@ -74,7 +83,7 @@ struct sl_http {
     struct sl_ratelimit memory_rl;          /* ... a request refused for body memory */
     struct sl_ratelimit tls_rl;             /* ... a failed TLS handshake */
     _Atomic int suspended;                  /* connections waiting for a log's sync */
-    _Atomic int stopping;                   /* sl_http_stop: suspend no more */
+    _Atomic int stopping;                   /* sl_source_http_stop: suspend no more */
     struct sl_ratelimit auth_rl[SL_AUTH_R_N];  /* of the refusal lines, per reason */
     _Atomic unsigned tls_pending;           /* handshake failures whose peer is not named yet */
     pthread_mutex_t peers_lock;
@@ -363,7 +372,7 @@ static enum MHD_Result take(struct sl_http *h, struct MHD_Connection *c, struct 
     }
     if (pos == 0)
         return send_answer(r, c, &ok, &fail);
-    /* Counted, then the stop checked (both seq_cst, against sl_http_stop's
+    /* Counted, then the stop checked (both seq_cst, against sl_source_http_stop's
      * store then load): a connection is never suspended once the stop has
      * seen none suspended. Stopping, this one waits here instead. */
     atomic_fetch_add(&h->suspended, 1);
@@ -1268,10 +1277,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     sl_debug("msg=\"libmicrohttpd: %s\"", msg);
 }
 
-struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_limits *lim,
-                              const struct sl_http_stream *streams, size_t n,
-                              const struct sl_http_ops *ops, void *arg,
-                              struct sl_http_stats *stats, char *err, size_t errlen)
+struct sl_http *sl_source_http_start(const struct sl_addr *addr,
+                                     const struct sl_http_limits *lim,
+                                     const struct sl_http_stream *streams, size_t n,
+                                     const struct sl_http_ops *ops, void *arg,
+                                     struct sl_http_stats *stats, char *err, size_t errlen)
 {
     struct sl_http *h = calloc(1, sizeof(*h));
 
@@ -1321,7 +1331,7 @@ struct sl_http *sl_http_start(const struct sl_addr *addr, const struct sl_http_l
     return h;
 }
 
-void sl_http_stop(struct sl_http *h)
+void sl_source_http_stop(struct sl_http *h)
 {
     if (!h)
         return;
@@ -1338,3 +1348,316 @@ void sl_http_stop(struct sl_http *h)
     sl_deadlines_free(h->headers);
     free(h);
 }
+
+/* --- The module (source.h): its keys, and the listener driven by them. --- */
+
+/* [sluice] keys, and what the checks load from them. */
+struct http_conf {
+    char     listen[256];                 /* http_listen; "" when there is no HTTP source */
+    struct sl_addr addr;                  /* ... resolved by the check */
+    uint64_t max_body;                    /* bytes of one request body */
+    uint64_t max_decompressed;            /* ... once gzip/zstd is undone */
+    uint64_t max_header;                  /* request line + headers, per connection */
+    uint64_t max_connections;
+    uint64_t max_connections_per_ip;      /* 0: no limit */
+    uint64_t max_body_memory;             /* all bodies being read or decoded */
+    int64_t  timeout_ms;                  /* idle HTTP connections are closed */
+    int64_t  header_timeout_ms;           /* ... and those slow to send a header */
+    uint64_t threads;
+    int      auth_mode;                   /* enum sl_auth_mode */
+    char     auth_file[PATH_MAX];
+    int      auth_unsigned_payload;       /* sigv4: accept UNSIGNED-PAYLOAD */
+    char     tls_cert[PATH_MAX];          /* "" : plain HTTP */
+    char     tls_key[PATH_MAX];
+    struct sl_auth *auth;                 /* loaded from auth_file; owned */
+    char    *tls_cert_pem, *tls_key_pem;  /* their contents, checked; owned */
+};
+
+static const char *const auth_enum[] = { "none", "token", "sigv4", NULL };
+
+#define H(f) offsetof(struct http_conf, f)
+#define KIB SL_KB
+#define MIB SL_MB
+#define GIB SL_GB
+#define SEC SL_SEC
+
+static const struct sl_conf_key http_keys[] = {
+    { "http_listen", SL_K_ADDR, SL_KSTR(struct http_conf, listen), 0, 0,
+      "127.0.0.1:8440", NULL, "HOST:PORT of the HTTP API (Firehose's and NDJSON); empty: off" },
+    { "http_max_body", SL_K_SIZE, H(max_body), 0, KIB, 64 * MIB, "8MiB", NULL,
+      "largest HTTP request body" },
+    { "http_max_decompressed", SL_K_SIZE, H(max_decompressed), 0, KIB, GIB, "32MiB", NULL,
+      "largest NDJSON body once its Content-Encoding is undone (bombs get 413)" },
+    { "http_max_header", SL_K_SIZE, H(max_header), 0, 4 * KIB, MIB, "32KiB", NULL,
+      "request line and headers of one request (libmicrohttpd's connection memory)" },
+    { "http_max_connections", SL_K_UINT, H(max_connections), 0, 1, 100000, "1024", NULL,
+      "open HTTP connections" },
+    { "http_max_connections_per_ip", SL_K_UINT, H(max_connections_per_ip), 0, 0, 100000,
+      "128", NULL, "open HTTP connections from one client address; 0: no limit" },
+    { "http_max_body_memory", SL_K_SIZE, H(max_body_memory), 0, MIB, 64 * GIB, "256MiB",
+      NULL, "bytes all HTTP request bodies being read or decoded may hold at once (past "
+      "it: 503); at least http_max_body" },
+    { "http_timeout", SL_K_DURATION, H(timeout_ms), 0, SEC, 3600 * SEC, "60s", NULL,
+      "close an HTTP connection idle this long" },
+    { "http_header_timeout", SL_K_DURATION, H(header_timeout_ms), 0, SEC, 3600 * SEC, "30s",
+      NULL, "a request header must be complete this long after the connection opens or "
+      "the previous response" },
+    { "http_threads", SL_K_UINT, H(threads), 0, 1, 64, "2", NULL,
+      "HTTP threads (libmicrohttpd's pool)" },
+    { "http_auth", SL_K_ENUM, H(auth_mode), 0, 0, 2, "none", auth_enum,
+      "none, token (NDJSON endpoint) or sigv4 (every request)" },
+    { "http_auth_file", SL_K_STRING, SL_KSTR(struct http_conf, auth_file), 0, 0, "", NULL,
+      "token: a file holding the token; sigv4: ACCESS_KEY_ID SECRET lines" },
+    { "http_auth_unsigned_payload", SL_K_ENUM, H(auth_unsigned_payload), 0, 0, 1, "false",
+      sl_conf_bool, "sigv4: accept X-Amz-Content-Sha256: UNSIGNED-PAYLOAD (the body is then "
+      "not signed)" },
+    { "http_tls_cert", SL_K_STRING, SL_KSTR(struct http_conf, tls_cert), 0, 0, "", NULL,
+      "PEM certificate (chain) for HTTPS on http_listen; with http_tls_key" },
+    { "http_tls_key", SL_K_STRING, SL_KSTR(struct http_conf, tls_key), 0, 0, "", NULL,
+      "PEM private key of http_tls_cert" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+/* A report about <key> on the line of <at> (its own when set, else the
+ * line of <alt>): the line a message names is the one to edit. */
+static void report_at(struct sl_conf_check *chk, const char *key, const char *at,
+                      const char *alt, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void report_at(struct sl_conf_check *chk, const char *key, const char *at,
+                      const char *alt, const char *fmt, ...)
+{
+    int line = sl_conf_key_line(chk->keys, chk->marks, at, 0);
+    char msg[512];
+    va_list ap;
+
+    if (!line && alt)
+        line = sl_conf_key_line(chk->keys, chk->marks, alt, 0);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    chk->errors++;
+    chk->report(chk->arg, line, key, msg);
+}
+
+/* Reads a whole PEM file (at most 1 MiB) into a new string, or NULL. */
+static char *slurp(const char *path, char *why, size_t whylen)
+{
+    char *s;
+    size_t n;
+
+    return sl_fsio_read_small(path, 1 << 20, &s, &n, why, whylen) == SL_OK ? s : NULL;
+}
+
+/* http_tls_cert and http_tls_key: both or neither, each a PEM that
+ * libcrypto can read, and the key must match the certificate. */
+static void check_tls(struct http_conf *c, struct sl_conf_check *chk)
+{
+    char why[512];
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    BIO *b;
+
+    if (!c->tls_cert[0] && !c->tls_key[0])
+        return;
+    if (!c->tls_cert[0] || !c->tls_key[0]) {
+        report_at(chk, c->tls_cert[0] ? "http_tls_key" : "http_tls_cert", "http_tls_cert",
+                  "http_tls_key", "http_tls_cert and http_tls_key go together");
+        return;
+    }
+    if (!(c->tls_cert_pem = slurp(c->tls_cert, why, sizeof(why)))) {
+        sl_conf_check_err(chk, "http_tls_cert", "%s", why);
+        return;
+    }
+    if (!(c->tls_key_pem = slurp(c->tls_key, why, sizeof(why)))) {
+        sl_conf_check_err(chk, "http_tls_key", "%s", why);
+        return;
+    }
+    if ((b = BIO_new_mem_buf(c->tls_cert_pem, -1))) {
+        x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        BIO_free(b);
+    }
+    if ((b = BIO_new_mem_buf(c->tls_key_pem, -1))) {
+        k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+        BIO_free(b);
+    }
+    if (!x)
+        sl_conf_check_err(chk, "http_tls_cert", "%s: not a PEM certificate", c->tls_cert);
+    else if (!k)
+        sl_conf_check_err(chk, "http_tls_key", "%s: not a PEM private key (or it is encrypted)",
+                          c->tls_key);
+    else if (X509_check_private_key(x, k) != 1)
+        sl_conf_check_err(chk, "http_tls_key", "%s does not match %s", c->tls_key,
+                          c->tls_cert);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* Loads http_auth_file and the TLS files, and checks what goes together. */
+static void http_check(void *conf, struct sl_conf_check *chk)
+{
+    struct http_conf *c = conf;
+    char why[512];
+    const char *reason;
+
+    if (!sl_conf_check_bad(chk, "http_auth") && !sl_conf_check_bad(chk, "http_auth_file") &&
+        sl_auth_load(c->auth_mode, c->auth_file,
+                     c->auth_unsigned_payload ? SL_AUTH_UNSIGNED_PAYLOAD : 0, &c->auth, why,
+                     sizeof(why)) != SL_OK)
+        report_at(chk, "http_auth_file", "http_auth_file", "http_auth", "%s", why);
+    check_tls(c, chk);
+    /* A compressed body and its decoded copy are held together: one of
+     * each must fit, or such a request would get 503 for ever. */
+    uint64_t need = c->max_body + c->max_decompressed;
+    if (!sl_conf_check_bad(chk, "http_max_body_memory") &&
+        !sl_conf_check_bad(chk, "http_max_body") &&
+        !sl_conf_check_bad(chk, "http_max_decompressed") && c->max_body_memory < need) {
+        int mem = sl_conf_key_line(chk->keys, chk->marks, "http_max_body_memory", 0) != 0;
+        report_at(chk, "http_max_body_memory", mem ? "http_max_body_memory" : "http_max_body",
+                  "http_max_decompressed", "%llu bytes is less than http_max_body + "
+                  "http_max_decompressed (%llu): a compressed body and its decoded copy must "
+                  "fit", (unsigned long long)c->max_body_memory, (unsigned long long)need);
+    }
+    if (!sl_conf_check_bad(chk, "http_listen") && c->listen[0] &&
+        sl_addr_parse(c->listen, &c->addr, &reason) != SL_OK)
+        sl_conf_check_err(chk, "http_listen", "%s", reason);
+}
+
+static void http_free_conf(void *conf)
+{
+    struct http_conf *c = conf;
+
+    sl_auth_free(c->auth);
+    c->auth = NULL;
+    free(c->tls_cert_pem);
+    if (c->tls_key_pem)
+        OPENSSL_cleanse(c->tls_key_pem, strlen(c->tls_key_pem));
+    free(c->tls_key_pem);
+    c->tls_cert_pem = c->tls_key_pem = NULL;
+}
+
+/* Each connection holds two (its socket and the header deadline's
+ * duplicate); each pool thread a few of its own. */
+static uint64_t http_fds(const void *pconf, const void *sconf)
+{
+    const struct http_conf *c = pconf;
+
+    return !sconf && c->listen[0] ? 2 * c->max_connections + 4 * c->threads : 0;
+}
+
+static void http_log_process(const void *pconf, struct sl_buf *out)
+{
+    const struct http_conf *c = pconf;
+
+    sl_buf_printf(out, " http=%s", c->listen[0] ? c->listen : "-");
+}
+
+/* An instance: what the listener borrows lives here, with its counters. */
+struct http_source {
+    const struct http_conf *conf;         /* borrowed from the host */
+    struct sl_http_stream *streams;       /* owned; what the listener sees */
+    size_t nstreams;
+    struct sl_http_ops ops;
+    void *arg;                            /* the host's, for ops */
+    struct sl_http_stats stats;           /* written by the HTTP threads (atomics) */
+    struct sl_http *http;                 /* NULL until started, and once stopped */
+};
+
+static int http_open(const struct sl_source_host *h, void **ctx)
+{
+    const struct http_conf *c = h->conf;
+    struct http_source *hs;
+
+    *ctx = NULL;
+    if (!c->listen[0])
+        return SL_OK;
+    if (!(hs = calloc(1, sizeof(*hs))) ||
+        !(hs->streams = calloc(h->nstreams ? h->nstreams : 1, sizeof(*hs->streams)))) {
+        free(hs);
+        sl_error("msg=\"cannot start: out of memory or threads\"");
+        return SL_ENOMEM;
+    }
+    hs->conf = c;
+    hs->nstreams = h->nstreams;
+    for (size_t i = 0; i < h->nstreams; i++)
+        hs->streams[i] = (struct sl_http_stream){ h->streams[i].name, h->streams[i].in };
+    hs->ops.describe = h->describe;
+    hs->arg = h->arg;
+    *ctx = hs;
+    return SL_OK;
+}
+
+static const char *const auth_names[] = { "none", "token", "sigv4" };   /* http_auth */
+
+static int http_start(void *ctx)
+{
+    struct http_source *hs = ctx;
+    const struct http_conf *c = hs->conf;
+    struct sl_http_limits lim = {
+        .max_body = c->max_body, .max_decompressed = c->max_decompressed,
+        .max_header = c->max_header,
+        .max_connections = (unsigned)c->max_connections,
+        .max_per_ip = (unsigned)c->max_connections_per_ip,
+        .max_body_memory = c->max_body_memory,
+        .timeout_s = (unsigned)((c->timeout_ms + 999) / 1000),
+        .header_timeout_ms = c->header_timeout_ms,
+        .threads = (unsigned)c->threads, .auth = c->auth,
+        .tls_cert_pem = c->tls_cert_pem, .tls_key_pem = c->tls_key_pem,
+    };
+    char err[256];
+
+    hs->http = sl_source_http_start(&c->addr, &lim, hs->streams, hs->nstreams, &hs->ops,
+                                    hs->arg, &hs->stats, err, sizeof(err));
+    if (!hs->http) {
+        sl_error("msg=\"cannot start the HTTP listener\" addr=%s error=\"%s\"", c->listen, err);
+        return SL_ERR;
+    }
+    sl_info("msg=\"http listening\" addr=%s tls=%s auth=%s max_connections=%llu "
+            "max_connections_per_ip=%llu max_body_memory=%llu", c->listen,
+            c->tls_cert_pem ? "on" : "off", auth_names[c->auth_mode % 3],
+            (unsigned long long)c->max_connections,
+            (unsigned long long)c->max_connections_per_ip,
+            (unsigned long long)c->max_body_memory);
+    return SL_OK;
+}
+
+/* Finishes the requests in progress; <grace_ms> does not apply. */
+static void http_stop(void *ctx, int64_t grace_ms)
+{
+    struct http_source *hs = ctx;
+
+    (void)grace_ms;
+    sl_source_http_stop(hs->http);
+    hs->http = NULL;
+}
+
+static void http_free(void *ctx)
+{
+    struct http_source *hs = ctx;
+
+    if (!hs)
+        return;
+    sl_source_http_stop(hs->http);
+    free(hs->streams);
+    free(hs);
+}
+
+static const struct sl_http_stats *http_stats(void *ctx)
+{
+    return &((struct http_source *)ctx)->stats;
+}
+
+const struct sl_source_ops sl_source_http = {
+    .name = "http",
+    .process_keys = http_keys,
+    .process_size = sizeof(struct http_conf),
+    .process_restart = http_keys,         /* the listener is started once */
+    .check_process = http_check,
+    .free_process = http_free_conf,
+    .fds = http_fds,
+    .log_process = http_log_process,
+    .open = http_open,
+    .start = http_start,
+    .stop = http_stop,
+    .free = http_free,
+    .http_stats = http_stats,
+};
