@@ -13,10 +13,9 @@
 #  - banned calls: sprintf strcpy strcat strtok atoi gets.
 #  - names (issue 14, item 8): a non-static function defined in src/X.c is
 #    named sl_X or sl_X_* (sl__X_* if internal), or is in the table's
-#    names-exempt. REPORT mode for now: it prints the offenders and a
-#    count and does not fail, unless LINT_NAMES=strict (in the environment
-#    or `make lint LINT_NAMES=strict`). Make strict the default once the
-#    renames have landed.
+#    names-exempt. An offender fails the lint; LINT_NAMES=report (in the
+#    environment or `make lint LINT_NAMES=report`) only prints them, for a
+#    rename in progress.
 #
 # First a self-test: the fixture tests/lint/tree/ (a layer violation, a
 # cycle, a forbidden include, a misnamed function) must give exactly
@@ -31,7 +30,7 @@ cd "$(dirname "$0")/.."
 # check_tree ROOT: the table-driven checks of ROOT; exit status 1 on a
 # violation. Needs python3 (3.6+) and nothing else.
 check_tree() {
-    python3 - "$1" "${LINT_NAMES:-report}" <<'PY'
+    python3 - "$1" "${LINT_NAMES:-strict}" <<'PY'
 import fnmatch, os, re, sys
 from collections import deque
 
@@ -262,7 +261,7 @@ for b in bad:
     print("lint: names: " + b)
 if bad:
     print("lint: names: %d of %d exported functions do not carry their file's name%s"
-          % (len(bad), total, "" if strict else " (report only: LINT_NAMES=strict fails)"))
+          % (len(bad), total, "" if strict else " (LINT_NAMES=report: not failing)"))
     if strict:
         status = 1
 sys.exit(status)

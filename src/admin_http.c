@@ -67,7 +67,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return rc;
 }
 
-struct sl_admin *sl_admin_start(const struct sl_addr *addr, const struct sl_admin_ops *ops,
+struct sl_admin *sl_admin_http_start(const struct sl_addr *addr, const struct sl_admin_ops *ops,
                                 void *arg, char *err, size_t errlen)
 {
     struct sl_admin *a = calloc(1, sizeof(*a));
@@ -95,7 +95,7 @@ struct sl_admin *sl_admin_start(const struct sl_addr *addr, const struct sl_admi
     return a;
 }
 
-void sl_admin_stop(struct sl_admin *a)
+void sl_admin_http_stop(struct sl_admin *a)
 {
     if (!a)
         return;

@@ -31,8 +31,8 @@ struct sl_admin_ops {
 struct sl_admin;
 
 /* Starts serving on <addr>. Returns NULL with <err> set on failure. */
-struct sl_admin *sl_admin_start(const struct sl_addr *addr, const struct sl_admin_ops *ops,
+struct sl_admin *sl_admin_http_start(const struct sl_addr *addr, const struct sl_admin_ops *ops,
                                 void *arg, char *err, size_t errlen);
-void sl_admin_stop(struct sl_admin *a);
+void sl_admin_http_stop(struct sl_admin *a);
 
 #endif

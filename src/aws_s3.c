@@ -8,7 +8,7 @@
  * and the bounded answer. Error bodies are S3's XML; only <Code> and
  * <Message> are read, by string search.
  *
- * Threads: struct sl_s3 is read-only after sl_s3_new(); the client it
+ * Threads: struct sl_s3 is read-only after sl_aws_s3_new(); the client it
  * holds is safe to call from any number of threads at once.
  */
 #include "aws_s3.h"
@@ -119,7 +119,7 @@ static int request(struct sl_s3 *s, const char *method, const char *key, const c
     sl_buf_init(&answer, ANSWER_MAX);
     sl_buf_printf(&path, "%s/", s->path0);
     if (key)
-        sl_sigv4_uri_encode(&path, key, strlen(key), 1);
+        sl_aws_sigv4_uri_encode(&path, key, strlen(key), 1);
     if (sl_buf_append(&path, "", 1) != SL_OK) {
         snprintf(r->message, sizeof(r->message), "out of memory, or the key is too long");
         r->cause = SL_HTTP_CAUSE_NOMEM;
@@ -176,7 +176,7 @@ static int exists(int exclusive, const struct sl_s3_result *r)
     return exclusive && r->status == 412;
 }
 
-int sl_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
+int sl_aws_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
                      int exclusive, struct sl_s3_result *r)
 {
     int flags = OBJECT_HEADERS | (exclusive ? IF_ABSENT : 0);
@@ -186,7 +186,7 @@ int sl_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t 
     return exists(exclusive, r) ? SL_EEXIST : SL_ERR;
 }
 
-int sl_s3_head_bucket(struct sl_s3 *s, struct sl_s3_result *r)
+int sl_aws_s3_head_bucket(struct sl_s3 *s, struct sl_s3_result *r)
 {
     return request(s, "HEAD", NULL, NULL, NULL, 0, 0, NULL, NULL, r);
 }
@@ -200,7 +200,7 @@ static void abort_upload(struct sl_s3 *s, const char *key, const char *upload_id
     request(s, "DELETE", key, q, NULL, 0, 0, NULL, NULL, &r);
 }
 
-int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size_t len,
+int sl_aws_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size_t len,
                         size_t part_size, int exclusive, struct sl_s3_result *r,
                         unsigned *parts)
 {
@@ -227,7 +227,7 @@ int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size
     }
     struct sl_buf id;                                 /* as it goes in a query */
     sl_buf_init(&id, sizeof(upload_id));
-    sl_sigv4_uri_encode(&id, raw, strlen(raw), 0);
+    sl_aws_sigv4_uri_encode(&id, raw, strlen(raw), 0);
     sl_buf_append(&id, "", 1);
     snprintf(upload_id, sizeof(upload_id), "%s", id.data ? (char *)id.data : "");
     sl_buf_destroy(&id);
@@ -272,7 +272,7 @@ out:
     return rc;
 }
 
-void sl_s3_describe(const struct sl_s3_result *r, char *out, size_t len)
+void sl_aws_s3_describe(const struct sl_s3_result *r, char *out, size_t len)
 {
     if (r->status == 0)
         snprintf(out, len, "no answer: %s", r->message);
@@ -281,7 +281,7 @@ void sl_s3_describe(const struct sl_s3_result *r, char *out, size_t len)
                  r->message[0] ? ": " : "", r->message);
 }
 
-struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds *creds,
+struct sl_s3 *sl_aws_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds *creds,
                         char *err, size_t errlen)
 {
     struct sl_s3 *s = calloc(1, sizeof(*s));
@@ -332,7 +332,7 @@ struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds
     return s;
 }
 
-void sl_s3_free(struct sl_s3 *s)
+void sl_aws_s3_free(struct sl_s3 *s)
 {
     if (!s)
         return;

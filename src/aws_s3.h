@@ -53,9 +53,9 @@ struct sl_s3_result {
 struct sl_s3;
 
 /* A client for <o> (copied) with <creds> (copied). NULL with <err> set. */
-struct sl_s3 *sl_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds *creds,
+struct sl_s3 *sl_aws_s3_new(const struct sl_s3_options *o, const struct sl_aws_creds *creds,
                         char *err, size_t errlen);
-void sl_s3_free(struct sl_s3 *s);
+void sl_aws_s3_free(struct sl_s3 *s);
 
 /*
  * Each returns SL_OK on a 2xx answer, else SL_ERR with <r> saying what
@@ -68,17 +68,17 @@ void sl_s3_free(struct sl_s3 *s);
  * ConditionalRequestConflict (SL_ERR): try again. A store that ignores the
  * header (s3rver) simply replaces the object.
  */
-int sl_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
+int sl_aws_s3_put_object(struct sl_s3 *s, const char *key, const void *data, size_t len,
                      int exclusive, struct sl_s3_result *r);
 /* Uploads <data> in parts of <part_size> (create, parts, complete). On
  * failure or SL_EEXIST the upload is aborted, so no parts are left behind.
  * *<parts> counts the parts sent. */
-int sl_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size_t len,
+int sl_aws_s3_put_multipart(struct sl_s3 *s, const char *key, const void *data, size_t len,
                         size_t part_size, int exclusive, struct sl_s3_result *r,
                         unsigned *parts);
-int sl_s3_head_bucket(struct sl_s3 *s, struct sl_s3_result *r);
+int sl_aws_s3_head_bucket(struct sl_s3 *s, struct sl_s3_result *r);
 
 /* "status 503 SlowDown: Please reduce your request rate." and the like. */
-void sl_s3_describe(const struct sl_s3_result *r, char *out, size_t len);
+void sl_aws_s3_describe(const struct sl_s3_result *r, char *out, size_t len);
 
 #endif

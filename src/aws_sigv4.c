@@ -11,7 +11,7 @@
  * the string to sign. Verification compares the 32 bytes with
  * CRYPTO_memcmp.
  * Verification runs in two steps: precheck(), everything the headers
- * decide (also sl_sigv4_precheck(), for a server that has not read the
+ * decide (also sl_aws_sigv4_precheck(), for a server that has not read the
  * body yet), then the payload hash and the signature. Every refusal
  * carries a reason (enum sl_auth_reason) and, once the Credential could
  * be read, the key id it names, for the server's log and metrics.
@@ -296,7 +296,7 @@ static int fmt_amzdate(int64_t t, char out[SL_SIGV4_AMZDATE_LEN + 1])
 
 /* ---- canonical request -------------------------------------------------- */
 
-int sl_sigv4_uri_encode(struct sl_buf *b, const char *p, size_t n, int keep_slash)
+int sl_aws_sigv4_uri_encode(struct sl_buf *b, const char *p, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t i = 0, run;
@@ -381,7 +381,7 @@ static int append_uri_normalised(struct sl_buf *out, const char *p)
         }
         rc = sl_buf_append(out, "/", 1);
         if (rc == SL_OK)
-            rc = sl_sigv4_uri_encode(out, seg, n, 0);
+            rc = sl_aws_sigv4_uri_encode(out, seg, n, 0);
     }
     if (rc == SL_OK && (out->len == start || p[plen - 1] == '/'))
         rc = sl_buf_append(out, "/", 1);
@@ -395,7 +395,7 @@ static int recode(struct sl_buf *enc, struct sl_buf *tmp, const char *p, size_t 
 
     sl_buf_reset(tmp);
     rc = append_decoded(tmp, p, n);
-    return rc == SL_OK ? sl_sigv4_uri_encode(enc, (const char *)tmp->data, tmp->len, 0) : rc;
+    return rc == SL_OK ? sl_aws_sigv4_uri_encode(enc, (const char *)tmp->data, tmp->len, 0) : rc;
 }
 
 /* S3: no normalisation; each segment decoded and encoded once, so a
@@ -507,18 +507,18 @@ out:
     return rc;
 }
 
-int sl_sigv4_query_add(struct sl_buf *q, const char *name, size_t nlen, const char *value,
+int sl_aws_sigv4_query_add(struct sl_buf *q, const char *name, size_t nlen, const char *value,
                        size_t vlen)
 {
     size_t len0 = q->len;
     int rc = q->len ? sl_buf_append(q, "&", 1) : SL_OK;
 
     if (rc == SL_OK)
-        rc = sl_sigv4_uri_encode(q, name, nlen, 0);
+        rc = sl_aws_sigv4_uri_encode(q, name, nlen, 0);
     if (rc == SL_OK)
         rc = sl_buf_append(q, "=", 1);
     if (rc == SL_OK && value)
-        rc = sl_sigv4_uri_encode(q, value, vlen, 0);
+        rc = sl_aws_sigv4_uri_encode(q, value, vlen, 0);
     if (rc != SL_OK)
         q->len = len0;   /* all of the pair or none of it */
     return rc;
@@ -606,7 +606,7 @@ static int request_ok(const struct sl_sigv4_request *r)
     return 1;
 }
 
-int sl__sigv4_canonical_request(const struct sl_sigv4_request *r, const char *signed_headers,
+int sl__aws_sigv4_canonical_request(const struct sl_sigv4_request *r, const char *signed_headers,
                                 const char *payload_hash, struct sl_buf *out)
 {
     int rc;
@@ -1032,7 +1032,7 @@ static int check_signature(const struct sl_sigv4_request *r, const struct authz 
     int rc;
 
     sl_buf_init(&creq, SL_SIGV4_CREQ_MAX);
-    rc = sl__sigv4_canonical_request(r, a->signed_headers, payload, &creq);
+    rc = sl__aws_sigv4_canonical_request(r, a->signed_headers, payload, &creq);
     if (rc == SL_OK)
         rc = signature_of(&creq, amzdate, a->region, a->service, secret, sig);
     if (rc != SL_OK) {
@@ -1047,7 +1047,7 @@ out:
     return rc;
 }
 
-/* What the headers told sl_sigv4_precheck(), for the signature check. */
+/* What the headers told sl_aws_sigv4_precheck(), for the signature check. */
 struct pre {
     struct authz a;
     char amzdate[SL_SIGV4_AMZDATE_LEN + 1];
@@ -1073,7 +1073,7 @@ static int precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_req
     if (r && r->nheaders > SL_SIGV4_MAX_HEADERS)
         return fail(err, SL_ETOOBIG, E_INCOMPLETE, 400, "The request has too many headers.");
     if (!v || !v->secret || !request_ok(r))
-        return fail(err, SL_EINVAL, E_INTERNAL, 500, "sl_sigv4_verify: bad arguments.");
+        return fail(err, SL_EINVAL, E_INTERNAL, 500, "sl_aws_sigv4_verify: bad arguments.");
     n = count_header(r, "authorization", 13, &authorization);
     if (n == 0)
         return fail(err, SL_EINVAL, E_MISSING, 403, "Missing Authentication Token");
@@ -1094,7 +1094,7 @@ static int precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_req
     return check_claim(v, r, &p->claim, &p->claim_len, err);
 }
 
-int sl_sigv4_precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+int sl_aws_sigv4_precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
                       int64_t now_epoch_s, struct sl_sigv4_error *err)
 {
     struct pre p;
@@ -1104,7 +1104,7 @@ int sl_sigv4_precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_r
     return rc;
 }
 
-int sl_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+int sl_aws_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
                     int64_t now_epoch_s, struct sl_sigv4_error *err)
 {
     struct pre p;
@@ -1129,7 +1129,7 @@ static int signer_ok(const struct sl_sigv4_signer *s)
 }
 
 /* The caller's headers: token names, Host among them, none of the ones
- * sl_sigv4_sign() adds itself. */
+ * sl_aws_sigv4_sign() adds itself. */
 static int sign_headers_ok(const struct sl_sigv4_request *r, int add_sha)
 {
     int host = 0;
@@ -1208,7 +1208,7 @@ static int build_signed_list(const struct sl_sigv4_header *h, size_t n, struct s
     return rc;
 }
 
-int sl_sigv4_sign(const struct sl_sigv4_signer *s, const struct sl_sigv4_request *r,
+int sl_aws_sigv4_sign(const struct sl_sigv4_signer *s, const struct sl_sigv4_request *r,
                   const char *payload_hash, int64_t now_epoch_s, struct sl_sigv4_signed *out)
 {
     struct sl_sigv4_request all = { 0 };
@@ -1237,7 +1237,7 @@ int sl_sigv4_sign(const struct sl_sigv4_signer *s, const struct sl_sigv4_request
         hdrs[all.nheaders++] =
             (struct sl_sigv4_header){ "x-amz-content-sha256", out->content_sha256 };
     if ((rc = build_signed_list(hdrs, all.nheaders, &list)) != SL_OK ||
-        (rc = sl__sigv4_canonical_request(&all, (const char *)list.data, out->content_sha256,
+        (rc = sl__aws_sigv4_canonical_request(&all, (const char *)list.data, out->content_sha256,
                                           &creq)) != SL_OK ||
         (rc = signature_of(&creq, out->amz_date, s->region, s->service, s->secret, sig)) != SL_OK)
         goto out;

@@ -3,9 +3,9 @@
  * AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...").
  *
  * Two directions over one canonical-request builder:
- * - sl_sigv4_verify() checks a request to sluice's Firehose-compatible HTTP
+ * - sl_aws_sigv4_verify() checks a request to sluice's Firehose-compatible HTTP
  *   API and, on failure, says which AWS error to send back.
- * - sl_sigv4_sign() produces the Authorization, X-Amz-Date and
+ * - sl_aws_sigv4_sign() produces the Authorization, X-Amz-Date and
  *   X-Amz-Content-Sha256 values for an outgoing request (the S3 client).
  *
  * Canonical URI (the part AWS's docs phrase as "encode twice, except S3"):
@@ -65,7 +65,7 @@ struct sl_sigv4_request {
 
 /*
  * Returns the secret access key for <access_key_id>, or NULL if the key is
- * unknown. The string is borrowed until sl_sigv4_verify() returns, so the
+ * unknown. The string is borrowed until sl_aws_sigv4_verify() returns, so the
  * callee must keep it alive that long (e.g. it belongs to the live config).
  * Runs on the verifying thread; at most once per call.
  */
@@ -107,24 +107,24 @@ struct sl_sigv4_error {
  * X-Amz-Content-Sha256, when sent, is used as the payload hash if it equals
  * the body's SHA-256; "UNSIGNED-PAYLOAD" only if v->unsigned_payload (the
  * body is then not covered by the signature). X-Amz-Security-Token is
- * only a header. sl_sigv4_precheck() runs first: every answer it gives,
+ * only a header. sl_aws_sigv4_precheck() runs first: every answer it gives,
  * this gives too.
  */
-int sl_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+int sl_aws_sigv4_verify(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
                     int64_t now_epoch_s, struct sl_sigv4_error *err);
 
 /*
- * The part of sl_sigv4_verify() that the headers alone decide, for a
+ * The part of sl_aws_sigv4_verify() that the headers alone decide, for a
  * request whose body has not been read: Authorization present, once and
  * well formed; X-Amz-Date present, in the scope's day and within
  * SL_SIGV4_MAX_SKEW_S; the scope's service/region (per <v>) and
  * terminator; host and x-amz-date signed and every signed header present;
  * the key id known; X-Amz-Content-Sha256 at most once and either 64 hex
  * digits or an allowed UNSIGNED-PAYLOAD. <r>'s body is not looked at.
- * Returns and fills <err> as sl_sigv4_verify() does; SL_OK means only
+ * Returns and fills <err> as sl_aws_sigv4_verify() does; SL_OK means only
  * that the signature is still to be checked.
  */
-int sl_sigv4_precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
+int sl_aws_sigv4_precheck(const struct sl_sigv4_verifier *v, const struct sl_sigv4_request *r,
                       int64_t now_epoch_s, struct sl_sigv4_error *err);
 
 struct sl_sigv4_signer {
@@ -152,19 +152,19 @@ struct sl_sigv4_signed {
  * SL_EINVAL on bad input, SL_ETOOBIG past a limit, SL_ENOMEM, SL_ERR
  * (libcrypto). On error <out>'s strings are empty.
  */
-int sl_sigv4_sign(const struct sl_sigv4_signer *s, const struct sl_sigv4_request *r,
+int sl_aws_sigv4_sign(const struct sl_sigv4_signer *s, const struct sl_sigv4_request *r,
                   const char *payload_hash, int64_t now_epoch_s, struct sl_sigv4_signed *out);
 
 /* Appends <p,n> URI-encoded as SigV4 wants it: RFC 3986 unreserved bytes
  * (and '/' if <keep_slash>) as they are, every other byte as %XX in
  * upper-case hex. SL_ETOOBIG past b->max, SL_ENOMEM. */
-int sl_sigv4_uri_encode(struct sl_buf *b, const char *p, size_t n, int keep_slash);
+int sl_aws_sigv4_uri_encode(struct sl_buf *b, const char *p, size_t n, int keep_slash);
 
 /* Appends "&<name>=<value>" (no '&' when <q> is empty) to the wire-form
  * query <q>, each part URI-encoded: for a server that is handed its query
  * parameters already percent-decoded. A name without '=' (<value> NULL)
  * signs as "<name>=", as SigV4 says. SL_ETOOBIG past q->max, SL_ENOMEM. */
-int sl_sigv4_query_add(struct sl_buf *q, const char *name, size_t nlen, const char *value,
+int sl_aws_sigv4_query_add(struct sl_buf *q, const char *name, size_t nlen, const char *value,
                        size_t vlen);
 
 /*
@@ -173,7 +173,7 @@ int sl_sigv4_query_add(struct sl_buf *q, const char *name, size_t nlen, const ch
  * SL_EINVAL if a signed header is absent or the path does not start with
  * '/', SL_ETOOBIG past out->max, SL_ENOMEM.
  */
-int sl__sigv4_canonical_request(const struct sl_sigv4_request *r, const char *signed_headers,
+int sl__aws_sigv4_canonical_request(const struct sl_sigv4_request *r, const char *signed_headers,
                                 const char *payload_hash, struct sl_buf *out);
 
 #endif

@@ -18,7 +18,7 @@ int64_t sl_backoff_delay(const struct sl_backoff *b, unsigned attempt, uint64_t 
     return d / 2 + (int64_t)(rnd % (uint64_t)(d / 2 + 1));
 }
 
-uint64_t sl_rand_seed(void)
+uint64_t sl_backoff_seed(void)
 {
     uint64_t r;
 
@@ -27,7 +27,7 @@ uint64_t sl_rand_seed(void)
     return r ? r : 0x9e3779b97f4a7c15ULL;      /* xorshift never leaves 0 */
 }
 
-uint64_t sl_rand_next(uint64_t *state)
+uint64_t sl_backoff_rand(uint64_t *state)
 {
     *state ^= *state >> 12;
     *state ^= *state << 25;

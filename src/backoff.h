@@ -21,7 +21,7 @@ int64_t sl_backoff_delay(const struct sl_backoff *b, unsigned attempt, uint64_t 
 
 /* A jitter generator (xorshift64*): not for secrets. Seed from the kernel
  * (else the clock); each thread keeps its own state. */
-uint64_t sl_rand_seed(void);
-uint64_t sl_rand_next(uint64_t *state);
+uint64_t sl_backoff_seed(void);
+uint64_t sl_backoff_rand(uint64_t *state);
 
 #endif

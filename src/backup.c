@@ -14,7 +14,7 @@
 static void json_key_str(struct sl_buf *o, const char *key, const char *s)
 {
     sl_buf_printf(o, ",\"%s\":\"", key);
-    sl_json_append_str(o, s, strlen(s));
+    sl_json_check_append_str(o, s, strlen(s));
     sl_buf_append(o, "\"", 1);
 }
 

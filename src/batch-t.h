@@ -85,7 +85,7 @@ struct sl_batch {
     size_t partition_len;         /* its bytes; parts picked from it copy it */
     int transformed;              /* went through its stream's chain already (or none) */
     int copy;                     /* a source-record copy (backup = all): counted in
-                                   * no settled counter (process.h) */
+                                   * no settled counter (stage.h) */
     struct sl_notes *notes;       /* per-record notes, owned; NULL: none */
     struct sl_batch *root;        /* a part: the sealed batch it came from; else NULL */
     _Atomic unsigned parts;       /* a root: its unreleased parts, itself included */

@@ -64,11 +64,11 @@ void sl_batch_free(struct sl_batch *b)
     free(b->spans);
     free(b->key);
     free(b->partition);
-    sl_notes_free(b->notes);
+    sl_batch_notes_free(b->notes);
     free(b);
 }
 
-void sl_notes_free(struct sl_notes *n)
+void sl_batch_notes_free(struct sl_notes *n)
 {
     if (!n)
         return;
@@ -244,7 +244,7 @@ int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
 
 int sl_batch_new_uuid(struct sl_batch *b)
 {
-    return sl_uuid4(b->uuid, NULL);
+    return sl_uuid_v4(b->uuid, NULL);
 }
 
 void sl_batch_uuid_str(const struct sl_batch *b, char out[37])

@@ -32,7 +32,7 @@
 
 extern const char *const sl_seal_reason_names[SL_SEAL_NREASONS];
 
-void sl_notes_free(struct sl_notes *n);
+void sl_batch_notes_free(struct sl_notes *n);
 
 /* Returns a new empty batch, or NULL. */
 struct sl_batch *sl_batch_new(void);

@@ -7,7 +7,7 @@
  * then on the batcher owns it. Batches hold spans of chunks; each span
  * takes a reference, and the chunk is freed when the last span is settled.
  *
- * A transformed chunk (made by the transform stage, process.c) carries
+ * A transformed chunk (made by the transform stage, stage.c) carries
  * after each length the record's source length and arrival time (<meta>
  * bytes): a transformed record is accounted, and backed up, as the source
  * record it came from.

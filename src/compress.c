@@ -7,7 +7,7 @@
  *
  * Decoding: one streaming decoder (struct sl_compress_dec: inflate with
  * windowBits 15 + 16, reset between members; ZSTD_decompressStream, which
- * moves from frame to frame by itself). sl_decompress() is that decoder
+ * moves from frame to frame by itself). sl_compress_decode() is that decoder
  * run over one buffer into a bounded sl_buf.
  */
 #include "compress.h"
@@ -37,7 +37,7 @@ struct sl_compressor {
     unsigned char stage[STAGE];
 };
 
-struct sl_compressor *sl_compressor_new(void)
+struct sl_compressor *sl_compress_new(void)
 {
     struct sl_compressor *c = calloc(1, sizeof(*c));
 
@@ -51,7 +51,7 @@ struct sl_compressor *sl_compressor_new(void)
     return c;
 }
 
-void sl_compressor_free(struct sl_compressor *c)
+void sl_compress_free(struct sl_compressor *c)
 {
     if (!c)
         return;
@@ -359,7 +359,7 @@ static int window_log_max(size_t max)
 
 /* The streaming decoder over one buffer: <in> must end where a member or
  * frame ends, and <out>'s max bounds what it makes. */
-int sl_decompress(int kind, const void *in, size_t len, struct sl_buf *out)
+int sl_compress_decode(int kind, const void *in, size_t len, struct sl_buf *out)
 {
     struct sl_compress_dec *d;
     size_t done = 0, used, made;

@@ -17,8 +17,8 @@
 struct sl_compressor;
 
 /* Returns a new compressor, or NULL. */
-struct sl_compressor *sl_compressor_new(void);
-void sl_compressor_free(struct sl_compressor *c);
+struct sl_compressor *sl_compress_new(void);
+void sl_compress_free(struct sl_compressor *c);
 
 /* Starts a stream of <kind> (enum sl_compression) at <level> into <out>
  * (borrowed until sl_compress_end). */
@@ -38,7 +38,7 @@ int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kin
 /*
  * A streaming decoder: gzip or zstd in pieces of any size, out in pieces
  * of any size, without the whole object in memory (`sluice replay` reads
- * files this way; sl_decompress() is this over one buffer). Every gzip
+ * files this way; sl_compress_decode() is this over one buffer). Every gzip
  * member and zstd frame is decoded, one after the other: `cat a.gz b.gz`
  * decodes to both. Owned by one thread at a time; its codec state is made
  * at the first stream of each kind and reused by the next.
@@ -88,7 +88,7 @@ int sl_compress_sniff(const void *p, size_t n);
  * would need more memory than that bound allows (at least 8 MiB).
  * A streaming decoder made per call; any thread.
  */
-int sl_decompress(int kind, const void *in, size_t len, struct sl_buf *out);
+int sl_compress_decode(int kind, const void *in, size_t len, struct sl_buf *out);
 
 /* ".gz", ".zst" or "" for <kind>. */
 const char *sl_compress_ext(int kind);

@@ -164,7 +164,7 @@ int sl_conf_key_same(const struct sl_conf_key *keys, const void *a, const void *
     return 1;
 }
 
-void sl_conf_check_err(struct sl_conf_check *c, const char *key, const char *fmt, ...)
+void sl_conf_key_check_err(struct sl_conf_check *c, const char *key, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -176,7 +176,7 @@ void sl_conf_check_err(struct sl_conf_check *c, const char *key, const char *fmt
     c->report(c->arg, sl_conf_key_line(c->keys, c->marks, key, c->section_line), key, msg);
 }
 
-int sl_conf_check_bad(const struct sl_conf_check *c, const char *key)
+int sl_conf_key_check_bad(const struct sl_conf_check *c, const char *key)
 {
     return sl_conf_key_bad(c->keys, c->marks, key);
 }

@@ -88,11 +88,11 @@ struct sl_conf_check {
     void *arg;
 };
 
-void sl_conf_check_err(struct sl_conf_check *c, const char *key, const char *fmt, ...)
+void sl_conf_key_check_err(struct sl_conf_check *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* 1 if <key> was set to a value that failed: a check on it would only
  * repeat that error with the default. */
-int sl_conf_check_bad(const struct sl_conf_check *c, const char *key);
+int sl_conf_key_check_bad(const struct sl_conf_check *c, const char *key);
 
 /* "default" as --help and the docs show it: the value, "" or - (none). */
 const char *sl_conf_key_shown_default(const struct sl_conf_key *k);

@@ -598,7 +598,7 @@ static void resolve_chain(struct parse *p, struct sl_stream_conf *s, const char 
 }
 
 /* Each [transform NAME] has a known type, and a path exactly when a plugin.
- * (Its other keys are the transform's to check: sl_tf_check_config.) */
+ * (Its other keys are the transform's to check: sl_transform_check_config.) */
 static void check_transforms(struct parse *p)
 {
     char sec[80];

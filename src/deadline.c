@@ -67,7 +67,7 @@ static void *watch(void *arg)
     return NULL;
 }
 
-struct sl_deadlines *sl_deadlines_new(int64_t tick_ms, _Atomic uint64_t *cuts)
+struct sl_deadlines *sl_deadline_list_new(int64_t tick_ms, _Atomic uint64_t *cuts)
 {
     struct sl_deadlines *w = calloc(1, sizeof(*w));
     pthread_condattr_t ca;
@@ -90,7 +90,7 @@ struct sl_deadlines *sl_deadlines_new(int64_t tick_ms, _Atomic uint64_t *cuts)
     return w;
 }
 
-void sl_deadlines_free(struct sl_deadlines *w)
+void sl_deadline_list_free(struct sl_deadlines *w)
 {
     if (!w)
         return;

@@ -28,10 +28,10 @@ struct sl_deadlines;
 struct sl_deadline;
 
 /* Starts a watcher that looks every <tick_ms> and counts each cut into
- * <*cuts> (borrowed until sl_deadlines_free). Returns NULL on failure. */
-struct sl_deadlines *sl_deadlines_new(int64_t tick_ms, _Atomic uint64_t *cuts);
+ * <*cuts> (borrowed until sl_deadline_list_free). Returns NULL on failure. */
+struct sl_deadlines *sl_deadline_list_new(int64_t tick_ms, _Atomic uint64_t *cuts);
 /* Stops the watcher; every entry must have been removed. NULL does nothing. */
-void sl_deadlines_free(struct sl_deadlines *w);
+void sl_deadline_list_free(struct sl_deadlines *w);
 
 /* Watches socket <fd> (borrowed: a dup is kept) with the monotonic deadline
  * <due_ms> (0: none). Returns new, released by sl_deadline_remove; NULL if

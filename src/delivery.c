@@ -26,7 +26,7 @@
 #include "log.h"
 #include "objkey.h"
 #include "partition.h"
-#include "process.h"
+#include "stage.h"
 #include "sluice/err.h"
 #include "stream-t.h"
 
@@ -140,8 +140,8 @@ static void retry_later(struct worker *w, struct sl_batch *b, int cause, const c
     sl_stat_add(&g->stream->stats.retries[cause], 1);
     int64_t not_before = sl_clock_mono_ms() +
                          sl_backoff_delay(&retry_backoff, b->attempts + b->backup_tries,
-                                          sl_rand_next(&w->rnd));
-    if (sl_ratelimit_ok(&w->rl, 5000, &suppressed))
+                                          sl_backoff_rand(&w->rnd));
+    if (sl_log_ratelimit_ok(&w->rl, 5000, &suppressed))
         sl_warn("stream=%s sink=%s msg=\"delivery failed, will retry\" target=%s attempt=%u "
                 "records=%llu bytes=%llu error=\"%s\" suppressed=%llu", g->conf->name,
                 g->sink.ops->name, b->in_backup ? "backup" : "sink", b->attempts,
@@ -157,7 +157,7 @@ static void settle(struct sl_batch *b, enum sl_outcome outcome)
     struct sl_gen *g = b->owner;
 
     if (!b->copy)
-        sl_stats_settle(&g->stream->stats, outcome, b->backup_reason, b->nrecords, b->bytes);
+        sl_metrics_settle(&g->stream->stats, outcome, b->backup_reason, b->nrecords, b->bytes);
     sl_batch_release(b, outcome);
 }
 
@@ -449,7 +449,7 @@ static void count_write(struct sl_sink_stats *st, const struct sl_sink_outcome *
     sl_stat_add(&st->bytes, bytes);
     if (out->existed)
         sl_stat_add(&st->existing, 1);
-    sl_histogram_observe(&st->write, (double)ns / 1e9);
+    sl_metrics_observe(&st->write, (double)ns / 1e9);
 }
 
 /* An object sink's view of <b>: its key (made at the first attempt) and
@@ -579,7 +579,7 @@ static void *worker_main(void *arg)
             pthread_cond_broadcast(&d->idle);
     }
     pthread_mutex_unlock(&d->lock);
-    sl_compressor_free(w->comp);
+    sl_compress_free(w->comp);
     sl_stage_free(w->stage);
     sl_buf_destroy(&w->env);
     sl_buf_destroy(&w->out);
@@ -608,14 +608,14 @@ struct sl_delivery *sl_delivery_new(unsigned nworkers)
         if (!w)
             goto fail;
         w->d = d;
-        w->comp = sl_compressor_new();
+        w->comp = sl_compress_new();
         w->stage = sl_stage_new(&d->out_of_time);
         sl_buf_init(&w->out, (size_t)1 << 31);
         sl_buf_init(&w->env, (size_t)1 << 31);
-        w->rnd = sl_rand_seed();
+        w->rnd = sl_backoff_seed();
         if (!w->comp || !w->stage ||
             pthread_create(&d->threads[i], NULL, worker_main, w) != 0) {
-            sl_compressor_free(w->comp);
+            sl_compress_free(w->comp);
             sl_stage_free(w->stage);
             free(w);
             goto fail;

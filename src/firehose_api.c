@@ -37,7 +37,7 @@ static const struct { const char *name; enum sl_fh_op op; } ops[] = {
     { "StopDeliveryStreamEncryption", SL_FH_UNSUPPORTED },
 };
 
-enum sl_fh_op sl_fh_operation(const char *target)
+enum sl_fh_op sl_firehose_api_operation(const char *target)
 {
     size_t plen = strlen(SL_FH_TARGET_PREFIX);
 
@@ -49,7 +49,7 @@ enum sl_fh_op sl_fh_operation(const char *target)
     return SL_FH_UNKNOWN;
 }
 
-int sl_fh_valid_stream_name(const char *name)
+int sl_firehose_api_valid_stream_name(const char *name)
 {
     size_t n = strlen(name);
 
@@ -161,7 +161,7 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
     char nm[65], at[48];
 
     snprintf(nm, sizeof(nm), "%.*s", (int)(name->len < 64 ? name->len : 64), name->p);
-    if (name->len > 64 || strlen(nm) != name->len || !sl_fh_valid_stream_name(nm))
+    if (name->len > 64 || strlen(nm) != name->len || !sl_firehose_api_valid_stream_name(nm))
         return fail(err, "ValidationException", "1 validation error detected: Value '%.80s' "
                     "at 'deliveryStreamName' failed to satisfy constraint: Member must "
                     "satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have length "
@@ -206,7 +206,7 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
     return SL_OK;
 }
 
-int sl_fh_parse_put(const char *body, size_t len, int batch, char stream[65],
+int sl_firehose_api_parse_put(const char *body, size_t len, int batch, char stream[65],
                     int64_t wall_ms, int64_t mono_ms, struct sl_chunk **out,
                     struct sl_fh_error *err)
 {
@@ -218,7 +218,7 @@ int sl_fh_parse_put(const char *body, size_t len, int batch, char stream[65],
     *out = NULL;
     /* The usual body, read in place; any error is worded from jansson's
      * reading, so that both paths answer a bad request the same way. */
-    if (sl_fh_scan_put(body, len, batch, &name, recs, SL_FH_MAX_BATCH, &n) &&
+    if (sl_firehose_scan_put(body, len, batch, &name, recs, SL_FH_MAX_BATCH, &n) &&
         decode(&name, recs, n, batch, stream, wall_ms, mono_ms, out, err) == SL_OK)
         return SL_OK;
     rc = parse_tree(body, len, batch, &root, &name, recs, &n, err);
@@ -228,7 +228,7 @@ int sl_fh_parse_put(const char *body, size_t len, int batch, char stream[65],
     return rc == SL_OK ? SL_OK : SL_EINVAL;
 }
 
-void sl_fh_chunk_truncate(struct sl_chunk *c, uint32_t n)
+void sl_firehose_api_chunk_truncate(struct sl_chunk *c, uint32_t n)
 {
     uint32_t off = 0, len;
     uint64_t bytes = 0;
@@ -282,7 +282,7 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
-char *sl_fh_put_record_response(void)
+char *sl_firehose_api_put_record_response(void)
 {
     char prefix[32], *s = malloc(64 + ID_LEN), *p = s;
 
@@ -297,7 +297,7 @@ char *sl_fh_put_record_response(void)
     return s;
 }
 
-char *sl_fh_put_batch_response(uint32_t n, uint32_t accepted)
+char *sl_firehose_api_put_batch_response(uint32_t n, uint32_t accepted)
 {
     static const char ok[] = "{\"RecordId\":\"", ok_end[] = "\"}";
     static const char refused[] = "{\"ErrorCode\":\"ServiceUnavailableException\","
@@ -327,7 +327,7 @@ char *sl_fh_put_batch_response(uint32_t n, uint32_t accepted)
     return s;
 }
 
-char *sl_fh_error_body(const struct sl_fh_error *err)
+char *sl_firehose_api_error_body(const struct sl_fh_error *err)
 {
     json_t *j = json_pack("{s:s, s:s}", "__type", err->type, "message", err->message);
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -348,7 +348,7 @@ static json_t *describe_encryption(const struct sl_sink_dest *d)
     return json_pack("{s:{s:s}}", "KMSEncryptionConfig", "AWSKMSKeyARN", d->kms_key_arn);
 }
 
-json_t *sl_fh_describe(const struct sl_stream_conf *c, const struct sl_sink_dest *dest,
+json_t *sl_firehose_api_describe(const struct sl_stream_conf *c, const struct sl_sink_dest *dest,
                        const char *region, unsigned version, int64_t created_s)
 {
     static const char *const formats[] = { "UNCOMPRESSED", "GZIP", "ZSTD" };

@@ -40,10 +40,10 @@ struct sl_fh_error {
 };
 
 /* Names the operation of an X-Amz-Target header value (NULL: missing). */
-enum sl_fh_op sl_fh_operation(const char *target);
+enum sl_fh_op sl_firehose_api_operation(const char *target);
 
 /* 1 if <name> is a valid delivery stream name. */
-int sl_fh_valid_stream_name(const char *name);
+int sl_firehose_api_valid_stream_name(const char *name);
 
 /*
  * Parses a PutRecord (<batch> 0) or PutRecordBatch (<batch> 1) body. On
@@ -52,13 +52,13 @@ int sl_fh_valid_stream_name(const char *name);
  * (sl_chunk_unref frees it). On SL_EINVAL, <err> says what Firehose would
  * answer and nothing is allocated.
  */
-int sl_fh_parse_put(const char *body, size_t len, int batch, char stream[65],
+int sl_firehose_api_parse_put(const char *body, size_t len, int batch, char stream[65],
                     int64_t wall_ms, int64_t mono_ms, struct sl_chunk **out,
                     struct sl_fh_error *err);
 
 /* Keeps the first <n> records of <c> (n <= c->nrecords), for a batch of
  * which only a part fits. */
-void sl_fh_chunk_truncate(struct sl_chunk *c, uint32_t n);
+void sl_firehose_api_chunk_truncate(struct sl_chunk *c, uint32_t n);
 
 /*
  * Response bodies, compact JSON (clients such as Fluent Bit look for the
@@ -69,9 +69,9 @@ void sl_fh_chunk_truncate(struct sl_chunk *c, uint32_t n);
  *    ServiceUnavailableException "Slow down.", in request order.
  *  - an error: {"__type":"...","message":"..."}
  */
-char *sl_fh_put_record_response(void);
-char *sl_fh_put_batch_response(uint32_t n, uint32_t accepted);
-char *sl_fh_error_body(const struct sl_fh_error *err);
+char *sl_firehose_api_put_record_response(void);
+char *sl_firehose_api_put_batch_response(uint32_t n, uint32_t accepted);
+char *sl_firehose_api_error_body(const struct sl_fh_error *err);
 
 struct sl_stream_conf;
 struct sl_sink_dest;
@@ -84,7 +84,7 @@ struct sl_sink_dest;
  * (sink.h), or a made-up bucket that says where the stream goes.
  * Returns a new reference, or NULL when out of memory.
  */
-json_t *sl_fh_describe(const struct sl_stream_conf *c, const struct sl_sink_dest *dest,
+json_t *sl_firehose_api_describe(const struct sl_stream_conf *c, const struct sl_sink_dest *dest,
                        const char *region, unsigned version, int64_t created_s);
 
 #endif

@@ -71,7 +71,7 @@ static int records(struct cur *c, struct sl_fh_span *recs, size_t max, size_t *n
     return take(c, ']');
 }
 
-int sl_fh_scan_put(const char *body, size_t len, int batch, struct sl_fh_span *name,
+int sl_firehose_scan_put(const char *body, size_t len, int batch, struct sl_fh_span *name,
                    struct sl_fh_span *recs, size_t max, size_t *n)
 {
     struct cur c = { body, body + len };

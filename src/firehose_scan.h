@@ -37,7 +37,7 @@ struct sl_fh_span {
 /* Reads <body> (<len> bytes) as a PutRecordBatch (<batch> 1) or PutRecord
  * (0) request. Returns 1 with <name>, <recs>[0..*n) set (pointing into
  * <body>), or 0 if the body is not of the plain shape above. */
-int sl_fh_scan_put(const char *body, size_t len, int batch, struct sl_fh_span *name,
+int sl_firehose_scan_put(const char *body, size_t len, int batch, struct sl_fh_span *name,
                    struct sl_fh_span *recs, size_t max, size_t *n);
 
 #endif

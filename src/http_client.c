@@ -332,7 +332,7 @@ static int build_headers(const struct sl_http_client *c, const struct sl_http_re
             .method = rq->method, .path = path, .query = query, .headers = hs, .nheaders = n,
             .body = rq->body, .body_len = rq->body_len, .s3_uri = c->s3,
         };
-        if (sl_sigv4_sign(&s, &sr, NULL, (int64_t)time(NULL), &sig) != SL_OK) {
+        if (sl_aws_sigv4_sign(&s, &sr, NULL, (int64_t)time(NULL), &sig) != SL_OK) {
             snprintf(r->error, sizeof(r->error), "cannot sign the request");
             return SL_EINVAL;
         }

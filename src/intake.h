@@ -125,7 +125,7 @@ static inline int sl_intake_reject_reason(int rc)
  * should stop reading. */
 static inline uint64_t sl_intake_room(struct sl_intake *in)
 {
-    uint64_t held = sl_stats_bytes_held(in->stats), max = SL_LD(in->max_buffered);
+    uint64_t held = sl_metrics_bytes_held(in->stats), max = SL_LD(in->max_buffered);
 
     return held < max ? max - held : 0;
 }
@@ -133,7 +133,7 @@ static inline uint64_t sl_intake_room(struct sl_intake *in)
 /* 1 when a paused source may read again. */
 static inline int sl_intake_drained(struct sl_intake *in)
 {
-    return sl_stats_bytes_held(in->stats) <= SL_LD(in->low_water);
+    return sl_metrics_bytes_held(in->stats) <= SL_LD(in->low_water);
 }
 
 #endif

@@ -13,7 +13,7 @@
 
 #define DEPTH_MAX 512
 
-size_t sl_utf8_len(const unsigned char *p, size_t n)
+size_t sl_json_check_utf8_len(const unsigned char *p, size_t n)
 {
     size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
     unsigned char lo = 0x80, hi = 0xbf;
@@ -83,7 +83,7 @@ static int string(const unsigned char *p, size_t n, size_t *i, int key)
             continue;
         }
         if (c >= 0x80) {
-            size_t len = sl_utf8_len(p + k, n - k);
+            size_t len = sl_json_check_utf8_len(p + k, n - k);
             if (!len)
                 return 0;
             k += len;
@@ -209,7 +209,7 @@ int sl_json_check(const unsigned char *p, size_t n, int want_object)
     }
 }
 
-int sl_json_append_str(struct sl_buf *o, const char *s, size_t n)
+int sl_json_check_append_str(struct sl_buf *o, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
@@ -219,7 +219,7 @@ int sl_json_append_str(struct sl_buf *o, const char *s, size_t n)
     for (size_t i = 0; i < n && rc == SL_OK; i++) {
         if (u[i] >= 0x20 && u[i] < 0x80 && u[i] != '"' && u[i] != '\\')
             continue;
-        if (u[i] >= 0x80 && (k = sl_utf8_len(u + i, n - i))) {
+        if (u[i] >= 0x80 && (k = sl_json_check_utf8_len(u + i, n - i))) {
             i += k - 1;
             continue;
         }

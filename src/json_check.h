@@ -24,12 +24,12 @@ int sl_json_check(const unsigned char *p, size_t n, int want_object);
 
 /* The length of the well-formed UTF-8 sequence at <p> (<n> bytes left),
  * or 0 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF). */
-size_t sl_utf8_len(const unsigned char *p, size_t n);
+size_t sl_json_check_utf8_len(const unsigned char *p, size_t n);
 
 /* Appends <s> (<n> bytes) to <o> as the inside of a JSON string: UTF-8 as
  * it is, '"', '\\' and control characters escaped, a byte that is not
  * UTF-8 as U+FFFD, so the result is valid JSON whatever <s> holds.
  * SL_OK, or sl_buf_append's error. */
-int sl_json_append_str(struct sl_buf *o, const char *s, size_t n);
+int sl_json_check_append_str(struct sl_buf *o, const char *s, size_t n);
 
 #endif

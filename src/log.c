@@ -68,7 +68,7 @@ void sl_log(int level, const char *fmt, ...)
         return;
 }
 
-int sl_ratelimit_ok(struct sl_ratelimit *rl, int64_t interval_ms, uint64_t *suppressed)
+int sl_log_ratelimit_ok(struct sl_ratelimit *rl, int64_t interval_ms, uint64_t *suppressed)
 {
     int64_t now = sl_clock_mono_ms();
     int64_t next = atomic_load_explicit(&rl->next_ms, memory_order_relaxed);

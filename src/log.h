@@ -38,6 +38,6 @@ struct sl_ratelimit {
 
 /* Returns 1 if the caller may log now, with *<suppressed> set to the lines
  * held back since the last one; 0 if it must stay quiet. */
-int sl_ratelimit_ok(struct sl_ratelimit *rl, int64_t interval_ms, uint64_t *suppressed);
+int sl_log_ratelimit_ok(struct sl_ratelimit *rl, int64_t interval_ms, uint64_t *suppressed);
 
 #endif

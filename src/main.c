@@ -27,7 +27,7 @@
 #include "daemon.h"
 #include "firehose_api.h"
 #include "log.h"
-#include "replay.h"
+#include "cmd_replay.h"
 #include "transform.h"
 #include "sluice/err.h"
 
@@ -107,7 +107,7 @@ static int load(const char *path, struct sl_config **out, int as_log)
 
     sl_buf_init(&errs, 1 << 20);
     rc = sl_config_load(path, out, &errs);
-    if (rc == SL_OK && (rc = sl_tf_check_config(*out, &errs)) != SL_OK) {
+    if (rc == SL_OK && (rc = sl_transform_check_config(*out, &errs)) != SL_OK) {
         sl_config_unref(*out);       /* a transform refused its keys */
         *out = NULL;
     }
@@ -145,7 +145,7 @@ static int metrics_cb(void *arg, struct sl_buf *out)
         ms[i].sink_metrics = g->sink.ops->metrics;
         ms[i].st = &d->streams[i]->stats;
         ms[i].freshness_s = sl_stream_freshness(d->streams[i]);
-        sl_gen_unref(g);
+        sl_stream_gen_unref(g);
     }
     rc = sl_metrics_render(out, ms, d->nstreams, &p);
     free(ms);
@@ -167,7 +167,7 @@ static int ready_cb(void *arg, struct sl_buf *why)
                           g->sink.ops->name, msg);
             ok = 0;
         }
-        sl_gen_unref(g);
+        sl_stream_gen_unref(g);
     }
     return ok;
 }
@@ -184,9 +184,9 @@ static json_t *describe_cb(void *arg, const char *name)
         if (strcmp(d->streams[i]->name, name) != 0)
             continue;
         struct sl_gen *g = sl_stream_gen(d->streams[i]);
-        desc = sl_fh_describe(g->conf, &g->dest, g->cfg->region, g->version,
+        desc = sl_firehose_api_describe(g->conf, &g->dest, g->cfg->region, g->version,
                               (int64_t)d->start_time_s);
-        sl_gen_unref(g);
+        sl_stream_gen_unref(g);
     }
     return desc;
 }
@@ -320,14 +320,14 @@ static int start(struct sl_daemon *d)
     }
     for (size_t i = 0; i < c->nstreams; i++) {
         const struct sl_stream_conf *sc = &c->streams[i];
-        struct sl_gen *g = sl_gen_new(c, sc, d->version, err, sizeof(err));
+        struct sl_gen *g = sl_stream_gen_new(c, sc, d->version, err, sizeof(err));
         if (!g) {
             sl_error("stream=%s msg=\"cannot open sink\" error=\"%s\"", sc->name, err);
             return SL_ERR;
         }
         d->streams[i] = sl_stream_new(g, d->delivery);
         if (!d->streams[i]) {
-            sl_gen_unref(g);
+            sl_stream_gen_unref(g);
             sl_error("stream=%s msg=\"cannot create stream\"", sc->name);
             return SL_ERR;
         }
@@ -340,7 +340,7 @@ static int start(struct sl_daemon *d)
     apply_sources(d, c);
     if (open_sources(d) != SL_OK)       /* sets http_stats: before the metrics thread */
         return SL_ERR;
-    d->admin = sl_admin_start(&c->metrics_addr, &admin_ops, d, err, sizeof(err));
+    d->admin = sl_admin_http_start(&c->metrics_addr, &admin_ops, d, err, sizeof(err));
     if (!d->admin) {
         sl_error("msg=\"cannot start the metrics listener\" addr=%s error=\"%s\"",
                  c->metrics_listen, err);
@@ -428,7 +428,7 @@ static void reload(struct sl_daemon *d)
     if (!gens)
         goto fail;
     for (i = 0; i < d->nstreams; i++) {
-        gens[i] = sl_gen_new(n, sl_config_stream(n, d->streams[i]->name), d->version + 1,
+        gens[i] = sl_stream_gen_new(n, sl_config_stream(n, d->streams[i]->name), d->version + 1,
                              err, sizeof(err));
         if (!gens[i]) {
             sl_error("stream=%s msg=\"reload refused: cannot open sink\" error=\"%s\"",
@@ -450,7 +450,7 @@ static void reload(struct sl_daemon *d)
     return;
 fail:
     for (i = 0; gens && i < d->nstreams; i++)
-        sl_gen_unref(gens[i]);
+        sl_stream_gen_unref(gens[i]);
     free(gens);
     sl_config_unref(n);
     atomic_fetch_add(&d->reloads_failed, 1);
@@ -464,12 +464,12 @@ fail:
  */
 static uint64_t report_left(struct sl_daemon *d, const char *why)
 {
-    struct sl_stats_snapshot ss;
+    struct sl_metrics_snapshot ss;
     uint64_t lost = 0, records, bytes;
 
     for (size_t i = 0; i < d->nstreams; i++) {
         struct sl_stream *s = d->streams[i];
-        sl_stats_snapshot(&s->stats, &ss);
+        sl_metrics_snapshot(&s->stats, &ss);
         records = ss.received_total_records - ss.settled_records;
         bytes = ss.received_total_bytes - ss.settled_bytes;
         if (!records)
@@ -563,7 +563,7 @@ static uint64_t stop(struct sl_daemon *d, const sigset_t *set, int watch)
         sl_stream_stop(d->streams[i]);
     if (d->delivery)
         left = sl_delivery_drain(d->delivery, timeout);
-    sl_admin_stop(d->admin);
+    sl_admin_http_stop(d->admin);
     sl_delivery_free(d->delivery);      /* joins the workers: counters are final */
     hurry_end(&h, watch);
     if (left) {
@@ -639,7 +639,7 @@ static int healthy(struct sl_daemon *d)
     for (size_t i = 0; i < d->nstreams; i++) {
         if (sl_stream_alive(d->streams[i], 10000))
             continue;
-        if (sl_ratelimit_ok(rl, 5000, &suppressed))
+        if (sl_log_ratelimit_ok(rl, 5000, &suppressed))
             sl_error("stream=%s msg=\"batcher stuck: not pinging the watchdog\"",
                      d->streams[i]->name);
         return 0;
@@ -685,7 +685,7 @@ int main(int argc, char **argv)
     uint64_t lost;
 
     if (argc > 1 && strcmp(argv[1], "replay") == 0)
-        return sl_replay_main(argc - 1, argv + 1);
+        return sl_cmd_replay_main(argc - 1, argv + 1);
 
     while ((opt = getopt_long(argc, argv, "c:hVv", opts, NULL)) != -1) {
         switch (opt) {

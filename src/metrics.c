@@ -45,17 +45,17 @@ const char *const sl_http_refusal_names[SL_HREF_N] = { "body_memory", "framing" 
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_acquire)
 
-void sl_http_stats_request(struct sl_http_stats *h, int op, int status, double seconds)
+void sl_metrics_http_request(struct sl_http_stats *h, int op, int status, double seconds)
 {
     int k = 0;
 
     while (k < SL_HTTP_NSTATUS - 1 && sl_http_statuses[k] != status)
         k++;
     sl_stat_add(&h->requests[op][k], 1);
-    sl_histogram_observe(&h->duration[op], seconds);
+    sl_metrics_observe(&h->duration[op], seconds);
 }
 
-void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
+void sl_metrics_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
                      uint64_t records, uint64_t bytes)
 {
     _Atomic uint64_t *r, *b;
@@ -73,12 +73,12 @@ void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int re
     default:
         return;     /* abandoned at shutdown: still buffered, and logged */
     }
-    /* release: pairs with the acquire loads of sl_stats_snapshot */
+    /* release: pairs with the acquire loads of sl_metrics_snapshot */
     atomic_fetch_add_explicit(b, bytes, memory_order_release);
     atomic_fetch_add_explicit(r, records, memory_order_release);
 }
 
-void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapshot *s)
+void sl_metrics_snapshot(const struct sl_stream_stats *st, struct sl_metrics_snapshot *s)
 {
     s->delivered_records = LD(st->delivered_records);
     s->delivered_bytes = LD(st->delivered_bytes);
@@ -101,15 +101,15 @@ void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapsho
     }
 }
 
-uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st)
+uint64_t sl_metrics_bytes_held(const struct sl_stream_stats *st)
 {
-    struct sl_stats_snapshot s;
+    struct sl_metrics_snapshot s;
 
-    sl_stats_snapshot(st, &s);
+    sl_metrics_snapshot(st, &s);
     return s.received_total_bytes - s.settled_bytes + LD(st->source_backup_pending);
 }
 
-void sl_histogram_observe(struct sl_histogram *h, double seconds)
+void sl_metrics_observe(struct sl_histogram *h, double seconds)
 {
     int i = 0;
 
@@ -129,12 +129,12 @@ void sl_metrics_family(struct sl_buf *o, const char *name, const char *type, con
 /*
  * A family with one sample per stream and label value. The counters are the
  * array at byte offset <off> in struct sl_stream_stats (atomics, read now)
- * or, when <snaps> is given, in each stream's struct sl_stats_snapshot (the
+ * or, when <snaps> is given, in each stream's struct sl_metrics_snapshot (the
  * counters that must balance, all read at one moment). <with_sink> adds the
  * stream's sink label.
  */
 static void labelled(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,
-                     const struct sl_stats_snapshot *snaps, const char *family_name,
+                     const struct sl_metrics_snapshot *snaps, const char *family_name,
                      const char *help, const char *label, const char *const *names,
                      int count, size_t off, int with_sink)
 {
@@ -155,7 +155,7 @@ static void labelled(struct sl_buf *o, const struct sl_metrics_stream *s, size_t
 }
 
 #define OFF(f) offsetof(struct sl_stream_stats, f)
-#define SNAP(f) offsetof(struct sl_stats_snapshot, f)
+#define SNAP(f) offsetof(struct sl_metrics_snapshot, f)
 
 /* One histogram's samples, <labels> being its label pairs ("a=\"b\",..."). */
 void sl_metrics_histogram(struct sl_buf *o, const char *name, const char *labels,
@@ -301,7 +301,7 @@ static int render_sinks(struct sl_buf *o, const struct sl_metrics_stream *s, siz
     return SL_OK;
 }
 
-struct sl_tf_stats *sl_stats_tf(struct sl_stream_stats *st, const char *name)
+struct sl_tf_stats *sl_metrics_tf(struct sl_stream_stats *st, const char *name)
 {
     size_t n = atomic_load_explicit(&st->ntf, memory_order_relaxed);
 
@@ -418,7 +418,7 @@ static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
 }
 
 static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,
-                           const struct sl_stats_snapshot *ss)
+                           const struct sl_metrics_snapshot *ss)
 {
     static const char *const drop_reasons[] = { "transform_dropped" };
 
@@ -558,12 +558,12 @@ static void render_process(struct sl_buf *o, const struct sl_metrics_process *p)
 int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, size_t n,
                       const struct sl_metrics_process *p)
 {
-    struct sl_stats_snapshot *ss = calloc(n ? n : 1, sizeof(*ss));
+    struct sl_metrics_snapshot *ss = calloc(n ? n : 1, sizeof(*ss));
 
     if (!ss)
         return SL_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        sl_stats_snapshot(s[i].st, &ss[i]);
+        sl_metrics_snapshot(s[i].st, &ss[i]);
     render_streams(out, s, n, ss);
     free(ss);
     if (render_sinks(out, s, n) != SL_OK)

@@ -85,7 +85,7 @@ typedef void (*sl_sink_metrics_fn)(struct sl_buf *out, const struct sl_metrics_s
                                    size_t n);
 
 /* One transform of a stream's chain, by its section name. Slots are made
- * by the main thread only (sl_stats_tf), counted by delivery workers
+ * by the main thread only (sl_metrics_tf), counted by delivery workers
  * (relaxed), read by the metrics thread after the count (acquire). */
 #define SL_TF_STATS_MAX 32
 struct sl_tf_stats {
@@ -134,7 +134,7 @@ struct sl_stream_stats {
 
 /* The slot of transform <name>, made if new (main thread only); NULL when
  * every slot is taken. Counters live as long as the stream, across reloads. */
-struct sl_tf_stats *sl_stats_tf(struct sl_stream_stats *st, const char *name);
+struct sl_tf_stats *sl_metrics_tf(struct sl_stream_stats *st, const char *name);
 
 static inline void sl_stat_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -142,14 +142,14 @@ static inline void sl_stat_add(_Atomic uint64_t *c, uint64_t n)
 }
 
 /* Records a settled batch: delivered, backed up (with <reason>) or dropped. */
-void sl_stats_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
+void sl_metrics_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
                      uint64_t records, uint64_t bytes);
 
 /*
  * A consistent copy of the counters that must balance: the settled ones are
  * read first (acquire), the received ones after, so received >= settled.
  */
-struct sl_stats_snapshot {
+struct sl_metrics_snapshot {
     uint64_t received_records[SL_SRC_NSOURCES], received_bytes[SL_SRC_NSOURCES];
     uint64_t delivered_records, delivered_bytes;
     uint64_t backed_up_records[SL_BK_NREASONS], backed_up_bytes[SL_BK_NREASONS];
@@ -157,12 +157,12 @@ struct sl_stats_snapshot {
     uint64_t received_total_records, received_total_bytes;   /* all sources */
     uint64_t settled_records, settled_bytes;   /* delivered + backed up + dropped */
 };
-void sl_stats_snapshot(const struct sl_stream_stats *st, struct sl_stats_snapshot *s);
+void sl_metrics_snapshot(const struct sl_stream_stats *st, struct sl_metrics_snapshot *s);
 /* Bytes received and not yet settled, plus source copies not yet written:
  * what backpressure compares. */
-uint64_t sl_stats_bytes_held(const struct sl_stream_stats *st);
+uint64_t sl_metrics_bytes_held(const struct sl_stream_stats *st);
 
-void sl_histogram_observe(struct sl_histogram *h, double seconds);
+void sl_metrics_observe(struct sl_histogram *h, double seconds);
 
 /* The HTTP API's requests, by operation and status, and their latency.
  * Threads: libmicrohttpd's threads write (relaxed), the metrics thread reads. */
@@ -193,7 +193,7 @@ struct sl_http_stats {
 };
 
 /* Counts one finished request. */
-void sl_http_stats_request(struct sl_http_stats *h, int op, int status, double seconds);
+void sl_metrics_http_request(struct sl_http_stats *h, int op, int status, double seconds);
 
 /* What the renderer needs of one stream. */
 struct sl_metrics_stream {

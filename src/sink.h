@@ -85,7 +85,7 @@ struct sl_sink_ops {
     const struct sl_conf_key *keys;   /* names include the prefix; offsets into conf */
     size_t conf_size;             /* bytes of its parsed keys */
     /* Optional: cross-key checks once the section is read (a key the sink
-     * needs is missing, two disagree); reports through sl_conf_check_err. */
+     * needs is missing, two disagree); reports through sl_conf_key_check_err. */
     void (*check)(void *conf, struct sl_conf_check *chk);
     /* Returns SL_OK with *<ctx> set, or an error with a message in <err>. */
     int (*create)(const char *stream, const void *conf, void **ctx, char *err, size_t errlen);

@@ -37,8 +37,8 @@ static void file_check(void *conf, struct sl_conf_check *chk)
 {
     struct file_conf *c = conf;
 
-    if (!sl_conf_check_bad(chk, "file.path") && !c->path[0])
-        sl_conf_check_err(chk, "file.path", "required when sink = file");
+    if (!sl_conf_key_check_bad(chk, "file.path") && !c->path[0])
+        sl_conf_key_check_err(chk, "file.path", "required when sink = file");
 }
 
 struct file_sink {

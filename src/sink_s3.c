@@ -93,16 +93,16 @@ static void s3_check(void *conf, struct sl_conf_check *chk)
     size_t n = strlen(c->bucket);
 
     if (n == 0)
-        sl_conf_check_err(chk, "s3.bucket", "required when sink = s3");
+        sl_conf_key_check_err(chk, "s3.bucket", "required when sink = s3");
     else if (n < 3 || n > 63 || strspn(c->bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
-        sl_conf_check_err(chk, "s3.bucket",
+        sl_conf_key_check_err(chk, "s3.bucket",
                           "'%s' is not a bucket name: 3-63 characters of a-z 0-9 . -", c->bucket);
     if (c->endpoint[0] && strncmp(c->endpoint, "http://", 7) != 0 &&
         strncmp(c->endpoint, "https://", 8) != 0)
-        sl_conf_check_err(chk, "s3.endpoint", "'%s' must start with http:// or https://",
+        sl_conf_key_check_err(chk, "s3.endpoint", "'%s' must start with http:// or https://",
                           c->endpoint);
     if (c->sse_kms_key_id[0] && c->sse != SL_SSE_KMS)
-        sl_conf_check_err(chk, "s3.sse_kms_key_id", "set, but s3.sse is not aws:kms");
+        sl_conf_key_check_err(chk, "s3.sse_kms_key_id", "set, but s3.sse is not aws:kms");
 }
 
 #define ACCOUNT "000000000000"
@@ -193,7 +193,7 @@ static int s3_create(const char *stream, const void *conf, void **ctx, char *err
         .sse = c->sse, .kms_key_id = c->sse_kms_key_id,
         .max_connections = (unsigned)c->max_connections, .timeout_ms = c->timeout_ms,
     };
-    k->s3 = sl_s3_new(&o, &creds, err, errlen);
+    k->s3 = sl_aws_s3_new(&o, &creds, err, errlen);
     if (k->s3)
         sl_info("stream=%s msg=\"s3 sink\" bucket=%s endpoint=%s credentials=\"%s\"",
                 stream, c->bucket, c->endpoint[0] ? c->endpoint : "aws", creds.source);
@@ -242,8 +242,8 @@ static int store(struct s3_sink *k, const char *key, const void *data, size_t le
 {
     *parts = 0;
     if (len >= k->threshold)
-        return sl_s3_put_multipart(k->s3, key, data, len, k->part_size, exclusive, r, parts);
-    return sl_s3_put_object(k->s3, key, data, len, exclusive, r);
+        return sl_aws_s3_put_multipart(k->s3, key, data, len, k->part_size, exclusive, r, parts);
+    return sl_aws_s3_put_object(k->s3, key, data, len, exclusive, r);
 }
 
 static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out)
@@ -259,7 +259,7 @@ static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
         if (rc == SL_OK) {
             sl_stat_add(&b->stats->own[S3_UPLOADS_OK], 1);
             sl_stat_add(&b->stats->own[S3_UPLOAD_BYTES], b->len);
-            sl_histogram_observe(&b->stats->own_hist,
+            sl_metrics_observe(&b->stats->own_hist,
                                  (double)(sl_clock_mono_ns() - t0) / 1e9);
         } else {                /* neither stored nor failed: not in uploads */
             out->existed = 1;
@@ -271,7 +271,7 @@ static void s3_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     }
     sl_stat_add(&b->stats->own[S3_UPLOADS_FAILED], 1);
     classify(&r, out);
-    sl_s3_describe(&r, out->error, sizeof(out->error));
+    sl_aws_s3_describe(&r, out->error, sizeof(out->error));
     if ((out->cause == SL_RETRY_FORBIDDEN || out->cause == SL_RETRY_NO_BUCKET) &&
         !atomic_exchange(&k->loud[out->cause], 1))
         sl_error("stream=%s sink=s3 msg=\"the bucket refuses uploads; retrying until "
@@ -292,7 +292,7 @@ static int s3_put_backup(void *ctx, const char *key, const void *data, size_t le
 
     rc = store(k, key, data, len, 0, &r, &parts);
     if (rc != SL_OK) {
-        sl_s3_describe(&r, d, sizeof(d));
+        sl_aws_s3_describe(&r, d, sizeof(d));
         snprintf(err, errlen, "s3://%s/%s: %s", k->bucket, key, d);
     }
     return rc;
@@ -305,9 +305,9 @@ static int s3_ready(void *ctx, char *why, size_t whylen)
     struct sl_s3_result r;
     char d[300];
 
-    if (sl_s3_head_bucket(k->s3, &r) == SL_OK)
+    if (sl_aws_s3_head_bucket(k->s3, &r) == SL_OK)
         return 1;
-    sl_s3_describe(&r, d, sizeof(d));
+    sl_aws_s3_describe(&r, d, sizeof(d));
     snprintf(why, whylen, "bucket %s: %s", k->bucket, d);
     return 0;
 }
@@ -318,7 +318,7 @@ static void s3_destroy(void *ctx)
 
     if (!k)
         return;
-    sl_s3_free(k->s3);
+    sl_aws_s3_free(k->s3);
     free(k);
 }
 

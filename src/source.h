@@ -88,7 +88,7 @@ struct sl_source_ops {
     int (*stream_other)(void *conf, const char *key, const char *value, char *why,
                         size_t whylen);
     /* Optional: cross-key checks once the file is read, reported through
-     * sl_conf_check_err (the loader adds FILE:LINE: [SECTION]). They may
+     * sl_conf_key_check_err (the loader adds FILE:LINE: [SECTION]). They may
      * resolve and load what the keys name into the conf (addresses,
      * files). check_stream runs for each stream, after check_process. */
     void (*check_process)(void *conf, struct sl_conf_check *chk);

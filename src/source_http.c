@@ -322,7 +322,7 @@ static enum MHD_Result fh_error(struct req *q, struct MHD_Connection *c, const c
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof(e.message), fmt, ap);
     va_end(ap);
-    return reply(q, c, (unsigned)status, JSON_TYPE, sl_fh_error_body(&e), NULL);
+    return reply(q, c, (unsigned)status, JSON_TYPE, sl_firehose_api_error_body(&e), NULL);
 }
 
 static char *plain_body(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -403,12 +403,12 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     uint64_t room, used = 0;
     const uint8_t *p;
 
-    int rc = sl_fh_parse_put((const char *)r->body.data, r->body.len, batch, stream,
+    int rc = sl_firehose_api_parse_put((const char *)r->body.data, r->body.len, batch, stream,
                              sl_clock_wall_ms(), sl_clock_mono_ms(), &ch, &e);
 
     drop_body(h, r);                       /* the records are in <ch> now */
     if (rc != SL_OK)
-        return reply(r, c, (unsigned)e.status, JSON_TYPE, sl_fh_error_body(&e), NULL);
+        return reply(r, c, (unsigned)e.status, JSON_TYPE, sl_firehose_api_error_body(&e), NULL);
     if (!(in = find(h, stream, strlen(stream)))) {
         sl_chunk_unref(ch);
         return fh_error(r, c, "ResourceNotFoundException", 400,
@@ -428,16 +428,16 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
         sl_chunk_unref(ch);
         if (!batch)
             return fh_error(r, c, "ServiceUnavailableException", 503, "Slow down.");
-        return reply(r, c, 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL);
+        return reply(r, c, 200, JSON_TYPE, sl_firehose_api_put_batch_response(n, 0), NULL);
     }
-    sl_fh_chunk_truncate(ch, ok);
+    sl_firehose_api_chunk_truncate(ch, ok);
     struct sl_fh_error slow = { .type = "ServiceUnavailableException", .status = 503 };
     snprintf(slow.message, sizeof(slow.message), "Slow down.");
     return take(h, c, r, in, ch,
-                (struct answer){ 200, JSON_TYPE, batch ? sl_fh_put_batch_response(n, ok)
-                                                       : sl_fh_put_record_response(), NULL },
-                batch ? (struct answer){ 200, JSON_TYPE, sl_fh_put_batch_response(n, 0), NULL }
-                      : (struct answer){ 503, JSON_TYPE, sl_fh_error_body(&slow), NULL });
+                (struct answer){ 200, JSON_TYPE, batch ? sl_firehose_api_put_batch_response(n, ok)
+                                                       : sl_firehose_api_put_record_response(), NULL },
+                batch ? (struct answer){ 200, JSON_TYPE, sl_firehose_api_put_batch_response(n, 0), NULL }
+                      : (struct answer){ 503, JSON_TYPE, sl_firehose_api_error_body(&slow), NULL });
 }
 
 /* ListDeliveryStreams: names in order, Limit and ExclusiveStartDeliveryStreamName. */
@@ -540,7 +540,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     struct args *a = cls;
 
     (void)kind;
-    if (sl_sigv4_query_add(&a->q, key, key_size, value, value_size) != SL_OK) {
+    if (sl_aws_sigv4_query_add(&a->q, key, key_size, value, value_size) != SL_OK) {
         a->over = 1;
         return MHD_NO;
     }
@@ -563,7 +563,7 @@ static void refused(struct sl_http *h, struct MHD_Connection *c, const struct re
     size_t i;
 
     sl_stat_add(&h->stats->auth_failures[reason], 1);
-    if (!sl_ratelimit_ok(&h->auth_rl[reason], 5000, &suppressed))
+    if (!sl_log_ratelimit_ok(&h->auth_rl[reason], 5000, &suppressed))
         return;
     for (i = 0; who[i] && i < sizeof(key) - 1; i++)
         key[i] = (who[i] >= 'a' && who[i] <= 'z') || (who[i] >= 'A' && who[i] <= 'Z') ||
@@ -578,7 +578,7 @@ static void refused(struct sl_http *h, struct MHD_Connection *c, const struct re
 /* The operation of a Firehose API request, from X-Amz-Target. */
 static int fh_op(struct MHD_Connection *c)
 {
-    switch (sl_fh_operation(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target"))) {
+    switch (sl_firehose_api_operation(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target"))) {
     case SL_FH_PUT_RECORD:       return SL_HOP_PUT_RECORD;
     case SL_FH_PUT_RECORD_BATCH: return SL_HOP_PUT_RECORD_BATCH;
     case SL_FH_LIST_STREAMS:     return SL_HOP_LIST;
@@ -607,7 +607,7 @@ static int token_ok(struct sl_http *h, struct MHD_Connection *c, struct req *r, 
 
 /*
  * http_auth = sigv4: before the body (<body_read> 0) what the headers
- * decide (sl_sigv4_precheck), after it the whole signature over the path,
+ * decide (sl_aws_sigv4_precheck), after it the whole signature over the path,
  * the query (rebuilt from libmicrohttpd's decoded arguments) and the body.
  */
 static int sigv4_ok(struct sl_http *h, struct MHD_Connection *c, struct req *r, const char *url,
@@ -640,8 +640,8 @@ static int sigv4_ok(struct sl_http *h, struct MHD_Connection *c, struct req *r, 
     else {
         if (args.q.len)
             q.query = (const char *)args.q.data;
-        ok = (body_read ? sl_sigv4_verify(&v, &q, sl_clock_wall_ms() / 1000, &e)
-                        : sl_sigv4_precheck(&v, &q, sl_clock_wall_ms() / 1000, &e)) == SL_OK;
+        ok = (body_read ? sl_aws_sigv4_verify(&v, &q, sl_clock_wall_ms() / 1000, &e)
+                        : sl_aws_sigv4_precheck(&v, &q, sl_clock_wall_ms() / 1000, &e)) == SL_OK;
     }
     free(hs);
     sl_buf_destroy(&args.q);
@@ -694,7 +694,7 @@ static enum MHD_Result firehose(struct sl_http *h, struct MHD_Connection *c, str
 {
     const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
 
-    switch (sl_fh_operation(target)) {
+    switch (sl_firehose_api_operation(target)) {
     case SL_FH_PUT_RECORD:       r->op = SL_HOP_PUT_RECORD; return fh_put(h, c, r, 0);
     case SL_FH_PUT_RECORD_BATCH: r->op = SL_HOP_PUT_RECORD_BATCH; return fh_put(h, c, r, 1);
     case SL_FH_LIST_STREAMS:     r->op = SL_HOP_LIST; return fh_list(h, c, r);
@@ -798,7 +798,7 @@ static enum MHD_Result busy(struct sl_http *h, struct MHD_Connection *c, struct 
     uint64_t suppressed;
 
     sl_stat_add(&h->stats->refused[SL_HREF_BODY_MEMORY], 1);
-    if (sl_ratelimit_ok(&h->memory_rl, WARN_EVERY_MS, &suppressed))
+    if (sl_log_ratelimit_ok(&h->memory_rl, WARN_EVERY_MS, &suppressed))
         sl_warn("msg=\"HTTP request refused with 503: the request bodies being read hold "
                 "http_max_body_memory\" limit=%llu suppressed=%llu",
                 (unsigned long long)h->lim.max_body_memory, (unsigned long long)suppressed);
@@ -806,7 +806,7 @@ static enum MHD_Result busy(struct sl_http *h, struct MHD_Connection *c, struct 
         return plain(r, c, 503, "1", "too many request bodies are being read: retry later");
     snprintf(e.message, sizeof(e.message), "Too many request bodies are being read: retry "
              "later.");
-    return reply(r, c, 503, JSON_TYPE, sl_fh_error_body(&e), "1");
+    return reply(r, c, 503, JSON_TYPE, sl_firehose_api_error_body(&e), "1");
 }
 
 /*
@@ -856,7 +856,7 @@ static int decode(struct sl_http *h, struct MHD_Connection *c, struct req *r,
         return SL_EAGAIN;
     }
     sl_buf_init(&out, got);
-    e = sl_decompress(r->kind, r->body.data, r->body.len, &out);
+    e = sl_compress_decode(r->kind, r->body.data, r->body.len, &out);
     if (e == SL_OK) {
         mem_give(h, got - out.cap);
         drop_body(h, r);
@@ -1003,7 +1003,7 @@ static int framing_refused(struct sl_http *h, struct MHD_Connection *c, struct r
     if (!why)
         return 0;
     sl_stat_add(&h->stats->refused[SL_HREF_FRAMING], 1);
-    if (sl_ratelimit_ok(&h->framing_rl, WARN_EVERY_MS, &suppressed)) {
+    if (sl_log_ratelimit_ok(&h->framing_rl, WARN_EVERY_MS, &suppressed)) {
         sl_warn("msg=\"HTTP request refused: ambiguous body length (request smuggling?)\" "
                 "peer=%s status=%u reason=\"%s\" suppressed=%llu",
                 conn_peer(c, peer, sizeof(peer)), status, why,
@@ -1107,7 +1107,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     if (d)
         sl_deadline_set(d, sl_clock_mono_ms() + h->lim.header_timeout_ms);
     if (r->status)
-        sl_http_stats_request(h->stats, r->op, r->status,
+        sl_metrics_http_request(h->stats, r->op, r->status,
                               (double)(sl_clock_mono_ns() - r->t0_ns) / 1e9);
     drop_body(h, r);
     free(r->ok.body);              /* set only if the connection died while waiting */
@@ -1189,7 +1189,7 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *sa, sockl
     if (!h->lim.max_per_ip || peer_count(h, sa, 0) < h->lim.max_per_ip)
         return MHD_YES;
     sl_stat_add(&h->stats->rejected_per_ip, 1);
-    if (sl_ratelimit_ok(&h->peer_rl, WARN_EVERY_MS, &suppressed))
+    if (sl_log_ratelimit_ok(&h->peer_rl, WARN_EVERY_MS, &suppressed))
         sl_warn("msg=\"HTTP connection refused: too many open from one address\" peer=%s "
                 "limit=%u suppressed=%llu", peer_name(sa, peer, sizeof(peer)),
                 h->lim.max_per_ip, (unsigned long long)suppressed);
@@ -1212,7 +1212,7 @@ static void note_tls_failure(struct sl_http *h, struct MHD_Connection *c, struct
     } while (!atomic_compare_exchange_weak_explicit(&h->tls_pending, &pending, pending - 1,
                                                     memory_order_relaxed,
                                                     memory_order_relaxed));
-    if (!sl_ratelimit_ok(&h->tls_rl, WARN_EVERY_MS, &suppressed))
+    if (!sl_log_ratelimit_ok(&h->tls_rl, WARN_EVERY_MS, &suppressed))
         return;
     sl_warn("msg=\"TLS handshake failed on the HTTPS listener: plain HTTP sent to it, a "
             "client that refused its certificate, or one that closed before its "
@@ -1242,7 +1242,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_sta
         k->deadline = ci ? sl_deadline_add(h->headers, ci->connect_fd,
                                            sl_clock_mono_ms() + h->lim.header_timeout_ms)
                          : NULL;
-        if (!k->deadline && sl_ratelimit_ok(&h->rl, 5000, &suppressed))
+        if (!k->deadline && sl_log_ratelimit_ok(&h->rl, 5000, &suppressed))
             sl_warn("msg=\"HTTP connection left without a header deadline\" err=\"%s\" "
                     "suppressed=%llu", strerror(errno), (unsigned long long)suppressed);
         return;
@@ -1295,7 +1295,7 @@ struct sl_http *sl_source_http_start(const struct sl_addr *addr,
     /* A tick of a quarter of the timeout, at most a second: a cut comes at
      * most that late. */
     int64_t tick = lim->header_timeout_ms / 4;
-    h->headers = sl_deadlines_new(tick < 1000 ? tick : 1000, &stats->header_timeouts);
+    h->headers = sl_deadline_list_new(tick < 1000 ? tick : 1000, &stats->header_timeouts);
     if (!h->headers) {
         snprintf(err, errlen, "cannot start the header deadline thread");
         pthread_mutex_destroy(&h->peers_lock);
@@ -1323,7 +1323,7 @@ struct sl_http *sl_source_http_start(const struct sl_addr *addr,
                               MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "%s", strerror(errno));
-        sl_deadlines_free(h->headers);
+        sl_deadline_list_free(h->headers);
         pthread_mutex_destroy(&h->peers_lock);
         free(h);
         return NULL;
@@ -1345,7 +1345,7 @@ void sl_source_http_stop(struct sl_http *h)
     MHD_stop_daemon(h->mhd);          /* every connection closed: <peers> is empty */
     tdestroy(h->peers, free);
     pthread_mutex_destroy(&h->peers_lock);
-    sl_deadlines_free(h->headers);
+    sl_deadline_list_free(h->headers);
     free(h);
 }
 
@@ -1465,11 +1465,11 @@ static void check_tls(struct http_conf *c, struct sl_conf_check *chk)
         return;
     }
     if (!(c->tls_cert_pem = slurp(c->tls_cert, why, sizeof(why)))) {
-        sl_conf_check_err(chk, "http_tls_cert", "%s", why);
+        sl_conf_key_check_err(chk, "http_tls_cert", "%s", why);
         return;
     }
     if (!(c->tls_key_pem = slurp(c->tls_key, why, sizeof(why)))) {
-        sl_conf_check_err(chk, "http_tls_key", "%s", why);
+        sl_conf_key_check_err(chk, "http_tls_key", "%s", why);
         return;
     }
     if ((b = BIO_new_mem_buf(c->tls_cert_pem, -1))) {
@@ -1481,12 +1481,12 @@ static void check_tls(struct http_conf *c, struct sl_conf_check *chk)
         BIO_free(b);
     }
     if (!x)
-        sl_conf_check_err(chk, "http_tls_cert", "%s: not a PEM certificate", c->tls_cert);
+        sl_conf_key_check_err(chk, "http_tls_cert", "%s: not a PEM certificate", c->tls_cert);
     else if (!k)
-        sl_conf_check_err(chk, "http_tls_key", "%s: not a PEM private key (or it is encrypted)",
+        sl_conf_key_check_err(chk, "http_tls_key", "%s: not a PEM private key (or it is encrypted)",
                           c->tls_key);
     else if (X509_check_private_key(x, k) != 1)
-        sl_conf_check_err(chk, "http_tls_key", "%s does not match %s", c->tls_key,
+        sl_conf_key_check_err(chk, "http_tls_key", "%s does not match %s", c->tls_key,
                           c->tls_cert);
     X509_free(x);
     EVP_PKEY_free(k);
@@ -1499,7 +1499,7 @@ static void http_check(void *conf, struct sl_conf_check *chk)
     char why[512];
     const char *reason;
 
-    if (!sl_conf_check_bad(chk, "http_auth") && !sl_conf_check_bad(chk, "http_auth_file") &&
+    if (!sl_conf_key_check_bad(chk, "http_auth") && !sl_conf_key_check_bad(chk, "http_auth_file") &&
         sl_auth_load(c->auth_mode, c->auth_file,
                      c->auth_unsigned_payload ? SL_AUTH_UNSIGNED_PAYLOAD : 0, &c->auth, why,
                      sizeof(why)) != SL_OK)
@@ -1508,18 +1508,18 @@ static void http_check(void *conf, struct sl_conf_check *chk)
     /* A compressed body and its decoded copy are held together: one of
      * each must fit, or such a request would get 503 for ever. */
     uint64_t need = c->max_body + c->max_decompressed;
-    if (!sl_conf_check_bad(chk, "http_max_body_memory") &&
-        !sl_conf_check_bad(chk, "http_max_body") &&
-        !sl_conf_check_bad(chk, "http_max_decompressed") && c->max_body_memory < need) {
+    if (!sl_conf_key_check_bad(chk, "http_max_body_memory") &&
+        !sl_conf_key_check_bad(chk, "http_max_body") &&
+        !sl_conf_key_check_bad(chk, "http_max_decompressed") && c->max_body_memory < need) {
         int mem = sl_conf_key_line(chk->keys, chk->marks, "http_max_body_memory", 0) != 0;
         report_at(chk, "http_max_body_memory", mem ? "http_max_body_memory" : "http_max_body",
                   "http_max_decompressed", "%llu bytes is less than http_max_body + "
                   "http_max_decompressed (%llu): a compressed body and its decoded copy must "
                   "fit", (unsigned long long)c->max_body_memory, (unsigned long long)need);
     }
-    if (!sl_conf_check_bad(chk, "http_listen") && c->listen[0] &&
+    if (!sl_conf_key_check_bad(chk, "http_listen") && c->listen[0] &&
         sl_addr_parse(c->listen, &c->addr, &reason) != SL_OK)
-        sl_conf_check_err(chk, "http_listen", "%s", reason);
+        sl_conf_key_check_err(chk, "http_listen", "%s", reason);
 }
 
 static void http_free_conf(void *conf)

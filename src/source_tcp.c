@@ -121,7 +121,7 @@ static void reject_oversize(struct iothread *th, struct conn *c, uint64_t len)
     uint64_t suppressed;
 
     sl_stat_add(&c->in->stats->rejected[SL_SRC_TCP][SL_REJ_OVERSIZE], 1);
-    if (sl_ratelimit_ok(&th->rl_oversize, 5000, &suppressed))
+    if (sl_log_ratelimit_ok(&th->rl_oversize, 5000, &suppressed))
         sl_warn("stream=%s source=tcp msg=\"record over max_record_size discarded\" "
                 "bytes=%s%llu limit=%llu suppressed=%llu", c->in->name,
                 len > SL_LD(c->in->max_record_size) + 1 ? ">=" : "",
@@ -267,7 +267,7 @@ static void conn_close(struct iothread *th, struct conn *c, int eof)
             parse(th, c, c->buf, c->len, 1);
         } else {
             sl_stat_add(&c->in->stats->rejected[SL_SRC_TCP][SL_REJ_INCOMPLETE], 1);
-            if (sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
+            if (sl_log_ratelimit_ok(&th->rl_err, 5000, &suppressed))
                 sl_warn("stream=%s source=tcp msg=\"connection closed inside a record: "
                         "partial line discarded\" bytes=%u suppressed=%llu", c->in->name,
                         c->len, (unsigned long long)suppressed);
@@ -343,7 +343,7 @@ static int on_readable(struct iothread *th, struct conn *c)
             }
             return 1;
         }
-        if (n < 0 && sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
+        if (n < 0 && sl_log_ratelimit_ok(&th->rl_err, 5000, &suppressed))
             sl_warn("stream=%s source=tcp msg=\"read failed, closing\" error=\"%s\"",
                     c->in->name, strerror(errno));
         conn_close(th, c, n == 0);       /* EOF or error */
@@ -379,7 +379,7 @@ static void on_accept(struct iothread *th, struct lsock *ls)
             if (e == EAGAIN || e == EINTR || e == ECONNABORTED ||
                 (e == EINVAL && atomic_load(&th->t->stopping)))
                 return;
-            if (sl_ratelimit_ok(&th->rl_err, 5000, &suppressed))
+            if (sl_log_ratelimit_ok(&th->rl_err, 5000, &suppressed))
                 sl_warn("stream=%s source=tcp msg=\"accept failed\" error=\"%s\" "
                         "suppressed=%llu", ls->in->name, strerror(e),
                         (unsigned long long)suppressed);
@@ -675,14 +675,14 @@ static void tcp_check_stream(void *conf, const struct sl_source_peers *before,
     struct tcp_stream *s = conf;
     const char *why;
 
-    if (!s->listen[0] || sl_conf_check_bad(chk, "tcp_listen"))
+    if (!s->listen[0] || sl_conf_key_check_bad(chk, "tcp_listen"))
         return;
     if (sl_addr_parse(s->listen, &s->addr, &why) != SL_OK)
-        sl_conf_check_err(chk, "tcp_listen", "%s", why);
+        sl_conf_key_check_err(chk, "tcp_listen", "%s", why);
     for (size_t i = 0; i < before->n; i++) {
         const struct tcp_stream *o = before->conf[i];
         if (o && strcmp(o->listen, s->listen) == 0)
-            sl_conf_check_err(chk, "tcp_listen", "%s is already used by stream %s", s->listen,
+            sl_conf_key_check_err(chk, "tcp_listen", "%s is already used by stream %s", s->listen,
                               before->names[i]);
     }
 }

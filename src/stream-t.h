@@ -6,7 +6,7 @@
  * Types only, as HAProxy's x-t.h: a file that reads a batch's generation
  * (b->owner) and calls no sl_stream_* function includes this and not
  * stream.h, so it does not depend on stream (scripts/layers.txt). The
- * transform stage (process.c) does, which keeps stream -> delivery ->
+ * transform stage (stage.c) does, which keeps stream -> delivery ->
  * process from closing a cycle.
  */
 #ifndef SL_STREAM_T_H

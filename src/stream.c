@@ -19,7 +19,7 @@
 static void close_chain(struct sl_gen *g)
 {
     for (size_t i = 0; i < g->nchain; i++)
-        sl_tf_close(&g->chain[i]);
+        sl_transform_close(&g->chain[i]);
     g->nchain = 0;
 }
 
@@ -27,13 +27,13 @@ static void close_chain(struct sl_gen *g)
 static void bind_stats(struct sl_stream *s, struct sl_gen *g)
 {
     for (size_t i = 0; i < g->nchain; i++)
-        if (!(g->tf_stats[i] = sl_stats_tf(&s->stats, g->chain[i].name)))
+        if (!(g->tf_stats[i] = sl_metrics_tf(&s->stats, g->chain[i].name)))
             sl_warn("stream=%s transform=%s msg=\"no metrics for this transform: more than "
                     "%d transform names since start\"", s->name, g->chain[i].name,
                     SL_TF_STATS_MAX);
 }
 
-struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *conf,
+struct sl_gen *sl_stream_gen_new(struct sl_config *cfg, const struct sl_stream_conf *conf,
                           unsigned version, char *err, size_t errlen)
 {
     struct sl_gen *g = calloc(1, sizeof(*g));
@@ -45,7 +45,7 @@ struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *co
     for (size_t i = 0; i < conf->nchain; i++) {
         const struct sl_transform_conf *tc = &cfg->transforms[conf->chain[i]];
         char why[512];
-        if (sl_tf_open(&g->chain[i], tc, why, sizeof(why)) != SL_OK) {
+        if (sl_transform_open(&g->chain[i], tc, why, sizeof(why)) != SL_OK) {
             snprintf(err, errlen, "transform %s: %s", tc->name, why);
             close_chain(g);
             free(g);
@@ -69,7 +69,7 @@ struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *co
     return g;
 }
 
-void sl_gen_unref(struct sl_gen *g)
+void sl_stream_gen_unref(struct sl_gen *g)
 {
     if (!g)
         return;
@@ -136,7 +136,7 @@ static void on_settle(void *arg, struct sl_batch *b, enum sl_outcome outcome)
     uint64_t low = 0;
 
     if (outcome != SL_OUTCOME_ABANDONED)
-        sl_histogram_observe(&s->stats.delivery, (double)(now - b->sealed_mono_ms) / 1000.0);
+        sl_metrics_observe(&s->stats.delivery, (double)(now - b->sealed_mono_ms) / 1000.0);
     if (s->wal && b->seq_end && !keep)
         sl_wal_done(s->wal, b->seq_first, b->seq_end);
     pthread_mutex_lock(&s->lock);
@@ -155,7 +155,7 @@ static void on_settle(void *arg, struct sl_batch *b, enum sl_outcome outcome)
     if (low)
         sl_wal_retire(s->wal, low);
     b->owner = NULL;
-    sl_gen_unref(g);
+    sl_stream_gen_unref(g);
 }
 
 /* The log has a batch's seal on disk: deliver it. (The log's sync thread.) */
@@ -222,7 +222,7 @@ static int take_recovered(struct sl_stream *s, uint64_t records, uint64_t bytes)
     const struct timespec nap = { 0, 5000000 };
     uint64_t held;
 
-    while ((held = sl_stats_bytes_held(&s->stats)) > 0 &&
+    while ((held = sl_metrics_bytes_held(&s->stats)) > 0 &&
            held + bytes > SL_LD(s->intake.max_buffered)) {
         if (atomic_load(&s->stopping))
             return SL_ECLOSED;
@@ -331,7 +331,7 @@ static void *batcher_main(void *arg)
             old = s->gen;
             s->gen = next;
             pthread_mutex_unlock(&s->lock);
-            sl_gen_unref(old);
+            sl_stream_gen_unref(old);
             continue;
         }
         wait = sl_batcher_step(&s->batcher, stop ? SL_SEAL_SHUTDOWN : -1);
@@ -389,7 +389,7 @@ void sl_stream_reload(struct sl_stream *s, struct sl_gen *gen)
     stale = s->next_gen;     /* two reloads before the batcher woke: keep the last */
     s->next_gen = gen;
     pthread_mutex_unlock(&s->lock);
-    sl_gen_unref(stale);
+    sl_stream_gen_unref(stale);
     sl_ring_wake(s->ring);
 }
 
@@ -421,8 +421,8 @@ void sl_stream_free(struct sl_stream *s)
         s->t_head = t->next;
         free(t);
     }
-    sl_gen_unref(s->next_gen);
-    sl_gen_unref(s->gen);
+    sl_stream_gen_unref(s->next_gen);
+    sl_stream_gen_unref(s->gen);
     sl_ring_free(s->ring);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -26,9 +26,9 @@
 
 /* Builds generation <version> of a stream from <cfg> (taking a reference to
  * it): opens the sink. On error <err> says why. */
-struct sl_gen *sl_gen_new(struct sl_config *cfg, const struct sl_stream_conf *conf,
+struct sl_gen *sl_stream_gen_new(struct sl_config *cfg, const struct sl_stream_conf *conf,
                           unsigned version, char *err, size_t errlen);
-void sl_gen_unref(struct sl_gen *g);
+void sl_stream_gen_unref(struct sl_gen *g);
 
 /* Returns a new stream running <gen> (taken). Batcher not started yet. */
 struct sl_stream *sl_stream_new(struct sl_gen *gen, struct sl_delivery *d);

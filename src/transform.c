@@ -34,12 +34,12 @@ static const struct sl_transform_ops *builtin(const char *type)
     return NULL;
 }
 
-int sl_tf_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, size_t errlen)
+int sl_transform_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, size_t errlen)
 {
     memset(t, 0, sizeof(*t));
     snprintf(t->name, sizeof(t->name), "%s", tc->name);
     if (strcmp(tc->type, "plugin") == 0) {
-        if (sl_tf_plugin_load(tc->path, &t->ops, &t->dl, err, errlen) != SL_OK)
+        if (sl_transform_plugin_load(tc->path, &t->ops, &t->dl, err, errlen) != SL_OK)
             return SL_EINVAL;
     } else if (!(t->ops = builtin(tc->type))) {
         snprintf(err, errlen, "type: '%s' is not one of %s", tc->type, SL_TF_TYPES);
@@ -53,19 +53,19 @@ int sl_tf_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, s
         if (!err[0])
             snprintf(err, errlen, "the transform refused its configuration");
         t->state = NULL;
-        sl_tf_close(t);
+        sl_transform_close(t);
         return SL_EINVAL;
     }
     return SL_OK;
 }
 
-void sl_tf_close(struct sl_tf *t)
+void sl_transform_close(struct sl_tf *t)
 {
     if (t->ops && t->state)
         t->ops->destroy(t->state);
     t->state = NULL;
     t->ops = NULL;
-    sl_tf_plugin_unload(t->dl);
+    sl_transform_plugin_unload(t->dl);
     t->dl = NULL;
 }
 
@@ -82,7 +82,7 @@ static int line_of(const struct sl_transform_conf *tc, const char *key, size_t l
     return tc->line;
 }
 
-int sl_tf_check_config(const struct sl_config *cfg, struct sl_buf *errs)
+int sl_transform_check_config(const struct sl_config *cfg, struct sl_buf *errs)
 {
     char err[512];
     int rc = SL_OK;
@@ -90,8 +90,8 @@ int sl_tf_check_config(const struct sl_config *cfg, struct sl_buf *errs)
 
     for (size_t i = 0; i < cfg->ntransforms; i++) {
         const struct sl_transform_conf *tc = &cfg->transforms[i];
-        if (sl_tf_open(&t, tc, err, sizeof(err)) == SL_OK) {
-            sl_tf_close(&t);
+        if (sl_transform_open(&t, tc, err, sizeof(err)) == SL_OK) {
+            sl_transform_close(&t);
             continue;
         }
         /* "KEY: why" names a key: at its line, or the header's when it is
@@ -137,12 +137,12 @@ struct sl_tf_run {
     const _Atomic int *stop;       /* set: shutting down, out of time; may be NULL */
 };
 
-struct sl_tf_run *sl_tf_run_new(void)
+struct sl_tf_run *sl_transform_run_new(void)
 {
     return calloc(1, sizeof(struct sl_tf_run));
 }
 
-void sl_tf_run_set_stop(struct sl_tf_run *r, const _Atomic int *stop)
+void sl_transform_run_set_stop(struct sl_tf_run *r, const _Atomic int *stop)
 {
     r->stop = stop;
 }
@@ -156,7 +156,7 @@ static void free_blocks(struct block *b)
     }
 }
 
-void sl_tf_run_free(struct sl_tf_run *r)
+void sl_transform_run_free(struct sl_tf_run *r)
 {
     if (!r)
         return;
@@ -406,12 +406,12 @@ static int step(struct sl_tf_run *r, struct sl_tf *t, unsigned by, struct sl_tf_
             sl_stat_add(&st->records[k], counts[k]);
         sl_stat_add(&st->invocations[0], o.invocations - o.failed);
         sl_stat_add(&st->invocations[1], o.failed);
-        sl_histogram_observe(&st->duration, (double)(sl_clock_mono_ns() - t0) / 1e9);
+        sl_metrics_observe(&st->duration, (double)(sl_clock_mono_ns() - t0) / 1e9);
     }
     return SL_OK;
 }
 
-int sl_tf_run_chain(struct sl_tf_run *r, struct sl_tf *const *chain, size_t n,
+int sl_transform_run_chain(struct sl_tf_run *r, struct sl_tf *const *chain, size_t n,
                     struct sl_tf_stats *const *stats, const char *stream,
                     const struct sl_record *records, size_t nrecords)
 {
@@ -430,7 +430,7 @@ int sl_tf_run_chain(struct sl_tf_run *r, struct sl_tf *const *chain, size_t n,
     return SL_OK;
 }
 
-const struct sl_tf_rec *sl_tf_run_recs(const struct sl_tf_run *r)
+const struct sl_tf_rec *sl_transform_run_recs(const struct sl_tf_run *r)
 {
     return r->recs;
 }

@@ -13,7 +13,7 @@
  * the chain sees only the records the ones before left Ok, with the data
  * they left.
  *
- * Threads: sl_tf_open/sl_tf_close on the main thread (close also on a
+ * Threads: sl_transform_open/sl_transform_close on the main thread (close also on a
  * worker, with the last batch of a generation); a run belongs to one
  * worker; instances are shared by workers (see the ABI's contract).
  */
@@ -44,14 +44,14 @@ struct sl_tf {
 
 /* Makes an instance of section <tc>. On error <err> holds "KEY: why" when
  * a key is to blame (see the ABI), else why. */
-int sl_tf_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, size_t errlen);
-void sl_tf_close(struct sl_tf *t);
+int sl_transform_open(struct sl_tf *t, const struct sl_transform_conf *tc, char *err, size_t errlen);
+void sl_transform_close(struct sl_tf *t);
 
 /* Makes and destroys every transform of <cfg>, appending one error line
  * per problem ("FILE:LINE: [transform NAME] KEY: why") to <errs>. SL_OK or
  * SL_EINVAL. (Config load checks the keys sluice knows; this, what each
  * transform's create() knows.) */
-int sl_tf_check_config(const struct sl_config *cfg, struct sl_buf *errs);
+int sl_transform_check_config(const struct sl_config *cfg, struct sl_buf *errs);
 
 /* One record's fate after a chain. */
 struct sl_tf_rec {
@@ -73,22 +73,22 @@ struct sl_tf_key {
 
 struct sl_tf_run;
 
-struct sl_tf_run *sl_tf_run_new(void);
-void sl_tf_run_free(struct sl_tf_run *r);
+struct sl_tf_run *sl_transform_run_new(void);
+void sl_transform_run_free(struct sl_tf_run *r);
 /* What host->stopping() reads: a flag the run's owner sets when it is
  * shutting down out of time (NULL: never). */
-void sl_tf_run_set_stop(struct sl_tf_run *r, const _Atomic int *stop);
+void sl_transform_run_set_stop(struct sl_tf_run *r, const _Atomic int *stop);
 
 /*
  * Runs <chain> (<n> instances) over <nrecords> records. <stats> has one
- * slot per instance (NULL: not counted). Afterwards sl_tf_run_recs()
+ * slot per instance (NULL: not counted). Afterwards sl_transform_run_recs()
  * gives each record's fate, valid until the next run. SL_OK; SL_ENOMEM or
  * SL_EAGAIN (a transform asked to be tried again later): nothing can be
  * said of the records then, and the batch is to be run again.
  */
-int sl_tf_run_chain(struct sl_tf_run *r, struct sl_tf *const *chain, size_t n,
+int sl_transform_run_chain(struct sl_tf_run *r, struct sl_tf *const *chain, size_t n,
                     struct sl_tf_stats *const *stats, const char *stream,
                     const struct sl_record *records, size_t nrecords);
-const struct sl_tf_rec *sl_tf_run_recs(const struct sl_tf_run *r);
+const struct sl_tf_rec *sl_transform_run_recs(const struct sl_tf_run *r);
 
 #endif

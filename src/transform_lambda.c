@@ -307,7 +307,7 @@ static void new_uuid(struct call *c, char *p)
     uint8_t u[16];
     char str[37];
 
-    sl_uuid4(u, &c->rnd);                       /* with a fallback: cannot fail */
+    sl_uuid_v4(u, &c->rnd);                       /* with a fallback: cannot fail */
     sl_uuid_str(u, str);
     memcpy(p, str, UUID_LEN);
 }
@@ -325,7 +325,7 @@ static int build_head(struct call *c)
                       c->l->region, c->l->account) != SL_OK)
         return SL_ENOMEM;
     const char *stream = c->b->stream ? c->b->stream : "";
-    if (sl_json_append_str(h, stream, strlen(stream)) != SL_OK ||
+    if (sl_json_check_append_str(h, stream, strlen(stream)) != SL_OK ||
         sl_buf_printf(h, "\",\"region\":\"%s\",\"records\":[", c->l->region) != SL_OK)
         return SL_ENOMEM;
     return SL_OK;
@@ -683,7 +683,7 @@ static int run_invocation(struct call *c, size_t start, size_t end)
             return rc;
         }
         int last = !v.retry || attempt > c->l->retries;
-        if (sl_ratelimit_ok(&c->l->rl, 5000, &suppressed))
+        if (sl_log_ratelimit_ok(&c->l->rl, 5000, &suppressed))
             sl_warn("stream=%s transform=lambda msg=\"invocation failed%s\" attempt=%u "
                     "records=%zu bytes=%zu code=%s error=\"%s\" suppressed=%llu",
                     b->stream ? b->stream : "", last ? ", records fail" : ", will retry",
@@ -696,7 +696,7 @@ static int run_invocation(struct call *c, size_t start, size_t end)
                     return -1;
             return 0;
         }
-        if (pause_ms(b, sl_backoff_delay(&retry_backoff, attempt, sl_rand_next(&c->rnd))) != 0)
+        if (pause_ms(b, sl_backoff_delay(&retry_backoff, attempt, sl_backoff_rand(&c->rnd))) != 0)
             return STOPPING;
     }
 }
@@ -752,7 +752,7 @@ static int lambda_process(void *state, const struct sl_tf_batch *b, struct sl_tf
     sl_buf_init(&c.body, l->max_request);
     sl_buf_init(&c.answer, l->max_response);
     sl_buf_init(&c.dec, l->max_response);
-    c.rnd = sl_rand_seed();
+    c.rnd = sl_backoff_seed();
     /* the body's room at once, not by doubling from nothing */
     size_t want = HEAD_MAX;
     for (size_t i = 0; i < b->nrecords && want < l->max_request; i++)

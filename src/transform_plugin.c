@@ -7,7 +7,7 @@
 
 #include "sluice/err.h"
 
-int sl_tf_plugin_load(const char *path, const struct sl_transform_ops **ops, void **dl,
+int sl_transform_plugin_load(const char *path, const struct sl_transform_ops **ops, void **dl,
                       char *err, size_t errlen)
 {
     const struct sl_transform_ops *o;
@@ -48,7 +48,7 @@ int sl_tf_plugin_load(const char *path, const struct sl_transform_ops **ops, voi
     return SL_OK;
 }
 
-void sl_tf_plugin_unload(void *dl)
+void sl_transform_plugin_unload(void *dl)
 {
     if (dl)
         dlclose(dl);

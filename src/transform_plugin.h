@@ -17,9 +17,9 @@
 
 /* Loads <path>: *<ops> and the handle *<dl> on SL_OK, else SL_EINVAL with
  * "path: why" in <err>. */
-int sl_tf_plugin_load(const char *path, const struct sl_transform_ops **ops, void **dl,
+int sl_transform_plugin_load(const char *path, const struct sl_transform_ops **ops, void **dl,
                       char *err, size_t errlen);
-/* Closes a handle from sl_tf_plugin_load (NULL: nothing). */
-void sl_tf_plugin_unload(void *dl);
+/* Closes a handle from sl_transform_plugin_load (NULL: nothing). */
+void sl_transform_plugin_unload(void *dl);
 
 #endif

@@ -11,12 +11,12 @@
 #include "log.h"
 #include "sluice/err.h"
 
-int sl_uuid4(uint8_t u[16], uint64_t *fallback)
+int sl_uuid_v4(uint8_t u[16], uint64_t *fallback)
 {
     if (getrandom(u, 16, 0) != 16) {
         if (!fallback)
             return SL_EIO;
-        uint64_t a = sl_rand_next(fallback), b = sl_rand_next(fallback);
+        uint64_t a = sl_backoff_rand(fallback), b = sl_backoff_rand(fallback);
         memcpy(u, &a, 8);
         memcpy(u + 8, &b, 8);
     }

@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 /* Fills <u> from the kernel's randomness, or, if it has none to give,
- * from *<fallback> (sl_rand_next) when not NULL. SL_OK, or SL_EIO. */
-int sl_uuid4(uint8_t u[16], uint64_t *fallback);
+ * from *<fallback> (sl_backoff_rand) when not NULL. SL_OK, or SL_EIO. */
+int sl_uuid_v4(uint8_t u[16], uint64_t *fallback);
 
 /* Derives a name-based (version 8) UUID from <parent> and <how> (<n>
  * bytes): the same inputs give the same UUID, different ones (almost

@@ -338,7 +338,7 @@ static void count_error(struct sl_wal *w, const char *what, int e)
     uint64_t suppressed;
 
     sl_stat_add(&w->st->errors[error_kind(e)], 1);
-    if (sl_ratelimit_ok(&w->rl, 5000, &suppressed))
+    if (sl_log_ratelimit_ok(&w->rl, 5000, &suppressed))
         sl_error("wal=%s msg=\"%s failed: producers are pushed back\" error=\"%s\" "
                  "suppressed=%llu", w->dir, what, strerror(e), (unsigned long long)suppressed);
 }
@@ -570,7 +570,7 @@ static void *sync_main(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &b);
         if (fd >= 0)
             close(fd);
-        sl_histogram_observe(&w->st->sync, (double)(b.tv_sec - a.tv_sec) +
+        sl_metrics_observe(&w->st->sync, (double)(b.tv_sec - a.tv_sec) +
                                            (double)(b.tv_nsec - a.tv_nsec) / 1e9);
 
         pthread_mutex_lock(&w->lock);

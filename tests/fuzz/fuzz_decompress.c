@@ -1,6 +1,6 @@
 /*
  * fuzz_decompress.c - NDJSON request bodies with Content-Encoding gzip or
- * zstd (sl_decompress, as the HTTP source calls it): never more output than
+ * zstd (sl_compress_decode, as the HTTP source calls it): never more output than
  * the bound the buffer is given (a bomb stops there with SL_ETOOBIG), and
  * only SL_OK, SL_EINVAL, SL_ETOOBIG. Every other input also goes the other
  * way: compressed by sl_compress_* as two members (frames) and decompressed
@@ -19,7 +19,7 @@
  * other as `cat a.gz b.gz` makes them; decompressed, all n bytes are back. */
 static void round_trip(int kind, const uint8_t *p, size_t n, size_t k)
 {
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
     struct sl_buf z, back;
     int ok = c != NULL;
 
@@ -31,14 +31,14 @@ static void round_trip(int kind, const uint8_t *p, size_t n, size_t k)
              sl_compress_end(c) == SL_OK;
     FUZZ_ASSERT(ok || !c, "compressing %zu bytes failed", n);
     if (ok) {
-        int rc = sl_decompress(kind, z.data, z.len, &back);
+        int rc = sl_compress_decode(kind, z.data, z.len, &back);
         FUZZ_ASSERT(rc == SL_OK && back.len == n && (n == 0 || memcmp(back.data, p, n) == 0),
                     "round trip of %zu bytes in two parts at %zu: rc %d, %zu back", n, k, rc,
                     back.len);
     }
     sl_buf_destroy(&z);
     sl_buf_destroy(&back);
-    sl_compressor_free(c);
+    sl_compress_free(c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kind = data[0] & 1 ? SL_COMP_ZSTD : SL_COMP_GZIP;
     max = (size_t)1 << (8 + 2 * ((data[0] >> 1) & 7));   /* 256 B to 4 MiB */
     sl_buf_init(&out, max);
-    rc = sl_decompress(kind, data + 1, size - 1, &out);
+    rc = sl_compress_decode(kind, data + 1, size - 1, &out);
     FUZZ_ASSERT(rc == SL_OK || rc == SL_EINVAL || rc == SL_ETOOBIG, "rc %d", rc);
     FUZZ_ASSERT(out.len <= max, "%zu bytes out of a bound of %zu", out.len, max);
     sl_buf_destroy(&out);

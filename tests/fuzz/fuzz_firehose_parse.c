@@ -1,6 +1,6 @@
 /*
  * fuzz_firehose_parse.c - the full decode of PutRecord and PutRecordBatch
- * bodies (sl_fh_parse_put): scanner or jansson, Firehose's limits, base64.
+ * bodies (sl_firehose_api_parse_put): scanner or jansson, Firehose's limits, base64.
  * Success gives a chunk of 1-500 records (exactly 1 for PutRecord), each
  * at most SL_FH_MAX_RECORD, 4 MiB in all, and a valid stream name; a
  * refusal gives an error type, a 4xx/5xx status and a message.
@@ -58,13 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 0x80 && !(body = big = expand(data + 1, size - 1, &len)))
         return 0;
     memset(&err, 0, sizeof(err));
-    rc = sl_fh_parse_put(body, len, batch, stream, 1, 1, &c, &err);
+    rc = sl_firehose_api_parse_put(body, len, batch, stream, 1, 1, &c, &err);
     if (rc == SL_OK) {
         FUZZ_ASSERT(c && c->nrecords >= 1 && c->nrecords <= SL_FH_MAX_BATCH &&
                     (batch || c->nrecords == 1), "%u records", c ? c->nrecords : 0);
         FUZZ_ASSERT(c->bytes <= SL_FH_MAX_BATCH_BYTES, "%llu bytes",
                     (unsigned long long)c->bytes);
-        FUZZ_ASSERT(sl_fh_valid_stream_name(stream), "stream name");
+        FUZZ_ASSERT(sl_firehose_api_valid_stream_name(stream), "stream name");
         uint32_t off = 0, rlen;
         const uint8_t *p;
         for (uint32_t i = 0; i < c->nrecords; i++) {
@@ -75,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_ASSERT(rc == SL_EINVAL && !c && err.type && err.status >= 400 &&
                     memchr(err.message, '\0', sizeof(err.message)), "rc %d", rc);
-        char *answer = sl_fh_error_body(&err);
+        char *answer = sl_firehose_api_error_body(&err);
         free(answer);
     }
     free(big);

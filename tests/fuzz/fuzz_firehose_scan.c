@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     batch = data[0] & 1;
     len = size - 1;
-    if (!sl_fh_scan_put(body, len, batch, &name, recs, SL_FH_MAX_BATCH, &n))
+    if (!sl_firehose_scan_put(body, len, batch, &name, recs, SL_FH_MAX_BATCH, &n))
         return 0;
     FUZZ_ASSERT(n <= SL_FH_MAX_BATCH && (batch || n == 1), "n = %zu", n);
     int clean = plain(&name);

@@ -3,7 +3,7 @@
  * (json_check.h): when sl_json_check says "surely JSON", jansson, called
  * as the JSON transforms call it (any value, NUL allowed), must accept it,
  * and as an object when one was asked for. "Not sure" (0) promises
- * nothing. Also sl_json_append_str: its output is always valid JSON,
+ * nothing. Also sl_json_check_append_str: its output is always valid JSON,
  * whatever bytes it was given.
  */
 #include "fuzz.h"
@@ -21,10 +21,10 @@ static void check_string(const uint8_t *data, size_t size)
 
     sl_buf_init(&b, 8 * size + 16);
     if (sl_buf_append(&b, "\"", 1) == SL_OK &&
-        sl_json_append_str(&b, (const char *)data, size) == SL_OK &&
+        sl_json_check_append_str(&b, (const char *)data, size) == SL_OK &&
         sl_buf_append(&b, "\"", 1) == SL_OK) {
         j = json_loadb((const char *)b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-        FUZZ_ASSERT(j && json_is_string(j), "sl_json_append_str gave invalid JSON");
+        FUZZ_ASSERT(j && json_is_string(j), "sl_json_check_append_str gave invalid JSON");
         json_decref(j);
     }
     sl_buf_destroy(&b);

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "replay.h"
+#include "cmd_replay.h"
 
 static char path[64], out[64];
 static int out_fd = -1;
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fflush(stdout);
     if (ftruncate(out_fd, 0) != 0 || lseek(out_fd, 0, SEEK_SET) != 0)
         abort();
-    rc = sl_replay_main(5, argv);
+    rc = sl_cmd_replay_main(5, argv);
     fflush(stdout);
     got = pread(out_fd, summary, sizeof(summary) - 1, 0);
     summary[got > 0 ? got : 0] = '\0';

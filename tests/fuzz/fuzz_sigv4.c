@@ -5,16 +5,16 @@
  *
  * The input is lines: METHOD, PATH, QUERY, then "Name: value" headers up
  * to an empty line, then the body. Three passes:
- *  1. sl_sigv4_verify as it comes (the Authorization header is fuzzed);
+ *  1. sl_aws_sigv4_verify as it comes (the Authorization header is fuzzed);
  *     it must answer SL_OK (a seed may carry a good signature) or an
  *     error with a code and a 4xx/5xx status.
- *  2. sl__sigv4_canonical_request for the lower-case header names sent:
+ *  2. sl__aws_sigv4_canonical_request for the lower-case header names sent:
  *     SL_OK, SL_EINVAL or SL_ETOOBIG, and when SL_OK the method first,
  *     then (after the blank line that ends the headers) the names and the
  *     payload hash last. (Its cap, SL_SIGV4_CREQ_MAX, is the buffer's own
  *     ceiling, which no code can pass: not a property to check.)
  *  3. sign-then-verify: the request without Authorization and X-Amz-Date,
- *     signed by sl_sigv4_sign, must verify (both directions share the
+ *     signed by sl_aws_sigv4_sign, must verify (both directions share the
  *     canonical request, so they must agree whatever the input).
  */
 #include "fuzz.h"
@@ -80,7 +80,7 @@ static void verify_as_sent(const struct req *q)
     struct sl_sigv4_verifier v = { .secret = secret, .service = "firehose",
                                    .region = "us-east-1" };
     struct sl_sigv4_error err;
-    int rc = sl_sigv4_verify(&v, &q->r, NOW, &err);
+    int rc = sl_aws_sigv4_verify(&v, &q->r, NOW, &err);
 
     if (rc != SL_OK)
         FUZZ_ASSERT(err.code && err.http_status >= 400 && err.http_status < 600 &&
@@ -102,7 +102,7 @@ static void canonical(const struct req *q)
     }
     sl_buf_append(&names, "", 1);
     if (names.data) {
-        int rc = sl__sigv4_canonical_request(&q->r, (const char *)names.data,
+        int rc = sl__aws_sigv4_canonical_request(&q->r, (const char *)names.data,
                                              "UNSIGNED-PAYLOAD", &out);
         size_t ml = strlen(q->r.method), nl = names.len - 1, tail = nl + 17;
         FUZZ_ASSERT(rc == SL_OK || rc == SL_EINVAL || rc == SL_ETOOBIG, "rc %d", rc);
@@ -137,14 +137,14 @@ static void sign_then_verify(struct req *q, int s3)
             q->h[n++] = q->h[i];
     q->r.nheaders = n;
     q->r.s3_uri = s3;
-    if (sl_sigv4_sign(&s, &q->r, NULL, NOW, &out) != SL_OK)
+    if (sl_aws_sigv4_sign(&s, &q->r, NULL, NOW, &out) != SL_OK)
         return;
     q->h[n++] = (struct sl_sigv4_header){ "Authorization", out.authorization };
     q->h[n++] = (struct sl_sigv4_header){ "X-Amz-Date", out.amz_date };
     if (s3)
         q->h[n++] = (struct sl_sigv4_header){ "X-Amz-Content-Sha256", out.content_sha256 };
     q->r.nheaders = n;
-    int rc = sl_sigv4_verify(&v, &q->r, NOW, &err);
+    int rc = sl_aws_sigv4_verify(&v, &q->r, NOW, &err);
     FUZZ_ASSERT(rc == SL_OK, "signed request refused: %s: %s", err.code, err.message);
 }
 

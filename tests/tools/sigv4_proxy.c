@@ -213,7 +213,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, const char *method, stru
         .headers = hs.h, .nheaders = hs.n, .body = q->body.data, .body_len = q->body.len,
         .s3_uri = 1,
     };
-    if (sl_sigv4_verify(&v, &r, (int64_t)time(NULL), &e) != SL_OK) {
+    if (sl_aws_sigv4_verify(&v, &r, (int64_t)time(NULL), &e) != SL_OK) {
         curl_slist_free_all(hs.fwd);
         return s3_error(c, 403, "SignatureDoesNotMatch", e.message);
     }

@@ -241,7 +241,7 @@ START_TEST(test_sigv4_vector_canonical_request_matches_suite)
     signed_part(v->authz, list, sizeof(list));
     snprintf(sha, sizeof(sha), "%s", strrchr(v->creq, '\n') + 1);
     sl_buf_init(&b, SL_SIGV4_CREQ_MAX);
-    ck_assert_int_eq(sl__sigv4_canonical_request(&q.r, list, sha, &b), SL_OK);
+    ck_assert_int_eq(sl__aws_sigv4_canonical_request(&q.r, list, sha, &b), SL_OK);
     ck_assert_int_eq(sl_buf_append(&b, "", 1), SL_OK);
     ck_assert_msg(strcmp((char *)b.data, v->creq) == 0, "%s:\n%s\nwant\n%s", v->name,
                   (char *)b.data, v->creq);
@@ -259,7 +259,7 @@ START_TEST(test_sigv4_vector_sign_matches_suite)
     if (v->unsigned_h.name)
         return;
     req_from_vec(&q, v);
-    ck_assert_int_eq(sl_sigv4_sign(&s, &q.r, NULL, T_SUITE, &out), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &q.r, NULL, T_SUITE, &out), SL_OK);
     ck_assert_str_eq(out.amz_date, D_SUITE);
     ck_assert_msg(strcmp(out.authorization, v->authz) == 0, "%s:\n%s\nwant\n%s", v->name,
                   out.authorization, v->authz);
@@ -277,7 +277,7 @@ START_TEST(test_sigv4_vector_verify_accepts_suite)
         req_add(&q, v->unsigned_h.name, v->unsigned_h.value);
     req_add(&q, "X-Amz-Date", D_SUITE);
     req_add(&q, "Authorization", v->authz);
-    ck_assert_msg(sl_sigv4_verify(&verifier, &q.r, T_SUITE, &err) == SL_OK, "%s: %s: %s", v->name,
+    ck_assert_msg(sl_aws_sigv4_verify(&verifier, &q.r, T_SUITE, &err) == SL_OK, "%s: %s: %s", v->name,
                   err.code, err.message);
     ck_assert_ptr_null(err.code);
     ck_assert_str_eq(ring.last, AKID);
@@ -298,7 +298,7 @@ START_TEST(test_sigv4_vector_verify_rejects_one_flipped_signature_digit)
     req_from_vec(&q, v);
     req_add(&q, "X-Amz-Date", D_SUITE);
     req_add(&q, "Authorization", authz);
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &q.r, T_SUITE, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &q.r, T_SUITE, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_str_eq(err.message, MISMATCH);
     ck_assert_int_eq(err.http_status, 400);
@@ -327,7 +327,7 @@ static void fh_sign(struct fh *f, int64_t t, const char *payload_hash, int sha_h
     req_add(&f->q, "Host", "firehose.us-east-1.amazonaws.com");
     req_add(&f->q, "Content-Type", "application/x-amz-json-1.1");
     req_add(&f->q, "X-Amz-Target", "Firehose_20150804.DescribeDeliveryStream");
-    ck_assert_int_eq(sl_sigv4_sign(&s, &f->q.r, payload_hash, t, &f->sig), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &f->q.r, payload_hash, t, &f->sig), SL_OK);
     req_add(&f->q, "X-Amz-Date", f->sig.amz_date);
     if (sha_header)
         req_add(&f->q, "X-Amz-Content-Sha256", f->sig.content_sha256);
@@ -349,7 +349,7 @@ static void fh_set(struct fh *f, const char *name, const char *value)
 static void expect(const struct fh *f, int64_t now, int rc, const char *code, int status)
 {
     struct sl_sigv4_error err;
-    int got = sl_sigv4_verify(&verifier, &f->q.r, now, &err);
+    int got = sl_aws_sigv4_verify(&verifier, &f->q.r, now, &err);
 
     ck_assert_msg(got == rc, "rc %d (%s: %s), want %d", got, err.code ? err.code : "-",
                   err.message, rc);
@@ -398,7 +398,7 @@ START_TEST(test_sigv4_flipped_body_byte_is_invalid_signature)
 
     fh_sign(&f, T_NOW, NULL, 0);
     f.body[5] ^= 0x20;
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_str_eq(err.message, MISMATCH);
 }
@@ -422,7 +422,7 @@ START_TEST(test_sigv4_unknown_key_is_unrecognized_client)
 
     fh_sign(&f, T_NOW, NULL, 0);
     ring.keys = no_keys;
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "UnrecognizedClientException");
     ck_assert_str_eq(err.message, "The security token included in the request is invalid.");
     ck_assert_int_eq(err.http_status, 400);
@@ -448,7 +448,7 @@ START_TEST(test_sigv4_no_authorization_is_missing_token)
 
     fh_sign(&f, T_NOW, NULL, 0);
     f.q.r.nheaders--;  /* Authorization is last */
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "MissingAuthenticationTokenException");
     ck_assert_str_eq(err.message, "Missing Authentication Token");
     ck_assert_int_eq(err.http_status, 403);
@@ -509,7 +509,7 @@ START_TEST(test_sigv4_garbled_authorization_is_incomplete_signature)
 
     fh_sign(&f, T_NOW, NULL, 0);
     fh_set(&f, "Authorization", garbled[_i].authz);
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_msg(strcmp(err.code, "IncompleteSignatureException") == 0, "'%s': %s",
                   garbled[_i].authz, err.code);
     ck_assert_int_eq(err.http_status, 400);
@@ -552,11 +552,11 @@ START_TEST(test_sigv4_ten_minutes_off_is_expired)
     struct fh f;
 
     fh_sign(&f, T_NOW, NULL, 0);
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW + 600, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW + 600, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_str_eq(err.message, "Signature expired: 20240507T134209Z is now earlier than "
                      "20240507T134709Z (20240507T135209Z - 5 min.)");
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW - 600, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW - 600, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_str_eq(err.message, "Signature not yet current: 20240507T134209Z is still later "
                      "than 20240507T133709Z (20240507T133209Z + 5 min.)");
@@ -587,7 +587,7 @@ START_TEST(test_sigv4_scope_date_must_equal_x_amz_date)
     ck_assert_ptr_nonnull(d);
     memcpy(d + 1, "20240508", 8);
     fh_set(&f, "Authorization", authz);
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_str_eq(err.message, "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
                      "version of date from HTTP: '20240508' != '20240507', from '20240507T134209Z'.");
@@ -601,12 +601,12 @@ START_TEST(test_sigv4_verifier_pins_service_and_region)
 
     fh_sign(&f, T_NOW, NULL, 0);
     verifier.service = "kinesis";
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_str_eq(err.message, "Credential should be scoped to correct service: 'kinesis'.");
     verifier.service = "firehose";
     verifier.region = "eu-west-1";
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     verifier.region = "us-east-1";
     expect(&f, T_NOW, SL_OK, NULL, 0);
@@ -624,7 +624,7 @@ START_TEST(test_sigv4_content_sha256_header_must_match_body)
     ck_assert_ptr_nonnull(strstr(f.sig.authorization, "x-amz-content-sha256;x-amz-date;"));
     expect(&f, T_NOW, SL_OK, NULL, 0);
     f.body[5] ^= 0x20;
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_str_eq(err.message,
                      "The provided 'x-amz-content-sha256' header does not match what was computed.");
@@ -638,10 +638,10 @@ START_TEST(test_sigv4_unsigned_payload_is_refused_unless_allowed)
 
     fh_sign(&f, T_NOW, "UNSIGNED-PAYLOAD", 1);
     ck_assert_str_eq(f.sig.content_sha256, "UNSIGNED-PAYLOAD");
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "InvalidSignatureException");
     ck_assert_int_eq(err.reason, SL_AUTH_R_UNSIGNED_PAYLOAD);
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_int_eq(err.reason, SL_AUTH_R_UNSIGNED_PAYLOAD);
 }
 END_TEST
@@ -684,7 +684,7 @@ START_TEST(test_sigv4_huge_signed_header_is_refused_not_truncated)
     memset(big, 'a', SL_SIGV4_CREQ_MAX + 9);
     big[SL_SIGV4_CREQ_MAX + 9] = '\0';
     h[1].value = big;
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_ETOOBIG);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_ETOOBIG);
     ck_assert_str_eq(out.authorization, "");
     snprintf(authz, sizeof(authz), "AWS4-HMAC-SHA256 %s, SignedHeaders=host;x-amz-date;x-big, %s",
              GOOD_CRED, GOOD_SIG);
@@ -695,7 +695,7 @@ START_TEST(test_sigv4_huge_signed_header_is_refused_not_truncated)
         struct sl_sigv4_header hv[4] = { h[0], h[1], h[2], { "Authorization", authz } };
         r.headers = hv;
         r.nheaders = 4;
-        ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_ETOOBIG);
+        ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err), SL_ETOOBIG);
         ck_assert_str_eq(err.code, "IncompleteSignatureException");
         ck_assert_int_eq(err.http_status, 400);
     }
@@ -712,7 +712,7 @@ START_TEST(test_sigv4_too_many_headers_are_refused)
     for (size_t i = 0; i < SL_SIGV4_MAX_HEADERS + 1; i++)
         h[i] = (struct sl_sigv4_header){ "X-Filler", "1" };
     h[0] = (struct sl_sigv4_header){ "Host", "h" };
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_ETOOBIG);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err), SL_ETOOBIG);
     ck_assert_str_eq(err.code, "IncompleteSignatureException");
 }
 END_TEST
@@ -724,26 +724,26 @@ START_TEST(test_sigv4_sign_refuses_bad_input)
     struct sl_sigv4_signer s = { AKID, SECRET, "us-east-1", "s3", 0 };
     struct sl_sigv4_signed out;
 
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);  /* own X-Amz-Date */
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);  /* own X-Amz-Date */
     h[1].name = "Authorization";
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
     h[1].name = "X-Amz-Content-Sha256";
     s.content_sha256_header = 1;
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
     s.content_sha256_header = 0;
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_OK);
     r.nheaders = 0;  /* no Host */
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
     r.nheaders = 1;
     h[0].name = "Bad Name";
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
     h[0].name = "Host";
     s.region = "us/east";
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
     s.region = "us-east-1";
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, "not a hash", T_SUITE, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, "not a hash", T_SUITE, &out), SL_EINVAL);
     r.path = "relative";
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_SUITE, &out), SL_EINVAL);
     ck_assert_str_eq(out.authorization, "");
 }
 END_TEST
@@ -758,7 +758,7 @@ static void creq_line(const char *path, const char *query, int s3, int line, con
     char *p, *e;
 
     sl_buf_init(&b, SL_SIGV4_CREQ_MAX);
-    ck_assert_int_eq(sl__sigv4_canonical_request(&r, "host", EMPTY_SHA, &b), SL_OK);
+    ck_assert_int_eq(sl__aws_sigv4_canonical_request(&r, "host", EMPTY_SHA, &b), SL_OK);
     ck_assert_int_eq(sl_buf_append(&b, "", 1), SL_OK);
     p = (char *)b.data;
     for (int i = 0; i < line; i++)
@@ -803,7 +803,7 @@ static void query_of(const char *const pairs[][2], size_t n, const char *want)
 
     sl_buf_init(&q, 4096);
     for (size_t i = 0; i < n; i++)
-        ck_assert_int_eq(sl_sigv4_query_add(&q, pairs[i][0], strlen(pairs[i][0]), pairs[i][1],
+        ck_assert_int_eq(sl_aws_sigv4_query_add(&q, pairs[i][0], strlen(pairs[i][0]), pairs[i][1],
                                             pairs[i][1] ? strlen(pairs[i][1]) : 0), SL_OK);
     ck_assert_int_eq(sl_buf_append(&q, "", 1), SL_OK);
     creq_line("/", (const char *)q.data, 0, 2, want);
@@ -823,8 +823,8 @@ START_TEST(test_sigv4_query_add_encodes_decoded_pairs)
     query_of(rep, 5, "a=y&a=z&b=2&c=&c=");     /* "c" and "c=" sign alike */
     query_of(odd, 3, "%C3%A9=%2541&a%20b=x%2By%2Fz%26w%3Dv&~-._=~-._");
     sl_buf_init(&q, 8);                          /* a pair that does not fit leaves nothing */
-    ck_assert_int_eq(sl_sigv4_query_add(&q, "a", 1, "b", 1), SL_OK);
-    ck_assert_int_eq(sl_sigv4_query_add(&q, "long", 4, "value", 5), SL_ETOOBIG);
+    ck_assert_int_eq(sl_aws_sigv4_query_add(&q, "a", 1, "b", 1), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_query_add(&q, "long", 4, "value", 5), SL_ETOOBIG);
     ck_assert_uint_eq(q.len, 3);
     sl_buf_destroy(&q);
 }
@@ -840,11 +840,11 @@ START_TEST(test_sigv4_precheck_passes_whatever_the_body)
     fh_sign(&f, T_NOW, NULL, 1);
     f.q.r.body = NULL;                 /* not read yet */
     f.q.r.body_len = 0;
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
     ck_assert_str_eq(ring.last, "AKIAFIREHOSE");
     fh_sign(&f, T_NOW, NULL, 0);
     f.body[3] ^= 1;                    /* the signature is the full check's business */
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
     expect(&f, T_NOW, SL_EINVAL, "InvalidSignatureException", 400);
 }
 END_TEST
@@ -858,19 +858,19 @@ START_TEST(test_sigv4_precheck_refuses_what_the_headers_decide)
     fh_sign(&f, T_NOW, NULL, 0);
     f.q.r.body = NULL;
     f.q.r.body_len = 0;
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW + 3600, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW + 3600, &err), SL_EINVAL);
     ck_assert_int_eq(err.reason, SL_AUTH_R_STALE_DATE);
     verifier.service = "firehose";
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_OK);
     verifier.service = "s3";
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.message, "Credential should be scoped to correct service: 's3'.");
     verifier.service = NULL;
     ring.keys = none;
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_str_eq(err.code, "UnrecognizedClientException");
     f.q.r.nheaders--;                  /* no Authorization */
-    ck_assert_int_eq(sl_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_precheck(&verifier, &f.q.r, T_NOW, &err), SL_EINVAL);
     ck_assert_int_eq(err.http_status, 403);
     ck_assert_str_eq(err.code, "MissingAuthenticationTokenException");
 }
@@ -918,7 +918,7 @@ START_TEST(test_sigv4_refusal_names_its_reason_and_key)
         fh_set(&f, "Authorization", reasons[_i].authz);
     if (!reasons[_i].header && !reasons[_i].authz && !reasons[_i].skew)
         f.body[2] ^= 1;
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &f.q.r, T_NOW + reasons[_i].skew, &err),
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &f.q.r, T_NOW + reasons[_i].skew, &err),
                      SL_EINVAL);
     ck_assert_msg(err.reason == reasons[_i].reason, "reason %s (%s), want %s",
                   sl_auth_reason_names[err.reason], err.message,
@@ -944,20 +944,20 @@ START_TEST(test_sigv4_query_from_decoded_pairs_verifies)
     struct sl_sigv4_error err;
     struct sl_buf q;
 
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_OK);
     h[1] = (struct sl_sigv4_header){ "X-Amz-Date", out.amz_date };
     h[2] = (struct sl_sigv4_header){ "Authorization", out.authorization };
     r.nheaders = 3;
     sl_buf_init(&q, 4096);
     for (size_t i = 0; i < 4; i++)
-        ck_assert_int_eq(sl_sigv4_query_add(&q, pairs[i][0], strlen(pairs[i][0]), pairs[i][1],
+        ck_assert_int_eq(sl_aws_sigv4_query_add(&q, pairs[i][0], strlen(pairs[i][0]), pairs[i][1],
                                             pairs[i][1] ? strlen(pairs[i][1]) : 0), SL_OK);
     ck_assert_int_eq(sl_buf_append(&q, "", 1), SL_OK);
     r.query = (const char *)q.data;
     verifier.service = "firehose";
-    ck_assert_msg(sl_sigv4_verify(&verifier, &r, T_NOW, &err) == SL_OK, "%s", err.message);
+    ck_assert_msg(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err) == SL_OK, "%s", err.message);
     r.query = "";                      /* what the listener used to hand over */
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err), SL_EINVAL);
     sl_buf_destroy(&q);
 }
 END_TEST
@@ -987,10 +987,10 @@ START_TEST(test_sigv4_botocore_firehose_request_verifies)
     struct sl_sigv4_error err;
 
     verifier.service = "firehose";
-    ck_assert_msg(sl_sigv4_verify(&verifier, &r, T_NOW, &err) == SL_OK, "%s: %s", err.code,
+    ck_assert_msg(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err) == SL_OK, "%s: %s", err.code,
                   err.message);
     r.body_len--;
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err), SL_EINVAL);
 }
 END_TEST
 
@@ -1006,12 +1006,12 @@ START_TEST(test_sigv4_botocore_non_s3_path_and_query_match)
     struct sl_sigv4_signed out;
     struct sl_sigv4_error err;
 
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_OK);
     ck_assert_str_eq(out.authorization, authz);
     r.nheaders = 3;
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err), SL_OK);
     r.s3_uri = 1;  /* the other URI rule must not verify */
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err), SL_EINVAL);
 }
 END_TEST
 
@@ -1033,11 +1033,11 @@ START_TEST(test_sigv4_botocore_s3_put_matches)
     struct sl_sigv4_signed out;
     struct sl_sigv4_error err;
 
-    ck_assert_int_eq(sl_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_sign(&s, &r, NULL, T_NOW, &out), SL_OK);
     ck_assert_str_eq(out.authorization, authz);
     ck_assert_str_eq(out.content_sha256, h[3].value);
     r.nheaders = 5;
-    ck_assert_int_eq(sl_sigv4_verify(&verifier, &r, T_NOW, &err), SL_OK);
+    ck_assert_int_eq(sl_aws_sigv4_verify(&verifier, &r, T_NOW, &err), SL_OK);
 }
 END_TEST
 

@@ -62,7 +62,7 @@ static const int kinds[] = { SL_COMP_NONE, SL_COMP_GZIP, SL_COMP_ZSTD };
 
 START_TEST(test_compress_round_trip_each_kind)
 {
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
     struct sl_batch *b = make_batch(50000);
     struct sl_buf out, want;
     size_t cap = 1 << 24, n = 0;
@@ -94,14 +94,14 @@ START_TEST(test_compress_round_trip_each_kind)
     sl_buf_destroy(&out);
     sl_buf_destroy(&want);
     sl_batch_free(b);
-    sl_compressor_free(c);
+    sl_compress_free(c);
     free(plain);
 }
 END_TEST
 
 START_TEST(test_compress_delimiter_none_concatenates)
 {
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
     struct sl_batch *b = make_batch(3);
     struct sl_buf out;
 
@@ -111,13 +111,13 @@ START_TEST(test_compress_delimiter_none_concatenates)
     ck_assert_int_eq(memcmp(out.data, "record-0record-1record-2", out.len), 0);
     sl_buf_destroy(&out);
     sl_batch_free(b);
-    sl_compressor_free(c);
+    sl_compress_free(c);
 }
 END_TEST
 
 START_TEST(test_compress_newline_not_doubled)
 {
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
     struct sl_batch *b = sl_batch_new();
     struct sl_chunk *ch = sl_chunk_new(64, 0, 0);
     struct sl_buf out;
@@ -132,13 +132,13 @@ START_TEST(test_compress_newline_not_doubled)
     ck_assert_int_eq(memcmp(out.data, "a\nb\n", 4), 0);
     sl_buf_destroy(&out);
     sl_batch_free(b);
-    sl_compressor_free(c);
+    sl_compress_free(c);
 }
 END_TEST
 
 START_TEST(test_compress_output_bounded_by_buffer_max)
 {
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
     struct sl_batch *b = make_batch(10000);
     struct sl_buf out;
 
@@ -147,13 +147,13 @@ START_TEST(test_compress_output_bounded_by_buffer_max)
                      SL_ETOOBIG);
     sl_buf_destroy(&out);
     sl_batch_free(b);
-    sl_compressor_free(c);
+    sl_compress_free(c);
 }
 END_TEST
 
 START_TEST(test_decompress_round_trip_limit_and_corruption)
 {
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
     struct sl_batch *b = make_batch(20000);
     struct sl_buf z, out, want;
     int kind = _i ? SL_COMP_ZSTD : SL_COMP_GZIP;
@@ -162,35 +162,35 @@ START_TEST(test_decompress_round_trip_limit_and_corruption)
     sl_buf_init(&z, 1 << 24);
     ck_assert_int_eq(sl_compress_batch(c, b, kind, 3, SL_DELIM_NEWLINE, &z), SL_OK);
     sl_buf_init(&out, want.len);                    /* exactly enough */
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_OK);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &out), SL_OK);
     ck_assert_uint_eq(out.len, want.len);
     ck_assert_int_eq(memcmp(out.data, want.data, want.len), 0);
     sl_buf_destroy(&out);
     sl_buf_init(&out, want.len - 1);                /* one byte short: refused */
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_ETOOBIG);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &out), SL_ETOOBIG);
     sl_buf_destroy(&out);
     sl_buf_init(&out, 1 << 24);                     /* truncated */
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len / 2, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len / 2, &out), SL_EINVAL);
     sl_buf_destroy(&out);
     sl_buf_init(&out, 1 << 24);                     /* not compressed at all */
-    ck_assert_int_eq(sl_decompress(kind, "plain text", 10, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_compress_decode(kind, "plain text", 10, &out), SL_EINVAL);
     sl_buf_destroy(&out);
     sl_buf_destroy(&z);
     sl_buf_destroy(&want);
     sl_batch_free(b);
-    sl_compressor_free(c);
+    sl_compress_free(c);
 }
 END_TEST
 
 /* <text> compressed whole as one gzip member or zstd frame, appended to <z>. */
 static void pack(int kind, const char *text, struct sl_buf *z)
 {
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
 
     ck_assert_int_eq(sl_compress_begin(c, kind, 3, z), SL_OK);
     ck_assert_int_eq(sl_compress_write(c, text, strlen(text)), SL_OK);
     ck_assert_int_eq(sl_compress_end(c), SL_OK);
-    sl_compressor_free(c);
+    sl_compress_free(c);
 }
 
 static int dec_kind(int i)
@@ -209,7 +209,7 @@ START_TEST(test_decompress_reads_every_member_or_frame)
     pack(kind, "", &z);                               /* an empty member counts too */
     pack(kind, "c1\n", &z);
     sl_buf_init(&out, 1 << 20);
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_OK);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &out), SL_OK);
     ck_assert_uint_eq(out.len, 15);
     ck_assert_int_eq(memcmp(out.data, "a1\na2\nb1\nb2\nc1\n", 15), 0);
     sl_buf_destroy(&out);
@@ -230,7 +230,7 @@ START_TEST(test_decompress_skips_zstd_skippable_frames)
     pack(SL_COMP_ZSTD, "two\n", &z);
     sl_buf_append(&z, skip, sizeof(skip));
     sl_buf_init(&out, 1 << 20);
-    ck_assert_int_eq(sl_decompress(SL_COMP_ZSTD, z.data, z.len, &out), SL_OK);
+    ck_assert_int_eq(sl_compress_decode(SL_COMP_ZSTD, z.data, z.len, &out), SL_OK);
     ck_assert_uint_eq(out.len, 8);
     ck_assert_int_eq(memcmp(out.data, "one\ntwo\n", 8), 0);
     sl_buf_destroy(&out);
@@ -250,7 +250,7 @@ START_TEST(test_decompress_refuses_trailing_junk)
     pack(kind, "r1\nr2\n", &z);
     sl_buf_append(&z, j, jlen);
     sl_buf_init(&out, 1 << 20);
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &out), SL_EINVAL);
     sl_buf_destroy(&out);
     /* the same after a second member: junk is junk wherever it is */
     sl_buf_reset(&z);
@@ -258,7 +258,7 @@ START_TEST(test_decompress_refuses_trailing_junk)
     pack(kind, "r2\n", &z);
     sl_buf_append(&z, j, jlen);
     sl_buf_init(&out, 1 << 20);
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_EINVAL);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &out), SL_EINVAL);
     sl_buf_destroy(&out);
     sl_buf_destroy(&z);
 }
@@ -276,7 +276,7 @@ START_TEST(test_decompress_refuses_a_truncated_second_member)
     pack(kind, "this member is cut short\n", &z);
     for (size_t cut = first + 1; cut < z.len; cut++) {   /* every cut inside it */
         sl_buf_init(&out, 1 << 20);
-        ck_assert_int_eq(sl_decompress(kind, z.data, cut, &out), SL_EINVAL);
+        ck_assert_int_eq(sl_compress_decode(kind, z.data, cut, &out), SL_EINVAL);
         sl_buf_destroy(&out);
     }
     sl_buf_destroy(&z);
@@ -288,7 +288,7 @@ START_TEST(test_decompress_empty_body_is_empty)
     struct sl_buf out;
 
     sl_buf_init(&out, 1 << 20);
-    ck_assert_int_eq(sl_decompress(dec_kind(_i), "", 0, &out), SL_OK);
+    ck_assert_int_eq(sl_compress_decode(dec_kind(_i), "", 0, &out), SL_OK);
     ck_assert_uint_eq(out.len, 0);
     sl_buf_destroy(&out);
 }
@@ -298,7 +298,7 @@ START_TEST(test_decompress_bomb_across_members_stops_at_the_bound)
 {
     int kind = dec_kind(_i);
     char *zeros = calloc(1, 1 << 20);
-    struct sl_compressor *c = sl_compressor_new();
+    struct sl_compressor *c = sl_compress_new();
     struct sl_buf z, out;
 
     /* 8 members of 1 MiB of zeros each: each alone fits, together they do not */
@@ -310,16 +310,16 @@ START_TEST(test_decompress_bomb_across_members_stops_at_the_bound)
     }
     ck_assert_uint_lt(z.len, 1 << 16);
     sl_buf_init(&out, (3 << 20) + 5);
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_ETOOBIG);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &out), SL_ETOOBIG);
     ck_assert_uint_le(out.len, out.max);
     ck_assert_uint_le(out.cap, out.max);
     sl_buf_destroy(&out);
     sl_buf_init(&out, 8 << 20);                      /* exactly enough */
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &out), SL_OK);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &out), SL_OK);
     ck_assert_uint_eq(out.len, 8 << 20);
     sl_buf_destroy(&out);
     sl_buf_destroy(&z);
-    sl_compressor_free(c);
+    sl_compress_free(c);
     free(zeros);
 }
 END_TEST
@@ -340,11 +340,11 @@ START_TEST(test_decompress_zstd_window_over_the_bound_is_too_big)
     ck_assert(!ZSTD_isError(ZSTD_compressStream2(cc, &zo, &in, ZSTD_e_continue)));
     ck_assert_uint_eq(ZSTD_compressStream2(cc, &zo, &in, ZSTD_e_end), 0);
     sl_buf_init(&out, 1 << 20);                     /* 1 MiB allowed: 8 MiB window max */
-    ck_assert_int_eq(sl_decompress(SL_COMP_ZSTD, z, zo.pos, &out), SL_ETOOBIG);
+    ck_assert_int_eq(sl_compress_decode(SL_COMP_ZSTD, z, zo.pos, &out), SL_ETOOBIG);
     ck_assert_uint_le(out.cap, 1 << 20);
     sl_buf_destroy(&out);
     sl_buf_init(&out, 32 << 20);                    /* 32 MiB allowed: so is the window */
-    ck_assert_int_eq(sl_decompress(SL_COMP_ZSTD, z, zo.pos, &out), SL_OK);
+    ck_assert_int_eq(sl_compress_decode(SL_COMP_ZSTD, z, zo.pos, &out), SL_OK);
     ck_assert_uint_eq(out.len, sizeof(data));
     ck_assert_int_eq(memcmp(out.data, data, sizeof(data)), 0);
     sl_buf_destroy(&out);
@@ -395,7 +395,7 @@ START_TEST(test_compress_dec_streams_in_any_pieces)
     pack(kind, "", &z);
     pack(kind, "second\n", &z);
     sl_buf_init(&once, 1 << 20);
-    ck_assert_int_eq(sl_decompress(kind, z.data, z.len, &once), SL_OK);
+    ck_assert_int_eq(sl_compress_decode(kind, z.data, z.len, &once), SL_OK);
     ck_assert_int_eq(sl_compress_sniff(z.data, z.len), kind);
     for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
         sl_buf_init(&out, 1 << 20);

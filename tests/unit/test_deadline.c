@@ -24,7 +24,7 @@ static int eof_within(int fd, int ms)
 START_TEST(test_deadline_cuts_once_past_due_and_never_when_cleared)
 {
     _Atomic uint64_t cuts = 0;
-    struct sl_deadlines *w = sl_deadlines_new(10, &cuts);
+    struct sl_deadlines *w = sl_deadline_list_new(10, &cuts);
     int a[2], b[2];
 
     ck_assert_ptr_nonnull(w);
@@ -40,7 +40,7 @@ START_TEST(test_deadline_cuts_once_past_due_and_never_when_cleared)
     ck_assert_uint_eq(atomic_load(&cuts), 1);
     sl_deadline_remove(da);
     sl_deadline_remove(db);
-    sl_deadlines_free(w);
+    sl_deadline_list_free(w);
     ck_assert_uint_eq(atomic_load(&cuts), 1);
     for (int i = 0; i < 2; i++)
         close(a[i]), close(b[i]);

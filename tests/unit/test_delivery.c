@@ -163,11 +163,11 @@ static void push_records(void)
 /* Waits (up to 20 s) until every received record has settled. */
 static void wait_settled(void)
 {
-    struct sl_stats_snapshot ss;
+    struct sl_metrics_snapshot ss;
     const struct timespec ms = { 0, 1000000 };
 
     for (int i = 0; i < 20000; i++) {
-        sl_stats_snapshot(&s->stats, &ss);
+        sl_metrics_snapshot(&s->stats, &ss);
         if (ss.settled_records == ss.received_total_records && sl_stream_unsettled(s) == 0)
             return;
         nanosleep(&ms, NULL);
@@ -239,13 +239,13 @@ static const struct sl_transform_ops tf_ops = {
 START_TEST(test_delivery_transform_results_split_the_batch)
 {
     start("retry_duration = 60s\n");
-    /* the stage's chain, as sl_gen_new would build it, before any batch */
+    /* the stage's chain, as sl_stream_gen_new would build it, before any batch */
     pthread_mutex_lock(&s->lock);
     struct sl_gen *g = s->gen;
     g->chain[0] = (struct sl_tf){ .ops = &tf_ops, .name = "t1" };
     g->chain_of[0] = &g->chain[0];
     g->nchain = 1;
-    g->tf_stats[0] = sl_stats_tf(&s->stats, "t1");
+    g->tf_stats[0] = sl_metrics_tf(&s->stats, "t1");
     pthread_mutex_unlock(&s->lock);
     push_records();
     wait_settled();
@@ -262,8 +262,8 @@ START_TEST(test_delivery_transform_results_split_the_batch)
         ck_assert_msg(mem.delivered[i] == want, "r%d delivered %d times", i, mem.delivered[i]);
     }
     /* bytes balance at the source lengths, though r<i>5 became R<i>5 */
-    struct sl_stats_snapshot ss;
-    sl_stats_snapshot(&s->stats, &ss);
+    struct sl_metrics_snapshot ss;
+    sl_metrics_snapshot(&s->stats, &ss);
     ck_assert_uint_eq(ss.settled_bytes, ss.received_total_bytes);
     /* the failed records' envelopes carry the transform's error and the source */
     char cmd[512];

@@ -14,27 +14,27 @@
 
 START_TEST(test_fh_operation_names)
 {
-    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.PutRecord"), SL_FH_PUT_RECORD);
-    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.PutRecordBatch"),
+    ck_assert_int_eq(sl_firehose_api_operation("Firehose_20150804.PutRecord"), SL_FH_PUT_RECORD);
+    ck_assert_int_eq(sl_firehose_api_operation("Firehose_20150804.PutRecordBatch"),
                      SL_FH_PUT_RECORD_BATCH);
-    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.ListDeliveryStreams"),
+    ck_assert_int_eq(sl_firehose_api_operation("Firehose_20150804.ListDeliveryStreams"),
                      SL_FH_LIST_STREAMS);
-    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.DescribeDeliveryStream"),
+    ck_assert_int_eq(sl_firehose_api_operation("Firehose_20150804.DescribeDeliveryStream"),
                      SL_FH_DESCRIBE_STREAM);
-    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.CreateDeliveryStream"),
+    ck_assert_int_eq(sl_firehose_api_operation("Firehose_20150804.CreateDeliveryStream"),
                      SL_FH_UNSUPPORTED);
-    ck_assert_int_eq(sl_fh_operation("Firehose_20150804.Nope"), SL_FH_UNKNOWN);
-    ck_assert_int_eq(sl_fh_operation("Kinesis_20131202.PutRecord"), SL_FH_UNKNOWN);
-    ck_assert_int_eq(sl_fh_operation(NULL), SL_FH_UNKNOWN);
+    ck_assert_int_eq(sl_firehose_api_operation("Firehose_20150804.Nope"), SL_FH_UNKNOWN);
+    ck_assert_int_eq(sl_firehose_api_operation("Kinesis_20131202.PutRecord"), SL_FH_UNKNOWN);
+    ck_assert_int_eq(sl_firehose_api_operation(NULL), SL_FH_UNKNOWN);
 }
 END_TEST
 
 START_TEST(test_fh_stream_names)
 {
-    ck_assert(sl_fh_valid_stream_name("clicks-1_a.b"));
-    ck_assert(!sl_fh_valid_stream_name(""));
-    ck_assert(!sl_fh_valid_stream_name("a/b"));
-    ck_assert(!sl_fh_valid_stream_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    ck_assert(sl_firehose_api_valid_stream_name("clicks-1_a.b"));
+    ck_assert(!sl_firehose_api_valid_stream_name(""));
+    ck_assert(!sl_firehose_api_valid_stream_name("a/b"));
+    ck_assert(!sl_firehose_api_valid_stream_name("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 END_TEST
 
@@ -47,7 +47,7 @@ START_TEST(test_fh_parse_put_record_decodes_data)
     const uint8_t *p;
     uint32_t len;
 
-    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 0, stream, 7, 8, &c, &e), SL_OK);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 0, stream, 7, 8, &c, &e), SL_OK);
     ck_assert_str_eq(stream, "s1");
     ck_assert_uint_eq(c->nrecords, 1);
     ck_assert_int_eq(c->arrival_wall_ms, 7);
@@ -69,7 +69,7 @@ START_TEST(test_fh_parse_batch_keeps_order_and_empty_records)
     const uint8_t *p;
     uint32_t len, off = 0;
 
-    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
     ck_assert_uint_eq(c->nrecords, 4);
     ck_assert_uint_eq(c->bytes, 6);
     for (int i = 0; i < 4; i++) {
@@ -78,7 +78,7 @@ START_TEST(test_fh_parse_batch_keeps_order_and_empty_records)
         ck_assert_int_eq(memcmp(p, want[i], len), 0);
     }
     ck_assert_uint_eq(off, c->len);
-    sl_fh_chunk_truncate(c, 2);
+    sl_firehose_api_chunk_truncate(c, 2);
     ck_assert_uint_eq(c->nrecords, 2);
     ck_assert_uint_eq(c->bytes, 1);
     sl_chunk_unref(c);
@@ -120,7 +120,7 @@ START_TEST(test_fh_parse_rejects_with_firehose_errors)
     struct sl_fh_error e;
     char stream[65];
 
-    ck_assert_int_eq(sl_fh_parse_put(bad[_i].body, strlen(bad[_i].body), bad[_i].batch,
+    ck_assert_int_eq(sl_firehose_api_parse_put(bad[_i].body, strlen(bad[_i].body), bad[_i].batch,
                                      stream, 0, 0, &c, &e), SL_EINVAL);
     ck_assert_ptr_null(c);
     ck_assert_str_eq(e.type, bad[_i].type);
@@ -154,25 +154,25 @@ START_TEST(test_fh_limits)
     char stream[65], *body;
 
     body = batch_body(501, 4);                      /* 501 records */
-    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
     ck_assert_str_eq(e.type, "ValidationException");
     free(body);
     body = batch_body(500, 4);                      /* 500 records: fine */
-    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
     ck_assert_uint_eq(c->nrecords, 500);
     sl_chunk_unref(c);
     free(body);
     body = batch_body(1, 1365336);                  /* 1,024,002 bytes: one too big */
-    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
     ck_assert_str_eq(e.type, "ValidationException");
     ck_assert_ptr_nonnull(strstr(e.message, "less than or equal to 1024000"));
     free(body);
     body = batch_body(1, 1365332);                  /* 1,023,999 bytes: fine */
-    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
     sl_chunk_unref(c);
     free(body);
     body = batch_body(5, 1365332);                  /* 5 x ~1 MB: over 4 MiB */
-    ck_assert_int_eq(sl_fh_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_EINVAL);
     ck_assert_str_eq(e.type, "InvalidArgumentException");
     free(body);
 }
@@ -189,14 +189,14 @@ START_TEST(test_fh_scan_reads_plain_bodies_in_place)
     size_t n;
 
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-        ck_assert_int_eq(sl_fh_scan_put(plain[i], strlen(plain[i]), 1, &name, recs, 4, &n), 1);
+        ck_assert_int_eq(sl_firehose_scan_put(plain[i], strlen(plain[i]), 1, &name, recs, 4, &n), 1);
         ck_assert_uint_eq(n, 2);
         ck_assert(name.len == 1 && name.p[0] == 's');
         ck_assert(recs[0].len == 4 && memcmp(recs[0].p, "YQ==", 4) == 0);
         ck_assert_uint_eq(recs[1].len, 0);
     }
     const char *one = "{\"Record\":{\"Data\":\"YQ==\"},\"DeliveryStreamName\":\"x\"}";
-    ck_assert_int_eq(sl_fh_scan_put(one, strlen(one), 0, &name, recs, 4, &n), 1);
+    ck_assert_int_eq(sl_firehose_scan_put(one, strlen(one), 0, &name, recs, 4, &n), 1);
     ck_assert_uint_eq(n, 1);
 }
 END_TEST
@@ -222,7 +222,7 @@ START_TEST(test_fh_scan_declines_unusual_bodies)
     struct sl_fh_span name, recs[2];
     size_t n;
 
-    ck_assert_int_eq(sl_fh_scan_put(unusual[_i], strlen(unusual[_i]), 1, &name, recs, 2, &n),
+    ck_assert_int_eq(sl_firehose_scan_put(unusual[_i], strlen(unusual[_i]), 1, &name, recs, 2, &n),
                      0);
 }
 END_TEST
@@ -241,18 +241,18 @@ START_TEST(test_fh_parse_reads_declined_bodies_through_jansson)
     const uint8_t *p;
     uint32_t len;
 
-    ck_assert_int_eq(sl_fh_parse_put(escaped, strlen(escaped), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_int_eq(sl_firehose_api_parse_put(escaped, strlen(escaped), 1, stream, 0, 0, &c, &e), SL_OK);
     sl_chunk_at(c, 0, &p, &len);
     ck_assert(len == 2 && p[0] == 0xff && p[1] == 0xff);
     sl_chunk_unref(c);
-    ck_assert_int_eq(sl_fh_parse_put(extra, strlen(extra), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_int_eq(sl_firehose_api_parse_put(extra, strlen(extra), 1, stream, 0, 0, &c, &e), SL_OK);
     ck_assert_uint_eq(c->nrecords, 1);
     sl_chunk_unref(c);
-    ck_assert_int_eq(sl_fh_parse_put(control, strlen(control), 1, stream, 0, 0, &c, &e),
+    ck_assert_int_eq(sl_firehose_api_parse_put(control, strlen(control), 1, stream, 0, 0, &c, &e),
                      SL_EINVAL);
     ck_assert_str_eq(e.type, "SerializationException");
     ck_assert_ptr_nonnull(strstr(e.message, "not a JSON object"));    /* jansson's words */
-    ck_assert_int_eq(sl_fh_parse_put(quote, strlen(quote), 1, stream, 0, 0, &c, &e),
+    ck_assert_int_eq(sl_firehose_api_parse_put(quote, strlen(quote), 1, stream, 0, 0, &c, &e),
                      SL_EINVAL);
     ck_assert_str_eq(e.type, "SerializationException");
     ck_assert_ptr_nonnull(strstr(e.message, "not valid base64"));
@@ -261,7 +261,7 @@ END_TEST
 
 START_TEST(test_fh_responses_are_compact_and_ordered)
 {
-    char *s = sl_fh_put_batch_response(3, 2);
+    char *s = sl_firehose_api_put_batch_response(3, 2);
     struct sl_fh_error e = { "ResourceNotFoundException", 400, "Firehose x not found." };
 
     ck_assert_ptr_nonnull(strstr(s, "\"FailedPutCount\":1"));
@@ -271,7 +271,7 @@ START_TEST(test_fh_responses_are_compact_and_ordered)
     ck_assert_ptr_nonnull(strstr(s, "{\"ErrorCode\":\"ServiceUnavailableException\","
                                     "\"ErrorMessage\":\"Slow down.\"}]"));
     free(s);
-    s = sl_fh_put_batch_response(2, 2);
+    s = sl_firehose_api_put_batch_response(2, 2);
     ck_assert_ptr_nonnull(strstr(s, "\"FailedPutCount\":0"));
     json_t *j = json_loads(s, 0, NULL);             /* valid JSON, ids unique */
     json_t *rr = json_object_get(j, "RequestResponses");
@@ -280,10 +280,10 @@ START_TEST(test_fh_responses_are_compact_and_ordered)
                      json_string_value(json_object_get(json_array_get(rr, 1), "RecordId")));
     json_decref(j);
     free(s);
-    s = sl_fh_put_record_response();
+    s = sl_firehose_api_put_record_response();
     ck_assert_ptr_nonnull(strstr(s, "{\"RecordId\":\""));
     free(s);
-    s = sl_fh_error_body(&e);
+    s = sl_firehose_api_error_body(&e);
     ck_assert_str_eq(s, "{\"__type\":\"ResourceNotFoundException\","
                         "\"message\":\"Firehose x not found.\"}");
     free(s);
@@ -303,7 +303,7 @@ static void describe_s3(const struct sl_stream_conf *c, const void *conf, const 
     memset(&dest, 0, sizeof(dest));
     if (ops->dest)
         ops->dest(conf, &dest);
-    d = sl_fh_describe(c, &dest, region, 3, 1700000000);
+    d = sl_firehose_api_describe(c, &dest, region, 3, 1700000000);
     ck_assert_ptr_nonnull(d);
     snprintf(arn, 160, "%s", json_string_value(json_object_get(d, "DeliveryStreamARN")));
     dst = json_object_get(json_array_get(json_object_get(d, "Destinations"), 0),

@@ -473,7 +473,7 @@ START_TEST(test_http_client_signs_what_it_sends)
                                    .body_len = srv.body.len, .s3_uri = _i };
     struct sl_sigv4_verifier v = { .secret = secret_of, .service = "es", .region = "eu-west-1" };
     struct sl_sigv4_error e;
-    int vrc = sl_sigv4_verify(&v, &sr, time(NULL), &e);
+    int vrc = sl_aws_sigv4_verify(&v, &sr, time(NULL), &e);
     ck_assert_msg(vrc == SL_OK, "%s: %s", e.code, e.message);
     ck_assert_str_eq(got_header("X-Amz-Security-Token"), "token-1");
     ck_assert_msg(strstr(got_header("Authorization"), "x-amz-security-token") != NULL,

@@ -33,10 +33,10 @@ START_TEST(test_metrics_page_has_fixed_names_and_labels)
     sl_stat_add(&st.rejected[SL_SRC_TCP][SL_REJ_OVERSIZE], 3);
     sl_stat_add(&st.sealed[SL_SEAL_SIZE], 4);
     sl_stat_add(&st.retries[SL_RETRY_SINK], 5);
-    sl_stats_settle(&st, SL_OUTCOME_DELIVERED, 0, 6, 60);
-    sl_stats_settle(&st, SL_OUTCOME_BACKED_UP, SL_BK_RETRIES_EXHAUSTED, 1, 10);
-    sl_histogram_observe(&st.delivery, 0.02);
-    sl_histogram_observe(&st.delivery, 1000);
+    sl_metrics_settle(&st, SL_OUTCOME_DELIVERED, 0, 6, 60);
+    sl_metrics_settle(&st, SL_OUTCOME_BACKED_UP, SL_BK_RETRIES_EXHAUSTED, 1, 10);
+    sl_metrics_observe(&st.delivery, 0.02);
+    sl_metrics_observe(&st.delivery, 1000);
     sl_stat_add(&st.sink.existing, 7);
     char *page = render();
 
@@ -88,12 +88,12 @@ START_TEST(test_metrics_held_bytes_are_received_minus_settled)
 {
     memset(&st, 0, sizeof(st));
     sl_stat_add(&st.received_bytes[SL_SRC_TCP], 1000);
-    ck_assert_uint_eq(sl_stats_bytes_held(&st), 1000);
-    sl_stats_settle(&st, SL_OUTCOME_DELIVERED, 0, 1, 400);
-    sl_stats_settle(&st, SL_OUTCOME_DROPPED, 0, 1, 100);
-    ck_assert_uint_eq(sl_stats_bytes_held(&st), 500);
-    sl_stats_settle(&st, SL_OUTCOME_ABANDONED, 0, 1, 500);   /* still held */
-    ck_assert_uint_eq(sl_stats_bytes_held(&st), 500);
+    ck_assert_uint_eq(sl_metrics_bytes_held(&st), 1000);
+    sl_metrics_settle(&st, SL_OUTCOME_DELIVERED, 0, 1, 400);
+    sl_metrics_settle(&st, SL_OUTCOME_DROPPED, 0, 1, 100);
+    ck_assert_uint_eq(sl_metrics_bytes_held(&st), 500);
+    sl_metrics_settle(&st, SL_OUTCOME_ABANDONED, 0, 1, 500);   /* still held */
+    ck_assert_uint_eq(sl_metrics_bytes_held(&st), 500);
 }
 END_TEST
 
@@ -104,8 +104,8 @@ START_TEST(test_metrics_auth_refusals_by_reason_and_401_as_its_own_status)
     struct sl_buf out;
 
     memset(&hs, 0, sizeof(hs));
-    sl_http_stats_request(&hs, SL_HOP_NDJSON, 401, 0.001);
-    sl_http_stats_request(&hs, SL_HOP_PUT_RECORD, 403, 0.001);
+    sl_metrics_http_request(&hs, SL_HOP_NDJSON, 401, 0.001);
+    sl_metrics_http_request(&hs, SL_HOP_PUT_RECORD, 403, 0.001);
     sl_stat_add(&hs.auth_failures[SL_AUTH_R_BAD_SIGNATURE], 3);
     sl_buf_init(&out, 1 << 20);
     ck_assert_int_eq(sl_metrics_render(&out, NULL, 0, &p), SL_OK);

@@ -106,13 +106,13 @@ START_TEST(test_transform_chain_sees_what_is_left)
     struct sl_tf_stats stats[2];
     struct sl_tf_stats *sp[] = { &stats[0], &stats[1] };
     struct sl_record in[4];
-    struct sl_tf_run *r = sl_tf_run_new();
+    struct sl_tf_run *r = sl_transform_run_new();
     const struct sl_tf_rec *out;
 
     memset(stats, 0, sizeof(stats));
     records(in, texts, 4);
-    ck_assert_int_eq(sl_tf_run_chain(r, chain, 2, sp, "s", in, 4), SL_OK);
-    out = sl_tf_run_recs(r);
+    ck_assert_int_eq(sl_transform_run_chain(r, chain, 2, sp, "s", in, 4), SL_OK);
+    out = sl_transform_run_recs(r);
     ck_assert_str_eq(seen_b, "xx,y,");               /* B saw A's output, Ok only */
     ck_assert_int_eq(out[0].status, SL_TF_OK);
     ck_assert_int_eq(out[0].len, 3);
@@ -135,12 +135,12 @@ START_TEST(test_transform_chain_sees_what_is_left)
     ck_assert_uint_eq(atomic_load(&stats[1].invocations[1]), 1);
     ck_assert_uint_eq(atomic_load(&stats[0].invocations[0]), 1);   /* counted for it */
     /* a second run starts clean: nothing of the first one leaks */
-    ck_assert_int_eq(sl_tf_run_chain(r, chain, 1, NULL, "s", in + 3, 1), SL_OK);
-    out = sl_tf_run_recs(r);
+    ck_assert_int_eq(sl_transform_run_chain(r, chain, 1, NULL, "s", in + 3, 1), SL_OK);
+    out = sl_transform_run_recs(r);
     ck_assert_int_eq(out[0].status, SL_TF_OK);
     ck_assert_int_eq(out[0].changed, 0);
     ck_assert_int_eq(out[0].len, 1);
-    sl_tf_run_free(r);
+    sl_transform_run_free(r);
 }
 END_TEST
 
@@ -152,13 +152,13 @@ START_TEST(test_transform_whole_batch_failure)
     struct sl_tf_stats stats[2];
     struct sl_tf_stats *sp[] = { &stats[0], &stats[1] };
     struct sl_record in[3];
-    struct sl_tf_run *r = sl_tf_run_new();
+    struct sl_tf_run *r = sl_transform_run_new();
     const struct sl_tf_rec *out;
 
     memset(stats, 0, sizeof(stats));
     records(in, texts, 3);
-    ck_assert_int_eq(sl_tf_run_chain(r, chain, 2, sp, "s", in, 3), SL_OK);
-    out = sl_tf_run_recs(r);
+    ck_assert_int_eq(sl_transform_run_chain(r, chain, 2, sp, "s", in, 3), SL_OK);
+    out = sl_transform_run_recs(r);
     ck_assert_int_eq(out[0].status, SL_TF_DROPPED);      /* gone before C */
     for (int i = 1; i < 3; i++) {
         ck_assert_int_eq(out[i].status, SL_TF_FAILED);
@@ -169,7 +169,7 @@ START_TEST(test_transform_whole_batch_failure)
     }
     ck_assert_uint_eq(atomic_load(&stats[1].records[SL_TF_FAILED]), 2);
     ck_assert_uint_eq(atomic_load(&stats[1].invocations[1]), 1);
-    sl_tf_run_free(r);
+    sl_transform_run_free(r);
 }
 END_TEST
 
@@ -181,22 +181,22 @@ START_TEST(test_transform_arena_holds_big_outputs)
     struct sl_tf b = { .ops = &b_ops };
     struct sl_tf *chain[] = { &b };
     struct sl_record in[8];
-    struct sl_tf_run *r = sl_tf_run_new();
+    struct sl_tf_run *r = sl_transform_run_new();
 
     memset(big, 'z', sizeof(big) - 1);
     for (int i = 0; i < 8; i++)
         texts[i] = i % 2 ? "small" : big;
     records(in, texts, 8);
     for (int round = 0; round < 3; round++) {
-        ck_assert_int_eq(sl_tf_run_chain(r, chain, 1, NULL, "s", in, 8), SL_OK);
-        const struct sl_tf_rec *out = sl_tf_run_recs(r);
+        ck_assert_int_eq(sl_transform_run_chain(r, chain, 1, NULL, "s", in, 8), SL_OK);
+        const struct sl_tf_rec *out = sl_transform_run_recs(r);
         for (int i = 0; i < 8; i++) {
             ck_assert_int_eq(out[i].len, in[i].len + 1);
             ck_assert_int_eq(memcmp(out[i].data, in[i].data, in[i].len), 0);
             ck_assert_int_eq(out[i].data[in[i].len], '!');
         }
     }
-    sl_tf_run_free(r);
+    sl_transform_run_free(r);
 }
 END_TEST
 
@@ -206,16 +206,16 @@ START_TEST(test_transform_retry_when_stopping)
     struct sl_tf d = { .ops = &d_ops };
     struct sl_tf *chain[] = { &d };
     struct sl_record in[2];
-    struct sl_tf_run *r = sl_tf_run_new();
+    struct sl_tf_run *r = sl_transform_run_new();
     _Atomic int stop = 0;
 
     records(in, texts, 2);
-    sl_tf_run_set_stop(r, &stop);
-    ck_assert_int_eq(sl_tf_run_chain(r, chain, 1, NULL, "s", in, 2), SL_OK);
-    ck_assert_int_eq(sl_tf_run_recs(r)[1].status, SL_TF_DROPPED);
+    sl_transform_run_set_stop(r, &stop);
+    ck_assert_int_eq(sl_transform_run_chain(r, chain, 1, NULL, "s", in, 2), SL_OK);
+    ck_assert_int_eq(sl_transform_run_recs(r)[1].status, SL_TF_DROPPED);
     atomic_store(&stop, 1);
-    ck_assert_int_eq(sl_tf_run_chain(r, chain, 1, NULL, "s", in, 2), SL_EAGAIN);
-    sl_tf_run_free(r);
+    ck_assert_int_eq(sl_transform_run_chain(r, chain, 1, NULL, "s", in, 2), SL_EAGAIN);
+    sl_transform_run_free(r);
 }
 END_TEST
 

@@ -61,7 +61,7 @@ static void fates(struct sl_tf *const *chain, size_t n, const char *const *texts
                   char out[][512])
 {
     struct sl_record recs[16];
-    struct sl_tf_run *r = sl_tf_run_new();
+    struct sl_tf_run *r = sl_transform_run_new();
     const struct sl_tf_rec *res;
     size_t m = 0;
 
@@ -69,8 +69,8 @@ static void fates(struct sl_tf *const *chain, size_t n, const char *const *texts
     for (; texts[m]; m++)
         recs[m] = (struct sl_record){ (const uint8_t *)texts[m], (uint32_t)strlen(texts[m]),
                                       ARRIVAL };
-    ck_assert_int_eq(sl_tf_run_chain(r, chain, n, NULL, "s", recs, m), SL_OK);
-    res = sl_tf_run_recs(r);
+    ck_assert_int_eq(sl_transform_run_chain(r, chain, n, NULL, "s", recs, m), SL_OK);
+    res = sl_transform_run_recs(r);
     for (size_t i = 0; i < m; i++) {
         if (res[i].status == SL_TF_DROPPED)
             snprintf(out[i], 512, "dropped by %u", res[i].by);
@@ -85,7 +85,7 @@ static void fates(struct sl_tf *const *chain, size_t n, const char *const *texts
             ck_assert_int_eq(memcmp(res[i].data, recs[i].data, recs[i].len), 0);
         }
     }
-    sl_tf_run_free(r);
+    sl_transform_run_free(r);
 }
 
 /* The fate of record <text> through one instance of <ops> with keys <kv>,
@@ -295,19 +295,19 @@ START_TEST(test_transform_json_rewrite_of_a_big_record)
     struct sl_tf t = make(&sl_tf_json_set, KV("set.n", "1"));
     struct sl_tf *chain[] = { &t };
     struct sl_record in;
-    struct sl_tf_run *r = sl_tf_run_new();
+    struct sl_tf_run *r = sl_transform_run_new();
     const struct sl_tf_rec *res;
     int n;
 
     n = snprintf(rec, sizeof(rec), "{\"pad\":\"%060000d\"}", 7);
     snprintf(want, sizeof(want), "{\"pad\":\"%060000d\",\"n\":1}", 7);
     in = (struct sl_record){ (const uint8_t *)rec, (uint32_t)n, ARRIVAL };
-    ck_assert_int_eq(sl_tf_run_chain(r, chain, 1, NULL, "s", &in, 1), SL_OK);
-    res = sl_tf_run_recs(r);
+    ck_assert_int_eq(sl_transform_run_chain(r, chain, 1, NULL, "s", &in, 1), SL_OK);
+    res = sl_transform_run_recs(r);
     ck_assert_int_eq(res[0].status, SL_TF_OK);
     ck_assert_uint_eq(res[0].len, strlen(want));
     ck_assert_int_eq(memcmp(res[0].data, want, res[0].len), 0);
-    sl_tf_run_free(r);
+    sl_transform_run_free(r);
     sl_tf_json_set.destroy(t.state);
 }
 END_TEST
@@ -789,7 +789,7 @@ struct worker {
 static void *work(void *arg)
 {
     struct worker *w = arg;
-    struct sl_tf_run *r = sl_tf_run_new();
+    struct sl_tf_run *r = sl_transform_run_new();
     struct sl_record recs[64];
     char text[64][64];
 
@@ -798,11 +798,11 @@ static void *work(void *arg)
         recs[i] = (struct sl_record){ (const uint8_t *)text[i], (uint32_t)n, ARRIVAL };
     }
     for (int round = 0; round < 200 && r; round++) {
-        if (sl_tf_run_chain(r, w->chain, 2, NULL, "s", recs, 64) != SL_OK) {
+        if (sl_transform_run_chain(r, w->chain, 2, NULL, "s", recs, 64) != SL_OK) {
             w->bad++;
             continue;
         }
-        const struct sl_tf_rec *res = sl_tf_run_recs(r);
+        const struct sl_tf_rec *res = sl_transform_run_recs(r);
         for (int i = 0; i < 64; i++) {
             char want[128];
             int n = snprintf(want, sizeof(want), "{\"i\":%d,\"ts\":\"2024-05-07T13:42:%02dZ\","
@@ -815,7 +815,7 @@ static void *work(void *arg)
         }
     }
     w->bad += r == NULL;
-    sl_tf_run_free(r);
+    sl_transform_run_free(r);
     return NULL;
 }
 

@@ -1,5 +1,5 @@
 /*
- * process.h - the transform stage: a sealed batch through its stream's
+ * stage.h - the transform stage: a sealed batch through its stream's
  * chain of transforms, on the delivery worker that took it.
  *
  * What comes out is parts of the batch, as for partitioning:
@@ -19,8 +19,8 @@
  *
  * Threads: a stage belongs to one delivery worker.
  */
-#ifndef SL_PROCESS_H
-#define SL_PROCESS_H
+#ifndef SL_STAGE_H
+#define SL_STAGE_H
 
 #include <stdatomic.h>
 

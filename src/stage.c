@@ -1,5 +1,5 @@
-/* process.c - see process.h. */
-#include "process.h"
+/* stage.c - see stage.h. */
+#include "stage.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +22,12 @@ struct sl_stage *sl_stage_new(const _Atomic int *stop)
 {
     struct sl_stage *s = calloc(1, sizeof(*s));
 
-    if (s && !(s->run = sl_tf_run_new())) {
+    if (s && !(s->run = sl_transform_run_new())) {
         free(s);
         return NULL;
     }
     if (s)
-        sl_tf_run_set_stop(s->run, stop);
+        sl_transform_run_set_stop(s->run, stop);
     return s;
 }
 
@@ -35,7 +35,7 @@ void sl_stage_free(struct sl_stage *s)
 {
     if (!s)
         return;
-    sl_tf_run_free(s->run);
+    sl_transform_run_free(s->run);
     free(s->recs);
     free(s->marks);
     free(s);
@@ -81,7 +81,7 @@ static struct sl_notes *make_notes(const struct sl_tf_rec *res, const uint8_t *m
     }
     if (!no || !(no->at = calloc(count, sizeof(*no->at))) || !(no->text = malloc(len + 1))) {
         sl_error("msg=\"out of memory keeping transform results\" records=%zu", count);
-        sl_notes_free(no);
+        sl_batch_notes_free(no);
         return NULL;
     }
     no->n = count;
@@ -153,11 +153,11 @@ int sl_stage_run(struct sl_stage *s, struct sl_batch *b, struct sl_processed *ou
     sl_batch_iter_init(&it, b);
     while (sl_batch_next(&it, &s->recs[n]))
         n++;
-    int rc = sl_tf_run_chain(s->run, g->chain_of, g->nchain, g->tf_stats, g->conf->name,
+    int rc = sl_transform_run_chain(s->run, g->chain_of, g->nchain, g->tf_stats, g->conf->name,
                              s->recs, n);
     if (rc != SL_OK)
         return rc;
-    res = sl_tf_run_recs(s->run);
+    res = sl_transform_run_recs(s->run);
     for (size_t i = 0; i < n; i++) {
         s->marks[i] = res[i].status;
         count[res[i].status]++;

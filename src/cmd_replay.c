@@ -1,6 +1,6 @@
 /*
- * replay.c - `sluice replay`: sends the records of backup envelopes to a
- * stream again (see replay.h and `sluice replay --help`).
+ * cmd_replay.c - `sluice replay`: sends the records of backup envelopes to a
+ * stream again (see cmd_replay.h and `sluice replay --help`).
  *
  * Design:
  * - Input. Each PATH is a file, a directory (walked recursively, names in
@@ -10,7 +10,7 @@
  *   decoder chosen by its first bytes (1f 8b gzip, 28 b5 2f fd zstd, else
  *   plain; compress.h's streaming decoder); concatenated gzip members and
  *   zstd frames are all read, as `cat a.gz b.gz | sluice replay -` would
- *   give. sl_decompress() is not used because it needs the whole object
+ *   give. sl_compress_decode() is not used because it needs the whole object
  *   in memory.
  * - Lines. Each '\n'-terminated line (the last may lack it) is one
  *   envelope: a JSON object (jansson) with a rawData string holding strict
@@ -39,7 +39,7 @@
  * struct replay owns every buffer, handle and descriptor; rp_destroy()
  * frees them all. No global state; SIGPIPE is ignored for the process.
  */
-#include "replay.h"
+#include "cmd_replay.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -289,7 +289,7 @@ static int tcp_connect(struct replay *rp)
             return SL_OK;
         err = errno;
         attempt++;
-        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_next(&rp->rnd));
+        delay = sl_backoff_delay(&retry_backoff, attempt, sl_backoff_rand(&rp->rnd));
         if (attempt >= ATTEMPTS || sl_clock_mono_ms() + delay - start >= rp->o.timeout_ms) {
             fprintf(stderr, "sluice replay: %s: cannot connect: %s (%u attempts in %.1fs)\n",
                     rp->o.to, strerror(err), attempt,
@@ -552,7 +552,7 @@ static int http_flush(struct replay *rp)
         attempt++;
         if (v == RP_DONE)
             break;
-        delay = sl_backoff_delay(&retry_backoff, attempt, sl_rand_next(&rp->rnd));
+        delay = sl_backoff_delay(&retry_backoff, attempt, sl_backoff_rand(&rp->rnd));
         if (v == RP_RETRY && attempt < ATTEMPTS &&
             sl_clock_mono_ms() + delay - start < rp->o.timeout_ms) {
             sleep_ms(delay);
@@ -927,7 +927,7 @@ static int parse_target(struct replay *rp)
         return SL_EINVAL;
     }
     o->target = RP_HTTP;
-    if (!o->stream || !sl_fh_valid_stream_name(o->stream)) {
+    if (!o->stream || !sl_firehose_api_valid_stream_name(o->stream)) {
         fprintf(stderr, "sluice replay: --to %s needs --stream NAME (1-64 characters of "
                 "A-Z a-z 0-9 _ . -)\n", o->to);
         return SL_EINVAL;
@@ -995,7 +995,7 @@ bad:
 static int rp_init(struct replay *rp)
 {
     rp->tcp.fd = -1;
-    rp->rnd = sl_rand_seed();
+    rp->rnd = sl_backoff_seed();
     sl_buf_init(&rp->tcp.w, TCP_FLUSH + SL_FH_MAX_RECORD + 2);
     sl_buf_init(&rp->ln.part, LINE_MAX_LEN);
     sl_buf_init(&rp->rec, LINE_MAX_LEN);
@@ -1027,7 +1027,7 @@ static void rp_destroy(struct replay *rp)
     rp->rd = NULL;
 }
 
-int sl_replay_main(int argc, char **argv)
+int sl_cmd_replay_main(int argc, char **argv)
 {
     struct replay *rp = calloc(1, sizeof(*rp));     /* ~30 KiB: not on the stack */
     int first, rc = 1, curl_up = 0;
