@@ -15,6 +15,7 @@ struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms)
     c->cap = cap;
     c->meta = 0;
     c->bytes = 0;
+    c->seq = 0;                 /* not logged, unless the log numbers it */
     c->arrival_wall_ms = wall_ms;
     c->arrival_mono_ms = mono_ms;
     return c;

@@ -48,6 +48,20 @@ static void note(void *arg, struct sl_batch *b, enum sl_outcome o)
     *(int *)arg = (int)o;
 }
 
+/* A new chunk is not the log's: a seq left in reused memory would make a
+ * memory stream's batch look logged (exclusive writes, a sequence range). */
+START_TEST(test_chunk_new_is_not_logged)
+{
+    for (int i = 0; i < 8; i++) {
+        struct sl_chunk *c = sl_chunk_new(256, 1, 1);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_uint_eq(c->seq, 0);
+        c->seq = 0xdeadbeef;    /* what the next allocation may find */
+        sl_chunk_unref(c);
+    }
+}
+END_TEST
+
 START_TEST(test_batch_settle_runs_actions_once)
 {
     struct sl_batch *b = sl_batch_new();
@@ -66,6 +80,7 @@ Suite *sl_batch_suite(void)
 
     tcase_add_test(tc, test_batch_iterates_spans_in_order);
     tcase_add_test(tc, test_batch_settle_runs_actions_once);
+    tcase_add_test(tc, test_chunk_new_is_not_logged);
     suite_add_tcase(s, tc);
     return s;
 }
