@@ -24,9 +24,9 @@
  *   error, are sent again after a backoff (100 ms doubling to 5 s, equal
  *   jitter) until accepted, 10 attempts, or --timeout since the call's
  *   first attempt. Requests go through http_client.h (one kept-alive
- *   connection), signed with SigV4 when aws_creds.h finds credentials. A call that fails for good, or a TCP
- *   connection that breaks, stops the run: whatever comes next would meet
- *   the same fate.
+ *   connection), signed with SigV4 when aws_creds.h finds credentials. A
+ *   call that fails for good, or a TCP connection that breaks, stops the
+ *   run: whatever comes next would meet the same fate.
  * - Delivery is at least once: a retried call whose answer was lost, or a
  *   second run over the same files, sends records again.
  *

@@ -1,5 +1,7 @@
 /*
- * config.c - INI config: key tables, generic setters, cross-key checks.
+ * config.c - INI config: the [sluice] and [stream NAME] key tables, the
+ * hand-off of other keys to the sources and sinks that own them, and the
+ * checks between keys. The setters are conf_key.c's.
  *
  * libinih calls handler() once per key. It does not pass line numbers in
  * Debian's build, so the file is fed through line_reader(), which counts
@@ -84,7 +86,7 @@ static const struct sl_conf_key stream_keys[] = {
       "output type + /)" },
     { "retry_duration", SL_K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
       "how long a failing batch is retried before it goes to backup" },
-    { "sink", SL_K_STRING, STR(sink, struct sl_stream_conf), 1, 0, SL_SINK_DEFAULT, NULL,
+    { "sink", SL_K_ENUM, STR(sink, struct sl_stream_conf), 0, 0, SL_SINK_DEFAULT, sl_sink_enum,
       "where batches go: a sink's name (its keys are listed under it)" },
     { "transforms", SL_K_STRING, STR(transforms, struct sl_stream_conf), 0, 0, "", NULL,
       "[transform NAME] sections each batch goes through, in order: a, b, c" },
@@ -104,12 +106,10 @@ static const struct sl_conf_key stream_keys[] = {
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
-static int key_index(const struct sl_conf_key *keys, const char *name);
 static int any_bad(const struct sl_stream_conf *s, const char *a, const char *b,
                    const char *c);
 static int key_line(const struct sl_stream_conf *s, const char *name);
 
-#define SL_SINKS_MAX 16              /* built-in sinks the parser can hold keys of */
 
 /* Parser state while one file is read. */
 struct parse {
@@ -128,7 +128,7 @@ struct parse {
     /* The current stream's sink keys, by sink (registry order), parsed
      * into each sink's struct: the stream's sink is known only once its
      * section ends (end_stream). conf owned; NULL: no key of that sink. */
-    struct { void *conf; struct sl_conf_marks marks; } sinks[SL_SINKS_MAX];
+    struct { void *conf; struct sl_conf_marks marks; } sinks[SL_SINK_MAX];
 };
 
 static void perr(struct parse *p, int line, const char *section, const char *key,
@@ -304,7 +304,7 @@ static void sink_key(struct parse *p, const struct sl_sink_ops *ops, const char 
 {
     size_t slot = sink_slot(ops);
 
-    if (!ops->keys || sl_conf_key_index(ops->keys, name) < 0 || slot >= SL_SINKS_MAX) {
+    if (!ops->keys || sl_conf_key_index(ops->keys, name) < 0 || slot >= SL_SINK_MAX) {
         perr(p, p->line, section, name, "unknown key");
         return;
     }
@@ -327,16 +327,9 @@ static void end_stream(struct parse *p)
     if (!s)
         return;
     snprintf(sec, sizeof(sec), "stream %s", s->name);
-    if (!any_bad(s, "sink", NULL, NULL) && !(ops = sl_sink_find(s->sink))) {
-        struct sl_buf names;
-        sl_buf_init(&names, 1024);
-        sl_sink_names(&names);
-        perr(p, key_line(s, "sink"), sec, "sink", "'%s' is not one of:%.*s", s->sink,
-             (int)names.len, names.data ? (const char *)names.data : "");
-        sl_buf_destroy(&names);
-        s->marks.bad |= 1ULL << key_index(stream_keys, "sink");
-    }
-    for (size_t i = 0; i < SL_SINKS_MAX; i++) {
+    if (!any_bad(s, "sink", NULL, NULL))
+        ops = sl_sink_find(s->sink);    /* the key's enum is the registry's names */
+    for (size_t i = 0; i < SL_SINK_MAX; i++) {
         const struct sl_sink_ops *o = sl_sink_at(i);
         if (!p->sinks[i].conf)
             continue;
@@ -516,12 +509,6 @@ static char *line_reader(char *str, int num, void *stream)
     name[n] = '\0';
     begin_section(p, name);
     return r;
-}
-
-/* Index of <name> in <keys>; the name is one of ours, so it is there. */
-static int key_index(const struct sl_conf_key *keys, const char *name)
-{
-    return sl_conf_key_index(keys, name);
 }
 
 /* 1 if any of the named stream keys was set to a value that failed: a
@@ -774,11 +761,11 @@ static void check_all(struct parse *p)
         ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         p->c->workers = ncpu > 0 ? (uint64_t)ncpu : 2;
     }
-    int mi = key_index(process_keys, "metrics_listen");
+    int mi = sl_conf_key_index(process_keys, "metrics_listen");
     if (!(p->c->marks.bad & (1ULL << mi)) &&
         sl_addr_parse(p->c->metrics_listen, &p->c->metrics_addr, &why) != SL_OK)
         perr(p, p->c->marks.line[mi], "sluice", "metrics_listen", "%s", why);
-    mi = key_index(process_keys, "region");
+    mi = sl_conf_key_index(process_keys, "region");
     if (strspn(p->c->region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(p->c->region))
         perr(p, p->c->marks.line[mi], "sluice", "region",
              "'%s' is not a region (like us-east-1)", p->c->region);

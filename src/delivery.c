@@ -435,7 +435,7 @@ static struct sl_batch *transform(struct worker *w, struct sl_batch *b)
     return p.ok;
 }
 
-/* Counts one write of <b> to its sink: <bytes> taken, <ns> long. */
+/* Counts one write to a sink that answered <out>: <bytes> taken, <ns> long. */
 static void count_write(struct sl_sink_stats *st, const struct sl_sink_outcome *out,
                         uint64_t bytes, int64_t ns)
 {
@@ -521,7 +521,7 @@ static void deliver(struct worker *w, struct sl_batch *b)
     t0 = sl_clock_mono_ns();
     ops->deliver(g->sink.ctx, &view, &out);
     b->attempts++;
-    count_write(st, &out, out.result != SL_SINK_OK ? 0 : view.data ? view.len
+    count_write(st, &out, out.result != SL_SINK_OK || out.existed ? 0 : view.data ? view.len
                           : out.bytes ? out.bytes : b->bytes, sl_clock_mono_ns() - t0);
     if (out.result == SL_SINK_OK) {
         free(out.record_results);

@@ -61,7 +61,9 @@ struct sl_histogram {
  * alike: writes (one deliver() of a batch or a part), the failed ones by
  * class, bytes accepted, objects found already written, time per write.
  * own[] and own_hist are the sink's own, counted by it and rendered by its
- * metrics hook (sink.h): they live with the stream, across reloads.
+ * metrics hook (sink.h). All live with the stream, across reloads: a
+ * reload that changes the stream's sink carries them over, and the `sink`
+ * label then names the new one.
  */
 #define SL_SINK_OWN 8
 enum { SL_SINK_ERR_REFUSED = SL_RETRY_NCAUSES, SL_SINK_NERRORS };  /* FAIL answers */

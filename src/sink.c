@@ -1,4 +1,4 @@
-/* sink.c - the registry of built-in sinks: one line each. */
+/* sink.c - the registry of built-in sinks: one entry each. */
 #include "sink.h"
 
 #include <stdio.h>
@@ -6,14 +6,19 @@
 
 #include "sluice/err.h"
 
-extern const struct sl_sink_ops sl_sink_file, sl_sink_s3, sl_sink_null;
+/* The built-in sinks, one X(NAME) each: `sink = NAME` is sl_sink_NAME,
+ * defined in src/sink_NAME.c. Adding a sink is adding it here. */
+#define BUILTIN_SINKS(X) X(file) X(s3) X(null)
 
-static const struct sl_sink_ops *const builtin[] = {
-    &sl_sink_file,
-    &sl_sink_s3,
-    &sl_sink_null,
-    NULL,
-};
+#define DECLARE(name) extern const struct sl_sink_ops sl_sink_##name;
+BUILTIN_SINKS(DECLARE)
+#define OPS(name) &sl_sink_##name,
+#define NAME(name) #name,
+
+static const struct sl_sink_ops *const builtin[] = { BUILTIN_SINKS(OPS) NULL };
+const char *const sl_sink_enum[] = { BUILTIN_SINKS(NAME) NULL };
+
+_Static_assert(sizeof(builtin) / sizeof(builtin[0]) <= SL_SINK_MAX + 1, "raise SL_SINK_MAX");
 
 const struct sl_sink_ops *sl_sink_find(const char *name)
 {
@@ -34,12 +39,6 @@ const struct sl_sink_ops *sl_sink_by_key(const char *key)
 const struct sl_sink_ops *sl_sink_at(size_t i)
 {
     return i < sizeof(builtin) / sizeof(builtin[0]) ? builtin[i] : NULL;
-}
-
-void sl_sink_names(struct sl_buf *out)
-{
-    for (int i = 0; builtin[i]; i++)
-        sl_buf_printf(out, " %s", builtin[i]->name);
 }
 
 int sl_sink_open(struct sl_sink *s, const struct sl_sink_ops *ops, const char *stream,

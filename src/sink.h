@@ -33,6 +33,12 @@
 
 /* The sink of a stream that names none. */
 #define SL_SINK_DEFAULT "file"
+/* Built-in sinks at most (the config loader holds keys of each). */
+#define SL_SINK_MAX 16
+
+/* The built-in sinks' names, NULL-terminated, in registry order: what
+ * `sink =` takes (a key table's enum). */
+extern const char *const sl_sink_enum[];
 
 enum sl_sink_result { SL_SINK_OK, SL_SINK_RETRY, SL_SINK_FAIL };
 enum sl_sink_shape { SL_SINK_OBJECTS, SL_SINK_RECORDS };
@@ -117,8 +123,6 @@ const struct sl_sink_ops *sl_sink_find(const char *name);
 const struct sl_sink_ops *sl_sink_by_key(const char *key);
 /* The <i>th built-in sink, or NULL past the last. */
 const struct sl_sink_ops *sl_sink_at(size_t i);
-/* Appends the built-in sinks' names, each after a space: " a b c". */
-void sl_sink_names(struct sl_buf *out);
 
 /* Creates an instance of <ops> for stream <stream> from <conf> (its parsed
  * keys). On error <err> says why. */

@@ -433,11 +433,12 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     sl_firehose_api_chunk_truncate(ch, ok);
     struct sl_fh_error slow = { .type = "ServiceUnavailableException", .status = 503 };
     snprintf(slow.message, sizeof(slow.message), "Slow down.");
-    return take(h, c, r, in, ch,
-                (struct answer){ 200, JSON_TYPE, batch ? sl_firehose_api_put_batch_response(n, ok)
-                                                       : sl_firehose_api_put_record_response(), NULL },
-                batch ? (struct answer){ 200, JSON_TYPE, sl_firehose_api_put_batch_response(n, 0), NULL }
-                      : (struct answer){ 503, JSON_TYPE, sl_firehose_api_error_body(&slow), NULL });
+    char *done = batch ? sl_firehose_api_put_batch_response(n, ok)
+                       : sl_firehose_api_put_record_response();
+    char *full = batch ? sl_firehose_api_put_batch_response(n, 0)
+                       : sl_firehose_api_error_body(&slow);
+    return take(h, c, r, in, ch, (struct answer){ 200, JSON_TYPE, done, NULL },
+                (struct answer){ batch ? 200 : 503, JSON_TYPE, full, NULL });
 }
 
 /* ListDeliveryStreams: names in order, Limit and ExclusiveStartDeliveryStreamName. */
@@ -578,7 +579,9 @@ static void refused(struct sl_http *h, struct MHD_Connection *c, const struct re
 /* The operation of a Firehose API request, from X-Amz-Target. */
 static int fh_op(struct MHD_Connection *c)
 {
-    switch (sl_firehose_api_operation(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target"))) {
+    const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
+
+    switch (sl_firehose_api_operation(target)) {
     case SL_FH_PUT_RECORD:       return SL_HOP_PUT_RECORD;
     case SL_FH_PUT_RECORD_BATCH: return SL_HOP_PUT_RECORD_BATCH;
     case SL_FH_LIST_STREAMS:     return SL_HOP_LIST;
@@ -1586,7 +1589,6 @@ static int http_open(const struct sl_source_host *h, void **ctx)
     return SL_OK;
 }
 
-static const char *const auth_names[] = { "none", "token", "sigv4" };   /* http_auth */
 
 static int http_start(void *ctx)
 {
@@ -1613,7 +1615,7 @@ static int http_start(void *ctx)
     }
     sl_info("msg=\"http listening\" addr=%s tls=%s auth=%s max_connections=%llu "
             "max_connections_per_ip=%llu max_body_memory=%llu", c->listen,
-            c->tls_cert_pem ? "on" : "off", auth_names[c->auth_mode % 3],
+            c->tls_cert_pem ? "on" : "off", auth_enum[c->auth_mode % 3],
             (unsigned long long)c->max_connections,
             (unsigned long long)c->max_connections_per_ip,
             (unsigned long long)c->max_body_memory);

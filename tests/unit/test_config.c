@@ -272,6 +272,33 @@ START_TEST(test_config_sources_are_complete)
 }
 END_TEST
 
+/* A registered sink has the hooks the engine calls, keys under its own
+ * prefix only, and `sink =` takes exactly the registry's names. */
+START_TEST(test_config_sinks_are_complete)
+{
+    const struct sl_sink_ops *o;
+    size_t n = 0;
+
+    for (size_t i = 0; (o = sl_sink_at(i)); i++, n++) {
+        ck_assert_ptr_nonnull(sl_sink_enum[i]);
+        ck_assert_str_eq(sl_sink_enum[i], o->name);
+        ck_assert_ptr_eq(sl_sink_find(o->name), o);
+        ck_assert(o->create && o->deliver && o->destroy && o->prefix && o->keys);
+        ck_assert(o->shape == SL_SINK_OBJECTS || o->shape == SL_SINK_RECORDS);
+        for (const struct sl_conf_key *k = o->keys; k->name; k++) {
+            ck_assert_msg(strncmp(k->name, o->prefix, strlen(o->prefix)) == 0,
+                          "%s: not under %s", k->name, o->prefix);
+            ck_assert_ptr_eq(sl_sink_by_key(k->name), o);
+            ck_assert_uint_le(k->off + (k->size ? k->size : sizeof(uint64_t)), o->conf_size);
+        }
+    }
+    ck_assert_ptr_null(sl_sink_enum[n]);
+    ck_assert_uint_ge(n, 3);
+    ck_assert_uint_le(n, SL_SINK_MAX);
+    ck_assert_ptr_null(sl_sink_find("nope"));
+}
+END_TEST
+
 /* The slot of source <name> in the registry. */
 static size_t source_slot(const char *name)
 {
@@ -328,6 +355,7 @@ Suite *sl_config_suite(void)
     tcase_add_test(tc, test_config_example_file_is_valid);
     tcase_add_test(tc, test_config_every_key_has_one_owner);
     tcase_add_test(tc, test_config_sources_are_complete);
+    tcase_add_test(tc, test_config_sinks_are_complete);
     tcase_add_test(tc, test_config_source_restart_keys_tell_a_reload_apart);
     suite_add_tcase(s, tc);
     return s;
