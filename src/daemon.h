@@ -32,8 +32,6 @@ struct sl_daemon {
                                          * what each source sees of the streams */
     struct sl_config *sources_cfg;  /* the config the sources opened with: their
                                      * keys live in it (one reference) */
-    const struct sl_http_stats *http_stats; /* a source's HTTP API counters, or NULL;
-                                     * set before the metrics thread starts */
     _Atomic int sources_up;         /* every source started */
     _Atomic uint64_t reloads_ok, reloads_failed;
     double start_time_s;

@@ -132,8 +132,8 @@ static int metrics_cb(void *arg, struct sl_buf *out)
         .reloads_ok = atomic_load(&d->reloads_ok),
         .reloads_failed = atomic_load(&d->reloads_failed),
         .start_time_s = d->start_time_s,
-        .http = d->http_stats,
     };
+    const struct sl_source_ops *o;
     int rc;
 
     if (!ms)
@@ -148,8 +148,11 @@ static int metrics_cb(void *arg, struct sl_buf *out)
         sl_stream_gen_unref(g);
     }
     rc = sl_metrics_render(out, ms, d->nstreams, &p);
+    for (size_t k = 0; rc == SL_OK && (o = sl_source_at(k)); k++)
+        if (d->sources[k] && o->metrics)          /* the source's own families */
+            o->metrics(d->sources[k], out);
     free(ms);
-    return rc;
+    return rc == SL_OK && out->len >= out->max ? SL_ETOOBIG : rc;
 }
 
 static int ready_cb(void *arg, struct sl_buf *why)
@@ -230,8 +233,6 @@ static int open_sources(struct sl_daemon *d)
                                     .arg = d };
         if (o->open(&h, &d->sources[k]) != SL_OK)
             return SL_ERR;
-        if (d->sources[k] && o->http_stats && !d->http_stats)
-            d->http_stats = o->http_stats(d->sources[k]);
     }
     return SL_OK;
 }
@@ -338,7 +339,7 @@ static int start(struct sl_daemon *d)
             warn_stale_wal(c, sc->name);
     }
     apply_sources(d, c);
-    if (open_sources(d) != SL_OK)       /* sets http_stats: before the metrics thread */
+    if (open_sources(d) != SL_OK)       /* before the metrics thread reads d->sources */
         return SL_ERR;
     d->admin = sl_admin_http_start(&c->metrics_addr, &admin_ops, d, err, sizeof(err));
     if (!d->admin) {

@@ -35,25 +35,7 @@ const double sl_hist_bounds_fast[SL_HIST_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
 };
 
-const char *const sl_http_op_names[SL_HOP_N] = {
-    "PutRecord", "PutRecordBatch", "ListDeliveryStreams", "DescribeDeliveryStream",
-    "ndjson", "other",
-};
-const int sl_http_statuses[SL_HTTP_NSTATUS] = { 200, 400, 401, 403, 404, 405, 413, 415, 500,
-                                                 501, 503, 0 };
-const char *const sl_http_refusal_names[SL_HREF_N] = { "body_memory", "framing" };
-
 #define LD(x) atomic_load_explicit(&(x), memory_order_acquire)
-
-void sl_metrics_http_request(struct sl_http_stats *h, int op, int status, double seconds)
-{
-    int k = 0;
-
-    while (k < SL_HTTP_NSTATUS - 1 && sl_http_statuses[k] != status)
-        k++;
-    sl_stat_add(&h->requests[op][k], 1);
-    sl_metrics_observe(&h->duration[op], seconds);
-}
 
 void sl_metrics_settle(struct sl_stream_stats *st, enum sl_outcome outcome, int reason,
                      uint64_t records, uint64_t bytes)
@@ -358,65 +340,6 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
         }
 }
 
-static void render_http(struct sl_buf *o, const struct sl_http_stats *h)
-{
-    char labels[96];
-
-    sl_metrics_family(o, "sluice_http_requests_total", "counter",
-           "HTTP API requests by operation and status (samples appear once seen).");
-    for (int op = 0; op < SL_HOP_N; op++)
-        for (int k = 0; k < SL_HTTP_NSTATUS; k++) {
-            uint64_t v = LD(h->requests[op][k]);
-            if (!v)
-                continue;
-            if (sl_http_statuses[k])
-                snprintf(labels, sizeof(labels), "%d", sl_http_statuses[k]);
-            else
-                snprintf(labels, sizeof(labels), "other");
-            sl_buf_printf(o, "sluice_http_requests_total{operation=\"%s\",status=\"%s\"} "
-                          "%llu\n", sl_http_op_names[op], labels, (unsigned long long)v);
-        }
-    sl_metrics_family(o, "sluice_http_request_duration_seconds", "histogram",
-           "Time from a request's first byte of headers to its answer.");
-    for (int op = 0; op < SL_HOP_N; op++) {
-        snprintf(labels, sizeof(labels), "operation=\"%s\"", sl_http_op_names[op]);
-        sl_metrics_histogram(o, "sluice_http_request_duration_seconds", labels, &h->duration[op]);
-    }
-    sl_metrics_family(o, "sluice_http_connections", "gauge", "Open HTTP API connections.");
-    sl_buf_printf(o, "sluice_http_connections %lld\n",
-                  (long long)atomic_load(&((struct sl_http_stats *)h)->connections));
-    sl_metrics_family(o, "sluice_http_header_timeouts_total", "counter",
-           "HTTP connections cut for not sending a whole request header within "
-           "http_header_timeout.");
-    sl_buf_printf(o, "sluice_http_header_timeouts_total %llu\n",
-                  (unsigned long long)atomic_load(&((struct sl_http_stats *)h)->header_timeouts));
-    sl_metrics_family(o, "sluice_http_auth_failures_total", "counter",
-           "HTTP API requests refused by http_auth, by reason.");
-    for (int k = 0; k < SL_AUTH_R_N; k++)
-        sl_buf_printf(o, "sluice_http_auth_failures_total{reason=\"%s\"} %llu\n",
-                      sl_auth_reason_names[k], (unsigned long long)LD(h->auth_failures[k]));
-    sl_metrics_family(o, "sluice_http_requests_refused_total", "counter",
-           "HTTP requests refused before their body was read, by reason: body_memory (503, "
-           "http_max_body_memory reached), framing (400/501, ambiguous or unsupported "
-           "Content-Length / Transfer-Encoding).");
-    for (int k = 0; k < SL_HREF_N; k++)
-        sl_buf_printf(o, "sluice_http_requests_refused_total{reason=\"%s\"} %llu\n",
-                      sl_http_refusal_names[k], (unsigned long long)LD(h->refused[k]));
-    sl_metrics_family(o, "sluice_http_body_bytes", "gauge",
-           "Bytes held by HTTP request bodies being read or decoded (at most "
-           "http_max_body_memory).");
-    sl_buf_printf(o, "sluice_http_body_bytes %llu\n", (unsigned long long)LD(h->body_bytes));
-    sl_metrics_family(o, "sluice_http_connections_rejected_total", "counter",
-           "HTTP API connections closed as they opened, by reason: per_ip (their address "
-           "had http_max_connections_per_ip open).");
-    sl_buf_printf(o, "sluice_http_connections_rejected_total{reason=\"per_ip\"} %llu\n",
-                  (unsigned long long)LD(h->rejected_per_ip));
-    sl_metrics_family(o, "sluice_http_tls_handshake_failures_total", "counter",
-           "TLS handshakes on an HTTPS http_listen that failed (plain HTTP sent to it, ...).");
-    sl_buf_printf(o, "sluice_http_tls_handshake_failures_total %llu\n",
-                  (unsigned long long)LD(h->tls_failures));
-}
-
 static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, size_t n,
                            const struct sl_metrics_snapshot *ss)
 {
@@ -570,8 +493,6 @@ int sl_metrics_render(struct sl_buf *out, const struct sl_metrics_stream *s, siz
         return SL_ENOMEM;
     render_wal(out, s, n);
     render_transforms(out, s, n);
-    if (p->http)
-        render_http(out, p->http);
     sl_metrics_family(out, "sluice_config_reloads_total", "counter", "SIGHUP reloads, by result.");
     sl_buf_printf(out, "sluice_config_reloads_total{result=\"success\"} %llu\n"
                   "sluice_config_reloads_total{result=\"failure\"} %llu\n",

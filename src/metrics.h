@@ -20,7 +20,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "auth.h"
 #include "batch-t.h"
 #include "buf.h"
 
@@ -166,37 +165,6 @@ uint64_t sl_metrics_bytes_held(const struct sl_stream_stats *st);
 
 void sl_metrics_observe(struct sl_histogram *h, double seconds);
 
-/* The HTTP API's requests, by operation and status, and their latency.
- * Threads: libmicrohttpd's threads write (relaxed), the metrics thread reads. */
-enum sl_http_op { SL_HOP_PUT_RECORD, SL_HOP_PUT_RECORD_BATCH, SL_HOP_LIST, SL_HOP_DESCRIBE,
-                  SL_HOP_NDJSON, SL_HOP_OTHER, SL_HOP_N };
-extern const char *const sl_http_op_names[SL_HOP_N];
-#define SL_HTTP_NSTATUS 12
-extern const int sl_http_statuses[SL_HTTP_NSTATUS];   /* the last slot: any other */
-
-/* Why a request was refused before its body was taken in (besides the
- * status it got): the bodies being read hold http_max_body_memory, or its
- * framing is ambiguous (Content-Length with Transfer-Encoding, ...). */
-enum sl_http_refusal { SL_HREF_BODY_MEMORY, SL_HREF_FRAMING, SL_HREF_N };
-extern const char *const sl_http_refusal_names[SL_HREF_N];
-
-struct sl_http_stats {
-    _Atomic uint64_t requests[SL_HOP_N][SL_HTTP_NSTATUS];
-    struct sl_histogram duration[SL_HOP_N];
-    _Atomic int64_t connections;
-    _Atomic uint64_t header_timeouts;   /* connections cut: header too slow */
-    _Atomic uint64_t auth_failures[SL_AUTH_R_N];  /* refused by http_auth, by reason */
-    _Atomic uint64_t refused[SL_HREF_N];
-    _Atomic uint64_t body_bytes;        /* held by request bodies now: the listener
-                                         * charges and releases it (CAS, bounded) */
-    _Atomic uint64_t rejected_per_ip;   /* connections closed at once: their address
-                                         * had http_max_connections_per_ip open */
-    _Atomic uint64_t tls_failures;      /* TLS handshakes that failed */
-};
-
-/* Counts one finished request. */
-void sl_metrics_http_request(struct sl_http_stats *h, int op, int status, double seconds);
-
 /* What the renderer needs of one stream. */
 struct sl_metrics_stream {
     const char *name;
@@ -211,10 +179,9 @@ struct sl_metrics_process {
     const char *version;
     uint64_t reloads_ok, reloads_failed;
     double start_time_s;         /* epoch seconds */
-    const struct sl_http_stats *http;   /* NULL: no HTTP listener */
 };
 
-/* For a sink's metrics hook: a family's HELP and TYPE lines, and one
+/* For a sink's or a source's metrics hook: a family's HELP and TYPE lines, and one
  * histogram's samples (<labels>: its label pairs, "a=\"b\",..."). */
 void sl_metrics_family(struct sl_buf *o, const char *name, const char *type, const char *help);
 void sl_metrics_histogram(struct sl_buf *o, const char *name, const char *labels,

@@ -43,7 +43,6 @@
 #define SL_SOURCES_MAX 8            /* built-in sources the config can hold keys of */
 
 struct sl_intake;
-struct sl_http_stats;
 struct json_t;
 
 /* One stream, as a source sees it. */
@@ -115,9 +114,10 @@ struct sl_source_ops {
     int (*start)(void *ctx);          /* SL_OK, or an error once it has logged why */
     void (*stop)(void *ctx, int64_t grace_ms);
     void (*free)(void *ctx);
-    /* Optional: the HTTP API's counters (metrics.h renders them as
-     * sluice_http_*), valid until free(). */
-    const struct sl_http_stats *(*http_stats)(void *ctx);
+    /* Optional: appends the families only this source has (the HTTP
+     * source's sluice_http_*), with metrics.h's helpers; called by the
+     * metrics thread between start() and free(). */
+    void (*metrics)(void *ctx, struct sl_buf *out);
 };
 
 /* The <i>th built-in source, or NULL past the last. */

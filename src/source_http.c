@@ -63,6 +63,16 @@
 #define TOKEN_CHARS "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz" \
                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"   /* RFC 9110 §5.6.2 tchar */
 
+/* The label values of the sluice_http_* families. */
+static const char *const op_names[SL_HOP_N] = {
+    "PutRecord", "PutRecordBatch", "ListDeliveryStreams", "DescribeDeliveryStream",
+    "ndjson", "other",
+};
+static const int statuses[SL_HTTP_NSTATUS] = {
+    200, 400, 401, 403, 404, 405, 413, 415, 500, 501, 503, 0 /* the last slot: any other */
+};
+static const char *const refusal_names[SL_HREF_N] = { "body_memory", "framing" };
+
 /*
  * Threads: MHD's pool threads run every callback. <peers> is guarded by
  * <peers_lock>; the counters in <stats> and the fields marked atomic are
@@ -572,7 +582,7 @@ static void refused(struct sl_http *h, struct MHD_Connection *c, const struct re
     key[i] = '\0';
     conn_peer(c, peer, sizeof(peer));
     sl_warn("msg=\"HTTP request refused\" peer=%s key=\"%s\" operation=%s reason=%s status=%d "
-            "suppressed=%llu", peer, key, sl_http_op_names[r->op], sl_auth_reason_names[reason],
+            "suppressed=%llu", peer, key, op_names[r->op], sl_auth_reason_names[reason],
             r->status, (unsigned long long)suppressed);
 }
 
@@ -1110,7 +1120,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     if (d)
         sl_deadline_set(d, sl_clock_mono_ms() + h->lim.header_timeout_ms);
     if (r->status)
-        sl_metrics_http_request(h->stats, r->op, r->status,
+        sl_source_http_count(h->stats, r->op, r->status,
                               (double)(sl_clock_mono_ns() - r->t0_ns) / 1e9);
     drop_body(h, r);
     free(r->ok.body);              /* set only if the connection died while waiting */
@@ -1643,9 +1653,81 @@ static void http_free(void *ctx)
     free(hs);
 }
 
-static const struct sl_http_stats *http_stats(void *ctx)
+/* The source's metrics: the sluice_http_* families. */
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+void sl_source_http_count(struct sl_http_stats *h, int op, int status, double seconds)
 {
-    return &((struct http_source *)ctx)->stats;
+    int k = 0;
+
+    while (k < SL_HTTP_NSTATUS - 1 && statuses[k] != status)
+        k++;
+    sl_stat_add(&h->requests[op][k], 1);
+    sl_metrics_observe(&h->duration[op], seconds);
+}
+
+void sl_source_http_render(struct sl_buf *o, const struct sl_http_stats *h)
+{
+    char labels[96];
+
+    sl_metrics_family(o, "sluice_http_requests_total", "counter",
+           "HTTP API requests by operation and status (samples appear once seen).");
+    for (int op = 0; op < SL_HOP_N; op++)
+        for (int k = 0; k < SL_HTTP_NSTATUS; k++) {
+            uint64_t v = LOAD(h->requests[op][k]);
+            if (!v)
+                continue;
+            if (statuses[k])
+                snprintf(labels, sizeof(labels), "%d", statuses[k]);
+            else
+                snprintf(labels, sizeof(labels), "other");
+            sl_buf_printf(o, "sluice_http_requests_total{operation=\"%s\",status=\"%s\"} "
+                          "%llu\n", op_names[op], labels, (unsigned long long)v);
+        }
+    sl_metrics_family(o, "sluice_http_request_duration_seconds", "histogram",
+           "Time from a request's first byte of headers to its answer.");
+    for (int op = 0; op < SL_HOP_N; op++) {
+        snprintf(labels, sizeof(labels), "operation=\"%s\"", op_names[op]);
+        sl_metrics_histogram(o, "sluice_http_request_duration_seconds", labels, &h->duration[op]);
+    }
+    sl_metrics_family(o, "sluice_http_connections", "gauge", "Open HTTP API connections.");
+    sl_buf_printf(o, "sluice_http_connections %lld\n",
+                  (long long)atomic_load_explicit(&h->connections, memory_order_relaxed));
+    sl_metrics_family(o, "sluice_http_header_timeouts_total", "counter",
+           "HTTP connections cut for not sending a whole request header within "
+           "http_header_timeout.");
+    sl_buf_printf(o, "sluice_http_header_timeouts_total %llu\n",
+                  (unsigned long long)LOAD(h->header_timeouts));
+    sl_metrics_family(o, "sluice_http_auth_failures_total", "counter",
+           "HTTP API requests refused by http_auth, by reason.");
+    for (int k = 0; k < SL_AUTH_R_N; k++)
+        sl_buf_printf(o, "sluice_http_auth_failures_total{reason=\"%s\"} %llu\n",
+                      sl_auth_reason_names[k], (unsigned long long)LOAD(h->auth_failures[k]));
+    sl_metrics_family(o, "sluice_http_requests_refused_total", "counter",
+           "HTTP requests refused before their body was read, by reason: body_memory (503, "
+           "http_max_body_memory reached), framing (400/501, ambiguous or unsupported "
+           "Content-Length / Transfer-Encoding).");
+    for (int k = 0; k < SL_HREF_N; k++)
+        sl_buf_printf(o, "sluice_http_requests_refused_total{reason=\"%s\"} %llu\n",
+                      refusal_names[k], (unsigned long long)LOAD(h->refused[k]));
+    sl_metrics_family(o, "sluice_http_body_bytes", "gauge",
+           "Bytes held by HTTP request bodies being read or decoded (at most "
+           "http_max_body_memory).");
+    sl_buf_printf(o, "sluice_http_body_bytes %llu\n", (unsigned long long)LOAD(h->body_bytes));
+    sl_metrics_family(o, "sluice_http_connections_rejected_total", "counter",
+           "HTTP API connections closed as they opened, by reason: per_ip (their address "
+           "had http_max_connections_per_ip open).");
+    sl_buf_printf(o, "sluice_http_connections_rejected_total{reason=\"per_ip\"} %llu\n",
+                  (unsigned long long)LOAD(h->rejected_per_ip));
+    sl_metrics_family(o, "sluice_http_tls_handshake_failures_total", "counter",
+           "TLS handshakes on an HTTPS http_listen that failed (plain HTTP sent to it, ...).");
+    sl_buf_printf(o, "sluice_http_tls_handshake_failures_total %llu\n",
+                  (unsigned long long)LOAD(h->tls_failures));
+}
+
+static void http_metrics(void *ctx, struct sl_buf *out)
+{
+    sl_source_http_render(out, &((struct http_source *)ctx)->stats);
 }
 
 const struct sl_source_ops sl_source_http = {
@@ -1661,5 +1743,5 @@ const struct sl_source_ops sl_source_http = {
     .start = http_start,
     .stop = http_stop,
     .free = http_free,
-    .http_stats = http_stats,
+    .metrics = http_metrics,
 };

@@ -35,6 +35,37 @@
 #include "addr.h"
 #include "auth.h"
 #include "intake.h"
+#include "metrics.h"
+
+/* The HTTP API's requests, by operation and status, and their latency.
+ * Threads: libmicrohttpd's threads write (relaxed), the metrics thread reads. */
+enum sl_http_op { SL_HOP_PUT_RECORD, SL_HOP_PUT_RECORD_BATCH, SL_HOP_LIST, SL_HOP_DESCRIBE,
+                  SL_HOP_NDJSON, SL_HOP_OTHER, SL_HOP_N };
+#define SL_HTTP_NSTATUS 12
+
+/* Why a request was refused before its body was taken in (besides the
+ * status it got): the bodies being read hold http_max_body_memory, or its
+ * framing is ambiguous (Content-Length with Transfer-Encoding, ...). */
+enum sl_http_refusal { SL_HREF_BODY_MEMORY, SL_HREF_FRAMING, SL_HREF_N };
+
+struct sl_http_stats {
+    _Atomic uint64_t requests[SL_HOP_N][SL_HTTP_NSTATUS];
+    struct sl_histogram duration[SL_HOP_N];
+    _Atomic int64_t connections;
+    _Atomic uint64_t header_timeouts;   /* connections cut: header too slow */
+    _Atomic uint64_t auth_failures[SL_AUTH_R_N];  /* refused by http_auth, by reason */
+    _Atomic uint64_t refused[SL_HREF_N];
+    _Atomic uint64_t body_bytes;        /* held by request bodies now: the listener
+                                         * charges and releases it (CAS, bounded) */
+    _Atomic uint64_t rejected_per_ip;   /* connections closed at once: their address
+                                         * had http_max_connections_per_ip open */
+    _Atomic uint64_t tls_failures;      /* TLS handshakes that failed */
+};
+
+/* Counts one finished request. */
+void sl_source_http_count(struct sl_http_stats *h, int op, int status, double seconds);
+/* Appends the sluice_http_* families (the source's metrics hook). */
+void sl_source_http_render(struct sl_buf *out, const struct sl_http_stats *h);
 
 struct sl_http_stream {
     const char *name;            /* borrowed */

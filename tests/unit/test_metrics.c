@@ -97,25 +97,49 @@ START_TEST(test_metrics_held_bytes_are_received_minus_settled)
 }
 END_TEST
 
-START_TEST(test_metrics_auth_refusals_by_reason_and_401_as_its_own_status)
+/* A sink's own families come through its hook, once for all the streams
+ * using it; the generic sink families come for every stream. */
+static int hook_calls;
+static size_t hook_n;
+
+static void own_hook(struct sl_buf *o, const struct sl_metrics_sink *s, size_t n)
 {
-    static struct sl_http_stats hs;
-    struct sl_metrics_process p = { .version = "9.9.9", .http = &hs };
+    hook_calls++;
+    hook_n = n;
+    sl_metrics_family(o, "sluice_test_own_total", "counter", "A sink's own family.");
+    for (size_t i = 0; i < n; i++)
+        sl_buf_printf(o, "sluice_test_own_total{stream=\"%s\"} %llu\n", s[i].stream,
+                      (unsigned long long)atomic_load(&s[i].st->own[0]));
+}
+
+START_TEST(test_metrics_sink_hook_runs_once_for_its_streams)
+{
+    static struct sl_stream_stats a, b, c;
+    struct sl_metrics_stream ms[3] = {
+        { .name = "a", .sink = "x", .sink_metrics = own_hook, .st = &a },
+        { .name = "b", .sink = "file", .st = &b },
+        { .name = "c", .sink = "x", .sink_metrics = own_hook, .st = &c },
+    };
+    struct sl_metrics_process p = { .version = "9.9.9" };
     struct sl_buf out;
 
-    memset(&hs, 0, sizeof(hs));
-    sl_metrics_http_request(&hs, SL_HOP_NDJSON, 401, 0.001);
-    sl_metrics_http_request(&hs, SL_HOP_PUT_RECORD, 403, 0.001);
-    sl_stat_add(&hs.auth_failures[SL_AUTH_R_BAD_SIGNATURE], 3);
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    memset(&c, 0, sizeof(c));
+    sl_stat_add(&c.sink.own[0], 4);
+    sl_stat_add(&b.sink.writes[0], 2);
+    sl_stat_add(&b.sink.errors[SL_SINK_ERR_REFUSED], 1);
+    hook_calls = 0;
     sl_buf_init(&out, 1 << 20);
-    ck_assert_int_eq(sl_metrics_render(&out, NULL, 0, &p), SL_OK);
+    ck_assert_int_eq(sl_metrics_render(&out, ms, 3, &p), SL_OK);
     sl_buf_append(&out, "", 1);
-    HAS((char *)out.data, "sluice_http_requests_total{operation=\"ndjson\",status=\"401\"} 1");
-    HAS((char *)out.data, "sluice_http_requests_total{operation=\"PutRecord\",status=\"403\"} 1");
-    HAS((char *)out.data, "sluice_http_auth_failures_total{reason=\"bad_signature\"} 3");
-    for (int k = 0; k < SL_AUTH_R_N; k++)
-        ck_assert_ptr_nonnull(strstr((char *)out.data, sl_auth_reason_names[k]));
-    ck_assert_ptr_null(strstr((char *)out.data, "status=\"other\""));
+    ck_assert_int_eq(hook_calls, 1);
+    ck_assert_uint_eq(hook_n, 2);
+    HAS((char *)out.data, "sluice_test_own_total{stream=\"c\"} 4");
+    HAS((char *)out.data, "sluice_sink_writes_total{stream=\"b\",sink=\"file\",result=\"ok\"} 2");
+    HAS((char *)out.data, "sluice_sink_errors_total{stream=\"b\",sink=\"file\",class=\"refused\"} 1");
+    ck_assert_ptr_null(strstr((char *)out.data, "class=\"backup\""));
+    ck_assert_ptr_null(strstr((char *)out.data, "sluice_test_own_total{stream=\"b\"}"));
     sl_buf_destroy(&out);
 }
 END_TEST
@@ -128,7 +152,7 @@ Suite *sl_metrics_suite(void)
     tcase_add_test(tc, test_metrics_page_has_fixed_names_and_labels);
     tcase_add_test(tc, test_metrics_each_family_declared_once);
     tcase_add_test(tc, test_metrics_held_bytes_are_received_minus_settled);
-    tcase_add_test(tc, test_metrics_auth_refusals_by_reason_and_401_as_its_own_status);
+    tcase_add_test(tc, test_metrics_sink_hook_runs_once_for_its_streams);
     suite_add_tcase(s, tc);
     return s;
 }
