@@ -164,7 +164,7 @@ static void render_histograms(struct sl_buf *o, const struct sl_metrics_stream *
     char labels[160];
 
     sl_metrics_family(o, "sluice_delivery_duration_seconds", "histogram",
-           "Time from seal to settle of a batch.");
+                      "Time from seal to settle of a batch.");
     for (size_t i = 0; i < n; i++) {
         snprintf(labels, sizeof(labels), "stream=\"%s\",sink=\"%s\"", s[i].name, s[i].sink);
         sl_metrics_histogram(o, "sluice_delivery_duration_seconds", labels, &s[i].st->delivery);
@@ -206,20 +206,20 @@ static void render_wal(struct sl_buf *o, const struct sl_metrics_stream *s, size
                                   ((const char *)&s[i].st->wal + fam[f].off)));
     }
     sl_metrics_family(o, "sluice_wal_recovery_duration_seconds", "gauge",
-           "How long the last recovery of the log took.");
+                      "How long the last recovery of the log took.");
     for (size_t i = 0; i < n; i++)
         if (s[i].st->wal.on)
             sl_buf_printf(o, "sluice_wal_recovery_duration_seconds{stream=\"%s\"} %.6f\n",
                           s[i].name, (double)LD(s[i].st->wal.recovery_us) / 1e6);
     sl_metrics_family(o, "sluice_wal_errors_total", "counter",
-           "Failed writes and syncs of the log, by kind; producers were pushed back.");
+                      "Failed writes and syncs of the log, by kind; producers were pushed back.");
     for (size_t i = 0; i < n; i++)
         for (int e = 0; s[i].st->wal.on && e < SL_WALERR_N; e++)
             sl_buf_printf(o, "sluice_wal_errors_total{stream=\"%s\",reason=\"%s\"} %llu\n",
                           s[i].name, sl_wal_error_names[e],
                           (unsigned long long)LD(s[i].st->wal.errors[e]));
     sl_metrics_family(o, "sluice_wal_sync_duration_seconds", "histogram",
-           "One fdatasync of the log (a group commit: every write since the last).");
+                      "One fdatasync of the log (a group commit: every write since the last).");
     for (size_t i = 0; i < n; i++)
         if (s[i].st->wal.on) {
             snprintf(labels, sizeof(labels), "stream=\"%s\"", s[i].name);
@@ -311,7 +311,7 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
     if (!any)
         return;
     sl_metrics_family(o, "sluice_transform_records_total", "counter",
-           "Records out of each transform, by result (ok, dropped, failed).");
+                      "Records out of each transform, by result (ok, dropped, failed).");
     for (size_t i = 0; i < n; i++)
         for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++)
             for (int k = 0; k < 3; k++)
@@ -320,8 +320,8 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
                               k == 0 ? "ok" : k == 1 ? "dropped" : "failed",
                               (unsigned long long)LD(s[i].st->tf[t].records[k]));
     sl_metrics_family(o, "sluice_transform_invocations_total", "counter",
-           "Invocations of each transform (calls out, for lambda), by result; an error "
-           "is retried or fails its records.");
+                      "Invocations of each transform (calls out, for lambda), by result; an error "
+                      "is retried or fails its records.");
     for (size_t i = 0; i < n; i++)
         for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++)
             for (int k = 0; k < 2; k++)
@@ -330,7 +330,7 @@ static void render_transforms(struct sl_buf *o, const struct sl_metrics_stream *
                               s[i].st->tf[t].name, inv[k],
                               (unsigned long long)LD(s[i].st->tf[t].invocations[k]));
     sl_metrics_family(o, "sluice_transform_duration_seconds", "histogram",
-           "Time one batch spends in each transform.");
+                      "Time one batch spends in each transform.");
     for (size_t i = 0; i < n; i++)
         for (size_t t = 0; t < atomic_load_explicit(&s[i].st->ntf, memory_order_acquire); t++) {
             snprintf(labels, sizeof(labels), "stream=\"%s\",transform=\"%s\"", s[i].name,
@@ -351,7 +351,7 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
              "Payload bytes accepted from producers.", "source", sl_source_names,
              SL_SRC_NSOURCES, SNAP(received_bytes), 0);
     sl_metrics_family(o, "sluice_records_rejected_total", "counter",
-           "Records refused to producers, by reason; they never entered.");
+                      "Records refused to producers, by reason; they never entered.");
     for (size_t i = 0; i < n; i++)
         for (int src = 0; src < SL_SRC_WAL; src++)     /* recovery refuses nothing */
             for (int r = 0; r < SL_REJ_NREASONS; r++)
@@ -360,12 +360,12 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
                               sl_reject_names[r],
                               (unsigned long long)LD(s[i].st->rejected[src][r]));
     sl_metrics_family(o, "sluice_records_buffered", "gauge",
-           "Records inside sluice, in any stage: received and not yet settled.");
+                      "Records inside sluice, in any stage: received and not yet settled.");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_records_buffered{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)(ss[i].received_total_records - ss[i].settled_records));
     sl_metrics_family(o, "sluice_bytes_buffered", "gauge",
-           "Payload bytes inside sluice; compared with max_buffered.");
+                      "Payload bytes inside sluice; compared with max_buffered.");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_bytes_buffered{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)(ss[i].received_total_bytes - ss[i].settled_bytes));
@@ -381,7 +381,8 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
                                                             : ss[i].delivered_records));
     }
     sl_metrics_family(o, "sluice_objects_existing_total", "counter",
-           "Objects a re-delivery found already written (exclusive writes, durability = disk).");
+                      "Objects a re-delivery found already written (exclusive writes, "
+                      "durability = disk).");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_objects_existing_total{stream=\"%s\",sink=\"%s\"} %llu\n",
                       s[i].name, s[i].sink, (unsigned long long)LD(s[i].st->sink.existing));
@@ -395,18 +396,18 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
              "Records dropped on purpose (a transform's Dropped).", "reason", drop_reasons, 1,
              SNAP(dropped_records), 0);
     sl_metrics_family(o, "sluice_source_backup_records_total", "counter",
-           "Records also kept untransformed in the source backup (backup = all).");
+                      "Records also kept untransformed in the source backup (backup = all).");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_source_backup_records_total{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)LD(s[i].st->source_backup_records));
     sl_metrics_family(o, "sluice_source_backup_bytes_total", "counter",
-           "Payload bytes kept in the source backup (backup = all).");
+                      "Payload bytes kept in the source backup (backup = all).");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_source_backup_bytes_total{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)LD(s[i].st->source_backup_bytes));
     sl_metrics_family(o, "sluice_source_backup_pending_bytes", "gauge",
-           "Bytes of source copies (backup = all) not yet written; they count toward "
-           "max_buffered.");
+                      "Bytes of source copies (backup = all) not yet written; they count toward "
+                      "max_buffered.");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_source_backup_pending_bytes{stream=\"%s\"} %llu\n", s[i].name,
                       (unsigned long long)LD(s[i].st->source_backup_pending));
@@ -415,7 +416,7 @@ static void render_streams(struct sl_buf *o, const struct sl_metrics_stream *s, 
              sl_retry_cause_names, SL_RETRY_NCAUSES, OFF(retries), 1);
     render_histograms(o, s, n);
     sl_metrics_family(o, "sluice_data_freshness_seconds", "gauge",
-           "Age of the oldest record not yet delivered or backed up.");
+                      "Age of the oldest record not yet delivered or backed up.");
     for (size_t i = 0; i < n; i++)
         sl_buf_printf(o, "sluice_data_freshness_seconds{stream=\"%s\"} %.3f\n", s[i].name,
                       s[i].freshness_s);

@@ -1671,7 +1671,7 @@ void sl_source_http_render(struct sl_buf *o, const struct sl_http_stats *h)
     char labels[96];
 
     sl_metrics_family(o, "sluice_http_requests_total", "counter",
-           "HTTP API requests by operation and status (samples appear once seen).");
+                      "HTTP API requests by operation and status (samples appear once seen).");
     for (int op = 0; op < SL_HOP_N; op++)
         for (int k = 0; k < SL_HTTP_NSTATUS; k++) {
             uint64_t v = LOAD(h->requests[op][k]);
@@ -1685,7 +1685,7 @@ void sl_source_http_render(struct sl_buf *o, const struct sl_http_stats *h)
                           "%llu\n", op_names[op], labels, (unsigned long long)v);
         }
     sl_metrics_family(o, "sluice_http_request_duration_seconds", "histogram",
-           "Time from a request's first byte of headers to its answer.");
+                      "Time from a request's first byte of headers to its answer.");
     for (int op = 0; op < SL_HOP_N; op++) {
         snprintf(labels, sizeof(labels), "operation=\"%s\"", op_names[op]);
         sl_metrics_histogram(o, "sluice_http_request_duration_seconds", labels, &h->duration[op]);
@@ -1694,33 +1694,34 @@ void sl_source_http_render(struct sl_buf *o, const struct sl_http_stats *h)
     sl_buf_printf(o, "sluice_http_connections %lld\n",
                   (long long)atomic_load_explicit(&h->connections, memory_order_relaxed));
     sl_metrics_family(o, "sluice_http_header_timeouts_total", "counter",
-           "HTTP connections cut for not sending a whole request header within "
-           "http_header_timeout.");
+                      "HTTP connections cut for not sending a whole request header within "
+                      "http_header_timeout.");
     sl_buf_printf(o, "sluice_http_header_timeouts_total %llu\n",
                   (unsigned long long)LOAD(h->header_timeouts));
     sl_metrics_family(o, "sluice_http_auth_failures_total", "counter",
-           "HTTP API requests refused by http_auth, by reason.");
+                      "HTTP API requests refused by http_auth, by reason.");
     for (int k = 0; k < SL_AUTH_R_N; k++)
         sl_buf_printf(o, "sluice_http_auth_failures_total{reason=\"%s\"} %llu\n",
                       sl_auth_reason_names[k], (unsigned long long)LOAD(h->auth_failures[k]));
     sl_metrics_family(o, "sluice_http_requests_refused_total", "counter",
-           "HTTP requests refused before their body was read, by reason: body_memory (503, "
-           "http_max_body_memory reached), framing (400/501, ambiguous or unsupported "
-           "Content-Length / Transfer-Encoding).");
+                      "HTTP requests refused before their body was read, by reason: "
+                      "body_memory (503, http_max_body_memory reached), framing (400/501, "
+                      "ambiguous or unsupported Content-Length / Transfer-Encoding).");
     for (int k = 0; k < SL_HREF_N; k++)
         sl_buf_printf(o, "sluice_http_requests_refused_total{reason=\"%s\"} %llu\n",
                       refusal_names[k], (unsigned long long)LOAD(h->refused[k]));
     sl_metrics_family(o, "sluice_http_body_bytes", "gauge",
-           "Bytes held by HTTP request bodies being read or decoded (at most "
-           "http_max_body_memory).");
+                      "Bytes held by HTTP request bodies being read or decoded (at most "
+                      "http_max_body_memory).");
     sl_buf_printf(o, "sluice_http_body_bytes %llu\n", (unsigned long long)LOAD(h->body_bytes));
     sl_metrics_family(o, "sluice_http_connections_rejected_total", "counter",
-           "HTTP API connections closed as they opened, by reason: per_ip (their address "
-           "had http_max_connections_per_ip open).");
+                      "HTTP API connections closed as they opened, by reason: per_ip "
+                      "(their address had http_max_connections_per_ip open).");
     sl_buf_printf(o, "sluice_http_connections_rejected_total{reason=\"per_ip\"} %llu\n",
                   (unsigned long long)LOAD(h->rejected_per_ip));
     sl_metrics_family(o, "sluice_http_tls_handshake_failures_total", "counter",
-           "TLS handshakes on an HTTPS http_listen that failed (plain HTTP sent to it, ...).");
+                      "TLS handshakes on an HTTPS http_listen that failed (plain HTTP "
+                      "sent to it, ...).");
     sl_buf_printf(o, "sluice_http_tls_handshake_failures_total %llu\n",
                   (unsigned long long)LOAD(h->tls_failures));
 }

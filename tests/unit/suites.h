@@ -3,6 +3,12 @@
 #define SL_TEST_SUITES_H
 
 #include <check.h>
+#include <stddef.h>
+
+/* helpers.c: the whole content of <path>, NUL-terminated, in <out> (its
+ * length, or -1); rm -rf <dir>, asserting it worked. */
+long ut_slurp(const char *path, char *out, size_t cap);
+void ut_rm_rf(const char *dir);
 
 Suite *sl_units_suite(void);
 Suite *sl_config_suite(void);

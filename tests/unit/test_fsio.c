@@ -42,28 +42,6 @@ START_TEST(test_fsio_write_atomic_creates_dirs_and_leaves_no_temp)
 }
 END_TEST
 
-/* The whole content of <path>, NUL-terminated, in <out>; its length or -1. */
-static long slurp(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (!f)
-        return -1;
-    n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    fclose(f);
-    return (long)n;
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[200];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
 START_TEST(test_fsio_write_exclusive_never_replaces_and_leaves_no_temp)
 {
     char dir[] = "/tmp/sluice-fsio-XXXXXX", sub[128], file[160], tmp[160], got[64];
@@ -75,12 +53,12 @@ START_TEST(test_fsio_write_exclusive_never_replaces_and_leaves_no_temp)
     snprintf(file, sizeof(file), "%s/obj", sub);
     snprintf(tmp, sizeof(tmp), "%s/.obj.tmp", sub);
     ck_assert_int_eq(sl_fsio_write_exclusive(sub, "obj", "first", 5, &what), SL_OK);
-    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_int_eq(ut_slurp(file, got, sizeof(got)), 5);
     ck_assert_str_eq(got, "first");
     ck_assert_int_ne(stat(tmp, &st), 0);
     /* the same name again: told so, and the first file is as it was */
     ck_assert_int_eq(sl_fsio_write_exclusive(sub, "obj", "second!", 7, &what), SL_EEXIST);
-    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_int_eq(ut_slurp(file, got, sizeof(got)), 5);
     ck_assert_str_eq(got, "first");
     ck_assert_int_ne(stat(tmp, &st), 0);
     /* a directory by that name is no object */
@@ -90,7 +68,7 @@ START_TEST(test_fsio_write_exclusive_never_replaces_and_leaves_no_temp)
     ck_assert_str_eq(what, "link");
     snprintf(tmp, sizeof(tmp), "%s/.d.tmp", sub);
     ck_assert_int_ne(stat(tmp, &st), 0);
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 END_TEST
 
@@ -112,12 +90,12 @@ START_TEST(test_fsio_write_over_a_stale_temp_succeeds)
         ck_assert_int_eq(exclusive ? sl_fsio_write_exclusive(dir, "obj", "fresh", 5, &what)
                                    : sl_fsio_write_atomic(dir, "obj", "fresh", 5, &what),
                          SL_OK);
-        ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+        ck_assert_int_eq(ut_slurp(file, got, sizeof(got)), 5);
         ck_assert_str_eq(got, "fresh");
         ck_assert_int_ne(stat(tmp, &st), 0);
         unlink(file);
     }
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 END_TEST
 
@@ -130,9 +108,9 @@ START_TEST(test_fsio_write_atomic_replaces)
     snprintf(file, sizeof(file), "%s/obj", dir);
     ck_assert_int_eq(sl_fsio_write_atomic(dir, "obj", "first", 5, &what), SL_OK);
     ck_assert_int_eq(sl_fsio_write_atomic(dir, "obj", "second!", 7, &what), SL_OK);
-    ck_assert_int_eq(slurp(file, got, sizeof(got)), 7);
+    ck_assert_int_eq(ut_slurp(file, got, sizeof(got)), 7);
     ck_assert_str_eq(got, "second!");
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 END_TEST
 

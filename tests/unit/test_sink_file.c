@@ -13,28 +13,6 @@
 #include "sluice/err.h"
 #include "suites.h"
 
-/* The whole content of <path>, NUL-terminated, in <out>; its length or -1. */
-static long slurp(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (!f)
-        return -1;
-    n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    fclose(f);
-    return (long)n;
-}
-
-static void rm_rf(const char *dir)
-{
-    char cmd[200];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
 /* Delivers <data> as <key> through a file sink rooted at <root>. */
 static struct sl_sink_outcome file_deliver(const char *root, const char *key, const char *data,
                                            int exclusive)
@@ -72,15 +50,15 @@ START_TEST(test_sink_file_exclusive_redelivery_is_ok_and_reported)
     out = file_deliver(dir, "p/2026/obj.gz", "other", 1);
     ck_assert_int_eq(out.result, SL_SINK_OK);
     ck_assert_int_eq(out.existed, 1);
-    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_int_eq(ut_slurp(file, got, sizeof(got)), 5);
     ck_assert_str_eq(got, "batch");
     /* not exclusive: replaced, as before */
     out = file_deliver(dir, "p/2026/obj.gz", "other", 0);
     ck_assert_int_eq(out.result, SL_SINK_OK);
     ck_assert_int_eq(out.existed, 0);
-    ck_assert_int_eq(slurp(file, got, sizeof(got)), 5);
+    ck_assert_int_eq(ut_slurp(file, got, sizeof(got)), 5);
     ck_assert_str_eq(got, "other");
-    rm_rf(dir);
+    ut_rm_rf(dir);
 }
 END_TEST
 
