@@ -23,8 +23,9 @@ struct sl_batch *sl_batch_new(void)
     return b;
 }
 
-int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                      uint32_t nrecords, uint64_t bytes)
+/* Adds a span whose first record is number <ord> (sl_batch_record_id). */
+static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
+                       uint32_t nrecords, uint64_t bytes, uint32_t ord)
 {
     if (b->nspans == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8;
@@ -35,7 +36,7 @@ int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint
         b->cap = cap;
     }
     sl_chunk_ref(c);
-    b->spans[b->nspans++] = (struct sl_span){ c, off, end, nrecords, bytes };
+    b->spans[b->nspans++] = (struct sl_span){ c, off, end, nrecords, bytes, ord };
     if (b->nrecords == 0 || c->arrival_mono_ms < b->oldest_mono_ms) {
         b->oldest_mono_ms = c->arrival_mono_ms;
         b->oldest_wall_ms = c->arrival_wall_ms;
@@ -43,6 +44,12 @@ int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint
     b->nrecords += nrecords;
     b->bytes += bytes;
     return SL_OK;
+}
+
+int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
+                      uint32_t nrecords, uint64_t bytes)
+{
+    return add_span_at(b, c, off, end, nrecords, bytes, (uint32_t)b->nrecords);
 }
 
 int sl_batch_on_settle(struct sl_batch *b, sl_settle_fn fn, void *arg)
@@ -84,13 +91,14 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
     sl_batch_free(b);
 }
 
-/* Adds the run [start, end) of <n> records and <bytes> bytes, if any. */
+/* Adds the run [start, end) of <n> records and <bytes> bytes, if any, the
+ * first being record number <ord>. */
 static void oom(void);
 
 static void add_run(struct sl_batch *p, struct sl_chunk *c, uint32_t start, uint32_t end,
-                    uint32_t n, uint64_t bytes)
+                    uint32_t n, uint64_t bytes, uint32_t ord)
 {
-    if (n > 0 && sl_batch_add_span(p, c, start, end, n, bytes) != SL_OK)
+    if (n > 0 && add_span_at(p, c, start, end, n, bytes, ord) != SL_OK)
         oom();
 }
 
@@ -135,6 +143,7 @@ static void join(struct sl_batch *p, struct sl_batch *b, const void *how, size_t
     p->transformed = b->transformed;
     p->copy = b->copy;
     p->version = b->version;
+    memcpy(p->id_base, b->root ? b->id_base : b->uuid, sizeof(p->id_base));
     p->seq_first = b->seq_first;    /* logged, with a name of its own from the log */
     p->seq_end = b->seq_end;
     if (b->partition) {
@@ -156,6 +165,7 @@ struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c)
     if (!p || sl_batch_add_span(p, c, 0, c->len, c->nrecords, c->bytes) != SL_OK)
         oom();
     join(p, b, "transformed", 11);
+    memcpy(p->id_base, p->uuid, sizeof(p->id_base));   /* new records, numbered anew */
     return p;
 }
 
@@ -167,7 +177,7 @@ struct sl_batch *sl_batch_copy(struct sl_batch *b)
         oom();
     for (size_t k = 0; k < b->nspans; k++) {
         const struct sl_span *s = &b->spans[k];
-        add_run(p, s->chunk, s->off, s->end, s->nrecords, s->bytes);
+        add_run(p, s->chunk, s->off, s->end, s->nrecords, s->bytes, s->ord);
     }
     join(p, b, "copy", 4);
     return p;
@@ -177,26 +187,26 @@ static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, un
 {
     struct sl_batch *p = sl_batch_new();
     uint64_t i = 0, bytes;
-    uint32_t off, next, len, start, n;
+    uint32_t off, next, len, start, n, ord, first;
     const uint8_t *data;
 
     if (!p)
         oom();
     for (size_t k = 0; k < b->nspans; k++) {
         const struct sl_span *s = &b->spans[k];
-        start = s->off, n = 0, bytes = 0;
-        for (off = s->off; off < s->end; off = next, i++) {
+        start = s->off, n = 0, bytes = 0, first = s->ord;
+        for (off = s->off, ord = s->ord; off < s->end; off = next, i++, ord++) {
             next = sl_chunk_at(s->chunk, off, &data, &len);
             if (mark_at(marks, wide, i) == want) {
                 if (n == 0)
-                    start = off;
+                    start = off, first = ord;
                 n++, bytes += sl_chunk_src_len(s->chunk, off, len);
                 continue;
             }
-            add_run(p, s->chunk, start, off, n, bytes);
+            add_run(p, s->chunk, start, off, n, bytes, first);
             n = 0, bytes = 0;
         }
-        add_run(p, s->chunk, start, s->end, n, bytes);
+        add_run(p, s->chunk, start, s->end, n, bytes, first);
     }
     if (p->nrecords == 0) {
         sl_batch_free(p);
@@ -223,6 +233,8 @@ void sl_batch_iter_init(struct sl_batch_iter *it, const struct sl_batch *b)
     it->b = b;
     it->span = 0;
     it->off = b->nspans ? b->spans[0].off : 0;
+    it->ord = 0;
+    it->next_ord = b->nspans ? b->spans[0].ord : 0;
 }
 
 int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
@@ -234,12 +246,23 @@ int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
         if (it->off < s->end) {
             r->arrival_ms = sl_chunk_arrival(s->chunk, it->off);
             it->off = sl_chunk_at(s->chunk, it->off, &r->data, &r->len);
+            it->ord = it->next_ord++;
             return 1;
         }
-        if (++it->span < it->b->nspans)
+        if (++it->span < it->b->nspans) {
             it->off = it->b->spans[it->span].off;
+            it->next_ord = it->b->spans[it->span].ord;
+        }
     }
     return 0;
+}
+
+void sl_batch_record_id(const struct sl_batch_iter *it, char out[SL_RECORD_ID_MAX])
+{
+    const struct sl_batch *b = it->b;
+
+    sl_uuid_str(b->root ? b->id_base : b->uuid, out);
+    snprintf(out + 36, SL_RECORD_ID_MAX - 36, "-%u", it->ord);
 }
 
 int sl_batch_new_uuid(struct sl_batch *b)

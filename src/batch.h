@@ -70,6 +70,19 @@ void sl_batch_iter_init(struct sl_batch_iter *it, const struct sl_batch *b);
 /* Returns 1 with *<r> set, or 0 at the end. */
 int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r);
 
+/*
+ * The identity of the record <it> returned last, as "UUID-N" (at most
+ * SL_RECORD_ID_MAX bytes with its NUL): the uuid of the batch that first
+ * numbered the records (the sealed batch, or the stage's output when a
+ * transform made new records) and the record's number in it. Parts keep
+ * their records' identities: the same on every retry and split, and, with
+ * durability = disk, after a crash and recovery (a sealed batch keeps its
+ * uuid and records in its seal). What a record sink needs for ids that make
+ * a retry idempotent (Elasticsearch's _id, a load id).
+ */
+#define SL_RECORD_ID_MAX 48
+void sl_batch_record_id(const struct sl_batch_iter *it, char out[SL_RECORD_ID_MAX]);
+
 /* Gives <b> a new random (version 4) UUID: its object's name. SL_EIO if
  * the kernel has no randomness to give. */
 int sl_batch_new_uuid(struct sl_batch *b);

@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "batch.h"
 #include "sluice/err.h"
@@ -38,6 +39,71 @@ START_TEST(test_batch_iterates_spans_in_order)
     ck_assert_int_eq(i, 3);
     ck_assert_uint_eq(b->nrecords, 3);
     sl_batch_free(b);
+}
+END_TEST
+
+/* The ids of <b>'s records, by their first byte ('a' + k), into ids[k]. */
+static void ids_by_record(const struct sl_batch *b, char ids[][SL_RECORD_ID_MAX])
+{
+    struct sl_batch_iter it;
+    struct sl_record r;
+
+    sl_batch_iter_init(&it, b);
+    while (sl_batch_next(&it, &r))
+        sl_batch_record_id(&it, ids[r.data[0] - 'a']);
+}
+
+/* A record keeps its identity in every part cut from its batch (retries,
+ * failures, partitions, copies); records made by the stage are numbered
+ * anew under their part's uuid. */
+START_TEST(test_batch_record_ids_survive_splits)
+{
+    struct sl_chunk *c1 = sl_chunk_new(64, 5, 5), *c2 = sl_chunk_new(64, 6, 6);
+    struct sl_batch *b = sl_batch_new();
+    char root[8][SL_RECORD_ID_MAX], got[8][SL_RECORD_ID_MAX] = { { 0 } };
+    const uint8_t odd[8] = { 0, 1, 0, 1, 0, 1, 0, 1 }, low[4] = { 1, 1, 0, 1 };
+
+    for (int k = 0; k < 8; k++)
+        sl_chunk_add(k < 5 ? c1 : c2, &"abcdefgh"[k], 1);
+    sl_batch_add_span(b, c1, 0, c1->len, 5, 5);
+    sl_batch_add_span(b, c2, 0, c2->len, 3, 3);
+    ck_assert_int_eq(sl_batch_new_uuid(b), SL_OK);
+    ids_by_record(b, root);
+    for (int k = 0; k < 8; k++)
+        for (int j = 0; j < k; j++)
+            ck_assert_str_ne(root[k], root[j]);
+    struct sl_batch *p = sl_batch_pick(b, odd, 1);         /* b d f h */
+    ids_by_record(p, got);
+    for (int k = 1; k < 8; k += 2)
+        ck_assert_str_eq(got[k], root[k]);
+    memset(got, 0, sizeof(got));
+    struct sl_batch *q = sl_batch_pick(p, low, 1);          /* b d h: a part of a part */
+    ck_assert_uint_eq(q->nrecords, 3);
+    ids_by_record(q, got);
+    ck_assert_str_eq(got[1], root[1]);
+    ck_assert_str_eq(got[3], root[3]);
+    ck_assert_str_eq(got[7], root[7]);
+    struct sl_batch *cp = sl_batch_copy(b);
+    ids_by_record(cp, got);
+    for (int k = 0; k < 8; k++)
+        ck_assert_str_eq(got[k], root[k]);
+    struct sl_chunk *t = sl_chunk_new(64, 7, 7);
+    sl_chunk_add(t, "a", 1);
+    struct sl_batch *tp = sl_batch_part_of(b, t);           /* "a" made anew */
+    sl_chunk_unref(t);
+    ids_by_record(tp, got);
+    ck_assert_str_ne(got[0], root[0]);
+    char uuid[37];
+    sl_batch_uuid_str(tp, uuid);
+    ck_assert_int_eq(strncmp(got[0], uuid, 36), 0);
+    ck_assert_str_eq(got[0] + 36, "-0");
+    sl_chunk_unref(c1);
+    sl_chunk_unref(c2);
+    sl_batch_release(q, SL_OUTCOME_DELIVERED);
+    sl_batch_release(p, SL_OUTCOME_DELIVERED);
+    sl_batch_release(cp, SL_OUTCOME_DELIVERED);
+    sl_batch_release(tp, SL_OUTCOME_DELIVERED);
+    sl_batch_release(b, SL_OUTCOME_DELIVERED);
 }
 END_TEST
 
@@ -81,6 +147,7 @@ Suite *sl_batch_suite(void)
     tcase_add_test(tc, test_batch_iterates_spans_in_order);
     tcase_add_test(tc, test_batch_settle_runs_actions_once);
     tcase_add_test(tc, test_chunk_new_is_not_logged);
+    tcase_add_test(tc, test_batch_record_ids_survive_splits);
     suite_add_tcase(s, tc);
     return s;
 }
