@@ -28,15 +28,18 @@ int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
     sl_batch_iter_init(&it, b);
     for (; sl_batch_next(&it, &r); i++) {
         const struct sl_note *note = b->notes && b->notes->kind == SL_NOTES_ERRORS &&
-                                     i < b->notes->n ? &b->notes->at[i] : NULL;
+                                     i < b->notes->n && b->notes->at[i].len
+                                     ? &b->notes->at[i] : NULL;
         const char *code = e->code, *msg = e->message, *who = e->who, *name = e->name;
         const char *arn = NULL;
         unsigned attempts = e->attempts;
-        int transformed = e->transformed;
+        int transformed = e->transformed, sinks = !note || note->by == SL_NOTE_BY_SINK;
 
         if (note) {
             code = b->notes->text + note->off;
             msg = code + strlen(code) + 1;
+        }
+        if (note && note->by != SL_NOTE_BY_SINK) {   /* a transform failed it */
             who = "transform";
             name = note->by < e->ntf ? e->tf_names[note->by] : "?";
             arn = note->by < e->ntf ? e->tf_arns[note->by] : NULL;
@@ -44,17 +47,23 @@ int sl_backup_envelopes(const struct sl_batch *b, const struct sl_envelope *e,
             transformed = 0;
         }
         /* room for the whole line up front: the appends below cannot fail */
-        size_t need = 256 + 6 * (strlen(code) + strlen(msg) + strlen(e->stream) +
-                                 strlen(name) + (arn ? strlen(arn) : 0)) +
-                      sl_base64_encoded_len(r.len);
+        size_t need = 256 + SL_ENVELOPE_EXTRA_MAX +
+                      6 * (strlen(code) + strlen(msg) + strlen(e->stream) + strlen(name) +
+                           (arn ? strlen(arn) : 0)) + sl_base64_encoded_len(r.len);
         if (sl_buf_reserve(out, need) != SL_OK)
             return SL_ETOOBIG;
         sl_buf_printf(out, "{\"attemptsMade\":%u,\"arrivalTimestamp\":%lld", attempts,
                       (long long)r.arrival_ms);
         json_key_str(out, "errorCode", code);
         json_key_str(out, "errorMessage", msg);
-        sl_buf_printf(out, ",\"attemptEndingTimestamp\":%lld,\"rawData\":\"",
-                      (long long)e->now_ms);
+        sl_buf_printf(out, ",\"attemptEndingTimestamp\":%lld", (long long)e->now_ms);
+        if (e->extra && sinks) {                     /* the destination's own fields */
+            size_t before = out->len;
+            e->extra(e->extra_arg, &it, &r, out);
+            if (out->len - before > SL_ENVELOPE_EXTRA_MAX)
+                return SL_ETOOBIG;
+        }
+        sl_buf_printf(out, ",\"rawData\":\"");
         out->len += sl_base64_encode(r.data, r.len, (char *)out->data + out->len);
         sl_buf_append(out, "\"", 1);
         json_key_str(out, "stream", e->stream);

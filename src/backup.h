@@ -8,7 +8,9 @@
  *    "stream":"s1","transform":"check"}
  *
  * ("sink":NAME instead of "transform" when the sink refused the record or
- * gave up, "lambdaArn":URL when a lambda transform failed it), in objects
+ * gave up, "lambdaArn":URL when a lambda transform failed it; a sink may
+ * add its destination's fields before rawData, as Firehose's Elasticsearch
+ * envelope has esDocumentId and esIndexName), in objects
  * compressed like the stream's, under error_prefix. rawData is the record
  * as it came in for a transform's failure, as it was sent otherwise.
  * With backup = all the stream's source records are also kept as they
@@ -42,6 +44,11 @@ struct sl_envelope {
     const char *const *tf_arns;   /* a lambda's url, else NULL */
     size_t ntf;
     int64_t now_ms;               /* attemptEndingTimestamp */
+    /* Optional: appends a record's destination fields (",\"esIndexName\":...",
+     * at most SL_ENVELOPE_EXTRA_MAX bytes) before rawData, for records the
+     * sink failed or gave up on (a sink's envelope hook, sink.h). */
+    sl_sink_envelope_fn extra;
+    void *extra_arg;
 };
 
 /* Appends the envelope of every record of <b> to <out>, a line each.

@@ -37,10 +37,11 @@ struct sl_span {
  * position <by> and its <attempts>). One entry per record of the batch.
  */
 struct sl_note {
-    uint32_t off, len;            /* its text in sl_notes.text */
+    uint32_t off, len;            /* its text in sl_notes.text; len 0: no note */
     uint32_t attempts;
-    uint16_t by;
+    uint16_t by;                  /* chain position, or SL_NOTE_BY_SINK */
 };
+#define SL_NOTE_BY_SINK 0xffff    /* an error note the stream's sink wrote */
 enum sl_notes_kind { SL_NOTES_KEYS, SL_NOTES_ERRORS };
 struct sl_notes {
     int kind;                     /* enum sl_notes_kind: what the texts are */

@@ -84,6 +84,71 @@ void sl_batch_notes_free(struct sl_notes *n)
     free(n);
 }
 
+/* A set of <n> notes with room for <textlen> bytes of text, or NULL. */
+static struct sl_notes *notes_new(int kind, size_t n, size_t textlen)
+{
+    struct sl_notes *no = calloc(1, sizeof(*no));
+
+    if (!no || !(no->at = calloc(n ? n : 1, sizeof(*no->at))) ||
+        !(no->text = malloc(textlen ? textlen : 1))) {
+        sl_batch_notes_free(no);
+        return NULL;
+    }
+    no->kind = kind;
+    no->n = n;
+    return no;
+}
+
+struct sl_notes *sl_batch_notes_errors(size_t n, const char *const *codes,
+                                       const char *const *messages, uint16_t by,
+                                       uint32_t attempts)
+{
+    size_t len = 0, at = 0;
+    struct sl_notes *no;
+
+    for (size_t i = 0; i < n; i++)
+        if (codes[i])
+            len += strlen(codes[i]) + strlen(messages[i] ? messages[i] : "") + 2;
+    if (!(no = notes_new(SL_NOTES_ERRORS, n, len)))
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!codes[i])
+            continue;
+        const char *m = messages[i] ? messages[i] : "";
+        size_t a = strlen(codes[i]) + 1, b = strlen(m) + 1;
+        memcpy(no->text + at, codes[i], a);
+        memcpy(no->text + at + a, m, b);
+        no->at[i] = (struct sl_note){ (uint32_t)at, (uint32_t)(a + b), attempts, by };
+        at += a + b;
+    }
+    return no;
+}
+
+struct sl_notes *sl_batch_notes_pick(const struct sl_notes *no, const uint8_t *marks,
+                                     uint8_t want)
+{
+    size_t n = 0, len = 0, k = 0, at = 0;
+    struct sl_notes *p;
+
+    if (!no)
+        return NULL;
+    for (size_t i = 0; i < no->n; i++)
+        if (marks[i] == want)
+            n++, len += no->at[i].len;
+    if (n == 0 || !(p = notes_new(no->kind, n, len)))
+        return NULL;
+    for (size_t i = 0; i < no->n; i++) {
+        if (marks[i] != want)
+            continue;
+        struct sl_note e = no->at[i];
+        memcpy(p->text + at, no->text + e.off, e.len);
+        e.off = (uint32_t)at;
+        p->at[k++] = e;
+        at += e.len;
+    }
+    return p;
+}
+
 void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
 {
     for (int i = 0; i < b->nsettle; i++)

@@ -33,6 +33,18 @@
 extern const char *const sl_seal_reason_names[SL_SEAL_NREASONS];
 
 void sl_batch_notes_free(struct sl_notes *n);
+/* Error notes for the <n> records of a batch: record i's <codes>[i] and
+ * <messages>[i] (a NULL code: no note, the record did not fail), made by
+ * <by> (SL_NOTE_BY_SINK for a sink) after <attempts>. A new set, or NULL
+ * when out of memory. */
+struct sl_notes *sl_batch_notes_errors(size_t n, const char *const *codes,
+                                       const char *const *messages, uint16_t by,
+                                       uint32_t attempts);
+/* The notes of the records marked <want> (one mark per note, as
+ * sl_batch_pick takes them), for the part sl_batch_pick makes with the same
+ * marks: a new set, or NULL when there is none or memory ran out. */
+struct sl_notes *sl_batch_notes_pick(const struct sl_notes *no, const uint8_t *marks,
+                                     uint8_t want);
 
 /* Returns a new empty batch, or NULL. */
 struct sl_batch *sl_batch_new(void);

@@ -240,6 +240,8 @@ static int envelopes(struct worker *w, struct sl_batch *b, const struct failure 
         .name = f->name, .attempts = b->attempts,
         .transformed = g->nchain > 0 && b->backup_reason != SL_BK_PROCESSING_FAILED,
         .tf_names = names, .tf_arns = arns, .ntf = g->nchain, .now_ms = sl_clock_wall_ms(),
+        .extra = strcmp(f->who, "sink") == 0 ? g->sink.ops->envelope : NULL,
+        .extra_arg = g->sink.ctx,
     };
     int rc;
 
@@ -331,16 +333,23 @@ static void after_failure(struct worker *w, struct sl_batch *b, int fail, int ca
 /*
  * A sink answered per record: the OK records of <b> are delivered, the
  * others go on as parts, one for the RETRY records and one for the FAIL
- * ones. A part is queued again, to be compressed for its own retry or
+ * ones, each with what the sink said of its records (<why>, may be NULL). A part is queued again, to be compressed for its own retry or
  * backup write.
  */
-static void split(struct worker *w, struct sl_batch *b, const uint8_t *results)
+static void split(struct worker *w, struct sl_batch *b, const uint8_t *results,
+                  const struct sl_notes *why)
 {
     struct sl_gen *g = b->owner;
     const struct sl_stream_conf *c = g->conf;
     struct sl_batch *retry = sl_batch_pick(b, results, SL_SINK_RETRY);
     struct sl_batch *fail = sl_batch_pick(b, results, SL_SINK_FAIL);
     struct sl_batch *ok = sl_batch_pick(b, results, SL_SINK_OK);
+
+    /* what the sink said of each record goes with it, to its envelope */
+    if (fail)
+        fail->notes = sl_batch_notes_pick(why, results, SL_SINK_FAIL);
+    if (retry)
+        retry->notes = sl_batch_notes_pick(why, results, SL_SINK_RETRY);
 
     if (ok) {
         sl_stat_add(&g->stream->stats.sink.bytes, ok->bytes);
@@ -525,16 +534,19 @@ static void deliver(struct worker *w, struct sl_batch *b)
                           : out.bytes ? out.bytes : b->bytes, sl_clock_mono_ns() - t0);
     if (out.result == SL_SINK_OK) {
         free(out.record_results);
+        sl_batch_notes_free(out.record_notes);
         settle(b, SL_OUTCOME_DELIVERED);
         return;
     }
     snprintf(b->last_error, sizeof(b->last_error), "%s", out.error);
     if (out.per_record && out.record_results) {
-        split(w, b, out.record_results);
+        split(w, b, out.record_results, out.record_notes);
         free(out.record_results);
+        sl_batch_notes_free(out.record_notes);
         return;
     }
     free(out.record_results);
+    sl_batch_notes_free(out.record_notes);
     after_failure(w, b, out.result == SL_SINK_FAIL, out.cause);
 }
 

@@ -73,8 +73,19 @@ struct sl_sink_outcome {
     int cause;                    /* enum sl_retry_cause of a RETRY; 0: "sink" */
     int existed;                  /* OK because the object was there already (exclusive) */
     uint64_t bytes;               /* record sinks: bytes accepted, when not the records' */
+    struct sl_notes *record_notes;/* record sinks, optional: why each record that was
+                                   * not OK was refused (sl_batch_notes_errors, by
+                                   * SL_NOTE_BY_SINK); the engine takes it, and the
+                                   * backup envelopes of refused records say it */
     char error[256];              /* why, when not OK */
 };
+
+/* A sink's envelope hook: appends the destination's own fields of the record
+ * <it> returned last (<r>) to its backup envelope, as ",\"key\":value" pairs,
+ * at most SL_ENVELOPE_EXTRA_MAX bytes. */
+#define SL_ENVELOPE_EXTRA_MAX 1024
+typedef void (*sl_sink_envelope_fn)(void *ctx, const struct sl_batch_iter *it,
+                                    const struct sl_record *r, struct sl_buf *out);
 
 /* What the rest of sluice may say about a sink's destination. */
 struct sl_sink_dest {
@@ -109,6 +120,9 @@ struct sl_sink_ops {
     /* Optional: appends the families only this sink has, from the own[]
      * counters of the streams using it (metrics.h). */
     sl_sink_metrics_fn metrics;
+    /* Optional: the destination's fields in the backup envelope of a record
+     * the sink refused or gave up on (Elasticsearch's esDocumentId, ...). */
+    sl_sink_envelope_fn envelope;
 };
 
 /* An instance: the ops and their state. */

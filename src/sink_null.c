@@ -56,7 +56,9 @@ static int holds(const struct sl_record *r, const char *text)
 
 static void null_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out)
 {
+    static const char code[] = "Null.Refused";
     const struct null_conf *c = ctx;
+    const char **codes, **msgs;
     struct sl_batch_iter it;
     struct sl_record r;
     size_t i = 0, refused = 0, retried = 0;
@@ -64,6 +66,8 @@ static void null_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sin
     out->result = SL_SINK_OK;
     if (!c->refuse[0] && !c->retry[0])
         return;
+    codes = calloc(b->batch->nrecords, sizeof(*codes));
+    msgs = calloc(b->batch->nrecords, sizeof(*msgs));
     sl_batch_iter_init(&it, b->batch);
     while (sl_batch_next(&it, &r)) {
         uint8_t res = SL_SINK_OK;
@@ -71,14 +75,24 @@ static void null_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sin
             res = SL_SINK_FAIL, refused++;
         else if (b->batch->attempts == 0 && holds(&r, c->retry))
             res = SL_SINK_RETRY, retried++;
+        if (res != SL_SINK_OK && codes && msgs) {   /* each record's own words */
+            codes[i] = res == SL_SINK_FAIL ? code : "Null.Retry";
+            msgs[i] = res == SL_SINK_FAIL ? "the record holds null.refuse's text"
+                                          : "the record holds null.retry's text";
+        }
         out->record_results[i++] = res;
     }
-    if (!refused && !retried)
-        return;
-    out->per_record = 1;
-    out->result = refused ? SL_SINK_FAIL : SL_SINK_RETRY;
-    snprintf(out->error, sizeof(out->error), "null sink: %zu records refused (null.refuse), "
-             "%zu to retry (null.retry)", refused, retried);
+    if (refused || retried) {
+        out->per_record = 1;
+        out->result = refused ? SL_SINK_FAIL : SL_SINK_RETRY;
+        snprintf(out->error, sizeof(out->error), "null sink: %zu records refused "
+                 "(null.refuse), %zu to retry (null.retry)", refused, retried);
+        if (codes && msgs)
+            out->record_notes = sl_batch_notes_errors(i, codes, msgs, SL_NOTE_BY_SINK,
+                                                      b->batch->attempts + 1);
+    }
+    free(codes);
+    free(msgs);
 }
 
 static void null_destroy(void *ctx)

@@ -111,12 +111,82 @@ START_TEST(test_backup_envelopes_are_json_lines)
 }
 END_TEST
 
+/* A destination's fields, as a sink's envelope hook adds them. */
+static void es_fields(void *ctx, const struct sl_batch_iter *it, const struct sl_record *r,
+                      struct sl_buf *out)
+{
+    char id[SL_RECORD_ID_MAX];
+
+    sl_batch_record_id(it, id);
+    sl_buf_printf(out, ",\"esDocumentId\":\"%s\",\"esIndexName\":\"%s-%lld\"", id,
+                  (const char *)ctx, (long long)r->arrival_ms);
+}
+
+/* A sink's notes give each refused record its own error; its hook adds the
+ * destination's fields before rawData; a record without a note keeps the
+ * batch's error. */
+START_TEST(test_backup_envelopes_carry_the_sinks_words)
+{
+    static const char *const recs[] = { "{\"a\":1}", "{\"a\":\"x\"}" };
+    static const size_t lens[] = { 7, 9 };
+    static const char *const codes[] = { NULL, "mapper_parsing_exception" };
+    static const char *const msgs[] = { NULL, "failed to parse field [a] of type [long]" };
+    struct sl_batch *b = batch_of(recs, lens, 2);
+    struct sl_envelope e = {
+        .stream = "s", .code = "Elasticsearch.Refused", .message = "2 items failed",
+        .who = "sink", .name = "elasticsearch", .attempts = 1, .now_ms = 5678,
+        .extra = es_fields, .extra_arg = "clicks",
+    };
+    struct sl_buf out;
+    json_t *j[2];
+
+    ck_assert_int_eq(sl_batch_new_uuid(b), SL_OK);
+    b->notes = sl_batch_notes_errors(2, codes, msgs, SL_NOTE_BY_SINK, 1);
+    ck_assert_ptr_nonnull(b->notes);
+    sl_buf_init(&out, 1 << 20);
+    ck_assert_int_eq(sl_backup_envelopes(b, &e, &out), SL_OK);
+    char *nl = memchr(out.data, '\n', out.len);
+    j[0] = json_loadb((const char *)out.data, (size_t)(nl - (char *)out.data), 0, NULL);
+    j[1] = json_loadb(nl + 1, out.len - (size_t)(nl + 1 - (char *)out.data), 0, NULL);
+    ck_assert(j[0] && j[1]);
+    ck_assert_str_eq(json_string_value(json_object_get(j[0], "errorCode")),
+                     "Elasticsearch.Refused");
+    ck_assert_str_eq(json_string_value(json_object_get(j[1], "errorCode")),
+                     "mapper_parsing_exception");
+    ck_assert_str_eq(json_string_value(json_object_get(j[1], "errorMessage")), msgs[1]);
+    ck_assert_str_eq(json_string_value(json_object_get(j[1], "sink")), "elasticsearch");
+    ck_assert_str_eq(json_string_value(json_object_get(j[1], "esIndexName")), "clicks-1234");
+    const char *id0 = json_string_value(json_object_get(j[0], "esDocumentId"));
+    const char *id1 = json_string_value(json_object_get(j[1], "esDocumentId"));
+    ck_assert(id0 && id1 && strcmp(id0, id1) != 0);
+    ck_assert_str_eq(id1 + 36, "-1");
+    /* Firehose's order: the destination's fields before rawData */
+    void *k = json_object_iter(j[1]);
+    const char *order[] = { "attemptsMade", "arrivalTimestamp", "errorCode", "errorMessage",
+                            "attemptEndingTimestamp", "esDocumentId", "esIndexName", "rawData" };
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        ck_assert_str_eq(json_object_iter_key(k), order[i]);
+        k = json_object_iter_next(j[1], k);
+    }
+    json_decref(j[0]);
+    json_decref(j[1]);
+    /* a transform's failure carries no destination fields */
+    sl_buf_reset(&out);
+    e.extra = NULL;
+    ck_assert_int_eq(sl_backup_envelopes(b, &e, &out), SL_OK);
+    ck_assert_ptr_null(memmem(out.data, out.len, "esDocumentId", 12));
+    sl_buf_destroy(&out);
+    sl_batch_free(b);
+}
+END_TEST
+
 Suite *sl_backup_suite(void)
 {
     Suite *s = suite_create("backup");
     TCase *tc = tcase_create("envelopes");
 
     tcase_add_test(tc, test_backup_envelopes_are_json_lines);
+    tcase_add_test(tc, test_backup_envelopes_carry_the_sinks_words);
     suite_add_tcase(s, tc);
     return s;
 }
