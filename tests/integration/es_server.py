@@ -398,6 +398,19 @@ def _map_fields(doc, mapping, new, strict, prefix=""):
                 _map_fields(x, mapping, new, strict, path + ".")
 
 
+def _token(v):
+    """The Jackson token ES names for a JSON value."""
+    if isinstance(v, dict):
+        return "FIELD_NAME" if len(v) > 1 else "START_OBJECT"
+    if isinstance(v, list):
+        return "START_ARRAY"
+    if isinstance(v, bool):
+        return "VALUE_BOOLEAN"
+    if isinstance(v, (int, float)):
+        return "VALUE_NUMBER"
+    return "VALUE_STRING" if isinstance(v, str) else "VALUE_NULL"
+
+
 def _no_dup_keys(pairs):
     d = {}
     for k, v in pairs:
@@ -586,7 +599,8 @@ class EsServer:
         self.port = self.httpd.server_address[1]
         self.endpoint = "http://%s:%d" % (host, self.port)
         self.url = self.endpoint
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     # -- life ----------------------------------------------------------------
@@ -827,11 +841,13 @@ class EsServer:
             try:
                 act = json.loads(line, object_pairs_hook=_no_dup_keys)
             except ValueError as e:
-                raise BadRequest(400, "x_content_parse_exception", "[%d:1] %s" % (lineno, e))
+                # ES parses each line on its own: positions are [1:column]
+                raise BadRequest(400, "x_content_parse_exception", "[1:%d] %s (line [%d])"
+                                 % (getattr(e, "colno", 1), getattr(e, "msg", e), lineno))
             if not isinstance(act, dict) or len(act) != 1:
                 raise BadRequest(400, "illegal_argument_exception",
                                  "Malformed action/metadata line [%d], expected START_OBJECT or "
-                                 "END_OBJECT but found [%s]" % (lineno, type(act).__name__))
+                                 "END_OBJECT but found [%s]" % (lineno, _token(act)))
             (action, meta), = act.items()
             if action not in ACTIONS:
                 raise BadRequest(400, "illegal_argument_exception",
@@ -840,7 +856,7 @@ class EsServer:
             if not isinstance(meta, dict):
                 raise BadRequest(400, "illegal_argument_exception",
                                  "Malformed action/metadata line [%d], expected START_OBJECT but "
-                                 "found [VALUE_%s]" % (lineno, type(meta).__name__.upper()))
+                                 "found [%s]" % (lineno, _token(meta)))
             for k in meta:
                 if k == "_type" and self._types_allowed():
                     continue
@@ -1277,6 +1293,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if req.path.startswith("/_test/"):
+            req.body = req.raw_body
             status, body = srv._control(req)
             self._send(status, {"Content-Type": "application/json"}, json.dumps(body).encode())
             return
@@ -1290,12 +1307,14 @@ class _Handler(BaseHTTPRequestHandler):
                  "headers": dict(req.header_list), "body_len": len(req.raw_body),
                  "time": time.monotonic()}
         headers = {}
+        front = False                 # an answer from a front (AWS): no filter_path
         if srv.flavor == "elasticsearch" and srv.major >= 7:
             headers["X-Elastic-Product"] = "Elasticsearch"
         try:
             refused = srv._check_auth(req)
             if refused:
                 status, h, body = refused
+                front = status == 403
                 headers.update(h)
                 raise _Done(status, body)
             enc = (req.header("content-encoding") or "").strip().lower()
@@ -1343,7 +1362,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _Done as d:
             status, body = d.status, d.body
         if isinstance(body, (dict, list)):
-            if "filter_path" in req.params:
+            if "filter_path" in req.params and not front:
                 body = apply_filter_path(body, req.params["filter_path"])
             body = json.dumps(body, separators=(",", ":")).encode()
             headers.setdefault("Content-Type", "application/json")
