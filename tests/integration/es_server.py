@@ -510,9 +510,11 @@ def sigv4_refusal(cfg, method, path, query, headers, body, now=None):
     try:
         t = calendar.timegm(time.strptime(amzdate, "%Y%m%dT%H%M%SZ"))
     except ValueError:
-        return "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        return ("Authorization header requires existence of either a 'X-Amz-Date' or a "
+                "'Date' header.")
     if amzdate[:8] != day:
-        return "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP"
+        return ("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
+                "date from HTTP")
     if abs(now - t) > SIGV4_MAX_SKEW_S:
         return ("Signature expired: %s is now earlier than %s (%s - 5 min.)" % (
             amzdate, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now - SIGV4_MAX_SKEW_S)),
@@ -563,13 +565,17 @@ class _Index:
 
 class EsServer:
     """A ThreadingHTTPServer on 127.0.0.1 (a free port unless <port>), in a
-    daemon thread. <auth>: None or a tuple (see set_auth). keep_bodies:
-    record each request's decoded body in requests(); keep_sources: keep
-    documents' bytes (False: only ids, for benchmarks)."""
+    daemon thread. <auth>: None or a tuple (see set_auth). keep_log: keep
+    every request in requests(); keep_bodies: with each one's decoded body;
+    keep_sources: keep documents' bytes (False: only ids, for benchmarks).
+    compress_responses: gzip answers to clients that accept it, as
+    http.compression does. Locking: one lock guards the store, the faults,
+    the counters and the log; a bulk request holds it while its items run,
+    so items of concurrent requests never interleave within one request."""
 
     def __init__(self, flavor="elasticsearch", version=None, port=0, auth=None,
                  max_content_length=None, mapping="es", keep_bodies=True, keep_sources=True,
-                 compress_responses=False, host="127.0.0.1"):
+                 keep_log=True, compress_responses=False, host="127.0.0.1"):
         if flavor not in ("elasticsearch", "opensearch"):
             raise ValueError("flavor: elasticsearch or opensearch")
         if mapping not in ("es", "strict"):
@@ -578,7 +584,7 @@ class EsServer:
         self.version = version or (ES_VERSION if flavor == "elasticsearch" else OS_VERSION)
         self.major = int(self.version.split(".")[0])
         self.mapping_mode = mapping
-        self.keep_bodies, self.keep_sources = keep_bodies, keep_sources
+        self.keep_bodies, self.keep_sources, self.keep_log = keep_bodies, keep_sources, keep_log
         self.compress_responses = compress_responses
         self._lock = threading.Lock()
         self._indices = {}
@@ -735,7 +741,8 @@ class EsServer:
 
     def _record(self, entry, route, status):
         with self._lock:
-            self._log.append(entry)
+            if self.keep_log:
+                self._log.append(entry)
             k = (route, status)
             self._req_counts[k] = self._req_counts.get(k, 0) + 1
 
@@ -1431,7 +1438,8 @@ def main(argv):
         auth = ("sigv4",) + tuple(a.sigv4.split(":", 3))
     srv = EsServer(flavor=a.flavor, version=a.version, port=a.port, auth=auth,
                    max_content_length=a.max_content_length, mapping=a.mapping,
-                   keep_bodies=False, keep_sources=not a.no_sources, host=a.host)
+                   keep_bodies=False, keep_log=False, keep_sources=not a.no_sources,
+                   host=a.host)
     print("listening %s" % srv.endpoint, flush=True)
     try:
         while True:

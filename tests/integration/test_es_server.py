@@ -14,6 +14,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.error
@@ -180,7 +181,8 @@ class BulkTest(EsServerCase):
             self.assertIn(reason, a["error"]["reason"], body)
             self.assertEqual(a["error"]["root_cause"][0]["type"], etype)
         st, a = self.bulk(b"\n\n")
-        self.assertEqual((st, a["error"]["reason"]), (400, "Validation Failed: 1: no requests added;"))
+        self.assertEqual((st, a["error"]["reason"]),
+                         (400, "Validation Failed: 1: no requests added;"))
         self.assertEqual(self.es.store(), {})
         self.assertEqual(self.es.count_requests("_bulk", 400), len(cases) + 1)
 
@@ -228,15 +230,11 @@ class BulkTest(EsServerCase):
                                                  "o.k": "long", "b": "boolean"})
 
     def test_mapping_strict_mode(self):
-        es = EsServer(mapping="strict")
-        try:
-            self.es.stop()
-            self.es = es
-            st, a = self.bulk(ndjson(*create("m", "1", {"s": "x"}), *create("m", "2", {"s": 1}),
-                                     *create("m", "3", {"f": 1}), *create("m", "4", {"f": 1.5})))
-            self.assertEqual(self.statuses(a), [201, 400, 201, 201])
-        finally:
-            pass
+        self.es.stop()
+        self.es = EsServer(mapping="strict")
+        st, a = self.bulk(ndjson(*create("m", "1", {"s": "x"}), *create("m", "2", {"s": 1}),
+                                 *create("m", "3", {"f": 1}), *create("m", "4", {"f": 1.5})))
+        self.assertEqual(self.statuses(a), [201, 400, 201, 201])
 
     def test_source_not_an_object(self):
         body = ndjson({"create": {"_index": "p", "_id": "1"}}, b"not json",
@@ -248,8 +246,8 @@ class BulkTest(EsServerCase):
         st, a = self.bulk(body)
         self.assertEqual(self.statuses(a), [400, 400, 400, 400, 201, 400])
         types = [next(iter(it.values())).get("error", {}).get("type") for it in a["items"]]
-        self.assertEqual(types, ["document_parsing_exception"] * 4 + [None,
-                                                                       "invalid_index_name_exception"])
+        self.assertEqual(types, ["document_parsing_exception"] * 4 +
+                         [None, "invalid_index_name_exception"])
         self.assertIn("failed to parse", a["items"][1]["create"]["error"]["reason"])
         self.assertEqual(self.es.indices(), ["p"])
 
@@ -278,12 +276,34 @@ class FaultTest(EsServerCase):
         self.assertEqual(self.es.count_items(status=429), 2)
         self.assertEqual(self.es.count_items(status=503), 4)
 
+    def test_concurrent_requests_share_the_faults(self):
+        self.es.fail_items(429, count=25)
+        results = [None] * 8
+
+        def send(t):
+            body = ndjson(*[x for i in range(20) for x in create("cc", "%d-%d" % (t, i), {"i": i})])
+            results[t] = self.bulk(body)[1]
+        threads = [threading.Thread(target=send, args=(t,)) for t in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(10)
+        got = [s for a in results for s in self.statuses(a)]
+        self.assertEqual((got.count(429), got.count(201)), (25, 135))
+        self.assertEqual(len(self.es.docs("cc")), 135)
+        self.assertEqual(self.es.count_requests("_bulk", 200), 8)
+
     def test_injected_item_400_and_custom_type(self):
         self.es.fail_items(400, marker="BAD", count=1)
         self.es.fail_items(403, marker="RO")
+        self.es.fail_items(500, marker="BOOM", type="illegal_state_exception", reason="boom")
         st, a = self.bulk(ndjson(*create("f", "1", {"v": "BAD"}), *create("f", "2", {"v": "RO"}),
-                                 *create("f", "3", {"v": "BAD"})))
-        self.assertEqual(self.statuses(a), [400, 403, 201])
+                                 *create("f", "3", {"v": "BAD"}), *create("f", "4", {"v": "BOOM"})))
+        self.assertEqual(self.statuses(a), [400, 403, 201, 500])
+        self.assertEqual(a["items"][3]["create"]["error"],
+                         {"type": "illegal_state_exception", "reason": "boom",
+                          "index_uuid": a["items"][3]["create"]["error"]["index_uuid"],
+                          "shard": "0", "index": "f"})
         self.assertEqual(a["items"][0]["create"]["error"]["type"], "document_parsing_exception")
         self.assertEqual(a["items"][1]["create"]["error"]["type"], "cluster_block_exception")
 
@@ -396,7 +416,8 @@ class FilterPathTest(EsServerCase):
         self.assertEqual([it["create"]["error"]["type"] for it in a["items"]],
                          ["es_rejected_execution_exception", "version_conflict_engine_exception"])
         # all succeeded, errors only: an empty answer, as ES gives
-        st, a = self.bulk(ndjson(*create("a", "9", {"v": 1})), path="/_bulk?filter_path=items.*.error")
+        st, a = self.bulk(ndjson(*create("a", "9", {"v": 1})),
+                          path="/_bulk?filter_path=items.*.error")
         self.assertEqual(a, {})
 
     def test_filter_path_forms(self):
