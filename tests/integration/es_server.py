@@ -104,7 +104,7 @@ Authentication (auth= in the constructor, or set_auth(...); POST
                                `encoded` form Elasticsearch hands out)
   ("sigv4", access_key, secret, region, service)   service "es" or "aoss";
                                AWS SigV4 header form, verified here in Python
-                               (see _sigv4_refusal)
+                               (see sigv4_refusal)
 Refusals: Elasticsearch 401 {"error":{"root_cause":[...],"type":
 "security_exception","reason":...,"header":{"WWW-Authenticate":[...]}},
 "status":401} with WWW-Authenticate; OpenSearch's security plugin 401 with

@@ -10,6 +10,7 @@ control endpoint. Each test starts its own server on a free loopback port.
 """
 import base64
 import gzip
+import http.client
 import json
 import socket
 import subprocess
@@ -205,6 +206,18 @@ class BulkTest(EsServerCase):
         self.assertEqual(s["bytes_received"], len(gzip.compress(plain)))
         st, a = self.bulk(b"\x1f\x8bnot gzip", headers={"Content-Encoding": "gzip"})
         self.assertEqual(st, 400)
+
+    def test_chunked_body_on_a_kept_alive_connection(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.es.port, timeout=5)
+        for i in range(2):
+            body = ndjson(*create("k", str(i), {"n": i}))
+            c.request("POST", "/_bulk", body=iter([body[:7], body[7:]]), headers=ND,
+                      encode_chunked=True)
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(self.statuses(json.loads(r.read())), [201])
+        c.close()
+        self.assertEqual(sorted(self.es.docs("k")), ["0", "1"])
 
     def test_mapping_conflicts(self):
         body = ndjson(*create("m", "1", {"n": 1, "s": "x", "o": {"k": 1}, "b": True}),
