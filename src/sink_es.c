@@ -489,8 +489,9 @@ static void es_metrics(struct sl_buf *o, const struct sl_metrics_sink *s, size_t
     char labels[96];
 
     sl_metrics_family(o, "sluice_es_items_total", "counter",
-                      "Documents answered by _bulk, by result (created, exists: there from "
-                      "an earlier attempt, retried, failed: to backup).");
+                      "Documents by what _bulk answered: created, exists (there from an "
+                      "earlier attempt), retried, failed (to backup; records that are not "
+                      "JSON objects included).");
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < SL_ES_NITEMS; k++)
             sl_buf_printf(o, "sluice_es_items_total{stream=\"%s\",result=\"%s\"} %llu\n",
@@ -900,10 +901,11 @@ static void settle_answer(struct job *j, size_t ndocs, size_t invalid)
         out->record_results[j->docs[d].slot] = j->res[d];
         count[j->kind[d]]++;
     }
+    count[SL_ES_FAILED] += invalid;              /* never sent, failed all the same */
     for (int c = 0; c < SL_ES_NITEMS; c++)
         sl_stat_add(&j->b->stats->own[c], count[c]);
     size_t ok = count[SL_ES_CREATED] + count[SL_ES_EXISTS];
-    size_t fail = count[SL_ES_FAILED] + invalid, retry = count[SL_ES_RETRIED];
+    size_t fail = count[SL_ES_FAILED], retry = count[SL_ES_RETRIED];
     if (ok == nrec) {
         out->result = SL_SINK_OK;
         return;
