@@ -36,6 +36,7 @@ Suite *sl_json_check_suite(void);
 Suite *sl_transform_json_suite(void);
 Suite *sl_crc32c_suite(void);
 Suite *sl_http_client_suite(void);
+Suite *sl_sink_es_suite(void);
 
 Suite *sl_wal_suite(void);
 
