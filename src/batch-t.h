@@ -27,7 +27,7 @@ struct sl_span {
     uint32_t off, end;        /* byte range of whole records in chunk->data */
     uint32_t nrecords;
     uint64_t bytes;           /* payload bytes in the range */
-    uint32_t ord;             /* its first record's number: see sl_batch_record_id */
+    uint32_t ord;             /* its first record's number: see sl_batch_id_base */
 };
 
 /*
@@ -67,7 +67,7 @@ struct sl_batch {
                                    * disk: kept in its seal); a part's derived from its
                                    * parent's */
     uint8_t id_base[16];          /* a part: the uuid its records' numbers count
-                                   * from (sl_batch_record_id); a root: its uuid */
+                                   * from (sl_batch_id_base); a root: its uuid */
     uint64_t seq_first, seq_end;  /* durability = disk: its records' sequence numbers,
                                    * [first, end); 0, 0: not logged */
     unsigned version;             /* config version it was sealed under (keys) */
@@ -96,8 +96,13 @@ struct sl_batch {
     char last_error[256];         /* why the last attempt failed */
 };
 
-/* Iterates records in order (sl_batch_iter_init, sl_batch_next). <ord>
- * is the number of the record sl_batch_next returned last. */
-struct sl_batch_iter { const struct sl_batch *b; size_t span; uint32_t off, ord, next_ord; };
+/* Iterates records in order (sl_batch_iter_init, sl_batch_next). Of the
+ * record sl_batch_next returned last: <span> holds it, at offset <at> of the
+ * span's chunk, and <ord> is its number (sl_batch_id_base). */
+struct sl_batch_iter {
+    const struct sl_batch *b;
+    size_t span;
+    uint32_t off, at, ord, next_ord;
+};
 
 #endif

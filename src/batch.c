@@ -23,7 +23,7 @@ struct sl_batch *sl_batch_new(void)
     return b;
 }
 
-/* Adds a span whose first record is number <ord> (sl_batch_record_id). */
+/* Adds a span whose first record is number <ord> (sl_batch_id_base). */
 static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
                        uint32_t nrecords, uint64_t bytes, uint32_t ord)
 {
@@ -298,7 +298,7 @@ void sl_batch_iter_init(struct sl_batch_iter *it, const struct sl_batch *b)
     it->b = b;
     it->span = 0;
     it->off = b->nspans ? b->spans[0].off : 0;
-    it->ord = 0;
+    it->at = it->ord = 0;
     it->next_ord = b->nspans ? b->spans[0].ord : 0;
 }
 
@@ -310,6 +310,7 @@ int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
         s = &it->b->spans[it->span];
         if (it->off < s->end) {
             r->arrival_ms = sl_chunk_arrival(s->chunk, it->off);
+            it->at = it->off;
             it->off = sl_chunk_at(s->chunk, it->off, &r->data, &r->len);
             it->ord = it->next_ord++;
             return 1;
@@ -322,12 +323,9 @@ int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r)
     return 0;
 }
 
-void sl_batch_record_id(const struct sl_batch_iter *it, char out[SL_RECORD_ID_MAX])
+const uint8_t *sl_batch_id_base(const struct sl_batch *b)
 {
-    const struct sl_batch *b = it->b;
-
-    sl_uuid_str(b->root ? b->id_base : b->uuid, out);
-    snprintf(out + 36, SL_RECORD_ID_MAX - 36, "-%u", it->ord);
+    return b->root ? b->id_base : b->uuid;
 }
 
 int sl_batch_new_uuid(struct sl_batch *b)

@@ -83,17 +83,15 @@ void sl_batch_iter_init(struct sl_batch_iter *it, const struct sl_batch *b);
 int sl_batch_next(struct sl_batch_iter *it, struct sl_record *r);
 
 /*
- * The identity of the record <it> returned last, as "UUID-N" (at most
- * SL_RECORD_ID_MAX bytes with its NUL): the uuid of the batch that first
- * numbered the records (the sealed batch, or the stage's output when a
- * transform made new records) and the record's number in it. Parts keep
- * their records' identities: the same on every retry and split, and, with
- * durability = disk, after a crash and recovery (a sealed batch keeps its
- * uuid and records in its seal). What a record sink needs for ids that make
- * a retry idempotent (Elasticsearch's _id, a load id).
+ * A record's identity is (sl_batch_id_base(b), the iterator's <ord> for
+ * it): the uuid of the batch that first numbered the records (the sealed
+ * batch, or the stage's output when a transform made new records) and the
+ * record's number there. Parts keep their records' identities: the same on
+ * every retry and split, and, with durability = disk, after a crash and
+ * recovery (a sealed batch keeps its uuid and records in its seal). What a
+ * record sink needs to make a retry idempotent (Elasticsearch's _id).
  */
-#define SL_RECORD_ID_MAX 48
-void sl_batch_record_id(const struct sl_batch_iter *it, char out[SL_RECORD_ID_MAX]);
+const uint8_t *sl_batch_id_base(const struct sl_batch *b);
 
 /* Gives <b> a new random (version 4) UUID: its object's name. SL_EIO if
  * the kernel has no randomness to give. */

@@ -203,7 +203,7 @@ struct failure {
 static void describe_failure(const struct sl_batch *b, const struct sl_gen *g,
                              struct failure *f)
 {
-    const char *sink = g->sink.ops->name;
+    const char *sink = g->dest.failed_name[0] ? g->dest.failed_name : g->sink.ops->name;
 
     switch (b->backup_reason) {
     case SL_BK_PROCESSING_FAILED:   /* each record has a note naming its transform */

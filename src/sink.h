@@ -92,6 +92,9 @@ struct sl_sink_dest {
     char bucket[64];              /* the object store bucket objects go to; "" none */
     char kms_key_arn[400];        /* ... encrypted with this KMS key; "" none */
     char location[320];           /* where put_backup() writes ("s3://BUCKET") */
+    char failed_name[32];         /* the destination's name in the error output type
+                                   * and codes of its failures (opensearch-failed,
+                                   * Opensearch.Refused); "": the sink's name */
     unsigned connections;         /* sockets the sink may hold open */
 };
 

@@ -31,12 +31,10 @@
  *   - "seq", the log's sequence number of the record (durability = disk:
  *     its chunk is numbered): the same on every retry and after a crash
  *     and replay, whatever batches the replay forms;
- *   - "root", the sealed batch's UUID and the record's place in it (its
- *     chunk is one of the sealed batch's): the same on every retry, of the
- *     batch or of any part cut from it;
- *   - "part", the UUID of the batch or part delivered and the record's
- *     place in it (records a transform made): the same on every retry of
- *     that part.
+ *   - "rec", the record's identity in the batch that numbered it
+ *     (sl_batch_id_base: the sealed batch, or the stage's output for
+ *     records a transform made) and its number there: the same on every
+ *     retry, of the batch or of any part cut from it.
  * Sent with "create", a record indexed by an earlier attempt answers 409
  * and is counted as there, never indexed twice.
  *
@@ -285,6 +283,7 @@ static void es_dest(const void *conf, struct sl_sink_dest *d)
     int n = split_endpoints(c->endpoint, store, sizeof(store), eps, why, sizeof(why));
 
     d->connections = (unsigned)c->max_connections * (unsigned)(n > 0 ? n : 1);
+    snprintf(d->failed_name, sizeof(d->failed_name), "%s", flavor_enum[c->flavor]);
 }
 
 /* ---- index names, ids, bodies, answers: the pure parts ---- */
@@ -338,49 +337,37 @@ static uint64_t count_records(const struct sl_chunk *c, uint32_t from, uint32_t 
     return n;
 }
 
-/* The place in <root> of the record at <off> of <c>, or -1 if <root> does
- * not hold it. */
-static int64_t root_place(const struct sl_batch *root, const struct sl_chunk *c, uint32_t off)
+/* The id of the record at <at> of span <s> of <b>, numbered <ord>: its
+ * sequence number when the log numbered its chunk, else its identity in
+ * the batch that numbered it (sl_batch_id_base). */
+static void doc_id(const char *stream, const struct sl_batch *b, const struct sl_span *s,
+                   uint64_t seq, uint32_t ord, char out[SL_ES_ID_LEN + 1])
 {
-    uint64_t before = 0;
+    uint8_t what[24];
+    uint64_t n = ord;
 
-    for (size_t i = 0; i < root->nspans; i++) {
-        const struct sl_span *s = &root->spans[i];
-        if (s->chunk == c && off >= s->off && off < s->end)
-            return (int64_t)(before + count_records(c, s->off, off));
-        before += s->nrecords;
+    if (s->chunk->seq) {
+        make_id(stream, "seq", &seq, 8, out);
+        return;
     }
-    return -1;
+    memcpy(what, sl_batch_id_base(b), 16);
+    memcpy(what + 16, &n, 8);
+    make_id(stream, "rec", what, 24, out);
 }
 
 int sl__sink_es_ids(const char *stream, const struct sl_batch *b,
                     char (*ids)[SL_ES_ID_LEN + 1])
 {
-    const struct sl_batch *root = b->root ? b->root : b;
     uint64_t place = 0;
 
     for (size_t i = 0; i < b->nspans; i++) {
         const struct sl_span *s = &b->spans[i];
         uint64_t first = s->chunk->seq ? s->chunk->seq + count_records(s->chunk, 0, s->off) : 0;
-        int64_t rp = s->chunk->seq ? 0 : root_place(root, s->chunk, s->off);
         const uint8_t *p;
         uint32_t len, off = s->off;
 
-        for (uint64_t k = 0; off < s->end; k++, place++) {
-            uint8_t what[24];
-            if (s->chunk->seq) {
-                uint64_t seq = first + k;
-                make_id(stream, "seq", &seq, 8, ids[place]);
-            } else if (rp >= 0) {
-                uint64_t at = (uint64_t)rp + k;
-                memcpy(what, root->uuid, 16);
-                memcpy(what + 16, &at, 8);
-                make_id(stream, "root", what, 24, ids[place]);
-            } else {
-                memcpy(what, b->uuid, 16);
-                memcpy(what + 16, &place, 8);
-                make_id(stream, "part", what, 24, ids[place]);
-            }
+        for (uint32_t k = 0; off < s->end; k++, place++) {
+            doc_id(stream, b, s, first + k, s->ord + k, ids[place]);
             off = sl_chunk_at(s->chunk, off, &p, &len);
         }
     }
@@ -424,8 +411,11 @@ int sl__sink_es_body(const struct sl_es_layout *l, const struct sl_es_doc *d, si
     return SL_OK;
 }
 
-/* One item of an answer: its verdict and kind. */
-static void item(json_t *it, int create, uint8_t *res, uint8_t *kind, char *why, size_t whylen)
+/* One item of an answer: its verdict and kind; when it is not OK and
+ * <errs> is given, its error as "TYPE\0STATUS: REASON\0" at *<erroff> in
+ * <errs> (else *<erroff> is NO_ERROR). */
+static void item(json_t *it, int create, uint8_t *res, uint8_t *kind, char *why, size_t whylen,
+                 struct sl_buf *errs, uint32_t *erroff)
 {
     json_t *body = json_is_object(it) && json_object_size(it) == 1
                    ? json_object_iter_value(json_object_iter(it)) : NULL;
@@ -446,13 +436,25 @@ static void item(json_t *it, int create, uint8_t *res, uint8_t *kind, char *why,
         *res = SL_SINK_RETRY, *kind = SL_ES_RETRIED;
     else
         *res = SL_SINK_FAIL, *kind = SL_ES_FAILED;
+    if (errs && errs->len < UINT32_MAX) {
+        size_t at = errs->len;
+        char code[24];
+        snprintf(code, sizeof(code), "%lld", (long long)st);
+        if (sl_buf_append(errs, type ? type : code, strlen(type ? type : code) + 1) == SL_OK &&
+            sl_buf_printf(errs, "%lld: %.300s", (long long)st, reason ? reason : "") == SL_OK &&
+            sl_buf_append(errs, "", 1) == SL_OK)
+            *erroff = (uint32_t)at;
+        else
+            errs->len = at;
+    }
     if (*res == SL_SINK_FAIL && !why[0])
         snprintf(why, whylen, "%lld %s: %.160s", (long long)st, type ? type : "error",
                  reason ? reason : "");
 }
 
 int sl__sink_es_items(const char *json, size_t len, int create, size_t n, uint8_t *res,
-                      uint8_t *kind, char *why, size_t whylen)
+                      uint8_t *kind, char *why, size_t whylen, struct sl_buf *errs,
+                      uint32_t *erroff)
 {
     json_error_t jerr;
     json_t *root = json_loadb(json, len, 0, &jerr);
@@ -474,7 +476,8 @@ int sl__sink_es_items(const char *json, size_t len, int create, size_t n, uint8_
         rc = SL_EINVAL;
     } else {
         for (size_t i = 0; i < n; i++)
-            item(json_array_get(items, i), create, &res[i], &kind[i], why, whylen);
+            item(json_array_get(items, i), create, &res[i], &kind[i], why, whylen, errs,
+                 erroff ? &erroff[i] : NULL);
     }
     json_decref(root);
     return rc;
@@ -526,6 +529,7 @@ struct es_sink {
     struct sl_es_layout layout;
     char index[81], type_name[101];
     int flavor, gzip;
+    int serverless;                       /* es.service = aoss: os* envelope fields */
     uint64_t max_bulk;
     char auth[600];                       /* Authorization value; "" none; a secret */
     _Atomic int state;                    /* ES_UNKNOWN, ES_UP, ES_DOWN */
@@ -617,6 +621,7 @@ static int es_create(const char *stream, const void *conf, void **ctx, char *err
                                        .week = c->week, .create = c->document_id == 0,
                                        .type_name = k->type_name };
     k->flavor = c->flavor;
+    k->serverless = c->auth == ES_AUTH_SIGV4 && c->service == 1;
     k->gzip = c->compression == 1;
     k->max_bulk = c->max_bulk_size;
     k->nep = split_endpoints(c->endpoint, store, sizeof(store), eps, err, errlen);
@@ -718,13 +723,16 @@ static int send_one(struct es_sink *k, struct es_endpoint *e, const char *method
 }
 
 /* What one deliver() call carries along. */
+#define NO_ERROR UINT32_MAX
+
 struct job {
     struct es_sink *k;
     const struct sl_sink_batch *b;
     struct sl_sink_outcome *out;
     struct sl_es_doc *docs;
     uint8_t *res, *kind;                  /* per doc, in the order of <docs> */
-    struct sl_buf body, gz, ans;
+    uint32_t *erroff;                     /* per doc: its error in <errs>, or NO_ERROR */
+    struct sl_buf body, gz, ans, errs;
     int stop;                             /* a whole request failed: send no more */
     char why[256];                        /* the first failed item's error */
 };
@@ -797,7 +805,12 @@ static void bulk_send(struct job *j, size_t from, size_t to)
     sl_metrics_observe(&j->b->stats->own_hist, (double)(sl_clock_mono_ns() - t0) / 1e9);
     if (rc != SL_OK && r.status == 413) {
         if (to - from == 1) {
+            size_t at = j->errs.len;
             mark(j, from, to, SL_SINK_FAIL, SL_ES_FAILED);
+            if (sl_buf_printf(&j->errs, "413%c413: a document of %u bytes is larger than "
+                              "the cluster takes", '\0', j->docs[from].len) == SL_OK &&
+                sl_buf_append(&j->errs, "", 1) == SL_OK)
+                j->erroff[from] = (uint32_t)at;
             if (!j->why[0])
                 snprintf(j->why, sizeof(j->why), "413: a document of %u bytes is larger "
                          "than the cluster takes", j->docs[from].len);
@@ -817,7 +830,8 @@ static void bulk_send(struct job *j, size_t from, size_t to)
     }
     set_state(k, ES_UP, 1, NULL);
     if (sl__sink_es_items((const char *)j->ans.data, j->ans.len, k->layout.create, to - from,
-                          j->res + from, j->kind + from, why, sizeof(why)) != SL_OK) {
+                          j->res + from, j->kind + from, why, sizeof(why), &j->errs,
+                          j->erroff + from) != SL_OK) {
         mark(j, from, to, SL_SINK_RETRY, SL_ES_RETRIED);
         snprintf(j->out->error, sizeof(j->out->error), "%s: %s", e->url, why);
         return;
@@ -891,6 +905,35 @@ static void send_all(struct job *j, size_t n)
     }
 }
 
+/* Each refused record's own words, for its backup envelope: the item's
+ * error type and message, or InvalidJSON for a record never sent. */
+static void notes(struct job *j, size_t ndocs)
+{
+    size_t nrec = j->b->batch->nrecords;
+    const char **codes = calloc(nrec ? nrec : 1, sizeof(*codes));
+    const char **msgs = calloc(nrec ? nrec : 1, sizeof(*msgs));
+
+    if (codes && msgs) {
+        for (size_t i = 0; i < nrec; i++)
+            if (j->out->record_results[i] == SL_SINK_FAIL) {
+                codes[i] = "InvalidJSON";      /* until a doc says otherwise, below */
+                msgs[i] = "not a single-line JSON object: not sent";
+            }
+        for (size_t d = 0; d < ndocs; d++) {
+            uint32_t slot = j->docs[d].slot, off = j->erroff[d];
+            codes[slot] = msgs[slot] = NULL;
+            if (off != NO_ERROR && j->res[d] != SL_SINK_OK) {
+                codes[slot] = (const char *)j->errs.data + off;
+                msgs[slot] = codes[slot] + strlen(codes[slot]) + 1;
+            }
+        }
+        j->out->record_notes = sl_batch_notes_errors(nrec, codes, msgs, SL_NOTE_BY_SINK,
+                                                     j->b->batch->attempts + 1);
+    }
+    free(codes);
+    free(msgs);
+}
+
 /* Fills out->result, per_record and error from the slots. */
 static void settle_answer(struct job *j, size_t ndocs, size_t invalid)
 {
@@ -912,6 +955,7 @@ static void settle_answer(struct job *j, size_t ndocs, size_t invalid)
     }
     out->result = fail ? SL_SINK_FAIL : SL_SINK_RETRY;
     out->per_record = !(fail == nrec || retry == nrec);
+    notes(j, ndocs);
     if (!out->error[0] || fail) {
         char first[200];
         snprintf(first, sizeof(first), "%s", out->error);
@@ -933,9 +977,10 @@ static void es_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     j.docs = malloc((nrec ? nrec : 1) * sizeof(*j.docs));
     j.res = malloc(nrec ? nrec : 1);
     j.kind = malloc(nrec ? nrec : 1);
+    j.erroff = malloc((nrec ? nrec : 1) * sizeof(*j.erroff));
     if (k->layout.create)
         ids = malloc((nrec ? nrec : 1) * sizeof(*ids));
-    if (!j.docs || !j.res || !j.kind || (k->layout.create && !ids)) {
+    if (!j.docs || !j.res || !j.kind || !j.erroff || (k->layout.create && !ids)) {
         snprintf(out->error, sizeof(out->error), "out of memory");
         goto out;
     }
@@ -944,17 +989,21 @@ static void es_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     sl_buf_init(&j.body, BODY_MAX);     /* one doc alone may pass max_bulk */
     sl_buf_init(&j.gz, BODY_MAX);
     sl_buf_init(&j.ans, ES_ANSWER_MAX);
+    sl_buf_init(&j.errs, ES_ANSWER_MAX);
+    memset(j.erroff, 0xff, (nrec ? nrec : 1) * sizeof(*j.erroff));   /* NO_ERROR */
     size_t ndocs = gather(&j, ids, &invalid);
     send_all(&j, ndocs);
     settle_answer(&j, ndocs, invalid);
     sl_buf_destroy(&j.body);
     sl_buf_destroy(&j.gz);
     sl_buf_destroy(&j.ans);
+    sl_buf_destroy(&j.errs);
 out:
     free(ids);
     free(j.docs);
     free(j.res);
     free(j.kind);
+    free(j.erroff);
 }
 
 /* ---- readiness ---- */
@@ -1025,6 +1074,32 @@ static int es_ready(void *ctx, char *why, size_t whylen)
     return 0;
 }
 
+/* Firehose's fields of a refused document's backup envelope: its id (""
+ * when the cluster assigns them), index and type; Serverless (aoss) names
+ * them osDocumentId and osIndexName and has no type. */
+static void es_envelope(void *ctx, const struct sl_batch_iter *it, const struct sl_record *r,
+                        struct sl_buf *out)
+{
+    struct es_sink *k = ctx;
+    const struct sl_span *s = &it->b->spans[it->span];
+    char id[SL_ES_ID_LEN + 1] = "", index[SL_ES_INDEX_MAX];
+    const char *pre = k->serverless ? "os" : "es";
+
+    if (k->layout.create)
+        doc_id(k->stream, it->b, s,
+               s->chunk->seq ? s->chunk->seq + count_records(s->chunk, 0, it->at) : 0,
+               it->ord, id);
+    sl__sink_es_index_name(k->index, k->layout.rotation, k->layout.week, r->arrival_ms, index);
+    sl_buf_printf(out, ",\"%sDocumentId\":\"%s\",\"%sIndexName\":\"", pre, id, pre);
+    sl_json_check_append_str(out, index, strlen(index));
+    sl_buf_append(out, "\"", 1);
+    if (!k->serverless) {
+        sl_buf_printf(out, ",\"esTypeName\":\"");
+        sl_json_check_append_str(out, k->type_name, strlen(k->type_name));
+        sl_buf_append(out, "\"", 1);
+    }
+}
+
 const struct sl_sink_ops sl_sink_elasticsearch = {
     .name = "elasticsearch",
     .prefix = "es.",
@@ -1038,4 +1113,5 @@ const struct sl_sink_ops sl_sink_elasticsearch = {
     .destroy = es_destroy,
     .dest = es_dest,
     .metrics = es_metrics,
+    .envelope = es_envelope,
 };

@@ -64,13 +64,16 @@ enum sl_es_item { SL_ES_CREATED, SL_ES_EXISTS, SL_ES_RETRIED, SL_ES_FAILED, SL_E
  * Reads a 200 answer to a _bulk of <n> docs (<create>: sent as create),
  * asked with SL_ES_FILTER_PATH: <res>[i] gets enum sl_sink_result and
  * <kind>[i] enum sl_es_item for the i-th doc. <why> gets the first failed
- * item's "STATUS TYPE: REASON". SL_OK; SL_EINVAL when the answer is not
+ * item's "STATUS TYPE: REASON". With <errs>, each item not OK gets its
+ * error as "TYPE\0STATUS: REASON\0" at <erroff>[i] in <errs> (an item
+ * without one keeps its <erroff>). SL_OK; SL_EINVAL when the answer is not
  * JSON or its items do not line up with the request (<why> says which).
  */
 #define SL_ES_FILTER_PATH "filter_path=errors,items.*.status,items.*.error.type," \
                           "items.*.error.reason"
 int sl__sink_es_items(const char *json, size_t len, int create, size_t n, uint8_t *res,
-                      uint8_t *kind, char *why, size_t whylen);
+                      uint8_t *kind, char *why, size_t whylen, struct sl_buf *errs,
+                      uint32_t *erroff);
 
 /* 1 if <name> is a usable index name, else 0 with <why>. */
 int sl__sink_es_index_ok(const char *name, char *why, size_t whylen);

@@ -4,6 +4,7 @@
  * the message hold, each record's own error from its note.
  */
 #include <check.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -111,13 +112,24 @@ START_TEST(test_backup_envelopes_are_json_lines)
 }
 END_TEST
 
+/* A record's identity as text: its base uuid and its number, "UUID-N". */
+static void record_id(const struct sl_batch_iter *it, char out[48])
+{
+    char uuid[37];
+    struct sl_batch base = { .root = NULL };
+
+    memcpy(base.uuid, sl_batch_id_base(it->b), 16);
+    sl_batch_uuid_str(&base, uuid);
+    snprintf(out, 48, "%s-%u", uuid, it->ord);
+}
+
 /* A destination's fields, as a sink's envelope hook adds them. */
 static void es_fields(void *ctx, const struct sl_batch_iter *it, const struct sl_record *r,
                       struct sl_buf *out)
 {
-    char id[SL_RECORD_ID_MAX];
+    char id[48];
 
-    sl_batch_record_id(it, id);
+    record_id(it, id);
     sl_buf_printf(out, ",\"esDocumentId\":\"%s\",\"esIndexName\":\"%s-%lld\"", id,
                   (const char *)ctx, (long long)r->arrival_ms);
 }

@@ -180,7 +180,7 @@ START_TEST(test_sink_es_answer_without_errors_is_all_created)
     char why[256];
     const char *a = "{\"errors\":false}";     /* no items: errors false needs no walk */
 
-    ck_assert_int_eq(sl__sink_es_items(a, strlen(a), 1, 3, res, kind, why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl__sink_es_items(a, strlen(a), 1, 3, res, kind, why, sizeof(why), NULL, NULL), SL_OK);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(res[i], SL_SINK_OK);
         ck_assert_int_eq(kind[i], SL_ES_CREATED);
@@ -211,14 +211,14 @@ START_TEST(test_sink_es_answer_mixed_items_classified_per_a4)
                                    SL_ES_RETRIED, SL_ES_FAILED };
     char why[256];
 
-    ck_assert_int_eq(sl__sink_es_items(a, strlen(a), 1, 6, res, kind, why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl__sink_es_items(a, strlen(a), 1, 6, res, kind, why, sizeof(why), NULL, NULL), SL_OK);
     for (int i = 0; i < 6; i++) {
         ck_assert_int_eq(res[i], want_res[i]);
         ck_assert_int_eq(kind[i], want_kind[i]);
     }
     ck_assert_str_eq(why, "400 mapper_parsing_exception: failed to parse field [a]");
     /* the same 409 to an index action is a failure, not a document there */
-    ck_assert_int_eq(sl__sink_es_items(a, strlen(a), 0, 6, res, kind, why, sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl__sink_es_items(a, strlen(a), 0, 6, res, kind, why, sizeof(why), NULL, NULL), SL_OK);
     ck_assert_int_eq(res[1], SL_SINK_FAIL);
 }
 END_TEST
@@ -230,10 +230,10 @@ START_TEST(test_sink_es_answer_not_lining_up_is_refused)
     const char *few = "{\"errors\":true,\"items\":[{\"create\":{\"status\":201}}]}";
     const char *cut = "{\"errors\":true,\"items\":[";
 
-    ck_assert_int_eq(sl__sink_es_items(few, strlen(few), 1, 3, res, kind, why, sizeof(why)),
+    ck_assert_int_eq(sl__sink_es_items(few, strlen(few), 1, 3, res, kind, why, sizeof(why), NULL, NULL),
                      SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(why, "1 items for 3 documents"));
-    ck_assert_int_eq(sl__sink_es_items(cut, strlen(cut), 1, 3, res, kind, why, sizeof(why)),
+    ck_assert_int_eq(sl__sink_es_items(cut, strlen(cut), 1, 3, res, kind, why, sizeof(why), NULL, NULL),
                      SL_EINVAL);
     ck_assert_str_eq(SL_ES_FILTER_PATH,
                      "filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason");
