@@ -55,7 +55,7 @@ WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") el
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
                            "ndjson-zstd transform-zstd json-zstd tcp-zstd-disk "
                            "firehose-zstd-disk ndjson-zstd-disk recovery-disk latency overload "
-                           "s3-zstd").split()
+                           "s3-zstd es-bulk").split()
 # The write-ahead log of the *-disk scenarios goes to a real disk (not
 # tmpfs, whose fdatasync costs nothing): that is what they measure.
 WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
@@ -72,12 +72,12 @@ def free_port():
     return port
 
 
-def wait_for(cond, timeout, what):
+def wait_for(cond, timeout, what, interval=0.02):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
             return
-        time.sleep(0.02)
+        time.sleep(interval)
     raise RuntimeError("timed out waiting for " + what)
 
 
@@ -199,10 +199,13 @@ def baselines(n):
 
 
 def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=None,
-             extra=(), fetch=None, sections=(), verify=(), wal=False):
+             extra=(), fetch=None, sections=(), verify=(), wal=False, check=None, poll=0.02):
     """Runs one scenario; returns a row for the table. <fetch>(dir), if
     given, brings the objects into dir for verify (an S3 bucket's);
-    <sections> are more config lines; <verify> more loadgen verify flags."""
+    <sections> are more config lines; <verify> more loadgen verify flags;
+    <check>(), if given, replaces loadgen verify (a record sink has no
+    objects) and returns the same fields. <poll>: seconds between the
+    scrapes that wait for the end (each costs the daemon a /metrics page)."""
     waldir = tempfile.mkdtemp(prefix="sluice-bench-wal-", dir=WALDIR) if wal else None
     if waldir:
         process = dict(process or {}, data_dir=waldir)
@@ -239,7 +242,7 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
             if result and isinstance(result[0], RuntimeError):
                 raise result[0]
             return not sender.is_alive() and d.metric("sluice_records_delivered_total") >= n
-        wait_for(delivered, 600, "every record delivered")
+        wait_for(delivered, 600, "every record delivered", poll)
         sender.join()
         if perf:
             perf.send_signal(2)
@@ -258,7 +261,10 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
         rss = d.peak_rss()
         if fetch:
             fetch(d.out)
-        _, ver, _ = loadgen("verify", "-d", d.out, "-n", n, *verify)
+        if check:
+            ver = check()
+        else:
+            _, ver, _ = loadgen("verify", "-d", d.out, "-n", n, *verify)
         bytes_ = int(res["bytes"])
         row = {
             "scenario": name, "records_s": n / seconds, "mib_s": bytes_ / MiB / seconds,
@@ -378,6 +384,44 @@ def s3_scenario(name, base):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def es_scenario(name, base):
+    """TCP into sink = elasticsearch, against the tests' _bulk double
+    (tests/integration/es_server.py, without keeping sources): a quarter of
+    RECORDS, since the double is Python and slower than sluice. What counts
+    is sluice's CPU per GiB beside tcp-zstd's; records/s is the double's."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "integration",
+                                                          "es_server.py"),
+                             "--port", str(port), "--no-sources"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    n = max(RECORDS // 4, 1000)
+    endpoint = "http://127.0.0.1:%d" % port
+
+    def check():
+        """Each record indexed once: the double's count, and no 409 (a
+        second send of a record) nor a failed item."""
+        with urllib.request.urlopen(endpoint + "/bench/_count", timeout=30) as r:
+            count = json.load(r)["count"]
+        with urllib.request.urlopen(endpoint + "/_test/stats", timeout=30) as r:
+            stats = json.load(r)
+        items = stats.get("items", {})
+        again = sum(v for k, v in items.items() if k.endswith(" 409"))
+        bad = sum(v for k, v in items.items() if not k.endswith((" 200", " 201", " 409")))
+        return {"records": str(count), "expected": str(n), "missing": str(max(n - count, 0)),
+                "duplicated": str(max(count - n, 0) + again), "corrupted": str(bad),
+                "unreadable": "0"}
+    try:
+        proc.stdout.readline()                  # "listening URL"
+        stream = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB",
+                  "sink": "elasticsearch", "es.endpoint": endpoint, "es.index": "bench",
+                  "es.index_rotation": "none", "compression": "none"}
+        # a slow run: scrape twice a second, or /metrics outweighs the sink
+        return scenario(name, "tcp", n, stream, check=check, poll=0.5)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main():
     for tool in (SLUICE, LOADGEN):
         if not os.path.exists(tool):
@@ -407,6 +451,8 @@ def main():
                 peak = row["records_s"]
         elif name == "s3-zstd":
             row = s3_scenario(name, base)
+        elif name == "es-bulk":
+            row = es_scenario(name, base)
         elif name == "recovery-disk":
             row = recovery_scenario(name, RECORDS)
         elif name == "transform-zstd":
