@@ -58,6 +58,14 @@ def bulk_lines(srv):
     return out
 
 
+def ids_sent(srv):
+    """{source: {(index, _id) it was sent with}} over every _bulk request."""
+    out = {}
+    for _, meta, src in bulk_lines(srv):
+        out.setdefault(src, set()).add((meta.get("_index"), meta.get("_id")))
+    return out
+
+
 def all_sources(srv):
     """Every document's source in the double's store, all indices."""
     return [src for docs in srv.store().values() for src in docs.values()]
@@ -88,16 +96,39 @@ class EsTestCase(SluiceTestCase):
         conf.update(keys)
         return conf
 
-    def settle(self, d, sname, n, **kw):
-        """Waits until <n> records of <sname> are settled; the scrape must balance."""
-        m = d.wait_records(sname, settled=n, **kw)
+    def balanced(self, sname):
+        """An until= for wait_records: the balance law holds at every scrape."""
+        def check(m):
+            self.assertBalanced(m, sname)
+            return True
+        return check
+
+    def scrape(self, d, sname):
+        """One scrape; the balance law must hold in it."""
+        m = d.metrics()
         self.assertBalanced(m, sname)
         return m
+
+    def settle(self, d, sname, n, **kw):
+        """Waits until <n> records of <sname> are settled, the balance law
+        holding at every scrape on the way."""
+        return d.wait_records(sname, settled=n, until=self.balanced(sname), **kw)
 
     def assertIndexedOnce(self, srv, recs, what="documents in the double"):
         """The store holds each of <recs> exactly once, byte for byte, and
         nothing else."""
         self.assertSameRecords(all_sources(srv), recs, what)
+
+    def assertStableIds(self, srv, resent_at_least=1):
+        """Every document the sink sent more than once went with the same
+        index and _id each time, and at least <resent_at_least> were (a
+        slow request enters the double's log once answered: polled)."""
+        def resent():
+            return len(bulk_lines(srv)) - len(ids_sent(srv))
+        wait_for(lambda: resent() >= resent_at_least, 10,
+                 msg=lambda: "%d documents sent again, not %d" % (resent(), resent_at_least))
+        moved = {s: v for s, v in ids_sent(srv).items() if len(v) != 1}
+        self.assertEqual(moved, {}, "documents sent under several ids")
 
     def write_secret(self, d, name, text):
         path = os.path.join(d.dir, name)
@@ -227,6 +258,7 @@ class FailuresTest(EsTestCase):
         sent = bulk_lines(srv)
         twice = {s for _, _, s in sent if sum(1 for _, _, x in sent if x == s) > 1}
         self.assertEqual(twice, {recs[i] for i in m429 + m503})
+        self.assertStableIds(srv, nfail)
         self.assertEqual(m.get(ITEMS, stream="it", result="retried"), nfail)
         self.assertEqual(m.get(ITEMS, stream="it", result="created"), 400)
         self.assertGreater(m.sum("sluice_delivery_retries_total", stream="it"), 0)
@@ -246,6 +278,7 @@ class FailuresTest(EsTestCase):
         # the refused requests indexed nothing: every document created once
         self.assertEqual(srv.count_items("create", 201), 600)
         self.assertEqual(srv.count_items("create", 409), 0)
+        self.assertStableIds(srv, 2)           # the refused requests' documents, sent again
         self.assertEqual(m.get(ITEMS, stream="rq", result="created"), 600)
         self.assertGreater(m.get(ITEMS, stream="rq", result="retried"), 0)
         self.assertEqual(m.sum("sluice_records_backed_up_total", stream="rq"), 0)
@@ -268,6 +301,7 @@ class FailuresTest(EsTestCase):
         self.assertGreater(exists, 0, "the retry of the timed-out request met no 409")
         # what the double answered 409 is what the sink counted as exists
         self.assertEqual(srv.count_items("create", 409), exists)
+        self.assertStableIds(srv, exists)
         self.assertEqual(m.get(ITEMS, stream="to", result="created") + exists, 500)
         self.assertEqual(m.get(ITEMS, stream="to", result="failed"), 0)
         self.assertEqual(m.get("sluice_records_delivered_total", stream="to",
@@ -482,14 +516,14 @@ class AuthTest(EsTestCase):
         d.send(recs, conns=1)
         # a _bulk refused with 401 keeps the stream not ready
         wait_for(lambda: srv.count_requests("_bulk", 401) >= 1, 5, msg="a _bulk answered 401")
-        status, body = d.http_get("/readyz")
-        self.assertEqual(status, 503, body)
-        self.assertIn("stream ba", body)
-        self.assertIn("401", body)
+
+        def not_ready():
+            status, body = d.http_get("/readyz")
+            return status == 503 and "stream ba: sink elasticsearch" in body and "401" in body
+        wait_for(not_ready, 5, msg=lambda: "/readyz not ready for 401: %r" % (d.http_get("/readyz"),))
         m = d.wait_records("ba", backed_up=50, reason="retries_exhausted", settled=50,
-                           timeout=20)
+                           until=self.balanced("ba"), timeout=20)
         elapsed = time.monotonic() - t0
-        self.assertBalanced(m, "ba")
         self.assertEqual(srv.store(), {})
         self.assertEqual(srv.count_items(), 0)
         self.assertGreaterEqual(m.get("sluice_delivery_retries_total", stream="ba",
@@ -513,11 +547,12 @@ class AuthTest(EsTestCase):
 
 class Producers:
     """Threads posting NDJSON of JSON objects to /v1/streams/NAME/records,
-    <per> records a request, never retrying: a record is acknowledged only
-    if its request was answered 200 with every record accepted."""
+    <per> records a request <pause> seconds apart, at most <limit> records
+    a thread, never retrying: a record is acknowledged only if its request
+    was answered 200 with every record accepted."""
 
-    def __init__(self, d, stream, threads=2, per=50):
-        self.d, self.stream, self.per = d, stream, per
+    def __init__(self, d, stream, threads=2, per=50, pause=0.05, limit=3000):
+        self.d, self.stream, self.per, self.pause, self.limit = d, stream, per, pause, limit
         self.lock = threading.Lock()
         self.sent, self.acked, self.problems = [], [], []
         self.stopping = threading.Event()
@@ -540,7 +575,7 @@ class Producers:
 
     def run(self, t):
         seq = 0
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and seq < self.limit:
             recs = json_records(self.per, tag="k%d" % t, start=seq)
             seq += self.per
             with self.lock:
@@ -561,6 +596,7 @@ class Producers:
                     self.acked.extend(recs)
                 elif r.status != 503:
                     self.problems.append((r.status, body[:200]))
+            time.sleep(self.pause)         # pacing of the load, not synchronisation
 
 
 class CrashTest(EsTestCase):
@@ -573,12 +609,13 @@ class CrashTest(EsTestCase):
         p = Producers(d, "kd")
         p.start()
         try:
-            wait_for(lambda: p.count() >= 1500 and len(all_sources(srv)) >= 500, 20,
+            wait_for(lambda: (self.scrape(d, "kd") and p.count() >= 1500
+                              and len(all_sources(srv)) >= 500), 20,
                      msg=lambda: "load under way (%d acked, %d indexed)"
                      % (p.count(), len(all_sources(srv))))
             # requests from now on are indexed, then answered late: the kill
             # comes while some are indexed and not yet answered
-            srv.slow(3.0)
+            srv.slow(1.5)
             time.sleep(0.3)   # requests already past the slow check finish (not a sync)
             before = len(all_sources(srv))
             wait_for(lambda: len(all_sources(srv)) > before, 10,
@@ -594,12 +631,12 @@ class CrashTest(EsTestCase):
         d.start()
 
         def all_there():
+            self.scrape(d, "kd")
             have = set(all_sources(srv))
             return all(r in have for r in acked)
         wait_for(all_there, 60, msg=lambda: "every acknowledged record indexed (%d of %d)"
                  % (len(set(all_sources(srv)) & set(acked)), len(acked)))
-        m = d.wait_records("kd", settled=True, timeout=60)
-        self.assertBalanced(m, "kd")
+        m = d.wait_records("kd", settled=True, until=self.balanced("kd"), timeout=60)
         got = all_sources(srv)
         # none twice (the store holds each id once; no source under two ids)
         self.assertEqual(len(got), len(set(got)), "a record indexed twice")
@@ -609,6 +646,8 @@ class CrashTest(EsTestCase):
         exists = m.get(ITEMS, stream="kd", result="exists")
         self.assertEqual(srv.count_items("create", 409) - before_409, exists)
         self.assertGreater(exists, 0, "no replayed record met its earlier copy")
+        # the log's sequence numbers: the same id before the kill and after
+        self.assertStableIds(srv, exists)
         d.stop()
 
 
