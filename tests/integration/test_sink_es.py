@@ -528,11 +528,17 @@ class AuthTest(EsTestCase):
         self.assertEqual(srv.count_items(), 0)
         self.assertGreaterEqual(m.get("sluice_delivery_retries_total", stream="ba",
                                       sink="elasticsearch", cause="forbidden"), 1)
-        # no tight loop: backoff from 100 ms doubling gives a handful of tries
-        # per batch in retry_duration = 3s (at most ~6 for a batch, a few
-        # batches), plus GET / probes at most every 5 s
-        n = srv.count_requests()
-        self.assertLess(n, 50, "%d requests in %.1fs" % (n, elapsed))
+        # no tight loop: delivery.c's backoff waits d/2..d, d = 100 ms doubling,
+        # so a batch's tries within retry_duration = 3s start at the earliest
+        # at 0, 50, 150, 350, 750, 1550 ms and one at >= 3150 ms finds the time
+        # up: at most 7 a batch (8 allowed), plus GET / probes (one at start,
+        # then at most every 5 s)
+        batches = m.sum("sluice_batches_sealed_total", stream="ba")
+        self.assertGreaterEqual(batches, 1)
+        nbulk, n = srv.count_requests("_bulk"), srv.count_requests()
+        self.assertLessEqual(nbulk, 8 * batches, "%d _bulk requests for %d batches in %.1fs"
+                             % (nbulk, batches, elapsed))
+        self.assertLessEqual(n - nbulk, 3, "GET / probes")
         self.assertGreaterEqual(srv.count_requests("_bulk", 401), 2, "it did retry")
         # logged at error level once for the status, not once per attempt
         self.assertEqual(d.log().count("the cluster refuses _bulk requests"), 1, d.log_tail())
