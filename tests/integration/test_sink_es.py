@@ -18,11 +18,12 @@ import base64
 import http.client
 import json
 import os
+import subprocess
 import threading
 import time
 
 from es_server import EsServer
-from harness import SluiceTestCase, scaled, wait_for
+from harness import BIN, SluiceTestCase, scaled, wait_for
 
 ITEMS = "sluice_es_items_total"
 TRANSPORT = (OSError, http.client.HTTPException)
@@ -358,10 +359,32 @@ class BackupTest(EsTestCase):
             self.assertTrue(rel.startswith("elasticsearch-failed/"), rel)
         for e in envs:
             self.assertEqual((e["stream"], e["sink"]), ("cf", "elasticsearch"))
-            self.assertIn("document_parsing_exception", e["errorMessage"])
+            self.assertEqual(e["errorCode"], "document_parsing_exception")
             self.assertGreaterEqual(e["attemptsMade"], 1)
         # a permanent refusal is not retried: each conflicting record sent once
         self.assertEqual(srv.count_items("create", 400), len(bad))
+        d.stop()
+
+    def test_replay_sends_refused_documents_back(self):
+        """sluice replay reads the Elasticsearch envelopes (their es* fields
+        aside), picks them by errorCode, and sends the records again: here
+        once the mapping problem is gone, into a fresh index of the same
+        stream, where each is indexed once."""
+        srv, d, m, first, later, bad = self.conflict_run("elasticsearch")
+        badrecs = [later[i] for i in bad]
+        root = d.backup_path("cf")
+        with open(d.conf_path) as f:                  # a new index: no mapping yet
+            text = f.read().replace("es.index = conflicts", "es.index = fixed")
+        d.reload(text)
+        out = subprocess.run([BIN, "replay", "--to", "tcp://127.0.0.1:%d" % d.port("cf"),
+                              "--error-code", "document_parsing_exception", root],
+                             capture_output=True, text=True, timeout=scaled(60))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("replayed %d records" % len(bad), out.stdout + out.stderr)
+        self.settle(d, "cf", 250 + len(bad))
+        fixed = [v for idx, docs in srv.store().items() if idx.startswith("fixed")
+                 for v in docs.values()]
+        self.assertSameRecords(fixed, [r.rstrip(b"\n") for r in badrecs], "replayed documents")
         d.stop()
 
     def assertEsEnvelopes(self, srv, envs, code):
@@ -447,7 +470,7 @@ class BackupTest(EsTestCase):
     def test_records_not_json_objects_to_backup_rest_indexed(self):
         d, envs = self.invalid_run()
         for e in envs:
-            self.assertIn("InvalidJSON", e["errorMessage"])
+            self.assertEqual(e["errorCode"], "InvalidJSON")
         d.stop()
 
     def test_records_not_json_objects_error_code_invalid_json(self):
