@@ -23,7 +23,7 @@ import threading
 import time
 
 from es_server import EsServer
-from harness import BIN, SluiceTestCase, scaled, wait_for
+from harness import BIN, SluiceTestCase, free_port, scaled, wait_for
 
 ITEMS = "sluice_es_items_total"
 TRANSPORT = (OSError, http.client.HTTPException)
@@ -526,6 +526,80 @@ class AuthTest(EsTestCase):
         for r in srv.requests():
             self.assertEqual(r["headers"].get("Authorization"), want)
         self.assertNotIn("s3cret-pw", d.log())
+        d.stop()
+
+    def test_api_key_indexes(self):
+        srv = self.es(auth=("apikey", "kid", "kvalue"))
+        d = self.sluice({"ak": self.stream(srv, "auth")}, start=False)
+        encoded = base64.b64encode(b"kid:kvalue").decode()
+        d.streams["ak"].update({"es.auth": "apikey",
+                                "es.api_key_file": self.write_secret(d, "key", encoded)})
+        d.start()
+        recs = json_records(100, tag="ak")
+        d.send(recs, conns=1)
+        self.settle(d, "ak", 100)
+        self.assertIndexedOnce(srv, recs)
+        self.assertEqual(srv.count_requests(status=401), 0)
+        for r in srv.requests():
+            self.assertEqual(r["headers"].get("Authorization"), "ApiKey " + encoded)
+        self.assertNotIn(encoded, d.log())
+        d.stop()
+
+    def test_sigv4_signed_for_es_and_aoss(self):
+        """Amazon OpenSearch Service (es) and Serverless (aoss): every
+        request signed as the double's independent SigV4 check wants; a
+        wrong secret is refused (403) and nothing is indexed."""
+        for service in ("es", "aoss"):
+            srv = self.es(flavor="opensearch",
+                          auth=("sigv4", "AKIDSLUICE", "secret/key+1", "eu-west-1", service))
+            d = self.sluice({"sv": self.stream(srv, "signed", **{"es.flavor": "opensearch"})},
+                            start=False)
+            creds = self.write_secret(d, "creds", "[default]\naws_access_key_id = AKIDSLUICE\n"
+                                      "aws_secret_access_key = secret/key+1\n")
+            d.streams["sv"].update({"es.auth": "sigv4", "es.region": "eu-west-1",
+                                    "es.service": service, "es.credentials_file": creds})
+            d.start()
+            recs = json_records(100, tag="sv-" + service)
+            d.send(recs, conns=1)
+            self.settle(d, "sv", 100)
+            self.assertIndexedOnce(srv, recs, "documents signed for " + service)
+            self.assertEqual(srv.count_requests(status=403), 0)
+            for r in srv.requests():
+                self.assertIn("AWS4-HMAC-SHA256 Credential=AKIDSLUICE/",
+                              r["headers"].get("Authorization", ""))
+                self.assertIn("/eu-west-1/%s/aws4_request" % service,
+                              r["headers"]["Authorization"])
+            d.stop()
+        # a wrong secret: refused by the check, nothing indexed
+        srv = self.es(flavor="opensearch",
+                      auth=("sigv4", "AKIDSLUICE", "the-real-one", "eu-west-1", "es"))
+        d = self.sluice({"sw": self.stream(srv, "signed", retry_duration="1s",
+                                           **{"es.flavor": "opensearch"})}, start=False)
+        creds = self.write_secret(d, "creds", "[default]\naws_access_key_id = AKIDSLUICE\n"
+                                  "aws_secret_access_key = not-it\n")
+        d.streams["sw"].update({"es.auth": "sigv4", "es.region": "eu-west-1",
+                                "es.credentials_file": creds})
+        d.start(wait="listening")
+        d.send(json_records(10, tag="sw"), conns=1)
+        wait_for(lambda: srv.count_requests("_bulk", 403) >= 1, 10, msg="a _bulk refused")
+        d.wait_records("sw", backed_up=10, reason="retries_exhausted", timeout=30)
+        self.assertEqual(all_sources(srv), [])
+        d.stop()
+
+    def test_a_dead_endpoint_is_skipped(self):
+        """es.endpoint lists a dead node first: every record still indexed
+        once, through the live one."""
+        srv = self.es()
+        d = self.sluice({"ep": self.stream(srv, "nodes")}, start=False)
+        d.streams["ep"]["es.endpoint"] = "http://127.0.0.1:%d,%s" % (free_port(), srv.endpoint)
+        d.start(wait="listening")
+        recs = json_records(500, tag="ep")
+        for k in range(5):                       # several batches: both endpoints tried
+            d.send(recs[k * 100:(k + 1) * 100], conns=1)
+            self.settle(d, "ep", (k + 1) * 100, timeout=30)
+        self.assertIndexedOnce(srv, recs)
+        m = self.scrape(d, "ep")
+        self.assertEqual(m.get(ITEMS, stream="ep", result="created"), 500)
         d.stop()
 
     def test_401_not_ready_no_tight_loop_then_backup(self):
