@@ -166,6 +166,7 @@ Simplified on purpose (so a test that needs one of these knows):
     http.max_content_length counts the decoded body.
 """
 import argparse
+import ssl
 import base64
 import calendar
 import fnmatch
@@ -575,7 +576,7 @@ class EsServer:
 
     def __init__(self, flavor="elasticsearch", version=None, port=0, auth=None,
                  max_content_length=None, mapping="es", keep_bodies=True, keep_sources=True,
-                 keep_log=True, compress_responses=False, host="127.0.0.1"):
+                 keep_log=True, compress_responses=False, host="127.0.0.1", tls=None):
         if flavor not in ("elasticsearch", "opensearch"):
             raise ValueError("flavor: elasticsearch or opensearch")
         if mapping not in ("es", "strict"):
@@ -602,8 +603,12 @@ class EsServer:
         self.cluster_uuid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
         self.httpd = _Server((host, port), _Handler)
         self.httpd.owner = self
+        if tls:                      # (certificate file, key file): HTTPS
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.endpoint = "http://%s:%d" % (host, self.port)
+        self.endpoint = "%s://%s:%d" % ("https" if tls else "http", host, self.port)
         self.url = self.endpoint
         self._thread = threading.Thread(target=self.httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)

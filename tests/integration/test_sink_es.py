@@ -24,6 +24,7 @@ import time
 
 from es_server import EsServer
 from harness import BIN, SluiceTestCase, free_port, scaled, wait_for
+from test_http import make_cert
 
 ITEMS = "sluice_es_items_total"
 TRANSPORT = (OSError, http.client.HTTPException)
@@ -584,6 +585,32 @@ class AuthTest(EsTestCase):
         wait_for(lambda: srv.count_requests("_bulk", 403) >= 1, 10, msg="a _bulk refused")
         d.wait_records("sw", backed_up=10, reason="retries_exhausted", timeout=30)
         self.assertEqual(all_sources(srv), [])
+        d.stop()
+
+    def test_tls_verified_with_the_ca_file_and_refused_without(self):
+        """https: with es.tls_ca_file naming the cluster's certificate every
+        record is indexed; without it the certificate is not trusted (the
+        check is on by default), nothing is indexed, and the records end in
+        backup after retry_duration."""
+        d = self.sluice({"tl": {}}, start=False)
+        crt, key = make_cert(d.dir, "es")
+        srv = self.es(tls=(crt, key))
+        self.assertTrue(srv.endpoint.startswith("https://"))
+        d.streams["tl"] = dict(d.streams["tl"], **self.stream(srv, "tls",
+                                                            **{"es.tls_ca_file": crt}))
+        d.start()
+        recs = json_records(100, tag="tl")
+        d.send(recs, conns=1)
+        self.settle(d, "tl", 100)
+        self.assertIndexedOnce(srv, recs)
+        d.stop()
+        d = self.sluice({"tn": self.stream(srv, "tls", retry_duration="1s")},
+                        start=False)
+        d.start(wait="listening")
+        d.send(json_records(10, tag="tn"), conns=1)
+        d.wait_records("tn", backed_up=10, reason="retries_exhausted", timeout=30)
+        self.assertIndexedOnce(srv, recs, "documents: none from the untrusted run")
+        self.assertRegex(d.log(), "(?i)certificate|SSL")
         d.stop()
 
     def test_a_dead_endpoint_is_skipped(self):
