@@ -613,6 +613,25 @@ class AuthTest(EsTestCase):
         self.assertRegex(d.log(), "(?i)certificate|SSL")
         d.stop()
 
+    def test_readiness_tells_flavor_and_version_and_a_mismatch(self):
+        """/readyz asks the cluster (GET /) once nothing is known: a matching
+        flavor is logged with its version; es.flavor naming the other one is
+        an error line, and records still go through."""
+        for flavor, other in (("elasticsearch", "opensearch"), ("opensearch", "elasticsearch")):
+            srv = self.es(flavor=flavor)
+            d = self.sluice({"fl": self.stream(srv, "flav", **{"es.flavor": flavor}),
+                             "fm": self.stream(srv, "flav2", **{"es.flavor": other})})
+            wait_for(lambda: srv.count_requests("/", 200) >= 2, 10, msg="GET / per stream")
+            log = d.log()
+            self.assertRegex(log, r'stream=fl sink=elasticsearch msg="cluster reached" '
+                                  r'flavor=%s version=%s' % (flavor, srv.version))
+            self.assertRegex(log, r'stream=fm .*es.flavor = %s, but the cluster says it is '
+                                  r'(Elasticsearch|OpenSearch) %s' % (other, srv.version))
+            recs = json_records(20, tag="fm-" + flavor)
+            d.send(recs, sname="fm", conns=1)
+            self.settle(d, "fm", 20)
+            d.stop()
+
     def test_a_dead_endpoint_is_skipped(self):
         """es.endpoint lists a dead node first: every record still indexed
         once, through the live one."""
