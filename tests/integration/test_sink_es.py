@@ -613,41 +613,6 @@ class AuthTest(EsTestCase):
         self.assertRegex(d.log(), "(?i)certificate|SSL")
         d.stop()
 
-    def test_readiness_tells_flavor_and_version_and_a_mismatch(self):
-        """/readyz asks the cluster (GET /) once nothing is known: a matching
-        flavor is logged with its version; es.flavor naming the other one is
-        an error line, and records still go through."""
-        for flavor, other in (("elasticsearch", "opensearch"), ("opensearch", "elasticsearch")):
-            srv = self.es(flavor=flavor)
-            d = self.sluice({"fl": self.stream(srv, "flav", **{"es.flavor": flavor}),
-                             "fm": self.stream(srv, "flav2", **{"es.flavor": other})})
-            wait_for(lambda: srv.count_requests("/", 200) >= 2, 10, msg="GET / per stream")
-            log = d.log()
-            self.assertRegex(log, r'stream=fl sink=elasticsearch msg="cluster reached" '
-                                  r'flavor=%s version=%s' % (flavor, srv.version))
-            self.assertRegex(log, r'stream=fm .*es.flavor = %s, but the cluster says it is '
-                                  r'(Elasticsearch|OpenSearch) %s' % (other, srv.version))
-            recs = json_records(20, tag="fm-" + flavor)
-            d.send(recs, sname="fm", conns=1)
-            self.settle(d, "fm", 20)
-            d.stop()
-
-    def test_a_dead_endpoint_is_skipped(self):
-        """es.endpoint lists a dead node first: every record still indexed
-        once, through the live one."""
-        srv = self.es()
-        d = self.sluice({"ep": self.stream(srv, "nodes")}, start=False)
-        d.streams["ep"]["es.endpoint"] = "http://127.0.0.1:%d,%s" % (free_port(), srv.endpoint)
-        d.start(wait="listening")
-        recs = json_records(500, tag="ep")
-        for k in range(5):                       # several batches: both endpoints tried
-            d.send(recs[k * 100:(k + 1) * 100], conns=1)
-            self.settle(d, "ep", (k + 1) * 100, timeout=30)
-        self.assertIndexedOnce(srv, recs)
-        m = self.scrape(d, "ep")
-        self.assertEqual(m.get(ITEMS, stream="ep", result="created"), 500)
-        d.stop()
-
     def test_401_not_ready_no_tight_loop_then_backup(self):
         srv = self.es(auth=("basic", "sluice", "s3cret-pw"))
         d = self.sluice({"ba": self.stream(srv, "auth", retry_duration="3s")}, start=False)
@@ -693,6 +658,63 @@ class AuthTest(EsTestCase):
 
 
 # -- 9: kill -9 under load, durability = disk ------------------------------------
+
+class ClusterTest(EsTestCase):
+
+    def test_a_batch_over_max_bulk_size_goes_in_several_requests(self):
+        """es.max_bulk_size (here its least, 1MiB): a batch of about 2 MB is
+        sent as several _bulk bodies, none over the limit, every record
+        indexed once."""
+        srv = self.es()
+        d = self.sluice({"mb": self.stream(srv, "big", buffer_interval="2s",
+                                           **{"es.max_bulk_size": "1MiB"})})
+        recs = json_records(6000, tag="mb", pad="x" * 300)
+        d.send(recs, conns=1)
+        m = self.settle(d, "mb", 6000)
+        self.assertIndexedOnce(srv, recs)
+        self.assertEqual(m.sum("sluice_batches_sealed_total", stream="mb"), 1,
+                         "one batch, so the split is the sink's")
+        bulks = [r for r in srv.requests() if r["path"].endswith("_bulk")]
+        self.assertGreaterEqual(len(bulks), 2)
+        for r in bulks:
+            self.assertLessEqual(r["body_len"], 1 << 20)
+        d.stop()
+
+    def test_readiness_tells_flavor_and_version_and_a_mismatch(self):
+        """/readyz asks the cluster (GET /) once nothing is known: a matching
+        flavor is logged with its version; es.flavor naming the other one is
+        an error line, and records still go through."""
+        for flavor, other in (("elasticsearch", "opensearch"), ("opensearch", "elasticsearch")):
+            srv = self.es(flavor=flavor)
+            d = self.sluice({"fl": self.stream(srv, "flav", **{"es.flavor": flavor}),
+                             "fm": self.stream(srv, "flav2", **{"es.flavor": other})})
+            wait_for(lambda: srv.count_requests("/", 200) >= 2, 10, msg="GET / per stream")
+            log = d.log()
+            self.assertRegex(log, r'stream=fl sink=elasticsearch msg="cluster reached" '
+                                  r'flavor=%s version=%s' % (flavor, srv.version))
+            self.assertRegex(log, r'stream=fm .*es.flavor = %s, but the cluster says it is '
+                                  r'(Elasticsearch|OpenSearch) %s' % (other, srv.version))
+            recs = json_records(20, tag="fm-" + flavor)
+            d.send(recs, sname="fm", conns=1)
+            self.settle(d, "fm", 20)
+            d.stop()
+
+    def test_a_dead_endpoint_is_skipped(self):
+        """es.endpoint lists a dead node first: every record still indexed
+        once, through the live one."""
+        srv = self.es()
+        d = self.sluice({"ep": self.stream(srv, "nodes")}, start=False)
+        d.streams["ep"]["es.endpoint"] = "http://127.0.0.1:%d,%s" % (free_port(), srv.endpoint)
+        d.start(wait="listening")
+        recs = json_records(500, tag="ep")
+        for k in range(5):                       # several batches: both endpoints tried
+            d.send(recs[k * 100:(k + 1) * 100], conns=1)
+            self.settle(d, "ep", (k + 1) * 100, timeout=30)
+        self.assertIndexedOnce(srv, recs)
+        m = self.scrape(d, "ep")
+        self.assertEqual(m.get(ITEMS, stream="ep", result="created"), 500)
+        d.stop()
+
 
 class Producers:
     """Threads posting NDJSON of JSON objects to /v1/streams/NAME/records,
