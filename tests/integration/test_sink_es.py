@@ -9,7 +9,10 @@ after retry_duration), kill -9 under load with durability = disk. Type
 conflicts and records that are not single-line JSON objects go to backup
 with the sink's reasons under elasticsearch-failed/ (opensearch-failed/).
 Index names per rotation; a reload changing es.index; gzip bodies;
-es.document_id = none. The balance law is checked at each scrape taken.
+es.document_id = none; es.max_bulk_size; Basic, ApiKey, SigV4 (es, aoss)
+and HTTPS with es.tls_ca_file; a dead endpoint; readiness's GET /;
+sluice replay of the envelopes. The balance law is checked at each scrape
+taken.
 
 Each test starts its own double(s) on free loopback ports (stopped in
 tearDown) and its own daemon.
