@@ -22,15 +22,14 @@ import http.client
 import json
 import os
 import subprocess
-import threading
 import time
 
 from es_server import EsServer
 from harness import BIN, SluiceTestCase, free_port, scaled, wait_for
 from test_http import make_cert
+from test_wal import Producers
 
 ITEMS = "sluice_es_items_total"
-TRANSPORT = (OSError, http.client.HTTPException)
 
 
 def json_records(n, tag="r", start=0, **fields):
@@ -719,60 +718,6 @@ class ClusterTest(EsTestCase):
         d.stop()
 
 
-class Producers:
-    """Threads posting NDJSON of JSON objects to /v1/streams/NAME/records,
-    <per> records a request <pause> seconds apart, at most <limit> records
-    a thread, never retrying: a record is acknowledged only if its request
-    was answered 200 with every record accepted."""
-
-    def __init__(self, d, stream, threads=2, per=50, pause=0.05, limit=3000):
-        self.d, self.stream, self.per, self.pause, self.limit = d, stream, per, pause, limit
-        self.lock = threading.Lock()
-        self.sent, self.acked, self.problems = [], [], []
-        self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(t,), daemon=True)
-                        for t in range(threads)]
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def stop(self):
-        self.stopping.set()
-        for t in self.threads:
-            t.join(scaled(30))
-        assert not any(t.is_alive() for t in self.threads), "a producer thread hangs"
-
-    def count(self):
-        with self.lock:
-            return len(self.acked)
-
-    def run(self, t):
-        seq = 0
-        while not self.stopping.is_set() and seq < self.limit:
-            recs = json_records(self.per, tag="k%d" % t, start=seq)
-            seq += self.per
-            with self.lock:
-                self.sent.extend(recs)
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
-                c.request("POST", "/v1/streams/%s/records" % self.stream,
-                          body=b"".join(r + b"\n" for r in recs),
-                          headers={"Content-Type": "application/x-ndjson"})
-                r = c.getresponse()
-                body = r.read()
-                c.close()
-            except TRANSPORT:
-                time.sleep(0.01)           # the daemon is down: do not spin on connect()
-                continue
-            with self.lock:
-                if r.status == 200 and json.loads(body).get("accepted") == len(recs):
-                    self.acked.extend(recs)
-                elif r.status != 503:
-                    self.problems.append((r.status, body[:200]))
-            time.sleep(self.pause)         # pacing of the load, not synchronisation
-
-
 class CrashTest(EsTestCase):
 
     def test_kill_9_under_load_disk_no_record_missing_none_twice(self):
@@ -780,13 +725,14 @@ class CrashTest(EsTestCase):
         d = self.sluice({"kd": self.stream(srv, "crash", durability="disk",
                                            buffer_interval="100ms", buffer_size="64KiB",
                                            **{"wal.segment_size": "1MiB"})})
-        p = Producers(d, "kd")
+        p = Producers(d, "kd", threads=2, per_request=50, pause=0.05, limit=3000,
+                      records=lambda t, seq, n: json_records(n, tag="k%d" % t, start=seq))
         p.start()
         try:
-            wait_for(lambda: (self.scrape(d, "kd") and p.count() >= 1500
+            wait_for(lambda: (self.scrape(d, "kd") and p.acked_count() >= 1500
                               and len(all_sources(srv)) >= 500), 20,
                      msg=lambda: "load under way (%d acked, %d indexed)"
-                     % (p.count(), len(all_sources(srv))))
+                     % (p.acked_count(), len(all_sources(srv))))
             # requests from now on are indexed, then answered late: the kill
             # comes while some are indexed and not yet answered
             srv.slow(1.5)

@@ -152,8 +152,13 @@ class Producers:
     connection error leaves the request's records unacknowledged, and the
     thread goes on (the daemon may be down for a moment)."""
 
-    def __init__(self, d, stream, threads=3, per_request=20):
+    def __init__(self, d, stream, threads=3, per_request=20, records=None, pause=0,
+                 limit=None):
+        """<records>(thread, seq, n), if given, makes a request's records
+        (else unique lines of make_records); <pause> seconds between a
+        thread's requests; at most <limit> records a thread."""
         self.d, self.stream, self.per = d, stream, per_request
+        self.records, self.pause, self.limit = records, pause, limit
         self.lock = threading.Lock()
         self.sent, self.acked = set(), set()
         self.problems, self.errors = [], 0
@@ -178,9 +183,10 @@ class Producers:
     def run(self, t):
         conn = Http(self.d, timeout=20)
         seq = 0
-        while not self.stopping.is_set():
-            recs = make_records(self.per, start=t * 100000000 + seq, tag=b"w%d-" % t,
-                                min_len=60, max_len=260)
+        while not self.stopping.is_set() and (self.limit is None or seq < self.limit):
+            recs = (self.records(t, seq, self.per) if self.records else
+                    make_records(self.per, start=t * 100000000 + seq, tag=b"w%d-" % t,
+                                 min_len=60, max_len=260))
             kind = ("ndjson", "batch")[(seq // self.per) % 2]
             seq += self.per
             with self.lock:
@@ -196,6 +202,8 @@ class Producers:
                 self.acked.update(acked)
                 if problem:
                     self.problems.append(problem)
+            if self.pause:
+                time.sleep(self.pause)     # pacing of the load, not synchronisation
 
 
 # -- the log on disk ------------------------------------------------------------
