@@ -266,6 +266,20 @@ def _expand(patterns):
     return out
 
 
+def _below(pats, key):
+    """The patterns that apply below member <key>: a "**" stays, a
+    matching first step is taken off."""
+    sub = []
+    for p in pats:
+        if not p:
+            continue
+        if p[0] == "**":
+            sub.append(p)
+        elif fnmatch.fnmatchcase(key, p[0]):
+            sub.append(p[1:])
+    return sub
+
+
 def _include(value, patterns):
     if any(len(p) == 0 for p in patterns):
         return value
@@ -277,14 +291,7 @@ def _include(value, patterns):
     pats = _expand(patterns)
     out = {}
     for k, v in value.items():
-        sub = []
-        for p in pats:
-            if not p:
-                continue
-            if p[0] == "**":
-                sub.append(p)
-            elif fnmatch.fnmatchcase(k, p[0]):
-                sub.append(p[1:])
+        sub = _below(pats, k)
         if sub:
             r = _include(v, sub)
             if r is not _MISSING:
@@ -302,14 +309,7 @@ def _exclude(value, patterns):
     pats = _expand(patterns)
     out = {}
     for k, v in value.items():
-        sub = []
-        for p in pats:
-            if not p:
-                continue
-            if p[0] == "**":
-                sub.append(p)
-            elif fnmatch.fnmatchcase(k, p[0]):
-                sub.append(p[1:])
+        sub = _below(pats, k)
         r = _exclude(v, sub) if sub else v
         if r is not _MISSING:
             out[k] = r
