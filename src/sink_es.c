@@ -732,6 +732,7 @@ struct job {
     struct sl_es_doc *docs;
     uint8_t *res, *kind;                  /* per doc, in the order of <docs> */
     uint32_t *erroff;                     /* per doc: its error in <errs>, or NO_ERROR */
+    struct sl_compressor *z;              /* es.compression = gzip: made at first need */
     struct sl_buf body, gz, ans, errs;
     int stop;                             /* a whole request failed: send no more */
     char why[256];                        /* the first failed item's error */
@@ -786,18 +787,16 @@ static void bulk_send(struct job *j, size_t from, size_t to)
     const struct sl_buf *send = &j->body;
     char why[256];
 
-    if (k->gzip) {
-        struct sl_compressor *z = sl_compress_new();
+    if (k->gzip) {                        /* one compressor for the write's requests */
         sl_buf_reset(&j->gz);
-        if (!z || sl_compress_begin(z, SL_COMP_GZIP, 1, &j->gz) != SL_OK ||
-            sl_compress_write(z, j->body.data, j->body.len) != SL_OK ||
-            sl_compress_end(z) != SL_OK) {
-            sl_compress_free(z);
+        if ((!j->z && !(j->z = sl_compress_new())) ||
+            sl_compress_begin(j->z, SL_COMP_GZIP, 1, &j->gz) != SL_OK ||
+            sl_compress_write(j->z, j->body.data, j->body.len) != SL_OK ||
+            sl_compress_end(j->z) != SL_OK) {
             mark(j, from, to, SL_SINK_RETRY, SL_ES_RETRIED);
             snprintf(j->out->error, sizeof(j->out->error), "cannot gzip a _bulk body");
             return;
         }
-        sl_compress_free(z);
         send = &j->gz;
     }
     int64_t t0 = sl_clock_mono_ns();
@@ -999,6 +998,7 @@ static void es_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     sl_buf_destroy(&j.ans);
     sl_buf_destroy(&j.errs);
 out:
+    sl_compress_free(j.z);
     free(ids);
     free(j.docs);
     free(j.res);
