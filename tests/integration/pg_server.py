@@ -1,8 +1,8 @@
 """
 pg_server.py - the PostgreSQL server the postgresql and redshift sinks'
 tests use: Debian's postgresql 15 (installed by scripts/deps.sh test), a
-throwaway cluster made by initdb in a temp directory and run by pg_ctl on
-a free loopback port. PostgreSQL refuses to run as root, so the cluster
+throwaway cluster made by initdb in a temp directory and run on a free
+loopback port. PostgreSQL refuses to run as root, so the cluster
 belongs to the unprivileged `postgres` user the package creates, and its
 processes run as that user. Stopped by its postmaster's PID. Read back
 with psql, an independent client.
@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -57,6 +56,7 @@ class PgServer:
         self.logfile = os.path.join(self.dir, "server.log")
         self.port = free_port()
         self.password = password
+        self.proc = None
         self._initdb()
         if start:
             self.start()
@@ -82,32 +82,33 @@ class PgServer:
             raise AssertionError("initdb failed: %s" % r.stderr.decode(errors="replace"))
 
     def start(self, timeout=60):
-        opts = ("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
-                % (self.port, self.dir))
-        r = self._as_postgres([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l",
-                               self.logfile, "-o", opts, "-w", "-t", str(timeout), "start"])
-        if r.returncode != 0:
-            raise AssertionError("pg_ctl start failed: %s\n%s" % (
-                r.stderr.decode(errors="replace"), self.log_tail()))
+        """Starts the server as this process's child (not through pg_ctl,
+        which detaches it: a postmaster killed with SIGKILL would then stay
+        a zombie where PID 1 reaps nothing, and hold its pid file's PID)."""
+        args = ["setpriv", "--reuid=%d" % self.pw.pw_uid, "--regid=%d" % self.pw.pw_gid,
+                "--init-groups", "--", os.path.join(self.bin, "postgres"), "-D", self.data,
+                "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
+                "-c", "unix_socket_directories=" + self.dir, "-c", "fsync=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "max_connections=100"]
+        with open(self.logfile, "ab") as log:
+            self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT)
 
         def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, timeout, msg="postgresql listening on %d" % self.port)
+            if self.proc.poll() is not None:
+                raise AssertionError("postgresql exited with %s:\n%s"
+                                     % (self.proc.returncode, self.log_tail()))
+            r = subprocess.run([os.path.join(self.bin, "pg_isready"), "-q", "-h", "127.0.0.1",
+                                "-p", str(self.port)], capture_output=True)
+            return r.returncode == 0
+        wait_for(up, timeout, interval=0.05, msg="postgresql ready on %d" % self.port)
 
     def pid(self):
         """The postmaster's PID, or None when it is not running."""
-        try:
-            with open(os.path.join(self.data, "postmaster.pid")) as f:
-                pid = int(f.readline())
-            os.kill(pid, 0)
-            return None if _zombie(pid) else pid
-        except (OSError, ValueError):
+        if self.proc is None or self.proc.poll() is not None:
             return None
+        return self.proc.pid
 
     def _children(self, pid):
         out = []
@@ -135,7 +136,8 @@ class PgServer:
                 pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(not os.path.exists("/proc/%d" % p) or _zombie(p) for p in [pid] + kids):
+            if self.proc.poll() is not None and all(not os.path.exists("/proc/%d" % p) or
+                                                    _zombie(p) for p in kids):
                 return
             time.sleep(0.02)
         raise AssertionError("postgresql %d did not exit after signal %d" % (pid, sig))
