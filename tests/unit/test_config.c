@@ -142,6 +142,21 @@ static const struct { const char *text; const char *want; } bad[] = {
       ":2: [sluice] http_max_body_memory: 268435456 bytes is less than http_max_body + "
       "http_max_decompressed (322961408)" },
     { "[sluice]\nhttp_auth = token\n" GOOD_STREAM, ":2: [sluice] http_auth_file: " },
+    /* a sink with a stage (redshift: s3's keys, for its staging bucket) */
+    { "[stream s1]\nsink = redshift\ns3.bucket = logs\nredshift.table = t\n",
+      ":1: [stream s1] redshift.conninfo: required when sink = redshift" },
+    { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n",
+      ":1: [stream s1] s3.bucket: required: the bucket objects go to" },
+    { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n"
+      "s3.bucket = ab\n", ":5: [stream s1] s3.bucket: 'ab' is not a bucket name" },
+    { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n"
+      "s3.bucket = logs\ns3.bucket = logs\n", ":6: [stream s1] s3.bucket: set twice" },
+    { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n"
+      "s3.bucket = logs\nredshift.copy_options = JSON 'auto'; DROP TABLE t\n",
+      ":1: [stream s1] redshift.copy_options: ';' would end the COPY statement" },
+    { GOOD_STREAM "redshift.table = t\n", ":4: [stream s1] redshift.table: set, but sink = file" },
+    { "[stream s1]\nsink = s3\ns3.bucket = logs\nredshift.table = t\n",
+      ":4: [stream s1] redshift.table: set, but sink = s3" },
 };
 
 START_TEST(test_config_bad_input_names_file_line_and_key)
@@ -156,6 +171,30 @@ START_TEST(test_config_bad_input_names_file_line_and_key)
                   "case %d: want '%s' in:\n%s", _i, bad[_i].want, (char *)e.data);
     ck_assert_msg(strncmp((char *)e.data, path, strlen(path)) == 0,
                   "message does not start with the file name: %s", (char *)e.data);
+    sl_buf_destroy(&e);
+}
+END_TEST
+
+/* A redshift stream takes every s3.* key, into the s3 part of its keys:
+ * the staging bucket is what dest() reports (backups go there). */
+START_TEST(test_config_stage_sink_keys_reach_the_stage)
+{
+    struct sl_config *c;
+    struct sl_buf e;
+    struct sl_sink_dest d = { 0 };
+
+    ck_assert_int_eq(load_text("[stream s1]\nsink = redshift\nredshift.conninfo = host=h\n"
+                               "redshift.table = t\ns3.bucket = stage-bucket\n"
+                               "s3.sse = aws:kms\ns3.sse_kms_key_id = k1\n", &c, &e), SL_OK);
+    ck_assert_str_eq(c->streams[0].sink_ops->name, "redshift");
+    ck_assert_ptr_eq(sl_sink_stage(c->streams[0].sink_ops), sl_sink_find("s3"));
+    c->streams[0].sink_ops->dest(c->streams[0].sink_conf, &d);
+    ck_assert_str_eq(d.bucket, "stage-bucket");
+    ck_assert_str_eq(d.location, "s3://stage-bucket");
+    ck_assert_str_eq(d.kms_key_arn, "arn:aws:kms:us-east-1:000000000000:key/k1");
+    ck_assert_int_eq(c->streams[0].backup_in_sink, 1);
+    ck_assert_ptr_null(sl_sink_stage(sl_sink_find("s3")));
+    sl_config_unref(c);
     sl_buf_destroy(&e);
 }
 END_TEST
@@ -350,6 +389,7 @@ Suite *sl_config_suite(void)
     tcase_add_loop_test(tc, test_config_bad_input_names_file_line_and_key, 0,
                         sizeof(bad) / sizeof(bad[0]));
     tcase_add_test(tc, test_config_reports_every_error_not_just_the_first);
+    tcase_add_test(tc, test_config_stage_sink_keys_reach_the_stage);
     tcase_add_test(tc, test_config_overlong_line_is_refused_whole);
     tcase_add_test(tc, test_config_missing_file_is_an_error);
     tcase_add_test(tc, test_config_example_file_is_valid);
