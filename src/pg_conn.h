@@ -19,6 +19,11 @@
  *    (sinks-contract.md B7): a load claims its id in the transaction that
  *    loads, so the id is there exactly when the rows are.
  *
+ * Connections get, unless the string says otherwise, client_encoding
+ * UTF8 (records are UTF-8 JSON), fallback_application_name "sluice" and
+ * TCP keepalives (idle 30 s, interval 10 s, count 3), so that a peer gone
+ * silent fails a statement in about a minute rather than hours.
+ *
  * Threads: the pool is under its own mutex, never held during a statement;
  * a connection taken from it belongs to the taker until it is given back.
  * new() and free() run on one thread with no connection taken.
@@ -84,6 +89,10 @@ void sl_pg_conn_pool_free(struct sl_pg_pool *p);
  * pool, or a new one when fewer than max_connections are open. Waits for
  * one otherwise. NULL with <e> when connecting failed. */
 PGconn *sl_pg_conn_take(struct sl_pg_pool *p, struct sl_pg_err *e);
+/* A connection outside the pool (not counted in max_connections), for a
+ * probe: connect_timeout <timeout_ms> (at least 2 s, libpq's least) unless
+ * the string sets one. The caller's, to PQfinish. NULL with <e>. */
+PGconn *sl_pg_conn_connect(struct sl_pg_pool *p, int64_t timeout_ms, struct sl_pg_err *e);
 /* Gives <c> back. <broken>, a connection not CONNECTION_OK or one left in
  * a transaction: closed instead of kept. */
 void sl_pg_conn_give(struct sl_pg_pool *p, PGconn *c, int broken);
@@ -97,6 +106,13 @@ int sl_pg_conn_exec_params(PGconn *c, const char *sql, int n, const char *const 
                            PGresult **res, struct sl_pg_err *e);
 /* Fills <e> from a failed result <r> (NULL: none came) on <c>. */
 void sl_pg_conn_classify(PGconn *c, const PGresult *r, struct sl_pg_err *e);
+
+/* The class (enum sl_pg_class) of SQLSTATE <state> (5 characters; anything
+ * else is SL_PG_RETRY), and in *<cause> (may be NULL) its enum
+ * sl_retry_cause. What sl_pg_conn_classify() uses; beyond the classes
+ * above, 54* (program limit: a row too large) is SL_PG_DATA, and the
+ * whole of 42* (syntax or access rule) and 3F000 (no schema) SL_PG_CONFIG. */
+int sl_pg_conn_class_of(const char *state, int *cause);
 
 /* "name" with its quotes doubled: an identifier for a statement, a
  * schema-qualified one ("s.t") quoted part by part. SL_ETOOBIG if it does
