@@ -71,6 +71,7 @@
 
 #define RS_STAGED_MAX 256          /* uploaded objects remembered while their COPY is due */
 #define RS_PROBE_MS 5000           /* ready(): a probe at most this often while down */
+#define RS_PROBE_CONNECT_MS 2000   /* ... connecting for at most this long (libpq's least) */
 #define RS_SQL_MAX 8192
 #define RS_MANIFEST_MAX (2 * SL_KEY_MAX + 128)   /* escaped key, bucket, the rest */
 
@@ -672,9 +673,9 @@ static int rs_ready(void *ctx, char *why, size_t whylen)
         PGconn *c;
         atomic_store(&k->probed_ms, sl_clock_mono_ms());
         snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE false", k->table_sql);
-        if ((c = sl_pg_conn_take(k->pool, &e)) != NULL) {
+        if ((c = sl_pg_conn_connect(k->pool, RS_PROBE_CONNECT_MS, &e)) != NULL) {
             int rc = sl_pg_conn_exec(c, sql, NULL, &e);
-            sl_pg_conn_give(k->pool, c, PQstatus(c) != CONNECTION_OK);
+            PQfinish(c);
             if (rc == SL_OK) {
                 atomic_store(&k->state, RS_UP);
                 return 1;

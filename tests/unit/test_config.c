@@ -153,7 +153,7 @@ static const struct { const char *text; const char *want; } bad[] = {
       "s3.bucket = logs\ns3.bucket = logs\n", ":6: [stream s1] s3.bucket: set twice" },
     { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n"
       "s3.bucket = logs\nredshift.copy_options = JSON 'auto'; DROP TABLE t\n",
-      ":1: [stream s1] redshift.copy_options: ';' would end the COPY statement" },
+      ":6: [stream s1] redshift.copy_options: ';' would end the COPY statement" },
     { GOOD_STREAM "redshift.table = t\n", ":4: [stream s1] redshift.table: set, but sink = file" },
     { "[stream s1]\nsink = s3\ns3.bucket = logs\nredshift.table = t\n",
       ":4: [stream s1] redshift.table: set, but sink = s3" },
