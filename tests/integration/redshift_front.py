@@ -187,6 +187,12 @@ def _fields_body(fields):
     return b"".join(k.encode() + _cstr(v) for k, v in fields.items()) + b"\0"
 
 
+def _clean(fields):
+    """An ErrorResponse raised by the front through the backend, without what
+    shows it came from PL/pgSQL (context, source file, line, routine)."""
+    return {k: v for k, v in fields.items() if k not in "WFLR"}
+
+
 def _error(sqlstate, message, severity="ERROR", detail=None):
     f = {"S": severity, "V": severity, "C": sqlstate, "M": message}
     if detail:
@@ -1493,8 +1499,7 @@ class _Session:
         aborted, as a real error would)."""
         if self.txn == "T" and not self.syncs:
             res = self._q(self._raise_sql(fields["C"], fields["M"], None))
-            fields = dict(res.error or fields)
-            fields.pop("W", None)
+            fields = _clean(res.error or fields)
         self.c.send(_msg("E", _fields_body(fields)) + _msg("Z", self.txn.encode()))
 
     def _q(self, sql):
@@ -1521,9 +1526,8 @@ class _Session:
         and relays its ErrorResponse, without the PL/pgSQL context, and its
         ReadyForQuery."""
         res = self._q(self._raise_sql(err.sqlstate, err.message, err.detail))
-        fields = dict(res.error or {"S": "ERROR", "V": "ERROR", "C": err.sqlstate,
-                                    "M": err.message})
-        fields.pop("W", None)
+        fields = _clean(res.error or {"S": "ERROR", "V": "ERROR", "C": err.sqlstate,
+                                      "M": err.message})
         self.c.send(_msg("E", _fields_body(fields)) + _msg("Z", res.status.encode()))
 
     def _lose_commit(self, body):
@@ -1541,9 +1545,12 @@ class _Session:
     def _copy(self, sql):
         front = self.front
         rec = front._new_copy(sql, self)
-        if self.txn == "E":          # the backend refuses it: 25P02
+        if self.txn == "E":
+            # the backend refuses any statement now (25P02); PostgreSQL would
+            # parse the COPY first and fail on its grammar instead
             front._update_copy(rec, outcome="aborted-txn", sqlstate="25P02")
-            self._send_backend("Q", _cstr(sql), answered=True)
+            self._raise(CopyError("25P02", "current transaction is aborted, commands ignored "
+                                  "until end of transaction block"))
             return
         try:
             spec = parse_copy(sql)
