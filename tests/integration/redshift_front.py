@@ -66,6 +66,9 @@ both ways, except:
     front handles COPY FROM S3 in simple queries only"), answered at the
     next Sync; in a transaction block the backend raises it, so the block
     is aborted as it would be.
+  - pg_last_copy_count() and pg_last_copy_id() are SQL functions the
+    front makes in <db> (public schema), reading what the session's last
+    successful COPY loaded (as Redshift's do).
   - CREATE TABLE (simple or Parse) loses its PRIMARY KEY and UNIQUE
     constraints (column- and table-level) and Redshift's DISTSTYLE,
     DISTKEY, SORTKEY, ENCODE and BACKUP clauses: Redshift does not enforce
@@ -95,7 +98,7 @@ Test controls (Python API, thread-safe):
                               in a transaction block are relayed, their result
                               awaited, then the client is cut off unanswered.
   front.stats()               connections, active, statements, copies
-  front.load_errors()         stl_load_errors rows as dicts (trimmed)
+  front.load_errors()         stl_load_errors rows as dicts of texts (trimmed)
 Every wait is bounded (io_timeout for the backend's answers).
 
 Threads: one accept thread; one thread per client connection, which owns
@@ -138,6 +141,13 @@ STL_DDL = """CREATE TABLE IF NOT EXISTS stl_load_errors (
     colname char(127), type char(10), col_length char(10), position integer,
     raw_line char(1024), raw_field_value char(1024), err_code integer,
     err_reason char(100))"""
+# Redshift's pg_last_copy_count() / pg_last_copy_id(): what the session's
+# last successful COPY loaded, kept in custom settings the front sets
+LAST_COPY_DDL = """
+CREATE OR REPLACE FUNCTION pg_last_copy_count() RETURNS integer LANGUAGE sql STABLE AS
+  $$ SELECT coalesce(nullif(current_setting('sl_front.last_copy_count', true), ''), '-1')::int $$;
+CREATE OR REPLACE FUNCTION pg_last_copy_id() RETURNS integer LANGUAGE sql STABLE AS
+  $$ SELECT coalesce(nullif(current_setting('sl_front.last_copy_id', true), ''), '-1')::int $$"""
 STL_COLUMNS = ("userid", "slice", "tbl", "starttime", "session", "query", "filename",
                "line_number", "colname", "type", "col_length", "position", "raw_line",
                "raw_field_value", "err_code", "err_reason")
@@ -236,7 +246,9 @@ class _Wire:
         data = self.sock.recv(262144)
         if not data:
             raise _Closed()
-        if self.pos > 65536 and self.pos * 2 > len(self.buf):
+        if self.pos == len(self.buf):
+            self.buf, self.pos = bytearray(), 0
+        elif self.pos > 65536 and self.pos * 2 > len(self.buf):
             del self.buf[:self.pos]
             self.pos = 0
         self.buf += data
@@ -1014,6 +1026,7 @@ class RedshiftFront:
         self._sys_lock = threading.Lock()      # the front's own connection
         self._sys = None
         self._sys_query(STL_DDL)
+        self._sys_query(LAST_COPY_DDL)
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind((host, port))
@@ -1572,6 +1585,8 @@ class _Session:
             self._raise(e)
             return
         front._write_stl([self._stl(rec, tbl, b) for b in bad])
+        self._q("SELECT set_config('sl_front.last_copy_count', '%d', false), "
+                "set_config('sl_front.last_copy_id', '%d', false)" % (loaded, rec["query"]))
         res = self._q("COMMIT" if outer == "I" else "RELEASE SAVEPOINT sl_front_copy")
         if res.error:                 # a deferred constraint, say
             front._update_copy(rec, outcome="failed", sqlstate=res.error.get("C"),

@@ -97,8 +97,10 @@ class CopyLoadTest(FrontCase):
     def test_manifest_json_auto_gzip_loads_every_row_and_says_so(self):
         self.pg.psql("CREATE TABLE ev (id int, name varchar(20), note text)")
         url = self.firehose_batch("b1", 50, extra={"unknown_key": [1, 2]})
-        r = self.psql(self.copy_sql("ev", url), check=True)
+        r = self.psql(self.copy_sql("ev", url) + "SELECT pg_last_copy_count() AS n;\n",
+                      check=True)
         self.assertIn("COPY 50", r.stdout)
+        self.assertRegex(r.stdout, r"\bn\s*\n-+\n\s*50\n")
         self.assertRegex(r.stderr, r"INFO:  (00000: )?Load into table 'ev' completed, 50 "
                                    r"record\(s\) loaded successfully\.")
         self.assertEqual(self.pg.rows("SELECT min(id), max(id), count(DISTINCT id), "
@@ -191,6 +193,21 @@ class CopyLoadTest(FrontCase):
         self.assertEqual(st["connections"], 2)
         self.assertGreaterEqual(st["statements"], 5)
         self.assertEqual(self.front.copies, [])
+
+    def test_cancel_request_reaches_the_backend(self):
+        p = subprocess.Popen(["psql", "-X", "-h", "127.0.0.1", "-p", str(self.front.port),
+                              "-U", USER, "-d", DB, "-c", "SELECT pg_sleep(60)"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: self.pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE "
+                                            "query = 'SELECT pg_sleep(60)'") == "1", 20)
+            p.send_signal(signal.SIGINT)           # psql sends a CancelRequest
+            _, err = p.communicate(timeout=scaled(20))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertIn("canceling statement due to user request", err)
 
     def test_extended_protocol_is_relayed_and_an_s3_copy_in_parse_refused(self):
         c = PgClient("127.0.0.1", self.front.port, USER, DB)
@@ -400,9 +417,17 @@ class CopyErrorTest(FrontCase):
                                                          "secret_access_key": "SK",
                                                          "session_token": "T"})
         self.assertEqual(self.count("ev"), 2)
+        self.front.check_credentials = True          # AK is not s3rver's key
+        r = self.psql("COPY ev FROM '%s' ACCESS_KEY_ID 'AK' SECRET_ACCESS_KEY 'SK' MANIFEST "
+                      "JSON 'auto' GZIP;\n" % url, check=False)
+        self.assertIn("XX000: S3ServiceException:The AWS Access Key Id you provided does not "
+                      "exist", r.stderr)
+        self.psql("COPY ev FROM '%s' ACCESS_KEY_ID 'S3RVER' SECRET_ACCESS_KEY 'S3RVER' "
+                  "MANIFEST JSON 'auto' GZIP;\n" % url, check=True)
+        self.assertEqual(self.count("ev"), 4)
         r = self.psql("SELECT 1; " + self.copy_sql("ev", url), check=False, one_query=True)
         self.assertIn("0A000: the Redshift front needs a COPY FROM S3 alone", r.stderr)
-        self.assertEqual(self.count("ev"), 2)
+        self.assertEqual(self.count("ev"), 4)
 
 
 class CopyFaultTest(FrontCase):
