@@ -101,6 +101,23 @@ Test controls (Python API, thread-safe):
   front.load_errors()         stl_load_errors rows as dicts of texts (trimmed)
 Every wait is bounded (io_timeout for the backend's answers).
 
+Where it differs from Redshift (known gaps):
+  - No TLS (SSLRequest gets 'N'): use sslmode=disable or prefer.
+  - Other Redshift SQL (SUPER, IDENTITY, GETDATE(), stv_/svv_ tables, ...)
+    reaches PostgreSQL unchanged; types behave as PostgreSQL's (varchar(n)
+    counts characters, Redshift counts bytes).
+  - Error texts and stl err_codes are the nearest Redshift ones (B4 and
+    the load error reference), not byte-exact; a JSON record that does not
+    parse costs the rest of its line; stl position is always 0.
+  - drop_after_commit sees COMMIT / END sent as a simple query only.
+  - Relaying is one thread per connection doing blocking sends: a client
+    that pipelines many queries with large results without reading them
+    can stall its session (until io_timeout). libpq clients in the usual
+    one-query-at-a-time mode cannot.
+  - Rows that fail at the end of the statement (a deferred foreign key)
+    have no line number in their error: the rest of the file then goes
+    row by row under savepoints (slow, but correct).
+
 Threads: one accept thread; one thread per client connection, which owns
 both of its sockets (the client's and its backend's) and does all of its
 I/O; the front's own connection (stl_load_errors) is shared under
@@ -593,7 +610,8 @@ IGNORED_FLAGS = ("STATUPDATE", "COMPUPDATE")
 
 def parse_copy(sql):
     """CopySpec of `COPY tbl [(col,...)] FROM 's3://...' options` (B3), or
-    CopyError: 42601 for the grammar, 0A000 for what the front does not do."""
+    CopyError: 42601 for the grammar, 0A000 for what the front does not do.
+    Long because it is the grammar: one branch per option word."""
     p, s = _Parser(sql), CopySpec()
     p.expect_word("COPY")
     name, text = p.name()
@@ -739,7 +757,8 @@ def _parse_credentials(text):
     if "aws_iam_role" in kv or ("aws_access_key_id" in kv and "aws_secret_access_key" in kv):
         return kv
     raise CopyError("XX000", "Invalid credentials. Must be of the format: credentials "
-                    "'aws_iam_role=...' or 'aws_access_key_id=...;aws_secret_access_key=...[;token=...]'")
+                    "'aws_iam_role=...' or "
+                    "'aws_access_key_id=...;aws_secret_access_key=...[;token=...]'")
 
 
 # -- reading the data ----------------------------------------------------------
@@ -1203,7 +1222,8 @@ class RedshiftFront:
                                              self.password, timeout=self.io_timeout)
                     res = self._sys.query(sql)
                     if res.error:
-                        raise RuntimeError("redshift_front: %s: %s" % (res.error.get("M"), sql[:200]))
+                        raise RuntimeError("redshift_front: %s: %s"
+                                           % (res.error.get("M"), sql[:200]))
                     return res
                 except (OSError, _Closed, _Timeout, ConnectionError):
                     if self._sys:

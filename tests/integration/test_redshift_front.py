@@ -6,7 +6,6 @@ import bz2
 import gzip
 import json
 import os
-import re
 import signal
 import socket
 import struct
@@ -51,11 +50,12 @@ class FrontCase(WithS3rver, WithPg, unittest.TestCase):
         env = dict(os.environ)
         if self.pg.password:
             env["PGPASSWORD"] = self.pg.password
+        how = ["-c", sql] if one_query else ["-f", "-"]
         r = subprocess.run(["psql", "-X", "-h", "127.0.0.1", "-p", str(self.front.port),
                             "-U", USER, "-d", DB, "-v", "ON_ERROR_STOP=%d" % stop,
-                            "-v", "VERBOSITY=verbose"] + (["-c", sql] if one_query else ["-f", "-"]),
-                           input=None if one_query else sql, capture_output=True, text=True, env=env,
-                           timeout=scaled(timeout))
+                            "-v", "VERBOSITY=verbose"] + how,
+                           input=None if one_query else sql, capture_output=True, text=True,
+                           env=env, timeout=scaled(timeout))
         if check is True and r.returncode != 0:
             self.fail("psql failed (%d): %s" % (r.returncode, r.stderr))
         if check is False and r.returncode == 0:
