@@ -55,7 +55,7 @@ WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") el
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
                            "ndjson-zstd transform-zstd json-zstd tcp-zstd-disk "
                            "firehose-zstd-disk ndjson-zstd-disk recovery-disk latency overload "
-                           "s3-zstd es-bulk").split()
+                           "s3-zstd es-bulk pg-copy redshift").split()
 # The write-ahead log of the *-disk scenarios goes to a real disk (not
 # tmpfs, whose fdatasync costs nothing): that is what they measure.
 WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
@@ -422,6 +422,49 @@ def es_scenario(name, base):
         proc.wait()
 
 
+def _pg():
+    """A throwaway PostgreSQL cluster of the tests' (tests/integration/pg_server.py)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    from pg_server import PgServer
+    return PgServer()
+
+
+def _pg_check(pg, table, n):
+    """Each record in <table> once: rows, distinct seq values, and none unparsed."""
+    rows, distinct = pg.rows("SELECT count(*), count(DISTINCT data->>'seq') FROM %s" % table)[0]
+    rows, distinct = int(rows), int(distinct)
+    return {"records": str(rows), "expected": str(n), "missing": str(max(n - distinct, 0)),
+            "duplicated": str(rows - distinct), "corrupted": "0", "unreadable": "0"}
+
+
+def pg_scenario(name):
+    """TCP into sink = postgresql (jsonb), a quarter of RECORDS; the
+    baseline is psql's \\copy of the same rows into a table of the same
+    shape, on the same server."""
+    n = max(RECORDS // 4, 1000)
+    try:
+        pg = _pg()
+    except (AssertionError, OSError) as e:
+        return {"scenario": name, "error": "no PostgreSQL: %s" % e}
+    try:
+        pg.psql("CREATE TABLE bench (data jsonb); CREATE TABLE base (data jsonb)")
+        with tempfile.NamedTemporaryFile(dir="/tmp", prefix="sluice-bench-pg-") as data:
+            subprocess.run([LOADGEN, "dump", "-n", str(n)], stdout=data, check=True)
+            data.flush()
+            t0 = time.monotonic()
+            # CSV with a quote and a delimiter that JSON text never holds
+            pg.psql("\\copy base (data) FROM '%s' WITH (FORMAT csv, QUOTE e'\\x01', "
+                    "DELIMITER e'\\x02')" % data.name, timeout=600)
+            base = n / (time.monotonic() - t0)
+        stream = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB",
+                  "sink": "postgresql", "pg.conninfo": pg.conninfo(), "pg.table": "bench",
+                  "compression": "none"}
+        return scenario(name, "tcp", n, stream, baseline=("psql \\copy", base),
+                        check=lambda: _pg_check(pg, "bench", n), poll=0.5)
+    finally:
+        pg.cleanup()
+
+
 def main():
     for tool in (SLUICE, LOADGEN):
         if not os.path.exists(tool):
@@ -453,6 +496,10 @@ def main():
             row = s3_scenario(name, base)
         elif name == "es-bulk":
             row = es_scenario(name, base)
+        elif name == "pg-copy":
+            row = pg_scenario(name)
+        elif name == "redshift":
+            row = redshift_scenario(name)
         elif name == "recovery-disk":
             row = recovery_scenario(name, RECORDS)
         elif name == "transform-zstd":

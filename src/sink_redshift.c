@@ -567,14 +567,24 @@ fail:
 /* Warns once when the objects' compression and the COPY's options disagree. */
 static void check_compression(struct rs_sink *k, const char *key)
 {
+    static const char *const words[] = { "GZIP", "ZSTD", "BZIP2", "LZOP" };
     const char *dot = strrchr(key, '.');
     const char *want = !dot ? NULL : strcmp(dot, ".gz") == 0 ? "GZIP"
                                    : strcmp(dot, ".zst") == 0 ? "ZSTD" : NULL;
+    const char *said = NULL;
 
-    if (want && !strcasestr(k->copy_options, want) && !atomic_exchange(&k->warned_compression, 1))
-        sl_warn("stream=%s sink=redshift msg=\"objects are compressed, but "
-                "redshift.copy_options does not say %s: COPY will not read them\"",
-                k->stream, want);
+    if (atomic_load_explicit(&k->warned_compression, memory_order_relaxed))
+        return;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasestr(k->copy_options, words[i]))
+            said = words[i];
+    if ((want && (!said || strcmp(said, want) != 0)) || (!want && said)) {
+        if (!atomic_exchange(&k->warned_compression, 1))
+            sl_warn("stream=%s sink=redshift msg=\"the objects' compression and "
+                    "redshift.copy_options disagree: COPY will not read them\" objects=%s "
+                    "copy_options=\"%s\"", k->stream, want ? want : "uncompressed",
+                    k->copy_options);
+    }
 }
 
 static void rs_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out)

@@ -94,9 +94,11 @@ Test controls (Python API, thread-safe):
                               client hanging up meanwhile closes the backend
                               (rollback). front.wait_held(timeout) waits for
                               one to be held; front.release() ends all holds.
-  front.drop_after_commit(n)  the next n COMMITs sent after a successful COPY
+  front.drop_after_commit(n, hold=0)  the next n COMMITs sent after a successful COPY
                               in a transaction block are relayed, their result
-                              awaited, then the client is cut off unanswered.
+                              awaited, then the client is cut off unanswered
+                              (after holding up to <hold> seconds: wait_held,
+                              release, as for hold_copies).
   front.stats()               connections, active, statements, copies
   front.load_errors()         stl_load_errors rows as dicts of texts (trimmed)
 Every wait is bounded (io_timeout for the backend's answers).
@@ -1037,6 +1039,7 @@ class RedshiftFront:
         self._faults = []                      # kinds, first first
         self._drops = 0                        # COMMIT answers still to lose
         self._hold = 0.0
+        self._drop_hold = 0.0
         self._held = threading.Event()         # a COPY is being held
         self._release = threading.Event()
         self._sessions = set()
@@ -1127,9 +1130,17 @@ class RedshiftFront:
         with self._lock:
             self._faults += [kind] * n
 
-    def drop_after_commit(self, n=1):
+    def drop_after_commit(self, n=1, hold=0.0):
+        """The next <n> COMMITs after a COPY are carried out and their answer
+        lost: the connection is closed instead, at once, or after holding it
+        up to <hold> seconds (release() ends the hold; wait_held() tells it
+        began): a client killed meanwhile never learns that it committed."""
         with self._lock:
             self._drops += n
+            self._drop_hold = float(hold)
+            if hold:
+                self._held.clear()
+                self._release.clear()
 
     def hold_copies(self, seconds):
         """Holds every following COPY up to <seconds> (0: no more holds)."""
@@ -1183,11 +1194,12 @@ class RedshiftFront:
             return self._faults.pop(0) if self._faults else None
 
     def _take_drop(self):
+        """0 (no drop), or the drop's hold in seconds, at least a tiny one."""
         with self._lock:
             if self._drops > 0:
                 self._drops -= 1
-                return True
-            return False
+                return max(self._drop_hold, 1e-9)
+            return 0
 
     def _hold_seconds(self):
         with self._lock:
@@ -1495,9 +1507,10 @@ class _Session:
                 self._raise(CopyError("0A000", "the Redshift front needs a COPY FROM S3 alone "
                                       "in its query string"))
                 return
-            if self.copied and _COMMIT.match(_head(sql)) and self.front._take_drop():
+            drop = self.copied and _COMMIT.match(_head(sql)) and self.front._take_drop()
+            if drop:
                 self._drain()
-                self._lose_commit(body)
+                self._lose_commit(body, drop)
                 return
             if is_create_table(sql):
                 body = _cstr(strip_keys(sql))
@@ -1563,15 +1576,37 @@ class _Session:
                                       "M": err.message})
         self.c.send(_msg("E", _fields_body(fields)) + _msg("Z", res.status.encode()))
 
-    def _lose_commit(self, body):
-        """drop_after_commit: the COMMIT is carried out, its answer lost."""
+    def _lose_commit(self, body, hold):
+        """drop_after_commit: the COMMIT is carried out, its answer lost
+        (after holding it up to <hold> seconds)."""
         res = self._q(body[:-1].decode("utf-8", "replace"))
         with self.front._lock:
             mine = [c for c in self.front._copies if c["session"] == self.id]
             if mine:
                 mine[-1]["commit"] = "dropped (%s)" % (res.error.get("M") if res.error
                                                        else res.tag)
+        if hold >= 1e-3:
+            self._wait_held(hold)
         raise _Closed()
+
+    def _wait_held(self, secs, rec=None):
+        """Waits up to <secs>, until release() or the client hangs up (then
+        _Closed, the copy <rec> marked client-gone)."""
+        front = self.front
+        deadline = time.monotonic() + secs
+        front._held.set()
+        while (time.monotonic() < deadline and not front._release.is_set()
+               and not front._stopping):
+            if select.select([self.c.sock], [], [], 0.05)[0]:
+                try:
+                    gone = self.c.sock.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    gone = True
+                if gone:
+                    if rec is not None:
+                        front._update_copy(rec, outcome="client-gone")
+                    raise _Closed()
+                time.sleep(0.05)       # the client sent more already: keep waiting
 
     # -- COPY FROM S3 (B5) ---------------------------------------------------
 
@@ -1804,23 +1839,9 @@ class _Session:
     def _hold_point(self, rec):
         """hold_copies: waits (bounded) with the rows in, uncommitted; the
         client hanging up ends the session (the backend rolls back)."""
-        front = self.front
-        secs = front._hold_seconds()
-        if secs <= 0:
-            return
-        deadline = time.monotonic() + secs
-        front._held.set()
-        while (time.monotonic() < deadline and not front._release.is_set()
-               and not front._stopping):
-            if select.select([self.c.sock], [], [], 0.05)[0]:
-                try:
-                    gone = self.c.sock.recv(1, socket.MSG_PEEK) == b""
-                except OSError:
-                    gone = True
-                if gone:
-                    front._update_copy(rec, outcome="client-gone")
-                    raise _Closed()
-                time.sleep(0.05)       # the client sent more already: keep waiting
+        secs = self.front._hold_seconds()
+        if secs > 0:
+            self._wait_held(secs, rec)
 
 
 def main(argv):
