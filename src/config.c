@@ -266,9 +266,15 @@ static void *conf_new(const struct sl_conf_key *keys, size_t size)
     return conf;
 }
 
+/* A sink's keys with their defaults, its stage sink's included. */
 static void *sink_conf_new(const struct sl_sink_ops *ops)
 {
-    return conf_new(ops->keys, ops->conf_size);
+    const struct sl_sink_ops *st = sl_sink_stage(ops);
+    void *conf = conf_new(ops->keys, sl_sink_conf_size(ops));
+
+    if (conf && st && st->keys)
+        sl_conf_key_defaults(st->keys, sl_sink_stage_conf(ops, conf));
+    return conf;
 }
 
 /* Sets key <name> of <keys> (NULL: none) into <base>, marked in <mk>.
@@ -316,12 +322,12 @@ static void sink_key(struct parse *p, const struct sl_sink_ops *ops, const char 
 }
 
 /* The end of a [stream NAME] section: its sink is known now. Its keys go
- * to the stream; keys of any other sink are mistakes, not settings to
- * ignore. */
+ * to the stream, and so do its stage sink's (sink.h); keys of any other
+ * sink are mistakes, not settings to ignore. */
 static void end_stream(struct parse *p)
 {
     struct sl_stream_conf *s = p->cur;
-    const struct sl_sink_ops *ops = NULL;
+    const struct sl_sink_ops *ops = NULL, *stage = NULL;
     char sec[80];
 
     if (!s)
@@ -329,24 +335,31 @@ static void end_stream(struct parse *p)
     snprintf(sec, sizeof(sec), "stream %s", s->name);
     if (!any_bad(s, "sink", NULL, NULL))
         ops = sl_sink_find(s->sink);    /* the key's enum is the registry's names */
+    if (ops) {
+        size_t own = sink_slot(ops);
+        stage = sl_sink_stage(ops);
+        s->sink_conf = p->sinks[own].conf ? p->sinks[own].conf : sink_conf_new(ops);
+        s->sink_marks = p->sinks[own].marks;
+        p->sinks[own].conf = NULL;
+        if (!s->sink_conf)
+            perr(p, s->line, sec, "sink", "out of memory");
+    }
     for (size_t i = 0; i < SL_SINK_MAX; i++) {
         const struct sl_sink_ops *o = sl_sink_at(i);
         if (!p->sinks[i].conf)
             continue;
-        if (o == ops) {
-            s->sink_conf = p->sinks[i].conf;
-            s->sink_marks = p->sinks[i].marks;
-            continue;
+        if (o == stage && s->sink_conf) {
+            memcpy(sl_sink_stage_conf(ops, s->sink_conf), p->sinks[i].conf, o->conf_size);
+            s->stage_marks = p->sinks[i].marks;
+        } else {
+            for (int k = 0; ops && o->keys[k].name; k++)
+                if (p->sinks[i].marks.seen & (1ULL << k))
+                    perr(p, p->sinks[i].marks.line[k], sec, o->keys[k].name,
+                         "set, but sink = %s", s->sink);
         }
-        for (int k = 0; ops && o->keys[k].name; k++)
-            if (p->sinks[i].marks.seen & (1ULL << k))
-                perr(p, p->sinks[i].marks.line[k], sec, o->keys[k].name, "set, but sink = %s",
-                     s->sink);
         free(p->sinks[i].conf);
     }
     memset(p->sinks, 0, sizeof(p->sinks));
-    if (ops && !s->sink_conf && !(s->sink_conf = sink_conf_new(ops)))
-        perr(p, s->line, sec, "sink", "out of memory");
     s->sink_ops = s->sink_conf ? ops : NULL;
 }
 
@@ -698,8 +711,15 @@ static void check_sink(struct parse *p, struct sl_stream_conf *s, const char *se
     struct sl_conf_check chk = { .keys = s->sink_ops->keys, .marks = &s->sink_marks,
                                  .section_line = s->line, .report = report, .arg = &to };
 
+    const struct sl_sink_ops *stage = sl_sink_stage(s->sink_ops);
+
     if (s->sink_ops->check)
         s->sink_ops->check(s->sink_conf, &chk);
+    if (stage && stage->check) {
+        struct sl_conf_check sc = { .keys = stage->keys, .marks = &s->stage_marks,
+                                    .section_line = s->line, .report = report, .arg = &to };
+        stage->check(sl_sink_stage_conf(s->sink_ops, s->sink_conf), &sc);
+    }
 }
 
 static void check_stream(struct parse *p, struct sl_stream_conf *s, size_t idx,
@@ -912,6 +932,9 @@ void sl_config_describe(struct sl_buf *out)
             sl_conf_key_describe(out, o->keys, name_w, def_w);
         else
             sl_buf_printf(out, "  (no keys)\n");
+        if (sl_sink_stage(o))
+            sl_buf_printf(out, "  and every key of sink = %s, for its staging\n",
+                          sl_sink_stage(o)->name);
     }
     sl_buf_printf(out, "[transform NAME]\n  %-*s %s\n  %-*s %s\n  %-*s %s\n", name_w, "type",
                   SL_TF_TYPES, name_w, "path", "plugin: the shared object to dlopen", name_w,
@@ -941,6 +964,9 @@ void sl_config_markdown(struct sl_buf *out)
         }
     for (size_t i = 0; (o = sl_sink_at(i)); i++) {
         sl_buf_printf(out, "\n### sink = %s\n\n", o->name);
+        if (sl_sink_stage(o))
+            sl_buf_printf(out, "Every key of `sink = %s` too, for its staging.\n\n",
+                          sl_sink_stage(o)->name);
         if (o->keys && o->keys[0].name)
             sl_conf_key_markdown(out, o->keys);
         else

@@ -80,6 +80,7 @@ struct sl_stream_conf {
     const struct sl_sink_ops *sink_ops;   /* ... that sink (sink.h) */
     void    *sink_conf;                   /* its keys, parsed into its own struct; owned */
     struct sl_conf_marks sink_marks;      /* where they were set */
+    struct sl_conf_marks stage_marks;     /* where its stage sink's keys were set (sink.h) */
     char     transforms[SL_PREFIX_MAX + 1];   /* "a, b, c" as written */
     size_t   chain[SL_CHAIN_MAX];         /* ... as indexes into cfg->transforms */
     size_t   nchain;

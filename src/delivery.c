@@ -315,13 +315,18 @@ static void to_backup(struct worker *w, struct sl_batch *b)
     settle(b, SL_OUTCOME_BACKED_UP);
 }
 
-/* Goes on from a failed attempt at <b>: back it up when the sink said FAIL
- * or retry_duration has run out, else try again later. */
-static void after_failure(struct worker *w, struct sl_batch *b, int fail, int cause)
+/* Goes on from a failed attempt at <b> (the sink's <view> of it): back it
+ * up when the sink said FAIL or retry_duration has run out, telling the
+ * sink, else try again later. */
+static void after_failure(struct worker *w, struct sl_batch *b, int fail, int cause,
+                          const struct sl_sink_batch *view)
 {
-    const struct sl_stream_conf *c = b->owner->conf;
+    struct sl_gen *g = b->owner;
+    const struct sl_stream_conf *c = g->conf;
 
     if (fail || sl_clock_mono_ms() - b->first_attempt_mono_ms >= c->retry_duration_ms) {
+        if (g->sink.ops->gave_up)
+            g->sink.ops->gave_up(g->sink.ctx, view, b->last_error);
         b->in_backup = 1;
         b->backup_reason = fail ? SL_BK_SINK_FAILED : SL_BK_RETRIES_EXHAUSTED;
         to_backup(w, b);
@@ -547,7 +552,7 @@ static void deliver(struct worker *w, struct sl_batch *b)
     }
     free(out.record_results);
     sl_batch_notes_free(out.record_notes);
-    after_failure(w, b, out.result == SL_SINK_FAIL, out.cause);
+    after_failure(w, b, out.result == SL_SINK_FAIL, out.cause, &view);
 }
 
 /* The CLOCK_MONOTONIC time <ms> from now, for the condvars' timed waits. */

@@ -1,6 +1,7 @@
 /* sink.c - the registry of built-in sinks: one entry each. */
 #include "sink.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,47 @@ const struct sl_sink_ops *sl_sink_by_key(const char *key)
 const struct sl_sink_ops *sl_sink_at(size_t i)
 {
     return i < sizeof(builtin) / sizeof(builtin[0]) ? builtin[i] : NULL;
+}
+
+/* The stage's keys start here in a conf: past the owner's, aligned. */
+static size_t stage_offset(const struct sl_sink_ops *ops)
+{
+    size_t a = _Alignof(max_align_t);
+
+    return (ops->conf_size + a - 1) / a * a;
+}
+
+const struct sl_sink_ops *sl_sink_stage(const struct sl_sink_ops *ops)
+{
+    const struct sl_sink_ops *st = ops->stage ? sl_sink_find(ops->stage) : NULL;
+
+    return st && st != ops && !st->stage ? st : NULL;  /* one level, never itself */
+}
+
+size_t sl_sink_conf_size(const struct sl_sink_ops *ops)
+{
+    const struct sl_sink_ops *st = sl_sink_stage(ops);
+
+    return st ? stage_offset(ops) + st->conf_size : ops->conf_size;
+}
+
+void *sl_sink_stage_conf(const struct sl_sink_ops *ops, void *conf)
+{
+    return (char *)conf + stage_offset(ops);
+}
+
+int sl_sink_open_stage(struct sl_sink *s, const struct sl_sink_ops *ops, const char *stream,
+                       const void *conf, char *err, size_t errlen)
+{
+    const struct sl_sink_ops *st = sl_sink_stage(ops);
+
+    if (!st) {
+        s->ops = NULL;
+        s->ctx = NULL;
+        snprintf(err, errlen, "sink %s has no stage sink", ops->name);
+        return SL_EINVAL;
+    }
+    return sl_sink_open(s, st, stream, sl_sink_stage_conf(ops, (void *)conf), err, errlen);
 }
 
 int sl_sink_open(struct sl_sink *s, const struct sl_sink_ops *ops, const char *stream,

@@ -126,6 +126,17 @@ struct sl_sink_ops {
     /* Optional: the destination's fields in the backup envelope of a record
      * the sink refused or gave up on (Elasticsearch's esDocumentId, ...). */
     sl_sink_envelope_fn envelope;
+    /* Optional: the engine stops trying <b> (the sink said FAIL, or
+     * retry_duration ran out after a RETRY) and sends it to backup; <why>
+     * is the last answer's error. Redshift keeps the batch's manifest for
+     * a later backfill. Called on the worker that got the last answer. */
+    void (*gave_up)(void *ctx, const struct sl_sink_batch *b, const char *why);
+    /* Optional: the name of a sink whose keys this one takes too, for a
+     * store it writes through (redshift: "s3", its staging bucket). The
+     * config loader parses that sink's keys into that sink's struct, placed
+     * in this one's at sl_sink_stage_conf(), and runs that sink's check on
+     * them; this sink opens it with sl_sink_open_stage(). */
+    const char *stage;
 };
 
 /* An instance: the ops and their state. */
@@ -140,6 +151,19 @@ const struct sl_sink_ops *sl_sink_find(const char *name);
 const struct sl_sink_ops *sl_sink_by_key(const char *key);
 /* The <i>th built-in sink, or NULL past the last. */
 const struct sl_sink_ops *sl_sink_at(size_t i);
+
+/* The bytes of <ops>'s parsed keys, its stage sink's (sl_sink_stage_conf)
+ * included. */
+size_t sl_sink_conf_size(const struct sl_sink_ops *ops);
+/* The ops of <ops>'s stage sink, or NULL when it names none (or none
+ * that exists). */
+const struct sl_sink_ops *sl_sink_stage(const struct sl_sink_ops *ops);
+/* Where, in <conf> (the keys of <ops>, which has a stage), the stage
+ * sink's keys are: past ops's own, aligned for any type. */
+void *sl_sink_stage_conf(const struct sl_sink_ops *ops, void *conf);
+/* Opens <ops>'s stage sink into <s>, from its keys in <conf>. */
+int sl_sink_open_stage(struct sl_sink *s, const struct sl_sink_ops *ops, const char *stream,
+                       const void *conf, char *err, size_t errlen);
 
 /* Creates an instance of <ops> for stream <stream> from <conf> (its parsed
  * keys). On error <err> says why. */

@@ -93,7 +93,7 @@ static void s3_check(void *conf, struct sl_conf_check *chk)
     size_t n = strlen(c->bucket);
 
     if (n == 0)
-        sl_conf_key_check_err(chk, "s3.bucket", "required when sink = s3");
+        sl_conf_key_check_err(chk, "s3.bucket", "required: the bucket objects go to");
     else if (n < 3 || n > 63 || strspn(c->bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != n)
         sl_conf_key_check_err(chk, "s3.bucket",
                           "'%s' is not a bucket name: 3-63 characters of a-z 0-9 . -", c->bucket);

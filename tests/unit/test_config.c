@@ -100,7 +100,7 @@ static const struct { const char *text; const char *want; } bad[] = {
     { GOOD_STREAM "sink = kafka\n", "sink: 'kafka' is not one of: file s3" },
     { GOOD_STREAM "sink = s3\ns3.bucket = logs\n", ":3: [stream s1] file.path: set, but sink = s3" },
     { GOOD_STREAM "s3.bucket = logs\n", ":4: [stream s1] s3.bucket: set, but sink = file" },
-    { "[stream s1]\nsink = s3\n", ":1: [stream s1] s3.bucket: required when sink = s3" },
+    { "[stream s1]\nsink = s3\n", ":1: [stream s1] s3.bucket: required: the bucket objects go to" },
     { "[stream s1]\nsink = s3\ns3.bucket = Bad_Bucket\n", "'Bad_Bucket' is not a bucket name" },
     { "[stream s1]\nsink = s3\ns3.bucket = ab\n", "'ab' is not a bucket name" },
     { "[stream s1]\nsink = s3\ns3.bucket = logs\ns3.endpoint = ftp://x\n",
