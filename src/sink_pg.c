@@ -952,8 +952,20 @@ static int commit(struct job *j, struct sl_pg_err *e)
     struct pg_sink *k = j->k;
     struct sl_pg_err e2;
 
-    if (sl_pg_conn_exec(j->c, "COMMIT", NULL, e) == SL_OK)
-        return LOAD_DONE;
+    PGresult *r = NULL;
+
+    if (sl_pg_conn_exec(j->c, "COMMIT", &r, e) == SL_OK) {
+        /* a transaction aborted unseen answers COMMIT with "ROLLBACK" */
+        int done = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+        PQclear(r);
+        if (done)
+            return LOAD_DONE;
+        memset(e, 0, sizeof(*e));
+        e->cls = SL_PG_RETRY, e->cause = SL_RETRY_SERVER;
+        snprintf(e->message, sizeof(e->message), "COMMIT rolled the load back");
+        abandon(j);
+        return LOAD_RETRY;
+    }
     if (PQstatus(j->c) == CONNECTION_OK) {   /* the server said no: 40001, a deferred 23* */
         abandon(j);
         return e->cls == SL_PG_DATA ? LOAD_FAILED : LOAD_RETRY;
@@ -978,6 +990,8 @@ static int load(struct job *j, struct sl_pg_err *e)
     if (begin(j, e) != SL_OK)
         return LOAD_RETRY;
     rc = sl_pg_conn_claim(j->c, j->id, j->k->stream, j->nrows, NULL, 0, e);
+    if (rc != SL_OK && rc != SL_EEXIST && strcmp(e->sqlstate, "42P01") == 0)
+        atomic_store(&j->k->ensured, 0);  /* sluice_loads dropped: made again next time */
     if (rc == SL_EEXIST) {
         struct sl_pg_err ignored;
         sl_pg_conn_exec(j->c, "ROLLBACK", NULL, &ignored);
