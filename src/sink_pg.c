@@ -958,12 +958,12 @@ static int commit(struct job *j, struct sl_pg_err *e)
         /* a transaction aborted unseen answers COMMIT with "ROLLBACK" */
         int done = strcmp(PQcmdStatus(r), "COMMIT") == 0;
         PQclear(r);
+        abandon(j);                       /* idle again: back to the pool */
         if (done)
             return LOAD_DONE;
         memset(e, 0, sizeof(*e));
         e->cls = SL_PG_RETRY, e->cause = SL_RETRY_SERVER;
         snprintf(e->message, sizeof(e->message), "COMMIT rolled the load back");
-        abandon(j);
         return LOAD_RETRY;
     }
     if (PQstatus(j->c) == CONNECTION_OK) {   /* the server said no: 40001, a deferred 23* */

@@ -69,7 +69,10 @@ class LoadTest(PgTestCase):
 
     def test_jsonb_every_record_loaded_once_with_arrival(self):
         self.pg.psql("CREATE TABLE clicks (data jsonb NOT NULL, arrived timestamptz)")
-        d = self.sluice({"jb": self.stream(**{"pg.arrival_column": "arrived"})})
+        # small batches, many loads, on at most two connections, reused
+        d = self.sluice({"jb": self.stream(buffer_size="16KiB",
+                                           **{"pg.arrival_column": "arrived",
+                                              "pg.max_connections": "2"})})
         recs = json_records(3000, tag="jb")
         t0 = time.time()
         d.send(recs, conns=4, sname="jb")
@@ -83,6 +86,10 @@ class LoadTest(PgTestCase):
         self.assertEqual(m.get(EXISTING, stream="jb"), 0)
         self.assertGreaterEqual(m.get("sluice_pg_copy_duration_seconds_count", stream="jb"), 1)
         self.assertLoadedOnce("clicks", recs)
+        self.assertGreaterEqual(m.sum("sluice_batches_sealed_total", stream="jb"), 10)
+        conns = self.pg.scalar("SELECT count(*) FROM pg_stat_activity "
+                               "WHERE application_name = 'sluice'")
+        self.assertIn(conns, ("1", "2"), "connections kept by the pool")
         # every row has its arrival time, within the test's
         lo, hi = self.pg.rows("SELECT extract(epoch FROM min(arrived)), "
                               "extract(epoch FROM max(arrived)) FROM clicks")[0]
