@@ -8,15 +8,17 @@ postgresql-failed/ while their neighbours load; the server stopped (by its
 PID) and started again mid-load: every record loaded once; sluice killed
 with -9 while a COMMIT is under way (durability = disk): every
 acknowledged record in the table exactly once, and the replayed load found
-in sluice_loads (counted existing); no table: /readyz says so, logged
+in sluice_loads (counted existing); a COMMIT whose answer is lost looked
+up and not made again; no table: /readyz says so, logged
 once, and once the table is made the records load; a password file.
 """
 import json
 import os
-import signal
+import socket
+import threading
 import time
 
-from harness import SluiceTestCase, scaled, wait_for
+from harness import SluiceTestCase, free_port, wait_for
 from pg_server import WithPg
 from test_wal import Producers
 
@@ -272,6 +274,76 @@ class OutageTest(PgTestCase):
         wait_for(bad_not_ready, 10, msg=lambda: "/readyz: %r" % (d.http_get("/readyz"),))
         self.assertNotIn("s3cret-pw", d.log())
         self.assertNotIn("wrong-pw", d.log())
+        d.stop()
+
+
+class CommitCutProxy:
+    """A TCP relay to the server that, once, lets a COMMIT through, reads
+    the server's answer and throws it away, then closes both sides: the
+    commit happened, the client never hears of it."""
+    COMMIT = b"Q\x00\x00\x00\x0bCOMMIT\x00"
+
+    def __init__(self, port):
+        self.port, self.target = free_port(), port
+        self.cut = threading.Event()
+        self.ls = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            s = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self.pipe, args=(c, s, True), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(s, c, False), daemon=True).start()
+
+    def pipe(self, src, dst, to_server):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if to_server and self.COMMIT in data and not self.cut.is_set():
+                    self.cut.set()
+                    dst.sendall(data)
+                    dst.settimeout(10)
+                    dst.recv(65536)            # CommandComplete, ReadyForQuery: dropped
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for x in (src, dst):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+    def close(self):
+        self.ls.close()
+
+
+class CommitLostTest(PgTestCase):
+
+    def test_commit_answer_lost_looked_up_loaded_once(self):
+        """The connection is cut after the server committed a load, before
+        sluice read the answer: sluice looks the load id up on a fresh
+        connection, finds it, and delivers; nothing is loaded twice."""
+        self.pg.psql("CREATE TABLE clicks (data jsonb NOT NULL)")
+        proxy = CommitCutProxy(self.pg.port)
+        self.addCleanup(proxy.close)
+        d = self.sluice({"cl": self.stream(**{"pg.conninfo": self.pg.conninfo(
+            port=proxy.port)})})
+        recs = json_records(500, tag="cl")
+        d.send(recs, conns=1, sname="cl")
+        m = self.settle(d, "cl", 500)
+        self.assertTrue(proxy.cut.is_set(), "no COMMIT went through the proxy")
+        self.assertLoadedOnce("clicks", recs)
+        self.assertEqual(m.sum("sluice_records_backed_up_total", stream="cl"), 0)
+        self.assertEqual(m.get(EXISTING, stream="cl"), 0)
+        self.assertIn("the connection was lost during COMMIT: it was committed", d.log())
         d.stop()
 
 
