@@ -296,21 +296,24 @@ class CommitCutProxy:
             except OSError:
                 return
             s = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self.pipe, args=(c, s, True), daemon=True).start()
-            threading.Thread(target=self.pipe, args=(s, c, False), daemon=True).start()
+            drop = threading.Event()       # this connection's COMMIT answer is to go
+            threading.Thread(target=self.pipe, args=(c, s, drop, True), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(s, c, drop, False), daemon=True).start()
 
-    def pipe(self, src, dst, to_server):
+    def pipe(self, src, dst, drop, to_server):
+        """Relays src to dst. Toward the server, the first COMMIT seen arms
+        <drop>; from the server, what comes once it is armed (the COMMIT's
+        answer) is thrown away and both sides are closed."""
         try:
             while True:
                 data = src.recv(65536)
-                if not data:
+                if not data or (not to_server and drop.is_set()):
                     break
                 if to_server and self.COMMIT in data and not self.cut.is_set():
                     self.cut.set()
+                    drop.set()
                     dst.sendall(data)
-                    dst.settimeout(10)
-                    dst.recv(65536)            # CommandComplete, ReadyForQuery: dropped
-                    break
+                    return                     # the other direction closes
                 dst.sendall(data)
         except OSError:
             pass
