@@ -41,6 +41,7 @@ int main(void)
     srunner_add_suite(sr, sl_crc32c_suite());
     srunner_add_suite(sr, sl_http_client_suite());
     srunner_add_suite(sr, sl_sink_es_suite());
+    srunner_add_suite(sr, sl_sink_pg_suite());
     srunner_add_suite(sr, sl_sink_redshift_suite());
     srunner_run_all(sr, CK_NORMAL);
     run = srunner_ntests_run(sr);

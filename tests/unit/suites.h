@@ -37,6 +37,7 @@ Suite *sl_transform_json_suite(void);
 Suite *sl_crc32c_suite(void);
 Suite *sl_http_client_suite(void);
 Suite *sl_sink_es_suite(void);
+Suite *sl_sink_pg_suite(void);
 Suite *sl_sink_redshift_suite(void);
 
 Suite *sl_wal_suite(void);
