@@ -104,9 +104,10 @@ static const struct sl_conf_key rs_keys[] = {
     { "redshift.columns", SL_K_STRING, S(columns), 0, 0, "", NULL,
       "redshift sink: the COPY's column list, comma-separated (default: all, in the "
       "table's order)" },
-    { "redshift.copy_options", SL_K_STRING, S(copy_options), 0, 0, "JSON 'auto' GZIP", NULL,
+    { "redshift.copy_options", SL_K_STRING, S(copy_options), 0, 0, "", NULL,
       "redshift sink: appended to the COPY after MANIFEST, as Firehose's CopyOptions "
-      "(GZIP for compression = gzip, ZSTD for zstd, REGION for a bucket elsewhere)" },
+      "(GZIP for compression = gzip, ZSTD for zstd, REGION for a bucket elsewhere); "
+      "empty: JSON 'auto' and the objects' compression" },
     { "redshift.credentials", SL_K_STRING, S(credentials), 0, 0, "", NULL,
       "redshift sink: the COPY's CREDENTIALS: aws_iam_role=arn:aws:iam::ACCOUNT:role/NAME "
       "or aws_access_key_id=...;aws_secret_access_key=... (default: none; then "
@@ -480,8 +481,9 @@ static void copy_failed(struct rs_sink *k, const struct sl_pg_err *e, const char
  * The load of one staged batch, under copy_mu. SL_OK (loaded now: *rows
  * set), SL_EEXIST (loaded before) or an error with <e>.
  */
-static int copy_locked(struct rs_sink *k, const char *id, const char *mkey, uint64_t nrecords,
-                       uint64_t *rows, struct sl_pg_err *e, const char **what)
+static int copy_locked(struct rs_sink *k, const char *id, const char *mkey, const char *opts,
+                       uint64_t nrecords, uint64_t *rows, struct sl_pg_err *e,
+                       const char **what)
 {
     char sql[RS_SQL_MAX], cred[1100], detail[SL_KEY_MAX + 80];
     PGresult *res = NULL;
@@ -516,7 +518,7 @@ static int copy_locked(struct rs_sink *k, const char *id, const char *mkey, uint
         memcpy(cred, " CREDENTIALS ", 13);
     rc = snprintf(sql, sizeof(sql), "COPY %s%s%s FROM 's3://%s/%s'%s MANIFEST %s",
                   k->table_sql, k->columns_sql[0] ? " " : "", k->columns_sql, k->bucket, mkey,
-                  cred, k->copy_options);
+                  cred, opts);
     OPENSSL_cleanse(cred, sizeof(cred));
     *what = "COPY";
     if (rc < 0 || (size_t)rc >= sizeof(sql)) {
@@ -564,8 +566,10 @@ fail:
     return SL_ERR;
 }
 
-/* Warns once when the objects' compression and the COPY's options disagree. */
-static void check_compression(struct rs_sink *k, const char *key)
+/* The COPY's options for object <key>: redshift.copy_options, or when
+ * empty JSON 'auto' and the word for the object's compression. Warns once
+ * when given options and the objects' compression disagree. */
+static const char *copy_options(struct rs_sink *k, const char *key)
 {
     static const char *const words[] = { "GZIP", "ZSTD", "BZIP2", "LZOP" };
     const char *dot = strrchr(key, '.');
@@ -573,8 +577,10 @@ static void check_compression(struct rs_sink *k, const char *key)
                                    : strcmp(dot, ".zst") == 0 ? "ZSTD" : NULL;
     const char *said = NULL;
 
+    if (!k->copy_options[0])
+        return !want ? "JSON 'auto'" : want[0] == 'G' ? "JSON 'auto' GZIP" : "JSON 'auto' ZSTD";
     if (atomic_load_explicit(&k->warned_compression, memory_order_relaxed))
-        return;
+        return k->copy_options;
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(k->copy_options, words[i]))
             said = words[i];
@@ -585,6 +591,7 @@ static void check_compression(struct rs_sink *k, const char *key)
                     "copy_options=\"%s\"", k->stream, want ? want : "uncompressed",
                     k->copy_options);
     }
+    return k->copy_options;
 }
 
 static void rs_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_outcome *out)
@@ -596,8 +603,8 @@ static void rs_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     uint64_t rows = 0;
     int64_t t0;
     int rc;
+    const char *opts = copy_options(k, b->key);
 
-    check_compression(k, b->key);
     if (!is_staged(k, b->key)) {
         struct sl_sink_batch up = *b;
         up.stats = &k->stage_stats;
@@ -622,7 +629,7 @@ static void rs_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     load_id(k->stream, b->key, id);
     pthread_mutex_lock(&k->copy_mu);
     t0 = sl_clock_mono_ns();
-    rc = copy_locked(k, id, mkey, b->batch->nrecords, &rows, &e, &what);
+    rc = copy_locked(k, id, mkey, opts, b->batch->nrecords, &rows, &e, &what);
     pthread_mutex_unlock(&k->copy_mu);
     if (rc == SL_OK || rc == SL_EEXIST) {
         sl_metrics_observe(&b->stats->own_hist, (double)(sl_clock_mono_ns() - t0) / 1e9);
