@@ -29,6 +29,10 @@ transform-zstd is tcp-zstd with every record rewritten by the example
 plugin (examples/transform_upper.c): the transform stage's cost;
 json-zstd has every record parsed (and passed unchanged) by json_validate.
 
+pg-copy loads a quarter of RECORDS into PostgreSQL (jsonb), beside psql's
+\\copy of the same rows; redshift stages them in s3rver and COPYs them
+through the tests' Redshift front (its time is s3rver's and the front's).
+
 The latency scenario runs at half the rate tcp-zstd reached, with
 buffer_interval 1s; the overload scenario at twice that rate with a small
 max_buffered, and checks the daemon's memory stays bounded.
@@ -463,6 +467,69 @@ def pg_scenario(name):
                         check=lambda: _pg_check(pg, "bench", n), poll=0.5)
     finally:
         pg.cleanup()
+
+
+def redshift_scenario(name):
+    """TCP into sink = redshift: objects and manifests into s3rver, COPY
+    through the tests' Redshift front into PostgreSQL; a quarter of RECORDS.
+    For the record: the time is s3rver's and the front's (Python, one row
+    at a time into COPY FROM STDIN), not sluice's; CPU s/GiB is sluice's."""
+    s3rver = os.path.join(ROOT, "var", "npm", "node_modules", ".bin", "s3rver")
+    if not os.path.exists(s3rver):
+        return {"scenario": name, "error": "s3rver missing: run scripts/deps.sh test"}
+    n = max(RECORDS // 4, 1000)
+    try:
+        pg = _pg()
+    except (AssertionError, OSError) as e:
+        return {"scenario": name, "error": "no PostgreSQL: %s" % e}
+    work = tempfile.mkdtemp(prefix="sluice-bench-rs-", dir=WORKDIR)
+    s3port, fport = free_port(), free_port()
+    procs = [subprocess.Popen([s3rver, "-d", os.path.join(work, "data"), "-a", "127.0.0.1",
+                               "-p", str(s3port), "--silent", "--configure-bucket", "bench"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    endpoint = "http://127.0.0.1:%d" % s3port
+    creds = os.path.join(work, "credentials")
+    with open(creds, "w") as f:
+        f.write("[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n")
+    try:
+        wait_for(lambda: _listening(s3port), 30, "s3rver listening")
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "tests", "integration", "redshift_front.py"),
+             "--pg-port", str(pg.port), "--s3-endpoint", endpoint, "--port", str(fport)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+        procs[-1].stdout.readline()             # "listening HOST:PORT"
+        # the table has the loadgen record's fields sluice can check by
+        pg.psql("CREATE TABLE bench (seq bigint, event varchar(32), country varchar(8), "
+                "item int, qty int, price float8)")
+        stream = {"buffer_size": "8MiB", "buffer_interval": "1s", "max_buffered": "256MiB",
+                  "compression": "gzip", "compression_level": "1", "sink": "redshift",
+                  "redshift.conninfo": "host=127.0.0.1 port=%d dbname=events user=sluice"
+                                       % fport,
+                  "redshift.table": "bench", "s3.bucket": "bench", "s3.endpoint": endpoint,
+                  "s3.path_style": "true", "s3.credentials_file": creds,
+                  "redshift.credentials": "aws_access_key_id=S3RVER;aws_secret_access_key=x"}
+
+        def check():
+            rows, distinct = pg.rows("SELECT count(*), count(DISTINCT seq) FROM bench")[0]
+            rows, distinct = int(rows), int(distinct)
+            return {"records": str(rows), "expected": str(n),
+                    "missing": str(max(n - distinct, 0)), "duplicated": str(rows - distinct),
+                    "corrupted": "0", "unreadable": "0"}
+        return scenario(name, "tcp", n, stream, check=check, poll=0.5)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        pg.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def main():
