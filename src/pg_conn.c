@@ -49,6 +49,7 @@ struct sl_pg_pool {
     int timeout_at;                    /* index of connect_timeout in kw */
     int timeout_ours;                  /* ... which the string did not set */
     char what[32];
+    char *session_sql;                 /* owned, or NULL: run on each new connection */
     char *store;                       /* owned: every keyword's and value's text */
     size_t store_len;
     pthread_mutex_t mu;                /* guards what follows */
@@ -76,15 +77,16 @@ int sl_pg_conn_class_of(const char *state, int *cause)
         why = SL_RETRY_TIMEOUT;
     } else if (starts(state, "53") || strcmp(state, "55P03") == 0) {
         why = SL_RETRY_THROTTLED;
-    } else if (starts(state, "22") || starts(state, "23") || starts(state, "54") ||
-               strcmp(state, "XX000") == 0) {
+    } else if (starts(state, "22") || starts(state, "23") || starts(state, "54")) {
         cls = SL_PG_DATA, why = 0;
     } else if (starts(state, "42") || starts(state, "28") || strcmp(state, "3D000") == 0 ||
                strcmp(state, "3F000") == 0 || strcmp(state, "0A000") == 0) {
         cls = SL_PG_CONFIG, why = SL_RETRY_FORBIDDEN;
     }
-    /* else 40001, 40P01, 57P01-57P03, 25006 (a standby), 58*, unknown:
-     * the server's now, maybe not later */
+    /* else 40001, 40P01, 57P01-57P03, 25006 (a standby), 58*, XX000
+     * (PostgreSQL's internal error; Redshift's failed load, which the
+     * redshift sink retries anyway), unknown: the server's now, maybe not
+     * later */
     if (cause)
         *cause = why;
     return cls;
@@ -208,9 +210,9 @@ struct sl_pg_pool *sl_pg_conn_pool_new(const struct sl_pg_conn_options *o, char 
 
     opts = PQconninfoParse(o->conninfo ? o->conninfo : "", &perr);
     if (!opts) {
-        snprintf(err, errlen, "the connection string does not parse: %s",
-                 perr ? perr : "out of memory");
-        err[strcspn(err, "\n")] = '\0';
+        /* libpq's words quote the string, which may hold a password */
+        snprintf(err, errlen, "the connection string does not parse%s",
+                 perr ? " (key=value pairs or a postgresql:// URI)" : ": out of memory");
         PQfreemem(perr);
         return NULL;
     }
@@ -247,6 +249,10 @@ struct sl_pg_pool *sl_pg_conn_pool_new(const struct sl_pg_conn_options *o, char 
         set_kw(p, &n, "keepalives_count", "3", 0, &at, end) < 0)
         goto toomany;
     p->kw[n] = p->val[n] = NULL;
+    if (o->session_sql && !(p->session_sql = strdup(o->session_sql))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     PQconninfoFree(opts);
     snprintf(p->what, sizeof(p->what), "%s", o->what ? o->what : "postgresql");
     p->max = o->max_connections ? o->max_connections : 1;
@@ -260,6 +266,7 @@ fail:
     if (p) {
         free(p->idle);
         free(p->store);
+        free(p->session_sql);
         free(p);
     }
     return NULL;
@@ -277,6 +284,7 @@ void sl_pg_conn_pool_free(struct sl_pg_pool *p)
     if (p->store)                      /* it may hold a password */
         explicit_bzero(p->store, p->store_len);
     free(p->store);
+    free(p->session_sql);
     free(p);
 }
 
@@ -290,8 +298,13 @@ static PGconn *connect_with(struct sl_pg_pool *p, const char *timeout, struct sl
     if (timeout && p->timeout_at >= 0)
         val[p->timeout_at] = timeout;
     c = PQconnectdbParams(p->kw, val, 0);
-    if (c && PQstatus(c) == CONNECTION_OK)
+    if (c && PQstatus(c) == CONNECTION_OK &&
+        (!p->session_sql || sl_pg_conn_exec(c, p->session_sql, NULL, e) == SL_OK))
         return c;
+    if (c && PQstatus(c) == CONNECTION_OK) {      /* the session's settings failed */
+        PQfinish(c);
+        return NULL;
+    }
     sl_pg_conn_classify(c, NULL, e);
     if (connect_config_problem(c, e->message))
         e->cls = SL_PG_CONFIG, e->cause = SL_RETRY_FORBIDDEN;
@@ -474,8 +487,15 @@ int sl_pg_conn_loads_ensure(PGconn *c, struct sl_pg_err *e)
         "CREATE TABLE IF NOT EXISTS " SL_PG_LOADS_TABLE " ("
         "load_id varchar(80) PRIMARY KEY, stream varchar(128) NOT NULL, "
         "records bigint NOT NULL, detail varchar(65535), loaded_at timestamp NOT NULL)";
-    int rc = sl_pg_conn_exec(c, sql, NULL, e);
+    int rc;
 
+    /* there already (made by an earlier run, or by an operator): no CREATE,
+     * which needs a privilege on the schema even when the table exists */
+    if (sl_pg_conn_exec(c, "SELECT 1 FROM " SL_PG_LOADS_TABLE " WHERE false", NULL, e) == SL_OK)
+        return SL_OK;
+    if (strcmp(e->sqlstate, "42P01") != 0)
+        return SL_ERR;
+    rc = sl_pg_conn_exec(c, sql, NULL, e);
     /* two sessions creating it at once: one may meet the other's catalog
      * row (23505 on pg_type, 42P07); by then it is there */
     if (rc != SL_OK && (strcmp(e->sqlstate, "23505") == 0 || strcmp(e->sqlstate, "42P07") == 0))

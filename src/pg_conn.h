@@ -46,6 +46,8 @@ struct sl_pg_conn_options {
     unsigned max_connections;         /* >= 1 */
     int64_t connect_timeout_ms;       /* when the string sets no connect_timeout */
     const char *what;                 /* "postgresql", "redshift": in messages */
+    const char *session_sql;          /* NULL, or run on each new connection (SET ...);
+                                       * a connection it fails on is not used */
 };
 
 /* What a failure means. */
@@ -54,11 +56,12 @@ enum sl_pg_class {
     /* Try again later: no connection or a lost one, 08*, 40001
      * serialization, 40P01 deadlock, 57P01-57P03 shutdown or restart,
      * 53* out of resources (53300 too many connections), 55P03 lock not
-     * available, 57014 statement timeout; an unknown SQLSTATE too. */
+     * available, 57014 statement timeout; XX000 (an internal error, and
+     * Redshift's failed load), an unknown SQLSTATE too. */
     SL_PG_RETRY,
     /* The rows: 22* data exception (invalid JSON, a value too long),
      * 23* integrity (NOT NULL, CHECK; 23505 outside the load-id claim),
-     * and Redshift's XX000 of a failed load. The same rows will fail the
+     * 54* program limit (a row too large). The same rows will fail the
      * same way: isolate them, or give up on them. */
     SL_PG_DATA,
     /* The configuration: 42P01 no table, 42703 no column, 42501 no

@@ -625,6 +625,10 @@ static int pg_create(const char *stream, const void *conf, void **ctx, char *err
         .conninfo = c->conninfo, .password_file = c->password_file,
         .max_connections = (unsigned)c->max_connections,
         .connect_timeout_ms = c->connect_timeout_ms, .what = "postgresql",
+        /* a session whose client vanished mid-transaction (a COMMIT whose
+         * answer was lost) must not hold its load-id claim for the hours
+         * the server takes to notice: the retry's claim waits on it */
+        .session_sql = "SET idle_in_transaction_session_timeout = '60s'",
     };
     char perr[300];
     if (!(k->pool = sl_pg_conn_pool_new(&o, perr, sizeof(perr)))) {

@@ -118,6 +118,10 @@ static const struct sl_conf_key rs_keys[] = {
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
+/* Words of COPY's own authorization that carry secrets. */
+static const char *const secret_words[] = { "CREDENTIALS", "SECRET_ACCESS_KEY",
+                                            "ACCESS_KEY_ID", "SESSION_TOKEN" };
+
 static void rs_check(void *conf, struct sl_conf_check *chk)
 {
     struct rs_conf *c = conf;
@@ -129,8 +133,23 @@ static void rs_check(void *conf, struct sl_conf_check *chk)
     if (strchr(c->copy_options, ';'))
         sl_conf_key_check_err(chk, "redshift.copy_options",
                               "';' would end the COPY statement: options only");
-    if (strchr(c->credentials, '\''))
-        sl_conf_key_check_err(chk, "redshift.credentials", "must not hold a quote");
+    if (strpbrk(c->credentials, "'\\"))
+        sl_conf_key_check_err(chk, "redshift.credentials",
+                              "must not hold a quote or a backslash");
+    for (size_t i = 0; i < sizeof(secret_words) / sizeof(secret_words[0]); i++)
+        if (strcasestr(c->copy_options, secret_words[i]))
+            sl_conf_key_check_err(chk, "redshift.copy_options", "%s: credentials belong in "
+                                  "redshift.credentials (copy_options may be logged)",
+                                  secret_words[i]);
+    if (c->conninfo[0]) {
+        char *perr = NULL;
+        PQconninfoOption *opts = PQconninfoParse(c->conninfo, &perr);
+        if (!opts)   /* libpq's words would quote the string, which may hold a password */
+            sl_conf_key_check_err(chk, "redshift.conninfo", "libpq cannot parse it: "
+                                  "key=value pairs or a postgresql:// URI");
+        PQconninfoFree(opts);
+        PQfreemem(perr);
+    }
 }
 
 /* The staging bucket is the stage's: backups go there too (put_backup). */
@@ -219,17 +238,47 @@ struct rs_sink {
     char why[300];
 };
 
-/* Cuts the credentials out of <msg>, wherever they appear. */
-static void redact(char *msg, const char *secret)
+/* Cuts <secret> (when at least 4 characters) out of <msg> (<cap> bytes),
+ * wherever it appears, as "***". */
+static void cut(char *msg, size_t cap, const char *secret, size_t n)
 {
-    size_t n = strlen(secret);
-    char *p;
+    char out[512];
+    size_t o = 0;
+    const char *p = msg, *hit;
 
-    if (n == 0)
+    if (n < 4 || cap > sizeof(out))
         return;
-    while ((p = strstr(msg, secret)) != NULL) {
-        memcpy(p, "***", 3);
-        memmove(p + 3, p + n, strlen(p + n) + 1);
+    while ((hit = strstr(p, secret)) != NULL) {
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s***", (int)(hit - p), p);
+        if (o >= sizeof(out))
+            o = sizeof(out) - 1;
+        p = hit + n;
+    }
+    if (p == msg)
+        return;
+    snprintf(out + o, sizeof(out) - o, "%s", p);
+    snprintf(msg, cap, "%s", out);
+}
+
+/* Cuts the credentials out of <msg>: the whole string, and each value of
+ * its key=value;... parts (an ARN, a key id, a secret). */
+static void redact(char *msg, size_t cap, const char *cred)
+{
+    const char *p = cred;
+
+    cut(msg, cap, cred, strlen(cred));
+    while (*p) {
+        const char *end = p + strcspn(p, ";"), *eq = memchr(p, '=', (size_t)(end - p));
+        if (eq) {
+            char v[1024];
+            size_t n = (size_t)(end - eq - 1);
+            if (n < sizeof(v)) {
+                memcpy(v, eq + 1, n);
+                v[n] = '\0';
+                cut(msg, cap, v, n);
+            }
+        }
+        p = *end ? end + 1 : end;
     }
 }
 
@@ -445,7 +494,11 @@ static void load_id(const char *stream, const char *key, char out[65])
     char buf[80 + SL_KEY_MAX];
     int n = snprintf(buf, sizeof(buf), "%s\n%s", stream, key);
 
-    SHA256((const unsigned char *)buf, n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0, md);
+    /* names are at most 64 characters and keys shorter than SL_KEY_MAX: a
+     * cut here would give every batch one id, and lose all but the first */
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        abort();
+    SHA256((const unsigned char *)buf, (size_t)n, md);
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
@@ -466,7 +519,7 @@ static void copy_failed(struct rs_sink *k, const struct sl_pg_err *e, const char
                  : e->cause > 0 ? e->cause : SL_RETRY_SINK;
     snprintf(out->error, sizeof(out->error), "%s: %s%s%s", what, e->sqlstate,
              e->sqlstate[0] ? " " : "", e->message);
-    redact(out->error, k->credentials);
+    redact(out->error, sizeof(out->error), k->credentials);
     if (e->cls == SL_PG_CONFIG) {
         atomic_store(&k->state, RS_DOWN);
         set_why(k, out->error);
@@ -534,9 +587,18 @@ static int copy_locked(struct rs_sink *k, const char *id, const char *mkey, cons
     *rows = strtoull(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     *what = "COMMIT";
-    if (sl_pg_conn_exec(c, "COMMIT", NULL, e) == SL_OK) {
+    if (sl_pg_conn_exec(c, "COMMIT", &res, e) == SL_OK) {
+        /* a transaction that failed unseen answers COMMIT with ROLLBACK */
+        int committed = strcmp(PQcmdStatus(res), "COMMIT") == 0;
+        PQclear(res);
         sl_pg_conn_give(k->pool, c, 0);
-        return SL_OK;
+        if (committed)
+            return SL_OK;
+        e->cls = SL_PG_RETRY;
+        e->cause = SL_RETRY_SERVER;
+        e->sqlstate[0] = '\0';
+        snprintf(e->message, sizeof(e->message), "COMMIT answered ROLLBACK");
+        return SL_ERR;
     }
     if (PQstatus(c) == CONNECTION_OK)
         goto fail;
@@ -605,6 +667,14 @@ static void rs_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sink_
     int rc;
     const char *opts = copy_options(k, b->key);
 
+    if (strpbrk(b->key, "'\\")) {
+        /* a partition value put it there; COPY's literal could not hold it
+         * safely (Redshift reads a backslash as an escape) */
+        out->result = SL_SINK_FAIL;
+        snprintf(out->error, sizeof(out->error), "the object key holds a quote or a "
+                 "backslash, which a COPY statement cannot name safely");
+        return;
+    }
     if (!is_staged(k, b->key)) {
         struct sl_sink_batch up = *b;
         up.stats = &k->stage_stats;
@@ -691,7 +761,10 @@ static int rs_ready(void *ctx, char *why, size_t whylen)
         atomic_store(&k->probed_ms, sl_clock_mono_ms());
         snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE false", k->table_sql);
         if ((c = sl_pg_conn_connect(k->pool, RS_PROBE_CONNECT_MS, &e)) != NULL) {
-            int rc = sl_pg_conn_exec(c, sql, NULL, &e);
+            /* a lock on the table must not hold the metrics thread */
+            int rc = sl_pg_conn_exec(c, "SET statement_timeout TO 5000", NULL, &e);
+            if (rc == SL_OK)
+                rc = sl_pg_conn_exec(c, sql, NULL, &e);
             PQfinish(c);
             if (rc == SL_OK) {
                 atomic_store(&k->state, RS_UP);
@@ -701,7 +774,7 @@ static int rs_ready(void *ctx, char *why, size_t whylen)
         char msg[300];
         snprintf(msg, sizeof(msg), "redshift: %s%s%s", e.sqlstate, e.sqlstate[0] ? " " : "",
                  e.message);
-        redact(msg, k->credentials);
+        redact(msg, sizeof(msg), k->credentials);
         set_why(k, msg);
         atomic_store(&k->state, RS_DOWN);
     }

@@ -180,6 +180,21 @@ class FailureTest(RedshiftTestCase):
         self.assertIn("manifest is kept for a backfill", d.log())
         self.assertNoSecretLogged(d)
 
+    def test_key_a_copy_cannot_name_safely_goes_to_backup_not_into_sql(self):
+        d = self.sluice({"rs": self.stream(**{
+            "prefix": "c=!{partitionKeyFromQuery:c}/", "partition_keys": "c=.c",
+            "error_prefix": "err/!{firehose:error-output-type}/"})})
+        good = [b'{"n":1,"c":"plain"}', b'{"n":2,"c":"plain"}']
+        bad = [b'{"n":3,"c":"x\'; DROP TABLE clicks; --"}', b'{"n":4,"c":"back\\\\slash"}']
+        d.send(good + bad, conns=1)
+        d.wait_records("rs", delivered=2, backed_up=2, settled=4, timeout=30)
+        self.assertLoadedOnce(2)
+        self.assertEqual(len(self.front.copies), 1, "no COPY named the bad keys")
+        envs = [e for _, es in d.read_envelopes(sname="rs") for e in es]
+        self.assertEqual(sorted(e["raw"] for e in envs), sorted(bad))
+        self.assertEqual({e["errorCode"] for e in envs}, {"Redshift.Refused"})
+        self.assertIn("quote or a backslash", envs[0]["errorMessage"])
+
     def test_missing_table_not_ready_logged_once_then_loads(self):
         self.pg.psql("DROP TABLE clicks")
         d = self.sluice({"rs": self.stream(retry_duration="120s")}, wait="listening")

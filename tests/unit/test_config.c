@@ -154,6 +154,15 @@ static const struct { const char *text; const char *want; } bad[] = {
     { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n"
       "s3.bucket = logs\nredshift.copy_options = JSON 'auto'; DROP TABLE t\n",
       ":6: [stream s1] redshift.copy_options: ';' would end the COPY statement" },
+    { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n"
+      "s3.bucket = logs\nredshift.copy_options = JSON 'auto' SECRET_ACCESS_KEY 'k'\n",
+      ":6: [stream s1] redshift.copy_options: SECRET_ACCESS_KEY: credentials belong in" },
+    { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h\nredshift.table = t\n"
+      "s3.bucket = logs\nredshift.credentials = aws_iam_role=a\\b\n",
+      ":6: [stream s1] redshift.credentials: must not hold a quote or a backslash" },
+    { "[stream s1]\nsink = redshift\nredshift.conninfo = host=h password=pw x\n"
+      "redshift.table = t\ns3.bucket = logs\n",
+      ":3: [stream s1] redshift.conninfo: libpq cannot parse it" },
     { GOOD_STREAM "redshift.table = t\n", ":4: [stream s1] redshift.table: set, but sink = file" },
     { "[stream s1]\nsink = s3\ns3.bucket = logs\nredshift.table = t\n",
       ":4: [stream s1] redshift.table: set, but sink = s3" },

@@ -335,7 +335,7 @@ static const struct { const char *state; int cls, cause; } STATES[] = {
     { "23505", SL_PG_DATA, 0 },                 /* unique, outside the claim */
     { "23514", SL_PG_DATA, 0 },                 /* CHECK */
     { "54000", SL_PG_DATA, 0 },                 /* a row too large */
-    { "XX000", SL_PG_DATA, 0 },                 /* Redshift's failed load */
+    { "XX000", SL_PG_RETRY, SL_RETRY_SERVER },  /* internal; Redshift's failed load */
     { "42P01", SL_PG_CONFIG, SL_RETRY_FORBIDDEN },
     { "42703", SL_PG_CONFIG, SL_RETRY_FORBIDDEN },
     { "42501", SL_PG_CONFIG, SL_RETRY_FORBIDDEN },
