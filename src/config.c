@@ -85,7 +85,8 @@ static const struct sl_conf_key stream_keys[] = {
       "", NULL, "key prefix of failed records' objects (default PREFIX + the error "
       "output type + /)" },
     { "retry_duration", SL_K_DURATION, S(retry_duration_ms), 0, 0, 7200 * SEC, "300s", NULL,
-      "how long a failing batch is retried before it goes to backup" },
+      "how long a failing batch is retried before it goes to backup (the sink's own "
+      "default when it has one: redshift 3600s)" },
     { "sink", SL_K_ENUM, STR(sink, struct sl_stream_conf), 0, 0, SL_SINK_DEFAULT, sl_sink_enum,
       "where batches go: a sink's name (its keys are listed under it)" },
     { "transforms", SL_K_STRING, STR(transforms, struct sl_stream_conf), 0, 0, "", NULL,
@@ -758,6 +759,10 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s, size_t idx,
              "written is never deleted", (unsigned long long)(2 * s->wal_segment_size));
     if (s->sink_ops)
         check_sink(p, s, sec);
+    /* a destination whose Firehose default differs (Redshift's hour) */
+    if (s->sink_ops && s->sink_ops->retry_duration_ms &&
+        !(s->marks.seen & (1ULL << sl_conf_key_index(stream_keys, "retry_duration"))))
+        s->retry_duration_ms = s->sink_ops->retry_duration_ms;
     resolve_chain(p, s, sec);
     check_prefixes(p, s, sec);
     /* A sink that stores backups (S3: its bucket) takes them unless

@@ -137,6 +137,9 @@ struct sl_sink_ops {
      * in this one's at sl_sink_stage_conf(), and runs that sink's check on
      * them; this sink opens it with sl_sink_open_stage(). */
     const char *stage;
+    /* Optional: retry_duration of a stream that sets none, when this
+     * destination's default in Firehose is not 300 s (redshift: 3600 s). */
+    int64_t retry_duration_ms;
 };
 
 /* An instance: the ops and their state. */

@@ -810,4 +810,5 @@ const struct sl_sink_ops sl_sink_redshift = {
     .metrics = rs_metrics,
     .gave_up = rs_gave_up,
     .stage = "s3",
+    .retry_duration_ms = 3600 * SL_SEC,     /* Firehose's DurationInSeconds default */
 };
