@@ -447,7 +447,12 @@ static char *detail_try(const struct sl_pg_reject *r, size_t n, size_t msgmax, i
             size_t ml = strnlen(r[i].msg, msgmax);
             while (ml && ml < strlen(r[i].msg) && (r[i].msg[ml] & 0xC0) == 0x80)
                 ml--;                          /* not in the middle of a character */
-            json_array_append_new(e, json_stringn(r[i].msg, ml));
+            /* a message cut short elsewhere may end inside a character:
+             * drop that character's bytes (json_stringn refuses bad UTF-8) */
+            json_t *m = NULL;
+            for (size_t cut = 0; !m && cut <= 4 && cut <= ml; cut++)
+                m = json_stringn(r[i].msg, ml - cut);
+            json_array_append_new(e, m ? m : json_string(""));
         }
         json_array_append_new(list, e);
     }

@@ -197,6 +197,15 @@ START_TEST(test_sink_pg_detail_round_trip_and_cap)
     ck_assert_str_eq(got[1].msg, r[0].msg);
     free(got);
     free(d);
+    /* a message cut inside a character keeps its whole characters */
+    struct sl_pg_reject cutmsg = { 1, "22001", "" };
+    memset(cutmsg.msg, 'a', 252);
+    memcpy(cutmsg.msg + 252, "\xc3\xa9\xc3", 3);          /* é, then half of one */
+    d = sl__sink_pg_detail(&cutmsg, 1);
+    ck_assert_int_eq(sl__sink_pg_detail_read(d, &got, &truncated), 1);
+    ck_assert_uint_eq(strlen(got[0].msg), 254);          /* 252 a's and the whole é */
+    free(got);
+    free(d);
     ck_assert_int_eq(sl__sink_pg_detail_read(NULL, &got, &truncated), 0);
     ck_assert_int_eq(sl__sink_pg_detail_read("{\"x\":1}", &got, &truncated), -1);
     ck_assert_int_eq(sl__sink_pg_detail_read("not json", &got, &truncated), -1);
