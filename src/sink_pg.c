@@ -187,10 +187,10 @@ static void pg_check(void *conf, struct sl_conf_check *chk)
         sl_conf_key_check_err(chk, "pg.conninfo", "required when sink = postgresql");
     } else {
         PQconninfoOption *o = PQconninfoParse(c->conninfo, &perr);
-        if (!o)
-            sl_conf_key_check_err(chk, "pg.conninfo", "does not parse: %.*s",
-                                  perr ? (int)strcspn(perr, "\n") : 13,
-                                  perr ? perr : "out of memory");
+        if (!o)   /* libpq's words would quote the string, which may hold a password */
+            sl_conf_key_check_err(chk, "pg.conninfo", "does not parse%s",
+                                  perr ? ": key=value pairs or a postgresql:// URI"
+                                       : ": out of memory");
         PQconninfoFree(o);
         PQfreemem(perr);
     }

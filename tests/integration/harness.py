@@ -671,6 +671,18 @@ class SluiceTestCase(unittest.TestCase):
                          "balance broken for stream %s: received %d != delivered + backed_up "
                          "+ dropped + buffered %d" % (stream, rec, settled))
 
+    def balanced(self, sname):
+        """An until= for wait_records: the balance law holds at every scrape."""
+        def check(m):
+            self.assertBalanced(m, sname)
+            return True
+        return check
+
+    def settle(self, d, sname, n, **kw):
+        """Waits until <n> records of <sname> are settled, the balance law
+        holding at every scrape on the way."""
+        return d.wait_records(sname, settled=n, until=self.balanced(sname), **kw)
+
     def assertKeyLayout(self, rel, stream, version=None, ext=None, prefix=""):
         m = KEY_RE.match(rel)
         self.assertIsNotNone(m, "object key %r does not follow the Firehose layout" % rel)

@@ -100,23 +100,11 @@ class EsTestCase(SluiceTestCase):
         conf.update(keys)
         return conf
 
-    def balanced(self, sname):
-        """An until= for wait_records: the balance law holds at every scrape."""
-        def check(m):
-            self.assertBalanced(m, sname)
-            return True
-        return check
-
     def scrape(self, d, sname):
         """One scrape; the balance law must hold in it."""
         m = d.metrics()
         self.assertBalanced(m, sname)
         return m
-
-    def settle(self, d, sname, n, **kw):
-        """Waits until <n> records of <sname> are settled, the balance law
-        holding at every scrape on the way."""
-        return d.wait_records(sname, settled=n, until=self.balanced(sname), **kw)
 
     def assertIndexedOnce(self, srv, recs, what="documents in the double"):
         """The store holds each of <recs> exactly once, byte for byte, and

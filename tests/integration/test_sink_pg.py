@@ -49,15 +49,6 @@ class PgTestCase(WithPg, SluiceTestCase):
         conf.update(keys)
         return conf
 
-    def balanced(self, sname):
-        def check(m):
-            self.assertBalanced(m, sname)
-            return True
-        return check
-
-    def settle(self, d, sname, n, **kw):
-        return d.wait_records(sname, settled=n, until=self.balanced(sname), **kw)
-
     def table_json(self, table, column="data"):
         """Every row's <column> as canonical JSON bytes."""
         return [canon(r[0]) for r in self.pg.rows("SELECT %s::text FROM %s" % (column, table))]

@@ -9,6 +9,10 @@
  * length, or -1); rm -rf <dir>, asserting it worked. */
 long ut_slurp(const char *path, char *out, size_t cap);
 void ut_rm_rf(const char *dir);
+/* The reports of sink <sink>'s check() over its defaults and the keys
+ * "KEY=VALUE" given (NULL-ended), one "KEY: MESSAGE\n" each; "" if none.
+ * A static buffer, good until the next call. */
+const char *ut_check_sink_keys(const char *sink, const char *first, ...);
 
 Suite *sl_units_suite(void);
 Suite *sl_config_suite(void);

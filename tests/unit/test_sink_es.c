@@ -6,7 +6,6 @@
  * body byte for byte, the reading of _bulk answers, and the key checks.
  */
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,43 +256,8 @@ START_TEST(test_sink_es_index_names_checked)
 }
 END_TEST
 
-/* Reports of a check, one "KEY: MESSAGE" a line. */
-static char reports[2048];
-static void report(void *arg, int line, const char *key, const char *msg)
-{
-    size_t n = strlen(reports);
-
-    (void)arg, (void)line;
-    snprintf(reports + n, sizeof(reports) - n, "%s: %s\n", key, msg);
-}
-
-/* Checks the es. keys "k=v" given (NULL-ended) over the defaults. */
-static const char *check_keys(const char *first, ...)
-{
-    const struct sl_sink_ops *es = sl_sink_find("elasticsearch");
-    struct sl_conf_marks marks = { 0 };
-    struct sl_conf_check chk = { .keys = es->keys, .marks = &marks, .report = report };
-    void *conf = calloc(1, es->conf_size);
-    char why[200], kv[300];
-    va_list ap;
-
-    ck_assert_ptr_nonnull(conf);
-    sl_conf_key_defaults(es->keys, conf);
-    va_start(ap, first);
-    for (const char *s = first; s; s = va_arg(ap, const char *)) {
-        snprintf(kv, sizeof(kv), "%s", s);
-        char *eq = strchr(kv, '=');
-        *eq = '\0';
-        int i = sl_conf_key_index(es->keys, kv);
-        ck_assert_msg(i >= 0, "%s is no key", kv);
-        ck_assert_int_eq(sl_conf_key_set(&es->keys[i], conf, eq + 1, why, sizeof(why)), SL_OK);
-    }
-    va_end(ap);
-    reports[0] = '\0';
-    es->check(conf, &chk);
-    free(conf);
-    return reports;
-}
+/* The sink's check() reports over the keys "k=v" given (NULL-ended). */
+#define check_keys(...) ut_check_sink_keys("elasticsearch", __VA_ARGS__)
 
 START_TEST(test_sink_es_key_checks_say_what_is_wrong)
 {
