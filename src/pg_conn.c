@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "sluice/err.h"
 
@@ -288,6 +289,17 @@ void sl_pg_conn_pool_free(struct sl_pg_pool *p)
     free(p);
 }
 
+/* The server's notices (Redshift's "Load into table ... completed", a
+ * WARNING): into the log at debug level, never onto stderr, which libpq's
+ * default processor writes them to. */
+static void on_notice(void *arg, const char *msg)
+{
+    const struct sl_pg_pool *p = arg;
+
+    sl_debug("sink=%s msg=\"server notice\" notice=\"%.*s\"", p->what,
+             (int)strcspn(msg, "\n"), msg);
+}
+
 /* Connects with the pool's keywords, connect_timeout <timeout> if given. */
 static PGconn *connect_with(struct sl_pg_pool *p, const char *timeout, struct sl_pg_err *e)
 {
@@ -298,6 +310,8 @@ static PGconn *connect_with(struct sl_pg_pool *p, const char *timeout, struct sl
     if (timeout && p->timeout_at >= 0)
         val[p->timeout_at] = timeout;
     c = PQconnectdbParams(p->kw, val, 0);
+    if (c)
+        PQsetNoticeProcessor(c, on_notice, p);
     if (c && PQstatus(c) == CONNECTION_OK &&
         (!p->session_sql || sl_pg_conn_exec(c, p->session_sql, NULL, e) == SL_OK))
         return c;

@@ -109,6 +109,8 @@ class LoadTest(RedshiftTestCase):
                          len(objects))
         self.assertBalanced(m, "rs")
         self.assertNoSecretLogged(d)
+        # Redshift's INFO notices go to the log at debug level, not to stderr
+        self.assertNotIn("INFO:  Load into table", d.log())
 
     def test_columns_and_copy_options_reach_the_copy(self):
         self.pg.psql("ALTER TABLE clicks ADD COLUMN extra text")
