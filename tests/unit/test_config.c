@@ -205,6 +205,7 @@ START_TEST(test_config_stage_sink_keys_reach_the_stage)
     ck_assert_ptr_null(sl_sink_stage(sl_sink_find("s3")));
     ck_assert_int_eq(c->streams[0].retry_duration_ms, 3600 * 1000);   /* Firehose's */
     sl_config_unref(c);
+    sl_buf_destroy(&e);
     ck_assert_int_eq(load_text("[stream s1]\nsink = redshift\nredshift.conninfo = host=h\n"
                                "redshift.table = t\ns3.bucket = b-b\nretry_duration = 5s\n",
                                &c, &e), SL_OK);
