@@ -45,9 +45,11 @@ def _zombie(pid):
 
 
 class PgServer:
-    def __init__(self, password=None, start=True):
+    def __init__(self, password=None, start=True, tls=False):
         """A new cluster. <password>: connections over TCP need it
-        (scram-sha-256); None: trusted."""
+        (scram-sha-256); None: trusted. <tls>: the server also takes TLS,
+        with a self-signed certificate for 127.0.0.1 at self.cert (its own
+        CA: a client's sslrootcert)."""
         self.bin = _bindir()
         self.pw = pwd.getpwnam(OS_USER)
         self.dir = tempfile.mkdtemp(prefix="sluice-pg-", dir="/tmp")
@@ -57,7 +59,18 @@ class PgServer:
         self.port = free_port()
         self.password = password
         self.proc = None
+        self.cert = None
         self._initdb()
+        if tls:
+            from test_http import make_cert
+            self.cert, key = make_cert(self.dir, "server")
+            for f in (self.cert, key):
+                os.chown(f, self.pw.pw_uid, self.pw.pw_gid)
+            os.chmod(key, 0o600)
+            self.tls = ["-c", "ssl=on", "-c", "ssl_cert_file=" + self.cert,
+                        "-c", "ssl_key_file=" + key]
+        else:
+            self.tls = []
         if start:
             self.start()
             self.psql("CREATE DATABASE %s" % DB, db="postgres")
@@ -90,7 +103,7 @@ class PgServer:
                 "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
                 "-c", "unix_socket_directories=" + self.dir, "-c", "fsync=off",
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                "-c", "max_connections=100"]
+                "-c", "max_connections=100"] + self.tls
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)

@@ -19,7 +19,7 @@ import threading
 import time
 
 from harness import SluiceTestCase, free_port, wait_for
-from pg_server import WithPg
+from pg_server import PgServer, WithPg
 from test_wal import Producers
 
 ROWS = "sluice_pg_rows_total"
@@ -266,6 +266,45 @@ class OutageTest(PgTestCase):
         self.assertNotIn("s3cret-pw", d.log())
         self.assertNotIn("wrong-pw", d.log())
         d.stop()
+
+
+class TlsTest(SluiceTestCase):
+
+    def test_sslmode_verify_full_loads_over_tls_and_a_wrong_ca_is_refused(self):
+        pg = PgServer(tls=True)
+        try:
+            pg.psql("CREATE TABLE clicks (data jsonb)")
+            d = self.sluice({"ok": {
+                "sink": "postgresql", "file.path": None, "pg.table": "clicks",
+                "buffer_interval": "100ms",
+                "pg.conninfo": pg.conninfo(sslmode="verify-full", sslrootcert=pg.cert,
+                                           application_name="sluice-tls")}})
+            d.send([b'{"n":%d}' % i for i in range(50)], conns=1)
+            d.wait_records("ok", delivered=50, timeout=30)
+            self.assertEqual(pg.scalar("SELECT count(*) FROM clicks"), "50")
+            # the sink's sessions are over TLS
+            self.assertEqual(pg.scalar(
+                "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a "
+                "USING (pid) WHERE a.application_name = 'sluice-tls'"), "t")
+            d.stop()
+            # a certificate its CA did not sign: refused, nothing loaded
+            other = PgServer(tls=True, start=False)
+            try:
+                d2 = self.sluice({"bad": {
+                    "sink": "postgresql", "file.path": None, "pg.table": "clicks",
+                    "buffer_interval": "100ms",
+                    "pg.conninfo": pg.conninfo(sslmode="verify-full", sslrootcert=other.cert)}},
+                    wait="listening")
+                d2.send([b'{"n":1000}'], conns=1)
+                wait_for(lambda: d2.http_get("/readyz")[0] == 503 and
+                         "certificate" in d2.http_get("/readyz")[1], 30,
+                         msg=lambda: "not ready, naming the certificate: %r"
+                         % (d2.http_get("/readyz"),))
+                self.assertEqual(pg.scalar("SELECT count(*) FROM clicks"), "50")
+            finally:
+                other.cleanup()
+        finally:
+            pg.cleanup()
 
 
 class CommitCutProxy:
