@@ -67,6 +67,58 @@ static int set_enum(const struct sl_conf_key *k, char *field, const char *value,
     return SL_EINVAL;
 }
 
+/* The prefix length of an SL_K_MAP row ("kafka.option.*": 13). */
+static size_t map_prefix(const struct sl_conf_key *k)
+{
+    return strlen(k->name) - 1;
+}
+
+int sl_conf_key_map_next(const char *field, size_t *pos, char *name, size_t namelen,
+                         char *value, size_t valuelen)
+{
+    const char *line = field + *pos, *eq, *nl;
+
+    if (!*line || !(eq = strchr(line, '=')) || !(nl = strchr(eq, '\n')))
+        return 0;
+    snprintf(name, namelen, "%.*s", (int)(eq - line), line);
+    snprintf(value, valuelen, "%.*s", (int)(nl - eq - 1), eq + 1);
+    *pos = (size_t)(nl + 1 - field);
+    return 1;
+}
+
+/* Adds NAME=VALUE (NAME: <name> past the row's prefix) to a map field. */
+static int map_add(const struct sl_conf_key *k, char *field, const char *name,
+                   const char *value, char *why, size_t whylen)
+{
+    const char *key = name ? name + map_prefix(k) : "";
+    size_t used = strlen(field), need = strlen(key) + strlen(value) + 2, pos = 0;
+    char n[256], v[8];
+
+    if (!key[0] || strpbrk(key, "=\n") || strchr(value, '\n')) {
+        snprintf(why, whylen, "'%s' is not a NAME=VALUE property", key);
+        return SL_EINVAL;
+    }
+    while (sl_conf_key_map_next(field, &pos, n, sizeof(n), v, sizeof(v)))
+        if (strcmp(n, key) == 0) {
+            snprintf(why, whylen, "set twice in one section");
+            return SL_EINVAL;
+        }
+    if (used + need >= k->size) {
+        snprintf(why, whylen, "more than %zu characters of such properties", k->size - 1);
+        return SL_ETOOBIG;
+    }
+    snprintf(field + used, k->size - used, "%s=%s\n", key, value);
+    return SL_OK;
+}
+
+int sl_conf_key_set_named(const struct sl_conf_key *k, void *base, const char *name,
+                          const char *value, char *why, size_t whylen)
+{
+    if (k->type == SL_K_MAP)
+        return map_add(k, (char *)base + k->off, name, value, why, whylen);
+    return sl_conf_key_set(k, base, value, why, whylen);
+}
+
 int sl_conf_key_set(const struct sl_conf_key *k, void *base, const char *value, char *why,
                     size_t whylen)
 {
@@ -99,6 +151,9 @@ int sl_conf_key_set(const struct sl_conf_key *k, void *base, const char *value, 
         }
         memcpy(field, value, strlen(value) + 1);
         return SL_OK;
+    case SL_K_MAP:              /* needs its key's name: sl_conf_key_set_named */
+        snprintf(why, whylen, "a property without its name");
+        return SL_EINVAL;
     }
     return SL_EINVAL;
 }
@@ -114,10 +169,16 @@ void sl_conf_key_defaults(const struct sl_conf_key *keys, void *base)
 
 int sl_conf_key_index(const struct sl_conf_key *keys, const char *name)
 {
-    for (int i = 0; keys[i].name; i++)
+    int map = -1;
+
+    for (int i = 0; keys[i].name; i++) {
         if (strcmp(keys[i].name, name) == 0)
             return i;
-    return -1;
+        if (keys[i].type == SL_K_MAP && strlen(name) > map_prefix(&keys[i]) &&
+            strncmp(keys[i].name, name, map_prefix(&keys[i])) == 0)
+            map = i;
+    }
+    return map;
 }
 
 int sl_conf_key_bad(const struct sl_conf_key *keys, const struct sl_conf_marks *m,
@@ -266,6 +327,9 @@ static void md_range(struct sl_buf *out, const struct sl_conf_key *k)
         break;
     case SL_K_STRING:
         sl_buf_printf(out, "%s%zu characters", k->min ? "1–" : "≤ ", k->size - 1);
+        break;
+    case SL_K_MAP:
+        sl_buf_printf(out, "any NAME, each once");
         break;
     }
 }

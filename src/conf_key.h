@@ -26,6 +26,9 @@ enum sl_conf_type {
     SL_K_STRING,                /* char[size]; min 1: must not be empty */
     SL_K_ENUM,                  /* one of enums[]: int index, or char[size] when size */
     SL_K_ADDR,                  /* "HOST:PORT" or "": char[size], checked */
+    SL_K_MAP,                   /* a row named "PREFIX*": every key PREFIXNAME, kept as
+                                 * "NAME=VALUE\n" lines in char[size] (a library's
+                                 * own properties: kafka.option.NAME) */
 };
 
 struct sl_conf_key {
@@ -56,12 +59,24 @@ struct sl_conf_marks {
     int      line[64];          /* line of key i, when seen */
 };
 
+/* Stores <value> for key <k> into <base>; for an SL_K_MAP row, <name> is
+ * the key as written (its NAME follows the row's prefix), else unused
+ * (may be NULL). SL_OK, or an error with why: a NAME given twice among
+ * them. */
+int sl_conf_key_set_named(const struct sl_conf_key *k, void *base, const char *name,
+                          const char *value, char *why, size_t whylen);
+/* The NAME=VALUE lines of an SL_K_MAP field, one at a time: *<pos> starts
+ * at 0; 1 with <name> and <value> (NUL-terminated copies into the
+ * buffers, cut to their sizes) or 0 at the end. */
+int sl_conf_key_map_next(const char *field, size_t *pos, char *name, size_t namelen,
+                         char *value, size_t valuelen);
 /* Stores <value> for key <k> into <base>. SL_OK, or an error with why. */
 int sl_conf_key_set(const struct sl_conf_key *k, void *base, const char *value, char *why,
                     size_t whylen);
 /* Sets every key of <keys> that has a default. */
 void sl_conf_key_defaults(const struct sl_conf_key *keys, void *base);
-/* Index of <name> in <keys>, or -1. */
+/* Index of <name> in <keys>, or -1: its row, or the SL_K_MAP row whose
+ * prefix it starts with (and goes beyond). */
 int sl_conf_key_index(const struct sl_conf_key *keys, const char *name);
 /* 1 if <name> (of <keys>) was set in the section, to a value that failed. */
 int sl_conf_key_bad(const struct sl_conf_key *keys, const struct sl_conf_marks *m,

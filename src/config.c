@@ -291,13 +291,13 @@ static int table_key(struct parse *p, const struct sl_conf_key *keys, void *base
         return 0;
     if (!base) {
         perr(p, p->line, section, name, "out of memory");
-    } else if (mk->seen & (1ULL << i)) {
+    } else if ((mk->seen & (1ULL << i)) && keys[i].type != SL_K_MAP) {
         perr(p, p->line, section, name, "set twice in one section (first at line %d)",
              mk->line[i]);
     } else {
         mk->seen |= 1ULL << i;
         mk->line[i] = p->line;
-        if (sl_conf_key_set(&keys[i], base, value, why, sizeof(why)) != SL_OK) {
+        if (sl_conf_key_set_named(&keys[i], base, name, value, why, sizeof(why)) != SL_OK) {
             mk->bad |= 1ULL << i;
             perr(p, p->line, section, name, "%s", why);
         }

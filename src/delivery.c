@@ -507,7 +507,8 @@ static void deliver(struct worker *w, struct sl_batch *b)
     const struct sl_sink_ops *ops = g->sink.ops;
     struct sl_sink_stats *st = &g->stream->stats.sink;
     struct sl_sink_outcome out = { .result = SL_SINK_RETRY };
-    struct sl_sink_batch view = { .stream = c->name, .batch = b, .stats = st };
+    struct sl_sink_batch view = { .stream = c->name, .batch = b, .stats = st,
+                                  .partition = c->partition.n ? &c->partition : NULL };
     int64_t now = sl_clock_mono_ms(), t0;
 
     if (!b->transformed && !b->in_backup && !(b = transform(w, b)))

@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "conf_key.h"
 #include "metrics.h"
+#include "partition-t.h"
 
 /* The sink of a stream that names none. */
 #define SL_SINK_DEFAULT "file"
@@ -51,6 +52,9 @@ struct sl_sink_batch {
     size_t len;
     const struct sl_batch *batch; /* its records (sl_batch_iter) */
     struct sl_sink_stats *stats;  /* the stream's; own[] is the sink's to count */
+    const struct sl_partition_spec *partition;  /* the stream's partition_keys, NULL when
+                                   * none: a part's values by sl_partition_value()
+                                   * (a record sink's key expression) */
     int exclusive;                /* objects: 1 when <key> names this batch alone
                                    * (durability = disk, key from its sequence range):
                                    * never replace an object already there; if one is,

@@ -215,6 +215,50 @@ START_TEST(test_config_stage_sink_keys_reach_the_stage)
 }
 END_TEST
 
+/* SL_K_MAP: a row "PREFIX*" takes every key under PREFIX, each NAME once,
+ * within its field's size. */
+struct map_conf { char brokers[64]; char opt[48]; };
+static const struct sl_conf_key map_keys[] = {
+    { "k.brokers", SL_K_STRING, SL_KSTR(struct map_conf, brokers), 0, 0, "", NULL, "b" },
+    { "k.option.*", SL_K_MAP, SL_KSTR(struct map_conf, opt), 0, 0, NULL, NULL, "o" },
+    { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
+};
+
+START_TEST(test_config_map_keys_take_any_name_under_their_prefix)
+{
+    struct map_conf c = { "", "" };
+    char why[128], n[32], v[32];
+    size_t pos = 0;
+    int i = sl_conf_key_index(map_keys, "k.option.acks");
+
+    ck_assert_int_eq(i, 1);
+    ck_assert_int_eq(sl_conf_key_index(map_keys, "k.brokers"), 0);
+    ck_assert_int_eq(sl_conf_key_index(map_keys, "k.option."), -1);   /* no NAME */
+    ck_assert_int_eq(sl_conf_key_index(map_keys, "k.optionx"), -1);
+    ck_assert_int_eq(sl_conf_key_set_named(&map_keys[i], &c, "k.option.acks", "all", why,
+                                           sizeof(why)), SL_OK);
+    ck_assert_int_eq(sl_conf_key_set_named(&map_keys[i], &c, "k.option.linger.ms", "5", why,
+                                           sizeof(why)), SL_OK);
+    ck_assert_str_eq(c.opt, "acks=all\nlinger.ms=5\n");
+    ck_assert_int_eq(sl_conf_key_set_named(&map_keys[i], &c, "k.option.acks", "1", why,
+                                           sizeof(why)), SL_EINVAL);
+    ck_assert_str_eq(why, "set twice in one section");
+    ck_assert_int_eq(sl_conf_key_set_named(&map_keys[i], &c, "k.option.a=b", "1", why,
+                                           sizeof(why)), SL_EINVAL);
+    ck_assert_int_eq(sl_conf_key_set_named(&map_keys[i], &c, "k.option.big",
+                                           "0123456789012345678901234567890", why,
+                                           sizeof(why)), SL_ETOOBIG);
+    ck_assert_str_eq(c.opt, "acks=all\nlinger.ms=5\n");          /* unchanged by refusals */
+    ck_assert_int_eq(sl_conf_key_map_next(c.opt, &pos, n, sizeof(n), v, sizeof(v)), 1);
+    ck_assert_str_eq(n, "acks");
+    ck_assert_str_eq(v, "all");
+    ck_assert_int_eq(sl_conf_key_map_next(c.opt, &pos, n, sizeof(n), v, sizeof(v)), 1);
+    ck_assert_str_eq(n, "linger.ms");
+    ck_assert_str_eq(v, "5");
+    ck_assert_int_eq(sl_conf_key_map_next(c.opt, &pos, n, sizeof(n), v, sizeof(v)), 0);
+}
+END_TEST
+
 START_TEST(test_config_reports_every_error_not_just_the_first)
 {
     struct sl_config *c;
@@ -406,6 +450,7 @@ Suite *sl_config_suite(void)
                         sizeof(bad) / sizeof(bad[0]));
     tcase_add_test(tc, test_config_reports_every_error_not_just_the_first);
     tcase_add_test(tc, test_config_stage_sink_keys_reach_the_stage);
+    tcase_add_test(tc, test_config_map_keys_take_any_name_under_their_prefix);
     tcase_add_test(tc, test_config_overlong_line_is_refused_whole);
     tcase_add_test(tc, test_config_missing_file_is_an_error);
     tcase_add_test(tc, test_config_example_file_is_valid);
