@@ -424,13 +424,12 @@ static void begin_section(struct parse *p, const char *section)
 }
 
 /* A key of [sluice] or [stream NAME] that a source owns: a row of one of
- * its tables, or, in a stream, a key under its prefix it takes as it is.
- * Returns 0 if no source owns it. */
+ * its tables (an SL_K_MAP row takes the free-form keys under its prefix,
+ * kafka.option.NAME). Returns 0 if no source owns it. */
 static int source_key(struct parse *p, const char *section, const char *name,
                       const char *value)
 {
     const struct sl_source_ops *o;
-    char why[512];
 
     for (size_t i = 0; (o = sl_source_at(i)); i++) {
         if (p->in_process ? table_key(p, o->process_keys, p->c->source_conf[i],
@@ -438,15 +437,6 @@ static int source_key(struct parse *p, const char *section, const char *name,
                           : table_key(p, o->stream_keys, p->cur->source_conf[i],
                                       &p->cur->source_marks[i], section, name, value))
             return 1;
-    }
-    for (size_t i = 0; p->cur && (o = sl_source_at(i)); i++) {
-        if (!o->prefix || !o->stream_other || strncmp(name, o->prefix, strlen(o->prefix)) != 0)
-            continue;
-        if (!p->cur->source_conf[i])
-            perr(p, p->line, section, name, "out of memory");
-        else if (o->stream_other(p->cur->source_conf[i], name, value, why, sizeof(why)) != SL_OK)
-            perr(p, p->line, section, name, "%s", why);
-        return 1;
     }
     return 0;
 }

@@ -12,8 +12,8 @@
  * Keys of [stream NAME] belong to each stream (tcp_listen): one struct per
  * stream, every stream, whether it uses the source or not (unset keys
  * keep their defaults). Names are exact rows of the tables; a source whose
- * stream keys are partly free-form (kafka.option.NAME) also declares a
- * prefix and takes the keys under it that no row names (stream_other).
+ * stream keys are partly free-form (kafka.option.NAME) has an SL_K_MAP
+ * row for them (conf_key.h), and declares its prefix for --help.
  * A reload may change a key unless it is in a *_restart table: a change
  * there refuses the reload (stream keys) or waits for the next restart,
  * with a warning ([sluice] keys). A restart table holds rows of the same
@@ -80,12 +80,7 @@ struct sl_source_ops {
     size_t stream_size;
     const struct sl_conf_key *stream_restart;
     const char *prefix;                       /* stream keys' prefix with the dot ("kafka."),
-                                               * for stream_other; NULL: none */
-    /* Optional: a [stream NAME] key under <prefix> that no row names:
-     * SL_OK (kept in <conf>, which then owns it: free_stream), or an error
-     * with <why>. */
-    int (*stream_other)(void *conf, const char *key, const char *value, char *why,
-                        size_t whylen);
+                                               * shown by --help; NULL: none */
     /* Optional: cross-key checks once the file is read, reported through
      * sl_conf_key_check_err (the loader adds FILE:LINE: [SECTION]). They may
      * resolve and load what the keys name into the conf (addresses,
