@@ -153,6 +153,13 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
 {
     for (int i = 0; i < b->nsettle; i++)
         b->settle[i].fn(b->settle[i].arg, b, outcome);
+    /* the chunks' sources hear that these records are done (not when a
+     * shutdown abandons them: they are not) */
+    for (size_t i = 0; outcome != SL_OUTCOME_ABANDONED && i < b->nspans; i++) {
+        const struct sl_chunk *c = b->spans[i].chunk;
+        if (c->settled)
+            c->settled(c->settled_arg, c, b->spans[i].nrecords);
+    }
     sl_batch_free(b);
 }
 

@@ -18,6 +18,8 @@ struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms)
     c->seq = 0;                 /* not logged, unless the log numbers it */
     c->arrival_wall_ms = wall_ms;
     c->arrival_mono_ms = mono_ms;
+    c->settled = NULL;
+    c->settled_arg = NULL;
     return c;
 }
 

@@ -37,6 +37,15 @@ struct sl_chunk {
                                 * first record (the others follow); 0: not logged */
     int64_t  arrival_wall_ms;  /* when its records arrived: epoch ms */
     int64_t  arrival_mono_ms;  /* same instant, monotonic, for ages */
+    /* Optional, set by the source that made it before the hand-off: told
+     * when records of this chunk have settled (delivered, backed up or
+     * dropped), <nrecords> at a time, once per batch holding them, on the
+     * worker that settled the batch, before the chunk is freed. Records a
+     * shutdown abandons, and records of a batch freed unsealed, are never
+     * told. What a source that acknowledges upstream needs (Kafka's
+     * offsets). NULL: nobody asks. */
+    void (*settled)(void *arg, const struct sl_chunk *c, uint32_t nrecords);
+    void *settled_arg;
     uint8_t  data[];
 };
 

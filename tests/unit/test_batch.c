@@ -151,6 +151,60 @@ START_TEST(test_batch_settle_runs_actions_once)
 }
 END_TEST
 
+/* What a chunk's source hears: records settled, per chunk. */
+struct heard { uint32_t records[2]; int calls; };
+
+static void heard(void *arg, const struct sl_chunk *c, uint32_t n)
+{
+    struct heard *h = arg;
+
+    h->records[c->seq] += n;     /* seq: which chunk, in this test */
+    h->calls++;
+}
+
+static struct sl_chunk *chunk_of(uint32_t n, uint64_t which, struct heard *h)
+{
+    struct sl_chunk *c = sl_chunk_new(64 * n, 0, 0);
+
+    for (uint32_t i = 0; i < n; i++)
+        sl_chunk_add(c, "abcd", 4);
+    c->seq = which;
+    c->settled = heard;
+    c->settled_arg = h;
+    return c;
+}
+
+/* A chunk split over two batches is told twice, once per batch, with the
+ * records each held; parts tell nothing until their root settles; an
+ * abandoned batch tells nothing. */
+START_TEST(test_batch_settle_tells_each_chunks_source)
+{
+    struct heard h = { { 0, 0 }, 0 };
+    struct sl_chunk *a = chunk_of(10, 0, &h), *b = chunk_of(4, 1, &h);
+    struct sl_batch *one = sl_batch_new(), *two = sl_batch_new(), *gone = sl_batch_new();
+    uint8_t marks[10] = { 1, 1, 1, 0, 0, 0, 0, 0, 0, 0 };
+
+    /* records 0-5 of a (6 x 8 bytes) in one, 6-9 of a and all of b in two */
+    ck_assert_int_eq(sl_batch_add_span(one, a, 0, 48, 6, 24), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(two, a, 48, 80, 4, 16), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(two, b, 0, 32, 4, 16), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(gone, b, 0, 32, 4, 16), SL_OK);
+    sl_chunk_unref(a);
+    sl_chunk_unref(b);
+    struct sl_batch *part = sl_batch_pick(one, marks, 1);
+    sl_batch_release(part, SL_OUTCOME_DELIVERED);     /* the root still holds the rest */
+    ck_assert_int_eq(h.calls, 0);
+    sl_batch_release(one, SL_OUTCOME_BACKED_UP);
+    ck_assert_uint_eq(h.records[0], 6);
+    sl_batch_settle(gone, SL_OUTCOME_ABANDONED);
+    ck_assert_uint_eq(h.records[1], 0);
+    sl_batch_settle(two, SL_OUTCOME_DELIVERED);
+    ck_assert_uint_eq(h.records[0], 10);
+    ck_assert_uint_eq(h.records[1], 4);
+    ck_assert_int_eq(h.calls, 3);
+}
+END_TEST
+
 Suite *sl_batch_suite(void)
 {
     Suite *s = suite_create("batch");
@@ -158,6 +212,7 @@ Suite *sl_batch_suite(void)
 
     tcase_add_test(tc, test_batch_iterates_spans_in_order);
     tcase_add_test(tc, test_batch_settle_runs_actions_once);
+    tcase_add_test(tc, test_batch_settle_tells_each_chunks_source);
     tcase_add_test(tc, test_chunk_new_is_not_logged);
     tcase_add_test(tc, test_batch_record_ids_survive_splits);
     suite_add_tcase(s, tc);
