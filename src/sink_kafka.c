@@ -39,9 +39,12 @@
  * at a restart, is retried by the engine with a new sequence number and
  * can be written twice.
  *
- * ready() asks the brokers for the topic's metadata (KAFKA_PROBE_TIMEOUT_MS
- * at most), no more often than every KAFKA_PROBE_MS, and answers from the
- * last answer in between.
+ * ready() asks the brokers for the metadata of all topics (asking for the
+ * topic by name would create it where auto-creation is on, even with
+ * allow.auto.create.topics=false: librdkafka 2.0.2 asks for it), waiting
+ * KAFKA_PROBE_TIMEOUT_MS at most, no more often than every KAFKA_PROBE_MS;
+ * it answers from the last answer in between. Not ready: no answer, or the
+ * topic is not there.
  *
  * Threads:
  *   - deliver() on several delivery workers at once; ready() on the metrics
@@ -787,7 +790,9 @@ static void answer(struct kafka_sink *k, const struct sl_sink_batch *b,
         return;
     }
     out->result = count[SL_SINK_FAIL] ? SL_SINK_FAIL : SL_SINK_RETRY;
-    out->per_record = !(count[SL_SINK_FAIL] == n || count[SL_SINK_RETRY] == n);
+    /* per record whenever one failed, even all of them: the engine keeps
+     * the notes (each record's error) only on that path */
+    out->per_record = count[SL_SINK_FAIL] > 0 || count[SL_SINK_RETRY] < n;
     out->cause = first_retry ? sl__sink_kafka_cause(first_retry) : SL_RETRY_SINK;
     codes = calloc(n ? n : 1, sizeof(*codes));
     msgs = calloc(n ? n : 1, sizeof(*msgs));
@@ -857,18 +862,17 @@ static void probe(struct kafka_sink *k)
 
     atomic_store(&k->probed_ms, sl_clock_mono_ms());
     pthread_rwlock_rdlock(&k->rk_lock);
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, k->topic, NULL);
-    rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(k->rk, 0, rkt, &md, KAFKA_PROBE_TIMEOUT_MS)
-                                : rd_kafka_last_error();
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 1, NULL, &md, KAFKA_PROBE_TIMEOUT_MS);
     pthread_rwlock_unlock(&k->rk_lock);
+    const struct rd_kafka_metadata_topic *t = NULL;
+    for (int i = 0; !e && i < md->topic_cnt && !t; i++)
+        if (strcmp(md->topics[i].topic, k->topic) == 0)
+            t = &md->topics[i];
     if (e)
         set_why(k, K_DOWN, "no metadata from the brokers: %s", rd_kafka_err2str(e));
-    else if (md->topic_cnt != 1 || md->topics[0].err)
+    else if (!t || t->err)
         set_why(k, K_DOWN, "topic %s: %s", k->topic,
-                rd_kafka_err2str(md->topic_cnt == 1 ? md->topics[0].err
-                                                    : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+                rd_kafka_err2str(t ? t->err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
     else
         set_why(k, K_UP, "%s", "");
     if (md)
