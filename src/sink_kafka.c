@@ -61,6 +61,7 @@
  */
 #include "sink_kafka.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -87,6 +88,7 @@
 #define KAFKA_DRAIN_MS 10000         /* a replaced producer's reports, waited for */
 #define KAFKA_FLUSH_MS 10000         /* destroy(): rd_kafka_flush at most this long */
 #define KAFKA_POLL_MS 100            /* the poller's rd_kafka_poll timeout */
+#define NO_REPORT INT_MIN            /* a record's error before its report: no code */
 
 /* own[] slots in the stream's sl_sink_stats. */
 enum { K_DELIVERED, K_RETRIED, K_FAILED, K_RESTARTS };
@@ -326,7 +328,7 @@ struct call {
     size_t pending;                  /* reports still due to the caller */
     size_t refs;                     /* the caller (until it leaves) + messages out */
     int gone;                        /* the caller stopped waiting */
-    int *err;                        /* per record: its report's error, or -1 before */
+    int *err;                        /* per record: its report's error, or NO_REPORT */
     struct msg {                     /* per record: a message's opaque */
         struct call *call;
         size_t i;
@@ -401,7 +403,7 @@ static void on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
     (void)rk;
     pthread_mutex_lock(&k->mu);
-    if (!c->gone && c->err[mm->i] < 0) {
+    if (!c->gone && c->err[mm->i] == NO_REPORT) {
         c->err[mm->i] = m->err;
         if (--c->pending == 0)
             pthread_cond_signal(&c->done);
@@ -622,7 +624,7 @@ static struct call *call_new(struct kafka_sink *k, size_t n)
     c->n = n;
     c->refs = 1;
     for (size_t i = 0; i < n; i++) {
-        c->err[i] = -1;
+        c->err[i] = NO_REPORT;
         c->msgs[i] = (struct msg){ .call = c, .i = i };
     }
     pthread_mutex_lock(&k->mu);
@@ -733,7 +735,7 @@ static void wait_reports(struct kafka_sink *k, struct call *c, int *errs)
         if (pthread_cond_timedwait(&c->done, &k->mu, &ts) != 0 && c->pending > 0)
             break;
     for (size_t i = 0; i < c->n; i++)
-        errs[i] = c->err[i] < 0 ? RD_KAFKA_RESP_ERR__MSG_TIMED_OUT : c->err[i];
+        errs[i] = c->err[i] == NO_REPORT ? RD_KAFKA_RESP_ERR__MSG_TIMED_OUT : c->err[i];
     c->gone = 1;
     if (--c->refs == 0)
         call_free_locked(k, c);
