@@ -9,7 +9,8 @@
 
 /* The built-in sinks, one X(NAME) each: `sink = NAME` is sl_sink_NAME,
  * defined in src/sink_NAME.c. Adding a sink is adding it here. */
-#define BUILTIN_SINKS(X) X(file) X(s3) X(null) X(elasticsearch) X(postgresql) X(redshift)
+#define BUILTIN_SINKS(X) X(file) X(s3) X(null) X(elasticsearch) X(postgresql) X(redshift) \
+                          X(kafka)
 
 #define DECLARE(name) extern const struct sl_sink_ops sl_sink_##name;
 BUILTIN_SINKS(DECLARE)

@@ -43,6 +43,7 @@ int main(void)
     srunner_add_suite(sr, sl_sink_es_suite());
     srunner_add_suite(sr, sl_sink_pg_suite());
     srunner_add_suite(sr, sl_sink_redshift_suite());
+    srunner_add_suite(sr, sl_sink_kafka_suite());
     srunner_run_all(sr, CK_NORMAL);
     run = srunner_ntests_run(sr);
     failed = srunner_ntests_failed(sr);

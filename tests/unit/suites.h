@@ -43,6 +43,7 @@ Suite *sl_http_client_suite(void);
 Suite *sl_sink_es_suite(void);
 Suite *sl_sink_pg_suite(void);
 Suite *sl_sink_redshift_suite(void);
+Suite *sl_sink_kafka_suite(void);
 
 Suite *sl_wal_suite(void);
 

@@ -97,7 +97,7 @@ static const struct { const char *text; const char *want; } bad[] = {
     { GOOD_STREAM "prefix = !{partitionKeyFromQuery:c}/\n",
       "prefix: !{partitionKeyFromQuery:c}: no such key in partition_keys" },
     { GOOD_STREAM "partition_keys = c=customer\n", "partition_keys: 'customer': a path is" },
-    { GOOD_STREAM "sink = kafka\n", "sink: 'kafka' is not one of: file s3" },
+    { GOOD_STREAM "sink = kinesis\n", "sink: 'kinesis' is not one of: file s3" },
     { GOOD_STREAM "sink = s3\ns3.bucket = logs\n", ":3: [stream s1] file.path: set, but sink = s3" },
     { GOOD_STREAM "s3.bucket = logs\n", ":4: [stream s1] s3.bucket: set, but sink = file" },
     { "[stream s1]\nsink = s3\n", ":1: [stream s1] s3.bucket: required: the bucket objects go to" },
