@@ -612,6 +612,9 @@ static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char
 {
     char why[256], names[SL_PART_KEYS * 64 + SL_PART_KEYS] = "", use[96];
     int parts_ok = !any_bad(s, "partition_keys", NULL, NULL);
+    /* a record sink uses partition keys for itself (Kafka's message key),
+     * not in object keys: they need not appear in prefix */
+    int in_keys = !s->sink_ops || s->sink_ops->shape == SL_SINK_OBJECTS;
 
     if (parts_ok && sl_partition_parse(s->partition_keys, &s->partition, why,
                                        sizeof(why)) != SL_OK) {
@@ -622,7 +625,7 @@ static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char
         size_t n = strlen(names);
         snprintf(names + n, sizeof(names) - n, "%s%s", k ? "," : "", s->partition.name[k]);
         snprintf(use, sizeof(use), "!{partitionKeyFromQuery:%s}", s->partition.name[k]);
-        if (parts_ok && !strstr(s->prefix, use))
+        if (parts_ok && in_keys && !strstr(s->prefix, use))
             perr(p, key_line(s, "partition_keys"), sec, "partition_keys",
                  "key %s is not used in prefix (write %s there)", s->partition.name[k], use);
     }

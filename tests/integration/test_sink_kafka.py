@@ -64,11 +64,8 @@ class DeliveredOnceTest(KafkaSinkCase):
         self.kafka.topic("keyed", 4)
         self.kafka.topic("plain", 2)
         d = self.sluice({
-            # prefix: the config loader wants each partition key used there,
-            # whatever the sink (an object sink's key); kafka_sink.key is not
-            # counted as a use yet
+            # a record sink's partition keys need not appear in prefix
             "keyed": self.stream("keyed", partition_keys="user=.user",
-                                 prefix="!{partitionKeyFromQuery:user}/", error_prefix="err/",
                                  **{"kafka_sink.key": "!{partitionKeyFromQuery:user}"}),
             "plain": self.stream("plain")})
         recs = json_records(600, "k")
