@@ -4,7 +4,7 @@
 
 VERSION    := 0.1.0
 PKG_CONFIG ?= pkg-config
-PKGS       := inih zlib libzstd jansson libmicrohttpd libsystemd libcrypto libcurl libpq
+PKGS       := inih zlib libzstd jansson libmicrohttpd libsystemd libcrypto libcurl libpq rdkafka
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 CC         ?= cc
