@@ -4,7 +4,8 @@
 
 VERSION    := 0.1.0
 PKG_CONFIG ?= pkg-config
-PKGS       := inih zlib libzstd jansson libmicrohttpd libsystemd libcrypto libcurl libpq rdkafka
+PKGS       := inih zlib libzstd jansson libmicrohttpd libsystemd libcrypto libcurl libpq \
+              rdkafka
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 CC         ?= cc
@@ -77,6 +78,11 @@ $(BUILD)/loadgen: $(LOADGEN) bench/loadgen.h bench/gen.h | $(BUILD)
 $(BUILD)/sigv4-proxy: tests/tools/sigv4_proxy.c $(OBJ) | $(BUILD)
 	$(call say,LINK,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
+# The Kafka tests' cluster: librdkafka's mock in a process of its own
+# (tests/tools/kafka_mock.c; tests/integration/kafka.py drives it).
+$(BUILD)/kafka-mock: tests/tools/kafka_mock.c | $(BUILD)
+	$(call say,LINK,$@) $(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $$($(PKG_CONFIG) --libs rdkafka)
+
 # Fuzzing (tests/fuzz/, docs/testing-fuzz.md). `make fuzz`: each target
 # under libFuzzer for FUZZ_S seconds (clang, ASan+UBSan, into build-fuzz/);
 # `make fuzz-regress`: every saved corpus and crash input once, through the
@@ -134,8 +140,8 @@ run:
 	./$(BUILD)/sluice -c conf/sluice.conf
 
 # What the integration tests run: the daemon, loadgen, the S3 tests' SigV4
-# proxy and the transform plugins.
-INTEGRATION_BIN := $(BUILD)/sluice $(BUILD)/loadgen $(BUILD)/sigv4-proxy \
+# proxy, the Kafka mock cluster and the transform plugins.
+INTEGRATION_BIN := $(BUILD)/sluice $(BUILD)/loadgen $(BUILD)/sigv4-proxy $(BUILD)/kafka-mock \
                    $(BUILD)/transform_upper.so $(BUILD)/transform_badabi.so
 RUN_TESTS = $(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) scripts/run-tests.sh
 

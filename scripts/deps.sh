@@ -9,9 +9,10 @@ set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libinih-dev zlib1g-dev
             libzstd-dev libjansson-dev libmicrohttpd-dev libsystemd-dev libssl-dev check
-            libcurl4-openssl-dev libpq-dev
+            libcurl4-openssl-dev libpq-dev librdkafka-dev
             netcat-openbsd curl)   # the last two: to try `make run` as README shows
-test_pkgs=(python3 zstd gzip prometheus systemd postgresql)   # postgresql: the postgresql and redshift sinks' tests start their own clusters
+test_pkgs=(python3 zstd gzip prometheus systemd postgresql   # postgresql: the postgresql and redshift sinks' tests start their own clusters
+           kcat)   # kcat: the Kafka tests' independent client (against build/kafka-mock)
 fuzz_pkgs=(clang libclang-rt-14-dev)   # clang 14 (Debian 12); the runtime has libFuzzer
 S3RVER=s3rver@3.7.1          # the S3 server of the S3 sink's tests
 
