@@ -194,11 +194,15 @@ enum { KS_RUN, KS_QUIET, KS_CLOSE };
 enum { RB_ASSIGN, RB_REVOKE, RB_LOST, RB_N };
 static const char *const rb_names[RB_N] = { "assign", "revoke", "lost" };
 
-/* A partition seen assigned once (kafka.start = earliest | latest apply
- * to the first assignment only). */
+/* A partition seen assigned in this process: kafka.start = earliest |
+ * latest apply to its first assignment only; and where its settled prefix
+ * ended when it was last revoked or lost, to read on from there if it
+ * comes back (librdkafka 2.0.2 loses the assignment when a commit meets a
+ * rebalance, #4908: the commit failed, but the records were delivered). */
 struct seen {
     char *topic;
     int32_t partition;
+    int64_t done;                         /* -1: nothing settled */
 };
 
 struct kstream {
@@ -374,21 +378,27 @@ static void pause_all(struct kstream *s, int pause)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* 1 the first time <topic> [<partition>] is assigned in this process. */
-static int first_seen(struct kstream *s, const char *topic, int32_t partition)
+/* The entry of <topic> [<partition>], made (*<made> = 1) if missing;
+ * NULL when out of memory. */
+static struct seen *seen_of(struct kstream *s, const char *topic, int32_t partition, int *made)
 {
     struct seen *n;
 
+    *made = 0;
     for (size_t i = 0; i < s->nseen; i++)
         if (s->seen[i].partition == partition && strcmp(s->seen[i].topic, topic) == 0)
-            return 0;
+            return &s->seen[i];
     if (!(n = realloc(s->seen, (s->nseen + 1) * sizeof(*n))))
-        return 0;
+        return NULL;
     s->seen = n;
-    if (!(n[s->nseen].topic = strdup(topic)))
-        return 0;
-    n[s->nseen++].partition = partition;
-    return 1;
+    n += s->nseen;
+    if (!(n->topic = strdup(topic)))
+        return NULL;
+    n->partition = partition;
+    n->done = -1;
+    s->nseen++;
+    *made = 1;
+    return n;
 }
 
 /* Waits up to <ms> for the trackers of <l> to have nothing in flight. */
@@ -420,13 +430,21 @@ static void wait_settled(struct kstream *s, const rd_kafka_topic_partition_list_
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Marks the trackers of <l> revoked, remembering where each one's
+ * settled prefix ended. */
 static void revoke_parts(struct kstream *s, const rd_kafka_topic_partition_list_t *l)
 {
+    struct seen *e;
+    int made;
+
     pthread_mutex_lock(&s->lock);
     for (int i = 0; i < l->cnt; i++) {
         struct sl_kafka_part *p = find_part(s, l->elems[i].topic, l->elems[i].partition);
-        if (p)
-            p->revoked = 1;
+        if (!p)
+            continue;
+        if (p->done >= 0 && (e = seen_of(s, p->topic, p->partition, &made)))
+            e->done = p->done;
+        p->revoked = 1;
     }
     reap_parts(s);
     pthread_mutex_unlock(&s->lock);
@@ -434,28 +452,40 @@ static void revoke_parts(struct kstream *s, const rd_kafka_topic_partition_list_
 
 static void assign(struct kstream *s, rd_kafka_topic_partition_list_t *l, int coop)
 {
-    rd_kafka_error_t *e = NULL;
+    rd_kafka_error_t *ae = NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     pthread_mutex_lock(&s->lock);
     for (int i = 0; i < l->cnt; i++) {
         rd_kafka_topic_partition_t *t = &l->elems[i];
-        if (!get_part(s, t->topic, t->partition))
+        struct sl_kafka_part *p = get_part(s, t->topic, t->partition);
+        int made;
+        struct seen *e = seen_of(s, t->topic, t->partition, &made);
+        if (!p || !e) {
             sl_error("stream=%s source=kafka msg=\"out of memory\"", s->name);
-        if (first_seen(s, t->topic, t->partition) && s->conf->start != START_COMMITTED)
+            continue;
+        }
+        if (made && s->conf->start != START_COMMITTED) {
             t->offset = s->conf->start == START_EARLIEST ? RD_KAFKA_OFFSET_BEGINNING
                                                          : RD_KAFKA_OFFSET_END;
+        } else if (e->done >= 0) {
+            /* Back here: on from what this process delivered (its commit
+             * may have failed). Below the group's commit (another member
+             * went further meanwhile) reads again; never skips. */
+            t->offset = e->done;
+            p->done = e->done;       /* ... and commit it */
+        }
     }
     pthread_mutex_unlock(&s->lock);
     if (coop)
-        e = rd_kafka_incremental_assign(s->rk, l);
+        ae = rd_kafka_incremental_assign(s->rk, l);
     else
         err = rd_kafka_assign(s->rk, l);
-    if (e || err)
+    if (ae || err)
         sl_error("stream=%s source=kafka msg=\"assign failed\" error=\"%s\"", s->name,
-                 e ? rd_kafka_error_string(e) : rd_kafka_err2str(err));
-    if (e)
-        rd_kafka_error_destroy(e);
+                 ae ? rd_kafka_error_string(ae) : rd_kafka_err2str(err));
+    if (ae)
+        rd_kafka_error_destroy(ae);
     if (s->paused && l->cnt) {      /* newcomers wait with the others */
         rd_kafka_pause_partitions(s->rk, l);
         atomic_fetch_add_explicit(&s->npaused, (uint64_t)l->cnt, memory_order_relaxed);
