@@ -29,8 +29,8 @@
  * the workarounds for librdkafka 2.0.2 (below), rd_kafka_consumer_close.
  *
  * librdkafka 2.0.2 bugs worked around: #4381 (closing a cooperative-sticky
- * consumer before its first assignment crashes): close waits a while for
- * that first assignment; #4527 (an assignment arriving while closing
+ * consumer between joining and its first assignment crashes): close waits
+ * a while for that first assignment once joined; #4527 (an assignment arriving while closing
  * hangs close): unsubscribe and let the revoke run before closing.
  *
  * The module (source.h: its keys and hooks) is at the end of the file.
@@ -772,6 +772,18 @@ static int wanted(struct kstream *s)
     return w;
 }
 
+/* 1 once the group has given this consumer a member id: it joined, and
+ * an assignor was chosen. #4381 crashes a close between that and the
+ * first assignment; before it (brokers unreachable) a close is safe. */
+static int joined(struct kstream *s)
+{
+    char *id = rd_kafka_memberid(s->rk);
+    int yes = id && id[0];
+
+    rd_kafka_mem_free(s->rk, id);
+    return yes;
+}
+
 /* Leaves the group: last commit, then the 2.0.2 workarounds, then close. */
 static void close_consumer(struct kstream *s)
 {
@@ -782,7 +794,7 @@ static void close_consumer(struct kstream *s)
     s->closing = 1;
     commit(s, NULL, 0);
     end = sl_clock_mono_ms() + FIRST_ASSIGN_WAIT_MS;
-    while (!s->assigned_once && sl_clock_mono_ms() < end)       /* #4381 */
+    while (!s->assigned_once && joined(s) && sl_clock_mono_ms() < end)   /* #4381 */
         if ((m = rd_kafka_consumer_poll(s->rk, POLL_MS)))
             rd_kafka_message_destroy(m);                         /* not taken: quiet */
     rd_kafka_unsubscribe(s->rk);                                 /* #4527 */
