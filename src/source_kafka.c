@@ -960,7 +960,7 @@ static void kafka_check_stream(void *conf, const struct sl_source_peers *before,
                                struct sl_conf_check *chk)
 {
     struct kafka_stream *c = conf;
-    char why[512], opt[256], key[300], value[64];
+    char why[512], opt[256], key[sizeof(c->options)], value[1024];
     const char *bad;
     size_t pos = 0;
     rd_kafka_conf_t *rc;
@@ -981,14 +981,25 @@ static void kafka_check_stream(void *conf, const struct sl_source_peers *before,
         sl_conf_key_check_err(chk, "kafka.topics", "an empty topic name in \"%s\"", c->topics);
     if (!(rc = rd_kafka_conf_new()))
         return;
+    /* sluice's own properties, then each option on its own: every bad
+     * one is reported, by name */
+    snprintf(key, sizeof(key), "%s", c->options);
+    c->options[0] = '\0';
     if (build_conf(rc, c, c->group_id[0] ? c->group_id : "sluice", &bad, opt, sizeof(opt), why,
-                   sizeof(why)) != SL_OK) {
-        if (bad) {
-            snprintf(key, sizeof(key), "kafka.option.%s", bad);
-            sl_conf_key_check_err(chk, "kafka.option.*", "%s: %s", key, why);
-        } else {
-            sl_conf_key_check_err(chk, "kafka.brokers", "%s", why);
-        }
+                   sizeof(why)) != SL_OK)
+        sl_conf_key_check_err(chk, "kafka.brokers", "%s", why);
+    snprintf(c->options, sizeof(c->options), "%s", key);
+    pos = 0;
+    while (sl_conf_key_map_next(c->options, &pos, opt, sizeof(opt), value, sizeof(value))) {
+        const char *res = NULL;
+        for (int i = 0; reserved[i].name; i++)
+            if (strcmp(opt, reserved[i].name) == 0)
+                res = reserved[i].why;
+        if (res)
+            sl_conf_key_check_err(chk, "kafka.option.*", "kafka.option.%s: set by sluice: %s",
+                                  opt, res);
+        else if (conf_set(rc, opt, value, why, sizeof(why)) != SL_OK)
+            sl_conf_key_check_err(chk, "kafka.option.*", "kafka.option.%s: %s", opt, why);
     }
     rd_kafka_conf_destroy(rc);
     if (c->drain_timeout_ms && c->drain_timeout_ms >= c->session_ms)
