@@ -17,7 +17,7 @@
 #include "batch.h"
 #include "sluice/err.h"
 
-const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp", "http", "wal" };
+const char *const sl_source_names[SL_SRC_NSOURCES] = { "tcp", "http", "kafka", "wal" };
 const char *const sl_reject_names[SL_REJ_NREASONS] = { "oversize", "incomplete",
                                                         "throttled", "wal_full", "wal_error" };
 const char *const sl_backup_reason_names[SL_BK_NREASONS] = {

@@ -23,7 +23,7 @@
 #include "batch-t.h"
 #include "buf.h"
 
-enum sl_source { SL_SRC_TCP, SL_SRC_HTTP, SL_SRC_WAL /* recovered at start */,
+enum sl_source { SL_SRC_TCP, SL_SRC_HTTP, SL_SRC_KAFKA, SL_SRC_WAL /* recovered at start */,
                  SL_SRC_NSOURCES };
 extern const char *const sl_source_names[SL_SRC_NSOURCES];
 

@@ -4,11 +4,12 @@
 
 #include <string.h>
 
-extern const struct sl_source_ops sl_source_tcp, sl_source_http;
+extern const struct sl_source_ops sl_source_tcp, sl_source_http, sl_source_kafka;
 
 static const struct sl_source_ops *const builtin[] = {
     &sl_source_tcp,
     &sl_source_http,
+    &sl_source_kafka,
     NULL,
 };
 

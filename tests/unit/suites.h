@@ -22,6 +22,7 @@ Suite *sl_objkey_suite(void);
 Suite *sl_compress_suite(void);
 Suite *sl_metrics_suite(void);
 Suite *sl_source_http_suite(void);
+Suite *sl_source_kafka_suite(void);
 Suite *sl_buf_suite(void);
 Suite *sl_backoff_suite(void);
 Suite *sl_fsio_suite(void);

@@ -1,0 +1,188 @@
+"""
+test_source_kafka.py - the Kafka source (kafka.* keys) against the mock
+cluster (kafka.py), records produced with kcat, the file sink as output.
+
+  - every record of a 4-partition topic lands once, and the group's
+    committed offsets reach the end offsets;
+  - kill -9 mid-stream, restart: every record is there; the only
+    duplicates are of offsets at or past what was committed at the kill;
+  - the sink blocked: the partitions are paused (metric), the stream stays
+    under max_buffered, nothing is lost; unblocked, everything arrives;
+  - two daemons in one group: each record at least once, and a SIGTERM'd
+    daemon's partitions are taken over by the other.
+"""
+import os
+import signal
+import time
+import unittest
+
+from harness import SluiceTestCase, scaled, wait_for
+from kafka import WithKafka
+
+TOPIC = "clicks"
+PARTS = 4
+
+
+def records(n, start=0, size=120):
+    """<n> unique records, each <size> bytes."""
+    return [(b"kafka-%07d-" % i).ljust(size, b"x") for i in range(start, start + n)]
+
+
+class KafkaSourceTest(WithKafka, SluiceTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.kafka.topic(TOPIC, PARTS)
+
+    def produce(self, recs):
+        """Spreads <recs> over the partitions, contiguous slices each."""
+        per = (len(recs) + PARTS - 1) // PARTS
+        for p in range(PARTS):
+            if recs[p * per:(p + 1) * per]:
+                self.kafka.produce(TOPIC, recs[p * per:(p + 1) * per], partition=p)
+
+    def stream_keys(self, **extra):
+        keys = {"kafka.brokers": self.kafka.bootstrap, "kafka.topics": TOPIC,
+                "kafka.group_id": "g1",
+                "kafka.option.session.timeout.ms": "6000",
+                "kafka.option.heartbeat.interval.ms": "500",
+                "buffer_interval": "500ms", "buffer_size": "256KiB"}
+        keys.update(extra)
+        return keys
+
+    def wait_committed(self, group="g1", timeout=30):
+        """Until <group>'s committed offsets are the topic's end offsets."""
+        ends = self.kafka.offsets(TOPIC)
+        last = {}
+
+        def done():
+            last.update(self.kafka.committed(group, TOPIC))
+            return last == ends
+        wait_for(done, scaled(timeout), interval=0.5,
+                 msg=lambda: "committed %s, ends %s" % (last, ends))
+
+    def delivered(self, *daemons):
+        return sum(d.metrics().sum("sluice_records_delivered_total", stream="k")
+                   for d in daemons if d.alive())
+
+    def test_every_record_once_and_offsets_committed_to_the_end(self):
+        recs = records(8000)
+        self.produce(recs)
+        d = self.sluice({"k": self.stream_keys()})
+        m = d.wait_records("k", settled=len(recs), source="kafka", timeout=scaled(40))
+        self.assertEqual(m.sum("sluice_records_received_total", stream="k", source="kafka"),
+                         len(recs))
+        self.wait_committed()
+        m = d.metrics()
+        for p in range(PARTS):
+            self.assertEqual(m.get("sluice_kafka_committed_offset", stream="k", topic=TOPIC,
+                                   partition=str(p)), len(recs) // PARTS)
+            self.assertEqual(m.get("sluice_kafka_consumer_lag", stream="k", topic=TOPIC,
+                                   partition=str(p)), 0)
+        self.assertGreaterEqual(m.get("sluice_kafka_rebalances_total", stream="k",
+                                      kind="assign"), 1)
+        self.assertEqual(m.get("sluice_kafka_commit_errors_total", stream="k"), 0)
+        d.stop()
+        self.assertSameRecords(d.read_records("k"), recs)
+        self.assertIn("left the group", d.log())
+
+    def test_kill9_mid_stream_then_restart_loses_nothing(self):
+        recs = records(30000)
+        self.produce(recs)
+        keys = self.stream_keys(buffer_size="32KiB", buffer_interval="200ms")
+        d = self.sluice({"k": keys})
+        wait_for(lambda: self.delivered(d) >= 3000, scaled(40), msg="some delivered")
+        d.kill()
+        at_kill = self.kafka.committed("g1", TOPIC)
+        got_first = d.read_records("k")
+        more = records(4000, start=len(recs))
+        self.produce(more)
+        recs += more
+        d2 = self.sluice({"k": dict(keys, **{"file.path": d.file_path("k") + "-2"})})
+        d2.wait_records("k", settled=True, timeout=scaled(40),
+                        until=lambda m: self.delivered(d2) > 0 and
+                        self.kafka.committed("g1", TOPIC) == self.kafka.offsets(TOPIC))
+        d2.stop()
+        got = got_first + d2.read_records("k")
+        self.assertEqual(set(got), set(recs), "a record is missing")
+        # what was committed at the kill is never read again
+        index = {v: (p, o) for p, o, _, v in self.kafka.consume(TOPIC)}
+        seen = set()
+        for r in got:
+            if r in seen:
+                p, o = index[r]
+                self.assertGreaterEqual(o, at_kill[p],
+                                        "offset %d of partition %d read twice, below the "
+                                        "commit at the kill (%d)" % (o, p, at_kill[p]))
+            seen.add(r)
+
+    def test_blocked_sink_pauses_partitions_then_resumes(self):
+        max_buffered = 256 * 1024
+        recs = records(20000)               # ~2.4 MB
+        d = self.sluice({"k": self.stream_keys(max_buffered="256KiB", buffer_size="64KiB",
+                                               max_record_size="1KiB",
+                                               retry_duration="600s")}, start=False)
+        blocker = d.block("k")
+        d.start(wait="listening")
+        self.produce(recs)
+        wait_for(lambda: d.metrics().get("sluice_kafka_paused_partitions", stream="k") == PARTS,
+                 scaled(30), msg="partitions paused")
+        rss0 = rss(d)
+        t_end = time.monotonic() + 3
+        while time.monotonic() < t_end:
+            m = d.metrics()
+            self.assertLessEqual(m.get("sluice_bytes_buffered", stream="k"),
+                                 max_buffered + 512 * 1024, "over max_buffered")
+            self.assertLess(m.sum("sluice_records_received_total", stream="k"), len(recs))
+            self.assertEqual(m.sum("sluice_records_backed_up_total", stream="k"), 0)
+            self.assertEqual(m.get("sluice_kafka_paused_partitions", stream="k"), PARTS)
+            time.sleep(0.2)                 # sampling, not synchronisation
+        self.assertLess(rss(d) - rss0, 32 << 20, "memory grew while paused")
+        os.remove(blocker)
+        d.wait_records("k", settled=len(recs), source="kafka", timeout=scaled(60))
+        self.assertEqual(d.metrics().get("sluice_kafka_paused_partitions", stream="k"), 0)
+        self.wait_committed()
+        d.stop()
+        self.assertSameRecords(d.read_records("k"), recs)
+
+    def test_two_daemons_share_a_group_and_take_over_on_sigterm(self):
+        a = self.sluice({"k": self.stream_keys()}, name="a")
+        b = self.sluice({"k": self.stream_keys()}, name="b")
+
+        def assigns(d):
+            return d.metrics().get("sluice_kafka_rebalances_total", stream="k",
+                                   kind="assign") or 0
+
+        wait_for(lambda: assigns(a) >= 1 and assigns(b) >= 1, scaled(40), msg="both assigned")
+        first = records(4000)
+        self.produce(first)
+        wait_for(lambda: self.delivered(a, b) >= len(first), scaled(40),
+                 msg="first records delivered")
+        before = assigns(b)
+        a.stop()                            # SIGTERM: commit, leave the group
+        wait_for(lambda: assigns(b) > before, scaled(40), msg="b takes a's partitions over")
+        more = records(4000, start=len(first))
+        self.produce(more)
+        b.wait_records("k", settled=True, timeout=scaled(60),
+                       until=lambda m: self.kafka.committed("g1", TOPIC) ==
+                       self.kafka.offsets(TOPIC))
+        b.stop()
+        got_a, got_b = a.read_records("k"), b.read_records("k")
+        got = got_a + got_b
+        self.assertEqual(set(got), set(first + more), "a record is missing")
+        self.assertGreater(len(got_a), 0, "a read nothing")
+        self.assertGreater(len(set(got_b) & set(more)), 0, "b read nothing of the new records")
+        # a's partitions after its clean leave: committed, so b never re-read them
+        self.assertEqual(len(got), len(set(got)), "duplicates after a clean SIGTERM")
+
+
+def rss(d):
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+if __name__ == "__main__":
+    unittest.main()
