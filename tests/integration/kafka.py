@@ -44,6 +44,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 from harness import BIN, KEEP, scaled, wait_for
 
@@ -71,6 +72,14 @@ KEY_SEP = b"\x1f"
 REC_SEP = b"\x1e"
 
 
+# librdkafka starts its threads with C11 thrd_create, which GCC 12's
+# ThreadSanitizer does not intercept: a TSan build of sluice (or of the mock
+# tool) crashes inside librdkafka before any sluice code runs. Kafka's tests
+# are skipped under `make tsan` (docs/source-kafka.md); they run in the
+# plain and the ASan+UBSan builds.
+UNDER_TSAN = "thread" in os.environ.get("SANITIZE", "")
+
+
 class KafkaMockError(Exception):
     """The tool answered "error ..." (the text follows)."""
 
@@ -80,6 +89,8 @@ class KafkaMock:
     (removed by stop() unless SLUICE_KEEP is set)."""
 
     def __init__(self, brokers=1, partitions=None, timeout=10):
+        if UNDER_TSAN:
+            raise unittest.SkipTest("librdkafka under ThreadSanitizer (see kafka.py)")
         if not os.access(MOCK_BIN, os.X_OK):
             raise AssertionError("%s is missing: make %s" % (MOCK_BIN, MOCK_BIN))
         self.dir = tempfile.mkdtemp(prefix="sluice-kafka-", dir="/tmp")

@@ -61,7 +61,8 @@ const char *ut_check_sink_keys(const char *sink, const char *first, ...)
         *eq = '\0';
         int i = sl_conf_key_index(o->keys, kv);
         ck_assert_msg(i >= 0, "%s is no key", kv);
-        ck_assert_int_eq(sl_conf_key_set(&o->keys[i], conf, eq + 1, why, sizeof(why)), SL_OK);
+        ck_assert_int_eq(sl_conf_key_set_named(&o->keys[i], conf, kv, eq + 1, why,
+                                               sizeof(why)), SL_OK);
         marks.seen |= 1ULL << i;
     }
     va_end(ap);

@@ -28,16 +28,13 @@
 
 /* ---- key checks ---- */
 
-static char reports[4096];
+/* check()'s reports over the keys given, one "KEY: MESSAGE" a line. */
+#define check_keys(...) ut_check_sink_keys("kafka", __VA_ARGS__)
 
-static void report(void *arg, int line, const char *key, const char *msg)
-{
-    size_t n = strlen(reports);
-
-    (void)arg, (void)line;
-    snprintf(reports + n, sizeof(reports) - n, "%s: %s\n", key, msg);
-}
-
+/* Not under ThreadSanitizer: librdkafka starts its threads with C11
+ * thrd_create, which GCC 12's TSan does not intercept, and crashes there
+ * before any sluice code runs (docs/source-kafka.md). */
+#ifndef __SANITIZE_THREAD__
 /* The kafka sink's parsed keys from "k=v" strings (NULL-ended). Returns
  * new: free(). */
 static void *conf_of(const char *first, va_list ap)
@@ -72,22 +69,7 @@ static void *conf_make(const char *first, ...)
     return c;
 }
 
-/* check()'s reports over the keys given, one "KEY: MESSAGE" a line. */
-static const char *check_keys(const char *first, ...)
-{
-    const struct sl_sink_ops *o = sl_sink_find("kafka");
-    struct sl_conf_marks marks = { 0 };
-    struct sl_conf_check chk = { .keys = o->keys, .marks = &marks, .report = report };
-    va_list ap;
-
-    va_start(ap, first);
-    void *conf = conf_of(first, ap);
-    va_end(ap);
-    reports[0] = '\0';
-    o->check(conf, &chk);
-    free(conf);
-    return reports;
-}
+#endif
 
 #define BR "kafka_sink.brokers=127.0.0.1:9092"
 #define TP "kafka_sink.topic=clicks"
@@ -192,7 +174,9 @@ START_TEST(test_sink_kafka_errors_classified)
 }
 END_TEST
 
-/* ---- deliver() against a mock cluster ---- */
+/* ---- deliver() against a mock cluster (not under TSan: above) ---- */
+
+#ifndef __SANITIZE_THREAD__
 
 struct mock {
     rd_kafka_t *rk;
@@ -329,6 +313,7 @@ START_TEST(test_sink_kafka_fatal_error_restarts_the_producer_and_counts_it)
     mock_stop(&m);
 }
 END_TEST
+#endif
 
 Suite *sl_sink_kafka_suite(void)
 {
@@ -340,8 +325,10 @@ Suite *sl_sink_kafka_suite(void)
     tcase_add_test(tc, test_sink_kafka_key_expressions_parsed_strictly);
     tcase_add_loop_test(tc, test_sink_kafka_errors_classified, 0,
                         (int)(sizeof(classes) / sizeof(classes[0])));
+#ifndef __SANITIZE_THREAD__
     tcase_add_test(tc, test_sink_kafka_delivers_and_refuses_a_too_large_record_alone);
     tcase_add_test(tc, test_sink_kafka_fatal_error_restarts_the_producer_and_counts_it);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
