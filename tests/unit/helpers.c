@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sink.h"
+#include "source.h"
 #include "sluice/err.h"
 #include "suites.h"
 
@@ -41,34 +42,65 @@ static void report(void *arg, int line, const char *key, const char *msg)
     snprintf(reports + n, sizeof(reports) - n, "%s: %s\n", key, msg);
 }
 
-const char *ut_check_sink_keys(const char *sink, const char *first, ...)
+/* A new struct of <size> bytes for <keys>: their defaults, then the
+ * "KEY=VALUE" strings from <first> on (NULL-ended), marked in <m>. */
+static void *conf_from(const struct sl_conf_key *keys, size_t size, struct sl_conf_marks *m,
+                       const char *first, va_list ap)
 {
-    const struct sl_sink_ops *o = sl_sink_find(sink);
-    struct sl_conf_marks marks = { 0 };
     char why[200], kv[1100];
-    va_list ap;
+    void *conf = calloc(1, size);
 
-    ck_assert_ptr_nonnull(o);
-    struct sl_conf_check chk = { .keys = o->keys, .marks = &marks, .report = report };
-    void *conf = calloc(1, o->conf_size);
     ck_assert_ptr_nonnull(conf);
-    sl_conf_key_defaults(o->keys, conf);
-    va_start(ap, first);
+    sl_conf_key_defaults(keys, conf);
     for (const char *s = first; s; s = va_arg(ap, const char *)) {
         snprintf(kv, sizeof(kv), "%s", s);
         char *eq = strchr(kv, '=');
         ck_assert_ptr_nonnull(eq);
         *eq = '\0';
-        int i = sl_conf_key_index(o->keys, kv);
+        int i = sl_conf_key_index(keys, kv);
         ck_assert_msg(i >= 0, "%s is no key", kv);
-        ck_assert_int_eq(sl_conf_key_set_named(&o->keys[i], conf, kv, eq + 1, why,
-                                               sizeof(why)), SL_OK);
-        marks.seen |= 1ULL << i;
+        ck_assert_int_eq(sl_conf_key_set_named(&keys[i], conf, kv, eq + 1, why, sizeof(why)),
+                         SL_OK);
+        m->seen |= 1ULL << i;
     }
+    return conf;
+}
+
+const char *ut_check_sink_keys(const char *sink, const char *first, ...)
+{
+    const struct sl_sink_ops *o = sl_sink_find(sink);
+    struct sl_conf_marks marks = { 0 };
+    va_list ap;
+
+    ck_assert_ptr_nonnull(o);
+    struct sl_conf_check chk = { .keys = o->keys, .marks = &marks, .report = report };
+    va_start(ap, first);
+    void *conf = conf_from(o->keys, o->conf_size, &marks, first, ap);
     va_end(ap);
     reports[0] = '\0';
     if (o->check)
         o->check(conf, &chk);
+    free(conf);
+    return reports;
+}
+
+const char *ut_check_source_keys(const char *source, const char *first, ...)
+{
+    const struct sl_source_ops *o = sl_source_find(source);
+    struct sl_conf_marks marks = { 0 };
+    struct sl_source_peers none = { 0 };
+    va_list ap;
+
+    ck_assert_ptr_nonnull(o);
+    struct sl_conf_check chk = { .keys = o->stream_keys, .marks = &marks, .report = report };
+    va_start(ap, first);
+    void *conf = conf_from(o->stream_keys, o->stream_size, &marks, first, ap);
+    va_end(ap);
+    reports[0] = '\0';
+    if (o->check_stream)
+        o->check_stream(conf, &none, &chk);
+    if (o->free_stream)
+        o->free_stream(conf);
     free(conf);
     return reports;
 }

@@ -13,6 +13,8 @@ void ut_rm_rf(const char *dir);
  * "KEY=VALUE" given (NULL-ended), one "KEY: MESSAGE\n" each; "" if none.
  * A static buffer, good until the next call. */
 const char *ut_check_sink_keys(const char *sink, const char *first, ...);
+/* The same for source <source>'s check_stream over its stream keys. */
+const char *ut_check_source_keys(const char *source, const char *first, ...);
 
 Suite *sl_units_suite(void);
 Suite *sl_config_suite(void);

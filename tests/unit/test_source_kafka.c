@@ -6,7 +6,6 @@
  */
 #include <check.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,51 +174,9 @@ END_TEST
 
 /* --- The keys --- */
 
-static char reports[4096];
-
-static void report(void *arg, int line, const char *key, const char *msg)
-{
-    size_t n = strlen(reports);
-
-    (void)arg, (void)line;
-    snprintf(reports + n, sizeof(reports) - n, "%s: %s\n", key, msg);
-}
-
 /* The reports of the Kafka source's check over its defaults and the keys
  * "KEY=VALUE" given (NULL-ended), one "KEY: MESSAGE\n" each; "" if none. */
-static const char *check_keys(const char *first, ...)
-{
-    const struct sl_source_ops *o = sl_source_find("kafka");
-    struct sl_conf_marks marks = { 0 };
-    char why[200], kv[1100];
-    va_list ap;
-
-    ck_assert_ptr_nonnull(o);
-    struct sl_conf_check chk = { .keys = o->stream_keys, .marks = &marks, .report = report };
-    struct sl_source_peers none = { 0 };
-    void *conf = calloc(1, o->stream_size);
-    ck_assert_ptr_nonnull(conf);
-    sl_conf_key_defaults(o->stream_keys, conf);
-    va_start(ap, first);
-    for (const char *s = first; s; s = va_arg(ap, const char *)) {
-        snprintf(kv, sizeof(kv), "%s", s);
-        char *eq = strchr(kv, '=');
-        ck_assert_ptr_nonnull(eq);
-        *eq = '\0';
-        int i = sl_conf_key_index(o->stream_keys, kv);
-        ck_assert_msg(i >= 0, "%s is no key", kv);
-        ck_assert_int_eq(sl_conf_key_set_named(&o->stream_keys[i], conf, kv, eq + 1, why,
-                                               sizeof(why)), SL_OK);
-        marks.seen |= 1ULL << i;
-    }
-    va_end(ap);
-    reports[0] = '\0';
-    o->check_stream(conf, &none, &chk);
-    if (o->free_stream)
-        o->free_stream(conf);
-    free(conf);
-    return reports;
-}
+#define check_keys(...) ut_check_source_keys("kafka", __VA_ARGS__)
 
 #define B "kafka.brokers=127.0.0.1:9092"
 #define T "kafka.topics=clicks, views"
