@@ -173,7 +173,7 @@ tsan:
 
 bench:
 	$(Q)scripts/deps.sh test
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/loadgen
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/loadgen $(BUILD)/kafka-mock
 	$(Q)BUILD=$(BUILD) python3 bench/bench.py
 
 lint:

@@ -31,7 +31,9 @@ json-zstd has every record parsed (and passed unchanged) by json_validate.
 
 pg-copy loads a quarter of RECORDS into PostgreSQL (jsonb), beside psql's
 \\copy of the same rows; redshift stages them in s3rver and COPYs them
-through the tests' Redshift front (its time is s3rver's and the front's).
+through the tests' Redshift front (its time is s3rver's and the front's);
+tcp-kafka produces them through the Kafka sink to librdkafka's mock cluster,
+counted by the topic's end offsets.
 
 The latency scenario runs at half the rate tcp-zstd reached, with
 buffer_interval 1s; the overload scenario at twice that rate with a small
@@ -59,7 +61,7 @@ WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") el
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
                            "ndjson-zstd transform-zstd json-zstd tcp-zstd-disk "
                            "firehose-zstd-disk ndjson-zstd-disk recovery-disk latency overload "
-                           "s3-zstd es-bulk pg-copy redshift").split()
+                           "s3-zstd es-bulk pg-copy redshift tcp-kafka").split()
 # The write-ahead log of the *-disk scenarios goes to a real disk (not
 # tmpfs, whose fdatasync costs nothing): that is what they measure.
 WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
@@ -524,6 +526,38 @@ def redshift_scenario(name):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def kafka_scenario(name):
+    """TCP into sink = kafka against librdkafka's mock cluster (build/kafka-mock,
+    one broker, a 4-partition topic), producer batches compressed with zstd;
+    a quarter of RECORDS. The mock keeps about 5 MiB per partition, so each
+    record is counted once by the topic's end offsets (kcat -Q), which an
+    idempotent producer moves exactly once per record. The mock runs on the
+    same two cores: part of the time is its."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    os.environ.setdefault("SLUICE_BIN", SLUICE)
+    from kafka import KafkaMock, offsets
+    n = max(RECORDS // 4, 1000)
+    try:
+        k = KafkaMock(brokers=1)
+    except Exception as e:                       # noqa: BLE001 (a bench row, not a crash)
+        return {"scenario": name, "error": "no Kafka mock: %s" % e}
+    try:
+        k.topic("bench", 4)
+        stream = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB",
+                  "compression": "none", "sink": "kafka", "kafka_sink.brokers": k.bootstrap,
+                  "kafka_sink.topic": "bench",
+                  "kafka_sink.option.compression.codec": "zstd",
+                  "kafka_sink.option.linger.ms": "20"}
+
+        def check():
+            got = sum(offsets(k.bootstrap, "bench").values())
+            return {"records": str(got), "expected": str(n), "missing": str(max(n - got, 0)),
+                    "duplicated": str(max(got - n, 0)), "corrupted": "0", "unreadable": "0"}
+        return scenario(name, "tcp", n, stream, check=check, poll=0.5)
+    finally:
+        k.stop()
+
+
 def _listening(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -547,7 +581,9 @@ def main():
     fast = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB"}
     rows, peak = [], None
     for name in SCENARIOS:
-        if name.startswith(("tcp-", "firehose-", "ndjson-")):
+        if name == "tcp-kafka":
+            row = kafka_scenario(name)
+        elif name.startswith(("tcp-", "firehose-", "ndjson-")):
             mode, comp, *disk = name.split("-")
             stream = dict(fast, compression=comp)
             if comp != "none":
