@@ -7,10 +7,10 @@
  * beyond the ones every sink has. Nothing outside the sink's file names it;
  * the registry in sink.c lists them.
  *
- * Two shapes. An object sink (file, S3) gets each batch as one compressed
- * object and its key. A record sink (null, and the bulk APIs to come) gets
- * the batch's records, uncompressed and with no key, and answers for each
- * record. The engine (delivery.c) owns retries, backoff and the hand-off to
+ * Two shapes. An object sink (file, S3, Redshift) gets each batch as one
+ * compressed object and its key. A record sink (null, Elasticsearch,
+ * PostgreSQL, Kafka) gets the batch's records, uncompressed and with no
+ * key, and answers for each record. The engine (delivery.c) owns retries, backoff and the hand-off to
  * backup; a sink answers OK, RETRY or FAIL, for the batch as a whole or for
  * each record.
  *
