@@ -10,9 +10,9 @@
  * Two shapes. An object sink (file, S3, Redshift) gets each batch as one
  * compressed object and its key. A record sink (null, Elasticsearch,
  * PostgreSQL, Kafka) gets the batch's records, uncompressed and with no
- * key, and answers for each record. The engine (delivery.c) owns retries, backoff and the hand-off to
- * backup; a sink answers OK, RETRY or FAIL, for the batch as a whole or for
- * each record.
+ * key, and answers for each record. The engine (delivery.c) owns retries,
+ * backoff and the hand-off to backup; a sink answers OK, RETRY or FAIL, for
+ * the batch as a whole or for each record.
  *
  * Threads: deliver() and ready() may be called from several delivery
  * workers and the metrics thread at once; an instance must allow that.
