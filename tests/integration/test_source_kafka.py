@@ -9,7 +9,9 @@ cluster (kafka.py), records produced with kcat, the file sink as output.
   - the sink blocked: the partitions are paused (metric), the stream stays
     under max_buffered, nothing is lost; unblocked, everything arrives;
   - two daemons in one group: each record at least once, and a SIGTERM'd
-    daemon's partitions are taken over by the other.
+    daemon's partitions are taken over by the other;
+  - injected Fetch and OffsetCommit errors: retried, each record once,
+    offsets committed to the end.
 """
 import os
 import signal
@@ -17,7 +19,8 @@ import time
 import unittest
 
 from harness import SluiceTestCase, scaled, wait_for
-from kafka import WithKafka
+from kafka import (FETCH, NOT_COORDINATOR, NOT_LEADER_FOR_PARTITION, OFFSET_COMMIT,
+                   REQUEST_TIMED_OUT, WithKafka)
 
 TOPIC = "clicks"
 PARTS = 4
@@ -85,6 +88,27 @@ class KafkaSourceTest(WithKafka, SluiceTestCase):
         d.stop()
         self.assertSameRecords(d.read_records("k"), recs)
         self.assertIn("left the group", d.log())
+
+    def test_injected_fetch_and_commit_errors_retried_every_record_once(self):
+        recs = records(6000)
+        self.produce(recs[:3000])
+        d = self.sluice({"k": self.stream_keys()})
+        d.wait_records("k", settled=3000, source="kafka", timeout=scaled(40))
+        # the broker now refuses fetches and commits a few times each
+        self.kafka.inject(FETCH, NOT_LEADER_FOR_PARTITION, 5)
+        self.kafka.inject(FETCH, REQUEST_TIMED_OUT, 3)
+        self.kafka.inject(OFFSET_COMMIT, NOT_COORDINATOR, 3)
+        self.kafka.inject(OFFSET_COMMIT, REQUEST_TIMED_OUT, 3)
+        self.produce(recs[3000:])
+        d.wait_records("k", settled=len(recs), source="kafka", timeout=scaled(60))
+        self.wait_committed(timeout=60)
+        m = d.metrics()
+        self.assertEqual(m.sum("sluice_records_received_total", stream="k", source="kafka"),
+                         len(recs), "a record read twice")
+        # the refused commits were seen, counted and retried
+        self.assertGreaterEqual(m.get("sluice_kafka_commit_errors_total", stream="k"), 1)
+        d.stop()
+        self.assertSameRecords(d.read_records("k"), recs)
 
     def test_kill9_mid_stream_then_restart_loses_nothing(self):
         recs = records(30000)
