@@ -33,7 +33,9 @@ pg-copy loads a quarter of RECORDS into PostgreSQL (jsonb), beside psql's
 \\copy of the same rows; redshift stages them in s3rver and COPYs them
 through the tests' Redshift front (its time is s3rver's and the front's);
 tcp-kafka produces them through the Kafka sink to librdkafka's mock cluster,
-counted by the topic's end offsets.
+counted by the topic's end offsets; kafka-zstd reads a topic of the mock
+into zstd objects through the Kafka source, beside kcat -C on the same
+topic.
 
 The latency scenario runs at half the rate tcp-zstd reached, with
 buffer_interval 1s; the overload scenario at twice that rate with a small
@@ -61,7 +63,7 @@ WORKDIR = os.environ.get("BENCH_DIR", "/dev/shm" if os.path.isdir("/dev/shm") el
 SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zstd "
                            "ndjson-zstd transform-zstd json-zstd tcp-zstd-disk "
                            "firehose-zstd-disk ndjson-zstd-disk recovery-disk latency overload "
-                           "s3-zstd es-bulk pg-copy redshift tcp-kafka").split()
+                           "s3-zstd es-bulk pg-copy redshift tcp-kafka kafka-zstd").split()
 # The write-ahead log of the *-disk scenarios goes to a real disk (not
 # tmpfs, whose fdatasync costs nothing): that is what they measure.
 WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
@@ -558,6 +560,61 @@ def kafka_scenario(name):
         k.stop()
 
 
+def kafka_source_scenario(name):
+    """A topic into zstd file objects through the Kafka source: RECORDS / 8
+    (at most 200 k: the mock keeps about 5 MiB per partition) produced with
+    kcat into a 4-partition topic of the mock cluster (zstd batches), then
+    sluice started on it. Measured from the first record received to the
+    last delivered (the group join before it is the mock's 3 s); the
+    baseline is kcat -C reading the same topic to /dev/null."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    os.environ.setdefault("SLUICE_BIN", SLUICE)
+    from kafka import KafkaMock, offsets, produce
+    n = max(min(RECORDS // 8, 200000), 1000)
+    try:
+        k = KafkaMock(brokers=1)
+    except Exception as e:                       # noqa: BLE001 (a bench row, not a crash)
+        return {"scenario": name, "error": "no Kafka mock: %s" % e}
+    d = None
+    try:
+        k.topic("bench", 4)
+        lines = subprocess.run([LOADGEN, "dump", "-n", str(n)], check=True,
+                               stdout=subprocess.PIPE).stdout.split(b"\n")[:n]
+        per = (n + 3) // 4
+        for part in range(4):
+            produce(k.bootstrap, "bench", lines[part * per:(part + 1) * per], partition=part,
+                    compression="zstd", timeout=300)
+        if sum(offsets(k.bootstrap, "bench").values()) != n:
+            return {"scenario": name, "error": "the mock did not take every record"}
+        t0 = time.monotonic()
+        r = subprocess.run(["kcat", "-C", "-b", k.bootstrap, "-t", "bench", "-o", "beginning",
+                            "-e", "-q", "-f", "%s\n"], stdout=subprocess.PIPE, timeout=300)
+        base = n / (time.monotonic() - t0)
+        if r.stdout.count(b"\n") != n:
+            return {"scenario": name, "error": "the mock trimmed the topic: %d of %d read "
+                    "back" % (r.stdout.count(b"\n"), n)}
+        stream = {"buffer_size": "8MiB", "buffer_interval": "200ms", "max_buffered": "256MiB",
+                  "compression": "zstd", "compression_level": "1", "kafka.brokers": k.bootstrap,
+                  "kafka.topics": "bench", "kafka.start": "earliest",
+                  "kafka.option.session.timeout.ms": "6000"}
+        d = Daemon(stream)
+        wait_for(lambda: d.metric("sluice_records_received_total") > 0, 60, "a first record")
+        start, cpu0 = time.monotonic(), d.cpu()
+        wait_for(lambda: d.metric("sluice_records_delivered_total") >= n, 600,
+                 "every record delivered", 0.05)
+        seconds, cpu = time.monotonic() - start, d.cpu() - cpu0
+        _, ver, _ = loadgen("verify", "-d", d.out, "-n", n)
+        nbytes = sum(len(x) for x in lines)
+        return {"scenario": name, "records_s": n / seconds, "mib_s": nbytes / MiB / seconds,
+                "cpu_s_gib": cpu / (nbytes / GiB), "rss_mib": d.peak_rss() / MiB,
+                "p50": None, "p99": None, "vs": ("kcat -C", n / seconds / base),
+                "verify": ver, "retried": 0, "peak_buffered_mib": 0}
+    finally:
+        if d:
+            d.stop()
+        k.stop()
+
+
 def _listening(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -583,6 +640,8 @@ def main():
     for name in SCENARIOS:
         if name == "tcp-kafka":
             row = kafka_scenario(name)
+        elif name == "kafka-zstd":
+            row = kafka_source_scenario(name)
         elif name.startswith(("tcp-", "firehose-", "ndjson-")):
             mode, comp, *disk = name.split("-")
             stream = dict(fast, compression=comp)
