@@ -17,6 +17,7 @@ struct sl_chunk;                  /* chunk.h */
 struct sl_gen;                    /* stream-t.h: a batch only points at it */
 
 enum sl_seal_reason { SL_SEAL_SIZE, SL_SEAL_INTERVAL, SL_SEAL_SHUTDOWN, SL_SEAL_RELOAD,
+                      SL_SEAL_SOURCE /* its source asked: a lane handed off */,
                       SL_SEAL_NREASONS };
 
 enum sl_outcome { SL_OUTCOME_DELIVERED, SL_OUTCOME_BACKED_UP, SL_OUTCOME_DROPPED,
@@ -28,6 +29,7 @@ struct sl_span {
     uint32_t nrecords;
     uint64_t bytes;           /* payload bytes in the range */
     uint32_t ord;             /* its first record's number: see sl_batch_id_base */
+    uint32_t idx;             /* its first record's index in the chunk */
 };
 
 /*
@@ -70,6 +72,11 @@ struct sl_batch {
                                    * from (sl_batch_id_base); a root: its uuid */
     uint64_t seq_first, seq_end;  /* durability = disk: its records' sequence numbers,
                                    * [first, end); 0, 0: not logged */
+    int lane;                     /* the records of one lane (chunk.h: sl_origin),
+                                   * sealed by the lane's rules: its name follows from
+                                   * them (sl_batch_lane_uuid), its writes are exclusive */
+    int64_t pos_first, pos_last;  /* a lane's batch: its first and last record's
+                                   * positions */
     unsigned version;             /* config version it was sealed under (keys) */
     struct sl_gen *owner;         /* the stream generation it was sealed under */
     struct { sl_settle_fn fn; void *arg; } settle[SL_SETTLE_MAX];

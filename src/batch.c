@@ -11,7 +11,7 @@
 #include "sluice/err.h"
 
 const char *const sl_seal_reason_names[SL_SEAL_NREASONS] = {
-    "size", "interval", "shutdown", "reload",
+    "size", "interval", "shutdown", "reload", "source",
 };
 
 struct sl_batch *sl_batch_new(void)
@@ -23,9 +23,10 @@ struct sl_batch *sl_batch_new(void)
     return b;
 }
 
-/* Adds a span whose first record is number <ord> (sl_batch_id_base). */
+/* Adds a span whose first record is number <ord> (sl_batch_id_base) and
+ * the chunk's <idx>th. */
 static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                       uint32_t nrecords, uint64_t bytes, uint32_t ord)
+                       uint32_t nrecords, uint64_t bytes, uint32_t ord, uint32_t idx)
 {
     if (b->nspans == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8;
@@ -36,7 +37,7 @@ static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uin
         b->cap = cap;
     }
     sl_chunk_ref(c);
-    b->spans[b->nspans++] = (struct sl_span){ c, off, end, nrecords, bytes, ord };
+    b->spans[b->nspans++] = (struct sl_span){ c, off, end, nrecords, bytes, ord, idx };
     if (b->nrecords == 0 || c->arrival_mono_ms < b->oldest_mono_ms) {
         b->oldest_mono_ms = c->arrival_mono_ms;
         b->oldest_wall_ms = c->arrival_wall_ms;
@@ -47,9 +48,9 @@ static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uin
 }
 
 int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                      uint32_t nrecords, uint64_t bytes)
+                      uint32_t idx, uint32_t nrecords, uint64_t bytes)
 {
-    return add_span_at(b, c, off, end, nrecords, bytes, (uint32_t)b->nrecords);
+    return add_span_at(b, c, off, end, nrecords, bytes, (uint32_t)b->nrecords, idx);
 }
 
 int sl_batch_on_settle(struct sl_batch *b, sl_settle_fn fn, void *arg)
@@ -158,7 +159,7 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
     for (size_t i = 0; outcome != SL_OUTCOME_ABANDONED && i < b->nspans; i++) {
         const struct sl_chunk *c = b->spans[i].chunk;
         if (c->settled)
-            c->settled(c->settled_arg, c, b->spans[i].nrecords);
+            c->settled(c->settled_arg, c, b->spans[i].idx, b->spans[i].nrecords);
     }
     sl_batch_free(b);
 }
@@ -167,10 +168,11 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
  * first being record number <ord>. */
 static void oom(void);
 
-static void add_run(struct sl_batch *p, struct sl_chunk *c, uint32_t start, uint32_t end,
+static void add_run(struct sl_batch *p, const struct sl_span *s, uint32_t start, uint32_t end,
                     uint32_t n, uint64_t bytes, uint32_t ord)
 {
-    if (n > 0 && add_span_at(p, c, start, end, n, bytes, ord) != SL_OK)
+    if (n > 0 && add_span_at(p, s->chunk, start, end, n, bytes, ord,
+                             s->idx + (ord - s->ord)) != SL_OK)
         oom();
 }
 
@@ -218,6 +220,9 @@ static void join(struct sl_batch *p, struct sl_batch *b, const void *how, size_t
     memcpy(p->id_base, b->root ? b->id_base : b->uuid, sizeof(p->id_base));
     p->seq_first = b->seq_first;    /* logged, with a name of its own from the log */
     p->seq_end = b->seq_end;
+    p->lane = b->lane;
+    p->pos_first = b->pos_first;
+    p->pos_last = b->pos_last;
     if (b->partition) {
         if (!(p->partition = malloc(b->partition_len)))
             oom();
@@ -234,7 +239,7 @@ struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c)
 {
     struct sl_batch *p = sl_batch_new();
 
-    if (!p || sl_batch_add_span(p, c, 0, c->len, c->nrecords, c->bytes) != SL_OK)
+    if (!p || sl_batch_add_span(p, c, 0, c->len, 0, c->nrecords, c->bytes) != SL_OK)
         oom();
     join(p, b, "transformed", 11);
     memcpy(p->id_base, p->uuid, sizeof(p->id_base));   /* new records, numbered anew */
@@ -249,7 +254,7 @@ struct sl_batch *sl_batch_copy(struct sl_batch *b)
         oom();
     for (size_t k = 0; k < b->nspans; k++) {
         const struct sl_span *s = &b->spans[k];
-        add_run(p, s->chunk, s->off, s->end, s->nrecords, s->bytes, s->ord);
+        add_run(p, s, s->off, s->end, s->nrecords, s->bytes, s->ord);
     }
     join(p, b, "copy", 4);
     return p;
@@ -275,10 +280,10 @@ static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, un
                 n++, bytes += sl_chunk_src_len(s->chunk, off, len);
                 continue;
             }
-            add_run(p, s->chunk, start, off, n, bytes, first);
+            add_run(p, s, start, off, n, bytes, first);
             n = 0, bytes = 0;
         }
-        add_run(p, s->chunk, start, s->end, n, bytes, first);
+        add_run(p, s, start, s->end, n, bytes, first);
     }
     if (p->nrecords == 0) {
         sl_batch_free(p);
@@ -338,6 +343,24 @@ const uint8_t *sl_batch_id_base(const struct sl_batch *b)
 int sl_batch_new_uuid(struct sl_batch *b)
 {
     return sl_uuid_v4(b->uuid, NULL);
+}
+
+void sl_batch_lane_uuid(struct sl_batch *b, const char *stream)
+{
+    static const uint8_t none[16];
+    const char *lane = b->spans[0].chunk->origin->name;
+    size_t ls = strlen(stream) + 1, ll = strlen(lane) + 1;
+    uint8_t how[2 * 256 + 16];
+    int64_t pos[2] = { b->pos_first, b->pos_last };
+
+    if (ls > 256)                /* stream names are shorter; lanes are cut, not overrun */
+        ls = 256;
+    if (ll > 256)
+        ll = 256;
+    memcpy(how, stream, ls);
+    memcpy(how + ls, lane, ll);
+    memcpy(how + ls + ll, pos, sizeof(pos));
+    sl_uuid_derive(none, how, ls + ll + sizeof(pos), b->uuid);
 }
 
 void sl_batch_uuid_str(const struct sl_batch *b, char out[37])

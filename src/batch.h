@@ -48,9 +48,10 @@ struct sl_notes *sl_batch_notes_pick(const struct sl_notes *no, const uint8_t *m
 
 /* Returns a new empty batch, or NULL. */
 struct sl_batch *sl_batch_new(void);
-/* Adds records [off, end) of <c> (taking a reference). SL_ENOMEM. */
+/* Adds records [off, end) of <c> (taking a reference), the first being
+ * the chunk's <idx>th. SL_ENOMEM. */
 int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                      uint32_t nrecords, uint64_t bytes);
+                      uint32_t idx, uint32_t nrecords, uint64_t bytes);
 /* Registers <fn> to run when <b> settles. SL_ETOOBIG past SL_SETTLE_MAX. */
 int sl_batch_on_settle(struct sl_batch *b, sl_settle_fn fn, void *arg);
 /* Runs the settle actions, releases the chunks and frees <b>. */
@@ -96,6 +97,10 @@ const uint8_t *sl_batch_id_base(const struct sl_batch *b);
 /* Gives <b> a new random (version 4) UUID: its object's name. SL_EIO if
  * the kernel has no randomness to give. */
 int sl_batch_new_uuid(struct sl_batch *b);
+/* Gives a lane's batch (b->lane) the name its records make: a UUID derived
+ * from <stream>, the lane and its first and last positions, the same
+ * whenever the same records are batched again. */
+void sl_batch_lane_uuid(struct sl_batch *b, const char *stream);
 /* Formats b->uuid as 36 lowercase characters plus NUL. */
 void sl_batch_uuid_str(const struct sl_batch *b, char out[37]);
 

@@ -2,6 +2,7 @@
 #include "chunk.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms)
 {
@@ -20,6 +21,7 @@ struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms)
     c->arrival_mono_ms = mono_ms;
     c->settled = NULL;
     c->settled_arg = NULL;
+    c->origin = NULL;
     return c;
 }
 
@@ -28,6 +30,28 @@ void sl_chunk_unref(struct sl_chunk *c)
     if (!c)
         return;
     /* acq_rel: the freeing thread must see every other holder done reading */
-    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
-        free(c);
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(c->origin);
+    free(c);
+}
+
+struct sl_origin *sl_origin_new(const char *name, uint32_t nrecords, int64_t grace_ms)
+{
+    size_t namelen = strlen(name) + 1, arrays = (size_t)nrecords * sizeof(int64_t);
+    struct sl_origin *o = malloc(sizeof(*o) + 2 * arrays + namelen);
+    uint64_t h = 14695981039346656037ull;       /* FNV-1a */
+
+    if (!o)
+        return NULL;
+    o->pos = (int64_t *)(o + 1);
+    o->time_ms = o->pos + nrecords;
+    o->name = (char *)(o->time_ms + nrecords);
+    memcpy(o->name, name, namelen);
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    o->lane = h;
+    o->grace_ms = grace_ms;
+    o->flags = 0;
+    return o;
 }

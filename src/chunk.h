@@ -24,6 +24,23 @@
 #include <string.h>
 
 #define SL_CHUNK_HDR 4u   /* bytes of length before each record */
+
+/*
+ * Where a chunk's records came from, when its source's records have
+ * positions of their own (Kafka: one topic's partition, and offsets). The
+ * chunks of one lane (the same <name>) are batched apart from everything
+ * else, by rules that look at the records alone, so that reading the same
+ * records again makes the same batches (batcher.h). Made by the source
+ * with sl_origin_new before the hand-off; owned by the chunk, freed with it.
+ */
+struct sl_origin {
+    uint64_t lane;              /* a hash of <name>, to compare fast */
+    int64_t grace_ms;           /* how late a record may arrive behind its time */
+    unsigned flags;             /* SL_ORIGIN_SEAL: (an empty chunk) seal the lane now */
+    char *name;                 /* the lane ("clicks/3"), NUL-ended */
+    int64_t *pos;               /* each record's position, increasing */
+    int64_t *time_ms;           /* each record's own time, epoch ms */
+};
 #define SL_CHUNK_META 12u /* a transformed chunk's: u32 source length, i64 arrival ms */
 
 struct sl_chunk {
@@ -43,9 +60,11 @@ struct sl_chunk {
      * worker that settled the batch, before the chunk is freed. Records a
      * shutdown abandons, and records of a batch freed unsealed, are never
      * told. What a source that acknowledges upstream needs (Kafka's
-     * offsets). NULL: nobody asks. */
-    void (*settled)(void *arg, const struct sl_chunk *c, uint32_t nrecords);
+     * offsets). The records are [first, first + nrecords) in the chunk's
+     * order. NULL: nobody asks. */
+    void (*settled)(void *arg, const struct sl_chunk *c, uint32_t first, uint32_t nrecords);
     void *settled_arg;
+    struct sl_origin *origin;  /* owned; NULL: records of no lane */
     uint8_t  data[];
 };
 
@@ -59,6 +78,13 @@ static inline void sl_chunk_ref(struct sl_chunk *c)
 }
 
 void sl_chunk_unref(struct sl_chunk *c);
+
+/* A new origin for <nrecords> records of lane <name> (pos and time_ms
+ * for the caller to fill), or NULL when out of memory. One allocation:
+ * free() releases it. */
+#define SL_ORIGIN_SEAL 1u
+
+struct sl_origin *sl_origin_new(const char *name, uint32_t nrecords, int64_t grace_ms);
 
 /* Appends a record; the caller has checked that it fits. */
 static inline void sl_chunk_add(struct sl_chunk *c, const void *p, uint32_t len)

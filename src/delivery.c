@@ -495,7 +495,7 @@ static int as_object(struct worker *w, struct sl_batch *b, struct sl_sink_batch 
     view->key = b->key;
     view->data = w->out.data;
     view->len = w->out.len;
-    view->exclusive = b->seq_end != 0;
+    view->exclusive = b->seq_end != 0 || b->lane;
     return SL_OK;
 }
 

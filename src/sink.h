@@ -56,7 +56,8 @@ struct sl_sink_batch {
                                    * none: a part's values by sl_partition_value()
                                    * (a record sink's key expression) */
     int exclusive;                /* objects: 1 when <key> names this batch alone
-                                   * (durability = disk, key from its sequence range):
+                                   * (durability = disk, or a lane's batch: its key
+                                   * follows from its records):
                                    * never replace an object already there; if one is,
                                    * it is this batch's from before a crash: answer
                                    * OK with <existed> set */

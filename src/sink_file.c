@@ -6,8 +6,8 @@
  * sees half an object, and a renamed object survives a crash. Every
  * failure is RETRY: a missing mount or a full disk may come back.
  *
- * An exclusive batch (durability = disk: its key names it alone, and a
- * replay after a crash writes it again) is linked into place instead of
+ * An exclusive batch (durability = disk, or a Kafka partition's batch: its
+ * key names it alone, and a replay after a crash writes it again) is linked into place instead of
  * renamed, so an object already there is never replaced: finding one is
  * OK, with <existed> set and counted, since it is this batch's own.
  */

@@ -14,8 +14,8 @@
  *     conditional write of the key): RETRY;
  *   - any other 4xx: FAIL, the batch goes to backup at once.
  *
- * An exclusive batch (durability = disk: its key names it alone, and a
- * replay after a crash sends it again) is a conditional write,
+ * An exclusive batch (durability = disk, or a Kafka partition's batch: its
+ * key names it alone, and a replay after a crash sends it again) is a conditional write,
  * If-None-Match: *. S3's 412 says the object is there already, this
  * batch's own from before the crash: OK, with <existed> set and counted.
  *

@@ -7,31 +7,42 @@
  * takes what the consumer has ready (at most ROUND_MAX messages, about as
  * many bytes as the stream has room for), makes one chunk per partition,
  * gives each chunk a span in its partition's tracker, and hands the chunks
- * to the stream. Offsets are never stored or auto-committed: every
- * COMMIT_EVERY_MS the thread commits, asynchronously, each partition's
- * committable offset (the end of its settled prefix); a revoke waits up to
- * kafka.drain_timeout for the revoked partitions to settle and commits
- * them synchronously; the last commit, synchronous, comes at free(), once
- * the engine has delivered (or abandoned) everything.
+ * to the stream.
  *
- * Backpressure: with no room left in the stream, or a log (durability =
- * disk) refusing chunks, every assigned partition is paused; the thread
- * keeps polling (rebalances, commits, max.poll.interval.ms) and resumes
- * at the stream's low-water mark. What a paused consumer still returns
- * (fetched before the pause) is taken, never dropped: the position moved
- * past it.
+ * Each chunk's origin (chunk.h) is its partition's lane, with its records'
+ * offsets and timestamps: the batcher keeps each partition's records apart
+ * and batches them the same way when they are read again, and a batch's
+ * name follows from its offsets, so an object written before a crash is
+ * found, not written twice. The chunks never go through the write-ahead
+ * log (durability = disk): Kafka is their log, and their offsets commit
+ * only once they have settled.
+ *
+ * Offsets are never stored or auto-committed: every COMMIT_EVERY_MS the
+ * thread commits, asynchronously, each partition's committable offset
+ * (the end of its settled prefix); a revoke asks the batcher to seal the
+ * revoked partitions' open batches, waits up to kafka.drain_timeout for
+ * them to settle and commits them synchronously; the last commit,
+ * synchronous, comes at free(), once the engine has delivered (or
+ * abandoned) everything.
+ *
+ * Backpressure: with no room left in the stream, every assigned partition
+ * is paused; the thread keeps polling (rebalances, commits,
+ * max.poll.interval.ms) and resumes at the stream's low-water mark. What
+ * a paused consumer still returns (fetched before the pause) is taken,
+ * never dropped: the position moved past it.
  *
  * Shutdown, in main.c's order: stop() asks the thread to go quiet (no new
- * chunks; chunks the log refused are dropped, uncommitted; partitions
- * paused) and waits until it has, so nothing reaches a stopped stream;
- * the thread stays in the group, still committing, while the engine
- * drains. free() asks it to close: a synchronous commit of what settled,
- * the workarounds for librdkafka 2.0.2 (below), rd_kafka_consumer_close.
+ * chunks; partitions paused) and waits until it has, so nothing reaches a
+ * stopped stream; the thread stays in the group, still committing, while
+ * the engine drains. free() asks it to close: a synchronous commit of what
+ * settled, the workarounds for librdkafka 2.0.2 (below),
+ * rd_kafka_consumer_close.
  *
  * librdkafka 2.0.2 bugs worked around: #4381 (closing a cooperative-sticky
  * consumer between joining and its first assignment crashes): close waits
- * a while for that first assignment once joined; #4527 (an assignment arriving while closing
- * hangs close): unsubscribe and let the revoke run before closing.
+ * a while for that first assignment once joined; #4527 (an assignment
+ * arriving while closing hangs close): unsubscribe and let the revoke run
+ * before closing.
  *
  * The module (source.h: its keys and hooks) is at the end of the file.
  */
@@ -67,6 +78,8 @@ struct sl_kafka_span {
     int64_t first, last;            /* offsets of its first and last record */
     uint32_t n;                     /* records in its chunk */
     uint32_t settled;               /* ... settled so far */
+    uint32_t prefix;                /* ... of which [0, prefix) in the chunk's order */
+    int64_t resume;                 /* record <prefix>'s offset; -1: not known */
     struct sl_kafka_span *next;
 };
 
@@ -100,8 +113,9 @@ void sl__source_kafka_part_free(struct sl_kafka_part *p)
     free(p);
 }
 
-/* Moves the done prefix forward over the spans whose records all settled.
- * Lock held. */
+/* Moves the done prefix forward over the spans whose records all settled,
+ * and into the first that has not, up to its first unsettled record (so a
+ * commit ends where a batch begins). Lock held. */
 static void advance(struct sl_kafka_part *p)
 {
     struct sl_kafka_span *s;
@@ -113,6 +127,10 @@ static void advance(struct sl_kafka_part *p)
         if (!p->head)
             p->tail = NULL;
         free(s);
+        moved = 1;
+    }
+    if (s && s->resume > p->done) {
+        p->done = s->resume;
         moved = 1;
     }
     if (moved)
@@ -131,6 +149,7 @@ struct sl_kafka_span *sl__source_kafka_span_add(struct sl_kafka_part *p, int64_t
     s->first = first;
     s->last = last;
     s->n = nrecords;
+    s->resume = -1;
     pthread_mutex_lock(p->lock);
     if (p->tail)
         p->tail->next = s;
@@ -147,14 +166,22 @@ struct sl_kafka_span *sl__source_kafka_span_add(struct sl_kafka_part *p, int64_t
     return s;
 }
 
-void sl__source_kafka_settled(void *arg, const struct sl_chunk *c, uint32_t nrecords)
+void sl__source_kafka_settled(void *arg, const struct sl_chunk *c, uint32_t first,
+                              uint32_t nrecords)
 {
     struct sl_kafka_span *s = arg;
     struct sl_kafka_part *p = s->part;
 
-    (void)c;
     pthread_mutex_lock(p->lock);
     s->settled += nrecords;
+    /* A run that continues the prefix extends it; one settled ahead of an
+     * earlier run only counts (the prefix then stops short until the
+     * whole span has settled: later, never wrong). */
+    if (first == s->prefix) {
+        s->prefix += nrecords;
+        if (s->prefix < s->n && c && c->origin)
+            s->resume = c->origin->pos[s->prefix];
+    }
     if (s == p->head)
         advance(p);               /* may free s */
     pthread_mutex_unlock(p->lock);
@@ -186,6 +213,8 @@ struct kafka_stream {
     int      start;                       /* START_* */
     char     options[8192];               /* kafka.option.NAME: NAME=VALUE lines */
     int64_t  drain_timeout_ms;            /* 0: half the session timeout */
+    int64_t  seal_grace_ms;               /* a quiet partition's batch waits this long
+                                           * past buffer_interval for late records */
     int64_t  session_ms;                  /* session.timeout.ms, resolved by the check */
 };
 
@@ -228,8 +257,6 @@ struct kstream {
     int assigned_once;                    /* a first assignment arrived (#4381) */
     int closing;                          /* close: a revoke waits for nothing */
     int64_t next_commit_ms;
-    struct sl_chunk **pend;               /* owned: chunks the log refused, in order */
-    size_t npend, cappend;
     struct seen *seen;                    /* owned */
     size_t nseen;
     rd_kafka_message_t **msgs;            /* owned: a round's messages (ROUND_MAX) */
@@ -430,6 +457,26 @@ static void wait_settled(struct kstream *s, const rd_kafka_topic_partition_list_
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Asks the batcher to seal the open batches of <l>'s partitions now (an
+ * empty chunk of each one's lane, SL_ORIGIN_SEAL), so that a revoke can
+ * wait for them to settle instead of for their interval. */
+static void seal_lanes(struct kstream *s, const rd_kafka_topic_partition_list_t *l)
+{
+    char lane[320];
+    int64_t wall = sl_clock_wall_ms(), mono = sl_clock_mono_ms();
+
+    for (int i = 0; i < l->cnt; i++) {
+        struct sl_chunk *c = sl_chunk_new(0, wall, mono);
+        snprintf(lane, sizeof(lane), "%s/%d", l->elems[i].topic, (int)l->elems[i].partition);
+        if (!c || !(c->origin = sl_origin_new(lane, 0, 0))) {
+            sl_chunk_unref(c);      /* then it seals by its interval: a longer wait */
+            continue;
+        }
+        c->origin->flags = SL_ORIGIN_SEAL;
+        sl_intake_push(s->in, SL_SRC_KAFKA, c);
+    }
+}
+
 /* Marks the trackers of <l> revoked, remembering where each one's
  * settled prefix ended. */
 static void revoke_parts(struct kstream *s, const rd_kafka_topic_partition_list_t *l)
@@ -534,6 +581,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     s->name, l->cnt);
         } else {
             sl_stat_add(&s->rebalances[RB_REVOKE], 1);
+            if (!s->closing && s->state == KS_RUN)
+                seal_lanes(s, l);       /* quiet: the engine seals them, stopping */
             if (!s->closing)
                 wait_settled(s, l, drain_ms(s->conf));
             commit(s, l, 0);
@@ -581,49 +630,6 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
         sl_debug("source=kafka client=%s facility=%s msg=\"%s\"", rd_kafka_name(rk), fac, buf);
 }
 
-/* Hands <c> on, or keeps it pending (in order) when the log refuses it or
- * others wait already. 0 when kept. */
-static int hand_on(struct kstream *s, struct sl_chunk *c)
-{
-    uint64_t pos;
-
-    if (!s->npend && sl_intake_put(s->in, SL_SRC_KAFKA, c, &pos) == SL_OK)
-        return 1;
-    if (s->npend == s->cappend) {
-        size_t cap = s->cappend ? s->cappend * 2 : 16;
-        struct sl_chunk **n = realloc(s->pend, cap * sizeof(*n));
-        if (!n) {                   /* dropped unhanded: its offsets never commit */
-            sl_error("stream=%s source=kafka msg=\"out of memory: chunk not taken; its "
-                     "records are read again after a restart\"", s->name);
-            sl_chunk_unref(c);
-            return 0;
-        }
-        s->pend = n;
-        s->cappend = cap;
-    }
-    s->pend[s->npend++] = c;
-    return 0;
-}
-
-/* Hands on the pending chunks, in order, while the log takes them. */
-static void retry_pending(struct kstream *s)
-{
-    size_t i = 0;
-    uint64_t pos;
-
-    while (i < s->npend && sl_intake_put(s->in, SL_SRC_KAFKA, s->pend[i], &pos) == SL_OK)
-        i++;
-    memmove(s->pend, s->pend + i, (s->npend - i) * sizeof(*s->pend));
-    s->npend -= i;
-}
-
-static void drop_pending(struct kstream *s)
-{
-    for (size_t i = 0; i < s->npend; i++)
-        sl_chunk_unref(s->pend[i]);
-    s->npend = 0;
-}
-
 static void reject_oversize(struct kstream *s, const rd_kafka_message_t *m)
 {
     uint64_t suppressed;
@@ -654,8 +660,10 @@ static void take_part(struct kstream *s, rd_kafka_message_t **m, size_t n, int64
     const char *topic = rd_kafka_topic_name(m[0]->rkt);
     int32_t partition = m[0]->partition;
     uint64_t max = SL_LD(s->in->max_record_size), need = 0;
-    int64_t first = m[0]->offset, last = first;
+    int64_t first = m[0]->offset, last = first, ts;
     uint32_t nrec = 0;
+    char lane[320];
+    rd_kafka_timestamp_type_t tstype;
     struct sl_chunk *c = NULL;
     struct sl_kafka_part *p;
     struct sl_kafka_span *sp = NULL;
@@ -669,7 +677,9 @@ static void take_part(struct kstream *s, rd_kafka_message_t **m, size_t n, int64
     pthread_mutex_lock(&s->lock);
     p = get_part(s, topic, partition);
     pthread_mutex_unlock(&s->lock);
-    if (!p || (nrec && !(c = sl_chunk_new((uint32_t)need, wall, mono))))
+    snprintf(lane, sizeof(lane), "%s/%d", topic, (int)partition);
+    if (!p || (nrec && (!(c = sl_chunk_new((uint32_t)need, wall, mono)) ||
+                        !(c->origin = sl_origin_new(lane, nrec, s->conf->seal_grace_ms)))))
         oom = 1;
     for (size_t i = n; i-- > 0;) {      /* backwards: m[0] goes last, <topic> is its */
         if (!same_part(m[i], m[0]))
@@ -684,8 +694,12 @@ static void take_part(struct kstream *s, rd_kafka_message_t **m, size_t n, int64
             continue;
         if (m[i]->len > max)
             reject_oversize(s, m[i]);
-        else if (m[i]->len)             /* empty payloads (tombstones) are skipped */
+        else if (m[i]->len) {           /* empty payloads (tombstones) are skipped */
+            ts = rd_kafka_message_timestamp(m[i], &tstype);
+            c->origin->pos[c->nrecords] = m[i]->offset;
+            c->origin->time_ms[c->nrecords] = ts >= 0 ? ts : wall;
             sl_chunk_add(c, m[i]->payload, (uint32_t)m[i]->len);
+        }
     }
     if (!oom)
         sp = sl__source_kafka_span_add(p, first, last, nrec, &oom);
@@ -705,7 +719,7 @@ static void take_part(struct kstream *s, rd_kafka_message_t **m, size_t n, int64
     } else if (c) {
         c->settled = sl__source_kafka_settled;
         c->settled_arg = sp;
-        hand_on(s, c);
+        sl_intake_push(s->in, SL_SRC_KAFKA, c);     /* never logged: Kafka is its log */
     }
     for (size_t i = n; i-- > 0;)
         if (same_part(m[i], m[0]) || i == 0) {
@@ -827,18 +841,15 @@ static void *consume(void *arg)
         if (want == KS_CLOSE)
             break;
         if (want == KS_QUIET && s->state != KS_QUIET) {
-            drop_pending(s);
             if (!s->paused)
                 pause_all(s, 1);
             set_state(s, KS_QUIET);
         }
         if (want == KS_RUN) {
-            if (s->npend)
-                retry_pending(s);
             budget = sl_intake_room(s->in);
-            if (!s->paused && (s->npend || !budget))
+            if (!s->paused && !budget)
                 pause_all(s, 1);
-            else if (s->paused && !s->npend && sl_intake_drained(s->in))
+            else if (s->paused && sl_intake_drained(s->in))
                 pause_all(s, 0);
         }
         n = poll_round(s, budget ? budget : 1);
@@ -856,7 +867,6 @@ static void *consume(void *arg)
             s->next_commit_ms = sl_clock_mono_ms() + COMMIT_EVERY_MS;
         }
     }
-    drop_pending(s);
     close_consumer(s);
     set_state(s, KS_CLOSE);
     return NULL;
@@ -884,6 +894,10 @@ static const struct sl_conf_key kafka_stream_keys[] = {
     { "kafka.drain_timeout", SL_K_DURATION, offsetof(struct kafka_stream, drain_timeout_ms), 0,
       0, 3600 * SL_SEC, "0", NULL, "on a revoke, wait this long for the partitions' records "
       "to settle before committing; below session.timeout.ms (0: half of it)" },
+    { "kafka.seal_grace", SL_K_DURATION, offsetof(struct kafka_stream, seal_grace_ms), 0, 0,
+      3600 * SL_SEC, "5s", NULL, "a partition's batch, once quiet, is sealed this long after "
+      "buffer_interval: records arriving later than this behind their Kafka timestamps may "
+      "be batched differently when read again" },
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -1038,7 +1052,6 @@ static void kstream_destroy(struct kstream *s)
     for (size_t i = 0; i < s->nseen; i++)
         free(s->seen[i].topic);
     free(s->seen);
-    free(s->pend);
     free(s->msgs);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);

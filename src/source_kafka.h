@@ -10,8 +10,11 @@
  * settled() hook (chunk.h) adds to the span's count; once every record of
  * a span has settled, and every span before it too, the span leaves the
  * list and the partition's committable offset becomes its last offset + 1.
- * So the lowest unsettled offset bounds what is committed, whatever order
- * the batches settle in. A revoked (or lost) partition keeps its tracker
+ * Within the first span left, the records settled from its start move it
+ * to the offset of its first unsettled record. So the lowest unsettled
+ * offset bounds what is committed, whatever order the batches settle in,
+ * and a commit ends where a batch begins (where a re-read starts the same
+ * batch again: batcher.h, lanes). A revoked (or lost) partition keeps its tracker
  * until its last span has left (settles still arrive), but commits nothing
  * more: the new owner reads those records again.
  *
@@ -59,8 +62,10 @@ void sl__source_kafka_part_free(struct sl_kafka_part *p);
  * *<oom> to 1 on failure. */
 struct sl_kafka_span *sl__source_kafka_span_add(struct sl_kafka_part *p, int64_t first,
                                                 int64_t last, uint32_t nrecords, int *oom);
-/* The chunk.h settled() hook: <nrecords> more records of span <arg>. */
-void sl__source_kafka_settled(void *arg, const struct sl_chunk *c, uint32_t nrecords);
+/* The chunk.h settled() hook: records [first, first + nrecords) of span
+ * <arg>'s chunk <c> (its origin gives their offsets; NULL: none known). */
+void sl__source_kafka_settled(void *arg, const struct sl_chunk *c, uint32_t first,
+                              uint32_t nrecords);
 /* The offset to commit for <p> (next after the done prefix), or -1 when
  * nothing is, or <p> is revoked. Caller holds the lock. */
 int64_t sl__source_kafka_committable(const struct sl_kafka_part *p);

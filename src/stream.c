@@ -166,8 +166,10 @@ static void seal_synced(void *arg, struct sl_batch *b)
     sl_delivery_submit(s->delivery, b);
 }
 
-/* Names a sealed batch (a random UUID), gives it a ticket, and hands it
- * to delivery: at once, or, if its records are logged, once its seal is.
+/* Names a sealed batch (a random UUID; a lane's: the one its records
+ * make, under version 1 whatever the config's, so that a re-read after a
+ * restart finds the same name), gives it a ticket, and hands it to
+ * delivery: at once, or, if its records are logged, once its seal is.
  * A batch <recovered> with its seal keeps its name and the version it was
  * sealed under, and its seal is in the log already. */
 static void dispatch(struct sl_stream *s, struct sl_batch *b, int recovered)
@@ -175,7 +177,14 @@ static void dispatch(struct sl_stream *s, struct sl_batch *b, int recovered)
     struct sl_ticket *t = calloc(1, sizeof(*t));
     int logged = s->wal && b->seq_end;
 
-    if (!t || (!recovered && sl_batch_new_uuid(b) != SL_OK)) {
+    if (b->lane) {
+        sl_batch_lane_uuid(b, s->name);
+        b->version = 1;
+    } else if (t && !recovered && sl_batch_new_uuid(b) != SL_OK) {
+        free(t);
+        t = NULL;
+    }
+    if (!t) {
         sl_error("stream=%s msg=\"cannot stamp a sealed batch\"", s->name);
         abort();
     }

@@ -1209,7 +1209,7 @@ static void add_run(struct rec *x, struct sl_chunk *c, uint32_t off, uint32_t en
         x->b_seal = seal;
         x->b->seq_first = seq;
     }
-    if (sl_batch_add_span(x->b, c, off, end, n, bytes) != SL_OK)
+    if (sl_batch_add_span(x->b, c, off, end, (uint32_t)(seq - c->seq), n, bytes) != SL_OK)
         oom();
     x->b->seq_end = seq + n;
 }

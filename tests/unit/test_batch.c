@@ -25,8 +25,8 @@ START_TEST(test_batch_iterates_spans_in_order)
     uint32_t mid = c->len;
     sl_chunk_add(c, "b", 1);
     sl_chunk_add(c, "c", 1);
-    sl_batch_add_span(b, c, mid, c->len, 2, 2);
-    sl_batch_add_span(b, c, 0, mid, 1, 1);
+    sl_batch_add_span(b, c, mid, c->len, 1, 2, 2);
+    sl_batch_add_span(b, c, 0, mid, 0, 1, 1);
     sl_chunk_unref(c);                      /* the spans keep it alive */
     ck_assert_uint_eq(atomic_load(&c->refs), 2);
     sl_batch_iter_init(&it, b);
@@ -77,8 +77,8 @@ START_TEST(test_batch_record_ids_survive_splits)
 
     for (int k = 0; k < 8; k++)
         sl_chunk_add(k < 5 ? c1 : c2, &"abcdefgh"[k], 1);
-    sl_batch_add_span(b, c1, 0, c1->len, 5, 5);
-    sl_batch_add_span(b, c2, 0, c2->len, 3, 3);
+    sl_batch_add_span(b, c1, 0, c1->len, 0, 5, 5);
+    sl_batch_add_span(b, c2, 0, c2->len, 0, 3, 3);
     ck_assert_int_eq(sl_batch_new_uuid(b), SL_OK);
     ids_by_record(b, root);
     for (int k = 0; k < 8; k++)
@@ -151,14 +151,18 @@ START_TEST(test_batch_settle_runs_actions_once)
 }
 END_TEST
 
-/* What a chunk's source hears: records settled, per chunk. */
-struct heard { uint32_t records[2]; int calls; };
+/* What a chunk's source hears: records settled, per chunk, and which
+ * (a bit per record index, never told twice). */
+struct heard { uint32_t records[2]; uint32_t told[2]; int calls; };
 
-static void heard(void *arg, const struct sl_chunk *c, uint32_t n)
+static void heard(void *arg, const struct sl_chunk *c, uint32_t first, uint32_t n)
 {
     struct heard *h = arg;
+    uint32_t bits = ((1u << n) - 1) << first;
 
     h->records[c->seq] += n;     /* seq: which chunk, in this test */
+    ck_assert_uint_eq(h->told[c->seq] & bits, 0);
+    h->told[c->seq] |= bits;
     h->calls++;
 }
 
@@ -179,16 +183,16 @@ static struct sl_chunk *chunk_of(uint32_t n, uint64_t which, struct heard *h)
  * abandoned batch tells nothing. */
 START_TEST(test_batch_settle_tells_each_chunks_source)
 {
-    struct heard h = { { 0, 0 }, 0 };
+    struct heard h = { { 0, 0 }, { 0, 0 }, 0 };
     struct sl_chunk *a = chunk_of(10, 0, &h), *b = chunk_of(4, 1, &h);
     struct sl_batch *one = sl_batch_new(), *two = sl_batch_new(), *gone = sl_batch_new();
     uint8_t marks[10] = { 1, 1, 1, 0, 0, 0, 0, 0, 0, 0 };
 
     /* records 0-5 of a (6 x 8 bytes) in one, 6-9 of a and all of b in two */
-    ck_assert_int_eq(sl_batch_add_span(one, a, 0, 48, 6, 24), SL_OK);
-    ck_assert_int_eq(sl_batch_add_span(two, a, 48, 80, 4, 16), SL_OK);
-    ck_assert_int_eq(sl_batch_add_span(two, b, 0, 32, 4, 16), SL_OK);
-    ck_assert_int_eq(sl_batch_add_span(gone, b, 0, 32, 4, 16), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(one, a, 0, 48, 0, 6, 24), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(two, a, 48, 80, 6, 4, 16), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(two, b, 0, 32, 0, 4, 16), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(gone, b, 0, 32, 0, 4, 16), SL_OK);
     sl_chunk_unref(a);
     sl_chunk_unref(b);
     struct sl_batch *part = sl_batch_pick(one, marks, 1);
@@ -196,11 +200,14 @@ START_TEST(test_batch_settle_tells_each_chunks_source)
     ck_assert_int_eq(h.calls, 0);
     sl_batch_release(one, SL_OUTCOME_BACKED_UP);
     ck_assert_uint_eq(h.records[0], 6);
+    ck_assert_uint_eq(h.told[0], 0x3f);                  /* records 0-5 */
     sl_batch_settle(gone, SL_OUTCOME_ABANDONED);
     ck_assert_uint_eq(h.records[1], 0);
     sl_batch_settle(two, SL_OUTCOME_DELIVERED);
     ck_assert_uint_eq(h.records[0], 10);
     ck_assert_uint_eq(h.records[1], 4);
+    ck_assert_uint_eq(h.told[0], 0x3ff);
+    ck_assert_uint_eq(h.told[1], 0xf);
     ck_assert_int_eq(h.calls, 3);
 }
 END_TEST

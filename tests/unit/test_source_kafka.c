@@ -49,14 +49,14 @@ START_TEST(test_source_kafka_commits_only_the_settled_prefix)
     b = span(p, 110, 119, 10);
     c = span(p, 120, 129, 10);
     ck_assert_uint_eq(sl__source_kafka_inflight(p), 3);
-    sl__source_kafka_settled(c, NULL, 10);            /* the last first: nothing yet */
+    sl__source_kafka_settled(c, NULL, 0, 10);            /* the last first: nothing yet */
     ck_assert_int_eq(committable(p), -1);
-    sl__source_kafka_settled(a, NULL, 4);             /* part of the first */
+    sl__source_kafka_settled(a, NULL, 0, 4);          /* part of the first */
     ck_assert_int_eq(committable(p), -1);
-    sl__source_kafka_settled(a, NULL, 6);             /* the first: up to b */
+    sl__source_kafka_settled(a, NULL, 4, 6);          /* the first: up to b */
     ck_assert_int_eq(committable(p), 110);
     ck_assert_uint_eq(sl__source_kafka_inflight(p), 1);
-    sl__source_kafka_settled(b, NULL, 10);            /* b, and c already done */
+    sl__source_kafka_settled(b, NULL, 0, 10);         /* b, and c already done */
     ck_assert_int_eq(committable(p), 130);
     ck_assert_uint_eq(sl__source_kafka_inflight(p), 0);
     ck_assert_ptr_null(p->head);
@@ -72,11 +72,41 @@ START_TEST(test_source_kafka_a_split_chunk_is_done_when_all_its_parts_settle)
     struct sl_kafka_part *p = sl__source_kafka_part_new(&lock, &cond, "t", 0);
     struct sl_kafka_span *a = span(p, 0, 99, 100);
 
-    sl__source_kafka_settled(a, NULL, 30);
-    sl__source_kafka_settled(a, NULL, 30);
+    sl__source_kafka_settled(a, NULL, 60, 40);
+    sl__source_kafka_settled(a, NULL, 30, 30);
     ck_assert_int_eq(committable(p), -1);
-    sl__source_kafka_settled(a, NULL, 40);
+    sl__source_kafka_settled(a, NULL, 0, 30);
     ck_assert_int_eq(committable(p), 100);
+    sl__source_kafka_part_free(p);
+}
+END_TEST
+
+/* Records of a chunk settled from its start move the commit to its first
+ * unsettled record (where the next batch begins), by the chunk's offsets;
+ * a run settled ahead of an earlier one does not move it. */
+START_TEST(test_source_kafka_a_settled_front_of_a_chunk_commits_up_to_the_next_batch)
+{
+    struct sl_kafka_part *p = sl__source_kafka_part_new(&lock, &cond, "t", 0);
+    struct sl_chunk *c = sl_chunk_new(256, 0, 0);
+    struct sl_kafka_span *a;
+
+    ck_assert_ptr_nonnull(c);
+    c->origin = sl_origin_new("t/0", 10, 0);
+    ck_assert_ptr_nonnull(c->origin);
+    for (int i = 0; i < 10; i++) {
+        c->origin->pos[i] = 100 + 2 * i;              /* 100, 102, ... 118 */
+        sl_chunk_add(c, "x", 1);
+    }
+    a = span(p, 100, 119, 10);
+    sl__source_kafka_settled(a, c, 4, 3);             /* a later batch first */
+    ck_assert_int_eq(committable(p), -1);
+    sl__source_kafka_settled(a, c, 0, 4);             /* the front: up to record 4 */
+    ck_assert_int_eq(committable(p), 108);
+    ck_assert_uint_eq(sl__source_kafka_inflight(p), 1);
+    sl__source_kafka_settled(a, c, 7, 3);             /* the rest: past its last */
+    ck_assert_int_eq(committable(p), 120);
+    ck_assert_ptr_null(p->head);
+    sl_chunk_unref(c);
     sl__source_kafka_part_free(p);
 }
 END_TEST
@@ -94,7 +124,7 @@ START_TEST(test_source_kafka_refused_records_do_not_hold_the_commit_back)
     a = span(p, 7, 20, 3);                            /* 5, 6 compacted away */
     ck_assert_ptr_null(span(p, 21, 21, 0));           /* refused, after a */
     ck_assert_int_eq(committable(p), 5);
-    sl__source_kafka_settled(a, NULL, 3);
+    sl__source_kafka_settled(a, NULL, 0, 3);
     ck_assert_int_eq(committable(p), 22);
     sl__source_kafka_part_free(p);
 }
@@ -107,13 +137,13 @@ START_TEST(test_source_kafka_a_revoked_partition_does_not_commit)
     struct sl_kafka_part *p = sl__source_kafka_part_new(&lock, &cond, "t", 2);
     struct sl_kafka_span *a = span(p, 0, 9, 10), *b = span(p, 10, 19, 10);
 
-    sl__source_kafka_settled(a, NULL, 10);
+    sl__source_kafka_settled(a, NULL, 0, 10);
     ck_assert_int_eq(committable(p), 10);
     pthread_mutex_lock(&lock);
     p->revoked = 1;
     pthread_mutex_unlock(&lock);
     ck_assert_int_eq(committable(p), -1);
-    sl__source_kafka_settled(b, NULL, 10);
+    sl__source_kafka_settled(b, NULL, 0, 10);
     ck_assert_int_eq(committable(p), -1);
     ck_assert_ptr_null(p->head);                      /* idle: may be freed */
     sl__source_kafka_part_free(p);
@@ -143,8 +173,8 @@ static void *settle_some(void *arg)
     struct settler *t = arg;
 
     for (size_t i = t->from; i < t->n; i += t->step) {
-        sl__source_kafka_settled(t->s[i], NULL, 1);
-        sl__source_kafka_settled(t->s[i], NULL, 1);
+        sl__source_kafka_settled(t->s[i], NULL, 1, 1);
+        sl__source_kafka_settled(t->s[i], NULL, 0, 1);
     }
     return NULL;
 }
@@ -232,6 +262,7 @@ Suite *sl_source_kafka_suite(void)
 
     tcase_add_test(tc, test_source_kafka_commits_only_the_settled_prefix);
     tcase_add_test(tc, test_source_kafka_a_split_chunk_is_done_when_all_its_parts_settle);
+    tcase_add_test(tc, test_source_kafka_a_settled_front_of_a_chunk_commits_up_to_the_next_batch);
     tcase_add_test(tc, test_source_kafka_refused_records_do_not_hold_the_commit_back);
     tcase_add_test(tc, test_source_kafka_a_revoked_partition_does_not_commit);
     tcase_add_test(tc, test_source_kafka_unsettled_spans_are_freed_with_their_part);
