@@ -11,7 +11,16 @@ cluster (kafka.py), records produced with kcat, the file sink as output.
   - two daemons in one group: each record at least once, and a SIGTERM'd
     daemon's partitions are taken over by the other;
   - injected Fetch and OffsetCommit errors: retried, each record once,
-    offsets committed to the end.
+    offsets committed to the end;
+  - exactly-once objects: commits refused, kill -9 mid-stream, restart
+    with the same output: everything is read again, every object already
+    written is found there (exclusive writes of names made from offsets),
+    every record once; the same with durability = disk, where the Kafka
+    records never enter the write-ahead log;
+  - two daemons in one group, one stopped with SIGTERM, the other killed
+    with kill -9 (its commits refused) and restarted: every record once;
+  - kafka.start = latest skips what was there; earliest reads it again
+    even past the group's commits.
 """
 import os
 import signal
@@ -199,6 +208,116 @@ class KafkaSourceTest(WithKafka, SluiceTestCase):
         # a's partitions after its clean leave: committed, so b never re-read them
         self.assertEqual(len(got), len(set(got)), "duplicates after a clean SIGTERM")
 
+
+    def exact_keys(self, **extra):
+        """Batches sealed by size and record time; a quiet partition's last
+        batch a second after buffer_interval."""
+        return self.stream_keys(buffer_size="32KiB", buffer_interval="500ms",
+                                **{"kafka.seal_grace": "1s"}, **extra)
+
+    def kill9_rereads_find_their_objects(self, **extra):
+        recs = records(24000)
+        self.produce(recs)
+        # no commit succeeds: after the kill everything is read again
+        self.kafka.inject(OFFSET_COMMIT, NOT_COORDINATOR, 100000)
+        d = self.sluice({"k": self.exact_keys(**extra)})
+        wait_for(lambda: self.delivered(d) >= 6000, scaled(40), msg="some delivered")
+        d.kill()
+        written = len(d.object_files("k"))
+        self.assertTrue(all(o < 0 for o in self.kafka.committed("g1", TOPIC).values()),
+                        "a commit got through")
+        self.kafka.clear(OFFSET_COMMIT)
+        more = records(4000, start=len(recs))
+        d.start()
+        self.produce(more)
+        recs += more
+        self.wait_committed(timeout=60)
+        m = d.metrics()
+        # the objects written before the kill were found, not written again
+        self.assertGreaterEqual(m.sum("sluice_objects_existing_total", stream="k"), written)
+        self.assertGreater(written, 0)
+        d.stop()
+        self.assertSameRecords(d.read_records("k"), recs)
+        return d, m
+
+    def test_kill9_restart_finds_written_objects_every_record_once(self):
+        self.kill9_rereads_find_their_objects()
+
+    def test_durability_disk_kill9_every_record_once_none_through_the_log(self):
+        d, m = self.kill9_rereads_find_their_objects(durability="disk")
+        self.assertEqual(m.get("sluice_wal_records_recovered_total", stream="k"), 0)
+
+    def test_two_daemons_sigterm_one_kill9_the_other_every_record_once(self):
+        keys = self.exact_keys()
+        a = self.sluice({"k": keys}, name="a")
+        b = self.sluice({"k": dict(keys, **{"file.path": a.file_path("k")})}, name="b")
+
+        def assigns(d):
+            return d.metrics().get("sluice_kafka_rebalances_total", stream="k",
+                                   kind="assign") or 0
+
+        wait_for(lambda: assigns(a) >= 1 and assigns(b) >= 1, scaled(40), msg="both assigned")
+        first = records(6000)
+        self.produce(first)
+        wait_for(lambda: self.delivered(a, b) >= len(first), scaled(40),
+                 msg="first records delivered")
+        before = assigns(b)
+        a.stop()                            # SIGTERM: seal, deliver, commit, leave
+        wait_for(lambda: assigns(b) > before, scaled(40), msg="b takes a's partitions over")
+        self.wait_committed(timeout=40)
+        # b's commits are refused from here: its kill leaves all it wrote to re-read
+        self.kafka.inject(OFFSET_COMMIT, NOT_COORDINATOR, 100000)
+        delivered_before = self.delivered(b)
+        more = records(12000, start=len(first))
+        self.produce(more)
+        wait_for(lambda: self.delivered(b) - delivered_before >= 4000, scaled(40),
+                 msg="b delivered some of the new records")
+        b.kill()
+        self.kafka.clear(OFFSET_COMMIT)
+        b.start()
+        last = records(2000, start=len(first) + len(more))
+        self.produce(last)
+        self.wait_committed(timeout=60)
+        self.assertGreater(b.metrics().sum("sluice_objects_existing_total", stream="k"), 0)
+        b.stop()
+        self.assertSameRecords(a.read_records("k"), first + more + last)
+
+    def test_start_latest_skips_what_was_there_earliest_reads_past_commits(self):
+        old = records(2000)
+        self.produce(old)
+        d = self.sluice({"k": self.stream_keys(**{"kafka.start": "latest"})})
+        # Where "latest" is is resolved some time after the assignment: one
+        # marker per partition until each partition has read one.
+        markers = []
+
+        def every_partition_reads():
+            m = records(PARTS, start=900000 + len(markers))
+            markers.extend(m)
+            for p in range(PARTS):
+                self.kafka.produce(TOPIC, [m[p]], partition=p)
+            try:
+                wait_for(lambda: len([1 for p in range(PARTS) if d.metrics().get(
+                    "sluice_kafka_consumer_lag", stream="k", topic=TOPIC,
+                    partition=str(p)) is not None]) == PARTS, 2, interval=0.2)
+                return True
+            except AssertionError:
+                return False
+        wait_for(every_partition_reads, scaled(40), interval=0, msg="every partition reads")
+        new = records(2000, start=len(old))
+        self.produce(new)
+        self.wait_committed()
+        d.stop()
+        got = d.read_records("k")
+        self.assertEqual(len(got), len(set(got)), "a record twice")
+        self.assertFalse(set(got) & set(old), "latest read what was there before")
+        self.assertTrue(set(new) <= set(got), "a new record is missing")
+        self.assertTrue(set(got) <= set(new) | set(markers))
+        # the group has committed the end; earliest reads from the start anyway
+        e = self.sluice({"k": self.stream_keys(**{"kafka.start": "earliest"})}, name="e")
+        total = len(old) + len(markers) + len(new)
+        e.wait_records("k", settled=total, source="kafka", timeout=scaled(40))
+        e.stop()
+        self.assertSameRecords(e.read_records("k"), old + markers + new)
 
 def rss(d):
     with open("/proc/%d/status" % d.proc.pid) as f:
