@@ -94,10 +94,14 @@ int sl_conf_key_same(const struct sl_conf_key *keys, const void *a, const void *
  * and where to report. A report names the key and its line (the section's
  * header when the key was not set); the loader prefixes file and section.
  */
+struct sl_partition_spec;         /* partition-t.h */
+
 struct sl_conf_check {
     const struct sl_conf_key *keys;
     const struct sl_conf_marks *marks;
     int section_line;
+    const struct sl_partition_spec *partition;  /* a sink's check: its stream's
+                                 * partition_keys, parsed; NULL when they are bad */
     int errors;                 /* reports made */
     void (*report)(void *arg, int line, const char *key, const char *msg);
     void *arg;

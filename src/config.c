@@ -607,8 +607,9 @@ static void check_transforms(struct parse *p)
     }
 }
 
-/* prefix and error_prefix by Firehose's rules (objkey.h). */
-static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char *sec)
+/* prefix and error_prefix by Firehose's rules (objkey.h). 1 if the
+ * partition keys parsed. */
+static int check_prefixes(struct parse *p, struct sl_stream_conf *s, const char *sec)
 {
     char why[256], names[SL_PART_KEYS * 64 + SL_PART_KEYS] = "", use[96];
     int parts_ok = !any_bad(s, "partition_keys", NULL, NULL);
@@ -645,6 +646,7 @@ static void check_prefixes(struct parse *p, struct sl_stream_conf *s, const char
     if (strstr(s->prefix, "!{") && !s->error_prefix[0])
         perr(p, key_line(s, "error_prefix"), sec, "error_prefix",
              "required when prefix holds expressions");
+    return parts_ok;
 }
 
 /* A sink's or a source's report of a problem with its keys. */
@@ -698,12 +700,14 @@ static void check_stream_sources(struct parse *p, struct sl_stream_conf *s, cons
     }
 }
 
-/* The stream's sink checks its own keys, once they are all read. */
-static void check_sink(struct parse *p, struct sl_stream_conf *s, const char *sec)
+/* The stream's sink checks its own keys, once they are all read (and the
+ * stream's partition keys parsed: <parts_ok>). */
+static void check_sink(struct parse *p, struct sl_stream_conf *s, const char *sec, int parts_ok)
 {
     struct report_to to = { p, sec };
     struct sl_conf_check chk = { .keys = s->sink_ops->keys, .marks = &s->sink_marks,
-                                 .section_line = s->line, .report = report, .arg = &to };
+                                 .section_line = s->line, .report = report, .arg = &to,
+                                 .partition = parts_ok ? &s->partition : NULL };
 
     const struct sl_sink_ops *stage = sl_sink_stage(s->sink_ops);
 
@@ -720,6 +724,7 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s, size_t idx,
                          const char *const *names, const void **confs)
 {
     char sec[80];
+    int parts_ok;
 
     snprintf(sec, sizeof(sec), "stream %s", s->name);
     if (!any_bad(s, "compression", "compression_level", NULL)) {
@@ -750,14 +755,14 @@ static void check_stream(struct parse *p, struct sl_stream_conf *s, size_t idx,
         perr(p, key_line(s, "wal.max_size"), sec, "wal.max_size",
              "must be at least twice wal.segment_size (%llu bytes): the file being "
              "written is never deleted", (unsigned long long)(2 * s->wal_segment_size));
-    if (s->sink_ops)
-        check_sink(p, s, sec);
     /* a destination whose Firehose default differs (Redshift's hour) */
     if (s->sink_ops && s->sink_ops->retry_duration_ms &&
         !(s->marks.seen & (1ULL << sl_conf_key_index(stream_keys, "retry_duration"))))
         s->retry_duration_ms = s->sink_ops->retry_duration_ms;
     resolve_chain(p, s, sec);
-    check_prefixes(p, s, sec);
+    parts_ok = check_prefixes(p, s, sec);
+    if (s->sink_ops)
+        check_sink(p, s, sec, parts_ok);
     /* A sink that stores backups (S3: its bucket) takes them unless
      * backup.path is set. */
     s->backup_in_sink = s->sink_ops && s->sink_ops->put_backup && s->backup_path[0] == '\0';

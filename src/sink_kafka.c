@@ -223,6 +223,15 @@ fail:
     return NULL;
 }
 
+/* 1 if <spec> defines query key <name> (not one a transform sets). */
+static int query_key(const struct sl_partition_spec *spec, const char *name)
+{
+    for (unsigned k = 0; k < spec->n; k++)
+        if (!spec->lambda[k] && strcmp(spec->name[k], name) == 0)
+            return 1;
+    return 0;
+}
+
 static void kafka_check(void *conf, struct sl_conf_check *chk)
 {
     struct kafka_conf *c = conf;
@@ -238,6 +247,9 @@ static void kafka_check(void *conf, struct sl_conf_check *chk)
                               "a-z A-Z 0-9 . _ - (not . or ..)", c->topic);
     if (!sl__sink_kafka_key_parse(c->key, name, &lambda, why, sizeof(why)))
         sl_conf_key_check_err(chk, "kafka_sink.key", "%s", why);
+    else if (name[0] && !lambda && chk->partition && !query_key(chk->partition, name))
+        sl_conf_key_check_err(chk, "kafka_sink.key", "partition key %s is not in "
+                              "partition_keys (define it there: %s=.json.path)", name, name);
     if (!c->brokers[0])
         return;
     rd_kafka_conf_t *rc = make_conf(c, key, sizeof(key), why, sizeof(why));

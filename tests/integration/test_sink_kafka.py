@@ -225,6 +225,16 @@ class ConfigTest(KafkaSinkCase):
         rc, out = self.check({"kafka_sink.topic": "t"})
         self.assertEqual(rc, 1, out)
         self.assertIn("kafka_sink.brokers", out)
+        # a key from partition_keys must be defined there
+        keyed = dict(base, **{"kafka_sink.key": "!{partitionKeyFromQuery:user}"})
+        rc, out = self.check(dict(keyed, partition_keys="user=.u"))
+        self.assertEqual(rc, 0, out)
+        rc, out = self.check(dict(keyed, partition_keys="team=.t"))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("kafka_sink.key: partition key user is not in partition_keys", out)
+        rc, out = self.check(keyed)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("partition key user is not in partition_keys", out)
 
 
 if __name__ == "__main__":
