@@ -36,7 +36,7 @@ void sl_chunk_unref(struct sl_chunk *c)
     free(c);
 }
 
-struct sl_origin *sl_origin_new(const char *name, uint32_t nrecords, int64_t grace_ms)
+struct sl_origin *sl_chunk_origin_new(const char *name, uint32_t nrecords, int64_t grace_ms)
 {
     size_t namelen = strlen(name) + 1, arrays = (size_t)nrecords * sizeof(int64_t);
     struct sl_origin *o = malloc(sizeof(*o) + 2 * arrays + namelen);

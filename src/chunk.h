@@ -31,7 +31,7 @@
  * chunks of one lane (the same <name>) are batched apart from everything
  * else, by rules that look at the records alone, so that reading the same
  * records again makes the same batches (batcher.h). Made by the source
- * with sl_origin_new before the hand-off; owned by the chunk, freed with it.
+ * with sl_chunk_origin_new before the hand-off; owned by the chunk, freed with it.
  */
 struct sl_origin {
     uint64_t lane;              /* a hash of <name>, to compare fast */
@@ -84,7 +84,7 @@ void sl_chunk_unref(struct sl_chunk *c);
  * free() releases it. */
 #define SL_ORIGIN_SEAL 1u
 
-struct sl_origin *sl_origin_new(const char *name, uint32_t nrecords, int64_t grace_ms);
+struct sl_origin *sl_chunk_origin_new(const char *name, uint32_t nrecords, int64_t grace_ms);
 
 /* Appends a record; the caller has checked that it fits. */
 static inline void sl_chunk_add(struct sl_chunk *c, const void *p, uint32_t len)

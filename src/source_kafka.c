@@ -468,7 +468,7 @@ static void seal_lanes(struct kstream *s, const rd_kafka_topic_partition_list_t 
     for (int i = 0; i < l->cnt; i++) {
         struct sl_chunk *c = sl_chunk_new(0, wall, mono);
         snprintf(lane, sizeof(lane), "%s/%d", l->elems[i].topic, (int)l->elems[i].partition);
-        if (!c || !(c->origin = sl_origin_new(lane, 0, 0))) {
+        if (!c || !(c->origin = sl_chunk_origin_new(lane, 0, 0))) {
             sl_chunk_unref(c);      /* then it seals by its interval: a longer wait */
             continue;
         }
@@ -679,7 +679,7 @@ static void take_part(struct kstream *s, rd_kafka_message_t **m, size_t n, int64
     pthread_mutex_unlock(&s->lock);
     snprintf(lane, sizeof(lane), "%s/%d", topic, (int)partition);
     if (!p || (nrec && (!(c = sl_chunk_new((uint32_t)need, wall, mono)) ||
-                        !(c->origin = sl_origin_new(lane, nrec, s->conf->seal_grace_ms)))))
+                        !(c->origin = sl_chunk_origin_new(lane, nrec, s->conf->seal_grace_ms)))))
         oom = 1;
     for (size_t i = n; i-- > 0;) {      /* backwards: m[0] goes last, <topic> is its */
         if (!same_part(m[i], m[0]))

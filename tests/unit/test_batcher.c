@@ -177,7 +177,7 @@ static void push_lane(const char *name, int from, int n, int64_t tstep)
     char rec[64];
 
     memset(rec, 'y', sizeof(rec));
-    c->origin = sl_origin_new(name, (uint32_t)n, 2000);
+    c->origin = sl_chunk_origin_new(name, (uint32_t)n, 2000);
     ck_assert_ptr_nonnull(c->origin);
     for (int k = 0; k < n; k++) {
         int i = from + k;
@@ -192,7 +192,7 @@ static void push_seal(const char *name)
 {
     struct sl_chunk *c = sl_chunk_new(0, fake_wall(&clk), fk.now);
 
-    c->origin = sl_origin_new(name, 0, 0);
+    c->origin = sl_chunk_origin_new(name, 0, 0);
     ck_assert_ptr_nonnull(c->origin);
     c->origin->flags = SL_ORIGIN_SEAL;
     ck_assert_int_eq(sl_ring_push_mp(ring, c), SL_OK);

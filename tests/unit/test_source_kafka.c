@@ -91,7 +91,7 @@ START_TEST(test_source_kafka_a_settled_front_of_a_chunk_commits_up_to_the_next_b
     struct sl_kafka_span *a;
 
     ck_assert_ptr_nonnull(c);
-    c->origin = sl_origin_new("t/0", 10, 0);
+    c->origin = sl_chunk_origin_new("t/0", 10, 0);
     ck_assert_ptr_nonnull(c->origin);
     for (int i = 0; i < 10; i++) {
         c->origin->pos[i] = 100 + 2 * i;              /* 100, 102, ... 118 */
