@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""
+perf_top.py - the top of a `perf record` profile of sluice, grouped.
+
+  bench/perf_top.py [-n 15] FILE.perf [FILE.perf ...]
+
+Reads each profile with `perf script` (call graphs from --call-graph dwarf
+or fp) and prints, with one column per file so that runs can be compared:
+
+  groups     where the leaf of each sample is: zstd (libzstd), zlib,
+             kernel, sluice (the daemon's own code), libc (memcpy, memchr,
+             malloc...; with ld.so and the vDSO), other (libmicrohttpd,
+             jansson, libcurl, ...)
+  functions  the top functions by self time; an inlined function is shown
+             as "inner [in outer]"; a stripped library's unnamed code is
+             one line
+  kernel     kernel time by its way in (the system call, a page fault, an
+             interrupt) and the sluice function that made the call
+  libc       libc time by function and the sluice function that called it
+  threads    time by the thread's entry point (the first frame below
+             start_thread / main)
+
+Shares are of the samples in the file, that is of sluice's CPU time while
+perf ran (cpu-clock samples: this VM has no hardware PMU). A row under
+0.3% in every column is left out.
+"""
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+
+FRAME = re.compile(r"^\s*([0-9a-f]+) (.*) \((.*)\)$")
+SYSCALL = re.compile(r"^(__x64_sys_|__ia32_sys_|__se_sys_|__do_sys_|ksys_|do_sys_)")
+CLONE = re.compile(r"\.(isra|part|constprop|cold|lto_priv)(\.\d+)*$")
+TOP = 15
+FLOOR = 0.3
+STARTS = {"start_thread", "clone3", "clone", "__clone", "__clone3", "_start",
+          "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main"}
+
+
+def group(dso):
+    base = os.path.basename(dso)
+    if dso.startswith("[kernel") or dso.startswith("[guest.kernel"):
+        return "kernel"
+    if base.startswith("libzstd"):
+        return "zstd"
+    if base.startswith("libz.so"):
+        return "zlib"
+    if base.startswith(("libc.so", "ld-linux", "libm.so")) or dso == "[vdso]":
+        return "libc"
+    if base == "sluice":
+        return "sluice"
+    return "other"
+
+
+# Inlined wrappers from the C library's headers (_FORTIFY_SOURCE): not
+# worth a name of their own in a frame.
+WRAPPERS = {"memcpy", "memmove", "memset", "memchr", "strlen", "read", "write", "recv",
+            "snprintf", "vsnprintf", "fgets", "fprintf", "vfprintf", "printf"}
+
+
+def script(path, inline):
+    """`perf script`'s samples: a list of [(ip, sym, dso)] per sample,
+    innermost first, and the weight (the period) of each."""
+    cmd = ["perf", "script", "-i", path, "-F", "period,ip,sym,dso"]
+    out = subprocess.run(cmd + ([] if inline else ["--no-inline"]), capture_output=True,
+                         text=True, errors="replace").stdout
+    res = []
+    for block in out.split("\n\n"):
+        lines = block.strip("\n").split("\n")
+        try:
+            weight = int(lines[0].split()[-1])
+        except (ValueError, IndexError):
+            continue
+        frames = [m.groups() for m in map(FRAME.match, lines[1:]) if m]
+        if frames:
+            res.append((weight, frames))
+    return res
+
+
+def samples(path):
+    """Yields (weight, frames) per sample; frames innermost first, each
+    (label, sym, dso, group). perf names a frame's shared object only when
+    asked not to resolve inlined functions, so it is read twice: once for
+    the objects, once for the inlined functions, shown as "inner [in outer]"."""
+    plain, inl = script(path, False), script(path, True)
+    if len(plain) != len(inl):
+        inl = [(w, [(ip, s, "inlined") for ip, s, d in f]) for w, f in plain]
+    for (weight, frames), (_, names) in zip(plain, inl):
+        out, j = [], 0
+        for ip, sym, dso in frames:
+            inner = []
+            while j < len(names) and names[j][0] == ip and names[j][2] == "inlined":
+                inner.append(names[j][1])
+                j += 1
+            if j < len(names) and names[j][0] == ip:
+                j += 1                          # the frame itself
+            sym, grp = CLONE.sub("", sym), group(dso)
+            inner = [n for n in inner if CLONE.sub("", n) != sym and n not in WRAPPERS]
+            if sym == "[unknown]":
+                label = "[unnamed code of %s]" % os.path.basename(dso)
+            elif inner and grp == "sluice":     # libc's are aliases (memcpy/memmove)
+                label = "%s [in %s]" % (inner[0], sym)
+            else:
+                label = sym
+            out.append((label, sym, dso, grp))
+        yield weight, out
+
+
+def caller(frames):
+    """The first sluice function up the stack from the leaf, with the
+    libraries between them: "sl_compress_write", "feed via libzstd"."""
+    via = []
+    for label, sym, dso, grp in frames[1:]:
+        if grp == "sluice":
+            return label + (" via " + ", ".join(via) if via else "")
+        name = os.path.basename(dso).split(".so")[0]
+        if grp not in ("kernel", "libc") and name not in via:
+            via.append(name)
+    return "-"
+
+
+def kernel_entry(frames):
+    """The kernel's way in for a kernel sample: a system call (the frame
+    that do_syscall_64 called), else a page fault, else an interrupt."""
+    kernel = [f[1] for f in frames if f[3] == "kernel"]
+    if "do_syscall_64" in kernel:
+        i = kernel.index("do_syscall_64")
+        calls = [k for k in kernel[:i] if SYSCALL.match(k)]
+        if calls:
+            return "sys " + SYSCALL.sub("", calls[-1])
+        user = next((f[1] for f in frames if f[3] != "kernel"), "?")
+        return "sys %s (exit)" % re.sub(r"^(__GI_)?_*(libc_)?", "", user)
+    if any("page_fault" in k for k in kernel):
+        return "page fault"
+    if any("irq" in k or "sysvec" in k or "softirq" in k for k in kernel):
+        return "interrupt"
+    return "other"
+
+
+def thread_root(frames):
+    for label, sym, dso, grp in reversed(frames):
+        if sym in STARTS or sym.startswith("__libc_start"):
+            continue
+        if grp == "sluice":
+            return sym
+        return "%s thread" % os.path.basename(dso) if sym == "[unknown]" else sym
+    return "[no frames]"
+
+
+def profile(path):
+    tables = {k: defaultdict(float) for k in ("groups", "functions", "kernel", "libc", "threads")}
+    total = 0
+    for w, frames in samples(path):
+        total += w
+        leaf = frames[0]
+        grp = leaf[3]
+        tables["groups"][grp] += w
+        tables["functions"][(grp, leaf[0])] += w
+        if grp == "kernel":
+            tables["kernel"][(kernel_entry(frames), caller(frames))] += w
+        elif grp == "libc":
+            tables["libc"][(leaf[0], caller(frames))] += w
+        tables["threads"][thread_root(frames)] += w
+    if total:
+        for t in tables.values():
+            for k in t:
+                t[k] *= 100.0 / total
+    return total, tables
+
+
+def show(title, head, rows, cols, top, fmt):
+    keys = set().union(*(c.keys() for c in cols))
+    keys = sorted(keys, key=lambda k: -sum(c.get(k, 0) for c in cols))
+    keys = [k for k in keys if max(c.get(k, 0) for c in cols) >= FLOOR][:top]
+    print("\n%s" % title)
+    print("  %s  %s" % ("  ".join("%6s" % h for h in rows), head))
+    for k in keys:
+        print("  %s  %s" % ("  ".join("%5.1f%%" % c.get(k, 0) for c in cols), fmt(k)))
+
+
+def main():
+    args, top = sys.argv[1:], TOP
+    if len(args) >= 2 and args[0] == "-n":
+        top, args = int(args[1]), args[2:]
+    if not args:
+        sys.exit(__doc__.strip().split("\n\n")[1])
+    runs = [profile(a) for a in args]
+    names = ["run%d" % (i + 1) for i in range(len(args))] if len(args) > 1 else ["share"]
+    for i, (a, (total, _)) in enumerate(zip(args, runs)):
+        print("%s%s: %.2f s of sluice's CPU sampled" % (
+            names[i] + " = " if len(args) > 1 else "", a, total / 1e9))
+    col = lambda k: [r[1][k] for r in runs]
+    show("groups (self time)", "group", names, col("groups"), 8, lambda k: k)
+    show("top functions (self time)", "group   function", names, col("functions"), top,
+         lambda k: "%-7s %s" % k)
+    show("kernel time by way in, and the sluice function that made the call", "way in  <-  sluice",
+         names, col("kernel"), 10, lambda k: "%-14s <- %s" % k)
+    show("libc time by function, and the sluice function that called it",
+         "function  <-  sluice", names, col("libc"), 10, lambda k: "%s <- %s" % k)
+    show("threads (entry point)", "entry", names, col("threads"), 8, lambda k: k)
+
+
+if __name__ == "__main__":
+    main()
