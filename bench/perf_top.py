@@ -18,7 +18,7 @@ or fp) and prints, with one column per file so that runs can be compared:
              interrupt) and the sluice function that made the call
   libc       libc time by function and the sluice function that called it
   threads    time by the thread's entry point (the first frame below
-             start_thread / main)
+             start_thread / main), and by thread
 
 Shares are of the samples in the file, that is of sluice's CPU time while
 perf ran (cpu-clock samples: this VM has no hardware PMU). A row under
@@ -61,33 +61,33 @@ WRAPPERS = {"memcpy", "memmove", "memset", "memchr", "strlen", "read", "write", 
 
 
 def script(path, inline):
-    """`perf script`'s samples: a list of [(ip, sym, dso)] per sample,
-    innermost first, and the weight (the period) of each."""
-    cmd = ["perf", "script", "-i", path, "-F", "period,ip,sym,dso"]
+    """`perf script`'s samples: (weight (the period), thread id, frames) per
+    sample, frames [(ip, sym, dso)] innermost first."""
+    cmd = ["perf", "script", "-i", path, "-F", "tid,period,ip,sym,dso"]
     out = subprocess.run(cmd + ([] if inline else ["--no-inline"]), capture_output=True,
                          text=True, errors="replace").stdout
     res = []
     for block in out.split("\n\n"):
         lines = block.strip("\n").split("\n")
         try:
-            weight = int(lines[0].split()[-1])
-        except (ValueError, IndexError):
+            tid, weight = map(int, lines[0].split()[-2:])
+        except ValueError:
             continue
         frames = [m.groups() for m in map(FRAME.match, lines[1:]) if m]
         if frames:
-            res.append((weight, frames))
+            res.append((weight, tid, frames))
     return res
 
 
 def samples(path):
-    """Yields (weight, frames) per sample; frames innermost first, each
+    """Yields (weight, tid, frames) per sample; frames innermost first, each
     (label, sym, dso, group). perf names a frame's shared object only when
     asked not to resolve inlined functions, so it is read twice: once for
     the objects, once for the inlined functions, shown as "inner [in outer]"."""
     plain, inl = script(path, False), script(path, True)
     if len(plain) != len(inl):
-        inl = [(w, [(ip, s, "inlined") for ip, s, d in f]) for w, f in plain]
-    for (weight, frames), (_, names) in zip(plain, inl):
+        inl = [(w, t, [(ip, s, "inlined") for ip, s, d in f]) for w, t, f in plain]
+    for (weight, tid, frames), (_, _, names) in zip(plain, inl):
         out, j = [], 0
         for ip, sym, dso in frames:
             inner = []
@@ -105,7 +105,7 @@ def samples(path):
             else:
                 label = sym
             out.append((label, sym, dso, grp))
-        yield weight, out
+        yield weight, tid, out
 
 
 def caller(frames):
@@ -151,8 +151,8 @@ def thread_root(frames):
 
 def profile(path):
     tables = {k: defaultdict(float) for k in ("groups", "functions", "kernel", "libc", "threads")}
-    total = 0
-    for w, frames in samples(path):
+    each, total = defaultdict(float), 0
+    for w, tid, frames in samples(path):
         total += w
         leaf = frames[0]
         grp = leaf[3]
@@ -163,6 +163,12 @@ def profile(path):
         elif grp == "libc":
             tables["libc"][(leaf[0], caller(frames))] += w
         tables["threads"][thread_root(frames)] += w
+        each[(thread_root(frames), tid)] += w
+    rank = defaultdict(int)                     # each thread: "worker_main #2", by share
+    tables["each"] = {}
+    for (root, tid), w in sorted(each.items(), key=lambda x: -x[1]):
+        rank[root] += 1
+        tables["each"]["%s #%d" % (root, rank[root])] = w
     if total:
         for t in tables.values():
             for k in t:
@@ -200,6 +206,8 @@ def main():
     show("libc time by function, and the sluice function that called it",
          "function  <-  sluice", names, col("libc"), 10, lambda k: "%s <- %s" % k)
     show("threads (entry point)", "entry", names, col("threads"), 8, lambda k: k)
+    show("each thread (#1 the busiest of its kind)", "thread", names, col("each"), 8,
+         lambda k: k)
 
 
 if __name__ == "__main__":
