@@ -32,6 +32,8 @@ from collections import defaultdict
 
 FRAME = re.compile(r"^\s*([0-9a-f]+) (.*) \((.*)\)$")
 SYSCALL = re.compile(r"^(__x64_sys_|__ia32_sys_|__se_sys_|__do_sys_|ksys_|do_sys_)")
+INTERRUPTS = ("asm_sysvec_", "sysvec_", "asm_common_interrupt", "common_interrupt",
+              "irq_exit", "__irq_exit", "handle_softirqs", "__do_softirq", "do_softirq")
 CLONE = re.compile(r"\.(isra|part|constprop|cold|lto_priv)(\.\d+)*$")
 TOP = 15
 FLOOR = 0.3
@@ -134,7 +136,7 @@ def kernel_entry(frames):
         return "sys %s (exit)" % re.sub(r"^(__GI_)?_*(libc_)?", "", user)
     if any("page_fault" in k for k in kernel):
         return "page fault"
-    if any("irq" in k or "sysvec" in k or "softirq" in k for k in kernel):
+    if any(k.startswith(INTERRUPTS) for k in kernel):
         return "interrupt"
     return "other"
 
@@ -195,9 +197,11 @@ def main():
     runs = [profile(a) for a in args]
     names = ["run%d" % (i + 1) for i in range(len(args))] if len(args) > 1 else ["share"]
     for i, (a, (total, _)) in enumerate(zip(args, runs)):
-        print("%s%s: %.2f s of sluice's CPU sampled" % (
+        print("%s%s: %.2f s of sluice's CPU sampled (cpu-clock)" % (
             names[i] + " = " if len(args) > 1 else "", a, total / 1e9))
-    col = lambda k: [r[1][k] for r in runs]
+
+    def col(table):
+        return [r[1][table] for r in runs]
     show("groups (self time)", "group", names, col("groups"), 8, lambda k: k)
     show("top functions (self time)", "group   function", names, col("functions"), top,
          lambda k: "%-7s %s" % k)
