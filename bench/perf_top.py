@@ -11,6 +11,8 @@ or fp) and prints, with one column per file so that runs can be compared:
              kernel, sluice (the daemon's own code), libc (memcpy, memchr,
              malloc...; with ld.so and the vDSO), other (libmicrohttpd,
              jansson, libcurl, ...)
+  stages     the samples sorted by the stage of the data path they
+             belong to (the four copies, framing, HTTP, zstd...)
   functions  the top functions by self time; an inlined function is shown
              as "inner [in outer]"; a stripped library's unnamed code is
              one line
@@ -151,8 +153,64 @@ def thread_root(frames):
     return "[no frames]"
 
 
+# The stages of the data path (docs/performance.md, "Where the time goes"):
+# each sample goes to the first stage whose rule matches, by the sluice
+# functions on its stack, the libc function it is in, or the kernel's way
+# in. The rules name today's functions: a renamed function falls to
+# "other". <w> is the kernel's way in, <c> the first sluice caller, <fns>
+# the sluice functions on the stack (inlined ones too).
+FRAMING = ("take_line", "count_line", "sl__source_tcp_lines", "rec_len", "parse", "keep_tail")
+PER_RECORD = ("sl_buf_append", "sl_buf_reserve", "sl_compress_write", "sl_batch_next",
+              "sl_compress_batch", "feed")
+STAGES = (
+    ("zstd", lambda g, f, w, c, fns: g == "zstd"),
+    ("1. socket -> buffer: read in on_readable",
+     lambda g, f, w, c, fns: w == "sys read" and "on_readable" in c),
+    ("1. socket -> buffer: libmicrohttpd's recvfrom", lambda g, f, w, c, fns: w == "sys recvfrom"),
+    ("4. output buffer -> object: write in write_file",
+     lambda g, f, w, c, fns: w == "sys write" and "write_file" in c),
+    ("2. page faults on chunk memory (sl_chunk_add)",
+     lambda g, f, w, c, fns: w == "page fault" and "sl_chunk_add" in c),
+    ("2. buffer -> chunk: memcpy in sl_chunk_add",
+     lambda g, f, w, c, fns: "memmove" in f and "sl_chunk_add" in c),
+    ("framing: memchr and its own code",
+     lambda g, f, w, c, fns: ("memchr" in f and "sl__source_tcp_lines" in c) or
+     (g == "sluice" and fns[0] in FRAMING)),
+    ("3. chunk -> output buffer or zstd's stage: memcpy",
+     lambda g, f, w, c, fns: "memmove" in f and (c.startswith("sl_compress_write") or (
+         "sl_buf_append" in c and any(x.startswith("sl_compress") for x in fns)))),
+    ("3. zstd's own copy of its input", lambda g, f, w, c, fns: "memmove" in f and "libzstd" in c),
+    ("3. page faults on the output buffer",
+     lambda g, f, w, c, fns: w == "page fault" and any(x.startswith("sl_compress") for x in fns)),
+    ("3. per-record calls (sl_batch_next, sl_compress_write, sl_buf_*)",
+     lambda g, f, w, c, fns: g == "sluice" and fns[0] in PER_RECORD),
+    ("HTTP: base64 -> chunk (sl_base64_*)",
+     lambda g, f, w, c, fns: g == "sluice" and fns[0].startswith("sl_base64")),
+    ("HTTP: memchr over each Data string (string, firehose_scan.c)",
+     lambda g, f, w, c, fns: "memchr" in f and c.startswith("string")),
+    ("HTTP: the request body (body_in: copies, reallocs, page faults)",
+     lambda g, f, w, c, fns: "body_in" in fns),
+    ("HTTP: responses (sendmsg)", lambda g, f, w, c, fns: w.startswith("sys sendmsg")),
+    ("the bench's /metrics scrapes (metrics_cb)", lambda g, f, w, c, fns: "metrics_cb" in fns),
+    ("ring hand-off (sl_ring_*)",
+     lambda g, f, w, c, fns: any(x.startswith("sl_ring") for x in fns)),
+)
+
+
+def stage(frames):
+    leaf, grp = frames[0], frames[0][3]
+    way = kernel_entry(frames) if grp == "kernel" else ""
+    fns = [n for lab, sym, dso, g in frames if g == "sluice"
+           for n in (sym, lab.split(" [in ")[0])] or ["-"]
+    for name, rule in STAGES:
+        if rule(grp, leaf[1], way, caller(frames), fns):
+            return name
+    return "other: " + grp
+
+
 def profile(path):
-    tables = {k: defaultdict(float) for k in ("groups", "functions", "kernel", "libc", "threads")}
+    tables = {k: defaultdict(float) for k in ("groups", "stages", "functions", "kernel", "libc",
+                                                 "threads")}
     each, total = defaultdict(float), 0
     for w, tid, frames in samples(path):
         total += w
@@ -160,6 +218,7 @@ def profile(path):
         grp = leaf[3]
         tables["groups"][grp] += w
         tables["functions"][(grp, leaf[0])] += w
+        tables["stages"][stage(frames)] += w
         if grp == "kernel":
             tables["kernel"][(kernel_entry(frames), caller(frames))] += w
         elif grp == "libc":
@@ -203,6 +262,8 @@ def main():
     def col(table):
         return [r[1][table] for r in runs]
     show("groups (self time)", "group", names, col("groups"), 8, lambda k: k)
+    show("stages of the data path (by call chain)", "stage", names, col("stages"), 20,
+         lambda k: k)
     show("top functions (self time)", "group   function", names, col("functions"), top,
          lambda k: "%-7s %s" % k)
     show("kernel time by way in, and the sluice function that made the call", "way in  <-  sluice",
