@@ -45,7 +45,7 @@ ifneq ($(V),1)
   say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all run test check unit integration asan tsan bench lint docs install clean deps help \
+.PHONY: all run test check unit integration asan tsan bench profile lint docs install clean deps help \
         fuzz fuzz-regress
 
 # A plain `make` only builds. The targets that install what is missing
@@ -176,6 +176,15 @@ bench:
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/loadgen $(BUILD)/kafka-mock
 	$(Q)BUILD=$(BUILD) python3 bench/bench.py
 
+# The bench's scenarios with the daemon under `perf record --call-graph
+# dwarf`, and the top of each profile (bench/perf_top.py; docs/performance.md).
+PROFILE_DIR ?= $(BUILD)/profile
+profile:
+	$(Q)command -v perf >/dev/null || { echo "profile: perf missing (linux-perf)"; exit 1; }
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/loadgen
+	$(Q)BUILD=$(BUILD) PERF=$(PROFILE_DIR) \
+	    SCENARIOS="$(or $(SCENARIOS),tcp-none tcp-zstd firehose-zstd)" python3 bench/bench.py
+
 lint:
 	$(Q)scripts/lint.sh
 
@@ -196,5 +205,5 @@ clean:
 	rm -rf build build-asan build-tsan build-fuzz var
 
 help:
-	@echo "targets: all run test check unit integration asan tsan bench lint docs install clean deps" \
-	      "fuzz fuzz-regress"
+	@echo "targets: all run test check unit integration asan tsan bench profile lint docs install" \
+	      "clean deps fuzz fuzz-regress"

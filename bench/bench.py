@@ -22,8 +22,11 @@ corrupted a record reports FAIL and makes the run exit 1. Measured:
                     receiver that discards (tcp-none), `zstd -1 -T2` or
                     `gzip -1` over the records (compressing scenarios)
 
-With PERF=DIR, each scenario's daemon runs under `perf record -g`; the
-profile lands in DIR/SCENARIO.perf and its top entries are printed.
+With PERF=DIR (`make profile`), each scenario's daemon runs under
+`perf record --call-graph dwarf` (PERF_CALLGRAPH, PERF_FREQ change it),
+attached to the daemon's process only; the profile lands in
+DIR/SCENARIO.perf (DIR/SCENARIO.2.perf for a scenario named twice), and
+bench/perf_top.py's summary of it is printed and kept in DIR/SCENARIO.txt.
 
 transform-zstd is tcp-zstd with every record rewritten by the example
 plugin (examples/transform_upper.c): the transform stage's cost;
@@ -68,6 +71,8 @@ SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zst
 # tmpfs, whose fdatasync costs nothing): that is what they measure.
 WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
 PERF = os.environ.get("PERF", "")
+PERF_CALLGRAPH = os.environ.get("PERF_CALLGRAPH", "dwarf,16384")
+PERF_FREQ = os.environ.get("PERF_FREQ", "999")
 TICK = os.sysconf("SC_CLK_TCK")
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -206,6 +211,16 @@ def baselines(n):
     return out
 
 
+def perf_file(name):
+    """DIR/NAME.perf, or DIR/NAME.2.perf... when this run already made one."""
+    n = sum(1 for f in PERF_MADE if f == name) + 1
+    PERF_MADE.append(name)
+    return os.path.join(PERF, name + (".perf" if n == 1 else ".%d.perf" % n))
+
+
+PERF_MADE = []
+
+
 def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=None,
              extra=(), fetch=None, sections=(), verify=(), wal=False, check=None, poll=0.02):
     """Runs one scenario; returns a row for the table. <fetch>(dir), if
@@ -217,7 +232,7 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
     waldir = tempfile.mkdtemp(prefix="sluice-bench-wal-", dir=WALDIR) if wal else None
     if waldir:
         process = dict(process or {}, data_dir=waldir)
-    d = Daemon(stream, process, sections)
+    d, perf = Daemon(stream, process, sections), None
     try:
         args = [mode, "-p", d.tport if mode == "tcp" else d.hport, "-c", CONNS, "-n", n]
         if mode != "tcp":
@@ -228,12 +243,12 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
             os.makedirs(d.out, exist_ok=True)
             args += ["-w", d.out]
         args += list(extra)
-        perf = None
         if PERF:
             os.makedirs(PERF, exist_ok=True)
-            data = os.path.join(PERF, name + ".perf")
-            perf = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "999", "-p",
-                                     str(d.proc.pid), "-o", data], stderr=subprocess.DEVNULL)
+            data = perf_file(name)
+            perf = subprocess.Popen(["perf", "record", "-q", "--call-graph", PERF_CALLGRAPH,
+                                     "-F", PERF_FREQ, "-p", str(d.proc.pid), "-o", data],
+                                    stderr=subprocess.DEVNULL)
             time.sleep(0.5)                     # perf attaches; nothing to poll
         peak_buffered = [0]
         result = []
@@ -255,12 +270,12 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
         if perf:
             perf.send_signal(2)
             perf.wait(60)
-            top = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
-                                  "-g", "none", "--percent-limit", "1.5"],
-                                 capture_output=True, text=True).stdout
-            print("== profile of %s (%s)\n%s" % (name, data, "\n".join(
-                l for l in top.splitlines() if l.strip() and not l.startswith("#"))),
-                file=sys.stderr)
+            perf = None
+            top = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "perf_top.py"),
+                                  data], capture_output=True, text=True).stdout
+            with open(data[:-len(".perf")] + ".txt", "w") as f:
+                f.write(top)
+            print("== profile of %s\n%s" % (name, top), file=sys.stderr, flush=True)
         if isinstance(result[0], RuntimeError):
             raise result[0]
         start, res, _ = result[0]
@@ -294,6 +309,9 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
         log = open(os.path.join(d.dir, "log")).read()[-2000:]
         return {"scenario": name, "error": str(e) + "\n" + log}
     finally:
+        if perf:                                # a failed run: stop recording
+            perf.send_signal(2)
+            perf.wait(60)
         d.stop()
         if waldir:
             shutil.rmtree(waldir, ignore_errors=True)
