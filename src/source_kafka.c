@@ -895,7 +895,7 @@ static const struct sl_conf_key kafka_stream_keys[] = {
       0, 3600 * SL_SEC, "0", NULL, "on a revoke, wait this long for the partitions' records "
       "to settle before committing; below session.timeout.ms (0: half of it)" },
     { "kafka.seal_grace", SL_K_DURATION, offsetof(struct kafka_stream, seal_grace_ms), 0, 0,
-      3600 * SL_SEC, "5s", NULL, "a partition's batch, once quiet, is sealed this long after "
+      3600 * SL_SEC, "2s", NULL, "a partition's batch, once quiet, is sealed this long after "
       "buffer_interval: records arriving later than this behind their Kafka timestamps may "
       "be batched differently when read again" },
     { NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL },
