@@ -23,7 +23,9 @@ cluster (kafka.py), records produced with kcat, the file sink as output.
     even past the group's commits.
 """
 import os
+import shutil
 import signal
+import tempfile
 import time
 import unittest
 
@@ -178,22 +180,28 @@ class KafkaSourceTest(WithKafka, SluiceTestCase):
         d.stop()
         self.assertSameRecords(d.read_records("k"), recs)
 
-    def test_two_daemons_share_a_group_and_take_over_on_sigterm(self):
-        a = self.sluice({"k": self.stream_keys()}, name="a")
-        b = self.sluice({"k": self.stream_keys()}, name="b")
+    def two_then_one(self, keys_a, keys_b, first):
+        """Daemons a and b in one group read <first>; a is stopped with
+        SIGTERM (seal, deliver, commit, leave) and b takes its partitions."""
+        a = self.sluice({"k": keys_a}, name="a")
+        b = self.sluice({"k": keys_b}, name="b")
 
         def assigns(d):
             return d.metrics().get("sluice_kafka_rebalances_total", stream="k",
                                    kind="assign") or 0
 
         wait_for(lambda: assigns(a) >= 1 and assigns(b) >= 1, scaled(40), msg="both assigned")
-        first = records(4000)
         self.produce(first)
         wait_for(lambda: self.delivered(a, b) >= len(first), scaled(40),
                  msg="first records delivered")
         before = assigns(b)
-        a.stop()                            # SIGTERM: commit, leave the group
+        a.stop()
         wait_for(lambda: assigns(b) > before, scaled(40), msg="b takes a's partitions over")
+        return a, b
+
+    def test_two_daemons_share_a_group_and_take_over_on_sigterm(self):
+        first = records(4000)
+        a, b = self.two_then_one(self.stream_keys(), self.stream_keys(), first)
         more = records(4000, start=len(first))
         self.produce(more)
         b.wait_records("k", settled=True, timeout=scaled(60),
@@ -248,22 +256,11 @@ class KafkaSourceTest(WithKafka, SluiceTestCase):
         self.assertEqual(m.get("sluice_wal_records_recovered_total", stream="k"), 0)
 
     def test_two_daemons_sigterm_one_kill9_the_other_every_record_once(self):
-        keys = self.exact_keys()
-        a = self.sluice({"k": keys}, name="a")
-        b = self.sluice({"k": dict(keys, **{"file.path": a.file_path("k")})}, name="b")
-
-        def assigns(d):
-            return d.metrics().get("sluice_kafka_rebalances_total", stream="k",
-                                   kind="assign") or 0
-
-        wait_for(lambda: assigns(a) >= 1 and assigns(b) >= 1, scaled(40), msg="both assigned")
-        first = records(6000)
-        self.produce(first)
-        wait_for(lambda: self.delivered(a, b) >= len(first), scaled(40),
-                 msg="first records delivered")
-        before = assigns(b)
-        a.stop()                            # SIGTERM: seal, deliver, commit, leave
-        wait_for(lambda: assigns(b) > before, scaled(40), msg="b takes a's partitions over")
+        keys, first = self.exact_keys(), records(6000)
+        out = os.path.join(tempfile.mkdtemp(prefix="sluice-it-kafka-out-", dir="/tmp"), "out")
+        self.addCleanup(shutil.rmtree, os.path.dirname(out), True)
+        shared = dict(keys, **{"file.path": out})      # both write one set of objects
+        a, b = self.two_then_one(shared, shared, first)
         self.wait_committed(timeout=40)
         # b's commits are refused from here: its kill leaves all it wrote to re-read
         self.kafka.inject(OFFSET_COMMIT, NOT_COORDINATOR, 100000)
