@@ -70,6 +70,8 @@ SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zst
 # The write-ahead log of the *-disk scenarios goes to a real disk (not
 # tmpfs, whose fdatasync costs nothing): that is what they measure.
 WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
+# [sluice] workers for every scenario's daemon ("": the daemon's default)
+WORKERS = os.environ.get("WORKERS", "")
 PERF = os.environ.get("PERF", "")
 PERF_CALLGRAPH = os.environ.get("PERF_CALLGRAPH", "dwarf,16384")
 PERF_FREQ = os.environ.get("PERF_FREQ", "999")
@@ -118,7 +120,8 @@ class Daemon:
         self.out = os.path.join(self.dir, "out")
         conf = ["[sluice]", "metrics_listen = 127.0.0.1:%d" % self.mport,
                 "http_listen = 127.0.0.1:%d" % self.hport, "log_level = warn"]
-        conf += ["%s = %s" % kv for kv in dict({"data_dir": self.dir}, **(process or {})).items()]
+        base = {"data_dir": self.dir, **({"workers": WORKERS} if WORKERS else {})}
+        conf += ["%s = %s" % kv for kv in dict(base, **(process or {})).items()]
         conf += ["[stream bench]", "tcp_listen = 127.0.0.1:%d" % self.tport]
         if stream.get("sink", "file") == "file":
             conf += ["file.path = " + self.out]
