@@ -813,6 +813,11 @@ void sl_source_tcp_free(struct sl_tcp *t)
     free(t);
 }
 
+unsigned sl__source_tcp_conns(struct sl_tcp *t, unsigned i)
+{
+    return i < t->nth ? atomic_load_explicit(&t->th[i].nconns, memory_order_relaxed) : 0;
+}
+
 /* --- The module (source.h): its keys, and the listener driven by them. --- */
 
 /* [sluice] keys. */

@@ -87,4 +87,8 @@ size_t sl__source_tcp_scan(const uint8_t *p, size_t n, uint64_t max, struct sl__
 size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
                             sl_source_tcp_line_fn fn, void *arg);
 
+/* Internal, for tests: the connections I/O thread <i> owns or is being
+ * handed. */
+unsigned sl__source_tcp_conns(struct sl_tcp *t, unsigned i);
+
 #endif
