@@ -207,7 +207,7 @@ static int eof_line(const uint8_t *p, size_t n, size_t off, struct sl__tcp_line 
 size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
                             sl_source_tcp_line_fn fn, void *arg)
 {
-    struct sl__tcp_line ln[7];
+    struct sl__tcp_line ln[7];   /* few: the fuzz target crosses the scan's cap often */
     size_t k, off = 0, adv;
     uint64_t need = 0;
 
@@ -216,7 +216,7 @@ size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof
         for (size_t i = 0; i < k; i++)
             fn(arg, p + off + ln[i].off, ln[i].len, ln[i].len > max);
         off += adv;
-    } while (k == 7);
+    } while (k == 7);            /* the scan stopped at its cap: more may follow */
     if (at_eof && eof_line(p, n, off, &ln[0]))
         fn(arg, p + ln[0].off, ln[0].len, ln[0].len > max);
     return off;
@@ -247,17 +247,13 @@ static int keep_tail(struct conn *c, const uint8_t *tail, uint32_t len)
 
 /*
  * Copies the <k> lines <ln> of <p> that the scan found into one chunk of
- * <need> bytes (chunk.h's [u32 length][bytes] per record, the format
- * sl_chunk_add writes, with the chunk's counts set once), rejects the
- * oversize ones, counts the records as received and hands the chunk on.
+ * <need> bytes, rejects the oversize ones, counts the records as received
+ * and hands the chunk on.
  */
 static void emit(struct iothread *th, struct conn *c, const uint8_t *p,
                  const struct sl__tcp_line *ln, size_t k, uint64_t need, uint64_t max)
 {
     struct sl_chunk *ch = NULL;
-    uint64_t bytes = 0;
-    uint32_t nrec = 0;
-    uint8_t *w = NULL;
 
     if (need > 0) {
         ch = sl_chunk_new((uint32_t)need, sl_clock_wall_ms(), sl_clock_mono_ms());
@@ -265,27 +261,17 @@ static void emit(struct iothread *th, struct conn *c, const uint8_t *p,
             sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
             abort();
         }
-        w = ch->data;
     }
     for (size_t i = 0; i < k; i++) {
-        uint32_t len = ln[i].len;
-        if (len > max) {
-            reject_oversize(th, c, len);
-            continue;
-        }
-        memcpy(w, &len, SL_CHUNK_HDR);
-        memcpy(w + SL_CHUNK_HDR, p + ln[i].off, len);
-        w += SL_CHUNK_HDR + len;
-        bytes += len;
-        nrec++;
+        if (ln[i].len > max)
+            reject_oversize(th, c, ln[i].len);
+        else
+            sl_chunk_add(ch, p + ln[i].off, ln[i].len);
     }
     if (!ch)
         return;
-    ch->len = (uint32_t)need;
-    ch->nrecords = nrec;
-    ch->bytes = bytes;
-    sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], nrec);
-    sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], bytes);
+    sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], ch->nrecords);
+    sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], ch->bytes);
     hand_on(th, c, ch);
 }
 
@@ -649,8 +635,8 @@ static void *io_main(void *arg)
         for (int i = 0; i < n; i++) {
             int kind = *(int *)evs[i].data.ptr;
             if (kind == K_WAKE) {
-                if (read(th->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-                    continue;
+                ssize_t r = read(th->evfd, &v, sizeof(v));   /* resets it: stop or inbox */
+                (void)r;
                 take_inbox(th, 0);
             } else if (kind == K_LISTEN) {
                 on_accept(th, evs[i].data.ptr);
