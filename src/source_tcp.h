@@ -24,7 +24,9 @@
  * (its apply hook), so a reload changes them.
  *
  * Threads: sl_source_tcp_* are called by the main thread; everything else
- * runs on the I/O threads, each touching only its own connections.
+ * runs on the I/O threads, each touching only its own connections (and a
+ * connection it accepted for another thread until it is in that thread's
+ * inbox).
  */
 #ifndef SL_SOURCE_TCP_H
 #define SL_SOURCE_TCP_H
