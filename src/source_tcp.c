@@ -5,16 +5,28 @@
  * from its last read is put first, then up to 256 KiB is read after it.
  * A connection keeps only that partial line between reads (at most
  * max_record_size + 2 bytes, usually less than a record), so idle
- * connections cost little while reads stay large. A read is parsed in two
- * passes over the complete lines: the first sizes the chunk, the second
- * copies the records into it, so there is one allocation per read, never
- * one per record.
+ * connections cost little while reads stay large. A read is framed by one
+ * memchr per line, which notes each line (offset, length) in the thread's
+ * line table and sums the chunk's size; one pass over that table then
+ * copies the records into a chunk of exactly that size: one allocation
+ * per read, never one per record, and the bytes are searched once.
+ *
+ * Reading straight into chunk memory would save no copy: a chunk holds
+ * [u32 length][bytes] per record (the log's entry format), so the bytes
+ * of a read would still have to move to make room for each length.
+ *
+ * Connections: the thread that accepts one hands it to the thread owning
+ * the fewest (nconns), through that thread's inbox and eventfd unless it
+ * is itself (memcached's dispatch): EPOLLEXCLUSIVE wakes whichever thread
+ * is waiting, and that thread takes every pending connection, so without
+ * the hand-off the connections that open together land on one thread.
  *
  * The module (source.h: its keys and hooks) is at the end of the file.
  */
 #include "source_tcp.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,6 +48,11 @@
  * (the '\r' of "\r\n"); 1000 KiB is max_record_size's ceiling (config.c). */
 #define TAIL_MAX    (1000u * 1024 + 2)
 #define MAX_EVENTS  64
+/* The lines one parse can find: a read of READ_SIZE bytes completes the
+ * partial line before it (its first '\n'), then each line needs a byte
+ * and a '\n'; at EOF the partial line alone is parsed. One more than
+ * that bound, so the scan never stops short and the EOF line has room. */
+#define LINES_MAX   (READ_SIZE / 2 + 2)
 enum { K_WAKE, K_LISTEN, K_CONN };
 
 struct lsock {
@@ -57,18 +74,30 @@ struct conn {
     struct sl_chunk *pending;    /* a chunk the full ring refused; owned */
 };
 
+/*
+ * Threads: everything but the fields below <lock> belongs to the thread
+ * (and to the main thread before start and after join). <inbox> and
+ * <closed> are shared with the threads that accept, under <lock> (a leaf
+ * lock: nothing else is taken while it is held); <nconns> is a relaxed
+ * atomic, a hint for balancing.
+ */
 struct iothread {
-    int kind;                    /* K_WAKE: the stop eventfd's tag */
+    int kind;                    /* K_WAKE: the eventfd's tag (stop, or the inbox) */
     struct sl_tcp *t;
     int epfd, evfd;
     pthread_t th;
     struct conn *conns;          /* owned connections */
     uint8_t *rbuf;               /* owned: TAIL_MAX + READ_SIZE; a partial line, then a read */
+    struct sl__tcp_line *lines;  /* owned: LINES_MAX; the lines of one parse */
     size_t npaused;
     int draining;                /* stop seen: no accepts, closing on EAGAIN */
     int64_t accept_resume_ms;    /* out of fds: listeners unwatched until then */
     int64_t deadline_ms;         /* draining: close everything by then */
     struct sl_ratelimit rl_oversize, rl_err;
+    pthread_mutex_t lock;        /* protects inbox and closed */
+    struct conn *inbox;          /* accepted elsewhere for this thread, not yet adopted */
+    int closed;                  /* the thread is leaving: it takes no more */
+    _Atomic unsigned nconns;     /* connections owned or in the inbox */
 };
 
 struct sl_tcp {
@@ -78,6 +107,7 @@ struct sl_tcp {
     struct iothread *th;         /* owned array */
     unsigned nth;
     _Atomic int stopping;
+    _Atomic unsigned rr;         /* where on_accept starts looking for the least loaded */
     int64_t grace_ms;
     int started;
 };
@@ -138,18 +168,58 @@ static inline uint32_t rec_len(const uint8_t *p, const uint8_t *nl)
     return (uint32_t)(n && p[n - 1] == '\r' ? n - 1 : n);
 }
 
+size_t sl__source_tcp_scan(const uint8_t *p, size_t n, uint64_t max, struct sl__tcp_line *lines,
+                           size_t cap, size_t *next, uint64_t *need)
+{
+    const uint8_t *q = p, *end = p + n, *nl;
+    uint64_t sum = 0;
+    size_t k = 0;
+    uint32_t len;
+
+    while (k < cap && (nl = memchr(q, '\n', (size_t)(end - q)))) {
+        if ((len = rec_len(q, nl)) > 0) {
+            lines[k].off = (uint32_t)(q - p);
+            lines[k].len = len;
+            k++;
+            if (len <= max)
+                sum += SL_CHUNK_HDR + len;
+        }
+        q = nl + 1;
+    }
+    *next = (size_t)(q - p);
+    *need += sum;
+    return k;
+}
+
+/* The bytes [off, n) of <p> after the last '\n', as a line at EOF: 1 if
+ * they are one (not empty once a trailing '\r' is dropped), in <line>. */
+static int eof_line(const uint8_t *p, size_t n, size_t off, struct sl__tcp_line *line)
+{
+    uint32_t len;
+
+    if (off >= n || (len = rec_len(p + off, p + n)) == 0)
+        return 0;
+    line->off = (uint32_t)off;
+    line->len = len;
+    return 1;
+}
+
 size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
                             sl_source_tcp_line_fn fn, void *arg)
 {
-    const uint8_t *q = p, *end = p + n, *nl;
-    uint32_t len;
+    struct sl__tcp_line ln[7];   /* few: the fuzz target crosses the scan's cap often */
+    size_t k, off = 0, adv;
+    uint64_t need = 0;
 
-    for (; (nl = memchr(q, '\n', (size_t)(end - q))); q = nl + 1)
-        if ((len = rec_len(q, nl)) > 0)
-            fn(arg, q, len, len > max);
-    if (at_eof && q < end && (len = rec_len(q, end)) > 0)
-        fn(arg, q, len, len > max);
-    return (size_t)(q - p);
+    do {
+        k = sl__source_tcp_scan(p + off, n - off, max, ln, 7, &adv, &need);
+        for (size_t i = 0; i < k; i++)
+            fn(arg, p + off + ln[i].off, ln[i].len, ln[i].len > max);
+        off += adv;
+    } while (k == 7);            /* the scan stopped at its cap: more may follow */
+    if (at_eof && eof_line(p, n, off, &ln[0]))
+        fn(arg, p + ln[0].off, ln[0].len, ln[0].len > max);
+    return off;
 }
 
 /* Keeps the partial line [tail, tail + len) in c->buf for the next read. */
@@ -175,47 +245,52 @@ static int keep_tail(struct conn *c, const uint8_t *tail, uint32_t len)
     return SL_OK;
 }
 
-/* parse()'s two passes over a buffer: the records' sizes, then a chunk. */
-struct framing {
-    struct iothread *th;
-    struct conn *c;
-    struct sl_chunk *ch;          /* NULL: count (pass 1) */
-    uint32_t n;                   /* pass 1: records */
-    uint64_t need;                /* pass 1: their chunk bytes */
-};
-
-static void count_line(void *arg, const uint8_t *rec, uint32_t len, int oversize)
+/*
+ * Copies the <k> lines <ln> of <p> that the scan found into one chunk of
+ * <need> bytes, rejects the oversize ones, counts the records as received
+ * and hands the chunk on.
+ */
+static void emit(struct iothread *th, struct conn *c, const uint8_t *p,
+                 const struct sl__tcp_line *ln, size_t k, uint64_t need, uint64_t max)
 {
-    struct framing *f = arg;
+    struct sl_chunk *ch = NULL;
 
-    (void)rec;
-    if (!oversize)
-        f->need += SL_CHUNK_HDR + len, f->n++;
-}
-
-static void take_line(void *arg, const uint8_t *rec, uint32_t len, int oversize)
-{
-    struct framing *f = arg;
-
-    if (oversize)
-        reject_oversize(f->th, f->c, len);
-    else if (f->ch)
-        sl_chunk_add(f->ch, rec, len);
+    if (need > 0) {
+        ch = sl_chunk_new((uint32_t)need, sl_clock_wall_ms(), sl_clock_mono_ms());
+        if (!ch) {
+            sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
+            abort();
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (ln[i].len > max)
+            reject_oversize(th, c, ln[i].len);
+        else
+            sl_chunk_add(ch, p + ln[i].off, ln[i].len);
+    }
+    if (!ch)
+        return;
+    sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], ch->nrecords);
+    sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], ch->bytes);
+    hand_on(th, c, ch);
 }
 
 /*
  * Turns the complete lines in <buf> (<total> bytes: the connection's
  * partial line, then a read; or, at EOF, just the partial line) into a
- * chunk; keeps a partial line for the next read. Framing itself is
- * sl__source_tcp_lines; this adds the connection's state (a line being
- * discarded, the partial line kept).
+ * chunk; keeps a partial line for the next read. One memchr per line
+ * (sl__source_tcp_scan) finds the lines and sizes the chunk, then one
+ * pass over the lines found copies them: the bytes after the last '\n'
+ * are the only ones moved to the connection (keep_tail), and copied back
+ * in front of the next read.
  */
 static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t total,
                   int at_eof)
 {
-    uint8_t *p = buf, *end = buf + total, *nl, *tail;
-    uint64_t max = SL_LD(c->in->max_record_size);
-    struct framing f = { th, c, NULL, 0, 0 };
+    const uint8_t *p = buf, *end = buf + total, *nl;
+    uint64_t max = SL_LD(c->in->max_record_size), need = 0;
+    struct sl__tcp_line *ln = th->lines;
+    size_t k, off, n;
     uint32_t len;
 
     if (c->discarding) {
@@ -226,28 +301,24 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
         p = nl + 1;
         c->discarding = 0;
     }
-    tail = p + sl__source_tcp_lines(p, (size_t)(end - p), max, at_eof, count_line, &f);
-    if (f.n > 0) {
-        f.ch = sl_chunk_new((uint32_t)f.need, sl_clock_wall_ms(), sl_clock_mono_ms());
-        if (!f.ch) {
-            sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
-            abort();
-        }
+    n = (size_t)(end - p);
+    /* Never LINES_MAX lines (its definition): one scan sees them all. */
+    k = sl__source_tcp_scan(p, n, max, ln, LINES_MAX, &off, &need);
+    if (at_eof && eof_line(p, n, off, &ln[k])) {
+        if (ln[k].len <= max)
+            need += SL_CHUNK_HDR + ln[k].len;
+        k++;
     }
-    sl__source_tcp_lines(p, (size_t)(end - p), max, at_eof, take_line, &f);
-    if (f.ch) {
-        sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], f.ch->nrecords);
-        sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], f.ch->bytes);
-        hand_on(th, c, f.ch);
-    }
-    len = (uint32_t)(end - tail);
+    if (k > 0)
+        emit(th, c, p, ln, k, need, max);
+    len = (uint32_t)(n - off);
     if (at_eof) {
         c->len = 0;
     } else if (len > max + 1) {        /* +1: room for the '\r' of "\r\n" */
         reject_oversize(th, c, len);
         c->discarding = 1;
         c->len = 0;
-    } else if (keep_tail(c, tail, len) != SL_OK) {
+    } else if (keep_tail(c, p + off, len) != SL_OK) {
         sl_error("stream=%s msg=\"out of memory keeping a partial line\"", c->in->name);
         abort();
     }
@@ -289,6 +360,7 @@ static void conn_close(struct iothread *th, struct conn *c, int eof)
      * sees the gauge without its connection. */
     atomic_fetch_sub_explicit(&c->in->stats->connections[SL_SRC_TCP], 1,
                               memory_order_relaxed);
+    atomic_fetch_sub_explicit(&th->nconns, 1, memory_order_relaxed);
     epoll_ctl(th->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     if (c->prev)
@@ -314,7 +386,8 @@ static int on_readable(struct iothread *th, struct conn *c)
             pause_conn(th, c);
             return 1;
         }
-        if (!th->rbuf && !(th->rbuf = malloc(TAIL_MAX + READ_SIZE))) {
+        if ((!th->rbuf && !(th->rbuf = malloc(TAIL_MAX + READ_SIZE))) ||
+            (!th->lines && !(th->lines = malloc(LINES_MAX * sizeof(*th->lines))))) {
             sl_error("stream=%s msg=\"out of memory for a read buffer\"", c->in->name);
             conn_close(th, c, 0);
             return 0;
@@ -363,10 +436,106 @@ static void watch_listeners(struct iothread *th, int on)
     }
 }
 
+/* Makes <c> one of <th>'s connections (counted in its nconns already):
+ * watched by its epoll, in its list; 1. If epoll refuses, closes it; 0. */
+static int adopt(struct iothread *th, struct conn *c)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+    if (epoll_ctl(th->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        atomic_fetch_sub(&c->in->stats->connections[SL_SRC_TCP], 1);
+        atomic_fetch_sub_explicit(&th->nconns, 1, memory_order_relaxed);
+        close(c->fd);
+        free(c);
+        return 0;
+    }
+    c->prev = NULL;
+    c->next = th->conns;
+    if (th->conns)
+        th->conns->prev = c;
+    th->conns = c;
+    return 1;
+}
+
+/* The thread owning the fewest connections; ties go round the threads. */
+static struct iothread *least_loaded(struct sl_tcp *t)
+{
+    unsigned start = atomic_fetch_add_explicit(&t->rr, 1, memory_order_relaxed);
+    unsigned best = start % t->nth, min = UINT_MAX;
+
+    for (unsigned i = 0; i < t->nth; i++) {
+        unsigned j = (start + i) % t->nth;
+        unsigned n = atomic_load_explicit(&t->th[j].nconns, memory_order_relaxed);
+        if (n < min) {
+            min = n;
+            best = j;
+        }
+    }
+    return &t->th[best];
+}
+
+/* Gives <c>, just accepted by <th>, to the least loaded thread: through
+ * its inbox (and a wake-up), or, if that is <th> or a thread that is
+ * leaving, to <th> itself. */
+static void dispatch(struct iothread *th, struct conn *c)
+{
+    struct iothread *to = least_loaded(th->t);
+    uint64_t one = 1;
+
+    atomic_fetch_add_explicit(&to->nconns, 1, memory_order_relaxed);
+    if (to != th) {
+        pthread_mutex_lock(&to->lock);
+        if (!to->closed) {
+            c->next = to->inbox;
+            to->inbox = c;
+            pthread_mutex_unlock(&to->lock);
+            /* Fails only when its count is at the maximum: it wakes anyway. */
+            ssize_t r = write(to->evfd, &one, sizeof(one));
+            (void)r;
+            return;
+        }
+        pthread_mutex_unlock(&to->lock);
+        atomic_fetch_sub_explicit(&to->nconns, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&th->nconns, 1, memory_order_relaxed);
+    }
+    adopt(th, c);
+}
+
+/* Adopts the connections other threads handed to <th>; with <leaving>,
+ * takes no more after them. While draining, reads each at once, as
+ * begin_drain read the others. */
+static void take_inbox(struct iothread *th, int leaving)
+{
+    struct conn *c, *next;
+
+    pthread_mutex_lock(&th->lock);
+    c = th->inbox;
+    th->inbox = NULL;
+    if (leaving)
+        th->closed = 1;
+    pthread_mutex_unlock(&th->lock);
+    for (; c; c = next) {
+        next = c->next;
+        if (adopt(th, c) && th->draining && !leaving)
+            on_readable(th, c);
+    }
+}
+
+/* Draining with no connection left: 1 (and no more hand-offs) if the
+ * inbox is empty too, so that the thread may leave. */
+static int may_leave(struct iothread *th)
+{
+    int leave;
+
+    pthread_mutex_lock(&th->lock);
+    leave = th->closed = th->inbox == NULL;
+    pthread_mutex_unlock(&th->lock);
+    return leave;
+}
+
 static void on_accept(struct iothread *th, struct lsock *ls)
 {
     struct sl_stream_stats *st = ls->in->stats;
-    struct epoll_event ev;
     uint64_t suppressed;
     struct conn *c;
     int64_t cur, max;
@@ -408,18 +577,7 @@ static void on_accept(struct iothread *th, struct lsock *ls)
         c->fd = fd;
         c->in = ls->in;
         c->last_ms = sl_clock_mono_ms();
-        ev.events = EPOLLIN;
-        ev.data.ptr = c;
-        if (epoll_ctl(th->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            atomic_fetch_sub(&st->connections[SL_SRC_TCP], 1);
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = th->conns;
-        if (th->conns)
-            th->conns->prev = c;
-        th->conns = c;
+        dispatch(th, c);
     }
 }
 
@@ -477,8 +635,9 @@ static void *io_main(void *arg)
         for (int i = 0; i < n; i++) {
             int kind = *(int *)evs[i].data.ptr;
             if (kind == K_WAKE) {
-                if (read(th->evfd, &v, sizeof(v)) < 0)
-                    continue;
+                ssize_t r = read(th->evfd, &v, sizeof(v));   /* resets it: stop or inbox */
+                (void)r;
+                take_inbox(th, 0);
             } else if (kind == K_LISTEN) {
                 on_accept(th, evs[i].data.ptr);
             } else {
@@ -498,9 +657,10 @@ static void *io_main(void *arg)
             if (now - last_idle >= 1000)
                 last_idle = now;
         }
-        if (th->draining && (!th->conns || now >= th->deadline_ms))
+        if (th->draining && (now >= th->deadline_ms || (!th->conns && may_leave(th))))
             break;
     }
+    take_inbox(th, 1);          /* closed with the others: past the deadline */
     while (th->conns)
         conn_close(th, th->conns, 0);
     return NULL;
@@ -524,6 +684,7 @@ struct sl_tcp *sl_source_tcp_new(unsigned nthreads)
         th->t = t;
         th->epfd = epoll_create1(EPOLL_CLOEXEC);
         th->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        pthread_mutex_init(&th->lock, NULL);
         t->nth++;
         ev.events = EPOLLIN;
         ev.data.ptr = th;
@@ -622,10 +783,25 @@ void sl_source_tcp_free(struct sl_tcp *t)
             close(t->th[i].evfd);
     }
     free(t->ls);
-    for (unsigned i = 0; t->th && i < t->nth; i++)
+    for (unsigned i = 0; t->th && i < t->nth; i++) {
+        /* A thread that never ran (start failed) may hold hand-offs. */
+        for (struct conn *c = t->th[i].inbox, *next; c; c = next) {
+            next = c->next;
+            atomic_fetch_sub(&c->in->stats->connections[SL_SRC_TCP], 1);
+            close(c->fd);
+            free(c);
+        }
+        pthread_mutex_destroy(&t->th[i].lock);
         free(t->th[i].rbuf);
+        free(t->th[i].lines);
+    }
     free(t->th);
     free(t);
+}
+
+unsigned sl__source_tcp_conns(struct sl_tcp *t, unsigned i)
+{
+    return i < t->nth ? atomic_load_explicit(&t->th[i].nconns, memory_order_relaxed) : 0;
 }
 
 /* --- The module (source.h): its keys, and the listener driven by them. --- */

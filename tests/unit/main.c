@@ -22,6 +22,7 @@ int main(void)
     srunner_add_suite(sr, sl_metrics_suite());
     srunner_add_suite(sr, sl_source_http_suite());
     srunner_add_suite(sr, sl_source_kafka_suite());
+    srunner_add_suite(sr, sl_source_tcp_suite());
     srunner_add_suite(sr, sl_buf_suite());
     srunner_add_suite(sr, sl_backoff_suite());
     srunner_add_suite(sr, sl_fsio_suite());

@@ -25,6 +25,7 @@ Suite *sl_compress_suite(void);
 Suite *sl_metrics_suite(void);
 Suite *sl_source_http_suite(void);
 Suite *sl_source_kafka_suite(void);
+Suite *sl_source_tcp_suite(void);
 Suite *sl_buf_suite(void);
 Suite *sl_backoff_suite(void);
 Suite *sl_fsio_suite(void);
