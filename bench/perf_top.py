@@ -159,7 +159,8 @@ def thread_root(frames):
 # in. The rules name today's functions: a renamed function falls to
 # "other". <w> is the kernel's way in, <c> the first sluice caller, <fns>
 # the sluice functions on the stack (inlined ones too).
-FRAMING = ("take_line", "count_line", "sl__source_tcp_lines", "rec_len", "parse", "keep_tail")
+FRAMING = ("sl__source_tcp_scan", "emit", "eof_line", "sl__source_tcp_lines", "parse",
+           "keep_tail")
 PER_RECORD = ("sl_buf_append", "sl_buf_reserve", "sl_compress_write", "sl_batch_next",
               "sl_compress_batch", "feed")
 STAGES = (
@@ -174,7 +175,7 @@ STAGES = (
     ("2. buffer -> chunk: memcpy in sl_chunk_add",
      lambda g, f, w, c, fns: "memmove" in f and "sl_chunk_add" in c),
     ("framing: memchr and its own code",
-     lambda g, f, w, c, fns: ("memchr" in f and "sl__source_tcp_lines" in c) or
+     lambda g, f, w, c, fns: ("memchr" in f and "sl__source_tcp_scan" in c) or
      (g == "sluice" and fns[0] in FRAMING)),
     ("3. chunk -> output buffer or zstd's stage: memcpy",
      lambda g, f, w, c, fns: "memmove" in f and (c.startswith("sl_compress_write") or (
