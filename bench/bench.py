@@ -79,12 +79,20 @@ TICK = os.sysconf("SC_CLK_TCK")
 MiB, GiB = 1 << 20, 1 << 30
 
 
+def free_ports(n):
+    """<n> distinct free ports: all held bound until each is chosen, so the
+    kernel cannot hand the same one out twice."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_ports(1)[0]
 
 
 def wait_for(cond, timeout, what, interval=0.02):
@@ -116,7 +124,7 @@ def loadgen(*args):
 class Daemon:
     def __init__(self, stream, process=None, sections=()):
         self.dir = tempfile.mkdtemp(prefix="sluice-bench-", dir=WORKDIR)
-        self.mport, self.hport, self.tport = free_port(), free_port(), free_port()
+        self.mport, self.hport, self.tport = free_ports(3)
         self.out = os.path.join(self.dir, "out")
         conf = ["[sluice]", "metrics_listen = 127.0.0.1:%d" % self.mport,
                 "http_listen = 127.0.0.1:%d" % self.hport, "log_level = warn"]
@@ -508,7 +516,7 @@ def redshift_scenario(name):
     except (AssertionError, OSError) as e:
         return {"scenario": name, "error": "no PostgreSQL: %s" % e}
     work = tempfile.mkdtemp(prefix="sluice-bench-rs-", dir=WORKDIR)
-    s3port, fport = free_port(), free_port()
+    s3port, fport = free_ports(2)
     procs = [subprocess.Popen([s3rver, "-d", os.path.join(work, "data"), "-a", "127.0.0.1",
                                "-p", str(s3port), "--silent", "--configure-bucket", "bench"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
