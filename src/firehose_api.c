@@ -234,15 +234,15 @@ void sl_firehose_api_chunk_truncate(struct sl_chunk *c, uint32_t n)
     uint64_t bytes = 0;
     const uint8_t *p;
 
-    for (uint32_t i = 0; i < n && i < c->nrecords; i++) {
+    if (n >= c->nrecords)                /* all of them: nothing to walk */
+        return;
+    for (uint32_t i = 0; i < n; i++) {
         off = sl_chunk_at(c, off, &p, &len);
         bytes += len;
     }
-    if (n < c->nrecords) {
-        c->len = off;
-        c->nrecords = n;
-        c->bytes = bytes;
-    }
+    c->len = off;
+    c->nrecords = n;
+    c->bytes = bytes;
 }
 
 /*
@@ -297,29 +297,53 @@ char *sl_firehose_api_put_record_response(void)
     return s;
 }
 
+/* Adds 1 to the 8 hex digits of <idx> (put_id's index, counted in place). */
+static void hex_next(char idx[8])
+{
+    for (int k = 7; k >= 0; k--) {
+        if (idx[k] == '9') {
+            idx[k] = 'a';
+            return;
+        }
+        if (idx[k] != 'f') {
+            idx[k]++;
+            return;
+        }
+        idx[k] = '0';
+    }
+}
+
+/* Each accepted record's entry is the same head (the prefix included),
+ * then its index as put_id writes it, counted up in place: a few copies a
+ * record. */
 char *sl_firehose_api_put_batch_response(uint32_t n, uint32_t accepted)
 {
     static const char ok[] = "{\"RecordId\":\"", ok_end[] = "\"}";
     static const char refused[] = "{\"ErrorCode\":\"ServiceUnavailableException\","
                                   "\"ErrorMessage\":\"Slow down.\"}";
     size_t cap = 96 + (size_t)n * (sizeof(refused) + sizeof(ok) + ID_LEN);
-    char prefix[32], *s = malloc(cap), *p = s;
+    char head[sizeof(ok) - 1 + 32], idx[8], *s = malloc(cap), *p = s;
 
-    if (!s || id_prefix(prefix) != SL_OK) {
+    if (!s || id_prefix(head + sizeof(ok) - 1) != SL_OK) {
         free(s);
         return NULL;
     }
+    memcpy(head, ok, sizeof(ok) - 1);
+    memset(idx, '0', sizeof(idx));
     p += snprintf(p, 96, "{\"FailedPutCount\":%u,\"Encrypted\":false,\"RequestResponses\":[",
                   n - accepted);
     for (uint32_t i = 0; i < n; i++) {
         if (i)
             *p++ = ',';
         if (i < accepted) {
-            p = put(p, ok);
-            p = put_id(p, prefix, i);
-            p = put(p, ok_end);
+            memcpy(p, head, sizeof(head));
+            memcpy(p + sizeof(head), idx, sizeof(idx));
+            memcpy(p + sizeof(head) + sizeof(idx), ok_end, sizeof(ok_end) - 1);
+            p += sizeof(head) + sizeof(idx) + sizeof(ok_end) - 1;
+            hex_next(idx);
         } else {
-            p = put(p, refused);
+            memcpy(p, refused, sizeof(refused) - 1);
+            p += sizeof(refused) - 1;
         }
     }
     p = put(p, "]}");

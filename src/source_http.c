@@ -120,6 +120,9 @@ struct answer {
     const char *type;
     char *body;                  /* owned */
     const char *retry_after;
+    uint32_t fh_refuse;          /* no <body>: Firehose's "Slow down." to this many
+                                  * records, written only if it is sent (fh_refusal) */
+    int fh_batch;                /* ... PutRecordBatch's shape, else PutRecord's */
 };
 
 /* Why a body is not being taken in; answered once the client has sent it
@@ -337,11 +340,27 @@ static enum MHD_Result fh_error(struct req *q, struct MHD_Connection *c, const c
 
 static char *plain_body(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Firehose's answer when none of <n> records could be taken: PutRecordBatch
+ * refuses each one (200), PutRecord answers 503. A new string (NULL: out of
+ * memory). */
+static char *fh_refusal(uint32_t n, int batch)
+{
+    struct sl_fh_error slow = { .type = "ServiceUnavailableException", .status = 503 };
+
+    if (batch)
+        return sl_firehose_api_put_batch_response(n, 0);
+    snprintf(slow.message, sizeof(slow.message), "Slow down.");
+    return sl_firehose_api_error_body(&slow);
+}
+
 static enum MHD_Result send_answer(struct req *r, struct MHD_Connection *c,
                                    struct answer *a, struct answer *other)
 {
-    char *body = a->body;         /* reply() takes it */
+    char *body;
 
+    if (!a->body && a->fh_refuse)  /* the refusal, written now that it is needed */
+        a->body = fh_refusal(a->fh_refuse, a->fh_batch);
+    body = a->body;               /* reply() takes it */
     free(other->body);
     other->body = a->body = NULL;
     return reply(r, c, a->status, a->type, body, a->retry_after);
@@ -426,6 +445,8 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     }
     room = sl_intake_room(in);
     n = ch->nrecords;
+    if (ch->bytes <= room)                 /* all fit: no walk */
+        ok = n;
     for (; ok < n; ok++) {                 /* the records that fit, in order */
         off = sl_chunk_at(ch, off, &p, &len);
         if (used + len > room)
@@ -441,14 +462,13 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
         return reply(r, c, 200, JSON_TYPE, sl_firehose_api_put_batch_response(n, 0), NULL);
     }
     sl_firehose_api_chunk_truncate(ch, ok);
-    struct sl_fh_error slow = { .type = "ServiceUnavailableException", .status = 503 };
-    snprintf(slow.message, sizeof(slow.message), "Slow down.");
     char *done = batch ? sl_firehose_api_put_batch_response(n, ok)
                        : sl_firehose_api_put_record_response();
-    char *full = batch ? sl_firehose_api_put_batch_response(n, 0)
-                       : sl_firehose_api_error_body(&slow);
-    return take(h, c, r, in, ch, (struct answer){ 200, JSON_TYPE, done, NULL },
-                (struct answer){ batch ? 200 : 503, JSON_TYPE, full, NULL });
+    /* The refusal is rare (the log full or failing): written only if sent. */
+    return take(h, c, r, in, ch,
+                (struct answer){ .status = 200, .type = JSON_TYPE, .body = done },
+                (struct answer){ .status = batch ? 200 : 503, .type = JSON_TYPE,
+                                 .fh_refuse = n, .fh_batch = batch });
 }
 
 /* ListDeliveryStreams: names in order, Limit and ExclusiveStartDeliveryStreamName. */
@@ -920,10 +940,12 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    return take(h, c, r, in, s.ch, (struct answer){ 200, "application/json", body, NULL },
-                (struct answer){ 503, "application/json",
-                                 plain_body("stream %s cannot take records now: retry later",
-                                            in->name), "1" });
+    return take(h, c, r, in, s.ch,
+                (struct answer){ .status = 200, .type = "application/json", .body = body },
+                (struct answer){ .status = 503, .type = "application/json",
+                                 .body = plain_body("stream %s cannot take records now: "
+                                                    "retry later", in->name),
+                                 .retry_after = "1" });
 }
 
 /* What the headers say of the body's length (RFC 9112 §6). */

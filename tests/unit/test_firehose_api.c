@@ -290,6 +290,46 @@ START_TEST(test_fh_responses_are_compact_and_ordered)
 }
 END_TEST
 
+/* A batch's RecordIds: one 32-hex-digit prefix per response, then the
+ * record's index in 8 hex digits (past 9, f, ff); the refused ones follow
+ * with no id; exactly the bytes of the documented shape. */
+START_TEST(test_fh_batch_response_ids_are_prefix_and_index)
+{
+    char *s = sl_firehose_api_put_batch_response(500, 300), want[64];
+    json_t *j = json_loads(s, 0, NULL);
+    json_t *rr = json_object_get(j, "RequestResponses");
+    const char *id0;
+
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(json_array_size(rr), 500);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "FailedPutCount")), 200);
+    id0 = json_string_value(json_object_get(json_array_get(rr, 0), "RecordId"));
+    ck_assert_uint_eq(strlen(id0), 40);
+    ck_assert_uint_eq(strspn(id0, "0123456789abcdef"), 40);
+    for (size_t i = 0; i < 500; i++) {
+        json_t *e = json_array_get(rr, i);
+        if (i < 300) {
+            const char *id = json_string_value(json_object_get(e, "RecordId"));
+            snprintf(want, sizeof(want), "%.32s%08zx", id0, i);
+            ck_assert_str_eq(id, want);
+            ck_assert_uint_eq(json_object_size(e), 1);
+        } else {
+            ck_assert_str_eq(json_string_value(json_object_get(e, "ErrorCode")),
+                             "ServiceUnavailableException");
+            ck_assert_uint_eq(json_object_size(e), 2);
+        }
+    }
+    ck_assert_ptr_nonnull(strstr(s, "{\"FailedPutCount\":200,\"Encrypted\":false,"
+                                    "\"RequestResponses\":[{\"RecordId\":\""));
+    ck_assert_ptr_nonnull(strstr(s, "0000012b\"},{\"ErrorCode\":\"ServiceUnavailableException\","
+                                    "\"ErrorMessage\":\"Slow down.\"},"));
+    ck_assert_ptr_nonnull(strstr(s, "\"ErrorMessage\":\"Slow down.\"}]}"));
+    ck_assert_int_eq(s[strlen(s) - 1], '}');
+    json_decref(j);
+    free(s);
+}
+END_TEST
+
 /* The destination of stream <c> (its sink's keys in <conf>) described in
  * <region>: its BucketARN and its encryption's KMS key ARN ("" if none),
  * copied to <bucket>, <kms>. */
@@ -392,6 +432,7 @@ Suite *sl_firehose_api_suite(void)
                         sizeof(unusual) / sizeof(unusual[0]));
     tcase_add_test(tc, test_fh_parse_reads_declined_bodies_through_jansson);
     tcase_add_test(tc, test_fh_responses_are_compact_and_ordered);
+    tcase_add_test(tc, test_fh_batch_response_ids_are_prefix_and_index);
     tcase_add_test(tc, test_fh_describe_answers_from_the_config);
     suite_add_tcase(s, tc);
     return s;
