@@ -11,10 +11,20 @@
  *
  * Memory: each body is bounded by max_body (and max_decompressed once
  * decoded), and all of them together by max_body_memory: a body is
- * charged before it is held (its whole Content-Length at the first call;
- * a chunked one as its buffer grows; a decoded copy up front, at most
- * max_decompressed or what is left), and given back as soon as its
- * records are in a chunk. A body that does not fit gets 503.
+ * charged before it is held (as its buffer grows, at most 2 x what has
+ * arrived, or its whole Content-Length once a 16th of it has, in one
+ * allocation; a decoded copy up front, at most max_decompressed or what
+ * is left), and given back as soon as its records are in a chunk. A body
+ * whose Content-Length does not fit at the first call, or that does not
+ * fit as it grows, gets 503.
+ *
+ * Kept buffers: a keep-alive connection keeps its last body's buffer for
+ * its next request (freed when it closes), so that a producer sending
+ * batches of one size over one connection does not have the kernel fault
+ * in fresh pages for each. A kept buffer is not a body: it is charged to
+ * max_body_memory again only when a body takes it. Kept buffers are
+ * bounded apart: each at most max_body, all of them together at most
+ * max_body_memory / 8 (SPARE_SHARE); a buffer past that is freed.
  *
  * Connections: at most max_per_ip open from one address (the accept
  * policy refuses the next at once, counted and logged), so one greedy
@@ -96,6 +106,7 @@ struct sl_http {
     _Atomic int stopping;                   /* sl_source_http_stop: suspend no more */
     struct sl_ratelimit auth_rl[SL_AUTH_R_N];  /* of the refusal lines, per reason */
     _Atomic unsigned tls_pending;           /* handshake failures whose peer is not named yet */
+    _Atomic uint64_t spare_bytes;           /* capacity of the conns' kept buffers */
     pthread_mutex_t peers_lock;
     void *peers;                            /* tsearch tree of struct peer */
 };
@@ -107,11 +118,14 @@ struct peer {
     unsigned n;
 };
 
-/* One connection (MHD's socket context), from its opening to its close. */
+/* One connection (MHD's socket context), from its opening to its close.
+ * Threads: only the MHD thread that runs the connection's callbacks. */
 struct conn {
     struct sl_deadline *deadline;   /* NULL: none could be set */
     int counted;                    /* in <peers> */
     int requested;                  /* a request header came: TLS worked */
+    struct sl_buf spare;            /* the last body's buffer, kept for the next one (data
+                                     * NULL: none); counted in h->spare_bytes */
 };
 
 /* An answer prepared before it can be sent. */
@@ -141,6 +155,7 @@ struct req {
     struct sl_buf body;
     uint64_t charged;            /* bytes of <body> counted in stats->body_bytes */
     int refused;                 /* REF_*: the rest of the body is dropped */
+    int sized;                   /* a Content-Length set body.max (body_in) */
     int close;                   /* answer with Connection: close */
     int firehose;                /* POST /, else NDJSON */
     struct sl_intake *in;        /* NDJSON: the stream (first call) */
@@ -238,14 +253,91 @@ static void drop_body(struct sl_http *h, struct req *r)
     r->charged = 0;
 }
 
+/* Kept buffers, all connections together, may hold max_body_memory / this. */
+#define SPARE_SHARE 8
+
+/* Frees connection <k>'s kept buffer, if any. */
+static void spare_free(struct sl_http *h, struct conn *k)
+{
+    if (k->spare.data)
+        atomic_fetch_sub_explicit(&h->spare_bytes, k->spare.cap, memory_order_relaxed);
+    sl_buf_destroy(&k->spare);
+}
+
+/*
+ * Done with <r>'s body, as drop_body, except that its buffer stays with
+ * connection <c> for the next request if it may: none kept there yet, at
+ * most max_body, and room among the kept buffers.
+ */
+static void keep_body(struct sl_http *h, struct MHD_Connection *c, struct req *r)
+{
+    struct conn *k = r->body.data ? conn_of(c) : NULL;
+    uint64_t cap = r->body.cap, cur, max = h->lim.max_body_memory / SPARE_SHARE;
+
+    if (!k || k->spare.data || cap > h->lim.max_body) {
+        drop_body(h, r);
+        return;
+    }
+    cur = atomic_load_explicit(&h->spare_bytes, memory_order_relaxed);
+    do {
+        if (cap > max - cur || cur > max) {
+            drop_body(h, r);
+            return;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&h->spare_bytes, &cur, cur + cap,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    k->spare = r->body;
+    sl_buf_init(&r->body, r->body.max);
+    mem_give(h, r->charged);
+    r->charged = 0;
+}
+
+/*
+ * A body of <want> bytes (its Content-Length) about to be allocated for
+ * <r>: takes connection <c>'s kept buffer instead if it is large enough
+ * and at most twice that, and its whole capacity can be charged. A kept
+ * buffer that does not fit is freed. Returns 1 if <r> has it (charged).
+ */
+static int take_spare(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                      uint64_t want)
+{
+    struct conn *k = conn_of(c);
+    uint64_t cap;
+
+    if (!k || !k->spare.data)
+        return 0;
+    cap = k->spare.cap;
+    if (cap < want || cap > 2 * want || !mem_take(h, cap, cap)) {
+        spare_free(h, k);
+        return 0;
+    }
+    atomic_fetch_sub_explicit(&h->spare_bytes, cap, memory_order_relaxed);
+    r->body.data = k->spare.data;
+    r->body.cap = k->spare.cap;
+    r->body.len = 0;
+    r->charged = cap;
+    sl_buf_init(&k->spare, 0);
+    return 1;
+}
+
+/* A body with a Content-Length is reserved whole, in one allocation (no
+ * realloc copying it over and over), once this fraction of it has come:
+ * a client that stops sending holds at most this many times what it
+ * sent, as a chunked body holds at most twice. */
+#define SIZED_RESERVE 16
+
 /*
  * Takes <n> more bytes of <r>'s body in, or marks it refused (and drops
- * what it held). A body is charged as it arrives, before its buffer grows
- * (a Content-Length only sets body.max): sl_buf doubles from 256 bytes,
- * so the new capacity is below 2 x the bytes needed (and at most
- * body.max), and the surplus is given back.
+ * what it held). A body is charged as it arrives, before its buffer grows:
+ * to its whole Content-Length (body.max, r->sized) once 1/SIZED_RESERVE
+ * of it is here; else sl_buf doubles from 256 bytes, so the new capacity
+ * is below 2 x the bytes needed (and at most body.max), and the surplus
+ * is given back. Either way the buffer never holds more than is charged.
+ * The whole body may come in the connection's kept buffer (take_spare).
  */
-static void body_in(struct sl_http *h, struct req *r, const char *p, size_t n)
+static void body_in(struct sl_http *h, struct MHD_Connection *c, struct req *r,
+                    const char *p, size_t n)
 {
     uint64_t need = (uint64_t)r->body.len + n, want;
 
@@ -257,14 +349,20 @@ static void body_in(struct sl_http *h, struct req *r, const char *p, size_t n)
         return;
     }
     if (need > r->body.cap) {
-        want = need < 128 ? 256 : 2 * need;
+        int whole = r->sized && need >= r->body.max / SIZED_RESERVE;
+        want = whole ? r->body.max : need < 128 ? 256 : 2 * need;
         if (want > r->body.max)
             want = r->body.max;
-        if (want > r->charged) {
+        if (whole && r->body.cap == 0 && take_spare(h, c, r, want))
+            whole = 0;                   /* room for all of it, charged */
+        else if (want > r->charged) {
             if (!mem_take(h, want - r->charged, want - r->charged))
                 goto nomem;
             r->charged = want;
         }
+        /* whole: room up to body.max, which sl_buf allocates exactly */
+        if (whole && sl_buf_reserve(&r->body, r->body.max - r->body.len) != SL_OK)
+            goto nomem;
     }
     if (sl_buf_append(&r->body, p, n) != SL_OK)
         goto nomem;
@@ -435,7 +533,7 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     int rc = sl_firehose_api_parse_put((const char *)r->body.data, r->body.len, batch, stream,
                              sl_clock_wall_ms(), sl_clock_mono_ms(), &ch, &e);
 
-    drop_body(h, r);                       /* the records are in <ch> now */
+    keep_body(h, c, r);                    /* the records are in <ch> now */
     if (rc != SL_OK)
         return reply(r, c, (unsigned)e.status, JSON_TYPE, sl_firehose_api_error_body(&e), NULL);
     if (!(in = find(h, stream, strlen(stream)))) {
@@ -936,7 +1034,7 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     if (!(s.ch = sl_chunk_new((uint32_t)s.need, sl_clock_wall_ms(), sl_clock_mono_ms())))
         return plain(r, c, 503, "1", "out of memory");
     each_line(r->body.data, r->body.len, ndj_add, &s);
-    drop_body(h, r);                       /* the records are in the chunk now */
+    keep_body(h, c, r);                    /* the records are in the chunk now */
     json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -1078,12 +1176,14 @@ static enum MHD_Result first_call(struct sl_http *h, struct MHD_Connection *c, s
     if (r->firehose ? !firehose_headers(c, r, &rc) : !ndjson_headers(h, c, r, url, &rc))
         return rc;
     if (f.ncl && f.cl) {
-        /* Refused now if it could not fit now; charged as it arrives, so
-         * headers that announce a body and send none hold nothing. */
+        /* Refused now if it could not fit now; charged as it arrives
+         * (body_in), so headers that announce a body and send none hold
+         * nothing. */
         if (f.cl > h->lim.max_body_memory -
                    atomic_load_explicit(&h->stats->body_bytes, memory_order_relaxed))
             return busy(h, c, r);
         r->body.max = (size_t)f.cl;        /* libmicrohttpd reads no more than that */
+        r->sized = 1;
     }
     return MHD_YES;
 }
@@ -1115,7 +1215,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             ? send_answer(r, c, &r->ok, &r->fail) : send_answer(r, c, &r->fail, &r->ok);
     }
     if (*upload_size) {
-        body_in(h, r, upload, *upload_size);
+        body_in(h, c, r, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -1144,7 +1244,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **state,
     if (r->status)
         sl_source_http_count(h->stats, r->op, r->status,
                               (double)(sl_clock_mono_ns() - r->t0_ns) / 1e9);
-    drop_body(h, r);
+    keep_body(h, c, r);
     free(r->ok.body);              /* set only if the connection died while waiting */
     free(r->fail.body);
     free(r);
@@ -1290,6 +1390,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_sta
     if (k->counted && ci)
         peer_count(h, ci->client_addr, -1);
     sl_deadline_remove(k->deadline);
+    spare_free(h, k);
     free(k);
     *socket_state = NULL;
 }
