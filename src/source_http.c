@@ -22,9 +22,11 @@
  * its next request (freed when it closes), so that a producer sending
  * batches of one size over one connection does not have the kernel fault
  * in fresh pages for each. A kept buffer is not a body: it is charged to
- * max_body_memory again only when a body takes it. Kept buffers are
- * bounded apart: each at most max_body, all of them together at most
- * max_body_memory / 8 (SPARE_SHARE); a buffer past that is freed.
+ * max_body_memory again (its whole capacity, at most twice the
+ * Content-Length) only when a body takes it, at the moment that body
+ * would be reserved whole. Kept buffers are bounded apart: each at most
+ * max_body, all of them together at most max_body_memory / 8
+ * (SPARE_SHARE); a buffer past that is freed.
  *
  * Connections: at most max_per_ip open from one address (the accept
  * policy refuses the next at once, counted and logged), so one greedy
@@ -266,21 +268,24 @@ static void spare_free(struct sl_http *h, struct conn *k)
 
 /*
  * Done with <r>'s body, as drop_body, except that its buffer stays with
- * connection <c> for the next request if it may: none kept there yet, at
- * most max_body, and room among the kept buffers.
+ * connection <c> for the next request, in place of the one kept there
+ * (the latest size is the likeliest next), if it may: at most max_body,
+ * and room among the kept buffers.
  */
 static void keep_body(struct sl_http *h, struct MHD_Connection *c, struct req *r)
 {
     struct conn *k = r->body.data ? conn_of(c) : NULL;
     uint64_t cap = r->body.cap, cur, max = h->lim.max_body_memory / SPARE_SHARE;
 
-    if (!k || k->spare.data || cap > h->lim.max_body) {
+    if (k)
+        spare_free(h, k);
+    if (!k || cap > h->lim.max_body) {
         drop_body(h, r);
         return;
     }
     cur = atomic_load_explicit(&h->spare_bytes, memory_order_relaxed);
     do {
-        if (cap > max - cur || cur > max) {
+        if (cur > max || cap > max - cur) {
             drop_body(h, r);
             return;
         }
@@ -294,10 +299,11 @@ static void keep_body(struct sl_http *h, struct MHD_Connection *c, struct req *r
 }
 
 /*
- * A body of <want> bytes (its Content-Length) about to be allocated for
- * <r>: takes connection <c>'s kept buffer instead if it is large enough
- * and at most twice that, and its whole capacity can be charged. A kept
- * buffer that does not fit is freed. Returns 1 if <r> has it (charged).
+ * <r>'s body about to be reserved whole, <want> bytes (its Content-Length):
+ * takes connection <c>'s kept buffer instead if it is large enough and at
+ * most twice that, and its whole capacity can be charged; what the body
+ * held so far moves into it. A kept buffer that does not fit is freed.
+ * Returns 1 if <r> has it (charged, and nothing else).
  */
 static int take_spare(struct sl_http *h, struct MHD_Connection *c, struct req *r,
                       uint64_t want)
@@ -313,9 +319,12 @@ static int take_spare(struct sl_http *h, struct MHD_Connection *c, struct req *r
         return 0;
     }
     atomic_fetch_sub_explicit(&h->spare_bytes, cap, memory_order_relaxed);
+    if (r->body.len)
+        memcpy(k->spare.data, r->body.data, r->body.len);
+    free(r->body.data);
+    mem_give(h, r->charged);
     r->body.data = k->spare.data;
-    r->body.cap = k->spare.cap;
-    r->body.len = 0;
+    r->body.cap = cap;
     r->charged = cap;
     sl_buf_init(&k->spare, 0);
     return 1;
@@ -353,7 +362,7 @@ static void body_in(struct sl_http *h, struct MHD_Connection *c, struct req *r,
         want = whole ? r->body.max : need < 128 ? 256 : 2 * need;
         if (want > r->body.max)
             want = r->body.max;
-        if (whole && r->body.cap == 0 && take_spare(h, c, r, want))
+        if (whole && take_spare(h, c, r, want))
             whole = 0;                   /* room for all of it, charged */
         else if (want > r->charged) {
             if (!mem_take(h, want - r->charged, want - r->charged))
