@@ -178,6 +178,68 @@ START_TEST(test_fh_limits)
 }
 END_TEST
 
+/* A batch of records of <q>[i] quanta of 'A' then <tail>[i] (""/"AA=="/"AAA="). */
+static char *padded_body(int n, const size_t *q, const char *const *tail)
+{
+    size_t cap = 64, len;
+    char *s;
+
+    for (int i = 0; i < n; i++)
+        cap += 4 * q[i] + 20;
+    s = malloc(cap);
+    len = (size_t)snprintf(s, cap, "{\"DeliveryStreamName\":\"s\",\"Records\":[");
+    for (int i = 0; i < n; i++) {
+        len += (size_t)snprintf(s + len, cap - len, "%s{\"Data\":\"", i ? "," : "");
+        memset(s + len, 'A', 4 * q[i]);
+        len += 4 * q[i];
+        len += (size_t)snprintf(s + len, cap - len, "%s\"}", tail[i]);
+    }
+    snprintf(s + len, cap - len, "]}");
+    return s;
+}
+
+/* The limits count decoded bytes exactly, padding included, at the edge:
+ * a record of 1,024,000 bytes (its encoding is 1,024,002 bytes' worth of
+ * quanta) and a batch of 4 MiB exactly pass, one byte more does not, and
+ * the refusal names the exact total. */
+START_TEST(test_fh_limits_count_padding_at_the_edges)
+{
+    static const size_t q1[] = { 341333 }, q5[] = { 341333, 341333, 341333, 341333, 32768 };
+    static const char *const t_1024000[] = { "AA==" }, *const t_1024001[] = { "AAA=" };
+    static const char *const t_4mib[] = { "AA==", "AA==", "AA==", "AA==", "" };
+    static const char *const t_4mib1[] = { "AA==", "AA==", "AA==", "AA==", "AA==" };
+    struct sl_chunk *c;
+    struct sl_fh_error e;
+    char stream[65], *body;
+
+    body = padded_body(1, q1, t_1024000);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_uint_eq(c->bytes, 1024000);
+    ck_assert_uint_le(c->len, c->cap);
+    sl_chunk_unref(c);
+    free(body);
+    body = padded_body(1, q1, t_1024001);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e),
+                     SL_EINVAL);
+    ck_assert_str_eq(e.type, "ValidationException");
+    ck_assert_ptr_nonnull(strstr(e.message, "less than or equal to 1024000"));
+    free(body);
+    body = padded_body(5, q5, t_4mib);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_uint_eq(c->nrecords, 5);
+    ck_assert_uint_eq(c->bytes, 4194304);
+    ck_assert_uint_eq(c->len, 4194304 + 5 * SL_CHUNK_HDR);
+    sl_chunk_unref(c);
+    free(body);
+    body = padded_body(5, q5, t_4mib1);
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e),
+                     SL_EINVAL);
+    ck_assert_str_eq(e.type, "InvalidArgumentException");
+    ck_assert_ptr_nonnull(strstr(e.message, "Records total 4194305 bytes decoded"));
+    free(body);
+}
+END_TEST
+
 START_TEST(test_fh_scan_reads_plain_bodies_in_place)
 {
     static const char *const plain[] = {
@@ -427,6 +489,7 @@ Suite *sl_firehose_api_suite(void)
     tcase_add_loop_test(tc, test_fh_parse_rejects_with_firehose_errors, 0,
                         sizeof(bad) / sizeof(bad[0]));
     tcase_add_test(tc, test_fh_limits);
+    tcase_add_test(tc, test_fh_limits_count_padding_at_the_edges);
     tcase_add_test(tc, test_fh_scan_reads_plain_bodies_in_place);
     tcase_add_loop_test(tc, test_fh_scan_declines_unusual_bodies, 0,
                         sizeof(unusual) / sizeof(unusual[0]));
