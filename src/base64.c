@@ -14,10 +14,13 @@
  * what the CPU has (__builtin_cpu_supports, a load and a test) and
  * compiled with the target attribute, so the build flags stay generic.
  * It checks every character against the same alphabet and decodes it to
- * the same bits; the last quantum, with its padding and canonical-bits
- * rule, and whatever is left short of a vector step always take the
- * tables. A character out of the alphabet anywhere makes the whole string
- * refused, whichever loop saw it (unit tests compare the loops).
+ * the same bits; its last step ends at the last unpadded quantum,
+ * overlapping the step before (those quanta are decoded twice, to the
+ * same bytes, and nothing is read or written outside the string and its
+ * decoded length). The last quantum, with its padding and canonical-bits
+ * rule, and strings too short for a step take the tables. A character
+ * out of the alphabet anywhere makes the whole string refused, whichever
+ * loop saw it (unit tests compare the loops).
  */
 #include "base64.h"
 
@@ -127,83 +130,107 @@ __m128i step16(__m128i v, __m128i *bad)
     return _mm_shuffle_epi8(v, _mm_setr_epi8(ORDER));
 }
 
-/* <q> quanta (q % 4 == 0) by 16 characters; 0 if all were of the alphabet. */
+/* One SSSE3 step: 16 characters at <p> into 12 bytes at <out>. */
+static inline __attribute__((target("ssse3"), always_inline))
+void put12(const unsigned char *p, uint8_t *out, __m128i *bad)
+{
+    __m128i x = step16(_mm_loadu_si128((const __m128i *)p), bad);
+    uint32_t last = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(x, 8));
+
+    _mm_storel_epi64((__m128i *)out, x);
+    memcpy(out + 8, &last, 4);
+}
+
+/* <q> >= 4 quanta by 16 characters, the last step ending at the last
+ * quantum (it decodes again, to the same bytes, the quanta it shares with
+ * the step before); 0 if all were of the alphabet. */
 static __attribute__((target("ssse3")))
 uint32_t quanta_ssse3(const unsigned char *p, size_t q, uint8_t *out)
 {
-    __m128i bad = _mm_setzero_si128(), x;
+    __m128i bad = _mm_setzero_si128();
+    size_t i;
 
-    for (size_t i = 0; i < q; i += 4, p += 16, out += 12) {
-        uint32_t last;
-        x = step16(_mm_loadu_si128((const __m128i *)p), &bad);
-        _mm_storel_epi64((__m128i *)out, x);
-        last = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(x, 8));
-        memcpy(out + 8, &last, 4);
-    }
+    for (i = 0; i + 4 <= q; i += 4)
+        put12(p + 4 * i, out + 3 * i, &bad);
+    if (i < q)
+        put12(p + 4 * (q - 4), out + 3 * (q - 4), &bad);
     return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) ^ 0xFFFF;
 }
 
-/* <q> quanta (q % 8 == 0) by 32 characters; 0 if all were of the alphabet. */
+/* The constants of the AVX2 step, loaded once per call. */
+struct k256 {
+    __m256i nib, lo_bad, hi_class, offset, order, lanes, slash, minus3, mul1, mul2;
+};
+
+/* One AVX2 step: 32 characters at <p> into 24 bytes at <out>. */
+static inline __attribute__((target("avx2"), always_inline))
+void put24(const unsigned char *p, uint8_t *out, const struct k256 *k, __m256i *bad)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi32(v, 4), k->nib);
+    __m256i lo = _mm256_and_si256(v, k->nib);
+    __m256i off = _mm256_shuffle_epi8(k->offset, hi);
+    __m256i slash = _mm256_and_si256(_mm256_cmpeq_epi8(v, k->slash), k->minus3);
+
+    *bad = _mm256_or_si256(*bad, _mm256_and_si256(_mm256_shuffle_epi8(k->lo_bad, lo),
+                                                  _mm256_shuffle_epi8(k->hi_class, hi)));
+    v = _mm256_add_epi8(v, _mm256_add_epi8(off, slash));
+    v = _mm256_maddubs_epi16(v, k->mul1);
+    v = _mm256_madd_epi16(v, k->mul2);
+    v = _mm256_shuffle_epi8(v, k->order);            /* 12 bytes at the start of each lane */
+    v = _mm256_permutevar8x32_epi32(v, k->lanes);    /* the 24 together */
+    _mm_storeu_si128((__m128i *)out, _mm256_castsi256_si128(v));
+    _mm_storel_epi64((__m128i *)(out + 16), _mm256_extracti128_si256(v, 1));
+}
+
+/* <q> >= 8 quanta by 32 characters, the last step ending at the last
+ * quantum as in quanta_ssse3; 0 if all were of the alphabet. */
 static __attribute__((target("avx2")))
 uint32_t quanta_avx2(const unsigned char *p, size_t q, uint8_t *out)
 {
-    const __m256i nib = _mm256_set1_epi8(0x0F);
-    const __m256i lo_bad = _mm256_setr_epi8(LO_BAD, LO_BAD);
-    const __m256i hi_class = _mm256_setr_epi8(HI_CLASS, HI_CLASS);
-    const __m256i offset = _mm256_setr_epi8(OFFSET, OFFSET);
-    const __m256i order = _mm256_setr_epi8(ORDER, ORDER);
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7);
-    __m256i bad = _mm256_setzero_si256(), v, hi, lo, off, slash;
+    const struct k256 k = {
+        .nib = _mm256_set1_epi8(0x0F),
+        .lo_bad = _mm256_setr_epi8(LO_BAD, LO_BAD),
+        .hi_class = _mm256_setr_epi8(HI_CLASS, HI_CLASS),
+        .offset = _mm256_setr_epi8(OFFSET, OFFSET),
+        .order = _mm256_setr_epi8(ORDER, ORDER),
+        .lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7),
+        .slash = _mm256_set1_epi8('/'),
+        .minus3 = _mm256_set1_epi8(-3),
+        .mul1 = _mm256_set1_epi32(0x01400140),
+        .mul2 = _mm256_set1_epi32(0x00011000),
+    };
+    __m256i bad = _mm256_setzero_si256();
+    size_t i;
 
-    for (size_t i = 0; i < q; i += 8, p += 32, out += 24) {
-        v = _mm256_loadu_si256((const __m256i *)p);
-        hi = _mm256_and_si256(_mm256_srli_epi32(v, 4), nib);
-        lo = _mm256_and_si256(v, nib);
-        bad = _mm256_or_si256(bad, _mm256_and_si256(_mm256_shuffle_epi8(lo_bad, lo),
-                                                     _mm256_shuffle_epi8(hi_class, hi)));
-        off = _mm256_shuffle_epi8(offset, hi);
-        slash = _mm256_and_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('/')),
-                                 _mm256_set1_epi8(-3));
-        v = _mm256_add_epi8(v, _mm256_add_epi8(off, slash));
-        v = _mm256_maddubs_epi16(v, _mm256_set1_epi32(0x01400140));
-        v = _mm256_madd_epi16(v, _mm256_set1_epi32(0x00011000));
-        v = _mm256_shuffle_epi8(v, order);           /* 12 bytes at the start of each lane */
-        v = _mm256_permutevar8x32_epi32(v, lanes);   /* the 24 together */
-        _mm_storeu_si128((__m128i *)out, _mm256_castsi256_si128(v));
-        _mm_storel_epi64((__m128i *)(out + 16), _mm256_extracti128_si256(v, 1));
-    }
+    for (i = 0; i + 8 <= q; i += 8)
+        put24(p + 4 * i, out + 3 * i, &k, &bad);
+    if (i < q)
+        put24(p + 4 * (q - 8), out + 3 * (q - 8), &k, &bad);
     return !_mm256_testz_si256(bad, bad);
 }
 #endif
 
 /*
  * Decodes <q> unpadded quanta with implementation <impl> (enum
- * sl_base64_impl, SL_BASE64_BEST: the best this CPU has): the vector
- * loop for as many as it takes, the scalar one for the rest. Returns 0 if
- * every character was of the alphabet.
+ * sl_base64_impl, SL_BASE64_BEST: the best this CPU has): a vector loop
+ * when there are enough for one step, else the tables. Returns 0 if every
+ * character was of the alphabet.
  */
 static uint32_t quanta(enum sl_base64_impl impl, const unsigned char *p, size_t q, uint8_t *out)
 {
-    size_t done = 0;
-    uint32_t bad = 0;
-
 #if SIMD
     if (impl == SL_BASE64_BEST && q >= 4)
         impl = __builtin_cpu_supports("avx2") ? SL_BASE64_AVX2
              : __builtin_cpu_supports("ssse3") ? SL_BASE64_SSSE3 : SL_BASE64_SCALAR;
-    if (impl == SL_BASE64_AVX2 && q >= 8) {
-        done = q & ~(size_t)7;
-        bad |= quanta_avx2(p, done, out);
-    }
-    if ((impl == SL_BASE64_AVX2 || impl == SL_BASE64_SSSE3) && q - done >= 4) {
-        size_t m = (q - done) & ~(size_t)3;
-        bad |= quanta_ssse3(p + 4 * done, m, out + 3 * done);
-        done += m;
-    }
+    if (impl == SL_BASE64_AVX2 && q >= 8)
+        return quanta_avx2(p, q, out);
+    if ((impl == SL_BASE64_AVX2 || impl == SL_BASE64_SSSE3) && q >= 4)
+        return quanta_ssse3(p, q, out);
 #else
     (void)impl;
 #endif
-    return bad | quanta_scalar(p + 4 * done, q - done, out + 3 * done);
+    return quanta_scalar(p, q, out);
 }
 
 int sl__base64_impl_ok(enum sl_base64_impl impl)
