@@ -186,7 +186,8 @@ STAGES = (
     ("3. per-record calls (sl_batch_next, sl_compress_write, sl_buf_*)",
      lambda g, f, w, c, fns: g == "sluice" and fns[0] in PER_RECORD),
     ("HTTP: base64 -> chunk (sl_base64_*)",
-     lambda g, f, w, c, fns: g == "sluice" and fns[0].startswith("sl_base64")),
+     lambda g, f, w, c, fns: g == "sluice" and
+     fns[0].startswith(("sl_base64", "sl__base64", "quanta"))),
     ("HTTP: memchr over each Data string (string, firehose_scan.c)",
      lambda g, f, w, c, fns: "memchr" in f and c.startswith("string")),
     ("HTTP: the request body (body_in: copies, reallocs, page faults)",
