@@ -15,6 +15,8 @@ void ut_rm_rf(const char *dir);
 const char *ut_check_sink_keys(const char *sink, const char *first, ...);
 /* The same for source <source>'s check_stream over its stream keys. */
 const char *ut_check_source_keys(const char *source, const char *first, ...);
+/* A loopback port nobody listens on now. */
+int ut_free_port(void);
 
 Suite *sl_units_suite(void);
 Suite *sl_config_suite(void);

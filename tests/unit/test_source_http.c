@@ -44,21 +44,6 @@ START_TEST(test_source_http_auth_refusals_by_reason_and_401_as_its_own_status)
 }
 END_TEST
 
-/* A loopback port nobody listens on now. */
-static int free_port(void)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* Record <i> of request <k>: <len> bytes of a pattern of both. */
 static void record(uint8_t *p, size_t len, unsigned k, unsigned i)
 {
@@ -180,7 +165,7 @@ START_TEST(test_source_http_keep_alive_bodies_arrive_whole_and_give_memory_back)
     struct sl_addr addr;
     char err[256], where[64], head[512], *answer = malloc(1 << 17);
     const char *why;
-    int port = free_port();
+    int port = ut_free_port();
 
     memset(&hs, 0, sizeof(hs));
     memset(&ss, 0, sizeof(ss));

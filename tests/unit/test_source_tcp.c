@@ -123,20 +123,6 @@ struct rig {
     int port;
 };
 
-static int free_port(void)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static void rig_start(struct rig *r, uint64_t max_record_size)
 {
     struct sl_addr addr;
@@ -156,7 +142,7 @@ static void rig_start(struct rig *r, uint64_t max_record_size)
     r->t = sl_source_tcp_new(2);
     ck_assert_ptr_nonnull(r->t);
     for (int tries = 0;; tries++) {
-        r->port = free_port();
+        r->port = ut_free_port();
         snprintf(text, sizeof(text), "127.0.0.1:%d", r->port);
         ck_assert_int_eq(sl_addr_parse(text, &addr, &why), SL_OK);
         if (sl_source_tcp_listen(r->t, &addr, &r->in, err, sizeof(err)) == SL_OK)
