@@ -12,7 +12,13 @@
  *    recovery could re-form differently;
  *  - a segment is deleted only after a sync that covers the done entries
  *    of every batch holding its records; deleting is the last step, and a
- *    segment that comes back after a crash is harmless (all done).
+ *    segment that comes back after a crash is harmless (all done);
+ *  - a retired segment kept as a spare is renamed, and the directory
+ *    synced, before anything writes over it (else a crash could bring its
+ *    old name back on new content); a spare becomes a segment by its new
+ *    header and end mark, synced, then the rename (else a crash could
+ *    leave the new name on the old header, whose first sequence number is
+ *    stale).
  * A failed write is cut off again (ftruncate) so that the file never holds
  * half an entry that later ones would follow.
  */
@@ -52,6 +58,12 @@
 #define DONE_LEN    24u
 #define FAIL_PAUSE_MS 1000                 /* after a failed write, refuse this long */
 #define CLOSING_MAX 16                     /* segments let go, awaiting their last sync */
+#define SPARES_MAX  2                      /* retired segments kept to be written over */
+
+/* Written after every entry, and overwritten by the next: where a segment's
+ * entries end, so that the old bytes of a reused file after it are not
+ * taken for a torn write. */
+static const uint8_t end_mark[ENT_HDR];
 
 enum { T_RECORDS = 'R', T_SEAL = 'S', T_DONE = 'D' };
 
@@ -123,6 +135,12 @@ struct sl_wal {
     uint64_t bad_lo, bad_hi;        /* (lo, hi]: a sync over this range failed */
     int64_t refuse_until_ms;        /* after a failed write (monotonic) */
     uint64_t retire_below;          /* records below this are settled */
+    uint64_t spare[SPARES_MAX];     /* spare-<no>.log files, renamed durably: free to
+                                     * write over (added by the sync thread, taken by
+                                     * new_segment) */
+    uint64_t spare_size[SPARES_MAX];
+    size_t nspares;
+    uint64_t spare_bytes;           /* their sizes: with <bytes>, within max_size */
     struct waiting *wait_head, *wait_tail;
     struct notify *notify;          /* producers waiting, any order (as many as requests) */
     int stopping;
@@ -148,6 +166,11 @@ static void seg_path(const struct sl_wal *w, uint64_t no, char *out, size_t len,
                      const char *ext)
 {
     snprintf(out, len, "%s/wal-%020" PRIu64 ".log%s", w->dir, no, ext);
+}
+
+static void spare_path(const struct sl_wal *w, uint64_t no, char *out, size_t len)
+{
+    snprintf(out, len, "%s/spare-%020" PRIu64 ".log", w->dir, no);
 }
 
 /* Writes <iov> at <off>, whatever the file offset: a write that failed
@@ -246,36 +269,68 @@ static int is_bad(const struct sl_wal *w, uint64_t pos)
     return pos > w->bad_lo && pos <= w->bad_hi;
 }
 
-/* Creates the next segment, its records from <first> on (temp, fsync,
- * rename), and makes it the one appended to. Under the lock (or before
- * the sync thread starts). errno is set on failure. */
+/*
+ * Makes the newest spare segment <path>: header <h> and an end mark
+ * written over its start and synced, then renamed. Synced first because
+ * a crash must never leave a segment's name on the spare's old header:
+ * its first sequence number would be stale, and retiring the segment
+ * before it could then delete unsettled records. Returns the open file,
+ * or -1 (the spare is deleted; the caller makes a new file). Under the lock.
+ */
+static int reuse_spare(struct sl_wal *w, const uint8_t h[SEG_HDR], const char *path)
+{
+    struct iovec v[2] = { { (void *)h, SEG_HDR }, { (void *)end_mark, ENT_HDR } };
+    char sp[PATH_MAX + 32];
+    int fd;
+
+    w->nspares--;
+    w->spare_bytes -= w->spare_size[w->nspares];
+    spare_path(w, w->spare[w->nspares], sp, sizeof(sp));
+    fd = open(sp, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && write_at(fd, v, 2, 0) == 0 && fdatasync(fd) == 0 && rename(sp, path) == 0)
+        return fd;
+    sl_warn("wal=%s msg=\"cannot reuse a spare segment: deleted, a new file is made\" "
+            "path=%s error=\"%s\"", w->dir, sp, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(sp);
+    return -1;
+}
+
+/* Creates the next segment, its records from <first> on (a spare written
+ * over, or a new file: temp, rename), and makes it the one appended to.
+ * Under the lock (or before the sync thread starts). errno is set on
+ * failure. */
 static int new_segment(struct sl_wal *w, uint64_t first)
 {
     uint64_t no = w->nsegs ? w->segs[w->nsegs - 1].no + 1 : w->next_no;
     char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
     uint8_t h[SEG_HDR];
-    struct iovec v = { h, SEG_HDR };
-    int fd, e;
+    struct iovec v[2] = { { h, SEG_HDR }, { (void *)end_mark, ENT_HDR } };
+    int fd = -1, e;
 
     if (grow_segs(w) != SL_OK)
         return SL_ENOMEM;
     seg_path(w, no, tmp, sizeof(tmp), ".tmp");
     seg_path(w, no, path, sizeof(path), "");
     seg_header(w, first, h);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return SL_EIO;
-    /* Not synced here, on whichever thread appends: the sync thread's next
-     * round syncs the segment let go, this one and the directory before
-     * anything in them counts as synced. A crash before that may leave this
-     * segment without its header; then it holds nothing synced, and
-     * recovery removes it (scan_segment). */
-    if (write_at(fd, &v, 1, 0) != 0 || rename(tmp, path) != 0) {
-        e = errno;
-        close(fd);
-        unlink(tmp);
-        errno = e;
-        return SL_EIO;
+    if (w->nspares)
+        fd = reuse_spare(w, h, path);
+    /* A new file's header is not synced here, on whichever thread appends:
+     * the sync thread's next round syncs the segment let go, this one and
+     * the directory before anything in them counts as synced. A crash
+     * before that may leave this segment without its header; then it
+     * holds nothing synced, and recovery removes it (scan_segment). */
+    if (fd < 0) {
+        if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+            return SL_EIO;
+        if (write_at(fd, v, 2, 0) != 0 || rename(tmp, path) != 0) {
+            e = errno;
+            close(fd);
+            unlink(tmp);
+            errno = e;
+            return SL_EIO;
+        }
     }
     if (w->fd >= 0 && w->nclosing < CLOSING_MAX) {
         w->closing[w->nclosing++] = w->fd;
@@ -310,7 +365,8 @@ static int put_entry(struct sl_wal *w, const void *hdr, uint32_t hlen, const voi
                      uint32_t dlen)
 {
     uint32_t frame[3], len = hlen + dlen;
-    struct iovec v[3] = { { frame, ENT_HDR }, { (void *)hdr, hlen }, { (void *)data, dlen } };
+    struct iovec v[4] = { { frame, ENT_HDR }, { (void *)hdr, hlen }, { (void *)data, dlen },
+                          { (void *)end_mark, ENT_HDR } };
     struct segment *seg = &w->segs[w->nsegs - 1];
     uint64_t total = ENT_HDR + (uint64_t)len;
     int e;
@@ -318,7 +374,9 @@ static int put_entry(struct sl_wal *w, const void *hdr, uint32_t hlen, const voi
     frame[0] = ENT_MAGIC;
     frame[1] = len;
     frame[2] = entry_crc(seg->seed, seg->bytes, len, hdr, hlen, data, dlen);
-    if (write_at(w->fd, v, dlen ? 3 : 2, (off_t)seg->bytes) != 0) {
+    if (!dlen)
+        v[2] = v[3];
+    if (write_at(w->fd, v, dlen ? 4 : 3, (off_t)seg->bytes) != 0) {
         e = errno;
         if (ftruncate(w->fd, (off_t)seg->bytes) != 0)
             sl_error("wal=%s msg=\"cannot cut a failed write off the log\" error=\"%s\"",
@@ -527,6 +585,77 @@ static int retirable(const struct sl_wal *w)
     return w->nsegs > 1 && w->segs[1].first_seq <= w->retire_below;
 }
 
+/* Room for one more spare of <size> bytes: the log and its spares stay
+ * within max_size. Under the lock. */
+static int spare_room(const struct sl_wal *w, size_t pending, uint64_t size)
+{
+    return w->nspares + pending < SPARES_MAX &&
+           w->bytes + w->spare_bytes + size <= w->max_size;
+}
+
+/* Adds spare <no> of <size> bytes to the list (it was renamed durably), or
+ * deletes it when the list has no room. Under the lock. */
+static void add_spare(struct sl_wal *w, uint64_t no, uint64_t size)
+{
+    char sp[PATH_MAX + 32];
+
+    if (spare_room(w, 0, size)) {
+        w->spare[w->nspares] = no;
+        w->spare_size[w->nspares++] = size;
+        w->spare_bytes += size;
+        return;
+    }
+    spare_path(w, no, sp, sizeof(sp));
+    unlink(sp);
+}
+
+/*
+ * Retired segments <gone> (their records settled, the done entries saying
+ * so synced) leave the log: a few are renamed spare-<no>.log, to be
+ * written over by later segments (the file system then allocates no
+ * blocks, and a sync of overwritten blocks commits no metadata: about half
+ * the kernel's CPU for a new file, measured), the others deleted. A spare
+ * is usable once the directory holding its new name is synced: before
+ * that a crash could bring back the segment's name on content written
+ * over. The sync thread, without the lock.
+ */
+static void retire(struct sl_wal *w, const uint64_t *gone, size_t ngone)
+{
+    char path[PATH_MAX + 32], sp[PATH_MAX + 32];
+    uint64_t spared[SPARES_MAX], sizes[SPARES_MAX];
+    size_t nspared = 0;
+    struct stat sb;
+    int room;
+
+    for (size_t i = 0; i < ngone; i++) {
+        seg_path(w, gone[i], path, sizeof(path), "");
+        pthread_mutex_lock(&w->lock);
+        room = stat(path, &sb) == 0 && spare_room(w, nspared, (uint64_t)sb.st_size);
+        pthread_mutex_unlock(&w->lock);
+        spare_path(w, gone[i], sp, sizeof(sp));
+        if (room && rename(path, sp) == 0) {
+            spared[nspared] = gone[i];
+            sizes[nspared++] = (uint64_t)sb.st_size;
+        } else if (unlink(path) != 0 && errno != ENOENT) {
+            sl_warn("wal=%s msg=\"cannot delete a retired segment\" path=%s error=\"%s\"",
+                    w->dir, path, strerror(errno));
+        }
+    }
+    if (!nspared)
+        return;
+    if (fsync(w->dirfd) != 0) {
+        for (size_t i = 0; i < nspared; i++) {
+            spare_path(w, spared[i], sp, sizeof(sp));
+            unlink(sp);
+        }
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < nspared; i++)
+        add_spare(w, spared[i], sizes[i]);
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void *sync_main(void *arg)
 {
     struct sl_wal *w = arg;
@@ -624,17 +753,11 @@ static void *sync_main(void *arg)
             q->ready(q->arg, q->b);
             free(q);
         }
+        retire(w, gone, ngone);
         pthread_mutex_lock(&w->lock);
-        w->handed = target;
+        w->handed = target;         /* sl_wal_flush: this round is over */
         pthread_cond_broadcast(&w->synced_cond);
         pthread_mutex_unlock(&w->lock);
-        for (size_t i = 0; i < ngone; i++) {
-            char path[PATH_MAX + 32];
-            seg_path(w, gone[i], path, sizeof(path), "");
-            if (unlink(path) != 0 && errno != ENOENT)
-                sl_warn("wal=%s msg=\"cannot delete a retired segment\" path=%s error=\"%s\"",
-                        w->dir, path, strerror(errno));
-        }
         if (rc != 0) {      /* a failing disk: do not spin on it */
             struct timespec pause = { 0, 100000000 };
             nanosleep(&pause, NULL);
@@ -690,19 +813,29 @@ static int entry_at(const uint8_t *m, size_t size, size_t off, uint32_t seed, st
     }
 }
 
+/* 1 if the <n> bytes at <p> end a segment: the end mark (or as much of it
+ * as the file holds). */
+static int at_end_mark(const uint8_t *p, size_t n)
+{
+    return memcmp(p, end_mark, n < ENT_HDR ? n : ENT_HDR) == 0;
+}
+
 /*
  * Calls <fn> for each intact entry of a segment's body (after the header).
  * A damaged entry followed by intact ones is skipped and counted in
- * *<corrupt>; one followed by none is a torn tail. Returns where the
- * intact data ends.
+ * *<corrupt>; one followed by none is the end: clean at the end mark or
+ * the end of the file (what follows a mark is a reused file's old bytes),
+ * else a torn tail of *<torn> bytes. Returns where the intact data ends.
  */
 static size_t walk(const uint8_t *m, size_t size, uint32_t seed,
-                   void (*fn)(void *arg, const struct entry *e), void *arg, uint64_t *corrupt)
+                   void (*fn)(void *arg, const struct entry *e), void *arg, uint64_t *corrupt,
+                   uint64_t *torn)
 {
     static const uint32_t magic = ENT_MAGIC;
     size_t off = SEG_HDR;
     struct entry e;
 
+    *torn = 0;
     while (off < size) {
         if (entry_at(m, size, off, seed, &e)) {
             fn(arg, &e);
@@ -722,8 +855,10 @@ static size_t walk(const uint8_t *m, size_t size, uint32_t seed,
             }
             from = (size_t)(hit - m) + 1;
         }
-        if (next == size)
+        if (next == size) {
+            *torn = at_end_mark(m + off, size - off) ? 0 : size - off;
             return off;
+        }
         (*corrupt)++;
         off = next;
     }
@@ -850,7 +985,7 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
 {
     char path[PATH_MAX + 32], bad[PATH_MAX + 40];
     uint8_t id[16];
-    uint64_t first, corrupt = 0;
+    uint64_t first, corrupt = 0, torn;
     struct scan sc = { w, 0, 0 };
     size_t size, end;
     const uint8_t *m;
@@ -876,7 +1011,7 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
     }
     if (first > w->next_seq)
         w->next_seq = first;
-    end = walk(m, size, seed_of(id, no), scan_entry, &sc, &corrupt);
+    end = walk(m, size, seed_of(id, no), scan_entry, &sc, &corrupt, &torn);
     munmap((void *)m, size);
     if (corrupt) {
         sl_error("wal=%s msg=\"corrupt log entries skipped\" path=%s entries=%llu", w->dir,
@@ -888,7 +1023,7 @@ static int scan_segment(struct sl_wal *w, uint64_t no, int *have_id)
         return SL_ENOMEM;
     if (grow_segs(w) != SL_OK)
         return SL_ENOMEM;
-    w->segs[w->nsegs++] = (struct segment){ no, seed_of(id, no), first, end, size - end,
+    w->segs[w->nsegs++] = (struct segment){ no, seed_of(id, no), first, end, torn,
                                             sc.entries };
     w->bytes += end;
     return SL_OK;
@@ -971,7 +1106,24 @@ static int by_no(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Lists the segment numbers in the directory, sorted; removes temp files. */
+/* Keeps spare <name> (numbered <no>) a run before this one left, while
+ * there is room for one more; deletes it otherwise. max_size is checked
+ * once the log is scanned (sl_wal_open). */
+static void found_spare(struct sl_wal *w, const char *name, uint64_t no)
+{
+    struct stat sb;
+
+    if (w->nspares < SPARES_MAX && fstatat(w->dirfd, name, &sb, 0) == 0) {
+        w->spare[w->nspares] = no;
+        w->spare_size[w->nspares++] = (uint64_t)sb.st_size;
+        w->spare_bytes += (uint64_t)sb.st_size;
+    } else {
+        unlinkat(w->dirfd, name, 0);
+    }
+}
+
+/* Lists the segment numbers in the directory, sorted; removes temp files,
+ * keeps or deletes spares. */
 static int list_segments(struct sl_wal *w, uint64_t **out, size_t *n)
 {
     DIR *d = opendir(w->dir);
@@ -989,6 +1141,11 @@ static int list_segments(struct sl_wal *w, uint64_t **out, size_t *n)
             if (unlinkat(w->dirfd, de->d_name, 0) == 0)
                 sl_info("wal=%s msg=\"removed a temp file a crash left\" file=%s", w->dir,
                         de->d_name);
+            continue;
+        }
+        if (sscanf(de->d_name, "spare-%20" SCNu64 ".log%n", &no, &len) == 1 &&
+            (size_t)len == nl) {
+            found_spare(w, de->d_name, no);
             continue;
         }
         if (sscanf(de->d_name, "wal-%20" SCNu64 ".log%n", &no, &len) != 1 ||
@@ -1060,6 +1217,13 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
             goto fail;
         }
     settle_tails(w);
+    while (w->nspares && w->bytes + w->spare_bytes > w->max_size) {
+        char sp[PATH_MAX + 32];
+        w->nspares--;
+        w->spare_bytes -= w->spare_size[w->nspares];
+        spare_path(w, w->spare[w->nspares], sp, sizeof(sp));
+        unlink(sp);
+    }
     if (n)
         w->next_no = nos[n - 1] + 1;
     free(nos);
@@ -1283,7 +1447,7 @@ int sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r, uint64_t *
 {
     struct rec x = { w, r, 0, NULL, NULL, 0, sl_clock_wall_ms(), sl_clock_mono_ms(), 0 };
     char path[PATH_MAX + 32];
-    uint64_t corrupt = 0, no;
+    uint64_t corrupt = 0, torn, no;
     struct timespec a, b;
     size_t size;
     const uint8_t *m;
@@ -1304,7 +1468,7 @@ int sl_wal_recover(struct sl_wal *w, const struct sl_wal_recovery *r, uint64_t *
             rc = SL_EIO;
             break;
         }
-        walk(m, size, seed, rec_entry, &x, &corrupt);   /* counted by the scan already */
+        walk(m, size, seed, rec_entry, &x, &corrupt, &torn);  /* counted by the scan */
         munmap((void *)m, size);
         close(fd);
     }

@@ -17,10 +17,15 @@
  * entries framed as [u32 magic][u32 length][u32 CRC32C][payload]. The CRC
  * starts from a seed made of the log's id and the segment's number, and
  * covers the entry's offset, its length and payload. Payloads: records (a
- * chunk as it is in memory), seal, done. Integers are in the host's byte
- * order. The newest segment is appended to; an older one is deleted once
- * every record in it is settled and the done entries that say so are
- * synced.
+ * chunk as it is in memory), seal, done. Every write also puts 12 zero
+ * bytes after its entry (the end mark, overwritten by the next entry).
+ * Integers are in the host's byte order. The newest segment is appended
+ * to; an older one is retired once every record in it is settled and the
+ * done entries that say so are synced: kept as spare-<number>.log (at
+ * most two, within max_size with the log) to be written over by a later
+ * segment, or deleted. After an end mark, a reused file holds its old
+ * bytes; their CRCs start from the old segment's seed, so none is read as
+ * an entry.
  *
  * Threads:
  *  - sources (HTTP and TCP threads) call sl_wal_append and sl_wal_notify;

@@ -2,7 +2,8 @@
  * test_wal.c - the write-ahead log on a real directory: sequence numbers,
  * group-committed waits, what recovery hands back (sealed batches with
  * their ranges, the unsealed tail, nothing settled), torn tails, corrupt
- * entries, retirement of settled segments, max_size, derived names.
+ * entries, retirement of settled segments and their reuse, max_size,
+ * derived names.
  */
 #include <check.h>
 #include <dirent.h>
@@ -23,6 +24,8 @@
 #include "sluice/err.h"
 #include "suites.h"
 #include "wal.h"
+
+#define END_MARK 12     /* wal.c writes this many zero bytes after the last entry */
 
 /* What a test's log handed on: chunks at append, batches at recovery
  * (with whether they came with their seal). */
@@ -157,16 +160,30 @@ static void last_segment(char *out, size_t len)
     snprintf(out, len, "%s/%s", dir, best);
 }
 
-static int count_segments(void)
+/* The files named <prefix>...; their inodes and sizes, the first <max>. */
+static int list_files(const char *prefix, ino_t *ino, uint64_t *size, int max)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
+    struct stat sb;
     int n = 0;
 
-    while ((de = readdir(d)))
-        n += strncmp(de->d_name, "wal-", 4) == 0;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (n < max && fstatat(dirfd(d), de->d_name, &sb, 0) == 0) {
+            ino[n] = sb.st_ino;
+            size[n] = (uint64_t)sb.st_size;
+        }
+        n++;
+    }
     closedir(d);
     return n;
+}
+
+static int count_segments(void)
+{
+    return list_files("wal-", NULL, NULL, 0);
 }
 
 static struct sl_wal_recovery recovery(struct seen *s)
@@ -296,7 +313,7 @@ START_TEST(test_wal_torn_tail_is_cut)
     sl_wal_close(w);
     last_segment(path, sizeof(path));
     ck_assert_int_eq(stat(path, &sb), 0);
-    ck_assert_int_eq(truncate(path, sb.st_size - 5), 0);   /* inside b's entry */
+    ck_assert_int_eq(truncate(path, sb.st_size - END_MARK - 5), 0);   /* inside b's entry */
 
     w = open_log(1 << 20, 64 << 20);
     ck_assert_uint_gt(atomic_load(&st.truncated), 0);
@@ -372,7 +389,7 @@ START_TEST(test_wal_damaged_end_of_older_segment_is_corrupt)
     snprintf(path, sizeof(path), "%s/%s", dir, first);
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_ge(fd = open(path, O_RDWR), 0);
-    ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, sb.st_size - 4), 4);
+    ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, sb.st_size - END_MARK - 4), 4);
     close(fd);
 
     w = open_log(4096, 64 << 20);
@@ -440,6 +457,143 @@ START_TEST(test_wal_max_size_refuses)
     ck_assert_int_eq(sl_wal_append(w, c, ring, 1, hand, &s, &pos), SL_EAGAIN);
     ck_assert_uint_eq(s.nchunks, 1);
     sl_chunk_unref(c);
+    sl_wal_close(w);
+    seen_free(&s);
+}
+END_TEST
+
+/* Polls for at most 5 s. */
+static int spares_become(int want)
+{
+    const struct timespec nap = { 0, 5000000 };
+
+    for (int i = 0; i < 1000; i++) {
+        if (list_files("spare-", NULL, NULL, 0) == want)
+            return 1;
+        nanosleep(&nap, NULL);
+    }
+    return 0;
+}
+
+/* Segments 1..3 hold 60 long records, 4 two short ones; all but those two
+ * are settled, and 1..3 retire. Returns the log, open. */
+static struct sl_wal *retire_three(struct seen *s, uint64_t max_size)
+{
+    struct sl_wal *w = open_log(64, max_size);  /* every entry starts a segment */
+
+    append(w, s, "old-and-much-longer", 20);   /* 1..20 */
+    append(w, s, "old-and-much-longer", 20);   /* 21..40 */
+    append(w, s, "old-and-much-longer", 20);   /* 41..60 */
+    append(w, s, "c", 2);                      /* 61..62 */
+    seal(w, s, 1, 61, 1);
+    sl_wal_done(w, 1, 61);
+    sl_wal_retire(w, 61);
+    sl_wal_flush(w);
+    ck_assert_msg(segments_become(3), "segments: %d", count_segments());
+    return w;
+}
+
+/* Retired segments are kept as spares (two at most) and written over by
+ * the next segments; a reused file's old bytes after the end mark are
+ * neither recovered nor taken for damage, here or after a restart. */
+START_TEST(test_wal_reuses_retired_segments)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal_recovery rc = recovery(&r);
+    struct sl_wal *w = retire_three(&s, 1 << 20);
+    ino_t spare[2], seg[8];
+    uint64_t size[8];
+    int n;
+
+    ck_assert_msg(spares_become(2), "spares: %d", list_files("spare-", NULL, NULL, 0));
+    sl_wal_flush(w);                           /* the round that made them is over */
+    list_files("spare-", spare, size, 2);
+    append(w, &s, "new", 2);                   /* 63..64: into a spare */
+    append(w, &s, "new", 2);                   /* 65..66: into the other */
+    ck_assert_int_eq(list_files("spare-", NULL, NULL, 0), 0);
+    n = list_files("wal-", seg, size, 8);
+    int reused = 0;
+    for (int i = 0; i < n; i++)
+        reused += seg[i] == spare[0] || seg[i] == spare[1];
+    ck_assert_int_eq(reused, 2);
+    sl_wal_close(w);
+
+    w = open_log(64, 1 << 20);
+    ck_assert_uint_eq(atomic_load(&st.corrupt), 0);
+    ck_assert_uint_eq(atomic_load(&st.truncated), 0);
+    ck_assert_uint_eq(recover(w, &rc), 6);    /* 61..66, none of the old */
+    ck_assert_uint_eq(r.nbatches, 1);
+    batch_is(&r, 0, 61, 67, 6, 0);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+/* A write torn in a reused segment is cut off like any other; what came
+ * before it is recovered. */
+START_TEST(test_wal_torn_write_in_reused_segment)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal_recovery rc = recovery(&r);
+    struct sl_wal *w = retire_three(&s, 1 << 20);
+    char path[128], buf[4096];
+    ssize_t got;
+    int fd;
+
+    ck_assert(spares_become(2));
+    sl_wal_flush(w);
+    append(w, &s, "new", 2);                   /* 63..64 */
+    append(w, &s, "torn", 2);                  /* 65..66, damaged below */
+    sl_wal_close(w);
+    ck_assert_int_eq(count_segments(), 5);
+    last_segment(path, sizeof(path));
+    ck_assert_int_ge(fd = open(path, O_RDWR), 0);
+    got = read(fd, buf, sizeof(buf));
+    char *hit = memmem(buf, (size_t)got, "torn-1", 6);
+    ck_assert_ptr_nonnull(hit);
+    ck_assert_int_eq(pwrite(fd, "X", 1, hit - buf), 1);
+    close(fd);
+
+    w = open_log(64, 1 << 20);
+    ck_assert_uint_eq(atomic_load(&st.corrupt), 0);
+    ck_assert_uint_gt(atomic_load(&st.truncated), 0);
+    ck_assert_uint_eq(recover(w, &rc), 4);    /* 61..64 */
+    batch_is(&r, 0, 61, 65, 4, 0);
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
+/* The log and its spares stay within max_size: reopened with room for one
+ * spare and not two, one is kept. */
+START_TEST(test_wal_spares_within_max_size)
+{
+    struct seen s = { 0 };
+    struct sl_wal *w = retire_three(&s, 1 << 20);
+    ino_t ino[8];
+    uint64_t size[8], live = 0, max;
+    int n;
+
+    ck_assert(spares_become(2));
+    sl_wal_close(w);
+    n = list_files("wal-", ino, size, 8);
+    for (int i = 0; i < n; i++)
+        live += size[i] - END_MARK;
+    ino_t spare[2];
+    list_files("spare-", spare, size, 2);
+    ck_assert_uint_eq(size[0], size[1]);
+    max = live + size[0] + size[0] / 2;
+
+    w = open_log(64, max);
+    ck_assert_int_eq(list_files("spare-", NULL, NULL, 0), 0);
+    n = list_files("wal-", ino, size, 8);
+    ck_assert_int_eq(n, 4);
+    int reused = 0;                            /* the one kept made the new segment */
+    for (int i = 0; i < n; i++)
+        reused += ino[i] == spare[0] || ino[i] == spare[1];
+    ck_assert_int_eq(reused, 1);
     sl_wal_close(w);
     seen_free(&s);
 }
@@ -617,6 +771,9 @@ Suite *sl_wal_suite(void)
     tcase_add_test(t, test_wal_damaged_end_of_older_segment_is_corrupt);
     tcase_add_test(t, test_wal_retires_settled_segments);
     tcase_add_test(t, test_wal_max_size_refuses);
+    tcase_add_test(t, test_wal_reuses_retired_segments);
+    tcase_add_test(t, test_wal_torn_write_in_reused_segment);
+    tcase_add_test(t, test_wal_spares_within_max_size);
     tcase_add_test(t, test_wal_unsynced_newest_segment_is_removed);
     tcase_add_test(t, test_wal_done_covers_unsealed_records);
     tcase_add_test(t, test_wal_forged_entry_is_not_believed);
