@@ -2,10 +2,15 @@
  * test_crc32c.c - CRC-32C: the published check values (RFC 3720 B.4 and
  * the usual "123456789"), on both paths; chaining at every split point;
  * the hardware path (when the CPU has one) agrees with the portable one at
- * every length 0..300 and every alignment 0..7.
+ * every length 0..4096 and every alignment 0..7, at and around the edges of
+ * its rounds of 3 x SL_CRC32C_HW_BLOCK bytes (1, 2, 3, 4 rounds, with and
+ * without a tail, where a wrong combine of the three chains would show),
+ * on large buffers of odd sizes and alignments, and chained over random
+ * splits. On a CPU without SSE4.2 both sides are the portable path.
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crc32c.h"
@@ -23,6 +28,19 @@ static void fill(unsigned char *p, size_t n, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++)
         p[i] = (unsigned char)next(&seed);
+}
+
+/* The address in [buf, buf + 8) that is <align> bytes past a multiple of 8. */
+static unsigned char *at_align(unsigned char *buf, size_t align)
+{
+    return buf + ((align - (uintptr_t)buf) & 7);
+}
+
+/* The hardware path's bytes before its first round: those up to 8-byte
+ * alignment. */
+static size_t lead(const unsigned char *p)
+{
+    return (8 - ((uintptr_t)p & 7)) & 7;
 }
 
 struct vec {
@@ -95,6 +113,101 @@ START_TEST(test_crc32c_paths_agree_at_every_length_and_alignment)
 }
 END_TEST
 
+START_TEST(test_crc32c_paths_agree_at_every_length_to_4096)
+{
+    unsigned char *buf = malloc(8 + 4096);
+    uint64_t seed = 0x5851F42D4C957F2DULL;
+
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, 8 + 4096, next(&seed));
+    for (size_t align = 0; align < 8; align++)
+        for (size_t n = 0; n <= 4096; n++) {
+            unsigned char *p = at_align(buf, align);
+            uint32_t start = (uint32_t)next(&seed);
+            uint32_t hw = sl_crc32c(start, p, n);
+            uint32_t sw = sl_crc32c_portable(start, p, n);
+            ck_assert_msg(hw == sw, "align %zu len %zu: %08x vs portable %08x", align, n, hw,
+                          sw);
+        }
+    free(buf);
+}
+END_TEST
+
+/* Lengths that end exactly at the end of round 1..4, and up to 3 words
+ * either side of it: a round and a bit less, a round and a short tail. */
+START_TEST(test_crc32c_paths_agree_around_the_edges_of_rounds)
+{
+    const size_t round = 3 * SL_CRC32C_HW_BLOCK;
+    size_t cap = 8 + 4 * round + 32;
+    unsigned char *buf = malloc(cap);
+    uint64_t seed = 0xDA942042E4DD58B5ULL;
+
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, cap, next(&seed));
+    for (size_t rounds = 1; rounds <= 4; rounds++)
+        for (size_t align = 0; align < 8; align++)
+            for (int d = -24; d <= 24; d++) {
+                unsigned char *p = at_align(buf, align);
+                size_t n = lead(p) + rounds * round + (size_t)d;
+                uint32_t start = (uint32_t)next(&seed);
+                uint32_t hw = sl_crc32c(start, p, n);
+                uint32_t sw = sl_crc32c_portable(start, p, n);
+                ck_assert_msg(hw == sw, "%zu rounds %+d, align %zu (len %zu): %08x vs %08x",
+                              rounds, d, align, n, hw, sw);
+            }
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_crc32c_paths_agree_on_large_odd_buffers)
+{
+    static const size_t lens[] = { 99999, 102401, 317443, 1000003, 1048577 };
+    size_t cap = 8 + 1048577;
+    unsigned char *buf = malloc(cap);
+    uint64_t seed = 0x9FB21C651E98DF25ULL;
+
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, cap, next(&seed));
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (size_t align = 0; align < 8; align += 3) {
+            unsigned char *p = at_align(buf, align);
+            uint32_t start = (uint32_t)next(&seed);
+            uint32_t hw = sl_crc32c(start, p, lens[i]);
+            uint32_t sw = sl_crc32c_portable(start, p, lens[i]);
+            ck_assert_msg(hw == sw, "align %zu len %zu: %08x vs portable %08x", align, lens[i],
+                          hw, sw);
+        }
+    free(buf);
+}
+END_TEST
+
+/* Pieces of 0 to a little over 3 rounds, so calls start and end anywhere in
+ * a round and at any alignment. */
+START_TEST(test_crc32c_chained_over_random_splits_equals_whole)
+{
+    const size_t n = 1000003, maxpiece = 3 * 3 * SL_CRC32C_HW_BLOCK + 100;
+    unsigned char *buf = malloc(n);
+    uint64_t seed = 0x2D358DCCAA6C78A5ULL;
+
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, n, next(&seed));
+    uint32_t whole = sl_crc32c_portable(0, buf, n);
+    ck_assert_uint_eq(sl_crc32c(0, buf, n), whole);
+    for (int trial = 0; trial < 20; trial++) {
+        uint32_t c = 0;
+        for (size_t off = 0; off < n;) {
+            size_t k = (size_t)(next(&seed) % (maxpiece + 1));
+            if (k > n - off)
+                k = n - off;
+            c = sl_crc32c(c, buf + off, k);
+            off += k;
+        }
+        ck_assert_msg(c == whole, "trial %d: %08x, want %08x", trial, c, whole);
+    }
+    free(buf);
+}
+END_TEST
+
 Suite *sl_crc32c_suite(void)
 {
     Suite *s = suite_create("crc32c");
@@ -105,6 +218,10 @@ Suite *sl_crc32c_suite(void)
     tcase_add_test(tc, test_crc32c_of_nothing_leaves_crc_unchanged);
     tcase_add_test(tc, test_crc32c_chained_at_any_split_equals_whole);
     tcase_add_test(tc, test_crc32c_paths_agree_at_every_length_and_alignment);
+    tcase_add_test(tc, test_crc32c_paths_agree_at_every_length_to_4096);
+    tcase_add_test(tc, test_crc32c_paths_agree_around_the_edges_of_rounds);
+    tcase_add_test(tc, test_crc32c_paths_agree_on_large_odd_buffers);
+    tcase_add_test(tc, test_crc32c_chained_over_random_splits_equals_whole);
     suite_add_tcase(s, tc);
     return s;
 }
