@@ -144,7 +144,7 @@ class Daemon:
         self.log = open(os.path.join(self.dir, "log"), "a")
         self.proc = subprocess.Popen([SLUICE, "-c", self.conf], stderr=self.log)
         wait_for(self.ready, timeout, "sluice to be ready")
-        self.cpu0 = self.cpu()
+        self.cpu0, self.minflt0 = self.cpu(), self.minflt()
 
     def crash_and_restart(self, timeout):
         """kill -9, then start again on the same config and data_dir; ready
@@ -184,10 +184,17 @@ class Daemon:
                 return le
         return float("nan")
 
-    def cpu(self):
+    def stat(self):
         with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
+
+    def cpu(self):
+        fields = self.stat()
         return (int(fields[11]) + int(fields[12])) / TICK
+
+    def minflt(self):
+        """Minor page faults so far: fresh memory the kernel had to zero."""
+        return int(self.stat()[7])
 
     def peak_rss(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -292,6 +299,7 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
         start, res, _ = result[0]
         seconds = time.time() - start
         cpu = d.cpu() - d.cpu0
+        faults = d.minflt() - d.minflt0
         rss = d.peak_rss()
         if fetch:
             fetch(d.out)
@@ -308,6 +316,7 @@ def scenario(name, mode, n, stream, process=None, rate=0, watch=False, baseline=
             "vs": (baseline[0], n / seconds / baseline[1]) if baseline else None,
             "verify": ver, "retried": int(res.get("retried", 0)),
             "peak_buffered_mib": peak_buffered[0] / MiB,
+            "faults_per_mib": faults / (bytes_ / MiB),
         }
         if wal:
             syncs = d.metric("sluice_wal_sync_duration_seconds_count")

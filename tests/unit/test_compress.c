@@ -136,6 +136,61 @@ START_TEST(test_compress_newline_not_doubled)
 }
 END_TEST
 
+/* Records of every size around the 64 KiB stage, empty ones, ones that
+ * end in a newline, with each delimiter: what comes out is each record
+ * and, with SL_DELIM_NEWLINE, a newline where it lacks one. */
+START_TEST(test_compress_records_around_the_stage_each_kind)
+{
+    static const uint32_t sizes[] = { 0, 1, 65534, 65535, 65536, 65537, 3, 200000, 0, 7 };
+    struct sl_compressor *c = sl_compress_new();
+    struct sl_batch *b = sl_batch_new();
+    struct sl_chunk *ch = sl_chunk_new(1 << 20, 0, 0);
+    struct sl_buf out, want[2];
+    size_t cap = 1 << 21, n = 0;
+    unsigned char *rec = malloc(200000), *plain = malloc(cap);
+    int kind = kinds[_i];
+
+    sl_buf_init(&want[0], 1 << 21);
+    sl_buf_init(&want[1], 1 << 21);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (uint32_t k = 0; k < sizes[i]; k++)
+            rec[k] = (unsigned char)('a' + (i + k) % 26);
+        if (i % 3 == 1 && sizes[i])
+            rec[sizes[i] - 1] = '\n';              /* already delimited */
+        sl_chunk_add(ch, rec, sizes[i]);
+        sl_buf_append(&want[0], rec, sizes[i]);
+        sl_buf_append(&want[1], rec, sizes[i]);
+        if (sizes[i] == 0 || rec[sizes[i] - 1] != '\n')
+            sl_buf_append(&want[1], "\n", 1);
+    }
+    sl_batch_add_span(b, ch, 0, ch->len, 0, ch->nrecords, ch->bytes);
+    sl_chunk_unref(ch);
+    sl_buf_init(&out, 1 << 22);
+    for (int delim = 0; delim < 2; delim++) {
+        ck_assert_int_eq(sl_compress_batch(c, b, kind, 1,
+                                           delim ? SL_DELIM_NEWLINE : SL_DELIM_NONE, &out),
+                         SL_OK);
+        if (kind == SL_COMP_NONE) {
+            memcpy(plain, out.data, n = out.len);
+        } else if (kind == SL_COMP_GZIP) {
+            n = gunzip(&out, plain, cap);
+        } else {
+            n = ZSTD_decompress(plain, cap, out.data, out.len);
+            ck_assert(!ZSTD_isError(n));
+        }
+        ck_assert_uint_eq(n, want[delim].len);
+        ck_assert_int_eq(memcmp(plain, want[delim].data, n), 0);
+    }
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&want[0]);
+    sl_buf_destroy(&want[1]);
+    sl_batch_free(b);
+    sl_compress_free(c);
+    free(rec);
+    free(plain);
+}
+END_TEST
+
 START_TEST(test_compress_output_bounded_by_buffer_max)
 {
     struct sl_compressor *c = sl_compress_new();
@@ -466,6 +521,7 @@ Suite *sl_compress_suite(void)
     tcase_add_loop_test(tc, test_compress_round_trip_each_kind, 0, 3);
     tcase_add_test(tc, test_compress_delimiter_none_concatenates);
     tcase_add_test(tc, test_compress_newline_not_doubled);
+    tcase_add_loop_test(tc, test_compress_records_around_the_stage_each_kind, 0, 3);
     tcase_add_test(tc, test_compress_output_bounded_by_buffer_max);
     tcase_add_loop_test(tc, test_decompress_round_trip_limit_and_corruption, 0, 2);
     tcase_add_loop_test(tc, test_decompress_reads_every_member_or_frame, 0, 2);
