@@ -698,9 +698,15 @@ class IdleFloodTest(BadInputCase):
         finally:
             for s in socks:
                 s.close()
+        # Usually gone within a second. Under load, libmicrohttpd (0.9.75,
+        # epoll, thread pool) now and then misses the close of every
+        # connection it holds from the flood: they sit in CLOSE-WAIT on the
+        # daemon's side, both workers in epoll_wait (seen with ss and gdb,
+        # 2 in 8 runs with two busy loops beside), until http_timeout (60 s
+        # here) closes them as idle. So the bound is that timeout.
         wait_for(lambda: (d.metrics().get("sluice_http_connections") == 0
                           and d.metrics().get("sluice_connections", stream=self.STREAM,
-                                              source="tcp") == 0), 20,
+                                              source="tcp") == 0), 75,
                  msg=lambda: "the flood's connections closed (http %s, tcp %s)" % (
                      d.metrics().get("sluice_http_connections"),
                      d.metrics().get("sluice_connections", stream=self.STREAM, source="tcp")))
