@@ -43,6 +43,14 @@ topic.
 The latency scenario runs at half the rate tcp-zstd reached, with
 buffer_interval 1s; the overload scenario at twice that rate with a small
 max_buffered, and checks the daemon's memory stays bounded.
+
+ROUNDS=N runs the baselines and every scenario N times, one round after
+the other (so a slow minute of the machine hits every scenario alike),
+prints each round's table, then a summary: the median and range of
+records/s, CPU s/GiB and the baseline ratio per scenario, and for each
+X-disk scenario beside an X scenario, its records/s as a share of X's in
+the same round (durability's cost). On a shared VM one run says little:
+figures for the docs come from ROUNDS=3 or more.
 """
 import json
 import os
@@ -72,6 +80,7 @@ SCENARIOS = os.environ.get("SCENARIOS", "tcp-none tcp-zstd tcp-gzip firehose-zst
 WALDIR = os.environ.get("BENCH_WAL_DIR", "/var/tmp")
 # [sluice] workers for every scenario's daemon ("": the daemon's default)
 WORKERS = os.environ.get("WORKERS", "")
+ROUNDS = int(os.environ.get("ROUNDS", "1"))
 PERF = os.environ.get("PERF", "")
 PERF_CALLGRAPH = os.environ.get("PERF_CALLGRAPH", "dwarf,16384")
 PERF_FREQ = os.environ.get("PERF_FREQ", "999")
@@ -672,7 +681,21 @@ def main():
                 if l.startswith("model name")), "?")
     mem = int(open("/proc/meminfo").readline().split()[1]) / (1 << 20)
     print("machine: %d cores, %.0f GiB, %s" % (os.cpu_count(), mem, cpu))
-    print("records: %d per scenario, %d connections" % (RECORDS, CONNS))
+    print("records: %d per scenario, %d connections, %d round(s)" % (RECORDS, CONNS, ROUNDS))
+    failed, rounds = 0, []
+    for i in range(ROUNDS):
+        if ROUNDS > 1:
+            print("\n== round %d of %d" % (i + 1, ROUNDS), flush=True)
+        rows = one_round()
+        failed |= report(rows)
+        rounds.append(rows)
+    if ROUNDS > 1:
+        summary(rounds)
+    sys.exit(1 if failed else 0)
+
+
+def one_round():
+    """Baselines, then every scenario once; returns their rows."""
     base = baselines(RECORDS)
     print("baselines: discard %.0f records/s, zstd -1 -T2 %.0f records/s, gzip -1 %.0f "
           "records/s" % (base["discard"], base["zstd"], base["gzip"]), flush=True)
@@ -740,8 +763,39 @@ def main():
             row = {"scenario": name, "error": "unknown scenario"}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    failed = report(rows)
-    sys.exit(1 if failed else 0)
+    return rows
+
+
+def summary(rounds):
+    """Median [min-max] over the rounds, per scenario; durability's cost."""
+    def spread(xs, fmt):
+        xs = sorted(xs)
+        mid = xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+        return (fmt + " [" + fmt + "-" + fmt + "]") % (mid, xs[0], xs[-1])
+    ok = [{r["scenario"]: r for r in rows if "error" not in r} for rows in rounds]
+    names = [r["scenario"] for r in rounds[0]]
+    print("\n%d rounds: median [min-max]\n" % len(rounds))
+    print("| scenario | records/s | CPU s/GiB | vs baseline | disk / memory |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        got = [o[name] for o in ok if name in o]
+        if not got:
+            print("| %s | FAIL in every round | | | |" % name)
+            continue
+        vs = [100 * r["vs"][1] for r in got if r["vs"]]
+        share = ""
+        if name.endswith("-disk"):
+            mem = name[:-len("-disk")]
+            pairs = [100 * o[name]["records_s"] / o[mem]["records_s"] for o in ok
+                     if name in o and mem in o]
+            if pairs:
+                share = spread(pairs, "%.0f") + "% of " + mem
+        print("| %s | %s | %s | %s | %s |" % (
+            name + ("" if len(got) == len(rounds) else " (%d of %d rounds)" % (len(got),
+                                                                               len(rounds))),
+            spread([r["records_s"] for r in got], "%.0f"),
+            spread([r["cpu_s_gib"] for r in got], "%.2f"),
+            spread(vs, "%.0f") + "% of " + got[0]["vs"][0] if vs else "", share))
 
 
 def report(rows):
