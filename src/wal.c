@@ -141,6 +141,8 @@ struct sl_wal {
     uint64_t spare_size[SPARES_MAX];
     size_t nspares;
     uint64_t spare_bytes;           /* their sizes: with <bytes>, within max_size */
+    uint64_t fresh_no;              /* the newest segment made as a new file whose header
+                                     * no completed sync round covers yet; 0: none */
     struct waiting *wait_head, *wait_tail;
     struct notify *notify;          /* producers waiting, any order (as many as requests) */
     int stopping;
@@ -171,6 +173,27 @@ static void seg_path(const struct sl_wal *w, uint64_t no, char *out, size_t len,
 static void spare_path(const struct sl_wal *w, uint64_t no, char *out, size_t len)
 {
     snprintf(out, len, "%s/spare-%020" PRIu64 ".log", w->dir, no);
+}
+
+/* The largest file worth keeping as a spare: a segment is about
+ * segment_size plus its last entry. */
+static uint64_t spare_size_max(const struct sl_wal *w)
+{
+    return 2 * w->segment_size + ((uint64_t)1 << 20);
+}
+
+/* Deletes spares, newest first, while the log and spares exceed max_size.
+ * Under the lock (or before the sync thread starts). */
+static void trim_spares(struct sl_wal *w)
+{
+    char sp[PATH_MAX + 32];
+
+    while (w->nspares && w->bytes + w->spare_bytes > w->max_size) {
+        w->nspares--;
+        w->spare_bytes -= w->spare_size[w->nspares];
+        spare_path(w, w->spare[w->nspares], sp, sizeof(sp));
+        unlink(sp);
+    }
 }
 
 /* Writes <iov> at <off>, whatever the file offset: a write that failed
@@ -271,11 +294,17 @@ static int is_bad(const struct sl_wal *w, uint64_t pos)
 
 /*
  * Makes the newest spare segment <path>: header <h> and an end mark
- * written over its start and synced, then renamed. Synced first because
- * a crash must never leave a segment's name on the spare's old header:
- * its first sequence number would be stale, and retiring the segment
- * before it could then delete unsettled records. Returns the open file,
- * or -1 (the spare is deleted; the caller makes a new file). Under the lock.
+ * written over its start and synced, then renamed, and the directory
+ * synced. The header first, because a crash must never leave a segment's
+ * name on the spare's old header: its first sequence number would be
+ * stale, and retiring the segment before it could then delete unsettled
+ * records. The directory before any entry, because a crash must never
+ * leave entries synced under this segment's number in a file still
+ * called a spare: the next start would issue the number again, reuse the
+ * file, and its own entries' CRCs would then match the old ones
+ * (sl_wal_open also deletes such a spare). Two syncs under the lock, once
+ * per segment. Returns the open file, or -1 (the spare is deleted; the
+ * caller makes a new file). Under the lock.
  */
 static int reuse_spare(struct sl_wal *w, const uint8_t h[SEG_HDR], const char *path)
 {
@@ -286,8 +315,13 @@ static int reuse_spare(struct sl_wal *w, const uint8_t h[SEG_HDR], const char *p
     w->nspares--;
     w->spare_bytes -= w->spare_size[w->nspares];
     spare_path(w, w->spare[w->nspares], sp, sizeof(sp));
+    if (w->spare_size[w->nspares] > spare_size_max(w)) {   /* segment_size shrank */
+        unlink(sp);
+        return -1;
+    }
     fd = open(sp, O_WRONLY | O_CLOEXEC);
-    if (fd >= 0 && write_at(fd, v, 2, 0) == 0 && fdatasync(fd) == 0 && rename(sp, path) == 0)
+    if (fd >= 0 && write_at(fd, v, 2, 0) == 0 && fdatasync(fd) == 0 &&
+        rename(sp, path) == 0 && fsync(w->dirfd) == 0)
         return fd;
     sl_warn("wal=%s msg=\"cannot reuse a spare segment: deleted, a new file is made\" "
             "path=%s error=\"%s\"", w->dir, sp, strerror(errno));
@@ -314,7 +348,10 @@ static int new_segment(struct sl_wal *w, uint64_t first)
     seg_path(w, no, tmp, sizeof(tmp), ".tmp");
     seg_path(w, no, path, sizeof(path), "");
     seg_header(w, first, h);
-    if (w->nspares)
+    /* Not while a new file's header may still be unsynced: a crash could
+     * then keep this segment (synced at once) and lose that header, and
+     * the older segment would look damaged instead of never synced. */
+    if (w->nspares && !w->fresh_no)
         fd = reuse_spare(w, h, path);
     /* A new file's header is not synced here, on whichever thread appends:
      * the sync thread's next round syncs the segment let go, this one and
@@ -331,6 +368,7 @@ static int new_segment(struct sl_wal *w, uint64_t first)
             errno = e;
             return SL_EIO;
         }
+        w->fresh_no = no;
     }
     if (w->fd >= 0 && w->nclosing < CLOSING_MAX) {
         w->closing[w->nclosing++] = w->fd;
@@ -558,6 +596,16 @@ void sl_wal_retire(struct sl_wal *w, uint64_t seq)
     pthread_mutex_unlock(&w->lock);
 }
 
+size_t sl_wal_spares(struct sl_wal *w)
+{
+    size_t n;
+
+    pthread_mutex_lock(&w->lock);
+    n = w->nspares;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
 void sl_wal_flush(struct sl_wal *w)
 {
     uint64_t target;
@@ -575,6 +623,7 @@ void sl_wal_set_limits(struct sl_wal *w, uint64_t segment_size, uint64_t max_siz
     pthread_mutex_lock(&w->lock);
     w->segment_size = segment_size;
     w->max_size = max_size;
+    trim_spares(w);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -586,10 +635,11 @@ static int retirable(const struct sl_wal *w)
 }
 
 /* Room for one more spare of <size> bytes: the log and its spares stay
- * within max_size. Under the lock. */
+ * within max_size, and no spare is far bigger than a segment (after a
+ * reload shrank segment_size, the old big files go). Under the lock. */
 static int spare_room(const struct sl_wal *w, size_t pending, uint64_t size)
 {
-    return w->nspares + pending < SPARES_MAX &&
+    return w->nspares + pending < SPARES_MAX && size <= spare_size_max(w) &&
            w->bytes + w->spare_bytes + size <= w->max_size;
 }
 
@@ -660,7 +710,7 @@ static void *sync_main(void *arg)
 {
     struct sl_wal *w = arg;
     struct waiting *ready, **pp, *q;
-    uint64_t target, below, gone[64];
+    uint64_t target, below, fresh, gone[64];
     struct timespec a, b;
     int closing[CLOSING_MAX];
     size_t ngone, nclosing;
@@ -678,6 +728,7 @@ static void *sync_main(void *arg)
         below = w->retire_below;
         dirty = w->dir_dirty;
         w->dir_dirty = 0;
+        fresh = w->fresh_no;
         fd = dup(w->fd);     /* the segment may rotate (and close) meanwhile */
         nclosing = w->nclosing;
         memcpy(closing, w->closing, nclosing * sizeof(*closing));
@@ -707,6 +758,8 @@ static void *sync_main(void *arg)
             count_error(w, "syncing the log", e);
             mark_bad(w, target);
             w->dir_dirty |= dirty;
+        } else if (w->fresh_no == fresh) {
+            w->fresh_no = 0;        /* its header and name are on disk now */
         }
         if (target > w->synced)
             w->synced = target;
@@ -1106,6 +1159,45 @@ static int by_no(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/*
+ * Deletes each spare that a crash caught on its way to becoming a
+ * segment: its header (synced before the rename) names this log and
+ * starts at or after the newest segment's first record, but the rename
+ * did not reach the disk. This start issues that segment's number again;
+ * entries synced in the file would then pass for the new segment's.
+ * (reuse_spare syncs the directory before writing entries, so this needs
+ * a crash in a window it closes; deleting a spare is always safe.) Also
+ * deletes a spare without a readable header. Open, after the scan.
+ */
+static void drop_promoted_spares(struct sl_wal *w)
+{
+    uint64_t newest = w->nsegs ? w->segs[w->nsegs - 1].first_seq : 0, first;
+    char sp[PATH_MAX + 32];
+    uint8_t h[SEG_HDR], id[16];
+    size_t i = 0;
+    int fd, ok;
+
+    while (i < w->nspares) {
+        spare_path(w, w->spare[i], sp, sizeof(sp));
+        ok = (fd = open(sp, O_RDONLY | O_CLOEXEC)) >= 0 &&
+             pread(fd, h, SEG_HDR, 0) == (ssize_t)SEG_HDR && header_ok(h, id, &first);
+        if (fd >= 0)
+            close(fd);
+        if (ok && !(w->nsegs && memcmp(id, w->id, 16) == 0 && first >= newest)) {
+            i++;
+            continue;
+        }
+        sl_info("wal=%s msg=\"spare deleted: it may hold entries of a segment whose name a "
+                "crash lost\" path=%s", w->dir, sp);
+        unlink(sp);
+        w->spare_bytes -= w->spare_size[i];
+        w->nspares--;
+        memmove(w->spare + i, w->spare + i + 1, (w->nspares - i) * sizeof(*w->spare));
+        memmove(w->spare_size + i, w->spare_size + i + 1,
+                (w->nspares - i) * sizeof(*w->spare_size));
+    }
+}
+
 /* Keeps spare <name> (numbered <no>) a run before this one left, while
  * there is room for one more; deletes it otherwise. max_size is checked
  * once the log is scanned (sl_wal_open). */
@@ -1217,12 +1309,13 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
             goto fail;
         }
     settle_tails(w);
-    while (w->nspares && w->bytes + w->spare_bytes > w->max_size) {
-        char sp[PATH_MAX + 32];
-        w->nspares--;
-        w->spare_bytes -= w->spare_size[w->nspares];
-        spare_path(w, w->spare[w->nspares], sp, sizeof(sp));
-        unlink(sp);
+    drop_promoted_spares(w);
+    trim_spares(w);
+    /* A spare's name may not be on disk yet (a crash just after a
+     * retirement's rename): make it so before writing over one. */
+    if (w->nspares && fsync(w->dirfd) != 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        goto fail;
     }
     if (n)
         w->next_no = nos[n - 1] + 1;
@@ -1244,6 +1337,7 @@ int sl_wal_open(const char *dir, uint64_t segment_size, uint64_t max_size,
         goto fail;
     }
     w->dir_dirty = 0;
+    w->fresh_no = 0;
     w->retire_below = 0;
     if (pthread_create(&w->thread, NULL, sync_main, w) != 0) {
         snprintf(err, errlen, "cannot start the log's sync thread");

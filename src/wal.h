@@ -25,7 +25,8 @@
  * most two, within max_size with the log) to be written over by a later
  * segment, or deleted. After an end mark, a reused file holds its old
  * bytes; their CRCs start from the old segment's seed, so none is read as
- * an entry.
+ * an entry (a spare a crash caught becoming a segment, whose number a
+ * start would issue again, is deleted at open).
  *
  * Threads:
  *  - sources (HTTP and TCP threads) call sl_wal_append and sl_wal_notify;
@@ -104,6 +105,8 @@ void sl_wal_seal(struct sl_wal *w, struct sl_batch *b, sl_wal_ready_fn ready, vo
 void sl_wal_done(struct sl_wal *w, uint64_t first, uint64_t end);
 /* Every record below <seq> is settled: segments wholly below it may go. */
 void sl_wal_retire(struct sl_wal *w, uint64_t seq);
+/* Spare files ready to be written over (for tests). */
+size_t sl_wal_spares(struct sl_wal *w);
 
 /* What recovery hands back, from a thread of the caller's, alongside new
  * traffic (whose sequence numbers all come after). */
