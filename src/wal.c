@@ -182,6 +182,17 @@ static uint64_t spare_size_max(const struct sl_wal *w)
     return 2 * w->segment_size + ((uint64_t)1 << 20);
 }
 
+/* Takes the newest spare off the list (there is one); <sp> gets its
+ * path. Returns its size. Under the lock (or before the sync thread
+ * starts). */
+static uint64_t pop_spare(struct sl_wal *w, char *sp, size_t len)
+{
+    w->nspares--;
+    w->spare_bytes -= w->spare_size[w->nspares];
+    spare_path(w, w->spare[w->nspares], sp, len);
+    return w->spare_size[w->nspares];
+}
+
 /* Deletes spares, newest first, while the log and spares exceed max_size.
  * Under the lock (or before the sync thread starts). */
 static void trim_spares(struct sl_wal *w)
@@ -189,9 +200,7 @@ static void trim_spares(struct sl_wal *w)
     char sp[PATH_MAX + 32];
 
     while (w->nspares && w->bytes + w->spare_bytes > w->max_size) {
-        w->nspares--;
-        w->spare_bytes -= w->spare_size[w->nspares];
-        spare_path(w, w->spare[w->nspares], sp, sizeof(sp));
+        pop_spare(w, sp, sizeof(sp));
         unlink(sp);
     }
 }
@@ -312,10 +321,7 @@ static int reuse_spare(struct sl_wal *w, const uint8_t h[SEG_HDR], const char *p
     char sp[PATH_MAX + 32];
     int fd;
 
-    w->nspares--;
-    w->spare_bytes -= w->spare_size[w->nspares];
-    spare_path(w, w->spare[w->nspares], sp, sizeof(sp));
-    if (w->spare_size[w->nspares] > spare_size_max(w)) {   /* segment_size shrank */
+    if (pop_spare(w, sp, sizeof(sp)) > spare_size_max(w)) {   /* segment_size shrank */
         unlink(sp);
         return -1;
     }
@@ -679,8 +685,9 @@ static void retire(struct sl_wal *w, const uint64_t *gone, size_t ngone)
 
     for (size_t i = 0; i < ngone; i++) {
         seg_path(w, gone[i], path, sizeof(path), "");
+        room = stat(path, &sb) == 0;
         pthread_mutex_lock(&w->lock);
-        room = stat(path, &sb) == 0 && spare_room(w, nspared, (uint64_t)sb.st_size);
+        room = room && spare_room(w, nspared, (uint64_t)sb.st_size);
         pthread_mutex_unlock(&w->lock);
         spare_path(w, gone[i], sp, sizeof(sp));
         if (room && rename(path, sp) == 0) {
