@@ -25,11 +25,10 @@ enum sl_outcome { SL_OUTCOME_DELIVERED, SL_OUTCOME_BACKED_UP, SL_OUTCOME_DROPPED
 
 struct sl_span {
     struct sl_chunk *chunk;   /* holds one reference */
-    uint32_t off, end;        /* byte range of whole records in chunk->data */
-    uint32_t nrecords;
+    uint32_t off, end;        /* the chunk's records [off, end), by index */
+    uint32_t nrecords;        /* end - off */
     uint64_t bytes;           /* payload bytes in the range */
     uint32_t ord;             /* its first record's number: see sl_batch_id_base */
-    uint32_t idx;             /* its first record's index in the chunk */
 };
 
 /*
@@ -104,8 +103,8 @@ struct sl_batch {
 };
 
 /* Iterates records in order (sl_batch_iter_init, sl_batch_next). Of the
- * record sl_batch_next returned last: <span> holds it, at offset <at> of the
- * span's chunk, and <ord> is its number (sl_batch_id_base). */
+ * record sl_batch_next returned last: <span> holds it, as the span's
+ * chunk's record <at>, and <ord> is its number (sl_batch_id_base). */
 struct sl_batch_iter {
     const struct sl_batch *b;
     size_t span;

@@ -23,11 +23,13 @@ struct sl_batch *sl_batch_new(void)
     return b;
 }
 
-/* Adds a span whose first record is number <ord> (sl_batch_id_base) and
- * the chunk's <idx>th. */
+/* Adds the span [off, end) of <c> whose first record is number <ord>
+ * (sl_batch_id_base). */
 static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                       uint32_t nrecords, uint64_t bytes, uint32_t ord, uint32_t idx)
+                       uint64_t bytes, uint32_t ord)
 {
+    uint32_t nrecords = end - off;
+
     if (b->nspans == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 8;
         struct sl_span *s = realloc(b->spans, cap * sizeof(*s));
@@ -37,7 +39,7 @@ static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uin
         b->cap = cap;
     }
     sl_chunk_ref(c);
-    b->spans[b->nspans++] = (struct sl_span){ c, off, end, nrecords, bytes, ord, idx };
+    b->spans[b->nspans++] = (struct sl_span){ c, off, end, nrecords, bytes, ord };
     if (b->nrecords == 0 || c->arrival_mono_ms < b->oldest_mono_ms) {
         b->oldest_mono_ms = c->arrival_mono_ms;
         b->oldest_wall_ms = c->arrival_wall_ms;
@@ -48,9 +50,9 @@ static int add_span_at(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uin
 }
 
 int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                      uint32_t idx, uint32_t nrecords, uint64_t bytes)
+                      uint64_t bytes)
 {
-    return add_span_at(b, c, off, end, nrecords, bytes, (uint32_t)b->nrecords, idx);
+    return add_span_at(b, c, off, end, bytes, (uint32_t)b->nrecords);
 }
 
 int sl_batch_on_settle(struct sl_batch *b, sl_settle_fn fn, void *arg)
@@ -159,20 +161,19 @@ void sl_batch_settle(struct sl_batch *b, enum sl_outcome outcome)
     for (size_t i = 0; outcome != SL_OUTCOME_ABANDONED && i < b->nspans; i++) {
         const struct sl_chunk *c = b->spans[i].chunk;
         if (c->settled)
-            c->settled(c->settled_arg, c, b->spans[i].idx, b->spans[i].nrecords);
+            c->settled(c->settled_arg, c, b->spans[i].off, b->spans[i].nrecords);
     }
     sl_batch_free(b);
 }
 
-/* Adds the run [start, end) of <n> records and <bytes> bytes, if any, the
- * first being record number <ord>. */
+/* Adds the run [start, end) of <s>'s chunk and <bytes> bytes, if any
+ * record, the first being record number <ord>. */
 static void oom(void);
 
 static void add_run(struct sl_batch *p, const struct sl_span *s, uint32_t start, uint32_t end,
-                    uint32_t n, uint64_t bytes, uint32_t ord)
+                    uint64_t bytes, uint32_t ord)
 {
-    if (n > 0 && add_span_at(p, s->chunk, start, end, n, bytes, ord,
-                             s->idx + (ord - s->ord)) != SL_OK)
+    if (end > start && add_span_at(p, s->chunk, start, end, bytes, ord) != SL_OK)
         oom();
 }
 
@@ -239,7 +240,7 @@ struct sl_batch *sl_batch_part_of(struct sl_batch *b, struct sl_chunk *c)
 {
     struct sl_batch *p = sl_batch_new();
 
-    if (!p || sl_batch_add_span(p, c, 0, c->len, 0, c->nrecords, c->bytes) != SL_OK)
+    if (!p || sl_batch_add_span(p, c, 0, c->nrecords, c->bytes) != SL_OK)
         oom();
     join(p, b, "transformed", 11);
     memcpy(p->id_base, p->uuid, sizeof(p->id_base));   /* new records, numbered anew */
@@ -254,7 +255,7 @@ struct sl_batch *sl_batch_copy(struct sl_batch *b)
         oom();
     for (size_t k = 0; k < b->nspans; k++) {
         const struct sl_span *s = &b->spans[k];
-        add_run(p, s, s->off, s->end, s->nrecords, s->bytes, s->ord);
+        add_run(p, s, s->off, s->end, s->bytes, s->ord);
     }
     join(p, b, "copy", 4);
     return p;
@@ -280,10 +281,10 @@ static struct sl_batch *pick(struct sl_batch *b, const void *marks, int wide, un
                 n++, bytes += sl_chunk_src_len(s->chunk, off, len);
                 continue;
             }
-            add_run(p, s, start, off, n, bytes, first);
+            add_run(p, s, start, start + n, bytes, first);
             n = 0, bytes = 0;
         }
-        add_run(p, s, start, s->end, n, bytes, first);
+        add_run(p, s, start, start + n, bytes, first);
     }
     if (p->nrecords == 0) {
         sl_batch_free(p);

@@ -48,10 +48,10 @@ struct sl_notes *sl_batch_notes_pick(const struct sl_notes *no, const uint8_t *m
 
 /* Returns a new empty batch, or NULL. */
 struct sl_batch *sl_batch_new(void);
-/* Adds records [off, end) of <c> (taking a reference), the first being
- * the chunk's <idx>th. SL_ENOMEM. */
+/* Adds records [off, end) of <c> (indexes; taking a reference), of
+ * <bytes> payload bytes in all. SL_ENOMEM. */
 int sl_batch_add_span(struct sl_batch *b, struct sl_chunk *c, uint32_t off, uint32_t end,
-                      uint32_t idx, uint32_t nrecords, uint64_t bytes);
+                      uint64_t bytes);
 /* Registers <fn> to run when <b> settles. SL_ETOOBIG past SL_SETTLE_MAX. */
 int sl_batch_on_settle(struct sl_batch *b, sl_settle_fn fn, void *arg);
 /* Runs the settle actions, releases the chunks and frees <b>. */

@@ -62,12 +62,13 @@ static void seal_lane(struct sl_batcher *b, struct sl_lane *l, int reason)
     l->origin = NULL;
 }
 
-/* Adds <n> (> 0) records of <c> from byte <off> (its <idx>th record) to
- * <end>, to the batch in *<slot>, opening one if none is. */
-static void add(struct sl_batch **slot, struct sl_chunk *c, uint32_t off, uint32_t end,
-                uint32_t idx, uint32_t n, uint64_t bytes)
+/* Adds records [idx, end) (at least one) of <c>, <bytes> bytes in all,
+ * to the batch in *<slot>, opening one if none is. */
+static void add(struct sl_batch **slot, struct sl_chunk *c, uint32_t idx, uint32_t end,
+                uint64_t bytes)
 {
     struct sl_batch *o = *slot;
+    uint32_t n = end - idx;
 
     if (!o && !(o = *slot = sl_batch_new())) {
         sl_error("msg=\"out of memory opening a batch\"");
@@ -86,7 +87,7 @@ static void add(struct sl_batch **slot, struct sl_chunk *c, uint32_t off, uint32
         }
         o->pos_last = c->origin->pos[idx + n - 1];
     }
-    if (sl_batch_add_span(o, c, off, end, idx, n, bytes) != SL_OK) {
+    if (sl_batch_add_span(o, c, idx, end, bytes) != SL_OK) {
         sl_error("msg=\"out of memory growing a batch\"");
         abort();
     }
@@ -95,34 +96,32 @@ static void add(struct sl_batch **slot, struct sl_chunk *c, uint32_t off, uint32
 /* Takes a chunk of no lane. */
 static void take(struct sl_batcher *b, struct sl_chunk *c)
 {
-    uint32_t off = 0, idx = 0, left_n = c->nrecords;
+    uint32_t idx = 0, left_n = c->nrecords;
     uint64_t left_bytes = c->bytes;
 
     while (left_n > 0) {
         uint64_t have = b->open ? b->open->bytes : 0;
         if (have + left_bytes <= b->buffer_size) {
-            add(&b->open, c, off, c->len, idx, left_n, left_bytes);
+            add(&b->open, c, idx, c->nrecords, left_bytes);
             if (b->open->bytes == b->buffer_size)
                 seal(b, &b->open, SL_SEAL_SIZE);
             break;
         }
         /* Only part of the chunk fits: walk its records. */
-        uint32_t o = off, n = 0, len;
+        uint32_t n = 0, len;
         uint64_t acc = 0;
         const uint8_t *p;
         while (n < left_n) {
-            uint32_t next = sl_chunk_at(c, o, &p, &len);
-            len = sl_chunk_src_len(c, o, len);
+            sl_chunk_at(c, idx + n, &p, &len);
+            len = sl_chunk_src_len(c, idx + n, len);
             if (have + acc + len > b->buffer_size && (have > 0 || n > 0))
                 break;
             acc += len;
             n++;
-            o = next;
         }
         if (n > 0)
-            add(&b->open, c, off, o, idx, n, acc);
+            add(&b->open, c, idx, idx + n, acc);
         seal(b, &b->open, SL_SEAL_SIZE);
-        off = o;
         idx += n;
         left_n -= n;
         left_bytes -= acc;
@@ -174,7 +173,7 @@ static void take_lane(struct sl_batcher *b, struct sl_chunk *c)
 {
     const struct sl_origin *o = c->origin;
     struct sl_lane *l;
-    uint32_t off = 0, run_off = 0, run_idx = 0, run_n = 0, len;
+    uint32_t run_idx = 0, run_n = 0, len;
     uint64_t run_bytes = 0;
     const uint8_t *p;
 
@@ -184,28 +183,27 @@ static void take_lane(struct sl_batcher *b, struct sl_chunk *c)
         return;
     l = lane_of(b, o);
     for (uint32_t i = 0; i < c->nrecords; i++) {
-        uint32_t next = sl_chunk_at(c, off, &p, &len);
         uint64_t have = (l->open ? l->open->bytes : 0) + run_bytes;
         int empty = !l->open && run_n == 0;
 
-        len = sl_chunk_src_len(c, off, len);
+        sl_chunk_at(c, i, &p, &len);
+        len = sl_chunk_src_len(c, i, len);
         int full = !empty && have + len > b->buffer_size;
         int late = !empty && b->interval_ms > 0 &&
                    o->time_ms[i] - l->first_time_ms >= b->interval_ms;
         if (full || late) {
             if (run_n > 0)
-                add(&l->open, c, run_off, off, run_idx, run_n, run_bytes);
+                add(&l->open, c, run_idx, i, run_bytes);
             seal_lane(b, l, full ? SL_SEAL_SIZE : SL_SEAL_INTERVAL);
-            run_off = off, run_idx = i, run_n = 0, run_bytes = 0;
+            run_idx = i, run_n = 0, run_bytes = 0;
             empty = 1;
         }
         if (empty)
             l->first_time_ms = o->time_ms[i];
         run_n++;
         run_bytes += len;
-        off = next;
     }
-    add(&l->open, c, run_off, off, run_idx, run_n, run_bytes);
+    add(&l->open, c, run_idx, c->nrecords, run_bytes);
     l->origin = o;
     if (l->open->bytes >= b->buffer_size)
         seal_lane(b, l, SL_SEAL_SIZE);

@@ -1,20 +1,30 @@
 /* chunk.c - see chunk.h. */
 #include "chunk.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(offsetof(struct sl_chunk, data) % 8 == 0, "the index is 8-aligned");
+
+static uint32_t round8(uint32_t cap)
+{
+    return cap > UINT32_MAX - 7 ? UINT32_MAX & ~7u : (cap + 7) & ~7u;
+}
+
 struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms)
 {
-    struct sl_chunk *c = malloc(sizeof(*c) + cap);
+    struct sl_chunk *c;
 
-    if (!c)
+    cap = round8(cap);
+    if (!(c = malloc(sizeof(*c) + cap)))
         return NULL;
     atomic_init(&c->refs, 1);
     c->nrecords = 0;
     c->len = 0;
     c->cap = cap;
     c->meta = 0;
+    c->flags = 0;
     c->bytes = 0;
     c->seq = 0;                 /* not logged, unless the log numbers it */
     c->arrival_wall_ms = wall_ms;
@@ -23,6 +33,17 @@ struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms)
     c->settled_arg = NULL;
     c->origin = NULL;
     return c;
+}
+
+struct sl_chunk *sl_chunk_resize(struct sl_chunk *c, uint32_t cap)
+{
+    struct sl_chunk *n;
+
+    cap = round8(cap);
+    if (!(n = realloc(c, sizeof(*c) + cap)))
+        return NULL;
+    n->cap = cap;
+    return n;
 }
 
 void sl_chunk_unref(struct sl_chunk *c)

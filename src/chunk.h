@@ -1,16 +1,31 @@
 /*
  * chunk.h - the unit that listeners hand to a stream: the complete records
- * of one read, packed as [u32 length][bytes] back to back.
+ * of one read.
+ *
+ * Layout: one allocation. <data> holds the records' bytes from its start
+ * (<len> bytes in use), in order, with whatever the source left between
+ * them (a TCP read keeps its '\n's, a '\r' before one, an oversize line
+ * it discarded); the index, one entry per record (struct sl_chunk_rec:
+ * offset and length in <data>), grows down from the end of the <cap>
+ * bytes. So a source can read straight into <data> and index the lines it
+ * finds, and a chunk sized for records of <len> bytes in all needs <len>
+ * + SL_CHUNK_HDR bytes for each. A record is named by its index (0 ..
+ * nrecords - 1), and spans of a batch are ranges of indexes.
+ *
+ * SL_CHUNK_NL: every record is followed in <data> by one '\n', the next
+ * record begins right after it, and no record ends with '\n' itself. Then
+ * records [a, b) with their delimiters are the bytes of sl_chunk_block(),
+ * which a sink of newline-delimited objects writes as they are.
  *
  * Lifecycle: a listener allocates a chunk, fills it, and pushes its pointer
  * into the stream's ring (one atomic operation for many records). From
  * then on the batcher owns it. Batches hold spans of chunks; each span
  * takes a reference, and the chunk is freed when the last span is settled.
  *
- * A transformed chunk (made by the transform stage, stage.c) carries
- * after each length the record's source length and arrival time (<meta>
- * bytes): a transformed record is accounted, and backed up, as the source
- * record it came from.
+ * A transformed chunk (made by the transform stage, stage.c) carries in
+ * each index entry the record's source length and arrival time (<meta>
+ * bytes more): a transformed record is accounted, and backed up, as the
+ * source record it came from.
  *
  * Threads: filled by one listener thread; after the ring hand-off the
  * contents are read-only. <refs> is touched by the batcher (taking) and
@@ -22,8 +37,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-
-#define SL_CHUNK_HDR 4u   /* bytes of length before each record */
 
 /*
  * Where a chunk's records came from, when its source's records have
@@ -41,14 +54,28 @@ struct sl_origin {
     int64_t *pos;               /* each record's position, increasing */
     int64_t *time_ms;           /* each record's own time, epoch ms */
 };
-#define SL_CHUNK_META 12u /* a transformed chunk's: u32 source length, i64 arrival ms */
+/* An index entry: a record's bytes, data[off, off + len). A transformed
+ * chunk's entries (meta) also say the source record's length and arrival. */
+struct sl_chunk_rec {
+    uint32_t off, len;
+};
+struct sl_chunk_rec_meta {
+    uint32_t off, len;
+    uint32_t src_len, pad;
+    int64_t arrival_ms;
+};
+#define SL_CHUNK_HDR  8u   /* index bytes per record (struct sl_chunk_rec) */
+#define SL_CHUNK_META 16u  /* more in a transformed chunk (struct sl_chunk_rec_meta) */
+#define SL_CHUNK_NL   1u   /* flags: see the top */
 
 struct sl_chunk {
     _Atomic uint32_t refs;     /* spans that reference it (+1 while the batcher reads it) */
-    uint32_t nrecords;         /* records in data */
-    uint32_t len;              /* bytes of data in use */
-    uint32_t cap;              /* bytes of data allocated */
+    uint32_t nrecords;         /* records indexed */
+    uint32_t len;              /* bytes of data in use, from its start */
+    uint32_t cap;              /* bytes of data allocated, a multiple of 8; the index
+                                * takes its last nrecords * (SL_CHUNK_HDR + meta) */
     uint32_t meta;             /* 0, or SL_CHUNK_META in a transformed chunk */
+    uint32_t flags;            /* SL_CHUNK_NL */
     uint64_t bytes;            /* sum of record lengths (source lengths if meta) */
     uint64_t seq;              /* durability = disk: the log's sequence number of the
                                 * first record (the others follow); 0: not logged */
@@ -65,12 +92,18 @@ struct sl_chunk {
     void (*settled)(void *arg, const struct sl_chunk *c, uint32_t first, uint32_t nrecords);
     void *settled_arg;
     struct sl_origin *origin;  /* owned; NULL: records of no lane */
-    uint8_t  data[];
+    _Alignas(8) uint8_t data[];
 };
 
-/* Returns a new empty chunk able to hold <cap> bytes of data (records plus
- * their headers), with one reference, or NULL. sl_chunk_unref frees it. */
+/* Returns a new empty chunk able to hold <cap> bytes (records plus
+ * SL_CHUNK_HDR each, + SL_CHUNK_META in a transformed chunk; rounded up
+ * to 8), with one reference, or NULL. sl_chunk_unref frees it. */
 struct sl_chunk *sl_chunk_new(uint32_t cap, int64_t wall_ms, int64_t mono_ms);
+
+/* Gives <c>, which has no record indexed yet, <cap> bytes (rounded up to
+ * 8), keeping data[0, len): the chunk may move. Returns it, or NULL (out
+ * of memory; <c> is then unchanged). */
+struct sl_chunk *sl_chunk_resize(struct sl_chunk *c, uint32_t cap);
 
 static inline void sl_chunk_ref(struct sl_chunk *c)
 {
@@ -86,15 +119,47 @@ void sl_chunk_unref(struct sl_chunk *c);
 
 struct sl_origin *sl_chunk_origin_new(const char *name, uint32_t nrecords, int64_t grace_ms);
 
+/* The index entry of record <i>. */
+static inline struct sl_chunk_rec *sl_chunk_rec(const struct sl_chunk *c, uint32_t i)
+{
+    return (struct sl_chunk_rec *)(void *)((uint8_t *)c->data + c->cap -
+                                           (size_t)(i + 1) * (SL_CHUNK_HDR + c->meta));
+}
+
+/* Indexes the <len> bytes at data[off] (already there) as the next record;
+ * the caller has checked that the entry fits below the index. */
+static inline void sl_chunk_index(struct sl_chunk *c, uint32_t off, uint32_t len)
+{
+    struct sl_chunk_rec *r = sl_chunk_rec(c, c->nrecords);
+
+    r->off = off;
+    r->len = len;
+    c->nrecords++;
+    c->bytes += len;
+}
+
 /* Appends a record; the caller has checked that it fits. */
 static inline void sl_chunk_add(struct sl_chunk *c, const void *p, uint32_t len)
 {
-    memcpy(c->data + c->len, &len, SL_CHUNK_HDR);
     if (len)
-        memcpy(c->data + c->len + SL_CHUNK_HDR, p, len);
-    c->len += SL_CHUNK_HDR + len;
-    c->nrecords++;
-    c->bytes += len;
+        memcpy(c->data + c->len, p, len);
+    sl_chunk_index(c, c->len, len);
+    c->len += len;
+}
+
+/* Appends a record and a '\n' after it (one byte more than sl_chunk_add
+ * needs). A chunk made with SL_CHUNK_NL set keeps it only while each
+ * record goes in this way and none ends with '\n'. */
+static inline void sl_chunk_add_nl(struct sl_chunk *c, const void *p, uint32_t len)
+{
+    if (len) {
+        memcpy(c->data + c->len, p, len);
+        if (((const uint8_t *)p)[len - 1] == '\n')
+            c->flags &= ~SL_CHUNK_NL;
+    }
+    c->data[c->len + len] = '\n';
+    sl_chunk_index(c, c->len, len);
+    c->len += len + 1;
 }
 
 /* Appends a transformed record: its data, and the length and arrival of
@@ -102,44 +167,67 @@ static inline void sl_chunk_add(struct sl_chunk *c, const void *p, uint32_t len)
 static inline void sl_chunk_add_meta(struct sl_chunk *c, const void *p, uint32_t len,
                                      uint32_t src_len, int64_t arrival_ms)
 {
-    memcpy(c->data + c->len, &len, SL_CHUNK_HDR);
-    memcpy(c->data + c->len + SL_CHUNK_HDR, &src_len, 4);
-    memcpy(c->data + c->len + SL_CHUNK_HDR + 4, &arrival_ms, 8);
+    struct sl_chunk_rec_meta *r = (struct sl_chunk_rec_meta *)(void *)sl_chunk_rec(c, c->nrecords);
+
     if (len)
-        memcpy(c->data + c->len + SL_CHUNK_HDR + SL_CHUNK_META, p, len);
-    c->len += SL_CHUNK_HDR + SL_CHUNK_META + len;
+        memcpy(c->data + c->len, p, len);
+    r->off = c->len;
+    r->len = len;
+    r->src_len = src_len;
+    r->pad = 0;
+    r->arrival_ms = arrival_ms;
+    c->len += len;
     c->nrecords++;
     c->bytes += src_len;
 }
 
-/* Reads the record at <off>: its length, and a pointer to its bytes.
- * Returns the offset of the next record. */
-static inline uint32_t sl_chunk_at(const struct sl_chunk *c, uint32_t off,
+/* 1 if a record of <len> bytes (and <extra> more data bytes) fits in <c>. */
+static inline int sl_chunk_fits(const struct sl_chunk *c, uint64_t len, uint32_t extra)
+{
+    return (uint64_t)c->len + len + extra + (uint64_t)(c->nrecords + 1) * (SL_CHUNK_HDR + c->meta)
+           <= c->cap;
+}
+
+/* Reads record <i>: its length, and a pointer to its bytes. Returns i + 1. */
+static inline uint32_t sl_chunk_at(const struct sl_chunk *c, uint32_t i,
                                    const uint8_t **p, uint32_t *len)
 {
-    memcpy(len, c->data + off, SL_CHUNK_HDR);
-    *p = c->data + off + SL_CHUNK_HDR + c->meta;
-    return off + SL_CHUNK_HDR + c->meta + *len;
+    const struct sl_chunk_rec *r = sl_chunk_rec(c, i);
+
+    *len = r->len;
+    *p = c->data + r->off;
+    return i + 1;
 }
 
-/* The source length of the record at <off> whose length is <len>. */
-static inline uint32_t sl_chunk_src_len(const struct sl_chunk *c, uint32_t off, uint32_t len)
+/* The source length of record <i>, whose length is <len>. */
+static inline uint32_t sl_chunk_src_len(const struct sl_chunk *c, uint32_t i, uint32_t len)
 {
-    uint32_t n = len;
-
-    if (c->meta)
-        memcpy(&n, c->data + off + SL_CHUNK_HDR, 4);
-    return n;
+    return c->meta ? ((const struct sl_chunk_rec_meta *)(const void *)sl_chunk_rec(c, i))->src_len
+                   : len;
 }
 
-/* The arrival time of the record at <off>. */
-static inline int64_t sl_chunk_arrival(const struct sl_chunk *c, uint32_t off)
+/* The arrival time of record <i>. */
+static inline int64_t sl_chunk_arrival(const struct sl_chunk *c, uint32_t i)
 {
-    int64_t ms = c->arrival_wall_ms;
+    return c->meta ? ((const struct sl_chunk_rec_meta *)(const void *)sl_chunk_rec(c, i))->arrival_ms
+                   : c->arrival_wall_ms;
+}
 
-    if (c->meta)
-        memcpy(&ms, c->data + off + SL_CHUNK_HDR + 4, 8);
-    return ms;
+/* Records [a, b) of an SL_CHUNK_NL chunk, each with its '\n', as one
+ * block: sets <p> and <n> and returns 1; 0 if <c> is not such a chunk
+ * (or a == b). */
+static inline int sl_chunk_block(const struct sl_chunk *c, uint32_t a, uint32_t b,
+                                 const uint8_t **p, size_t *n)
+{
+    const struct sl_chunk_rec *first, *last;
+
+    if (!(c->flags & SL_CHUNK_NL) || a >= b)
+        return 0;
+    first = sl_chunk_rec(c, a);
+    last = sl_chunk_rec(c, b - 1);
+    *p = c->data + first->off;
+    *n = (size_t)last->off + last->len + 1 - first->off;
+    return 1;
 }
 
 #endif

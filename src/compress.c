@@ -198,18 +198,28 @@ static int put_record(struct sl_compressor *c, const void *p, size_t n, int nl)
 int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kind,
                       int level, int delimiter, struct sl_buf *out)
 {
-    struct sl_batch_iter it;
-    struct sl_record r;
+    const uint8_t *p;
+    size_t n;
+    uint32_t len;
     int rc, nl;
 
     sl_buf_reset(out);
     if ((rc = sl_compress_begin(c, kind, level, out)) != SL_OK)
         return rc;
-    sl_batch_iter_init(&it, b);
-    while (sl_batch_next(&it, &r)) {
-        nl = delimiter == SL_DELIM_NEWLINE && (r.len == 0 || r.data[r.len - 1] != '\n');
-        if ((rc = put_record(c, r.data, r.len, nl)) != SL_OK)
-            return rc;
+    for (size_t k = 0; k < b->nspans; k++) {
+        const struct sl_span *s = &b->spans[k];
+        /* records that lie in the chunk each with its '\n': one block */
+        if (delimiter == SL_DELIM_NEWLINE && sl_chunk_block(s->chunk, s->off, s->end, &p, &n)) {
+            if ((rc = sl_compress_write(c, p, n)) != SL_OK)
+                return rc;
+            continue;
+        }
+        for (uint32_t i = s->off; i < s->end; i++) {
+            sl_chunk_at(s->chunk, i, &p, &len);
+            nl = delimiter == SL_DELIM_NEWLINE && (len == 0 || p[len - 1] != '\n');
+            if ((rc = put_record(c, p, len, nl)) != SL_OK)
+                return rc;
+        }
     }
     return sl_compress_end(c);
 }

@@ -201,17 +201,14 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
         return SL_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {             /* pass 2: decode into the chunk */
-        long rlen = sl_base64_decode(recs[i].p, recs[i].len, c->data + c->len + SL_CHUNK_HDR);
-        uint32_t len32 = (uint32_t)rlen;
+        long rlen = sl_base64_decode(recs[i].p, recs[i].len, c->data + c->len);
         if (rlen < 0) {
             sl_chunk_unref(c);
             return fail(err, "SerializationException", "Data of record %zu is not valid "
                         "base64", i + 1);
         }
-        memcpy(c->data + c->len, &len32, SL_CHUNK_HDR);
-        c->len += SL_CHUNK_HDR + len32;
-        c->nrecords++;
-        c->bytes += len32;
+        sl_chunk_index(c, c->len, (uint32_t)rlen);
+        c->len += (uint32_t)rlen;
     }
     memcpy(stream, nm, name->len + 1);
     *out = c;
@@ -242,17 +239,17 @@ int sl_firehose_api_parse_put(const char *body, size_t len, int batch, char stre
 
 void sl_firehose_api_chunk_truncate(struct sl_chunk *c, uint32_t n)
 {
-    uint32_t off = 0, len;
     uint64_t bytes = 0;
+    uint32_t len;
     const uint8_t *p;
 
     if (n >= c->nrecords)                /* all of them: nothing to walk */
         return;
     for (uint32_t i = 0; i < n; i++) {
-        off = sl_chunk_at(c, off, &p, &len);
+        sl_chunk_at(c, i, &p, &len);
         bytes += len;
     }
-    c->len = off;
+    c->len = n ? (uint32_t)(p + len - c->data) : 0;
     c->nrecords = n;
     c->bytes = bytes;
 }

@@ -323,20 +323,6 @@ static void make_id(const char *stream, const char *kind, const void *what, size
     out[SL_ES_ID_LEN] = '\0';
 }
 
-/* Records of <c> in [from, to). */
-static uint64_t count_records(const struct sl_chunk *c, uint32_t from, uint32_t to)
-{
-    const uint8_t *p;
-    uint32_t len;
-    uint64_t n = 0;
-
-    while (from < to) {
-        from = sl_chunk_at(c, from, &p, &len);
-        n++;
-    }
-    return n;
-}
-
 /* The id of the record at <at> of span <s> of <b>, numbered <ord>: its
  * sequence number when the log numbered its chunk, else its identity in
  * the batch that numbered it (sl_batch_id_base). */
@@ -362,14 +348,10 @@ int sl__sink_es_ids(const char *stream, const struct sl_batch *b,
 
     for (size_t i = 0; i < b->nspans; i++) {
         const struct sl_span *s = &b->spans[i];
-        uint64_t first = s->chunk->seq ? s->chunk->seq + count_records(s->chunk, 0, s->off) : 0;
-        const uint8_t *p;
-        uint32_t len, off = s->off;
+        uint64_t first = s->chunk->seq ? s->chunk->seq + s->off : 0;
 
-        for (uint32_t k = 0; off < s->end; k++, place++) {
+        for (uint32_t k = 0; k < s->nrecords; k++, place++)
             doc_id(stream, b, s, first + k, s->ord + k, ids[place]);
-            off = sl_chunk_at(s->chunk, off, &p, &len);
-        }
     }
     return SL_OK;
 }
@@ -1087,7 +1069,7 @@ static void es_envelope(void *ctx, const struct sl_batch_iter *it, const struct 
 
     if (k->layout.create)
         doc_id(k->stream, it->b, s,
-               s->chunk->seq ? s->chunk->seq + count_records(s->chunk, 0, it->at) : 0,
+               s->chunk->seq ? s->chunk->seq + it->at : 0,
                it->ord, id);
     sl__sink_es_index_name(k->index, k->layout.rotation, k->layout.week, r->arrival_ms, index);
     sl_buf_printf(out, ",\"%sDocumentId\":\"%s\",\"%sIndexName\":\"", pre, id, pre);

@@ -535,7 +535,7 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     struct sl_chunk *ch;
     struct sl_intake *in;
     char stream[65];
-    uint32_t n, ok = 0, off = 0, len;
+    uint32_t n, ok = 0, len;
     uint64_t room, used = 0;
     const uint8_t *p;
 
@@ -555,7 +555,7 @@ static enum MHD_Result fh_put(struct sl_http *h, struct MHD_Connection *c, struc
     if (ch->bytes <= room)                 /* all fit: no walk */
         ok = n;
     for (; ok < n; ok++) {                 /* the records that fit, in order */
-        off = sl_chunk_at(ch, off, &p, &len);
+        sl_chunk_at(ch, ok, &p, &len);
         if (used + len > room)
             break;
         used += len;
@@ -920,14 +920,14 @@ static int ndj_size(void *arg, const uint8_t *p, uint32_t len)
         s->too_long_at = s->n;
         return SL_ETOOBIG;
     }
-    s->need += SL_CHUNK_HDR + len;
+    s->need += SL_CHUNK_HDR + len + 1;
     s->bytes += len;
     return SL_OK;
 }
 
 static int ndj_add(void *arg, const uint8_t *p, uint32_t len)
 {
-    sl_chunk_add(((struct ndj *)arg)->ch, p, len);
+    sl_chunk_add_nl(((struct ndj *)arg)->ch, p, len);   /* no '\n' in a line */
     return SL_OK;
 }
 
@@ -1042,6 +1042,7 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     }
     if (!(s.ch = sl_chunk_new((uint32_t)s.need, sl_clock_wall_ms(), sl_clock_mono_ms())))
         return plain(r, c, 503, "1", "out of memory");
+    s.ch->flags = SL_CHUNK_NL;
     each_line(r->body.data, r->body.len, ndj_add, &s);
     keep_body(h, c, r);                    /* the records are in the chunk now */
     json_t *j = json_pack("{s:I}", "accepted", (json_int_t)s.n);

@@ -1,19 +1,16 @@
 /*
  * source_tcp.c - see source_tcp.h for the contract.
  *
- * Reads go through one buffer per I/O thread: a connection's partial line
- * from its last read is put first, then up to 256 KiB is read after it.
- * A connection keeps only that partial line between reads (at most
+ * Reads go straight into chunk memory: a connection's partial line from
+ * its last read is put first, then up to 256 KiB is read after it. A
+ * connection keeps only that partial line between reads (at most
  * max_record_size + 2 bytes, usually less than a record), so idle
  * connections cost little while reads stay large. A read is framed by one
  * memchr per line, which notes each line (offset, length) in the thread's
- * line table and sums the chunk's size; one pass over that table then
- * copies the records into a chunk of exactly that size: one allocation
- * per read, never one per record, and the bytes are searched once.
- *
- * Reading straight into chunk memory would save no copy: a chunk holds
- * [u32 length][bytes] per record (the log's entry format), so the bytes
- * of a read would still have to move to make room for each length.
+ * line table; the lines become the chunk's index where they lie (chunk.h),
+ * the partial line after them is copied to the connection, and the chunk
+ * is cut to what it holds: one allocation per read, never one per record,
+ * the bytes searched once and, but for the partial line, never copied.
  *
  * Connections: the thread that accepts one hands it to the thread owning
  * the fewest (nconns), through that thread's inbox and eventfd unless it
@@ -44,9 +41,6 @@
 #include "sluice/err.h"
 
 #define READ_SIZE   262144u
-/* A partial line kept across reads is at most max_record_size + 1 bytes
- * (the '\r' of "\r\n"); 1000 KiB is max_record_size's ceiling (config.c). */
-#define TAIL_MAX    (1000u * 1024 + 2)
 #define MAX_EVENTS  64
 /* The lines one parse can find: a read of READ_SIZE bytes completes the
  * partial line before it (its first '\n'), then each line needs a byte
@@ -87,7 +81,7 @@ struct iothread {
     int epfd, evfd;
     pthread_t th;
     struct conn *conns;          /* owned connections */
-    uint8_t *rbuf;               /* owned: TAIL_MAX + READ_SIZE; a partial line, then a read */
+    struct sl_chunk *spare;      /* owned: a chunk a read or parse left empty, for the next */
     struct sl__tcp_line *lines;  /* owned: LINES_MAX; the lines of one parse */
     size_t npaused;
     int draining;                /* stop seen: no accepts, closing on EAGAIN */
@@ -169,7 +163,7 @@ static inline uint32_t rec_len(const uint8_t *p, const uint8_t *nl)
 }
 
 size_t sl__source_tcp_scan(const uint8_t *p, size_t n, uint64_t max, struct sl__tcp_line *lines,
-                           size_t cap, size_t *next, uint64_t *need)
+                           size_t cap, size_t *next, uint64_t *nrec)
 {
     const uint8_t *q = p, *end = p + n, *nl;
     uint64_t sum = 0;
@@ -182,12 +176,12 @@ size_t sl__source_tcp_scan(const uint8_t *p, size_t n, uint64_t max, struct sl__
             lines[k].len = len;
             k++;
             if (len <= max)
-                sum += SL_CHUNK_HDR + len;
+                sum++;
         }
         q = nl + 1;
     }
     *next = (size_t)(q - p);
-    *need += sum;
+    *nrec += sum;
     return k;
 }
 
@@ -209,10 +203,10 @@ size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof
 {
     struct sl__tcp_line ln[7];   /* few: the fuzz target crosses the scan's cap often */
     size_t k, off = 0, adv;
-    uint64_t need = 0;
+    uint64_t nrec = 0;
 
     do {
-        k = sl__source_tcp_scan(p + off, n - off, max, ln, 7, &adv, &need);
+        k = sl__source_tcp_scan(p + off, n - off, max, ln, 7, &adv, &nrec);
         for (size_t i = 0; i < k; i++)
             fn(arg, p + off + ln[i].off, ln[i].len, ln[i].len > max);
         off += adv;
@@ -246,56 +240,109 @@ static int keep_tail(struct conn *c, const uint8_t *tail, uint32_t len)
 }
 
 /*
- * Copies the <k> lines <ln> of <p> that the scan found into one chunk of
- * <need> bytes, rejects the oversize ones, counts the records as received
- * and hands the chunk on.
+ * A chunk to read into after <c>'s partial line, which it copies to the
+ * chunk's start: room for <want> bytes more, a '\n' after them (the EOF
+ * line's), and an index for one record in 32 bytes of the read (a read of
+ * shorter records grows it once it is framed). The thread's spare, if it
+ * is large enough, else a new one; NULL when out of memory.
  */
-static void emit(struct iothread *th, struct conn *c, const uint8_t *p,
-                 const struct sl__tcp_line *ln, size_t k, uint64_t need, uint64_t max)
+static struct sl_chunk *read_chunk(struct iothread *th, struct conn *c, size_t want)
 {
-    struct sl_chunk *ch = NULL;
+    uint64_t need = (uint64_t)c->len + want + 1 + want / 32 + 2 * SL_CHUNK_HDR;
+    struct sl_chunk *ch = th->spare;
 
-    if (need > 0) {
-        ch = sl_chunk_new((uint32_t)need, sl_clock_wall_ms(), sl_clock_mono_ms());
-        if (!ch) {
-            sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
-            abort();
-        }
+    th->spare = NULL;
+    if (ch && ch->cap < need) {
+        sl_chunk_unref(ch);
+        ch = NULL;
     }
-    for (size_t i = 0; i < k; i++) {
-        if (ln[i].len > max)
+    if (!ch && !(ch = sl_chunk_new((uint32_t)need, 0, 0)))
+        return NULL;
+    ch->arrival_wall_ms = sl_clock_wall_ms();
+    ch->arrival_mono_ms = sl_clock_mono_ms();
+    ch->flags = SL_CHUNK_NL;
+    if (c->len)
+        memcpy(ch->data, c->buf, c->len);
+    return ch;
+}
+
+/* Keeps <ch>, which holds no record, as the thread's spare for its next
+ * read (a small one is freed: reads need more). */
+static void keep_spare(struct iothread *th, struct sl_chunk *ch)
+{
+    if (th->spare || ch->cap < READ_SIZE)
+        sl_chunk_unref(ch);
+    else
+        th->spare = ch;
+}
+
+/*
+ * Indexes the <k> lines <ln> found at <base> in <ch>'s data (their
+ * bytes, and <len> bytes in all up to the last line's '\n', stay where
+ * the read put them), <nrec> of them at most max bytes; rejects the
+ * oversize ones, counts the records as received and hands the chunk on.
+ * SL_CHUNK_NL stays set while each record is followed by its '\n' and by
+ * the next record: a "\r\n", an empty line or an oversize one clears it.
+ */
+static void emit(struct iothread *th, struct conn *c, struct sl_chunk *ch, uint32_t base,
+                 const struct sl__tcp_line *ln, size_t k, uint64_t nrec, uint32_t len,
+                 uint64_t max)
+{
+    struct sl_chunk *grown;
+    uint32_t off, next = 0;
+
+    if (nrec == 0) {
+        for (size_t i = 0; i < k; i++)
             reject_oversize(th, c, ln[i].len);
-        else
-            sl_chunk_add(ch, p + ln[i].off, ln[i].len);
-    }
-    if (!ch)
+        keep_spare(th, ch);
         return;
+    }
+    /* The index goes after the records: the partial line there is copied
+     * out already. The chunk only shrinks, unless the records are short. */
+    if (!(grown = sl_chunk_resize(ch, ((len + 7) & ~7u) + (uint32_t)nrec * SL_CHUNK_HDR))) {
+        sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
+        abort();
+    }
+    ch = grown;
+    for (size_t i = 0; i < k; i++) {
+        if (ln[i].len > max) {
+            reject_oversize(th, c, ln[i].len);
+            ch->flags &= ~SL_CHUNK_NL;
+            continue;
+        }
+        off = base + ln[i].off;
+        if (ch->data[off + ln[i].len] != '\n' || (ch->nrecords > 0 && off != next))
+            ch->flags &= ~SL_CHUNK_NL;
+        sl_chunk_index(ch, off, ln[i].len);
+        next = off + ln[i].len + 1;
+    }
+    ch->len = len;
     sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], ch->nrecords);
     sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], ch->bytes);
     hand_on(th, c, ch);
 }
 
 /*
- * Turns the complete lines in <buf> (<total> bytes: the connection's
- * partial line, then a read; or, at EOF, just the partial line) into a
- * chunk; keeps a partial line for the next read. One memchr per line
- * (sl__source_tcp_scan) finds the lines and sizes the chunk, then one
- * pass over the lines found copies them: the bytes after the last '\n'
- * are the only ones moved to the connection (keep_tail), and copied back
- * in front of the next read.
+ * Frames <ch>'s data: <total> bytes, the connection's partial line, then
+ * a read (or, at EOF, just the partial line), and hands its complete lines
+ * on as records, in place; keeps a partial line for the next read. One
+ * memchr per line (sl__source_tcp_scan) finds the lines: the bytes after
+ * the last '\n' are the only ones moved (to the connection, keep_tail),
+ * and copied back in front of the next read. <ch> is used up.
  */
-static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t total,
+static void parse(struct iothread *th, struct conn *c, struct sl_chunk *ch, uint32_t total,
                   int at_eof)
 {
-    const uint8_t *p = buf, *end = buf + total, *nl;
-    uint64_t max = SL_LD(c->in->max_record_size), need = 0;
+    uint8_t *data = ch->data, *p = data, *end = data + total, *nl;
+    uint64_t max = SL_LD(c->in->max_record_size), nrec = 0;
     struct sl__tcp_line *ln = th->lines;
     size_t k, off, n;
-    uint32_t len;
+    uint32_t len, used;
 
     if (c->discarding) {
         if (!(nl = memchr(p, '\n', total))) {
             c->len = 0;
+            keep_spare(th, ch);
             return;
         }
         p = nl + 1;
@@ -303,14 +350,16 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
     }
     n = (size_t)(end - p);
     /* Never LINES_MAX lines (its definition): one scan sees them all. */
-    k = sl__source_tcp_scan(p, n, max, ln, LINES_MAX, &off, &need);
+    k = sl__source_tcp_scan(p, n, max, ln, LINES_MAX, &off, &nrec);
+    used = (uint32_t)(p - data + off);
     if (at_eof && eof_line(p, n, off, &ln[k])) {
         if (ln[k].len <= max)
-            need += SL_CHUNK_HDR + ln[k].len;
+            nrec++;
+        p[ln[k].off + ln[k].len] = '\n';     /* in place of a '\r', or after the
+                                              * data: read_chunk left room */
+        used = (uint32_t)(p - data) + ln[k].off + ln[k].len + 1;
         k++;
     }
-    if (k > 0)
-        emit(th, c, p, ln, k, need, max);
     len = (uint32_t)(n - off);
     if (at_eof) {
         c->len = 0;
@@ -322,6 +371,10 @@ static void parse(struct iothread *th, struct conn *c, uint8_t *buf, uint32_t to
         sl_error("stream=%s msg=\"out of memory keeping a partial line\"", c->in->name);
         abort();
     }
+    if (k > 0)
+        emit(th, c, ch, (uint32_t)(p - data), ln, k, nrec, used, max);
+    else
+        keep_spare(th, ch);
 }
 
 /*
@@ -335,7 +388,12 @@ static void conn_close(struct iothread *th, struct conn *c, int eof)
 
     if (c->len > 0 && !c->discarding) {
         if (eof) {
-            parse(th, c, c->buf, c->len, 1);
+            struct sl_chunk *ch = read_chunk(th, c, 0);
+            if (!ch) {
+                sl_error("stream=%s msg=\"out of memory for a chunk\"", c->in->name);
+                abort();
+            }
+            parse(th, c, ch, c->len, 1);
         } else {
             sl_stat_add(&c->in->stats->rejected[SL_SRC_TCP][SL_REJ_INCOMPLETE], 1);
             if (sl_log_ratelimit_ok(&th->rl_err, 5000, &suppressed))
@@ -379,6 +437,7 @@ static int on_readable(struct iothread *th, struct conn *c)
     ssize_t n;
     uint64_t suppressed, room;
     size_t want;
+    struct sl_chunk *ch;
 
     for (;;) {
         room = sl_intake_room(c->in);
@@ -386,27 +445,26 @@ static int on_readable(struct iothread *th, struct conn *c)
             pause_conn(th, c);
             return 1;
         }
-        if ((!th->rbuf && !(th->rbuf = malloc(TAIL_MAX + READ_SIZE))) ||
-            (!th->lines && !(th->lines = malloc(LINES_MAX * sizeof(*th->lines))))) {
-            sl_error("stream=%s msg=\"out of memory for a read buffer\"", c->in->name);
-            conn_close(th, c, 0);
-            return 0;
-        }
         /* Near max_buffered, read only what the stream may still take (but
          * at least 4 KiB, so that a record can complete). */
         want = READ_SIZE;
         if (room < want)
             want = room > 4096 ? (size_t)room : 4096;
-        if (c->len)
-            memcpy(th->rbuf, c->buf, c->len);
-        n = read(c->fd, th->rbuf + c->len, want);
+        if ((!th->lines && !(th->lines = malloc(LINES_MAX * sizeof(*th->lines)))) ||
+            !(ch = read_chunk(th, c, want))) {
+            sl_error("stream=%s msg=\"out of memory for a read buffer\"", c->in->name);
+            conn_close(th, c, 0);
+            return 0;
+        }
+        n = read(c->fd, ch->data + c->len, want);
         if (n > 0) {
             c->last_ms = sl_clock_mono_ms();
-            parse(th, c, th->rbuf, c->len + (uint32_t)n, 0);
+            parse(th, c, ch, c->len + (uint32_t)n, 0);
             if (!th->draining)
                 return 1;
             continue;
         }
+        keep_spare(th, ch);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
@@ -792,7 +850,7 @@ void sl_source_tcp_free(struct sl_tcp *t)
             free(c);
         }
         pthread_mutex_destroy(&t->th[i].lock);
-        free(t->th[i].rbuf);
+        sl_chunk_unref(t->th[i].spare);
         free(t->th[i].lines);
     }
     free(t->th);

@@ -72,9 +72,9 @@ struct sl__tcp_line {
  * the '\n' is dropped in <lines>, in order, at most <cap> of them, and
  * returns how many. *<next> is the offset after the last '\n' scanned:
  * where the partial line begins, or, when <cap> lines were stored, where
- * to scan on from. *<need> grows by the chunk bytes (SL_CHUNK_HDR + len)
- * of the stored lines of at most <max> bytes; longer ones are stored too,
- * for the caller to reject. Bytes after the last '\n' are never a line
+ * to scan on from. *<nrec> grows by the number of stored lines of at
+ * most <max> bytes (the records); longer ones are stored too, for the
+ * caller to reject. Bytes after the last '\n' are never a line
  * here (at EOF the caller makes them one). No state, no allocation.
  *
  * sl__source_tcp_lines: the same framing through a callback: calls <fn>
@@ -85,7 +85,7 @@ struct sl__tcp_line {
  * crosses sl__source_tcp_scan's <cap> often.
  */
 size_t sl__source_tcp_scan(const uint8_t *p, size_t n, uint64_t max, struct sl__tcp_line *lines,
-                           size_t cap, size_t *next, uint64_t *need);
+                           size_t cap, size_t *next, uint64_t *nrec);
 size_t sl__source_tcp_lines(const uint8_t *p, size_t n, uint64_t max, int at_eof,
                             sl_source_tcp_line_fn fn, void *arg);
 

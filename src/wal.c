@@ -53,7 +53,7 @@
 #define ENT_MAGIC   0x4c41574cu            /* "LWAL" */
 #define ENT_HDR     12u
 #define ENT_MAX     ((uint64_t)1 << 31)    /* no chunk comes near: a length past it is junk */
-#define REC_HDR     24u                    /* type, pad, nrecords, first seq, arrival */
+#define REC_HDR     24u                    /* type, flags, pad, nrecords, first seq, arrival */
 #define SEAL_LEN    48u                    /* type, version, range, reason, UUID */
 #define DONE_LEN    24u
 #define FAIL_PAUSE_MS 1000                 /* after a failed write, refuse this long */
@@ -65,7 +65,10 @@
  * taken for a torn write. */
 static const uint8_t end_mark[ENT_HDR];
 
-enum { T_RECORDS = 'R', T_SEAL = 'S', T_DONE = 'D' };
+/* T_CHUNK: a chunk as it lies in memory (chunk.h): its data, then its
+ * index. T_RECORDS, what logs before it hold: [u32 length][bytes] per
+ * record; still read. */
+enum { T_RECORDS = 'R', T_CHUNK = 'C', T_SEAL = 'S', T_DONE = 'D' };
 
 /* A producer waiting for its records' sync. */
 struct notify {
@@ -207,9 +210,11 @@ static void trim_spares(struct sl_wal *w)
 
 /* Writes <iov> at <off>, whatever the file offset: a write that failed
  * half-way and was cut back leaves the next one in the right place. */
+#define WRITE_IOV 5                        /* frame, header, data, index, end mark */
+
 static int write_at(int fd, const struct iovec *iov, int n, off_t off)
 {
-    struct iovec v[4];
+    struct iovec v[WRITE_IOV];
     ssize_t r;
 
     memcpy(v, iov, (size_t)n * sizeof(*v));
@@ -247,11 +252,14 @@ static uint32_t seed_of(const uint8_t id[16], uint64_t no)
 }
 
 static uint32_t entry_crc(uint32_t seed, uint64_t off, uint32_t len, const void *hdr,
-                          uint32_t hlen, const void *data, uint32_t dlen)
+                          uint32_t hlen, const struct iovec *d, int nd)
 {
     uint32_t crc = sl_crc32c(sl_crc32c(seed, &off, 8), &len, 4);
 
-    return sl_crc32c(sl_crc32c(crc, hdr, hlen), data, dlen);
+    crc = sl_crc32c(crc, hdr, hlen);
+    for (int i = 0; i < nd; i++)
+        crc = sl_crc32c(crc, d[i].iov_base, d[i].iov_len);
+    return crc;
 }
 
 static void seg_header(const struct sl_wal *w, uint64_t first, uint8_t h[SEG_HDR])
@@ -405,22 +413,27 @@ static int new_segment(struct sl_wal *w, uint64_t first)
 
 /* Appends one entry: <hdr> (type-specific, <hlen> bytes) and <data>.
  * Under the lock. On failure the file is cut back and errno is set. */
-static int put_entry(struct sl_wal *w, const void *hdr, uint32_t hlen, const void *data,
-                     uint32_t dlen)
+/* Writes an entry: <hdr>, then the <nd> pieces <d> (at most 2). */
+static int put_entry(struct sl_wal *w, const void *hdr, uint32_t hlen, const struct iovec *d,
+                     int nd)
 {
-    uint32_t frame[3], len = hlen + dlen;
-    struct iovec v[4] = { { frame, ENT_HDR }, { (void *)hdr, hlen }, { (void *)data, dlen },
-                          { (void *)end_mark, ENT_HDR } };
+    uint32_t frame[3], len = hlen;
+    struct iovec v[WRITE_IOV] = { { frame, ENT_HDR }, { (void *)hdr, hlen } };
     struct segment *seg = &w->segs[w->nsegs - 1];
-    uint64_t total = ENT_HDR + (uint64_t)len;
-    int e;
+    uint64_t total;
+    int e, nv = 2;
 
+    for (int i = 0; i < nd; i++) {
+        len += (uint32_t)d[i].iov_len;
+        if (d[i].iov_len)
+            v[nv++] = d[i];
+    }
+    v[nv++] = (struct iovec){ (void *)end_mark, ENT_HDR };
+    total = ENT_HDR + (uint64_t)len;
     frame[0] = ENT_MAGIC;
     frame[1] = len;
-    frame[2] = entry_crc(seg->seed, seg->bytes, len, hdr, hlen, data, dlen);
-    if (!dlen)
-        v[2] = v[3];
-    if (write_at(w->fd, v, dlen ? 4 : 3, (off_t)seg->bytes) != 0) {
+    frame[2] = entry_crc(seg->seed, seg->bytes, len, hdr, hlen, v + 2, nv - 3);
+    if (write_at(w->fd, v, nv, (off_t)seg->bytes) != 0) {
         e = errno;
         if (ftruncate(w->fd, (off_t)seg->bytes) != 0)
             sl_error("wal=%s msg=\"cannot cut a failed write off the log\" error=\"%s\"",
@@ -485,7 +498,9 @@ void sl_wal_hand_unlogged(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *
 int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring, int wait,
                   sl_wal_hand_fn hand, void *arg, uint64_t *pos)
 {
-    uint8_t h[REC_HDR] = { T_RECORDS };
+    uint8_t h[REC_HDR] = { T_CHUNK, (uint8_t)(c->flags & SL_CHUNK_NL) };
+    size_t index = (size_t)c->nrecords * SL_CHUNK_HDR;
+    struct iovec d[2] = { { c->data, c->len }, { c->data + c->cap - index, index } };
     int rc = SL_OK;
 
     if (lock_with_room(w, ring, wait) != SL_OK)
@@ -499,7 +514,7 @@ int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring, in
         memcpy(h + 8, &w->next_seq, 8);
         memcpy(h + 16, &c->arrival_wall_ms, 8);
         if ((rc = room_for(w)) == SL_OK &&
-            (rc = put_entry(w, h, REC_HDR, c->data, c->len)) != SL_OK)
+            (rc = put_entry(w, h, REC_HDR, d, 2)) != SL_OK)
             count_error(w, "writing the log", errno);
         if (rc != SL_OK) {          /* only a write that failed starts the pause */
             rc = SL_EIO;
@@ -861,14 +876,28 @@ static int entry_at(const uint8_t *m, size_t size, size_t off, uint32_t seed, st
             return 0;
         memcpy(&n, p + 4, 4);
         for (nrec = 0; nrec < n; nrec++) {      /* the records must fill it exactly */
-            if (e->len - REC_HDR - used < SL_CHUNK_HDR)
+            if (e->len - REC_HDR - used < 4)
                 return 0;
             memcpy(&rlen, p + REC_HDR + used, 4);
-            if (rlen > e->len - REC_HDR - used - SL_CHUNK_HDR)
+            if (rlen > e->len - REC_HDR - used - 4)
                 return 0;
-            used += SL_CHUNK_HDR + rlen;
+            used += 4 + rlen;
         }
         return used == e->len - REC_HDR && n > 0;
+    case T_CHUNK:
+        if (e->len < REC_HDR)
+            return 0;
+        memcpy(&n, p + 4, 4);
+        if (n == 0 || (uint64_t)n * SL_CHUNK_HDR > e->len - REC_HDR)
+            return 0;
+        used = e->len - REC_HDR - (uint64_t)n * SL_CHUNK_HDR;   /* the data's bytes */
+        for (nrec = 0; nrec < n; nrec++) {      /* every record within the data */
+            struct sl_chunk_rec r;
+            memcpy(&r, p + REC_HDR + used + nrec * SL_CHUNK_HDR, sizeof(r));
+            if (r.off > used || r.len > used - r.off)
+                return 0;
+        }
+        return 1;
     default: return 0;
     }
 }
@@ -991,7 +1020,7 @@ static void scan_entry(void *arg, const struct entry *e)
 
     sc->entries++;
     memcpy(&first, e->p + 8, 8);
-    if (e->p[0] == T_RECORDS) {
+    if (e->p[0] == T_RECORDS || e->p[0] == T_CHUNK) {
         memcpy(&n, e->p + 4, 4);
         if (first + n > w->next_seq)
             w->next_seq = first + n;
@@ -1458,13 +1487,15 @@ static void flush(struct rec *x)
     x->handed += n;
 }
 
-/* Adds records [off, end) of <c> (<n> of them, from <seq>) to the batch of
- * <seal> (NULL: none), starting it, or handing on the one before. Records
- * no seal covers form batches of their own, of contiguous records, about
+/* Adds records [off, end) of <c> (from <seq>) to the batch of <seal>
+ * (NULL: none), starting it, or handing on the one before. Records no seal
+ * covers form batches of their own, of contiguous records, about
  * max_batch bytes each. */
-static void add_run(struct rec *x, struct sl_chunk *c, uint32_t off, uint32_t end, uint32_t n,
+static void add_run(struct rec *x, struct sl_chunk *c, uint32_t off, uint32_t end,
                     uint64_t bytes, uint64_t seq, const struct range *seal)
 {
+    uint32_t n = end - off;
+
     if (x->b && (x->b_seal != seal ||
                  (!seal && (x->b->seq_end != seq || x->b->bytes >= x->r->max_batch))))
         flush(x);
@@ -1474,7 +1505,7 @@ static void add_run(struct rec *x, struct sl_chunk *c, uint32_t off, uint32_t en
         x->b_seal = seal;
         x->b->seq_first = seq;
     }
-    if (sl_batch_add_span(x->b, c, off, end, (uint32_t)(seq - c->seq), n, bytes) != SL_OK)
+    if (sl_batch_add_span(x->b, c, off, end, bytes) != SL_OK)
         oom();
     x->b->seq_end = seq + n;
 }
@@ -1498,48 +1529,88 @@ static int place(struct rec *x, uint64_t seq, const struct range **seal)
     return done_at(x->w, seq) ? P_SKIP : P_UNSEALED;
 }
 
+/* Keeps SL_CHUNK_NL on <c> only if its records are as the flag says (a
+ * log's flag is not trusted: a sink writes what sl_chunk_block spans). */
+static void check_nl(struct sl_chunk *c)
+{
+    uint32_t next = 0, len;
+    const uint8_t *p;
+
+    for (uint32_t i = 0; i < c->nrecords && (c->flags & SL_CHUNK_NL); i++) {
+        const struct sl_chunk_rec *r = sl_chunk_rec(c, i);
+        sl_chunk_at(c, i, &p, &len);
+        if ((i > 0 && r->off != next) || (uint64_t)r->off + len >= c->len || p[len] != '\n' ||
+            (len && p[len - 1] == '\n'))
+            c->flags &= ~SL_CHUNK_NL;
+        next = r->off + len + 1;
+    }
+}
+
+/* The chunk of records entry <e> (checked by entry_at) holds, in the
+ * layout of chunk.h, with its records' first sequence number. */
+static struct sl_chunk *entry_chunk(const struct rec *x, const struct entry *e)
+{
+    uint32_t n, dlen, len;
+    int64_t wall;
+    struct sl_chunk *c;
+
+    memcpy(&n, e->p + 4, 4);
+    memcpy(&wall, e->p + 16, 8);
+    dlen = e->len - REC_HDR - (e->p[0] == T_CHUNK ? n * SL_CHUNK_HDR : 0);
+    c = sl_chunk_new(((dlen + 7) & ~7u) + n * SL_CHUNK_HDR, wall,
+                     x->now_mono - (x->now_wall > wall ? x->now_wall - wall : 0));
+    if (!c)
+        oom();
+    memcpy(&c->seq, e->p + 8, 8);
+    memcpy(c->data, e->p + REC_HDR, dlen);
+    c->len = dlen;
+    if (e->p[0] == T_CHUNK) {                  /* the index, as it was in memory */
+        memcpy(c->data + c->cap - (size_t)n * SL_CHUNK_HDR, e->p + REC_HDR + dlen,
+               (size_t)n * SL_CHUNK_HDR);
+        c->nrecords = n;
+        for (uint32_t i = 0; i < n; i++)
+            c->bytes += sl_chunk_rec(c, i)->len;
+        c->flags = e->p[1] & SL_CHUNK_NL;
+        check_nl(c);
+        return c;
+    }
+    for (uint32_t i = 0, off = 0; i < n; i++) {    /* T_RECORDS: a length before each */
+        memcpy(&len, c->data + off, 4);
+        sl_chunk_index(c, off + 4, len);
+        off += 4 + len;
+    }
+    return c;
+}
+
 static void rec_entry(void *arg, const struct entry *e)
 {
     struct rec *x = arg;
     const struct range *seal = NULL, *run_seal = NULL;
     struct sl_chunk *c;
-    uint64_t first, seq, bytes = 0;
-    uint32_t n, len, off = 0, run_off = 0, run_n = 0, dlen = e->len - REC_HDR;
-    int64_t wall;
+    uint64_t seq, bytes = 0;
+    uint32_t run_off = 0;
     int where, run_where = -1;
 
-    if (e->p[0] != T_RECORDS || x->stopped)
+    if ((e->p[0] != T_RECORDS && e->p[0] != T_CHUNK) || x->stopped)
         return;
     if (x->r->stop && x->r->stop(x->r->arg)) {
         x->stopped = 1;
         return;
     }
-    memcpy(&n, e->p + 4, 4);
-    memcpy(&first, e->p + 8, 8);
-    memcpy(&wall, e->p + 16, 8);
-    c = sl_chunk_new(dlen, wall, x->now_mono - (x->now_wall > wall ? x->now_wall - wall : 0));
-    if (!c)
-        oom();
-    memcpy(c->data, e->p + REC_HDR, dlen);
-    c->len = dlen;
-    c->nrecords = n;
-    c->seq = first;
+    c = entry_chunk(x, e);
     /* Runs of records that go to the same place. */
-    for (uint32_t i = 0; i <= n; i++) {
-        seq = first + i;
-        where = i < n ? place(x, seq, &seal) : -1;
+    for (uint32_t i = 0; i <= c->nrecords; i++) {
+        seq = c->seq + i;
+        where = i < c->nrecords ? place(x, seq, &seal) : -1;
         if (i > 0 && (where != run_where || seal != run_seal)) {
             if (run_where != P_SKIP)
-                add_run(x, c, run_off, off, run_n, bytes, seq - run_n, run_seal);
-            run_off = off, run_n = 0, bytes = 0;
+                add_run(x, c, run_off, i, bytes, c->seq + run_off, run_seal);
+            run_off = i, bytes = 0;
         }
-        if (i == n)
+        if (i == c->nrecords)
             break;
         run_where = where, run_seal = seal;
-        memcpy(&len, c->data + off, 4);
-        off += SL_CHUNK_HDR + len;
-        run_n++;
-        bytes += len;
+        bytes += sl_chunk_rec(c, i)->len;
     }
     sl_chunk_unref(c);     /* spans hold their own references */
 }

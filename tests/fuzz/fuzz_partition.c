@@ -62,7 +62,7 @@ static void split(const struct sl_partition_spec *spec, const uint8_t *p, size_t
         nrec++;
         p += len + (nl != NULL), n -= len + (nl != NULL);
     }
-    sl_batch_add_span(b, c, 0, c->len, 0, c->nrecords, c->bytes);
+    sl_batch_add_span(b, c, 0, c->nrecords, c->bytes);
     sl_chunk_unref(c);
     if (sl_partition_batch(spec, 4, b, &out) == SL_OK) {
         FUZZ_ASSERT(out.nparts <= 4, "%zu parts", out.nparts);

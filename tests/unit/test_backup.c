@@ -21,7 +21,7 @@ static struct sl_batch *batch_of(const char *const *recs, const size_t *lens, si
 
     for (size_t i = 0; i < n; i++)
         sl_chunk_add(c, recs[i], (uint32_t)lens[i]);
-    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->len, 0, c->nrecords, c->bytes), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->nrecords, c->bytes), SL_OK);
     sl_chunk_unref(c);
     return b;
 }

@@ -22,11 +22,10 @@ START_TEST(test_batch_iterates_spans_in_order)
     int i = 0;
 
     sl_chunk_add(c, "a", 1);
-    uint32_t mid = c->len;
     sl_chunk_add(c, "b", 1);
     sl_chunk_add(c, "c", 1);
-    sl_batch_add_span(b, c, mid, c->len, 1, 2, 2);
-    sl_batch_add_span(b, c, 0, mid, 0, 1, 1);
+    sl_batch_add_span(b, c, 1, 3, 2);
+    sl_batch_add_span(b, c, 0, 1, 1);
     sl_chunk_unref(c);                      /* the spans keep it alive */
     ck_assert_uint_eq(atomic_load(&c->refs), 2);
     sl_batch_iter_init(&it, b);
@@ -77,8 +76,8 @@ START_TEST(test_batch_record_ids_survive_splits)
 
     for (int k = 0; k < 8; k++)
         sl_chunk_add(k < 5 ? c1 : c2, &"abcdefgh"[k], 1);
-    sl_batch_add_span(b, c1, 0, c1->len, 0, 5, 5);
-    sl_batch_add_span(b, c2, 0, c2->len, 0, 3, 3);
+    sl_batch_add_span(b, c1, 0, c1->nrecords, 5);
+    sl_batch_add_span(b, c2, 0, c2->nrecords, 3);
     ck_assert_int_eq(sl_batch_new_uuid(b), SL_OK);
     ids_by_record(b, root);
     for (int k = 0; k < 8; k++)
@@ -188,11 +187,11 @@ START_TEST(test_batch_settle_tells_each_chunks_source)
     struct sl_batch *one = sl_batch_new(), *two = sl_batch_new(), *gone = sl_batch_new();
     uint8_t marks[10] = { 1, 1, 1, 0, 0, 0, 0, 0, 0, 0 };
 
-    /* records 0-5 of a (6 x 8 bytes) in one, 6-9 of a and all of b in two */
-    ck_assert_int_eq(sl_batch_add_span(one, a, 0, 48, 0, 6, 24), SL_OK);
-    ck_assert_int_eq(sl_batch_add_span(two, a, 48, 80, 6, 4, 16), SL_OK);
-    ck_assert_int_eq(sl_batch_add_span(two, b, 0, 32, 0, 4, 16), SL_OK);
-    ck_assert_int_eq(sl_batch_add_span(gone, b, 0, 32, 0, 4, 16), SL_OK);
+    /* records 0-5 of a in one, 6-9 of a and all of b in two */
+    ck_assert_int_eq(sl_batch_add_span(one, a, 0, 6, 24), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(two, a, 6, 10, 16), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(two, b, 0, 4, 16), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(gone, b, 0, 4, 16), SL_OK);
     sl_chunk_unref(a);
     sl_chunk_unref(b);
     struct sl_batch *part = sl_batch_pick(one, marks, 1);

@@ -229,7 +229,7 @@ START_TEST(test_batcher_lanes_are_batched_apart)
             ck_assert(all_of_lane(b, "t/0"));
             ck_assert_int_eq(b->pos_first, 100);
             ck_assert_int_eq(b->pos_last, 108);
-            ck_assert_uint_eq(b->spans[1].idx, 0);
+            ck_assert_uint_eq(b->spans[1].off, 0);
             ck_assert_int_eq(b->oldest_wall_ms, T0);    /* its first record's own time */
         } else {
             ck_assert(all_of_lane(b, "t/1"));

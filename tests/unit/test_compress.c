@@ -25,7 +25,7 @@ static struct sl_batch *make_batch(int n)
             int len = snprintf(rec, sizeof(rec), "record-%d", i);
             sl_chunk_add(c, rec, (uint32_t)len);
         }
-        ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->len, 0, c->nrecords, c->bytes), SL_OK);
+        ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->nrecords, c->bytes), SL_OK);
         sl_chunk_unref(c);
     }
     return b;
@@ -124,7 +124,7 @@ START_TEST(test_compress_newline_not_doubled)
 
     sl_chunk_add(ch, "a\n", 2);
     sl_chunk_add(ch, "b", 1);
-    sl_batch_add_span(b, ch, 0, ch->len, 0, ch->nrecords, ch->bytes);
+    sl_batch_add_span(b, ch, 0, ch->nrecords, ch->bytes);
     sl_chunk_unref(ch);
     sl_buf_init(&out, 1 << 20);
     ck_assert_int_eq(sl_compress_batch(c, b, SL_COMP_NONE, 0, SL_DELIM_NEWLINE, &out), SL_OK);
@@ -163,7 +163,7 @@ START_TEST(test_compress_records_around_the_stage_each_kind)
         if (sizes[i] == 0 || rec[sizes[i] - 1] != '\n')
             sl_buf_append(&want[1], "\n", 1);
     }
-    sl_batch_add_span(b, ch, 0, ch->len, 0, ch->nrecords, ch->bytes);
+    sl_batch_add_span(b, ch, 0, ch->nrecords, ch->bytes);
     sl_chunk_unref(ch);
     sl_buf_init(&out, 1 << 22);
     for (int delim = 0; delim < 2; delim++) {

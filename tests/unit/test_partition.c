@@ -24,7 +24,7 @@ static struct sl_batch *batch_of(const char *const *recs, size_t n)
         sl_chunk_add(c, recs[i], (uint32_t)strlen(recs[i]));
         bytes += strlen(recs[i]);
     }
-    sl_batch_add_span(b, c, 0, c->len, 0, (uint32_t)n, bytes);
+    sl_batch_add_span(b, c, 0, c->nrecords, bytes);
     sl_chunk_unref(c);
     return b;
 }

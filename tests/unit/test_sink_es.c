@@ -73,7 +73,7 @@ static struct sl_batch *batch_of(const char *const *recs, int n, uint64_t seq, u
         bytes += strlen(recs[i]);
     }
     c->seq = seq;
-    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->len, 0, (uint32_t)n, bytes), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->nrecords, bytes), SL_OK);
     sl_chunk_unref(c);
     memset(b->uuid, uuid, sizeof(b->uuid));
     return b;

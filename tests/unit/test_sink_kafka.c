@@ -222,7 +222,7 @@ static struct sl_batch *records(int n, int big)
         sl_chunk_add(c, rec, (uint32_t)len);
         bytes += (uint64_t)len;
     }
-    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->len, 0, (uint32_t)n, bytes), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->nrecords, bytes), SL_OK);
     sl_chunk_unref(c);
     return b;
 }

@@ -118,7 +118,7 @@ static struct sl_batch *batch_of(int n, uint8_t uuid)
         sl_chunk_add(c, rec, (uint32_t)len);
         bytes += (uint64_t)len;
     }
-    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->len, 0, (uint32_t)n, bytes), SL_OK);
+    ck_assert_int_eq(sl_batch_add_span(b, c, 0, c->nrecords, bytes), SL_OK);
     sl_chunk_unref(c);
     memset(b->uuid, uuid, sizeof(b->uuid));
     return b;

@@ -29,10 +29,10 @@ START_TEST(test_source_tcp_scan_finds_lines_and_sizes_the_chunk)
      * max 4: found, not in need; "xy": the partial line */
     static const char in[] = "a\r\n\nbcd\n\r\ntoolong\nefgh\r\nxy";
     struct sl__tcp_line ln[8];
-    uint64_t need = 100;           /* added to */
+    uint64_t nrec = 100;           /* added to */
     size_t next, k;
 
-    k = sl__source_tcp_scan(STR(in), 4, ln, 8, &next, &need);
+    k = sl__source_tcp_scan(STR(in), 4, ln, 8, &next, &nrec);
     ck_assert_uint_eq(k, 4);
     ck_assert_uint_eq(ln[0].off, 0);
     ck_assert_uint_eq(ln[0].len, 1);
@@ -43,7 +43,7 @@ START_TEST(test_source_tcp_scan_finds_lines_and_sizes_the_chunk)
     ck_assert_uint_eq(ln[3].off, 18);
     ck_assert_uint_eq(ln[3].len, 4);
     ck_assert_uint_eq(next, sizeof(in) - 1 - 2);
-    ck_assert_uint_eq(need, 100 + (4 + 1) + (4 + 3) + (4 + 4));
+    ck_assert_uint_eq(nrec, 100 + 3);           /* "toolong" is no record */
 }
 END_TEST
 
@@ -51,18 +51,18 @@ START_TEST(test_source_tcp_scan_stops_at_cap_and_resumes_where_it_stopped)
 {
     static const char in[] = "a\nb\n\nc\nd";
     struct sl__tcp_line ln[2];
-    uint64_t need = 0;
+    uint64_t nrec = 0;
     size_t next, k;
 
-    k = sl__source_tcp_scan(STR(in), 10, ln, 2, &next, &need);
+    k = sl__source_tcp_scan(STR(in), 10, ln, 2, &next, &nrec);
     ck_assert_uint_eq(k, 2);
     ck_assert_uint_eq(next, 4);                     /* after "b\n" */
     k = sl__source_tcp_scan((const uint8_t *)in + 4, sizeof(in) - 1 - 4, 10, ln, 2, &next,
-                            &need);
+                            &nrec);
     ck_assert_uint_eq(k, 1);                        /* "c"; "d" is partial */
     ck_assert_uint_eq(ln[0].off, 1);
     ck_assert_uint_eq(next, 3);                     /* "\nc\n" */
-    ck_assert_uint_eq(need, 3 * (SL_CHUNK_HDR + 1));
+    ck_assert_uint_eq(nrec, 3);
 }
 END_TEST
 
@@ -215,21 +215,24 @@ START_TEST(test_source_tcp_chunks_hold_each_record_once_in_chunk_format)
             continue;
         }
         struct sl_chunk *c = p;
-        uint32_t off = 0, n = 0, len;
+        uint32_t n = 0, len;
         uint64_t bytes = 0;
         const uint8_t *rec;
-        while (off < c->len) {
-            off = sl_chunk_at(c, off, &rec, &len);
+        for (; n < c->nrecords; n++) {
+            sl_chunk_at(c, n, &rec, &len);
             if (!*want[i])
                 i++;                                /* the empty line: never a record */
             ck_assert_int_eq(len, (int)strlen(want[i]));
             ck_assert(memcmp(rec, want[i], len) == 0);
-            i++, n++, bytes += len;
+            ck_assert_uint_le(rec + len - c->data, c->len);   /* in the data, */
+            i++, bytes += len;
         }
-        ck_assert_uint_eq(off, c->len);
-        ck_assert_uint_le(c->len, c->cap);
-        ck_assert_uint_eq(n, c->nrecords);
+        /* below the index; each record followed by one '\n' and the next
+         * record, but where "rec-1\r\n" is */
+        ck_assert_uint_le(c->len + (uint64_t)c->nrecords * SL_CHUNK_HDR, c->cap);
         ck_assert_uint_eq(bytes, c->bytes);
+        sl_chunk_at(c, 0, &rec, &len);
+        ck_assert_uint_eq(c->flags & SL_CHUNK_NL, memcmp(rec, "rec-1", 5) ? SL_CHUNK_NL : 0);
         sl_chunk_unref(c);
     }
     ck_assert_int_eq(i, 5);
