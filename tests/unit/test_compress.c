@@ -191,6 +191,80 @@ START_TEST(test_compress_records_around_the_stage_each_kind)
 }
 END_TEST
 
+/* Chunks whose records lie each with its '\n' (SL_CHUNK_NL) go out span
+ * by span as blocks: the same bytes as record by record, spans that start
+ * and end inside a chunk included; no newlines with SL_DELIM_NONE; and a
+ * record that brings its own '\n' takes the flag off (one '\n', not two). */
+START_TEST(test_compress_newline_chunks_as_blocks_each_kind)
+{
+    static const uint32_t spans[][3] = {   /* chunk (0: flagged), first, end */
+        { 0, 0, 1000 }, { 1, 1000, 2000 }, { 0, 2500, 3000 }, { 0, 1000, 1001 },
+        { 2, 0, 2 }, { 0, 7, 8 },
+    };
+    struct sl_compressor *c = sl_compress_new();
+    struct sl_batch *b = sl_batch_new();
+    struct sl_chunk *ch[3] = { sl_chunk_new(3000 * 24, 0, 0), sl_chunk_new(3000 * 24, 0, 0),
+                               sl_chunk_new(64, 0, 0) };
+    struct sl_buf out, want[2];
+    size_t cap = 1 << 20, n = 0;
+    unsigned char *plain = malloc(cap);
+    const uint8_t *p;
+    char rec[32];
+    uint32_t len;
+    int kind = kinds[_i];
+
+    ch[0]->flags = ch[2]->flags = SL_CHUNK_NL;
+    for (int i = 0; i < 3000; i++) {
+        len = (uint32_t)snprintf(rec, sizeof(rec), "line-%d", i * 7);
+        sl_chunk_add_nl(ch[0], rec, len);
+        sl_chunk_add(ch[1], rec, len);
+    }
+    sl_chunk_add_nl(ch[2], "x\n", 2);
+    sl_chunk_add_nl(ch[2], "y", 1);
+    ck_assert_uint_eq(ch[0]->flags & SL_CHUNK_NL, SL_CHUNK_NL);
+    ck_assert_uint_eq(ch[2]->flags & SL_CHUNK_NL, 0);
+    sl_buf_init(&want[0], 1 << 20);
+    sl_buf_init(&want[1], 1 << 20);
+    for (size_t k = 0; k < sizeof(spans) / sizeof(spans[0]); k++) {
+        struct sl_chunk *x = ch[spans[k][0]];
+        uint64_t bytes = 0;
+        for (uint32_t i = spans[k][1]; i < spans[k][2]; i++) {
+            sl_chunk_at(x, i, &p, &len);
+            sl_buf_append(&want[0], p, len);
+            sl_buf_append(&want[1], p, len);
+            if (len == 0 || p[len - 1] != '\n')
+                sl_buf_append(&want[1], "\n", 1);
+            bytes += len;
+        }
+        ck_assert_int_eq(sl_batch_add_span(b, x, spans[k][1], spans[k][2], bytes), SL_OK);
+    }
+    for (int i = 0; i < 3; i++)
+        sl_chunk_unref(ch[i]);
+    sl_buf_init(&out, 1 << 22);
+    for (int delim = 0; delim < 2; delim++) {
+        ck_assert_int_eq(sl_compress_batch(c, b, kind, 1,
+                                           delim ? SL_DELIM_NEWLINE : SL_DELIM_NONE, &out),
+                         SL_OK);
+        if (kind == SL_COMP_NONE) {
+            memcpy(plain, out.data, n = out.len);
+        } else if (kind == SL_COMP_GZIP) {
+            n = gunzip(&out, plain, cap);
+        } else {
+            n = ZSTD_decompress(plain, cap, out.data, out.len);
+            ck_assert(!ZSTD_isError(n));
+        }
+        ck_assert_uint_eq(n, want[delim].len);
+        ck_assert_int_eq(memcmp(plain, want[delim].data, n), 0);
+    }
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&want[0]);
+    sl_buf_destroy(&want[1]);
+    sl_batch_free(b);
+    sl_compress_free(c);
+    free(plain);
+}
+END_TEST
+
 START_TEST(test_compress_output_bounded_by_buffer_max)
 {
     struct sl_compressor *c = sl_compress_new();
@@ -522,6 +596,7 @@ Suite *sl_compress_suite(void)
     tcase_add_test(tc, test_compress_delimiter_none_concatenates);
     tcase_add_test(tc, test_compress_newline_not_doubled);
     tcase_add_loop_test(tc, test_compress_records_around_the_stage_each_kind, 0, 3);
+    tcase_add_loop_test(tc, test_compress_newline_chunks_as_blocks_each_kind, 0, 3);
     tcase_add_test(tc, test_compress_output_bounded_by_buffer_max);
     tcase_add_loop_test(tc, test_decompress_round_trip_limit_and_corruption, 0, 2);
     tcase_add_loop_test(tc, test_decompress_reads_every_member_or_frame, 0, 2);

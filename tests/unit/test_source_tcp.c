@@ -8,6 +8,7 @@
 #include <check.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -233,6 +234,14 @@ START_TEST(test_source_tcp_chunks_hold_each_record_once_in_chunk_format)
         ck_assert_uint_eq(bytes, c->bytes);
         sl_chunk_at(c, 0, &rec, &len);
         ck_assert_uint_eq(c->flags & SL_CHUNK_NL, memcmp(rec, "rec-1", 5) ? SL_CHUNK_NL : 0);
+        if (c->flags & SL_CHUNK_NL) {              /* "rec-3\n", "last" + a '\n' made at EOF */
+            const uint8_t *blk;
+            size_t blen;
+            ck_assert_int_eq(sl_chunk_block(c, 0, c->nrecords, &blk, &blen), 1);
+            ck_assert_uint_eq(blen, len + 1);
+            ck_assert_int_eq(memcmp(blk, rec, len), 0);
+            ck_assert_int_eq(blk[len], '\n');
+        }
         sl_chunk_unref(c);
     }
     ck_assert_int_eq(i, 5);
@@ -289,6 +298,82 @@ START_TEST(test_source_tcp_stop_takes_in_what_open_connections_sent)
 }
 END_TEST
 
+struct sender { int fd, n; };
+
+/* Sends lines "0".."n-1", every 1000th padded to 3000 bytes, in writes
+ * of odd sizes, then closes. */
+static void *send_lines(void *arg)
+{
+    struct sender *sn = arg;
+    static char buf[1 << 16];
+    size_t len = 0;
+
+    for (int i = 0; i < sn->n; i++) {
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%d", i);
+        if (i % 1000 == 999) {
+            memset(buf + len, '.', 2990);
+            len += 2990;
+        }
+        buf[len++] = '\n';
+        if (len > sizeof(buf) - 4000 || i == sn->n - 1) {
+            for (size_t off = 0, step = 7001; off < len; off += step)
+                ck_assert_int_eq(write(sn->fd, buf + off, off + step < len ? step : len - off),
+                                 (ssize_t)(off + step < len ? step : len - off));
+            len = 0;
+        }
+    }
+    close(sn->fd);
+    return NULL;
+}
+
+/* Many reads of short lines: more lines a read than the chunk has room
+ * for in its index at first (it grows), lines cut between reads. Every
+ * record comes once, in order, below its chunk's index, and a chunk's
+ * block is its records each with its '\n'. */
+START_TEST(test_source_tcp_short_lines_over_many_reads)
+{
+    struct sender sn = { 0, 300000 };
+    struct rig r;
+    pthread_t th;
+    void *p;
+    char want[4096];
+    int next = 0;
+
+    rig_start(&r, 4096);
+    sn.fd = dial(r.port);
+    ck_assert_int_eq(pthread_create(&th, NULL, send_lines, &sn), 0);
+    for (int tries = 0; next < sn.n && tries < 20000; tries++) {
+        if (sl_ring_pop_sc(r.in.ring, &p) != SL_OK) {
+            nap_ms(1);
+            continue;
+        }
+        struct sl_chunk *c = p;
+        const uint8_t *rec, *blk;
+        uint32_t len;
+        size_t blen, total = 0;
+        ck_assert_uint_le(c->len + (uint64_t)c->nrecords * SL_CHUNK_HDR, c->cap);
+        ck_assert_uint_eq(c->flags & SL_CHUNK_NL, SL_CHUNK_NL);
+        for (uint32_t i = 0; i < c->nrecords; i++, next++) {
+            int n = snprintf(want, sizeof(want), "%d", next);
+            if (next % 1000 == 999) {
+                memset(want + n, '.', 2990);
+                n += 2990;
+            }
+            sl_chunk_at(c, i, &rec, &len);
+            ck_assert_uint_eq(len, (uint32_t)n);
+            ck_assert_int_eq(memcmp(rec, want, len), 0);
+            total += len + 1;
+        }
+        ck_assert_int_eq(sl_chunk_block(c, 0, c->nrecords, &blk, &blen), 1);
+        ck_assert_uint_eq(blen, total);
+        sl_chunk_unref(c);
+    }
+    ck_assert_int_eq(next, sn.n);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    rig_stop(&r);
+}
+END_TEST
+
 Suite *sl_source_tcp_suite(void)
 {
     Suite *s = suite_create("source_tcp");
@@ -303,6 +388,7 @@ Suite *sl_source_tcp_suite(void)
     tcase_add_test(io, test_source_tcp_chunks_hold_each_record_once_in_chunk_format);
     tcase_add_test(io, test_source_tcp_connections_that_open_together_spread_over_the_threads);
     tcase_add_test(io, test_source_tcp_stop_takes_in_what_open_connections_sent);
+    tcase_add_test(io, test_source_tcp_short_lines_over_many_reads);
     tcase_set_timeout(io, 30);
     suite_add_tcase(s, io);
     return s;

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -740,6 +741,117 @@ START_TEST(test_wal_forged_entry_is_not_believed)
 }
 END_TEST
 
+/* Appends an entry holding <payload> to the newest segment, where its end
+ * mark is, as the log of the segment's id and number would write it. */
+static void put_raw_entry(const void *payload, uint32_t len)
+{
+    uint8_t id[16], frame[12], mark[12] = { 0 };
+    uint32_t magic = 0x4c41574cu, seed, crc;
+    uint64_t no, off;
+    char path[128];
+    struct stat sb;
+    FILE *f;
+
+    last_segment(path, sizeof(path));
+    ck_assert_int_eq(sscanf(strrchr(path, '/'), "/wal-%20" SCNu64 ".log", &no), 1);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    off = (uint64_t)sb.st_size - sizeof(mark);           /* the end mark's place */
+    ck_assert_ptr_nonnull(f = fopen(path, "r+b"));
+    ck_assert_int_eq(fseek(f, 8, SEEK_SET), 0);
+    ck_assert_uint_eq(fread(id, 1, 16, f), 16);
+    seed = sl_crc32c(sl_crc32c(0, id, 16), &no, 8);
+    crc = sl_crc32c(sl_crc32c(sl_crc32c(seed, &off, 8), &len, 4), payload, len);
+    memcpy(frame, &magic, 4);
+    memcpy(frame + 4, &len, 4);
+    memcpy(frame + 8, &crc, 4);
+    ck_assert_int_eq(fseek(f, (long)off, SEEK_SET), 0);
+    ck_assert_uint_eq(fwrite(frame, 1, 12, f), 12);
+    ck_assert_uint_eq(fwrite(payload, 1, len, f), len);
+    ck_assert_uint_eq(fwrite(mark, 1, 12, f), 12);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The records of recovered batch <i>, each with a '\n', in <out>. */
+static void batch_text(const struct seen *r, size_t i, char *out, size_t cap)
+{
+    struct sl_batch_iter it;
+    struct sl_record rec;
+    size_t n = 0;
+
+    sl_batch_iter_init(&it, r->batches[i]);
+    while (sl_batch_next(&it, &rec)) {
+        ck_assert_uint_lt(n + rec.len + 1, cap);
+        memcpy(out + n, rec.data, rec.len);
+        n += rec.len;
+        out[n++] = '\n';
+    }
+    out[n] = '\0';
+}
+
+/* A chunk whose records lie each with its '\n' comes back so, flag and
+ * all; one that claims the flag in a log without the records to match
+ * (a CRC-correct forgery) comes back without it; and an entry in the
+ * format of logs before chunks had an index ([u32 length][bytes] per
+ * record) is still read. */
+START_TEST(test_wal_chunk_entries_and_the_old_format)
+{
+    struct seen s = { 0 }, r = { 0 };
+    struct sl_wal *w = open_log(1 << 20, 64 << 20);
+    struct sl_wal_recovery rc = recovery(&r);
+    struct sl_chunk *c = sl_chunk_new(256, 1700000000000LL, 1);
+    uint8_t old[24 + 4 + 3 + 4 + 2] = { 'R' }, forged[24 + 6 + 16] = { 'C', SL_CHUNK_NL };
+    uint32_t n = 2, len;
+    uint64_t seq, pos;
+    int64_t wall = 1700000000000LL;
+    char text[256];
+    const uint8_t *p;
+    size_t blen;
+
+    c->flags = SL_CHUNK_NL;
+    sl_chunk_add_nl(c, "abc", 3);
+    sl_chunk_add_nl(c, "de", 2);
+    ck_assert_int_eq(sl_wal_append(w, c, ring, 1, hand, &s, &pos), SL_OK);   /* 1..2 */
+    sl_wal_close(w);
+    /* 3..4 in the old format: "fgh", "ij" */
+    seq = 3;
+    memcpy(old + 4, &n, 4);
+    memcpy(old + 8, &seq, 8);
+    memcpy(old + 16, &wall, 8);
+    len = 3;
+    memcpy(old + 24, &len, 4);
+    memcpy(old + 28, "fgh", 3);
+    len = 2;
+    memcpy(old + 31, &len, 4);
+    memcpy(old + 35, "ij", 2);
+    put_raw_entry(old, sizeof(old));
+    /* 5..6 flagged, but "kl" and "mn" lie with no '\n' between them */
+    seq = 5;
+    memcpy(forged + 4, &n, 4);
+    memcpy(forged + 8, &seq, 8);
+    memcpy(forged + 16, &wall, 8);
+    memcpy(forged + 24, "klmn\n\n", 6);
+    struct sl_chunk_rec idx[2] = { { 2, 2 }, { 0, 2 } };     /* as in memory: the last first */
+    memcpy(forged + 30, idx, sizeof(idx));
+    put_raw_entry(forged, sizeof(forged));
+
+    w = open_log(1 << 20, 64 << 20);
+    ck_assert_uint_eq(recover(w, &rc), 6);
+    batch_is(&r, 0, 1, 7, 6, 0);           /* contiguous, unsealed: one batch */
+    batch_text(&r, 0, text, sizeof(text));
+    ck_assert_str_eq(text, "abc\nde\nfgh\nij\nkl\nmn\n");
+    const struct sl_batch *b = r.batches[0];
+    ck_assert_uint_eq(b->nspans, 3);
+    ck_assert_int_eq(sl_chunk_block(b->spans[0].chunk, 0, 2, &p, &blen), 1);
+    ck_assert_uint_eq(blen, 7);
+    ck_assert_int_eq(memcmp(p, "abc\nde\n", 7), 0);
+    ck_assert_uint_eq(b->spans[1].chunk->flags & SL_CHUNK_NL, 0);   /* the old format */
+    ck_assert_uint_eq(b->spans[2].chunk->flags & SL_CHUNK_NL, 0);   /* not believed */
+    sl_wal_close(w);
+    seen_free(&s);
+    seen_free(&r);
+}
+END_TEST
+
 /* A write that fails half-way (the file size limit) is cut back; the next
  * entry lands where it should, and a second failure cuts nothing else. */
 START_TEST(test_wal_failed_write_is_cut_back)
@@ -824,6 +936,7 @@ Suite *sl_wal_suite(void)
     tcase_add_test(t, test_wal_unsynced_newest_segment_is_removed);
     tcase_add_test(t, test_wal_done_covers_unsealed_records);
     tcase_add_test(t, test_wal_forged_entry_is_not_believed);
+    tcase_add_test(t, test_wal_chunk_entries_and_the_old_format);
     tcase_add_test(t, test_wal_failed_write_is_cut_back);
     suite_add_tcase(s, t);
     return s;
