@@ -60,7 +60,7 @@ struct sl_chunk_rec {
     uint32_t off, len;
 };
 struct sl_chunk_rec_meta {
-    uint32_t off, len;
+    struct sl_chunk_rec r;        /* first: what sl_chunk_at reads */
     uint32_t src_len, pad;
     int64_t arrival_ms;
 };
@@ -171,8 +171,8 @@ static inline void sl_chunk_add_meta(struct sl_chunk *c, const void *p, uint32_t
 
     if (len)
         memcpy(c->data + c->len, p, len);
-    r->off = c->len;
-    r->len = len;
+    r->r.off = c->len;
+    r->r.len = len;
     r->src_len = src_len;
     r->pad = 0;
     r->arrival_ms = arrival_ms;

@@ -183,7 +183,7 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
                         "'%s' failed to satisfy constraint: Member must have length less "
                         "than or equal to %u", member_data(at, batch, i), SL_FH_MAX_RECORD);
         total += most;
-        need += SL_CHUNK_HDR + most;
+        need += SL_CHUNK_HDR + most + 1;
     }
     if (total > SL_FH_MAX_BATCH_BYTES) {         /* near the limit: the exact total */
         total = 0;
@@ -200,15 +200,22 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
         err->status = 503;
         return SL_ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) {             /* pass 2: decode into the chunk */
-        long rlen = sl_base64_decode(recs[i].p, recs[i].len, c->data + c->len);
+    /* Pass 2: decode into the chunk, a '\n' after each record, so that a
+     * newline-delimited object takes them as one block (chunk.h). */
+    c->flags = SL_CHUNK_NL;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *to = c->data + c->len;
+        long rlen = sl_base64_decode(recs[i].p, recs[i].len, to);
         if (rlen < 0) {
             sl_chunk_unref(c);
             return fail(err, "SerializationException", "Data of record %zu is not valid "
                         "base64", i + 1);
         }
+        if (rlen > 0 && to[rlen - 1] == '\n')
+            c->flags &= ~SL_CHUNK_NL;
+        to[rlen] = '\n';
         sl_chunk_index(c, c->len, (uint32_t)rlen);
-        c->len += (uint32_t)rlen;
+        c->len += (uint32_t)rlen + 1;
     }
     memcpy(stream, nm, name->len + 1);
     *out = c;
@@ -249,7 +256,7 @@ void sl_firehose_api_chunk_truncate(struct sl_chunk *c, uint32_t n)
         sl_chunk_at(c, i, &p, &len);
         bytes += len;
     }
-    c->len = n ? (uint32_t)(p + len - c->data) : 0;
+    c->len = n ? (uint32_t)(p + len + 1 - c->data) : 0;      /* and its '\n' */
     c->nrecords = n;
     c->bytes = bytes;
 }

@@ -1036,6 +1036,11 @@ static enum MHD_Result ndjson(struct sl_http *h, struct MHD_Connection *c, struc
     }
     if (s.n == 0)
         return reply(r, c, 200, "application/json", strdup("{\"accepted\":0}"), NULL);
+    if (s.need > UINT32_MAX - 7) {         /* a chunk's size; only a body inflated to GiBs */
+        sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_OVERSIZE], s.n);
+        return plain(r, c, 413, NULL, "body holds too many records for one request: "
+                     "split it");
+    }
     if (s.bytes > sl_intake_room(in)) {
         sl_stat_add(&in->stats->rejected[SL_SRC_HTTP][SL_REJ_THROTTLED], s.n);
         return plain(r, c, 503, "1", "stream %s is full: retry later", in->name);

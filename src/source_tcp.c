@@ -277,25 +277,57 @@ static void keep_spare(struct iothread *th, struct sl_chunk *ch)
 }
 
 /*
+ * Moves the records among the <k> lines <ln> found at <base> in <ch>'s
+ * data together, each with one '\n', from the data's start; the lines'
+ * offsets become their new places in the data. Returns the bytes they take.
+ */
+static uint32_t compact(struct sl_chunk *ch, uint32_t base, struct sl__tcp_line *ln, size_t k,
+                        uint64_t max)
+{
+    uint32_t to = 0;
+
+    for (size_t i = 0; i < k; i++) {
+        if (ln[i].len > max)
+            continue;
+        memmove(ch->data + to, ch->data + base + ln[i].off, ln[i].len);
+        ch->data[to + ln[i].len] = '\n';
+        ln[i].off = to;
+        to += ln[i].len + 1;
+    }
+    return to;
+}
+
+/*
  * Indexes the <k> lines <ln> found at <base> in <ch>'s data (their
  * bytes, and <len> bytes in all up to the last line's '\n', stay where
  * the read put them), <nrec> of them at most max bytes; rejects the
  * oversize ones, counts the records as received and hands the chunk on.
  * SL_CHUNK_NL stays set while each record is followed by its '\n' and by
  * the next record: a "\r\n", an empty line or an oversize one clears it.
+ * A read that left much besides its records (empty lines, an oversize
+ * line or what is left of one) has them moved together first: a chunk
+ * holds little that max_buffered, which counts records, does not see.
  */
 static void emit(struct iothread *th, struct conn *c, struct sl_chunk *ch, uint32_t base,
-                 const struct sl__tcp_line *ln, size_t k, uint64_t nrec, uint32_t len,
-                 uint64_t max)
+                 struct sl__tcp_line *ln, size_t k, uint64_t nrec, uint32_t len, uint64_t max)
 {
     struct sl_chunk *grown;
+    uint64_t kept = 0;
     uint32_t off, next = 0;
 
-    if (nrec == 0) {
-        for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < k; i++) {
+        if (ln[i].len > max)
             reject_oversize(th, c, ln[i].len);
+        else
+            kept += ln[i].len;
+    }
+    if (nrec == 0) {
         keep_spare(th, ch);
         return;
+    }
+    if (len - (kept + nrec) > 4096 + kept / 16) {
+        len = compact(ch, base, ln, k, max);
+        base = 0;
     }
     /* The index goes after the records: the partial line there is copied
      * out already. The chunk only shrinks, unless the records are short. */
@@ -305,11 +337,8 @@ static void emit(struct iothread *th, struct conn *c, struct sl_chunk *ch, uint3
     }
     ch = grown;
     for (size_t i = 0; i < k; i++) {
-        if (ln[i].len > max) {
-            reject_oversize(th, c, ln[i].len);
-            ch->flags &= ~SL_CHUNK_NL;
-            continue;
-        }
+        if (ln[i].len > max)
+            continue;             /* not indexed: the next record's place tells */
         off = base + ln[i].off;
         if (ch->data[off + ln[i].len] != '\n' || (ch->nrecords > 0 && off != next))
             ch->flags &= ~SL_CHUNK_NL;

@@ -122,7 +122,7 @@ static struct sl_batch *rebuild(struct sl_stage *s, struct sl_batch *b, const st
     for (size_t i = 0; i < n; i++)
         if (s->marks[i] == SL_TF_OK)
             cap += SL_CHUNK_HDR + SL_CHUNK_META + res[i].len;
-    if (cap > UINT32_MAX) {
+    if (cap > UINT32_MAX - 7) {                  /* sl_chunk_new rounds it up to 8 */
         sl_error("msg=\"transformed batch over 4 GiB\"");
         return NULL;
     }

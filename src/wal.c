@@ -48,7 +48,11 @@
 #include "sluice/err.h"
 #include "uuid.h"
 
-#define SEG_MAGIC   "SLWAL\0\0\1"
+/* Version 2 holds T_CHUNK entries; a build before them sets such a
+ * segment aside (.bad) instead of cutting the entries it cannot read off
+ * as a torn tail. Version 1 segments are still read. */
+#define SEG_MAGIC   "SLWAL\0\0\2"
+#define SEG_MAGIC_1 "SLWAL\0\0\1"
 #define SEG_HDR     40u
 #define ENT_MAGIC   0x4c41574cu            /* "LWAL" */
 #define ENT_HDR     12u
@@ -411,9 +415,9 @@ static int new_segment(struct sl_wal *w, uint64_t first)
 
 /* ---- writing entries --------------------------------------------------- */
 
-/* Appends one entry: <hdr> (type-specific, <hlen> bytes) and <data>.
- * Under the lock. On failure the file is cut back and errno is set. */
-/* Writes an entry: <hdr>, then the <nd> pieces <d> (at most 2). */
+/* Appends one entry: <hdr> (type-specific, <hlen> bytes), then the <nd>
+ * pieces <d> (at most 2). Under the lock. On failure the file is cut back
+ * and errno is set. */
 static int put_entry(struct sl_wal *w, const void *hdr, uint32_t hlen, const struct iovec *d,
                      int nd)
 {
@@ -498,7 +502,7 @@ void sl_wal_hand_unlogged(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *
 int sl_wal_append(struct sl_wal *w, struct sl_chunk *c, struct sl_ring *ring, int wait,
                   sl_wal_hand_fn hand, void *arg, uint64_t *pos)
 {
-    uint8_t h[REC_HDR] = { T_CHUNK, (uint8_t)(c->flags & SL_CHUNK_NL) };
+    uint8_t h[REC_HDR] = { T_CHUNK, (uint8_t)(c->flags & SL_CHUNK_NL) };   /* c has no meta */
     size_t index = (size_t)c->nrecords * SL_CHUNK_HDR;
     struct iovec d[2] = { { c->data, c->len }, { c->data + c->cap - index, index } };
     int rc = SL_OK;
@@ -861,7 +865,8 @@ static int entry_at(const uint8_t *m, size_t size, size_t off, uint32_t seed, st
     if (size - off < ENT_HDR)
         return 0;
     memcpy(frame, m + off, ENT_HDR);
-    if (frame[0] != ENT_MAGIC || frame[1] == 0 || frame[1] > size - off - ENT_HDR)
+    if (frame[0] != ENT_MAGIC || frame[1] == 0 || frame[1] > ENT_MAX ||
+        frame[1] > size - off - ENT_HDR)
         return 0;
     p = m + off + ENT_HDR;
     if (entry_crc(seed, off, frame[1], p, frame[1], NULL, 0) != frame[2])
@@ -883,7 +888,9 @@ static int entry_at(const uint8_t *m, size_t size, size_t off, uint32_t seed, st
                 return 0;
             used += 4 + rlen;
         }
-        return used == e->len - REC_HDR && n > 0;
+        /* and its chunk (entry_chunk) must be one: its data and index */
+        return used == e->len - REC_HDR && n > 0 &&
+               used + 8 + (uint64_t)n * SL_CHUNK_HDR <= UINT32_MAX;
     case T_CHUNK:
         if (e->len < REC_HDR)
             return 0;
@@ -982,7 +989,8 @@ static int header_ok(const uint8_t *m, uint8_t id[16], uint64_t *first)
     uint32_t crc;
 
     memcpy(&crc, m + 32, 4);
-    if (memcmp(m, SEG_MAGIC, 8) != 0 || sl_crc32c(0, m, 32) != crc)
+    if ((memcmp(m, SEG_MAGIC, 8) != 0 && memcmp(m, SEG_MAGIC_1, 8) != 0) ||
+        sl_crc32c(0, m, 32) != crc)
         return 0;
     memcpy(id, m + 8, 16);
     memcpy(first, m + 24, 8);
@@ -1557,7 +1565,7 @@ static struct sl_chunk *entry_chunk(const struct rec *x, const struct entry *e)
     memcpy(&n, e->p + 4, 4);
     memcpy(&wall, e->p + 16, 8);
     dlen = e->len - REC_HDR - (e->p[0] == T_CHUNK ? n * SL_CHUNK_HDR : 0);
-    c = sl_chunk_new(((dlen + 7) & ~7u) + n * SL_CHUNK_HDR, wall,
+    c = sl_chunk_new(((dlen + 7) & ~7u) + n * SL_CHUNK_HDR, wall,     /* < 4 GiB: entry_at */
                      x->now_mono - (x->now_wall > wall ? x->now_wall - wall : 0));
     if (!c)
         oom();

@@ -78,12 +78,13 @@ START_TEST(test_fh_parse_batch_keeps_order_and_empty_records)
         ck_assert_int_eq(memcmp(p, want[i], len), 0);
     }
     ck_assert_uint_eq(off, 4);
-    ck_assert_uint_eq(c->len, 6);                       /* back to back: "abcdef" */
-    ck_assert_int_eq(memcmp(c->data, "abcdef", 6), 0);
+    ck_assert_uint_eq(c->len, 10);                      /* each with a '\n' after it */
+    ck_assert_int_eq(memcmp(c->data, "a\n\nbc\ndef\n", 10), 0);
+    ck_assert_uint_eq(c->flags & SL_CHUNK_NL, SL_CHUNK_NL);
     sl_firehose_api_chunk_truncate(c, 2);
     ck_assert_uint_eq(c->nrecords, 2);
     ck_assert_uint_eq(c->bytes, 1);
-    ck_assert_uint_eq(c->len, 1);
+    ck_assert_uint_eq(c->len, 3);
     sl_chunk_unref(c);
 }
 END_TEST
@@ -231,7 +232,7 @@ START_TEST(test_fh_limits_count_padding_at_the_edges)
     ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
     ck_assert_uint_eq(c->nrecords, 5);
     ck_assert_uint_eq(c->bytes, 4194304);
-    ck_assert_uint_eq(c->len, 4194304);
+    ck_assert_uint_eq(c->len, 4194304 + 5);
     sl_chunk_unref(c);
     free(body);
     body = padded_body(5, q5, t_4mib1);

@@ -298,6 +298,53 @@ START_TEST(test_source_tcp_stop_takes_in_what_open_connections_sent)
 }
 END_TEST
 
+/* A read that is mostly not records (empty lines, an oversize line) is
+ * not kept as it came: its records move together, each with its '\n', so
+ * that a chunk holds little more than max_buffered counts. */
+START_TEST(test_source_tcp_records_move_together_out_of_empty_lines)
+{
+    static char buf[2 + 20000 + 3000 + 2 + 2];
+    struct rig r;
+    void *p;
+    int fd, got = 0;
+
+    rig_start(&r, 256);
+    memcpy(buf, "x\n", 2);
+    memset(buf + 2, '\n', 20000);
+    memset(buf + 20002, 'B', 3000);                      /* oversize: discarded */
+    memcpy(buf + 23002, "\ny\n", 3);
+    fd = dial(r.port);
+    ck_assert_int_eq(write(fd, buf, sizeof(buf) - 1), (ssize_t)sizeof(buf) - 1);
+    close(fd);
+    wait_count(&r.st.received_records[SL_SRC_TCP], 2);
+    for (int tries = 0; got < 2 && tries < 10000; tries++) {
+        if (sl_ring_pop_sc(r.in.ring, &p) != SL_OK) {
+            nap_ms(1);
+            continue;
+        }
+        struct sl_chunk *c = p;
+        const uint8_t *rec;
+        uint32_t len;
+        ck_assert_uint_le(c->len, c->bytes + c->nrecords + 4096 + c->bytes / 16);
+        for (uint32_t i = 0; i < c->nrecords; i++, got++) {
+            sl_chunk_at(c, i, &rec, &len);
+            ck_assert_uint_eq(len, 1);
+            ck_assert_int_eq(rec[0], got ? 'y' : 'x');
+        }
+        if (c->nrecords == 2) {                          /* one read held both */
+            const uint8_t *blk;
+            size_t blen;
+            ck_assert_int_eq(sl_chunk_block(c, 0, 2, &blk, &blen), 1);
+            ck_assert_uint_eq(blen, 4);
+            ck_assert_int_eq(memcmp(blk, "x\ny\n", 4), 0);
+        }
+        sl_chunk_unref(c);
+    }
+    ck_assert_int_eq(got, 2);
+    rig_stop(&r);
+}
+END_TEST
+
 struct sender { int fd, n; };
 
 /* Sends lines "0".."n-1", every 1000th padded to 3000 bytes, in writes
@@ -389,6 +436,7 @@ Suite *sl_source_tcp_suite(void)
     tcase_add_test(io, test_source_tcp_connections_that_open_together_spread_over_the_threads);
     tcase_add_test(io, test_source_tcp_stop_takes_in_what_open_connections_sent);
     tcase_add_test(io, test_source_tcp_short_lines_over_many_reads);
+    tcase_add_test(io, test_source_tcp_records_move_together_out_of_empty_lines);
     tcase_set_timeout(io, 30);
     suite_add_tcase(s, io);
     return s;
