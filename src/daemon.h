@@ -36,6 +36,9 @@ struct sl_daemon {
     _Atomic uint64_t reloads_ok, reloads_failed;
     double start_time_s;
     struct sl_ratelimit wd_rl;      /* "batcher stuck" log lines */
+    uint64_t held_peak, held_last;  /* main thread (tidy_memory): the most the
+                                     * streams held since the heap was last trimmed,
+                                     * and what they held at the last tick */
 };
 
 #endif

@@ -651,6 +651,29 @@ static int healthy(struct sl_daemon *d)
 
 /* Waits for signals until SIGTERM/SIGINT, pinging the watchdog while the
  * daemon is healthy. */
+/*
+ * Gives the heap's free memory back to the kernel once a backlog has
+ * drained: tune_malloc keeps chunks in the heap, and glibc returns only
+ * the free memory at a heap's top by itself. When the streams hold under
+ * a quarter of the most they held since the last trim, that was 32 MiB or
+ * more, and they no longer hold less at each tick (the draining is over):
+ * a trim after each backlog, none while idle or steady.
+ */
+static void tidy_memory(struct sl_daemon *d)
+{
+    uint64_t held = 0;
+
+    for (size_t i = 0; i < d->nstreams; i++)
+        held += sl_metrics_bytes_held(&d->streams[i]->stats);
+    if (held > d->held_peak)
+        d->held_peak = held;
+    if (d->held_peak >= (32u << 20) && held < d->held_peak / 4 && held >= d->held_last) {
+        malloc_trim(0);
+        d->held_peak = held;
+    }
+    d->held_last = held;
+}
+
 static void signal_loop(struct sl_daemon *d, const sigset_t *set)
 {
     uint64_t wd_usec = 0;
@@ -665,6 +688,7 @@ static void signal_loop(struct sl_daemon *d, const sigset_t *set)
         sig = sigtimedwait(set, NULL, &tick);
         if (wd_usec && healthy(d))
             sd_notify(0, "WATCHDOG=1");
+        tidy_memory(d);
         if (sig == SIGHUP)
             reload(d);
         else if (sig == SIGTERM || sig == SIGINT)
@@ -679,9 +703,9 @@ static void signal_loop(struct sl_daemon *d, const sigset_t *set)
  * is an mmap, page faults as it fills and a munmap when freed; the
  * threshold glibc slides up after a free never passes the next read's
  * chunk, since freed chunks were cut smaller. A fixed threshold above
- * them keeps chunks in the heap (docs/performance.md: 1.7 to 1.1 CPU
- * s/GiB for tcp-none). Freed memory still goes back to the kernel as
- * glibc trims, and larger blocks are still mmapped.
+ * them keeps chunks in the heap (docs/performance.md, "Chunks in place":
+ * tcp-none from about 1.7 to 1.2 CPU s/GiB); tidy_memory gives the heap
+ * back after a backlog. Larger blocks are still mmapped.
  */
 static void tune_malloc(void)
 {

@@ -62,6 +62,15 @@ def memory_bound(nbytes, margin=64 << 20):
     return (nbytes + margin) * (1 if SLOW <= 1 else 6)
 
 
+def proc_status(pid, field):
+    """A /proc/PID/status field in bytes (VmRSS, VmHWM)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
 _given_ports = set()
 
 

@@ -9,7 +9,8 @@ import threading
 import time
 import unittest
 
-from harness import SluiceTestCase, join_records, make_records, send_payload, wait_for
+from harness import (SLOW, SluiceTestCase, join_records, make_records, proc_status, send_payload,
+                     wait_for)
 
 MAX_BUFFERED = 64 * 1024
 SLACK = 128 * 1024          # one read (64 KiB) per I/O thread may land past the limit
@@ -180,3 +181,37 @@ class BackpressureTest(SluiceTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MemoryBackTest(SluiceTestCase):
+    """
+    Once a backlog is delivered, the daemon gives the memory it held back
+    to the kernel (main.c, tidy_memory): chunks live in the heap, of which
+    glibc returns only the top by itself.
+    """
+
+    @unittest.skipIf(SLOW > 1, "the sanitizers' allocator keeps what is freed as it likes")
+    def test_memory_given_back_after_a_backlog(self):
+        d = self.sluice({"mb": {"max_buffered": "256MiB", "buffer_size": "8MiB",
+                                "buffer_interval": "200ms", "retry_duration": "600s",
+                                "compression": "none"}}, start=False)
+        blocker = d.block("mb", "out", "sub")
+        d.start(wait="listening")
+        recs = make_records(300000, tag=b"mb-")      # ~60 MB, under max_buffered
+        total = sum(map(len, recs))
+        send_payload(d.port("mb"), join_records(recs), timeout=120)
+        wait_for(lambda: d.metrics().get("sluice_bytes_buffered", stream="mb") >= total, 30,
+                 msg="the backlog held")
+        # a backlog that lasts, as backlogs do: the main thread sees what the
+        # streams hold once a second
+        wait_for(lambda: d.metrics().get("sluice_data_freshness_seconds", stream="mb") >= 2.5,
+                 30, msg="the backlog held for 2.5 s")
+        full = proc_status(d.proc.pid, "VmRSS")
+        self.assertGreater(full, total, "the backlog is not in memory")
+        os.remove(blocker)
+        d.wait_records("mb", delivered=len(recs), sink="file", settled=True, timeout=120)
+        # at least half the backlog's bytes back (the workers keep their
+        # output buffers, up to a batch each)
+        wait_for(lambda: proc_status(d.proc.pid, "VmRSS") < full - total / 2, 10,
+                 msg="memory given back: VmRSS under %d bytes, from %d with the backlog held"
+                     % (full - total / 2, full))

@@ -20,7 +20,8 @@ import unittest
 import zlib
 from unittest import mock
 
-from harness import SluiceTestCase, memory_bound, scaled, send_payload, wait_for
+from harness import (SluiceTestCase, memory_bound, proc_status, scaled, send_payload,
+                     wait_for)
 
 FH_TARGET = "Firehose_20150804."
 AMZ_JSON = "application/x-amz-json-1.1"
@@ -106,15 +107,6 @@ def fh_body(stream, records, batch=True):
 def status_of(data):
     r = responses(data)
     return r[0][0] if r else None
-
-
-def proc_status(pid, field):
-    """A /proc/PID/status field in bytes (VmRSS, VmHWM)."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
 
 
 _bombs = {}
