@@ -12,10 +12,11 @@
  * + SL_CHUNK_HDR bytes for each. A record is named by its index (0 ..
  * nrecords - 1), and spans of a batch are ranges of indexes.
  *
- * SL_CHUNK_NL: every record is followed in <data> by one '\n', the next
- * record begins right after it, and no record ends with '\n' itself. Then
- * records [a, b) with their delimiters are the bytes of sl_chunk_block(),
- * which a sink of newline-delimited objects writes as they are.
+ * SL_CHUNK_NL: the records lie as a newline-delimited object holds them:
+ * each one that does not end with '\n' is followed in <data> by one, and
+ * the next record begins right after. Then records [a, b) with their
+ * delimiters are the bytes of sl_chunk_block(), which a sink of
+ * newline-delimited objects writes as they are.
  *
  * Lifecycle: a listener allocates a chunk, fills it, and pushes its pointer
  * into the stream's ring (one atomic operation for many records). From
@@ -147,19 +148,23 @@ static inline void sl_chunk_add(struct sl_chunk *c, const void *p, uint32_t len)
     c->len += len;
 }
 
-/* Appends a record and a '\n' after it (one byte more than sl_chunk_add
- * needs). A chunk made with SL_CHUNK_NL set keeps it only while each
- * record goes in this way and none ends with '\n'. */
+/* 1 if a newline-delimited object puts a '\n' after this record. */
+static inline int sl_chunk_needs_nl(const uint8_t *p, uint32_t len)
+{
+    return len == 0 || p[len - 1] != '\n';
+}
+
+/* Appends a record and, unless it ends with one, a '\n' (at most one byte
+ * more than sl_chunk_add needs): a chunk made with SL_CHUNK_NL set keeps
+ * it while its records go in this way. */
 static inline void sl_chunk_add_nl(struct sl_chunk *c, const void *p, uint32_t len)
 {
-    if (len) {
+    if (len)
         memcpy(c->data + c->len, p, len);
-        if (((const uint8_t *)p)[len - 1] == '\n')
-            c->flags &= ~SL_CHUNK_NL;
-    }
-    c->data[c->len + len] = '\n';
     sl_chunk_index(c, c->len, len);
-    c->len += len + 1;
+    c->len += len;
+    if (sl_chunk_needs_nl(p, len))
+        c->data[c->len++] = '\n';
 }
 
 /* Appends a transformed record: its data, and the length and arrival of
@@ -226,7 +231,8 @@ static inline int sl_chunk_block(const struct sl_chunk *c, uint32_t a, uint32_t 
     first = sl_chunk_rec(c, a);
     last = sl_chunk_rec(c, b - 1);
     *p = c->data + first->off;
-    *n = (size_t)last->off + last->len + 1 - first->off;
+    *n = (size_t)last->off + last->len - first->off +
+         (size_t)sl_chunk_needs_nl(c->data + last->off, last->len);
     return 1;
 }
 

@@ -200,8 +200,9 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
         err->status = 503;
         return SL_ENOMEM;
     }
-    /* Pass 2: decode into the chunk, a '\n' after each record, so that a
-     * newline-delimited object takes them as one block (chunk.h). */
+    /* Pass 2: decode into the chunk, a '\n' after each record that lacks
+     * one, so that a newline-delimited object takes them as one block
+     * (chunk.h). */
     c->flags = SL_CHUNK_NL;
     for (size_t i = 0; i < n; i++) {
         uint8_t *to = c->data + c->len;
@@ -211,11 +212,10 @@ static int decode(const struct sl_fh_span *name, const struct sl_fh_span *recs, 
             return fail(err, "SerializationException", "Data of record %zu is not valid "
                         "base64", i + 1);
         }
-        if (rlen > 0 && to[rlen - 1] == '\n')
-            c->flags &= ~SL_CHUNK_NL;
-        to[rlen] = '\n';
         sl_chunk_index(c, c->len, (uint32_t)rlen);
-        c->len += (uint32_t)rlen + 1;
+        c->len += (uint32_t)rlen;
+        if (sl_chunk_needs_nl(to, (uint32_t)rlen))
+            c->data[c->len++] = '\n';
     }
     memcpy(stream, nm, name->len + 1);
     *out = c;
@@ -256,7 +256,7 @@ void sl_firehose_api_chunk_truncate(struct sl_chunk *c, uint32_t n)
         sl_chunk_at(c, i, &p, &len);
         bytes += len;
     }
-    c->len = n ? (uint32_t)(p + len + 1 - c->data) : 0;      /* and its '\n' */
+    c->len = n ? (uint32_t)(p + len + sl_chunk_needs_nl(p, len) - c->data) : 0;
     c->nrecords = n;
     c->bytes = bytes;
 }

@@ -1546,11 +1546,13 @@ static void check_nl(struct sl_chunk *c)
 
     for (uint32_t i = 0; i < c->nrecords && (c->flags & SL_CHUNK_NL); i++) {
         const struct sl_chunk_rec *r = sl_chunk_rec(c, i);
+        int nl;
         sl_chunk_at(c, i, &p, &len);
-        if ((i > 0 && r->off != next) || (uint64_t)r->off + len >= c->len || p[len] != '\n' ||
-            (len && p[len - 1] == '\n'))
+        nl = sl_chunk_needs_nl(p, len);
+        if ((i > 0 && r->off != next) || (uint64_t)r->off + len + nl > c->len ||
+            (nl && p[len] != '\n'))
             c->flags &= ~SL_CHUNK_NL;
-        next = r->off + len + 1;
+        next = r->off + len + (uint32_t)nl;
     }
 }
 

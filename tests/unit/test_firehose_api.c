@@ -86,6 +86,13 @@ START_TEST(test_fh_parse_batch_keeps_order_and_empty_records)
     ck_assert_uint_eq(c->bytes, 1);
     ck_assert_uint_eq(c->len, 3);
     sl_chunk_unref(c);
+    /* a record that ends with '\n' gets no second one */
+    body = "{\"DeliveryStreamName\":\"s\",\"Records\":[{\"Data\":\"eAo=\"},{\"Data\":\"eQ==\"}]}";
+    ck_assert_int_eq(sl_firehose_api_parse_put(body, strlen(body), 1, stream, 0, 0, &c, &e), SL_OK);
+    ck_assert_uint_eq(c->len, 4);
+    ck_assert_int_eq(memcmp(c->data, "x\ny\n", 4), 0);
+    ck_assert_uint_eq(c->flags & SL_CHUNK_NL, SL_CHUNK_NL);
+    sl_chunk_unref(c);
 }
 END_TEST
 
