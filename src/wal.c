@@ -1561,14 +1561,17 @@ static void check_nl(struct sl_chunk *c)
 static struct sl_chunk *entry_chunk(const struct rec *x, const struct entry *e)
 {
     uint32_t n, dlen, len;
-    int64_t wall;
+    int64_t wall, age = 0;
     struct sl_chunk *c;
 
     memcpy(&n, e->p + 4, 4);
     memcpy(&wall, e->p + 16, 8);
+    if (wall < x->now_wall)          /* its age, at most now_mono: any i64 may be there */
+        age = (uint64_t)x->now_wall - (uint64_t)wall > (uint64_t)x->now_mono
+                  ? x->now_mono : (int64_t)((uint64_t)x->now_wall - (uint64_t)wall);
     dlen = e->len - REC_HDR - (e->p[0] == T_CHUNK ? n * SL_CHUNK_HDR : 0);
     c = sl_chunk_new(((dlen + 7) & ~7u) + n * SL_CHUNK_HDR, wall,     /* < 4 GiB: entry_at */
-                     x->now_mono - (x->now_wall > wall ? x->now_wall - wall : 0));
+                     x->now_mono - age);
     if (!c)
         oom();
     memcpy(&c->seq, e->p + 8, 8);

@@ -14,7 +14,12 @@
  *     segment is then followed by intact entries in the next, and must
  *     count as corrupt entries, never as a torn tail (truncated bytes).
  *   data[0] bit 0 = 1: the rest of the input is written after a valid
- *     segment header, as the segment's entries.
+ *     segment header (over the end mark there), as the segment's entries; with bit 4, as entries
+ *     each with a frame and CRC that check (u16 length, then that many
+ *     bytes of payload, its first byte made a chunk's type), so that
+ *     recovery's checks of the chunks themselves are reached.
+ * Every batch recovered is written out newline-delimited (compress.h), and
+ * must be its records each with its '\n', whatever the chunks claim.
  */
 #include "fuzz.h"
 
@@ -25,6 +30,9 @@
 
 #include "batch.h"
 #include "chunk.h"
+#include "compress.h"
+#include "config.h"
+#include "crc32c.h"
 #include "metrics.h"
 #include "ring.h"
 #include "wal.h"
@@ -55,12 +63,79 @@ static void on_ready(void *arg, struct sl_batch *b)
     ((struct log *)arg)->ready++;
 }
 
+/* <b> newline-delimited, uncompressed: the per-record rule, and what
+ * sl_compress_batch makes (which takes chunks flagged SL_CHUNK_NL as
+ * blocks), must be the same bytes. */
+static void check_text(const struct sl_batch *b)
+{
+    struct sl_compressor *c = sl_compress_new();
+    struct sl_batch_iter it;
+    struct sl_record r;
+    struct sl_buf out, want;
+
+    sl_buf_init(&out, 1 << 24);
+    sl_buf_init(&want, 1 << 24);
+    sl_batch_iter_init(&it, b);
+    while (sl_batch_next(&it, &r)) {
+        sl_buf_append(&want, r.data, r.len);
+        if (sl_chunk_needs_nl(r.data, r.len))
+            sl_buf_append(&want, "\n", 1);
+    }
+    FUZZ_ASSERT(c && sl_compress_batch(c, b, SL_COMP_NONE, 0, SL_DELIM_NEWLINE, &out) == SL_OK,
+                "compress");
+    FUZZ_ASSERT(out.len == want.len && memcmp(out.data, want.data, out.len) == 0,
+                "a batch's text is %zu bytes, its records' %zu", out.len, want.len);
+    sl_buf_destroy(&out);
+    sl_buf_destroy(&want);
+    sl_compress_free(c);
+}
+
 static int on_batch(void *arg, struct sl_batch *b, int sealed)
 {
     (void)sealed;
     *(uint64_t *)arg += b->nrecords;
+    check_text(b);
     sl_batch_free(b);
     return SL_OK;
+}
+
+/* Appends to segment <path> (number 1, header intact) the entries cut
+ * from <p>, each framed as the log frames it: magic, length, and the CRC
+ * seeded by the log's identity and the segment's number, over the entry's
+ * offset, length and payload. */
+static void write_entries(const char *path, const uint8_t *p, size_t n)
+{
+    uint8_t id[16], frame[12], pay[1024];
+    uint32_t magic = 0x4c41574cu, seed, crc, len;
+    uint64_t no = 1, off;
+    FILE *f = fopen(path, "r+b");
+
+    if (!f)
+        return;
+    if (fseek(f, 8, SEEK_SET) != 0 || fread(id, 1, 16, f) != 16 || fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return;
+    }
+    off = (uint64_t)ftell(f);
+    seed = sl_crc32c(sl_crc32c(0, id, 16), &no, 8);
+    while (n >= 3) {
+        len = (uint32_t)(p[0] | p[1] << 8) % sizeof(pay);
+        len = len < n - 2 ? len : (uint32_t)(n - 2);
+        p += 2, n -= 2;
+        if (len == 0)
+            continue;
+        memcpy(pay, p, len);
+        pay[0] = p[0] & 1 ? 'C' : 'R';
+        p += len, n -= len;
+        crc = sl_crc32c(sl_crc32c(sl_crc32c(seed, &off, 8), &len, 4), pay, len);
+        memcpy(frame, &magic, 4);
+        memcpy(frame + 4, &len, 4);
+        memcpy(frame + 8, &crc, 4);
+        fwrite(frame, 1, 12, f);
+        fwrite(pay, 1, len, f);
+        off += 12 + len;
+    }
+    fclose(f);
 }
 
 static struct sl_wal *open_log(struct log *l)
@@ -168,10 +243,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1) {
         sl_wal_close(w);
         segment(&l, 1, path, sizeof(path));
-        FILE *f = fopen(path, "ab");
+        (void)!truncate(path, 40);            /* over the end mark after the header */
+        FILE *f = data[0] & 16 ? NULL : fopen(path, "ab");
         if (f) {
             fwrite(data + 1, 1, size - 1, f);
             fclose(f);
+        } else if (data[0] & 16) {
+            write_entries(path, data + 1, size - 1);
         }
     } else {
         size_t logn = data[1] < size - 2 ? data[1] : size - 2;   /* bytes of records */

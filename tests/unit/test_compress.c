@@ -136,6 +136,36 @@ START_TEST(test_compress_newline_not_doubled)
 }
 END_TEST
 
+/* <b> through <c> as <kind>, decoded again, is want[0] without a
+ * delimiter and want[1] with SL_DELIM_NEWLINE. */
+static void compresses_to(struct sl_compressor *c, const struct sl_batch *b, int kind,
+                          const struct sl_buf want[2])
+{
+    size_t cap = 1 << 21, n = 0;
+    unsigned char *plain = malloc(cap);
+    struct sl_buf out;
+
+    sl_buf_init(&out, 1 << 22);
+    for (int delim = 0; delim < 2; delim++) {
+        ck_assert_int_eq(sl_compress_batch(c, b, kind, 1,
+                                           delim ? SL_DELIM_NEWLINE : SL_DELIM_NONE, &out),
+                         SL_OK);
+        if (kind == SL_COMP_NONE) {
+            ck_assert_uint_le(out.len, cap);
+            memcpy(plain, out.data, n = out.len);
+        } else if (kind == SL_COMP_GZIP) {
+            n = gunzip(&out, plain, cap);
+        } else {
+            n = ZSTD_decompress(plain, cap, out.data, out.len);
+            ck_assert(!ZSTD_isError(n));
+        }
+        ck_assert_uint_eq(n, want[delim].len);
+        ck_assert_int_eq(memcmp(plain, want[delim].data, n), 0);
+    }
+    sl_buf_destroy(&out);
+    free(plain);
+}
+
 /* Records of every size around the 64 KiB stage, empty ones, ones that
  * end in a newline, with each delimiter: what comes out is each record
  * and, with SL_DELIM_NEWLINE, a newline where it lacks one. */
@@ -145,9 +175,8 @@ START_TEST(test_compress_records_around_the_stage_each_kind)
     struct sl_compressor *c = sl_compress_new();
     struct sl_batch *b = sl_batch_new();
     struct sl_chunk *ch = sl_chunk_new(1 << 20, 0, 0);
-    struct sl_buf out, want[2];
-    size_t cap = 1 << 21, n = 0;
-    unsigned char *rec = malloc(200000), *plain = malloc(cap);
+    struct sl_buf want[2];
+    unsigned char *rec = malloc(200000);
     int kind = kinds[_i];
 
     sl_buf_init(&want[0], 1 << 21);
@@ -165,29 +194,12 @@ START_TEST(test_compress_records_around_the_stage_each_kind)
     }
     sl_batch_add_span(b, ch, 0, ch->nrecords, ch->bytes);
     sl_chunk_unref(ch);
-    sl_buf_init(&out, 1 << 22);
-    for (int delim = 0; delim < 2; delim++) {
-        ck_assert_int_eq(sl_compress_batch(c, b, kind, 1,
-                                           delim ? SL_DELIM_NEWLINE : SL_DELIM_NONE, &out),
-                         SL_OK);
-        if (kind == SL_COMP_NONE) {
-            memcpy(plain, out.data, n = out.len);
-        } else if (kind == SL_COMP_GZIP) {
-            n = gunzip(&out, plain, cap);
-        } else {
-            n = ZSTD_decompress(plain, cap, out.data, out.len);
-            ck_assert(!ZSTD_isError(n));
-        }
-        ck_assert_uint_eq(n, want[delim].len);
-        ck_assert_int_eq(memcmp(plain, want[delim].data, n), 0);
-    }
-    sl_buf_destroy(&out);
+    compresses_to(c, b, kind, want);
     sl_buf_destroy(&want[0]);
     sl_buf_destroy(&want[1]);
     sl_batch_free(b);
     sl_compress_free(c);
     free(rec);
-    free(plain);
 }
 END_TEST
 
@@ -205,9 +217,7 @@ START_TEST(test_compress_newline_chunks_as_blocks_each_kind)
     struct sl_batch *b = sl_batch_new();
     struct sl_chunk *ch[3] = { sl_chunk_new(3000 * 24, 0, 0), sl_chunk_new(3000 * 24, 0, 0),
                                sl_chunk_new(64, 0, 0) };
-    struct sl_buf out, want[2];
-    size_t cap = 1 << 20, n = 0;
-    unsigned char *plain = malloc(cap);
+    struct sl_buf want[2];
     const uint8_t *p;
     char rec[32];
     uint32_t len;
@@ -241,28 +251,11 @@ START_TEST(test_compress_newline_chunks_as_blocks_each_kind)
     }
     for (int i = 0; i < 3; i++)
         sl_chunk_unref(ch[i]);
-    sl_buf_init(&out, 1 << 22);
-    for (int delim = 0; delim < 2; delim++) {
-        ck_assert_int_eq(sl_compress_batch(c, b, kind, 1,
-                                           delim ? SL_DELIM_NEWLINE : SL_DELIM_NONE, &out),
-                         SL_OK);
-        if (kind == SL_COMP_NONE) {
-            memcpy(plain, out.data, n = out.len);
-        } else if (kind == SL_COMP_GZIP) {
-            n = gunzip(&out, plain, cap);
-        } else {
-            n = ZSTD_decompress(plain, cap, out.data, out.len);
-            ck_assert(!ZSTD_isError(n));
-        }
-        ck_assert_uint_eq(n, want[delim].len);
-        ck_assert_int_eq(memcmp(plain, want[delim].data, n), 0);
-    }
-    sl_buf_destroy(&out);
+    compresses_to(c, b, kind, want);
     sl_buf_destroy(&want[0]);
     sl_buf_destroy(&want[1]);
     sl_batch_free(b);
     sl_compress_free(c);
-    free(plain);
 }
 END_TEST
 
