@@ -1,7 +1,8 @@
 /*
  * fuzz_firehose_parse.c - the full decode of PutRecord and PutRecordBatch
  * bodies (sl_firehose_api_parse_put): scanner or jansson, Firehose's limits, base64.
- * Success gives a chunk of 1-500 records (exactly 1 for PutRecord), each
+ * Success gives a chunk of 1-500 records (exactly 1 for PutRecord), laid
+ * out as one newline-delimited block (chunk.h: SL_CHUNK_NL), each
  * at most SL_FH_MAX_RECORD, 4 MiB in all, and a valid stream name; a
  * refusal gives an error type, a 4xx/5xx status and a message.
  *   data[0]: bit 0 PutRecordBatch (else PutRecord); bit 7: each '*' of the
@@ -66,11 +67,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (unsigned long long)c->bytes);
         FUZZ_ASSERT(sl_firehose_api_valid_stream_name(stream), "stream name");
         uint32_t off = 0, rlen;
-        const uint8_t *p;
-        for (uint32_t i = 0; i < c->nrecords; i++) {
+        const uint8_t *p, *blk;
+        size_t at = 0, blen;
+        FUZZ_ASSERT(sl_chunk_block(c, 0, c->nrecords, &blk, &blen) &&
+                    c->len + (uint64_t)c->nrecords * SL_CHUNK_HDR <= c->cap, "layout");
+        for (uint32_t i = 0; i < c->nrecords; i++) {   /* the block: each, delimited */
             off = sl_chunk_at(c, off, &p, &rlen);
             FUZZ_ASSERT(rlen <= SL_FH_MAX_RECORD, "record of %u", rlen);
+            FUZZ_ASSERT(p == blk + at && (!sl_chunk_needs_nl(p, rlen) || p[rlen] == '\n'),
+                        "record %u not where the block has it", i);
+            at += rlen + (size_t)sl_chunk_needs_nl(p, rlen);
         }
+        FUZZ_ASSERT(at == blen, "block of %zu bytes, records %zu", blen, at);
         sl_chunk_unref(c);
     } else {
         FUZZ_ASSERT(rc == SL_EINVAL && !c && err.type && err.status >= 400 &&
