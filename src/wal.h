@@ -17,7 +17,8 @@
  * entries framed as [u32 magic][u32 length][u32 CRC32C][payload]. The CRC
  * starts from a seed made of the log's id and the segment's number, and
  * covers the entry's offset, its length and payload. Payloads: records (a
- * chunk as it is in memory), seal, done. Every write also puts 12 zero
+ * chunk's data and index as they are in memory, chunk.h; a format 1
+ * segment's [u32 length][bytes] per record are still read), seal, done. Every write also puts 12 zero
  * bytes after its entry (the end mark, overwritten by the next entry).
  * Integers are in the host's byte order. The newest segment is appended
  * to; an older one is retired once every record in it is settled and the
@@ -70,11 +71,12 @@ void sl_wal_set_limits(struct sl_wal *w, uint64_t segment_size, uint64_t max_siz
 typedef void (*sl_wal_hand_fn)(void *arg, struct sl_chunk *c);
 
 /*
- * Logs <c> (setting c->seq) and hands it to <hand>, once <ring> has room:
- * every push into a logged stream's ring goes through here, so the lock
- * is never held while the ring is full (the batcher, which drains it,
- * takes the lock to log seals). With <wait> 0 a full ring is answered at
- * once (SL_EBUSY: an I/O thread pauses the connection instead). Returns
+ * Logs <c>, a source's chunk (no meta), setting c->seq, and hands it to
+ * <hand>, once <ring> has room: every push into a logged stream's ring
+ * goes through here, so the lock is never held while the ring is full
+ * (the batcher, which drains it, takes the lock to log seals). With
+ * <wait> 0 a full ring is answered at once (SL_EBUSY: an I/O thread
+ * pauses the connection instead). Returns
  * SL_OK with *<pos> the log position to wait for; SL_EAGAIN when the log
  * holds max_size already; SL_EIO when writing failed (or failed lately and
  * is waiting a moment before trying again). On error <c> is not taken.
