@@ -303,10 +303,11 @@ static uint32_t compact(struct sl_chunk *ch, uint32_t base, struct sl__tcp_line 
  * the read put them), <nrec> of them at most max bytes; rejects the
  * oversize ones, counts the records as received and hands the chunk on.
  * SL_CHUNK_NL stays set while each record is followed by its '\n' and by
- * the next record: a "\r\n", an empty line or an oversize one clears it.
- * A read that left much besides its records (empty lines, an oversize
- * line or what is left of one) has them moved together first: a chunk
- * holds little that max_buffered, which counts records, does not see.
+ * the next record: a "\r\n", an empty line or an oversize one between
+ * records clears it. A read that left much besides its records (empty
+ * lines, an oversize line or what is left of one) has them moved together
+ * first, each with its '\n' (so the flag holds): a chunk holds little that
+ * max_buffered, which counts records, does not see.
  */
 static void emit(struct iothread *th, struct conn *c, struct sl_chunk *ch, uint32_t base,
                  struct sl__tcp_line *ln, size_t k, uint64_t nrec, uint32_t len, uint64_t max)
