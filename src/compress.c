@@ -224,6 +224,24 @@ int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kin
     return sl_compress_end(c);
 }
 
+int sl_compress_pieces(const struct sl_batch *b, int kind, int delimiter, struct iovec *iov,
+                       size_t *len)
+{
+    const uint8_t *p;
+    size_t n;
+
+    if (kind != SL_COMP_NONE || delimiter != SL_DELIM_NEWLINE)
+        return 0;
+    *len = 0;
+    for (size_t k = 0; k < b->nspans; k++) {
+        if (!sl_chunk_block(b->spans[k].chunk, b->spans[k].off, b->spans[k].end, &p, &n))
+            return 0;
+        iov[k] = (struct iovec){ (void *)p, n };
+        *len += n;
+    }
+    return 1;
+}
+
 /* ---- decoding ------------------------------------------------------------ */
 
 struct sl_compress_dec {

@@ -10,6 +10,7 @@
 #define SL_COMPRESS_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "batch-t.h"
 #include "buf.h"
@@ -34,6 +35,16 @@ int sl_compress_end(struct sl_compressor *c);
  */
 int sl_compress_batch(struct sl_compressor *c, const struct sl_batch *b, int kind,
                       int level, int delimiter, struct sl_buf *out);
+
+/*
+ * The object sl_compress_batch would make, uncompressed, as pieces that
+ * lie in <b>'s chunks, when it is just that: <kind> none, <delimiter>
+ * newline, and every span a block (chunk.h, SL_CHUNK_NL). Then fills
+ * <iov> (room for b->nspans) and *<len> (the object's bytes) and returns
+ * 1; else 0. Nothing is copied: the pieces live as long as <b>.
+ */
+int sl_compress_pieces(const struct sl_batch *b, int kind, int delimiter, struct iovec *iov,
+                       size_t *len);
 
 /*
  * A streaming decoder: gzip or zstd in pieces of any size, out in pieces

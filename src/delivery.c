@@ -52,6 +52,8 @@ struct worker {
     struct sl_stage *stage;        /* the transform stage's scratch */
     struct sl_buf env;             /* backup envelopes, before compression */
     struct sl_buf out;
+    struct iovec *iov;             /* an object in pieces (sl_compress_pieces) */
+    size_t iovcap;
     struct sl_ratelimit rl;
     uint64_t rnd;                  /* xorshift state for jitter */
 };
@@ -466,6 +468,20 @@ static void count_write(struct sl_sink_stats *st, const struct sl_sink_outcome *
     sl_metrics_observe(&st->write, (double)ns / 1e9);
 }
 
+/* Room in w->iov for <n> pieces: 1, or 0 when memory ran out. */
+static int room_for_pieces(struct worker *w, size_t n)
+{
+    struct iovec *v;
+
+    if (n <= w->iovcap)
+        return 1;
+    if (!(v = realloc(w->iov, n * sizeof(*v))))
+        return 0;
+    w->iov = v;
+    w->iovcap = n;
+    return 1;
+}
+
 /* An object sink's view of <b>: its key (made at the first attempt) and
  * the object, compressed into w->out. SL_OK, or <b> was put back or sent
  * to backup. */
@@ -484,6 +500,17 @@ static int as_object(struct worker *w, struct sl_batch *b, struct sl_sink_batch 
         to_backup(w, b);
         return SL_ERR;
     }
+    view->key = b->key;
+    view->exclusive = b->seq_end != 0 || b->lane;
+    /* Uncompressed and lying in the chunks already: no copy, to a sink
+     * that takes pieces. */
+    if (g->sink.ops->pieces && room_for_pieces(w, b->nspans) &&
+        sl_compress_pieces(b, c->compression, c->delimiter, w->iov, &view->len)) {
+        view->data = NULL;
+        view->iov = w->iov;
+        view->iovcnt = b->nspans;
+        return SL_OK;
+    }
     rc = sl_compress_batch(w->comp, b, c->compression, (int)c->compression_level,
                            c->delimiter, &w->out);
     if (rc != SL_OK) {
@@ -492,10 +519,8 @@ static int as_object(struct worker *w, struct sl_batch *b, struct sl_sink_batch 
         retry_later(w, b, SL_RETRY_SINK, NULL);
         return rc;
     }
-    view->key = b->key;
     view->data = w->out.data;
     view->len = w->out.len;
-    view->exclusive = b->seq_end != 0 || b->lane;
     return SL_OK;
 }
 
@@ -536,7 +561,7 @@ static void deliver(struct worker *w, struct sl_batch *b)
     t0 = sl_clock_mono_ns();
     ops->deliver(g->sink.ctx, &view, &out);
     b->attempts++;
-    count_write(st, &out, out.result != SL_SINK_OK || out.existed ? 0 : view.data ? view.len
+    count_write(st, &out, out.result != SL_SINK_OK || out.existed ? 0 : view.data || view.iov ? view.len
                           : out.bytes ? out.bytes : b->bytes, sl_clock_mono_ns() - t0);
     if (out.result == SL_SINK_OK) {
         free(out.record_results);
@@ -601,6 +626,7 @@ static void *worker_main(void *arg)
     sl_stage_free(w->stage);
     sl_buf_destroy(&w->env);
     sl_buf_destroy(&w->out);
+    free(w->iov);
     free(w);
     return NULL;
 }

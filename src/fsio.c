@@ -63,17 +63,31 @@ int sl_fsio_mkdirs(const char *dir)
     return SL_OK;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
+/* Writes the <n> pieces <iov> whole, 64 to a call. */
+static int write_all(int fd, const struct iovec *iov, size_t n)
 {
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
+    struct iovec v[64];
+    size_t k = 0, skip = 0;           /* the next piece, and its bytes written */
+    ssize_t w;
+
+    while (k < n) {
+        int m = 0;
+        for (size_t i = k; i < n && m < 64; i++)
+            v[m++] = iov[i];
+        v[0].iov_base = (uint8_t *)v[0].iov_base + skip;
+        v[0].iov_len -= skip;
+        if ((w = writev(fd, v, m)) < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        p += w;
-        len -= (size_t)w;
+        for (size_t left = (size_t)w;; k++, skip = 0) {
+            if (k == n || left < iov[k].iov_len - skip) {
+                skip += left;
+                break;
+            }
+            left -= iov[k].iov_len - skip;
+        }
     }
     return 0;
 }
@@ -126,7 +140,7 @@ fail:
 }
 
 /* sl_fsio_write_atomic() and sl_fsio_write_exclusive(): see fsio.h. */
-static int write_file(const char *dir, const char *name, const void *data, size_t len,
+static int write_file(const char *dir, const char *name, const struct iovec *iov, size_t n,
                       int exclusive, const char **what)
 {
     char tmp[PATH_MAX], dst[PATH_MAX];
@@ -152,7 +166,7 @@ static int write_file(const char *dir, const char *name, const void *data, size_
     if (fd < 0)
         return SL_EIO;
     *what = "write";
-    if (write_all(fd, data, len) != 0)
+    if (write_all(fd, iov, n) != 0)
         goto fail;
     *what = "fsync";
     if (fsync(fd) != 0)
@@ -174,13 +188,23 @@ fail:
 int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
                          size_t len, const char **what)
 {
-    return write_file(dir, name, data, len, 0, what);
+    struct iovec v = { (void *)data, len };
+
+    return write_file(dir, name, &v, 1, 0, what);
 }
 
 int sl_fsio_write_exclusive(const char *dir, const char *name, const void *data,
                             size_t len, const char **what)
 {
-    return write_file(dir, name, data, len, 1, what);
+    struct iovec v = { (void *)data, len };
+
+    return write_file(dir, name, &v, 1, 1, what);
+}
+
+int sl_fsio_write_pieces(const char *dir, const char *name, const struct iovec *iov, size_t n,
+                         int exclusive, const char **what)
+{
+    return write_file(dir, name, iov, n, exclusive, what);
 }
 
 int sl_fsio_read_small(const char *path, size_t max, char **text, size_t *n, char *err,

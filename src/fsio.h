@@ -7,6 +7,7 @@
 #define SL_FSIO_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 /* Creates <dir> and its missing parents (mode 0755). On failure returns
  * SL_EIO with errno set by the failing call. */
@@ -36,6 +37,11 @@ int sl_fsio_write_atomic(const char *dir, const char *name, const void *data,
  */
 int sl_fsio_write_exclusive(const char *dir, const char *name, const void *data,
                             size_t len, const char **what);
+
+/* sl_fsio_write_exclusive() (<exclusive>) or sl_fsio_write_atomic() of the
+ * object made of the <n> pieces <iov>, in order. */
+int sl_fsio_write_pieces(const char *dir, const char *name, const struct iovec *iov, size_t n,
+                         int exclusive, const char **what);
 
 /*
  * Reads the small file <path> (a key, a token, a certificate) whole into

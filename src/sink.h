@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "batch.h"
 #include "buf.h"
@@ -48,8 +49,14 @@ enum sl_sink_shape { SL_SINK_OBJECTS, SL_SINK_RECORDS };
 struct sl_sink_batch {
     const char *stream;
     const char *key;              /* objects: the object key (objkey.h); records: NULL */
-    const uint8_t *data;          /* objects: the compressed object; records: NULL */
-    size_t len;
+    const uint8_t *data;          /* objects: the compressed object, or NULL when
+                                   * in pieces; records: NULL */
+    const struct iovec *iov;      /* objects, to a sink with <pieces>: the object
+                                   * as <iovcnt> pieces when it is uncompressed
+                                   * and lies in the chunks (sl_compress_pieces),
+                                   * else NULL */
+    size_t iovcnt;
+    size_t len;                   /* objects: its bytes, either way */
     const struct sl_batch *batch; /* its records (sl_batch_iter) */
     struct sl_sink_stats *stats;  /* the stream's; own[] is the sink's to count */
     const struct sl_partition_spec *partition;  /* the stream's partition_keys, NULL when
@@ -107,6 +114,8 @@ struct sl_sink_ops {
     const char *name;             /* sink = NAME */
     const char *prefix;           /* its keys' prefix, with the dot: "s3." */
     enum sl_sink_shape shape;
+    int pieces;                   /* objects: deliver() takes an object in pieces
+                                   * (sl_sink_batch.iov), written as they are */
     const struct sl_conf_key *keys;   /* names include the prefix; offsets into conf */
     size_t conf_size;             /* bytes of its parsed keys */
     /* Optional: cross-key checks once the section is read (a key the sink

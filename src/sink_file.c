@@ -84,8 +84,9 @@ static void file_deliver(void *ctx, const struct sl_sink_batch *b, struct sl_sin
         snprintf(out->error, sizeof(out->error), "object path too long");
         return;
     }
-    int rc = b->exclusive ? sl_fsio_write_exclusive(dir, name, b->data, b->len, &what)
-                          : sl_fsio_write_atomic(dir, name, b->data, b->len, &what);
+    struct iovec whole = { (void *)b->data, b->len };
+    int rc = b->iov ? sl_fsio_write_pieces(dir, name, b->iov, b->iovcnt, b->exclusive, &what)
+                    : sl_fsio_write_pieces(dir, name, &whole, 1, b->exclusive, &what);
     if (rc == SL_EEXIST) {
         out->existed = 1;
     } else if (rc != SL_OK) {
@@ -125,6 +126,7 @@ const struct sl_sink_ops sl_sink_file = {
     .name = "file",
     .prefix = "file.",
     .shape = SL_SINK_OBJECTS,
+    .pieces = 1,
     .keys = file_keys,
     .conf_size = sizeof(struct file_conf),
     .check = file_check,

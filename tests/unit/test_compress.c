@@ -259,6 +259,41 @@ START_TEST(test_compress_newline_chunks_as_blocks_each_kind)
 }
 END_TEST
 
+/* An uncompressed newline-delimited object of flagged spans is its spans'
+ * blocks, as pieces in the chunks; of anything else, no pieces. */
+START_TEST(test_compress_pieces_only_of_blocks)
+{
+    struct sl_chunk *nl = sl_chunk_new(256, 0, 0), *plain = sl_chunk_new(256, 0, 0);
+    struct sl_batch *b = sl_batch_new(), *mixed = sl_batch_new();
+    struct iovec iov[2];
+    size_t len = 0;
+
+    nl->flags = SL_CHUNK_NL;
+    sl_chunk_add_nl(nl, "a", 1);
+    sl_chunk_add_nl(nl, "bc\n", 3);
+    sl_chunk_add_nl(nl, "d", 1);
+    sl_chunk_add(plain, "e", 1);
+    sl_batch_add_span(b, nl, 1, 3, 4);
+    sl_batch_add_span(b, nl, 0, 1, 1);
+    ck_assert_int_eq(sl_compress_pieces(b, SL_COMP_NONE, SL_DELIM_NEWLINE, iov, &len), 1);
+    ck_assert_uint_eq(len, 7);
+    ck_assert_uint_eq(iov[0].iov_len, 5);
+    ck_assert_int_eq(memcmp(iov[0].iov_base, "bc\nd\n", 5), 0);
+    ck_assert_ptr_eq(iov[1].iov_base, nl->data);           /* in the chunk: no copy */
+    ck_assert_uint_eq(iov[1].iov_len, 2);
+    ck_assert_int_eq(sl_compress_pieces(b, SL_COMP_ZSTD, SL_DELIM_NEWLINE, iov, &len), 0);
+    ck_assert_int_eq(sl_compress_pieces(b, SL_COMP_GZIP, SL_DELIM_NEWLINE, iov, &len), 0);
+    ck_assert_int_eq(sl_compress_pieces(b, SL_COMP_NONE, SL_DELIM_NONE, iov, &len), 0);
+    sl_batch_add_span(mixed, nl, 0, 3, 5);
+    sl_batch_add_span(mixed, plain, 0, 1, 1);
+    ck_assert_int_eq(sl_compress_pieces(mixed, SL_COMP_NONE, SL_DELIM_NEWLINE, iov, &len), 0);
+    sl_chunk_unref(nl);
+    sl_chunk_unref(plain);
+    sl_batch_free(b);
+    sl_batch_free(mixed);
+}
+END_TEST
+
 START_TEST(test_compress_output_bounded_by_buffer_max)
 {
     struct sl_compressor *c = sl_compress_new();
@@ -591,6 +626,7 @@ Suite *sl_compress_suite(void)
     tcase_add_test(tc, test_compress_newline_not_doubled);
     tcase_add_loop_test(tc, test_compress_records_around_the_stage_each_kind, 0, 3);
     tcase_add_loop_test(tc, test_compress_newline_chunks_as_blocks_each_kind, 0, 3);
+    tcase_add_test(tc, test_compress_pieces_only_of_blocks);
     tcase_add_test(tc, test_compress_output_bounded_by_buffer_max);
     tcase_add_loop_test(tc, test_decompress_round_trip_limit_and_corruption, 0, 2);
     tcase_add_loop_test(tc, test_decompress_reads_every_member_or_frame, 0, 2);

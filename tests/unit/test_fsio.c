@@ -6,6 +6,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,41 @@ START_TEST(test_fsio_write_atomic_creates_dirs_and_leaves_no_temp)
     ck_assert_str_eq(what, "mkdir");
     unlink(file);
     char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* An object in pieces: more than one writev takes (64), empty ones among
+ * them, written in order, atomic or exclusive. */
+START_TEST(test_fsio_write_pieces_in_order)
+{
+    char dir[] = "/tmp/sluice-fsio-XXXXXX", file[160], cmd[200];
+    static char text[3000 * 8];
+    struct iovec iov[3000];
+    size_t at = 0, n;
+    const char *what = NULL;
+    char *got;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    for (int i = 0; i < 3000; i++) {
+        int len = i % 7 == 3 ? 0 : snprintf(text + at, 8, "%d,", i);
+        iov[i] = (struct iovec){ text + at, (size_t)len };
+        at += (size_t)len;
+    }
+    for (int exclusive = 0; exclusive < 2; exclusive++) {
+        snprintf(file, sizeof(file), "%s/obj", dir);
+        ck_assert_int_eq(sl_fsio_write_pieces(dir, "obj", iov, 3000, exclusive, &what), SL_OK);
+        FILE *f = fopen(file, "rb");
+        ck_assert_ptr_nonnull(f);
+        got = malloc(at + 1);
+        n = fread(got, 1, at + 1, f);
+        fclose(f);
+        ck_assert_uint_eq(n, at);
+        ck_assert_int_eq(memcmp(got, text, at), 0);
+        free(got);
+        unlink(file);
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
 }
@@ -123,6 +159,7 @@ Suite *sl_fsio_suite(void)
     tcase_add_test(tc, test_fsio_write_exclusive_never_replaces_and_leaves_no_temp);
     tcase_add_test(tc, test_fsio_write_over_a_stale_temp_succeeds);
     tcase_add_test(tc, test_fsio_write_atomic_replaces);
+    tcase_add_test(tc, test_fsio_write_pieces_in_order);
     suite_add_tcase(s, tc);
     return s;
 }
