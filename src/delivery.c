@@ -483,8 +483,9 @@ static int room_for_pieces(struct worker *w, size_t n)
 }
 
 /* An object sink's view of <b>: its key (made at the first attempt) and
- * the object, compressed into w->out. SL_OK, or <b> was put back or sent
- * to backup. */
+ * the object, compressed into w->out, or as pieces in w->iov when the
+ * sink takes them and the object lies in the chunks already. SL_OK, or
+ * <b> was put back or sent to backup. */
 static int as_object(struct worker *w, struct sl_batch *b, struct sl_sink_batch *view)
 {
     struct sl_gen *g = b->owner;
