@@ -46,6 +46,23 @@ struct sl_chunk *sl_chunk_resize(struct sl_chunk *c, uint32_t cap)
     return n;
 }
 
+void sl_chunk_check_nl(struct sl_chunk *c)
+{
+    uint32_t next = 0, len;
+    const uint8_t *p;
+
+    for (uint32_t i = 0; i < c->nrecords && (c->flags & SL_CHUNK_NL); i++) {
+        const struct sl_chunk_rec *r = sl_chunk_rec(c, i);
+        int nl;
+        sl_chunk_at(c, i, &p, &len);
+        nl = sl_chunk_needs_nl(p, len);
+        if ((i > 0 && r->off != next) || (uint64_t)r->off + len + nl > c->len ||
+            (nl && p[len] != '\n'))
+            c->flags &= ~SL_CHUNK_NL;
+        next = r->off + len + (uint32_t)nl;
+    }
+}
+
 void sl_chunk_unref(struct sl_chunk *c)
 {
     if (!c)

@@ -218,6 +218,11 @@ static inline int64_t sl_chunk_arrival(const struct sl_chunk *c, uint32_t i)
                    : c->arrival_wall_ms;
 }
 
+/* Clears SL_CHUNK_NL on <c> unless its records, all indexed and within
+ * data[0, len), lie as the flag says: for a chunk whose layout was not
+ * made by sl_chunk_add_nl (a TCP read's, a log's). */
+void sl_chunk_check_nl(struct sl_chunk *c);
+
 /* Records [a, b) of an SL_CHUNK_NL chunk, each with its '\n', as one
  * block: sets <p> and <n> and returns 1; 0 if <c> is not such a chunk
  * (or a == b). */

@@ -302,9 +302,9 @@ static uint32_t compact(struct sl_chunk *ch, uint32_t base, struct sl__tcp_line 
  * bytes, and <len> bytes in all up to the last line's '\n', stay where
  * the read put them), <nrec> of them at most max bytes; rejects the
  * oversize ones, counts the records as received and hands the chunk on.
- * SL_CHUNK_NL stays set while each record is followed by its '\n' and by
- * the next record: a "\r\n", an empty line or an oversize one between
- * records clears it. A read that left much besides its records (empty
+ * SL_CHUNK_NL stays set if each record is followed by its '\n' and by the
+ * next record (sl_chunk_check_nl): a "\r\n", an empty line or an
+ * oversize one between records clears it. A read that left much besides its records (empty
  * lines, an oversize line or what is left of one) has them moved together
  * first, each with its '\n' (so the flag holds): a chunk holds little that
  * max_buffered, which counts records, does not see.
@@ -314,7 +314,6 @@ static void emit(struct iothread *th, struct conn *c, struct sl_chunk *ch, uint3
 {
     struct sl_chunk *grown;
     uint64_t kept = 0;
-    uint32_t off, next = 0;
 
     for (size_t i = 0; i < k; i++) {
         if (ln[i].len > max)
@@ -337,16 +336,11 @@ static void emit(struct iothread *th, struct conn *c, struct sl_chunk *ch, uint3
         abort();
     }
     ch = grown;
-    for (size_t i = 0; i < k; i++) {
-        if (ln[i].len > max)
-            continue;             /* not indexed: the next record's place tells */
-        off = base + ln[i].off;
-        if (ch->data[off + ln[i].len] != '\n' || (ch->nrecords > 0 && off != next))
-            ch->flags &= ~SL_CHUNK_NL;
-        sl_chunk_index(ch, off, ln[i].len);
-        next = off + ln[i].len + 1;
-    }
+    for (size_t i = 0; i < k; i++)
+        if (ln[i].len <= max)
+            sl_chunk_index(ch, base + ln[i].off, ln[i].len);
     ch->len = len;
+    sl_chunk_check_nl(ch);
     sl_stat_add(&c->in->stats->received_records[SL_SRC_TCP], ch->nrecords);
     sl_stat_add(&c->in->stats->received_bytes[SL_SRC_TCP], ch->bytes);
     hand_on(th, c, ch);

@@ -1537,25 +1537,6 @@ static int place(struct rec *x, uint64_t seq, const struct range **seal)
     return done_at(x->w, seq) ? P_SKIP : P_UNSEALED;
 }
 
-/* Keeps SL_CHUNK_NL on <c> only if its records are as the flag says (a
- * log's flag is not trusted: a sink writes what sl_chunk_block spans). */
-static void check_nl(struct sl_chunk *c)
-{
-    uint32_t next = 0, len;
-    const uint8_t *p;
-
-    for (uint32_t i = 0; i < c->nrecords && (c->flags & SL_CHUNK_NL); i++) {
-        const struct sl_chunk_rec *r = sl_chunk_rec(c, i);
-        int nl;
-        sl_chunk_at(c, i, &p, &len);
-        nl = sl_chunk_needs_nl(p, len);
-        if ((i > 0 && r->off != next) || (uint64_t)r->off + len + nl > c->len ||
-            (nl && p[len] != '\n'))
-            c->flags &= ~SL_CHUNK_NL;
-        next = r->off + len + (uint32_t)nl;
-    }
-}
-
 /* The chunk of records entry <e> (checked by entry_at) holds, in the
  * layout of chunk.h, with its records' first sequence number. */
 static struct sl_chunk *entry_chunk(const struct rec *x, const struct entry *e)
@@ -1584,7 +1565,7 @@ static struct sl_chunk *entry_chunk(const struct rec *x, const struct entry *e)
         for (uint32_t i = 0; i < n; i++)
             c->bytes += sl_chunk_rec(c, i)->len;
         c->flags = e->p[1] & SL_CHUNK_NL;
-        check_nl(c);
+        sl_chunk_check_nl(c);          /* a log's flag is not trusted */
         return c;
     }
     for (uint32_t i = 0, off = 0; i < n; i++) {    /* T_RECORDS: a length before each */
